@@ -1,0 +1,12 @@
+-- The build record: what built this database. ores-sql writes the single row at the
+-- end of the build transaction; services compare its schema_hash with their own at
+-- start-up (the drift check), which is why it is one row behind a primary key.
+CREATE TABLE ores_database_builds_tbl (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    schema_hash text NOT NULL CHECK (schema_hash ~ '^[0-9a-f]{64}$'),
+    script_count integer NOT NULL CHECK (script_count > 0),
+    crate_version text NOT NULL,
+    server_version text NOT NULL,
+    built_at timestamptz NOT NULL DEFAULT now(),
+    built_by text NOT NULL DEFAULT session_user
+);

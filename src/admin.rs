@@ -1,0 +1,207 @@
+//! Administrative operations on the cluster: connecting, inspecting databases and
+//! sessions, dropping databases safely.
+
+use crate::config::Config;
+use crate::error::{Error, PgContext, Result};
+use crate::ident::{PROTECTED_DATABASES, quote_ident, validate_database_name};
+use postgres::{Client, NoTls};
+
+/// Opens the administrative (superuser) connection on the maintenance database.
+pub fn connect_admin(config: &Config) -> Result<Client> {
+    connect_admin_to(config, &config.admin_database)
+}
+
+/// Opens an administrative connection to a given database.
+pub fn connect_admin_to(config: &Config, database: &str) -> Result<Client> {
+    config
+        .admin_pg_config(database)
+        .connect(NoTls)
+        .map_err(|e| Error::Connect {
+            target: format!(
+                "{}/{} as {}",
+                config.server_label(),
+                database,
+                config.admin_user
+            ),
+            message: connect_message(&e),
+        })
+}
+
+/// A driver connect error in one line, without anything secret in it.
+pub(crate) fn connect_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("SQLSTATE {}: {}", db.code().code(), db.message()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// One session connected to a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Backend process id.
+    pub pid: i32,
+    /// Role the session logged in as.
+    pub user: String,
+    /// `application_name` it reported.
+    pub application: String,
+    /// Client address, or `local` for a unix socket.
+    pub client: String,
+    /// When the session started (server time, text).
+    pub since: String,
+    /// `active`, `idle`, ...
+    pub state: String,
+}
+
+impl std::fmt::Display for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} user {} application {:?} since {}",
+            self.pid, self.user, self.application, self.since
+        )
+    }
+}
+
+/// Does the database exist?
+pub fn database_exists(client: &mut Client, database: &str) -> Result<bool> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+        .context("looking up database")?
+        .is_some())
+}
+
+/// Sessions connected to `database`, other than this one.
+pub fn sessions(client: &mut Client, database: &str) -> Result<Vec<Session>> {
+    let rows = client
+        .query(
+            "SELECT pid, coalesce(usename::text, ''), coalesce(application_name, ''),
+                    coalesce(host(client_addr), 'local'),
+                    coalesce(to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''),
+                    coalesce(state, '')
+               FROM pg_stat_activity
+              WHERE datname = $1 AND pid <> pg_backend_pid()
+              ORDER BY backend_start",
+            &[&database],
+        )
+        .context("listing sessions")?;
+    Ok(rows
+        .iter()
+        .map(|r| Session {
+            pid: r.get(0),
+            user: r.get(1),
+            application: r.get(2),
+            client: r.get(3),
+            since: r.get(4),
+            state: r.get(5),
+        })
+        .collect())
+}
+
+/// Terminates every other session on `database`; returns how many were signalled.
+pub fn terminate_sessions(client: &mut Client, database: &str) -> Result<u64> {
+    let rows = client
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .context("terminating sessions")?;
+    Ok(rows.len() as u64)
+}
+
+/// Refuses names outside our pattern and the server's own databases.
+pub fn check_droppable(database: &str) -> Result<()> {
+    if PROTECTED_DATABASES.contains(&database) {
+        return Err(Error::Protected {
+            database: database.to_string(),
+            reason: "it is a system database".into(),
+        });
+    }
+    validate_database_name(database)
+}
+
+/// Drops a database. With other sessions present it refuses (listing them) unless
+/// `force`, in which case `DROP DATABASE ... WITH (FORCE)` terminates them and drops in
+/// one step, so no new session can slip in between. Returns false if it did not exist.
+pub fn drop_database(client: &mut Client, database: &str, force: bool) -> Result<bool> {
+    check_droppable(database)?;
+    if !database_exists(client, database)? {
+        return Ok(false);
+    }
+    if !force {
+        let others = sessions(client, database)?;
+        if !others.is_empty() {
+            return Err(Error::ActiveConnections {
+                database: database.to_string(),
+                sessions: others.iter().map(|s| s.to_string()).collect(),
+            });
+        }
+    }
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {}{}",
+        quote_ident(database),
+        if force { " WITH (FORCE)" } else { "" }
+    );
+    match client.batch_execute(&sql) {
+        Ok(()) => Ok(true),
+        // A session arrived after our check: report it the same way.
+        Err(e) if e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) => {
+            Err(Error::ActiveConnections {
+                database: database.to_string(),
+                sessions: sessions(client, database)?
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            })
+        }
+        Err(e) => Err(e).context(format!("dropping database {database}")),
+    }
+}
+
+/// Checks that every extension is available on the server before anything is built.
+pub fn check_extensions(client: &mut Client, extensions: &[String]) -> Result<()> {
+    let available: Vec<String> = client
+        .query(
+            "SELECT name::text FROM pg_available_extensions WHERE name = ANY($1)",
+            &[&extensions],
+        )
+        .context("checking available extensions")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    match extensions.iter().find(|e| !available.contains(e)) {
+        None => Ok(()),
+        Some(missing) => Err(Error::MissingExtension {
+            name: missing.clone(),
+            package: package_for_extension(missing).to_string(),
+        }),
+    }
+}
+
+/// The Debian package that ships an extension.
+pub fn package_for_extension(name: &str) -> &'static str {
+    match name {
+        "btree_gist" | "pg_trgm" | "pgcrypto" => "postgresql-contrib",
+        "plpgsql_check" => "postgresql-15-plpgsql-check",
+        "pgtap" => "postgresql-15-pgtap",
+        _ => "the package that provides it",
+    }
+}
+
+/// Server major version (e.g. 15).
+pub fn server_major_version(client: &mut Client) -> Result<i32> {
+    let v: String = client
+        .query_one("SHOW server_version_num", &[])
+        .context("reading server version")?
+        .get(0);
+    Ok(v.parse::<i32>().unwrap_or(0) / 10000)
+}

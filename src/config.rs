@@ -1,0 +1,327 @@
+//! Configuration: `.env` first, exported variables over it, libpq defaults under both.
+//!
+//! Nothing here talks to the server; everything is validated before any SQL is sent.
+
+use crate::error::{Error, Result};
+use crate::ident;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A password. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the few places that must hand it to the driver.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Default time to wait for the server to accept a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time to wait for another run on the same environment to finish.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
+/// Extensions every ORE Studio database needs.
+pub const REQUIRED_EXTENSIONS: [&str; 3] = ["btree_gist", "pg_trgm", "pgcrypto"];
+
+/// Everything needed to build, inspect or remove one environment's database.
+#[derive(Clone)]
+pub struct Config {
+    /// Server host name, or a directory holding the server's unix socket.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Administrative (superuser) login.
+    pub admin_user: String,
+    /// Administrative password, if the server asks for one.
+    pub admin_password: Option<Secret>,
+    /// Database the administrative connection opens (never dropped).
+    pub admin_database: String,
+    /// Environment label: scopes roles (`ores_<env>_*`) and the default database name.
+    pub env: String,
+    /// The environment's database.
+    pub database: String,
+    /// Login passwords by role suffix (`ddl_user`, `iam_service`, ...).
+    pub passwords: BTreeMap<String, Secret>,
+    /// How long to wait for the server to answer a connection attempt.
+    pub connect_timeout: Duration,
+    /// How long to wait for another run on the same environment.
+    pub lock_timeout: Duration,
+    /// Terminate other sessions instead of refusing when they block a drop.
+    pub terminate_connections: bool,
+    /// Extensions installed into the database, checked before anything is created.
+    pub extensions: Vec<String>,
+    /// The `.env` file that was read, if any.
+    pub dotenv_path: Option<PathBuf>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("admin_user", &self.admin_user)
+            .field("admin_password", &self.admin_password)
+            .field("admin_database", &self.admin_database)
+            .field("env", &self.env)
+            .field("database", &self.database)
+            .field("passwords", &self.passwords.keys().collect::<Vec<_>>())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("terminate_connections", &self.terminate_connections)
+            .field("extensions", &self.extensions)
+            .field("dotenv_path", &self.dotenv_path)
+            .finish()
+    }
+}
+
+/// Variables read from the process environment (others are ignored, so an unrelated
+/// exported variable can never change what we do).
+fn is_ours(key: &str) -> bool {
+    key.starts_with("ORES_") || key.starts_with("PG")
+}
+
+impl Config {
+    /// Loads `.env` (working directory, else the enclosing repository root), then lets
+    /// exported variables override it. `ORES_DOTENV` names another file explicitly.
+    pub fn load() -> Result<Config> {
+        let explicit = std::env::var_os("ORES_DOTENV").map(PathBuf::from);
+        let path = match explicit {
+            Some(p) => Some(p),
+            None => find_dotenv(&std::env::current_dir().map_err(|e| Error::Io {
+                context: "reading the working directory".into(),
+                source: e,
+            })?),
+        };
+        let mut vars = match &path {
+            Some(p) => read_dotenv(p)?,
+            None => BTreeMap::new(),
+        };
+        for (k, v) in std::env::vars() {
+            if is_ours(&k) {
+                vars.insert(k, v);
+            }
+        }
+        let mut config = Config::from_vars(&vars)?;
+        config.dotenv_path = path;
+        Ok(config)
+    }
+
+    /// Builds a configuration from explicit variables only (no file, no environment).
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config> {
+        let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
+        let port = match get("PGPORT") {
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| Error::Config(format!("PGPORT {p:?} is not a port number")))?,
+            None => 5432,
+        };
+        let host = get("PGHOST").unwrap_or_else(|| default_host(port));
+        let admin_user = get("PGUSER").unwrap_or_else(default_user);
+        let env = get("ORES_ENV").unwrap_or_else(|| "local".to_string());
+        ident::validate_env_label(&env)?;
+        let database = get("ORES_DB_NAME").unwrap_or_else(|| default_database(&env));
+        ident::validate_database_name(&database)?;
+        let admin_database = get("PGDATABASE").unwrap_or_else(|| "postgres".to_string());
+        let passwords = vars
+            .iter()
+            .filter_map(|(k, v)| {
+                let suffix = k.strip_prefix("ORES_DB_")?.strip_suffix("_PASSWORD")?;
+                (!v.is_empty()).then(|| (suffix.to_ascii_lowercase(), Secret::new(v.clone())))
+            })
+            .collect();
+        let extensions = match get("ORES_DB_EXTENSIONS") {
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => REQUIRED_EXTENSIONS.iter().map(|s| s.to_string()).collect(),
+        };
+        Ok(Config {
+            host,
+            port,
+            admin_user,
+            admin_password: get("PGPASSWORD").map(Secret::new),
+            admin_database,
+            env,
+            database,
+            passwords,
+            connect_timeout: seconds(&get("ORES_DB_CONNECT_TIMEOUT"), DEFAULT_CONNECT_TIMEOUT)?,
+            lock_timeout: seconds(&get("ORES_DB_LOCK_TIMEOUT"), DEFAULT_LOCK_TIMEOUT)?,
+            terminate_connections: false,
+            extensions,
+            dotenv_path: None,
+        })
+    }
+
+    /// The same server, another environment (its default database `ores_dev_<env>`).
+    pub fn with_env(mut self, env: &str) -> Result<Config> {
+        ident::validate_env_label(env)?;
+        let database = default_database(env);
+        ident::validate_database_name(&database)?;
+        self.env = env.to_string();
+        self.database = database;
+        Ok(self)
+    }
+
+    /// The same environment, another database name.
+    pub fn with_database(mut self, database: &str) -> Result<Config> {
+        ident::validate_database_name(database)?;
+        self.database = database.to_string();
+        Ok(self)
+    }
+
+    /// Checks the parts a caller may have changed directly since loading.
+    pub fn validate(&self) -> Result<()> {
+        ident::validate_env_label(&self.env)?;
+        ident::validate_database_name(&self.database)?;
+        for ext in &self.extensions {
+            ident::validate_role_name(ext).map_err(|_| {
+                Error::Config(format!("extension name {ext:?} is not a plain identifier"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The configured password of a login role, by suffix (`ddl_user`, `iam_service`).
+    pub fn password_for(&self, suffix: &str) -> Option<&Secret> {
+        self.passwords.get(suffix)
+    }
+
+    /// Driver configuration for the administrative login on `database`.
+    pub fn admin_pg_config(&self, database: &str) -> postgres::Config {
+        let mut pg = self.base_pg_config(database);
+        pg.user(&self.admin_user);
+        if let Some(p) = &self.admin_password {
+            pg.password(p.expose());
+        }
+        pg
+    }
+
+    /// Driver configuration for a login role of this environment.
+    pub fn role_pg_config(&self, role: &str, password: Option<&Secret>) -> postgres::Config {
+        let mut pg = self.base_pg_config(&self.database);
+        pg.user(role);
+        if let Some(p) = password {
+            pg.password(p.expose());
+        }
+        pg
+    }
+
+    fn base_pg_config(&self, database: &str) -> postgres::Config {
+        let mut pg = postgres::Config::new();
+        pg.host(&self.host)
+            .port(self.port)
+            .dbname(database)
+            .connect_timeout(self.connect_timeout)
+            .application_name("ores-sql");
+        pg
+    }
+
+    /// `host:port` for messages (never includes credentials).
+    pub fn server_label(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// `ores_dev_<env>`.
+pub fn default_database(env: &str) -> String {
+    format!("ores_dev_{env}")
+}
+
+fn seconds(value: &Option<String>, default: Duration) -> Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| Error::Config(format!("{v:?} is not a positive number of seconds"))),
+    }
+}
+
+/// Where libpq would look with no PGHOST: the Debian socket directory, then /tmp,
+/// then TCP on localhost.
+fn default_host(port: u16) -> String {
+    for dir in ["/var/run/postgresql", "/tmp"] {
+        if Path::new(dir).join(format!(".s.PGSQL.{port}")).exists() {
+            return dir.to_string();
+        }
+    }
+    "localhost".to_string()
+}
+
+/// libpq's default user is the operating-system user.
+fn default_user() -> String {
+    whoami::username()
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres".to_string())
+}
+
+/// `.env` in `start`, else in the nearest ancestor that is a repository root.
+fn find_dotenv(start: &Path) -> Option<PathBuf> {
+    let here = start.join(".env");
+    if here.is_file() {
+        return Some(here);
+    }
+    start
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map(|root| root.join(".env"))
+        .filter(|p| p.is_file())
+}
+
+/// Parses a `.env` file with dotenvy, reporting the line (and key) of a bad entry.
+pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        context: format!("reading {shown}"),
+        source: e,
+    })?;
+    let mut vars = BTreeMap::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok((k, v)) => {
+                vars.insert(k, v);
+            }
+            Err(dotenvy::Error::LineParse(bad, _)) => {
+                let first = bad.lines().next().unwrap_or_default();
+                let line = text
+                    .lines()
+                    .position(|l| l == first)
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
+                let key = first
+                    .split_once('=')
+                    .map(|(k, _)| k.trim().trim_start_matches("export ").trim().to_string())
+                    .filter(|k| !k.is_empty());
+                return Err(Error::DotEnv {
+                    path: shown,
+                    line,
+                    key,
+                });
+            }
+            Err(e) => {
+                return Err(Error::Config(format!("{shown}: {e}")));
+            }
+        }
+    }
+    Ok(vars)
+}

@@ -1,0 +1,186 @@
+//! The crate's error type. Every variant says what failed and, where it helps, what to do.
+
+use crate::scan::ScanError;
+use std::time::Duration;
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A PostgreSQL error raised by one script of the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptFailure {
+    /// Relative path of the script, e.g. `sql/create/02_iam/010_iam_tenants.sql`.
+    pub path: String,
+    /// 1-based line in the script where PostgreSQL located the error, if it did.
+    pub line: Option<usize>,
+    /// Five-character SQLSTATE, e.g. `42P01`.
+    pub sqlstate: String,
+    /// PostgreSQL's primary message.
+    pub message: String,
+    /// PostgreSQL's detail, hint and context lines, when present.
+    pub detail: Option<String>,
+}
+
+impl std::fmt::Display for ScriptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": SQLSTATE {}: {}", self.sqlstate, self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is missing, malformed or unsafe.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// The `.env` file could not be parsed.
+    #[error("{path}: line {line}: cannot parse `.env` entry{}; expected KEY=VALUE", key.as_deref().map(|k| format!(" for {k}")).unwrap_or_default())]
+    DotEnv {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// The key on that line, when one could be read.
+        key: Option<String>,
+    },
+
+    /// An identifier (environment label, database or role name) failed validation.
+    #[error("invalid {kind} {value:?}: {reason}")]
+    InvalidIdentifier {
+        /// What the identifier names (environment label, database name, ...).
+        kind: &'static str,
+        /// The rejected value (escaped with Debug so control characters show).
+        value: String,
+        /// Which rule it broke.
+        reason: String,
+    },
+
+    /// The server could not be reached or refused the login.
+    #[error(
+        "cannot connect to PostgreSQL at {target}: {message}; check PGHOST/PGPORT/PGUSER/PGPASSWORD"
+    )]
+    Connect {
+        /// host:port/database, never the password.
+        target: String,
+        /// Why.
+        message: String,
+    },
+
+    /// A required extension is not installed on the server.
+    #[error(
+        "extension {name} is not available on the server; install {package} (e.g. `apt-get install {package}`) and retry"
+    )]
+    MissingExtension {
+        /// Extension name.
+        name: String,
+        /// Package that ships it.
+        package: String,
+    },
+
+    /// A script of the manifest failed; nothing of the build was kept.
+    #[error("script failed: {0}")]
+    Script(ScriptFailure),
+
+    /// The SQL tree does not form a valid manifest.
+    #[error("invalid SQL manifest: {0}")]
+    Manifest(ScanError),
+
+    /// The operation would disturb other sessions.
+    #[error("database {database} has {} other connection(s) ({}); close them or pass --kill / terminate_connections", sessions.len(), sessions.join(", "))]
+    ActiveConnections {
+        /// Database.
+        database: String,
+        /// One description per session (pid, user, application, since).
+        sessions: Vec<String>,
+    },
+
+    /// The database already holds an ORE Studio schema (setup never overwrites).
+    #[error("database {0} already holds a schema; use recreate to rebuild it")]
+    AlreadyExists(String),
+
+    /// The database does not exist.
+    #[error("database {0} does not exist")]
+    NoSuchDatabase(String),
+
+    /// The operation refuses to touch this database.
+    #[error("refusing to touch database {database}: {reason}")]
+    Protected {
+        /// Database.
+        database: String,
+        /// Why it is protected.
+        reason: String,
+    },
+
+    /// Another run holds the environment's lock for too long.
+    #[error(
+        "another recreate/setup/teardown of environment {env} is running; gave up after {waited:?} (raise ORES_DB_LOCK_TIMEOUT to wait longer)"
+    )]
+    LockTimeout {
+        /// Environment label.
+        env: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+
+    /// Any other PostgreSQL error, with the step that raised it.
+    #[error("{context}: {}", describe_pg(.source))]
+    Postgres {
+        /// What we were doing.
+        context: String,
+        /// The driver error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// A file could not be read or written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Formats a driver error with SQLSTATE when the server sent one.
+pub(crate) fn describe_pg(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("SQLSTATE {}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// Extension trait to attach context to driver errors.
+pub(crate) trait PgContext<T> {
+    fn context(self, context: impl Into<String>) -> Result<T>;
+}
+
+impl<T> PgContext<T> for std::result::Result<T, postgres::Error> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|source| Error::Postgres {
+            context: context.into(),
+            source,
+        })
+    }
+}
+
+impl Error {
+    /// The SQLSTATE of the PostgreSQL error behind this one, if any.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::Script(f) => Some(&f.sqlstate),
+            Error::Postgres { source, .. } => source.as_db_error().map(|d| d.code().code()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Privileges, derived from the service registry and the tables the scripts created.
+//!
+//! Nothing here is hand-listed per table: each table's component (from its name)
+//! decides which service may write it and which may read it.
+
+use crate::apply::APPLIED_SCRIPTS_TABLE;
+use crate::error::{PgContext, Result};
+use crate::ident::quote_ident;
+use crate::registry::{PROVISIONER_COMPONENTS, SERVICES, component_of_table};
+use crate::roles::role_name;
+
+/// What one role may do on one relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Table or view name.
+    pub relation: String,
+    /// Grantee role.
+    pub role: String,
+    /// Privileges, e.g. `SELECT, INSERT, UPDATE, DELETE`.
+    pub privileges: &'static str,
+}
+
+const DML: &str = "SELECT, INSERT, UPDATE, DELETE";
+const READ: &str = "SELECT";
+
+/// Per-service grants for the given relations of environment `env`. Relations whose
+/// component is unknown get no service grant (validation reports them).
+pub fn service_grants(env: &str, relations: &[String]) -> Vec<Grant> {
+    let mut out = Vec::new();
+    for rel in relations {
+        let Some(component) = component_of_table(rel) else {
+            continue;
+        };
+        if PROVISIONER_COMPONENTS.contains(&component) {
+            // The build record: every service may read it for its drift check.
+            out.push(Grant {
+                relation: rel.clone(),
+                role: role_name(env, "service"),
+                privileges: READ,
+            });
+            continue;
+        }
+        for s in SERVICES {
+            let privileges = if s.owns.contains(&component) {
+                DML
+            } else if s.reads.contains(&component) {
+                READ
+            } else {
+                continue;
+            };
+            out.push(Grant {
+                relation: rel.clone(),
+                role: s.role(env),
+                privileges,
+            });
+        }
+    }
+    out
+}
+
+/// Applies every grant inside the build transaction (running as the owner role).
+pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Result<()> {
+    let relations: Vec<String> = tx
+        .query(
+            "SELECT relname::text FROM pg_class
+              WHERE relnamespace = 'public'::regnamespace
+                AND relkind IN ('r', 'p', 'v', 'm') AND NOT relispartition
+              ORDER BY relname",
+            &[],
+        )
+        .context("listing relations for grants")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    let group = |g: &str| quote_ident(&role_name(env, g));
+    let (owner, rw, ro, service) = (group("owner"), group("rw"), group("ro"), group("service"));
+    let mut sql = format!(
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC;
+         GRANT USAGE ON SCHEMA public TO {rw}, {ro}, {service};
+         GRANT ALL ON SCHEMA public TO {owner};\n"
+    );
+    for rel in &relations {
+        let r = quote_ident(rel);
+        let tool_only = rel == APPLIED_SCRIPTS_TABLE
+            || component_of_table(rel).is_some_and(|c| PROVISIONER_COMPONENTS.contains(&c));
+        sql.push_str(&format!("GRANT SELECT ON {r} TO {ro};\n"));
+        if tool_only {
+            sql.push_str(&format!("GRANT SELECT ON {r} TO {rw};\n"));
+        } else {
+            sql.push_str(&format!("GRANT {DML} ON {r} TO {rw};\n"));
+        }
+    }
+    for g in service_grants(env, &relations) {
+        sql.push_str(&format!(
+            "GRANT {} ON {} TO {};\n",
+            g.privileges,
+            quote_ident(&g.relation),
+            quote_ident(&g.role)
+        ));
+    }
+    // Identity and serial sequences follow the table that owns them.
+    let sequences = tx
+        .query(
+            "SELECT s.relname::text, t.relname::text
+               FROM pg_class s
+               JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass
+                               AND d.refclassid = 'pg_class'::regclass
+               JOIN pg_class t ON t.oid = d.refobjid
+              WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace",
+            &[],
+        )
+        .context("listing sequences for grants")?;
+    for row in sequences {
+        let (seq, table): (String, String) = (row.get(0), row.get(1));
+        sql.push_str(&format!(
+            "GRANT USAGE, SELECT ON SEQUENCE {} TO {rw};\n",
+            quote_ident(&seq)
+        ));
+        if let Some(c) = component_of_table(&table)
+            && let Some(s) = SERVICES.iter().find(|s| s.owns.contains(&c))
+        {
+            sql.push_str(&format!(
+                "GRANT USAGE, SELECT ON SEQUENCE {} TO {};\n",
+                quote_ident(&seq),
+                quote_ident(&s.role(env))
+            ));
+        }
+    }
+    tx.batch_execute(&sql).context("applying grants")
+}
+
+/// Database-level privileges: only the environment's roles may connect.
+pub(crate) fn database_grants_sql(env: &str, database: &str) -> String {
+    let group = |g: &str| quote_ident(&role_name(env, g));
+    format!(
+        "REVOKE ALL ON DATABASE {db} FROM PUBLIC;
+         GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {}, {}, {}, {};",
+        group("owner"),
+        group("rw"),
+        group("ro"),
+        group("service"),
+        db = quote_ident(database)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_get_dml_on_own_and_select_on_reads_only() {
+        let rels = vec![
+            "ores_iam_tenants_tbl".to_string(),
+            "ores_trading_trades_tbl".to_string(),
+        ];
+        let grants = service_grants("t", &rels);
+        let find = |rel: &str, role: &str| {
+            grants
+                .iter()
+                .find(|g| g.relation == rel && g.role == role)
+                .map(|g| g.privileges)
+        };
+        assert_eq!(
+            find("ores_iam_tenants_tbl", "ores_t_iam_service"),
+            Some(DML)
+        );
+        assert_eq!(
+            find("ores_iam_tenants_tbl", "ores_t_trading_service"),
+            Some(READ)
+        );
+        assert_eq!(
+            find("ores_trading_trades_tbl", "ores_t_trading_service"),
+            Some(DML)
+        );
+        assert_eq!(find("ores_trading_trades_tbl", "ores_t_iam_service"), None);
+    }
+}

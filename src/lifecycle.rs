@@ -1,0 +1,361 @@
+//! Building, rebuilding and removing an environment's database.
+//!
+//! A build never happens in place: the new database is built under a staging name
+//! and renamed into place only once complete, so a failed build leaves the previous
+//! database untouched. Runs on one environment are serialised by an advisory lock.
+
+use crate::admin::{
+    check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
+    terminate_sessions,
+};
+use crate::apply::{all_scripts, apply_scripts};
+use crate::config::Config;
+use crate::error::{Error, PgContext, Result};
+use crate::grants::{apply_grants, database_grants_sql};
+use crate::ident::quote_ident;
+use crate::manifest::{Manifest, Script};
+use crate::roles::{drop_roles, ensure_roles, role_name};
+use crate::version::record_build;
+use postgres::Client;
+use std::time::{Duration, Instant};
+
+/// Suffix of the database a build happens in before it is swapped into place.
+pub const STAGING_SUFFIX: &str = "__staging";
+/// Suffix the previous database carries for the instant of the swap.
+pub const RETIRED_SUFFIX: &str = "__retired";
+
+/// What a build did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// Environment label.
+    pub env: String,
+    /// Database built.
+    pub database: String,
+    /// Scripts applied.
+    pub scripts_applied: usize,
+    /// Schema hash recorded in the database.
+    pub schema_hash: String,
+    /// Whether an existing database was replaced.
+    pub replaced: bool,
+    /// Login roles that have no password.
+    pub roles_without_password: Vec<String>,
+    /// Wall time of the whole operation.
+    pub elapsed: Duration,
+}
+
+/// What a teardown removed.
+#[derive(Debug, Clone)]
+pub struct TeardownReport {
+    /// Whether the database existed and was dropped.
+    pub database_dropped: bool,
+    /// Roles dropped.
+    pub roles_dropped: Vec<String>,
+}
+
+/// Drops and rebuilds the environment's database from the compiled-in manifest.
+pub fn recreate(config: &Config) -> Result<BuildReport> {
+    recreate_with(config, Manifest::compiled())
+}
+
+/// [`recreate`] with another manifest (tests use small or broken ones).
+pub fn recreate_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
+    build(config, manifest, Mode::Replace)
+}
+
+/// Creates the database and applies everything, without dropping anything first.
+/// Refuses if the database already holds a schema.
+pub fn setup(config: &Config) -> Result<BuildReport> {
+    setup_with(config, Manifest::compiled())
+}
+
+/// [`setup`] with another manifest.
+pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
+    build(config, manifest, Mode::Setup)
+}
+
+/// Drops the environment's database and roles; other environments are untouched.
+pub fn teardown(config: &Config) -> Result<TeardownReport> {
+    config.validate()?;
+    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    let admin = lock.client();
+    let staging = format!("{}{STAGING_SUFFIX}", config.database);
+    let retired = format!("{}{RETIRED_SUFFIX}", config.database);
+    drop_database(admin, &staging, true)?;
+    drop_database(admin, &retired, true)?;
+    let database_dropped = drop_database(admin, &config.database, config.terminate_connections)?;
+    let roles_dropped = drop_roles(admin, &config.env)?;
+    Ok(TeardownReport {
+        database_dropped,
+        roles_dropped,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Replace,
+    Setup,
+}
+
+fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport> {
+    let started = Instant::now();
+    config.validate()?;
+    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    let admin = lock.client();
+    check_extensions(admin, &config.extensions)?;
+
+    let target = config.database.as_str();
+    let staging = format!("{target}{STAGING_SUFFIX}");
+    let retired = format!("{target}{RETIRED_SUFFIX}");
+    recover_interrupted(admin, target, &staging, &retired)?;
+
+    let exists = database_exists(admin, target)?;
+    if exists {
+        match mode {
+            Mode::Setup => {
+                if holds_schema(config, target)? {
+                    return Err(Error::AlreadyExists(target.to_string()));
+                }
+            }
+            // Fail before spending time on a build that could not be swapped in.
+            Mode::Replace => refuse_if_busy(admin, config, target)?,
+        }
+    }
+
+    let roles_without_password = ensure_roles(admin, config)?;
+    let owner = role_name(&config.env, "owner");
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+            quote_ident(&staging),
+            quote_ident(&owner)
+        ))
+        .context(format!("creating database {staging}"))?;
+
+    let scripts = all_scripts(manifest);
+    if let Err(e) = build_into(config, &staging, &owner, manifest, &scripts) {
+        discard(admin, &staging);
+        return Err(e);
+    }
+    if let Err(e) = swap_into_place(admin, config, &staging, target, &retired, exists) {
+        discard(admin, &staging);
+        return Err(e);
+    }
+    Ok(BuildReport {
+        env: config.env.clone(),
+        database: target.to_string(),
+        scripts_applied: scripts.len(),
+        schema_hash: manifest.schema_hash().to_string(),
+        replaced: exists,
+        roles_without_password,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Applies scripts, grants and the build record to `database` in one transaction.
+fn build_into(
+    config: &Config,
+    database: &str,
+    owner: &str,
+    manifest: &Manifest,
+    scripts: &[&Script],
+) -> Result<()> {
+    let mut client = connect_admin_to(config, database)?;
+    let mut tx = client
+        .transaction()
+        .context("opening the build transaction")?;
+    apply_scripts(&mut tx, scripts, owner, &config.extensions)?;
+    apply_grants(&mut tx, &config.env)?;
+    tx.batch_execute(&database_grants_sql(&config.env, database))
+        .context("granting database access")?;
+    record_build(&mut tx, manifest)?;
+    tx.commit().context("committing the build")
+}
+
+/// Best effort removal of a staging database after a failure; the original error
+/// matters more than a failure to clean up (the next run retries).
+fn discard(admin: &mut Client, staging: &str) {
+    if let Err(e) = drop_database(admin, staging, true) {
+        log::warn!("could not remove staging database {staging}: {e}; the next run will");
+    }
+}
+
+fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result<()> {
+    if config.terminate_connections {
+        return Ok(());
+    }
+    let others = sessions(admin, database)?;
+    if others.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ActiveConnections {
+            database: database.to_string(),
+            sessions: others.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+}
+
+/// Renames the finished staging database into place. The previous database is kept
+/// under the retired name until the new one carries the real name, then dropped.
+fn swap_into_place(
+    admin: &mut Client,
+    config: &Config,
+    staging: &str,
+    target: &str,
+    retired: &str,
+    exists: bool,
+) -> Result<()> {
+    let q = quote_ident;
+    if exists {
+        refuse_if_busy(admin, config, target)?;
+        if config.terminate_connections {
+            // Close the door before emptying the room, so nobody slips in between.
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+                    q(target)
+                ))
+                .context(format!("blocking new connections to {target}"))?;
+            terminate_sessions(admin, target)?;
+            wait_until_empty(admin, target)?;
+        }
+        let renamed = admin.batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            q(target),
+            q(retired)
+        ));
+        if let Err(e) = renamed {
+            let _ = admin.batch_execute(&format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+                q(target)
+            ));
+            if e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) {
+                return Err(Error::ActiveConnections {
+                    database: target.to_string(),
+                    sessions: sessions(admin, target)?
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                });
+            }
+            return Err(e).context(format!("retiring {target}"));
+        }
+    }
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            q(staging),
+            q(target)
+        ))
+        .context(format!("renaming {staging} to {target}"))?;
+    if exists {
+        drop_database(admin, retired, true)?;
+    }
+    Ok(())
+}
+
+/// Terminated backends take a moment to exit; a rename needs them gone.
+fn wait_until_empty(admin: &mut Client, database: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sessions(admin, database)?.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Cleans up after a run that was killed: a staging database is always discarded; a
+/// retired database is the previous good one, put back if the swap never finished.
+fn recover_interrupted(
+    admin: &mut Client,
+    target: &str,
+    staging: &str,
+    retired: &str,
+) -> Result<()> {
+    if drop_database(admin, staging, true)? {
+        log::warn!("removed {staging}, left behind by an interrupted run");
+    }
+    if database_exists(admin, retired)? {
+        if database_exists(admin, target)? {
+            drop_database(admin, retired, true)?;
+        } else {
+            log::warn!("restoring {target} from {retired}, left behind by an interrupted swap");
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+                    quote_ident(retired),
+                    quote_ident(target),
+                    quote_ident(target)
+                ))
+                .context(format!("restoring {target}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Does the database hold any relation in `public`?
+fn holds_schema(config: &Config, database: &str) -> Result<bool> {
+    let mut client = connect_admin_to(config, database)?;
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+            &[],
+        )
+        .context("inspecting the existing database")?
+        .get(0);
+    Ok(n > 0)
+}
+
+/// The environment's advisory lock, held on the administrative session. It is
+/// released when dropped, and by the server if the process dies.
+pub struct EnvLock {
+    client: Client,
+    key: i32,
+}
+
+/// Namespace of our advisory locks (first key of the two-key form).
+const LOCK_CLASS: i32 = 0x05e5_0571;
+
+impl EnvLock {
+    /// Waits up to `config.lock_timeout` for the environment's lock.
+    pub fn acquire(mut client: Client, config: &Config) -> Result<EnvLock> {
+        let key: i32 = client
+            .query_one(
+                "SELECT hashtext($1)",
+                &[&format!("ores_sql:env:{}", config.env)],
+            )
+            .context("computing the environment lock key")?
+            .get(0);
+        let started = Instant::now();
+        let ms = config.lock_timeout.as_millis().max(1);
+        client
+            .batch_execute(&format!("SET lock_timeout = {ms}"))
+            .context("setting lock timeout")?;
+        let locked = client.query_one("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &key]);
+        client
+            .batch_execute("RESET lock_timeout")
+            .context("resetting lock timeout")?;
+        match locked {
+            Ok(_) => Ok(EnvLock { client, key }),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Err(Error::LockTimeout {
+                    env: config.env.clone(),
+                    waited: started.elapsed(),
+                })
+            }
+            Err(e) => Err(e).context("waiting for the environment lock"),
+        }
+    }
+
+    /// The administrative session holding the lock.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl Drop for EnvLock {
+    fn drop(&mut self) {
+        let _ = self.client.execute(
+            "SELECT pg_advisory_unlock($1, $2)",
+            &[&LOCK_CLASS, &self.key],
+        );
+    }
+}

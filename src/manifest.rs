@@ -1,0 +1,148 @@
+//! The ordered list of SQL scripts a database is built from, and its schema hash.
+//!
+//! The compiled-in manifest is produced by `build.rs`; [`Manifest::from_dir`] scans a
+//! directory with the same rules, which is how tests build deliberately broken or
+//! minimal schemas without touching the real one.
+
+use crate::error::{Error, Result};
+use crate::scan;
+use once_cell::sync::Lazy;
+use std::borrow::Cow;
+use std::path::Path;
+
+/// One script as `build.rs` embeds it.
+pub(crate) struct CompiledScript {
+    phase: &'static str,
+    path: &'static str,
+    component: &'static str,
+    entity: &'static str,
+    sha256: &'static str,
+    sql: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/manifest.rs"));
+
+/// Which of the two passes a script belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// `sql/create`: DDL, functions, triggers, policies.
+    Create,
+    /// `sql/populate`: seed data.
+    Populate,
+}
+
+impl Phase {
+    fn parse(name: &str) -> Phase {
+        if name == "populate" {
+            Phase::Populate
+        } else {
+            Phase::Create
+        }
+    }
+
+    /// `create` or `populate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Create => "create",
+            Phase::Populate => "populate",
+        }
+    }
+}
+
+/// One script of a manifest.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Create or populate.
+    pub phase: Phase,
+    /// Relative path, e.g. `sql/create/02_iam/010_iam_tenants.sql`.
+    pub path: Cow<'static, str>,
+    /// Component folder without its prefix, e.g. `iam`.
+    pub component: Cow<'static, str>,
+    /// Entity key (file stem without prefix), e.g. `iam_tenants`.
+    pub entity: Cow<'static, str>,
+    /// Hex SHA-256 of the script with normalised line endings.
+    pub sha256: Cow<'static, str>,
+    /// The SQL text.
+    pub sql: Cow<'static, str>,
+}
+
+/// An ordered set of scripts and the digest that identifies it.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    scripts: Vec<Script>,
+    schema_hash: String,
+}
+
+static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
+    scripts: COMPILED_SCRIPTS
+        .iter()
+        .map(|s| Script {
+            phase: Phase::parse(s.phase),
+            path: Cow::Borrowed(s.path),
+            component: Cow::Borrowed(s.component),
+            entity: Cow::Borrowed(s.entity),
+            sha256: Cow::Borrowed(s.sha256),
+            sql: Cow::Borrowed(s.sql),
+        })
+        .collect(),
+    schema_hash: COMPILED_SCHEMA_HASH.to_string(),
+});
+
+impl Manifest {
+    /// The manifest compiled into this binary from `sql/`.
+    pub fn compiled() -> &'static Manifest {
+        &COMPILED
+    }
+
+    /// Scans a directory laid out like `sql/` (with `create/` and `populate/`).
+    pub fn from_dir(root: &Path) -> Result<Manifest> {
+        let label = root.display().to_string();
+        let scanned = scan::scan(root, &label).map_err(Error::Manifest)?;
+        let schema_hash = scan::schema_hash(
+            scanned
+                .iter()
+                .map(|s| (s.rel_path.as_str(), s.sha256.as_str())),
+        );
+        let scripts = scanned
+            .into_iter()
+            .map(|s| Script {
+                phase: Phase::parse(&s.phase),
+                path: Cow::Owned(s.rel_path),
+                component: Cow::Owned(s.component),
+                entity: Cow::Owned(s.entity),
+                sha256: Cow::Owned(s.sha256),
+                sql: Cow::Owned(s.sql),
+            })
+            .collect();
+        Ok(Manifest {
+            scripts,
+            schema_hash,
+        })
+    }
+
+    /// Scripts in application order: every create script, then every populate script.
+    pub fn scripts(&self) -> &[Script] {
+        &self.scripts
+    }
+
+    /// The digest over the ordered (path, script hash) pairs.
+    pub fn schema_hash(&self) -> &str {
+        &self.schema_hash
+    }
+
+    /// The scripts (create, then populate) of one entity key such as `iam_tenants`.
+    pub fn entity_scripts(&self, entity: &str) -> Vec<&Script> {
+        self.scripts.iter().filter(|s| s.entity == entity).collect()
+    }
+
+    /// Distinct entity keys in manifest order.
+    pub fn entities(&self) -> Vec<&str> {
+        let mut seen = Vec::new();
+        for s in &self.scripts {
+            if !seen.contains(&s.entity.as_ref()) {
+                seen.push(s.entity.as_ref());
+            }
+        }
+        seen
+    }
+}

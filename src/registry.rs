@@ -1,0 +1,138 @@
+//! The service registry: which domain service owns which tables and what else it may read.
+//!
+//! This is the single place that decides per-service privileges; grants, validation
+//! and documentation are all derived from it. A component is the `<component>` part of
+//! `ores_<component>_<entity_plural>_tbl`.
+
+/// One domain service and the components it owns or may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    /// Service name; its login role is `ores_<env>_<name>_service`.
+    pub name: &'static str,
+    /// Components whose tables it may SELECT, INSERT, UPDATE and DELETE.
+    pub owns: &'static [&'static str],
+    /// Components whose tables it may only SELECT.
+    pub reads: &'static [&'static str],
+}
+
+impl Service {
+    /// The login role of this service in environment `env`.
+    pub fn role(&self, env: &str) -> String {
+        format!("ores_{env}_{}_service", self.name)
+    }
+
+    /// The configuration key suffix of its password (`ORES_DB_<SUFFIX>_PASSWORD`).
+    pub fn password_key(&self) -> String {
+        format!("{}_service", self.name)
+    }
+}
+
+/// Every domain service. Each component with tables is owned by exactly one service,
+/// except those in [`PROVISIONER_COMPONENTS`].
+pub const SERVICES: &[Service] = &[
+    Service {
+        name: "iam",
+        owns: &["iam"],
+        reads: &["dq", "variability"],
+    },
+    Service {
+        name: "dq",
+        owns: &["dq"],
+        reads: &["iam"],
+    },
+    Service {
+        name: "refdata",
+        owns: &["refdata"],
+        reads: &["iam", "dq"],
+    },
+    Service {
+        name: "trading",
+        owns: &["trading"],
+        reads: &["iam", "dq", "refdata"],
+    },
+    Service {
+        name: "variability",
+        owns: &["variability"],
+        reads: &["iam"],
+    },
+    Service {
+        name: "telemetry",
+        owns: &["telemetry"],
+        reads: &["iam"],
+    },
+    Service {
+        name: "assets",
+        owns: &["assets"],
+        reads: &["iam"],
+    },
+];
+
+/// Components written only by the provisioning tool itself (the build record).
+/// Every service may read them, so a service can run the start-up drift check.
+pub const PROVISIONER_COMPONENTS: &[&str] = &["database"];
+
+/// Components that hold functions only, never tables.
+pub const FUNCTION_COMPONENTS: &[&str] = &["utility"];
+
+/// Looks a service up by name.
+pub fn service(name: &str) -> Option<&'static Service> {
+    SERVICES.iter().find(|s| s.name == name)
+}
+
+/// Every component a script folder may be named after.
+pub fn known_components() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = FUNCTION_COMPONENTS.to_vec();
+    for s in SERVICES {
+        all.extend(s.owns.iter().copied());
+    }
+    all.extend(PROVISIONER_COMPONENTS.iter().copied());
+    all
+}
+
+/// The component of a table named `ores_<component>_..._tbl`, if it is a known one.
+pub fn component_of_table(table: &str) -> Option<&'static str> {
+    let rest = table.strip_prefix("ores_")?;
+    known_components()
+        .into_iter()
+        .filter(|c| rest.starts_with(&format!("{c}_")))
+        .max_by_key(|c| c.len())
+}
+
+/// The service that owns a component's tables, if any.
+pub fn owner_of(component: &str) -> Option<&'static Service> {
+    SERVICES.iter().find(|s| s.owns.contains(&component))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_component_has_at_most_one_owner() {
+        for c in known_components() {
+            let owners = SERVICES.iter().filter(|s| s.owns.contains(&c)).count();
+            assert!(owners <= 1, "{c} owned by {owners} services");
+        }
+    }
+
+    #[test]
+    fn reads_name_known_components_and_never_overlap_owns() {
+        let known = known_components();
+        for s in SERVICES {
+            for r in s.reads {
+                assert!(known.contains(r), "{} reads unknown {r}", s.name);
+                assert!(!s.owns.contains(r), "{} both owns and reads {r}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn table_components_resolve() {
+        assert_eq!(component_of_table("ores_iam_tenants_tbl"), Some("iam"));
+        assert_eq!(
+            component_of_table("ores_database_builds_tbl"),
+            Some("database")
+        );
+        assert_eq!(component_of_table("ores_unknown_x_tbl"), None);
+    }
+}

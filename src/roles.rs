@@ -1,0 +1,175 @@
+//! Cluster roles of one environment: who they are, creating them, removing them.
+//!
+//! Roles are cluster-wide, so every name carries the environment label and this
+//! module only ever touches the exact names it derives for one environment (never a
+//! pattern that could reach a neighbour such as `ci` vs `ci_2`).
+
+use crate::config::Config;
+use crate::error::{PgContext, Result};
+use crate::ident::{quote_ident, quote_literal, validate_role_name};
+use crate::registry::SERVICES;
+use postgres::Client;
+
+/// The group roles of an environment, by suffix.
+pub const GROUPS: [&str; 4] = ["owner", "rw", "ro", "service"];
+
+/// Fixed login users of an environment: (suffix, group it belongs to).
+pub const USERS: [(&str, &str); 5] = [
+    ("ddl_user", "owner"),
+    ("cli_user", "rw"),
+    ("readonly_user", "ro"),
+    ("test_ddl_user", "owner"),
+    ("test_dml_user", "rw"),
+];
+
+/// One role to provision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSpec {
+    /// Full role name, e.g. `ores_local_iam_service`.
+    pub name: String,
+    /// Suffix after `ores_<env>_`, also the password key (`ORES_DB_<SUFFIX>_PASSWORD`).
+    pub suffix: String,
+    /// Whether the role may log in.
+    pub login: bool,
+    /// The group role it is a member of.
+    pub member_of: Option<String>,
+}
+
+/// `ores_<env>_<suffix>`.
+pub fn role_name(env: &str, suffix: &str) -> String {
+    format!("ores_{env}_{suffix}")
+}
+
+/// Every role of environment `env`: groups first, then login users, then services.
+pub fn roles_for(env: &str) -> Vec<RoleSpec> {
+    let mut out: Vec<RoleSpec> = GROUPS
+        .iter()
+        .map(|g| RoleSpec {
+            name: role_name(env, g),
+            suffix: g.to_string(),
+            login: false,
+            member_of: None,
+        })
+        .collect();
+    for (suffix, group) in USERS {
+        out.push(RoleSpec {
+            name: role_name(env, suffix),
+            suffix: suffix.to_string(),
+            login: true,
+            member_of: Some(role_name(env, group)),
+        });
+    }
+    for s in SERVICES {
+        out.push(RoleSpec {
+            name: s.role(env),
+            suffix: s.password_key(),
+            login: true,
+            member_of: Some(role_name(env, "service")),
+        });
+    }
+    out
+}
+
+/// Creates or updates every role of the configured environment. Idempotent. Returns
+/// the login roles that got no password (they can only log in where the server trusts
+/// the connection).
+pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>> {
+    let specs = roles_for(&config.env);
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    for n in &names {
+        validate_role_name(n)?;
+    }
+    let existing: Vec<String> = client
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
+            &[&names],
+        )
+        .context("listing existing roles")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    let mut sql = String::new();
+    let mut without_password = Vec::new();
+    for spec in &specs {
+        let role = quote_ident(&spec.name);
+        // Least privilege is stated explicitly rather than trusted to defaults, so a
+        // role someone altered by hand is put back on every run.
+        let attrs = format!(
+            "{} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT",
+            if spec.login { "LOGIN" } else { "NOLOGIN" }
+        );
+        let verb = if existing.contains(&spec.name) {
+            "ALTER"
+        } else {
+            "CREATE"
+        };
+        sql.push_str(&format!("{verb} ROLE {role} {attrs}"));
+        if spec.login {
+            match config.password_for(&spec.suffix) {
+                // Only a SCRAM verifier leaves this process: the clear-text password is
+                // never part of any statement the server could log.
+                Some(p) => sql.push_str(&format!(
+                    " PASSWORD {}",
+                    quote_literal(&postgres_protocol::password::scram_sha_256(
+                        p.expose().as_bytes()
+                    ))
+                )),
+                None => {
+                    sql.push_str(" PASSWORD NULL");
+                    without_password.push(spec.name.clone());
+                }
+            }
+        }
+        sql.push_str(";\n");
+        if let Some(group) = &spec.member_of {
+            sql.push_str(&format!("GRANT {} TO {role};\n", quote_ident(group)));
+        }
+    }
+    client
+        .batch_execute(&sql)
+        .context(format!("creating roles of environment {}", config.env))?;
+    if !without_password.is_empty() {
+        log::warn!(
+            "no password configured for {} login role(s) ({}); they can only log in where the server trusts the connection (set ORES_DB_<SUFFIX>_PASSWORD)",
+            without_password.len(),
+            without_password.join(", ")
+        );
+    }
+    Ok(without_password)
+}
+
+/// Drops every role of environment `env` that exists (login users before groups).
+/// Their databases must already be gone; privileges they hold in the current database
+/// are removed first.
+pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
+    let specs = roles_for(env);
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let existing: Vec<String> = client
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
+            &[&names],
+        )
+        .context("listing existing roles")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if existing.is_empty() {
+        return Ok(existing);
+    }
+    let list = existing
+        .iter()
+        .map(|n| quote_ident(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!("DROP OWNED BY {list};\n");
+    for spec in specs.iter().rev() {
+        if existing.contains(&spec.name) {
+            sql.push_str(&format!("DROP ROLE {};\n", quote_ident(&spec.name)));
+        }
+    }
+    client
+        .batch_execute(&sql)
+        .context(format!("dropping roles of environment {env}"))?;
+    Ok(existing)
+}

@@ -1,0 +1,104 @@
+//! What built a database: the build record written at the end of every build, and
+//! the cheap start-up check that compares it with this binary's manifest.
+
+use crate::config::Config;
+use crate::error::{PgContext, Result};
+use crate::manifest::Manifest;
+use postgres::Client;
+
+/// The table holding the build record (one row).
+pub const BUILD_TABLE: &str = "ores_database_builds_tbl";
+
+/// The crate version compiled into this binary.
+pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The build record of a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// Schema hash of the manifest it was built from.
+    pub schema_hash: String,
+    /// Number of scripts applied.
+    pub script_count: i32,
+    /// Version of ores-sql that built it.
+    pub crate_version: String,
+    /// When it was built (server time, RFC 3339).
+    pub built_at: String,
+    /// Server version at build time.
+    pub server_version: String,
+}
+
+/// How a database compares with this binary's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// Built from exactly this manifest.
+    Current(BuildInfo),
+    /// Built by ores-sql, from another manifest.
+    Stale(BuildInfo),
+    /// No build record: not an ORE Studio database (or a half-made one).
+    NotOres,
+}
+
+/// Writes the build record inside the build transaction. A manifest without the
+/// build table (a test fixture) simply gets no record.
+pub(crate) fn record_build(tx: &mut postgres::Transaction<'_>, manifest: &Manifest) -> Result<()> {
+    let has_table: bool = tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&BUILD_TABLE])
+        .context("looking for the build record table")?
+        .get(0);
+    if !has_table {
+        log::debug!("manifest has no {BUILD_TABLE}; no build record written");
+        return Ok(());
+    }
+    let count = manifest.scripts().len() as i32;
+    tx.execute(
+        "INSERT INTO ores_database_builds_tbl
+                (schema_hash, script_count, crate_version, server_version)
+         VALUES ($1, $2, $3, current_setting('server_version'))",
+        &[&manifest.schema_hash(), &count, &CRATE_VERSION],
+    )
+    .context("writing the build record")?;
+    Ok(())
+}
+
+/// Reads the build record over any connection to the database (one query).
+pub fn build_info(client: &mut Client) -> Result<Option<BuildInfo>> {
+    let rows = client
+        .query(
+            "SELECT schema_hash, script_count, crate_version,
+                    to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    server_version
+               FROM ores_database_builds_tbl LIMIT 1",
+            &[],
+        )
+        .or_else(|e| {
+            if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
+                Ok(Vec::new())
+            } else {
+                Err(e)
+            }
+        })
+        .context("reading the build record")?;
+    Ok(rows.first().map(|r| BuildInfo {
+        schema_hash: r.get(0),
+        script_count: r.get(1),
+        crate_version: r.get(2),
+        built_at: r.get(3),
+        server_version: r.get(4),
+    }))
+}
+
+/// The start-up drift check: compares the recorded hash with `manifest`'s.
+pub fn drift(client: &mut Client, manifest: &Manifest) -> Result<Drift> {
+    Ok(match build_info(client)? {
+        None => Drift::NotOres,
+        Some(info) if info.schema_hash == manifest.schema_hash() => Drift::Current(info),
+        Some(info) => Drift::Stale(info),
+    })
+}
+
+/// Connects to the configured database as the administrator and runs [`drift`]
+/// against the compiled-in manifest.
+pub fn check_database(config: &Config) -> Result<Drift> {
+    let mut client = crate::admin::connect_admin_to(config, &config.database)?;
+    drift(&mut client, Manifest::compiled())
+}
