@@ -89,8 +89,6 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Variables read from the process environment (others are ignored, so an unrelated
-/// exported variable can never change what we do).
 fn is_ours(key: &str) -> bool {
     key.starts_with("ORES_") || key.starts_with("PG")
 }
@@ -107,16 +105,11 @@ impl Config {
                 source: e,
             })?),
         };
-        let mut vars = match &path {
+        let file_vars = match &path {
             Some(p) => read_dotenv(p)?,
             None => BTreeMap::new(),
         };
-        for (k, v) in std::env::vars() {
-            if is_ours(&k) {
-                vars.insert(k, v);
-            }
-        }
-        let mut config = Config::from_vars(&vars)?;
+        let mut config = Config::from_vars(&merge(file_vars, std::env::vars()))?;
         config.dotenv_path = path;
         Ok(config)
     }
@@ -237,6 +230,21 @@ impl Config {
     pub fn server_label(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+}
+
+/// Exported variables override the file; only `ORES_*` and `PG*` are taken from the
+/// environment, so an unrelated variable can never change what we do.
+pub fn merge(
+    file_vars: BTreeMap<String, String>,
+    exported: impl IntoIterator<Item = (String, String)>,
+) -> BTreeMap<String, String> {
+    let mut vars = file_vars;
+    for (k, v) in exported {
+        if is_ours(&k) {
+            vars.insert(k, v);
+        }
+    }
+    vars
 }
 
 /// `ores_dev_<env>`.

@@ -25,6 +25,7 @@ pub mod manifest;
 pub mod registry;
 pub mod roles;
 pub mod scan;
+pub mod testing;
 pub mod version;
 
 pub use apply::APPLIED_SCRIPTS_TABLE;

@@ -101,7 +101,7 @@ impl Manifest {
         let schema_hash = scan::schema_hash(
             scanned
                 .iter()
-                .map(|s| (s.rel_path.as_str(), s.sha256.as_str())),
+                .map(|s| (s.root_path.as_str(), s.sha256.as_str())),
         );
         let scripts = scanned
             .into_iter()

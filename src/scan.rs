@@ -27,6 +27,9 @@ pub struct ScannedScript {
     /// Path relative to the scanned root's parent, with `/` separators,
     /// e.g. `sql/create/02_iam/010_iam_tenants.sql`.
     pub rel_path: String,
+    /// Path relative to the scanned root (`create/02_iam/010_iam_tenants.sql`); the
+    /// schema hash is computed over these, so it does not depend on where the tree is.
+    pub root_path: String,
     /// Absolute path on disk (used by `include_str!`).
     pub abs_path: PathBuf,
     /// The folder name without its prefix (`iam`); empty for scripts at the phase root.
@@ -169,6 +172,10 @@ pub fn scan(root: &Path, label: &str) -> Result<Vec<ScannedScript>, ScanError> {
             &mut seen_entities,
         )?;
     }
+    let strip = format!("{label}/");
+    for s in &mut out {
+        s.root_path = s.rel_path[strip.len()..].to_string();
+    }
     Ok(out)
 }
 
@@ -247,6 +254,7 @@ fn scan_dir(
             });
         }
         out.push(ScannedScript {
+            root_path: String::new(),
             phase: phase.to_string(),
             sha256: sha256_hex(sql.as_bytes()),
             rel_path: child_rel,

@@ -1,0 +1,131 @@
+//! Configuration loading: precedence, defaults, validation, secrets.
+
+use ores_sql::config::{Config, merge, read_dotenv};
+use ores_sql::Error;
+use std::collections::BTreeMap;
+
+fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn dotenv(text: &str) -> ores_sql::Result<BTreeMap<String, String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env");
+    std::fs::write(&path, text).unwrap();
+    read_dotenv(&path)
+}
+
+#[test]
+fn defaults_name_the_local_environment() {
+    let c = Config::from_vars(&BTreeMap::new()).unwrap();
+    assert_eq!(c.env, "local");
+    assert_eq!(c.database, "ores_dev_local");
+    assert_eq!(c.port, 5432);
+    assert_eq!(c.admin_database, "postgres");
+    assert!(!c.admin_user.is_empty());
+    assert_eq!(c.extensions, ["btree_gist", "pg_trgm", "pgcrypto"]);
+}
+
+#[test]
+fn env_label_scopes_the_database_unless_named() {
+    let c = Config::from_vars(&vars(&[("ORES_ENV", "ci_7")])).unwrap();
+    assert_eq!(c.database, "ores_dev_ci_7");
+    let c = Config::from_vars(&vars(&[("ORES_ENV", "ci_7"), ("ORES_DB_NAME", "other_db")])).unwrap();
+    assert_eq!(c.database, "other_db");
+}
+
+#[test]
+fn libpq_variables_drive_the_admin_connection() {
+    let c = Config::from_vars(&vars(&[
+        ("PGHOST", "db.example"),
+        ("PGPORT", "6543"),
+        ("PGUSER", "admin"),
+        ("PGPASSWORD", "s3cret"),
+        ("PGDATABASE", "maint"),
+    ]))
+    .unwrap();
+    assert_eq!((c.host.as_str(), c.port, c.admin_user.as_str()), ("db.example", 6543, "admin"));
+    assert_eq!(c.admin_database, "maint");
+    assert_eq!(c.admin_password.as_ref().unwrap().expose(), "s3cret");
+}
+
+#[test]
+fn exported_variables_override_the_file_and_foreign_ones_are_ignored() {
+    let file = vars(&[("ORES_ENV", "from_file"), ("PGPORT", "5432")]);
+    let merged = merge(
+        file,
+        vec![
+            ("ORES_ENV".to_string(), "exported".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ],
+    );
+    assert_eq!(merged["ORES_ENV"], "exported");
+    assert_eq!(merged["PGPORT"], "5432");
+    assert!(!merged.contains_key("HOME"));
+}
+
+#[test]
+fn bad_labels_and_names_are_rejected_before_any_sql() {
+    for bad in ["Prod", "a b", "x;drop role postgres", "a\"b", "é", &"a".repeat(25)] {
+        match Config::from_vars(&vars(&[("ORES_ENV", bad)])) {
+            Err(Error::InvalidIdentifier { kind, .. }) => assert_eq!(kind, "environment label"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    let long = "d".repeat(49);
+    for bad in ["Ores", "ores-dev", "x'y", long.as_str()] {
+        match Config::from_vars(&vars(&[("ORES_DB_NAME", bad)])) {
+            Err(Error::InvalidIdentifier { kind, .. }) => assert_eq!(kind, "database name"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Config::from_vars(&vars(&[("PGPORT", "fifty")])),
+        Err(Error::Config(_))
+    ));
+}
+
+#[test]
+fn passwords_are_read_per_role_and_never_shown_by_debug() {
+    let c = Config::from_vars(&vars(&[
+        ("PGPASSWORD", "admin-pw-123"),
+        ("ORES_DB_DDL_USER_PASSWORD", "ddl-pw-456"),
+        ("ORES_DB_IAM_SERVICE_PASSWORD", "iam-pw-789"),
+    ]))
+    .unwrap();
+    assert_eq!(c.password_for("ddl_user").unwrap().expose(), "ddl-pw-456");
+    assert_eq!(c.password_for("iam_service").unwrap().expose(), "iam-pw-789");
+    assert!(c.password_for("cli_user").is_none());
+    let shown = format!("{c:?} {c:#?}");
+    for secret in ["admin-pw-123", "ddl-pw-456", "iam-pw-789"] {
+        assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+    }
+    assert!(shown.contains("ddl_user"));
+}
+
+#[test]
+fn dotenv_values_with_equals_quotes_and_hashes_survive() {
+    let v = dotenv(
+        "# comment\nORES_ENV=dev\nORES_DB_DDL_USER_PASSWORD='a=b#c\"d'\nORES_DB_CLI_USER_PASSWORD=\"x'y=z\"\nPGPASSWORD=p=q\n",
+    )
+    .unwrap();
+    assert_eq!(v["ORES_ENV"], "dev");
+    assert_eq!(v["ORES_DB_DDL_USER_PASSWORD"], "a=b#c\"d");
+    assert_eq!(v["ORES_DB_CLI_USER_PASSWORD"], "x'y=z");
+    assert_eq!(v["PGPASSWORD"], "p=q");
+}
+
+#[test]
+fn a_malformed_dotenv_reports_line_and_key() {
+    match dotenv("ORES_ENV=dev\n\nORES_DB_NAME='unterminated\nPGPORT=5432\n") {
+        Err(Error::DotEnv { line, key, .. }) => {
+            assert_eq!(line, 3);
+            assert_eq!(key.as_deref(), Some("ORES_DB_NAME"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match dotenv("ORES_ENV=dev\nthis is not an assignment\n") {
+        Err(e @ Error::DotEnv { line: 2, .. }) => assert!(e.to_string().contains("line 2")),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,201 @@
+//! recreate / setup / teardown against the real server.
+
+use ores_sql::admin::{connect_admin, connect_admin_to, database_exists};
+use ores_sql::roles::roles_for;
+use ores_sql::testing::ScratchEnv;
+use ores_sql::{Error, Manifest};
+use std::path::Path;
+
+fn fixture(name: &str) -> Manifest {
+    Manifest::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name))
+        .expect("fixture manifest")
+}
+
+fn existing_roles(env: &ScratchEnv) -> Vec<String> {
+    let names: Vec<String> = roles_for(&env.config.env).into_iter().map(|r| r.name).collect();
+    connect_admin(&env.config)
+        .unwrap()
+        .query("SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1", &[&names])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn recreate_builds_roles_database_extensions_and_build_record() {
+    let env = ScratchEnv::new("lc").unwrap();
+    let report = ores_sql::recreate(&env.config).unwrap();
+    let manifest = Manifest::compiled();
+    assert_eq!(report.scripts_applied, manifest.scripts().len());
+    assert!(!report.replaced);
+
+    let expected = roles_for(&env.config.env).len();
+    assert_eq!(existing_roles(&env).len(), expected);
+
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    let owner: String = db
+        .query_one(
+            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, format!("ores_{}_owner", env.config.env));
+
+    let mut exts: Vec<String> = db
+        .query("SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    exts.sort();
+    assert_eq!(exts, ["btree_gist", "pg_trgm", "pgcrypto"]);
+
+    // Every table belongs to the owner role, not to the superuser that ran the build.
+    let foreign: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner <> $1",
+            &[&owner],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(foreign, 0);
+    let tables: i64 = db
+        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[])
+        .unwrap()
+        .get(0);
+    assert!(tables >= 3, "only {tables} tables");
+
+    let info = ores_sql::version::build_info(&mut db).unwrap().expect("build record");
+    assert_eq!(info.schema_hash, manifest.schema_hash());
+    assert_eq!(info.script_count as usize, manifest.scripts().len());
+    assert_eq!(info.crate_version, env!("CARGO_PKG_VERSION"));
+
+    let applied: i64 = db
+        .query_one(&format!("SELECT count(*) FROM {}", ores_sql::APPLIED_SCRIPTS_TABLE), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(applied as usize, manifest.scripts().len());
+}
+
+#[test]
+fn recreate_twice_replaces_the_database() {
+    let env = ScratchEnv::new("lc").unwrap();
+    ores_sql::recreate(&env.config).unwrap();
+    let second = ores_sql::recreate(&env.config).unwrap();
+    assert!(second.replaced);
+    let mut admin = connect_admin(&env.config).unwrap();
+    assert!(database_exists(&mut admin, &env.config.database).unwrap());
+    let leftovers: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '\\_\\_%'",
+            &[&env.config.database],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "staging or retired database left behind");
+}
+
+#[test]
+fn setup_refuses_a_database_that_holds_a_schema() {
+    let env = ScratchEnv::new("lc").unwrap();
+    ores_sql::setup(&env.config).unwrap();
+    match ores_sql::setup(&env.config) {
+        Err(Error::AlreadyExists(db)) => assert_eq!(db, env.config.database),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+}
+
+#[test]
+fn setup_fills_an_existing_empty_database() {
+    let env = ScratchEnv::new("lc").unwrap();
+    let mut admin = connect_admin(&env.config).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{}\"", env.config.database))
+        .unwrap();
+    ores_sql::setup(&env.config).unwrap();
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    assert!(ores_sql::version::build_info(&mut db).unwrap().is_some());
+}
+
+#[test]
+fn teardown_removes_one_environment_and_spares_another() {
+    let doomed = ScratchEnv::new("td").unwrap();
+    let survivor = ScratchEnv::new("td").unwrap();
+    ores_sql::recreate(&doomed.config).unwrap();
+    ores_sql::recreate(&survivor.config).unwrap();
+
+    let report = ores_sql::teardown(&doomed.config).unwrap();
+    assert!(report.database_dropped);
+    assert_eq!(report.roles_dropped.len(), roles_for(&doomed.config.env).len());
+
+    let mut admin = connect_admin(&doomed.config).unwrap();
+    assert!(!database_exists(&mut admin, &doomed.config.database).unwrap());
+    assert!(existing_roles(&doomed).is_empty());
+    assert!(database_exists(&mut admin, &survivor.config.database).unwrap());
+    assert_eq!(existing_roles(&survivor).len(), roles_for(&survivor.config.env).len());
+    // The survivor still works.
+    let mut db = connect_admin_to(&survivor.config, &survivor.config.database).unwrap();
+    assert!(ores_sql::version::build_info(&mut db).unwrap().is_some());
+}
+
+#[test]
+fn a_broken_script_reports_path_line_and_sqlstate_and_leaves_nothing() {
+    let env = ScratchEnv::new("br").unwrap();
+    let err = ores_sql::recreate_with(&env.config, &fixture("broken_middle")).unwrap_err();
+    let Error::Script(failure) = &err else {
+        panic!("expected a script failure, got {err:?}");
+    };
+    assert!(
+        failure.path.ends_with("create/01_iam/020_iam_gadgets.sql"),
+        "{}",
+        failure.path
+    );
+    assert_eq!(failure.sqlstate, "42P01");
+    assert_eq!(failure.line, Some(4));
+    assert!(err.to_string().contains("020_iam_gadgets.sql:4"), "{err}");
+
+    let mut admin = connect_admin(&env.config).unwrap();
+    let left: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '%'",
+            &[&env.config.database],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "a half-built database was left behind");
+}
+
+#[test]
+fn a_failed_rebuild_leaves_the_previous_database_intact() {
+    let env = ScratchEnv::new("br").unwrap();
+    ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap();
+    ores_sql::recreate_with(&env.config, &fixture("broken_middle")).unwrap_err();
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    let name: String = db
+        .query_one("SELECT name FROM ores_iam_widgets_tbl WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "first");
+}
+
+#[test]
+fn recreate_refuses_while_others_are_connected_unless_told_to_terminate() {
+    let env = ScratchEnv::new("cn").unwrap();
+    ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap();
+    let _other = connect_admin_to(&env.config, &env.config.database).unwrap();
+
+    let mut polite = env.config.clone();
+    polite.terminate_connections = false;
+    match ores_sql::recreate_with(&polite, &fixture("minimal")) {
+        Err(Error::ActiveConnections { database, sessions }) => {
+            assert_eq!(database, env.config.database);
+            assert_eq!(sessions.len(), 1);
+            assert!(sessions[0].contains("ores-sql"), "{sessions:?}");
+        }
+        other => panic!("expected ActiveConnections, got {other:?}"),
+    }
+    // Terminating works and the database is rebuilt.
+    assert!(ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap().replaced);
+}
