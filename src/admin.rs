@@ -5,6 +5,8 @@ use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
 use crate::ident::{PROTECTED_DATABASES, quote_ident, validate_database_name};
 use postgres::{Client, NoTls};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// Opens the administrative (superuser) connection on the maintenance database.
 pub fn connect_admin(config: &Config) -> Result<Client> {
@@ -13,18 +15,43 @@ pub fn connect_admin(config: &Config) -> Result<Client> {
 
 /// Opens an administrative connection to a given database.
 pub fn connect_admin_to(config: &Config, database: &str) -> Result<Client> {
-    config
-        .admin_pg_config(database)
-        .connect(NoTls)
-        .map_err(|e| Error::Connect {
-            target: format!(
-                "{}/{} as {}",
-                config.server_label(),
-                database,
-                config.admin_user
-            ),
+    connect_within(
+        config.admin_pg_config(database),
+        config.connect_timeout,
+        format!(
+            "{}/{} as {}",
+            config.server_label(),
+            database,
+            config.admin_user
+        ),
+    )
+}
+
+/// Connects, giving up after `timeout` for the whole exchange. The driver's own
+/// `connect_timeout` only covers opening the socket: a server (or anything else
+/// listening on the port) that accepts but never answers the start-up message would
+/// otherwise hang us forever. `target` names the server in errors, never a password.
+pub fn connect_within(pg: postgres::Config, timeout: Duration, target: String) -> Result<Client> {
+    let (tx, rx) = mpsc::channel();
+    // On time-out the thread is abandoned; it ends when the driver gives up or the
+    // process exits, and its late result goes nowhere.
+    std::thread::spawn(move || {
+        let _ = tx.send(pg.connect(NoTls));
+    });
+    match rx.recv_timeout(timeout + Duration::from_millis(250)) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(Error::Connect {
+            target,
             message: connect_message(&e),
-        })
+        }),
+        Err(_) => Err(Error::Connect {
+            target,
+            message: format!(
+                "no answer within {:.1}s (raise ORES_DB_CONNECT_TIMEOUT if the server is slow)",
+                timeout.as_secs_f64()
+            ),
+        }),
+    }
 }
 
 /// A driver connect error in one line, without anything secret in it.
@@ -74,7 +101,10 @@ impl std::fmt::Display for Session {
 /// Does the database exist?
 pub fn database_exists(client: &mut Client, database: &str) -> Result<bool> {
     Ok(client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname::text = $1",
+            &[&database],
+        )
         .context("looking up database")?
         .is_some())
 }
@@ -88,7 +118,7 @@ pub fn sessions(client: &mut Client, database: &str) -> Result<Vec<Session>> {
                     coalesce(to_char(backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), ''),
                     coalesce(state, '')
                FROM pg_stat_activity
-              WHERE datname = $1 AND pid <> pg_backend_pid()
+              WHERE datname::text = $1 AND pid <> pg_backend_pid()
               ORDER BY backend_start",
             &[&database],
         )
@@ -111,7 +141,7 @@ pub fn terminate_sessions(client: &mut Client, database: &str) -> Result<u64> {
     let rows = client
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE datname = $1 AND pid <> pg_backend_pid()",
+              WHERE datname::text = $1 AND pid <> pg_backend_pid()",
             &[&database],
         )
         .context("terminating sessions")?;
