@@ -56,6 +56,15 @@ fn databases_like(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// The environment has its live database and no staging or retired copy.
+fn assert_only_live_database(config: &Config, context: &str) {
+    assert_eq!(
+        databases_like(config),
+        vec![config.database.clone()],
+        "{context}"
+    );
+}
+
 #[test]
 fn a_failure_at_the_first_middle_or_last_script_keeps_the_previous_database() {
     let env = ScratchEnv::new("sf").unwrap();
@@ -86,11 +95,7 @@ fn a_failure_at_the_first_middle_or_last_script_keeps_the_previous_database() {
         }
         // The previous database is exactly as it was, and nothing else is left.
         assert_eq!(precious(&env.config), "precious", "{position}");
-        assert_eq!(
-            databases_like(&env.config),
-            [env.config.database.clone()],
-            "{position}"
-        );
+        assert_only_live_database(&env.config, position);
     }
 }
 
@@ -121,7 +126,7 @@ fn concurrent_recreates_of_one_environment_are_serialised_and_both_succeed() {
         2
     );
     assert_eq!(precious(&env.config), "precious");
-    assert_eq!(databases_like(&env.config), [env.config.database.clone()]);
+    assert_only_live_database(&env.config, "");
 }
 
 #[test]
@@ -178,7 +183,7 @@ fn two_processes_recreating_one_environment_both_succeed() {
     assert!(a.wait().unwrap().success());
     assert!(b.wait().unwrap().success());
     assert_eq!(precious(&env.config), "precious");
-    assert_eq!(databases_like(&env.config), [env.config.database.clone()]);
+    assert_only_live_database(&env.config, "");
 }
 
 #[test]
@@ -211,7 +216,7 @@ fn a_killed_build_leaves_only_staging_which_the_next_run_removes() {
     );
 
     ores_sql::recreate_with(&env.config, &good).unwrap();
-    assert_eq!(databases_like(&env.config), [env.config.database.clone()]);
+    assert_only_live_database(&env.config, "");
     assert_eq!(precious(&env.config), "precious");
 }
 
@@ -240,7 +245,7 @@ fn an_interrupted_swap_is_undone_by_the_next_run() {
         other => panic!("expected the restored database to be found, got {other:?}"),
     }
     assert_eq!(precious(&env.config), "precious");
-    assert_eq!(databases_like(&env.config), [env.config.database.clone()]);
+    assert_only_live_database(&env.config, "");
 }
 
 fn roles_named_like(config: &Config, fragment: &str) -> i64 {
