@@ -6,6 +6,14 @@ use ores_sql::ident::{MAX_ENV_LEN, quote_ident, validate_env_label};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
+/// Bounded by default so the suite stays quick; `PROPTEST_CASES` runs longer.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The rule, restated independently of the implementation.
 fn is_valid_label(s: &str) -> bool {
     let b = s.as_bytes();
@@ -24,7 +32,7 @@ fn parse(text: &[u8]) -> ores_sql::Result<BTreeMap<String, String>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
 
     #[test]
     fn the_validator_accepts_exactly_the_documented_pattern(s in "\\PC{0,30}|[a-z_0-9;'\" -]{0,30}") {
@@ -53,7 +61,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(cases(300)))]
 
     #[test]
     fn the_dotenv_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
