@@ -50,11 +50,11 @@ pub const STATIC_RULES: &[Rule] = &[
     },
     Rule {
         id: S002,
-        explanation: "manifest layout: <digits>_<name> folders and .sql files, UTF-8, not empty, one script per entity and phase",
+        explanation: "manifest layout: `<digits>_<name>` folders and `.sql` files, UTF-8, not empty, one script per entity and phase",
     },
     Rule {
         id: S003,
-        explanation: "no migration-style DDL: ALTER TABLE ... ADD/DROP/ALTER COLUMN, ALTER TYPE ... ADD/DROP/ALTER/RENAME, or RENAME of anything",
+        explanation: "no migration-style DDL: `ALTER TABLE ... ADD/DROP/ALTER COLUMN`, `ALTER TYPE ... ADD/DROP/ALTER/RENAME`, or `RENAME` of anything",
     },
     Rule {
         id: S004,
@@ -66,15 +66,15 @@ pub const STATIC_RULES: &[Rule] = &[
     },
     Rule {
         id: S006,
-        explanation: "a script's entity key starts with its component (NNN_<component>_<entity_plural>.sql)",
+        explanation: "a script's entity key starts with its component (`NNN_<component>_<entity_plural>.sql`)",
     },
     Rule {
         id: S007,
-        explanation: "functions, procedures and triggers are created with CREATE OR REPLACE (so recreate-entity can re-run them)",
+        explanation: "functions, procedures and triggers are created with `CREATE OR REPLACE` (so recreate-entity can re-run them)",
     },
     Rule {
         id: S008,
-        explanation: "no psql meta-commands (\\i, \\set, ...): no backslash outside literals, comments and dollar-quoted bodies",
+        explanation: "no psql meta-commands (`\\i`, `\\set`, ...): no backslash outside literals, comments and dollar-quoted bodies",
     },
     Rule {
         id: A001,
@@ -87,27 +87,27 @@ pub const STATIC_RULES: &[Rule] = &[
 pub const CATALOG_RULES: &[Rule] = &[
     Rule {
         id: "C001",
-        explanation: "every table in public is named ores_<component>_<entity_plural>_tbl with a component of the service registry",
+        explanation: "every table in `public` is named `ores_<component>_<entity_plural>_tbl` with a component of the service registry",
     },
     Rule {
         id: "C002",
-        explanation: "function and procedure names end in _fn (extension-owned functions excepted)",
+        explanation: "function and procedure names end in `_fn` (extension-owned functions excepted)",
     },
     Rule {
         id: "C003",
-        explanation: "view and materialized view names end in _vw",
+        explanation: "view and materialized view names end in `_vw`",
     },
     Rule {
         id: "C004",
-        explanation: "trigger names end in _trg",
+        explanation: "trigger names end in `_trg`",
     },
     Rule {
         id: "C005",
-        explanation: "index names end in _idx (indexes backing a primary key, unique or exclusion constraint carry the constraint's name and are excepted)",
+        explanation: "index names end in `_idx` (indexes backing a primary key, unique or exclusion constraint carry the constraint's name and are excepted)",
     },
     Rule {
         id: "C006",
-        explanation: "row-level security policy names end in _pol",
+        explanation: "row-level security policy names end in `_pol`",
     },
     Rule {
         id: "C007",
@@ -115,23 +115,23 @@ pub const CATALOG_RULES: &[Rule] = &[
     },
     Rule {
         id: "C008",
-        explanation: "a table with tenant_id has it as the first column of its primary key",
+        explanation: "a table with `tenant_id` has it as the first column of its primary key",
     },
     Rule {
         id: "C009",
-        explanation: "a table with tenant_id has it as the first column of every unique index and constraint",
+        explanation: "a table with `tenant_id` has it as the first column of every unique index and constraint",
     },
     Rule {
         id: "C010",
-        explanation: "a table with tenant_id has row-level security enabled",
+        explanation: "a table with `tenant_id` has row-level security enabled",
     },
     Rule {
         id: "C011",
-        explanation: "a table with tenant_id has row-level security forced, so the owner is not silently exempt",
+        explanation: "a table with `tenant_id` has row-level security forced, so the owner is not silently exempt",
     },
     Rule {
         id: "C012",
-        explanation: "a table with tenant_id has at least one policy reading the current tenant (ores_utility_current_tenant_id_fn or ores.tenant_id)",
+        explanation: "a table with `tenant_id` has at least one policy reading the current tenant (`ores_utility_current_tenant_id_fn()` or `ores.tenant_id`)",
     },
     Rule {
         id: "C013",
@@ -139,27 +139,27 @@ pub const CATALOG_RULES: &[Rule] = &[
     },
     Rule {
         id: "C014",
-        explanation: "a versioned table (one with valid_from or valid_to) has the full versioned column set with the documented types",
+        explanation: "a versioned table (one with `valid_from` or `valid_to`) has the full versioned column set with the documented types",
     },
     Rule {
         id: "C015",
-        explanation: "a versioned table has a gist exclusion constraint on tstzrange(valid_from, valid_to) WITH &&, led by tenant_id WITH =",
+        explanation: "a versioned table has a gist exclusion constraint led by `tenant_id WITH =` forbidding overlapping `tstzrange(valid_from, valid_to)`",
     },
     Rule {
         id: "C016",
-        explanation: "a versioned table has <table stem>_insert_trg, BEFORE INSERT FOR EACH ROW",
+        explanation: "a versioned table has `<table stem>_insert_trg`, `BEFORE INSERT FOR EACH ROW`",
     },
     Rule {
         id: "C017",
-        explanation: "a versioned table has <table stem>_delete_trg, BEFORE DELETE FOR EACH ROW (soft delete)",
+        explanation: "a versioned table has `<table stem>_delete_trg`, `BEFORE DELETE FOR EACH ROW` (soft delete)",
     },
     Rule {
         id: "C018",
-        explanation: "a versioned table has <table stem>_notify_trg, AFTER INSERT OR UPDATE OR DELETE",
+        explanation: "a versioned table has `<table stem>_notify_trg`, `AFTER INSERT OR UPDATE OR DELETE`",
     },
     Rule {
         id: "C019",
-        explanation: "every SECURITY DEFINER function pins search_path",
+        explanation: "every `SECURITY DEFINER` function pins `search_path`",
     },
     Rule {
         id: "C020",
@@ -175,7 +175,7 @@ pub const CATALOG_RULES: &[Rule] = &[
     },
     Rule {
         id: "P001",
-        explanation: "plpgsql_check finds no error in any PL/pgSQL function or trigger (skipped, loudly, when the extension is not installed)",
+        explanation: "`plpgsql_check` finds no error in any PL/pgSQL function or trigger (skipped, loudly, when the extension is not installed)",
     },
     Rule {
         id: "A002",

@@ -663,10 +663,9 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        if def.starts_with("exclude using gist (")
+        if def.starts_with("exclude using gist (tenant_id with =")
             && def.contains("tstzrange(valid_from, valid_to")
             && def.contains("with &&")
-            && def.contains("with =")
         {
             temporal.insert(table);
         }
@@ -713,7 +712,7 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
             push(
                 "C015",
                 name,
-                "no gist exclusion constraint forbidding overlapping tstzrange(valid_from, valid_to) for one key".into(),
+                "no gist exclusion constraint led by tenant_id WITH = forbidding overlapping tstzrange(valid_from, valid_to)".into(),
             );
         }
         let stem = name.strip_suffix("_tbl").unwrap_or(name);

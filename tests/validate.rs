@@ -301,3 +301,17 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
     assert_eq!(a002.len(), 1, "{report}");
     assert!(a002[0].message.contains("no_such_view"), "{report}");
 }
+
+#[test]
+fn readme_documents_every_rule() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let table: String = validate::rules()
+        .iter()
+        .map(|r| format!("| `{}` | {} |\n", r.id, r.explanation.replace('|', "\\|")))
+        .collect();
+    assert!(
+        readme.contains(&table),
+        "README.md must carry this rule table:\n{table}"
+    );
+}
