@@ -453,8 +453,13 @@ fn lex(sql: &str) -> Vec<(Tok, usize)> {
             let word: String = chars[from..i].iter().collect::<String>().to_lowercase();
             out.push((Tok::Word(word), start_line));
         } else if c == '\\' {
+            // psql takes the rest of the line as the command's arguments, and the
+            // SQL that follows as a new statement.
             out.push((Tok::Backslash, start_line));
-            i += 1;
+            out.push((Tok::Semi, start_line));
+            while i < n && chars[i] != '\n' {
+                i += 1;
+            }
         } else if c == ';' {
             out.push((Tok::Semi, start_line));
             i += 1;
@@ -900,6 +905,22 @@ mod tests {
             rules_of("SELECT 1;\n  \\set x 1\nSELECT 2 \\gset"),
             [S008, S008]
         );
+        assert_eq!(
+            rules_of("\\set ON_ERROR_STOP 1\nALTER TABLE u ADD COLUMN x int;"),
+            [S008, S003]
+        );
+    }
+
+    #[test]
+    fn truncated_input_never_panics() {
+        // build.rs runs this on whatever is under sql/, half-typed scripts included.
+        let sql = "CREATE TABLE \"a\"\"b\" (x text DEFAULT E'\\'' /* /* */ $t$ $$ \\ -- ';\n\
+                   ALTER TABLE ONLY s.\"a\" ADD COLUMN y int, DROP z; $f$ body $f$ \\i";
+        let chars: Vec<char> = sql.chars().collect();
+        for end in 0..=chars.len() {
+            let prefix: String = chars[..end].iter().collect();
+            let _ = rules_of(&prefix);
+        }
     }
 
     #[test]

@@ -232,11 +232,27 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
             "{rule} did not fire for {object}:\n{report}"
         );
     }
-    // Nothing fires that the fixture did not ask for: the control table, the real
-    // schema's objects and the well-made functions stay quiet.
+    // Nothing fires on the fixture's objects that it did not ask for: the control
+    // table and the well-made functions stay quiet. (The real schema's own objects
+    // are `real_schema_passes_every_rule`'s business.)
+    let fixture = [
+        "gadget",
+        "widgets",
+        "helper",
+        "levers",
+        "nokeys",
+        "sprockets",
+        "cogs",
+        "gizmos",
+        "elevated",
+        "broken",
+        "scratches",
+        e.as_str(),
+    ];
     let unexpected: Vec<&validate::Violation> = report
         .violations
         .iter()
+        .filter(|v| fixture.iter().any(|f| v.object.contains(f)))
         .filter(|v| !expect.iter().any(|(r, o)| v.rule == *r && v.object == *o))
         .collect();
     assert!(
