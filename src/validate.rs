@@ -980,3 +980,63 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
         .context("validate: rolling back the plpgsql_check transaction")?;
     Ok(PlpgsqlOutcome::Checked { checks, violations })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violation(rule: &'static str, object: &str) -> Violation {
+        Violation {
+            rule,
+            object: object.into(),
+            message: "broken".into(),
+        }
+    }
+
+    #[test]
+    fn report_prints_violations_skips_and_a_summary() {
+        let mut report = Report {
+            database: "db".into(),
+            ..Report::default()
+        };
+        report.skipped.push(Skipped {
+            rule: "P001",
+            reason: "plpgsql_check is not installed".into(),
+        });
+        let entries = lint::parse_allow_list("C003 v # legacy view\n", "a", &["C003"]).0;
+        apply_allow_list(
+            &mut report,
+            vec![
+                violation("C007", "t"),
+                violation("C003", "v"),
+                violation("C001", "u"),
+            ],
+            &entries,
+        );
+        assert!(!report.is_clean());
+        let text = report.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "C001 u: broken", "sorted by rule: {text}");
+        assert_eq!(lines[1], "C007 t: broken");
+        assert_eq!(lines[2], "SKIPPED P001: plpgsql_check is not installed");
+        assert_eq!(lines[3], "allowed C003 v: broken (legacy view)");
+        assert!(
+            lines[4].starts_with("db: 2 violation(s) of 2 rule(s)"),
+            "{text}"
+        );
+        assert!(
+            lines[4].contains("1 allowed") && lines[4].contains("1 SKIPPED"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_clean_report_says_so() {
+        let report = Report {
+            database: "db".into(),
+            ..Report::default()
+        };
+        assert!(report.is_clean());
+        assert!(report.to_string().starts_with("db: no violations ("));
+    }
+}
