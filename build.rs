@@ -1,8 +1,10 @@
 //! Compiles `sql/create` and `sql/populate` into the crate as an ordered manifest.
 //!
 //! The scanning rules live in `src/scan.rs`, shared with the library so that tests
-//! exercise the very code that decides the build. Any rule broken by a script is a
-//! build error naming the file.
+//! exercise the very code that decides the build. The static rules (`src/lint.rs`)
+//! and the component list (`src/registry.rs`) are shared the same way. Any rule
+//! broken by a script is a build error naming the file and the rule id; every
+//! violation is listed, not just the first.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,16 +13,57 @@ use std::path::Path;
 #[allow(dead_code)]
 mod scan;
 
+#[path = "src/lint.rs"]
+#[allow(dead_code)]
+mod lint;
+
+#[path = "src/registry.rs"]
+#[allow(dead_code)]
+mod registry;
+
+/// Exceptions to the validation rules, each with a reason (see the README).
+const ALLOW_LIST: &str = "validate-allow.txt";
+
 fn main() {
     println!("cargo:rerun-if-changed=sql");
     println!("cargo:rerun-if-changed=src/scan.rs");
+    println!("cargo:rerun-if-changed=src/lint.rs");
+    println!("cargo:rerun-if-changed=src/registry.rs");
     println!("cargo:rerun-if-changed=build.rs");
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
-    let scripts = match scan::scan(&root, "sql") {
-        Ok(scripts) => scripts,
-        Err(e) => fail(&e.to_string()),
+    let allow_path = root.join(ALLOW_LIST);
+    let allow_text = match std::fs::read_to_string(&allow_path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => fail(&format!("sql/{ALLOW_LIST}: {e}")),
     };
+    let rule_ids: Vec<&str> = lint::all_rules().map(|r| r.id).collect();
+    let (allowed, mut violations) = lint::parse_allow_list(
+        allow_text.as_deref().unwrap_or(""),
+        &format!("sql/{ALLOW_LIST}"),
+        &rule_ids,
+    );
+    let (scripts, found) = lint::check_tree(&root, "sql", &registry::known_components());
+    if scripts.is_none() {
+        // Without a scannable tree there is no manifest to build: no exception applies.
+        violations.extend(found);
+    } else {
+        violations.extend(found.into_iter().filter(|v| {
+            !allowed
+                .iter()
+                .any(|a| a.rule == v.rule && a.object == v.object)
+        }));
+    }
+    if !violations.is_empty() {
+        let lines: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+        fail(&format!(
+            "{} static rule violation(s):\n  {}",
+            lines.len(),
+            lines.join("\n  ")
+        ));
+    }
+    let scripts = scripts.expect("a tree that failed to scan has a violation");
     if scripts.is_empty() {
         fail("sql/: no scripts found under sql/create or sql/populate");
     }
@@ -47,6 +90,15 @@ fn main() {
         .unwrap();
     }
     code.push_str("];\n");
+    match &allow_text {
+        Some(_) => writeln!(
+            code,
+            "pub(crate) const COMPILED_ALLOW_LIST: &str = include_str!({:?});",
+            allow_path.display().to_string()
+        )
+        .unwrap(),
+        None => code.push_str("pub(crate) const COMPILED_ALLOW_LIST: &str = \"\";\n"),
+    }
     writeln!(
         code,
         "pub(crate) const COMPILED_SCHEMA_HASH: &str = {hash:?};"
@@ -59,6 +111,8 @@ fn main() {
 
 fn fail(message: &str) -> ! {
     eprintln!("error: invalid SQL manifest: {message}");
-    println!("cargo:warning=invalid SQL manifest: {message}");
+    for line in message.lines() {
+        println!("cargo:warning=invalid SQL manifest: {line}");
+    }
     std::process::exit(1);
 }

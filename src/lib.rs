@@ -21,11 +21,13 @@ pub mod error;
 pub mod grants;
 pub mod ident;
 pub mod lifecycle;
+pub mod lint;
 pub mod manifest;
 pub mod registry;
 pub mod roles;
 pub mod scan;
 pub mod testing;
+pub mod validate;
 pub mod version;
 
 pub use apply::APPLIED_SCRIPTS_TABLE;

@@ -3,6 +3,10 @@
 //! This is the single place that decides per-service privileges; grants, validation
 //! and documentation are all derived from it. A component is the `<component>` part of
 //! `ores_<component>_<entity_plural>_tbl`.
+//!
+//! `build.rs` compiles this file too (through `#[path]`), to check that every script
+//! sits in a known component folder: keep it free of `crate::` imports and
+//! dependencies beyond `std`.
 
 /// One domain service and the components it owns or may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,8 @@ CREATE TABLE ores_iam_tenants_tbl (
     PRIMARY KEY (tenant_id)
 );
 
-CREATE UNIQUE INDEX tenants_code_uniq_idx ON ores_iam_tenants_tbl (code);
+-- No unique index on code alone: every unique index of a tenant-scoped table starts
+-- with tenant_id (validation rule C009). The full schema keys tenants accordingly.
 
 ALTER TABLE ores_iam_tenants_tbl ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ores_iam_tenants_tbl FORCE ROW LEVEL SECURITY;
