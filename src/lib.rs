@@ -17,12 +17,18 @@
 pub mod admin;
 mod apply;
 pub mod config;
+pub mod drop;
+pub mod entity;
+pub mod envfile;
 pub mod error;
 pub mod grants;
 pub mod ident;
+pub mod inspect;
 pub mod lifecycle;
 pub mod manifest;
+pub mod psql;
 pub mod registry;
+pub mod reset;
 pub mod roles;
 pub mod scan;
 pub mod testing;
