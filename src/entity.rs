@@ -188,6 +188,11 @@ pub fn recreate_entity_with(
         tx.batch_execute(&script.sql)
             .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
     }
+    // Restored as the administrator: validating a foreign key as the owner role runs
+    // its check query under the referencing table's forced row-level security, which
+    // hides other tenants' rows and would pass a constraint that their rows violate.
+    tx.batch_execute("RESET ROLE")
+        .context("returning to the administrator")?;
     let mut restored = Vec::new();
     for fk in &foreign_keys {
         tx.batch_execute(&format!(
@@ -202,6 +207,8 @@ pub fn recreate_entity_with(
         ))?;
         restored.push(format!("{} on {}", fk.name, fk.table));
     }
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
+        .context(format!("switching to {owner}"))?;
     apply_grants(&mut tx, &config.env)?;
     tx.batch_execute("RESET ROLE")
         .context("returning to the administrator")?;
