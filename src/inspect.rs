@@ -45,8 +45,10 @@ pub fn list_databases(config: &Config) -> Result<Vec<DatabaseSummary>> {
     let rows = client
         .query(
             "SELECT d.datname::text, pg_get_userbyid(d.datdba)::text,
-                    CASE WHEN has_database_privilege(d.datname, 'CONNECT')
-                         THEN pg_size_pretty(pg_database_size(d.datname)) ELSE '' END,
+                    -- By oid: a database someone drops while we look yields NULL
+                    -- instead of failing the whole listing.
+                    coalesce(CASE WHEN has_database_privilege(d.oid, 'CONNECT')
+                                  THEN pg_size_pretty(pg_database_size(d.oid)) END, ''),
                     (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname),
                     d.datistemplate, d.datallowconn
                FROM pg_database d
