@@ -176,7 +176,7 @@ pub fn recreate_entity_with(
     }
 
     let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
-    let before = inventory(&mut tx)?;
+    let before = inventory(&mut tx, &existing)?;
 
     tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
         .context(format!("switching to {owner}"))?;
@@ -213,7 +213,7 @@ pub fn recreate_entity_with(
     tx.batch_execute("RESET ROLE")
         .context("returning to the administrator")?;
 
-    let after = inventory(&mut tx)?;
+    let after = inventory(&mut tx, &[])?;
     let lost: Vec<String> = before.difference(&after).cloned().collect();
     if !lost.is_empty() {
         return Err(Error::DependentObjects {
@@ -299,30 +299,44 @@ fn drop_statements(tx: &mut postgres::Transaction<'_>, names: &[String]) -> Resu
     Ok(out)
 }
 
-/// Every object of the `public` schema that a person would miss, described stably.
-fn inventory(tx: &mut postgres::Transaction<'_>) -> Result<BTreeSet<String>> {
+/// Every object of the `public` schema that a person would miss, described stably,
+/// except those that belong to `own` (the entity's relations and what hangs off
+/// them): the entity's scripts may rename or remove its own indexes and policies.
+fn inventory(tx: &mut postgres::Transaction<'_>, own: &[String]) -> Result<BTreeSet<String>> {
     let rows = tx
         .query(
-            "SELECT 'relation ' || c.relname || ' (' || c.relkind::text || ')'
-               FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
-                AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I')
+            "WITH rel AS (
+                 SELECT c.oid, c.relname, c.relkind,
+                        -- An index or owned sequence belongs to its table.
+                        coalesce((SELECT t.relname FROM pg_index i JOIN pg_class t
+                                     ON t.oid = i.indrelid WHERE i.indexrelid = c.oid),
+                                 (SELECT t.relname FROM pg_depend d JOIN pg_class t
+                                     ON t.oid = d.refobjid
+                                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                    AND d.refclassid = 'pg_class'::regclass
+                                    AND d.deptype = 'a' LIMIT 1),
+                                 c.relname) AS owner_rel
+                   FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
+                    AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I'))
+             SELECT 'relation ' || relname || ' (' || relkind::text || ')', owner_rel::text
+               FROM rel
              UNION ALL
-             SELECT 'constraint ' || k.conname || ' on ' || t.relname
+             SELECT 'constraint ' || k.conname || ' on ' || t.relname, t.relname::text
                FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
               WHERE t.relnamespace = 'public'::regnamespace
              UNION ALL
-             SELECT 'trigger ' || g.tgname || ' on ' || t.relname
+             SELECT 'trigger ' || g.tgname || ' on ' || t.relname, t.relname::text
                FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid
               WHERE NOT g.tgisinternal AND t.relnamespace = 'public'::regnamespace
              UNION ALL
-             SELECT 'policy ' || p.polname || ' on ' || t.relname
+             SELECT 'policy ' || p.polname || ' on ' || t.relname, t.relname::text
                FROM pg_policy p JOIN pg_class t ON t.oid = p.polrelid
               WHERE t.relnamespace = 'public'::regnamespace
              UNION ALL
-             SELECT 'function ' || p.oid::regprocedure::text
+             SELECT 'function ' || p.oid::regprocedure::text, NULL
                FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
              UNION ALL
-             SELECT 'type ' || y.typname
+             SELECT 'type ' || y.typname, NULL
                FROM pg_type y WHERE y.typnamespace = 'public'::regnamespace
                 AND (y.typtype IN ('e', 'd', 'r', 'm')
                      OR (y.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class k
@@ -331,7 +345,14 @@ fn inventory(tx: &mut postgres::Transaction<'_>) -> Result<BTreeSet<String>> {
             &[],
         )
         .context("taking an inventory of the schema")?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows
+        .iter()
+        .filter(|r| {
+            r.get::<_, Option<String>>(1)
+                .is_none_or(|owner| !own.contains(&owner))
+        })
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// Names of the relations the scripts create with a plain `CREATE` (one that would

@@ -186,3 +186,30 @@ fn recreate_entity_needs_a_database() {
         .failure()
         .stderr(predicate::str::contains("does not exist"));
 }
+
+#[test]
+fn an_edited_entity_replaces_its_own_objects_and_keeps_everyone_elses() {
+    let cli = Cli::new("ced");
+    ores_sql::recreate_with(&cli.env.config, &cli_support::fixture("entity_v1")).unwrap();
+    let edited = cli_support::fixture("entity_v2");
+    let report =
+        ores_sql::entity::recreate_entity_with(&cli.env.config, &edited, "iam_widgets", false)
+            .unwrap();
+    assert!(report.database_was_stale, "built from another manifest");
+    assert_eq!(report.tables, ["ores_iam_widgets_tbl"]);
+    assert_eq!(report.foreign_keys_restored.len(), 1, "{report:?}");
+    let has = |sql: &str| cli.count(sql) == 1;
+    assert!(has(
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'widgets_lower_name_idx'"
+    ));
+    assert!(!has(
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'widgets_name_idx'"
+    ));
+    assert!(has(
+        "SELECT count(*) FROM information_schema.columns
+          WHERE table_name = 'ores_iam_widgets_tbl' AND column_name = 'colour'"
+    ));
+    assert!(has("SELECT count(*) FROM pg_constraint WHERE contype = 'f'
+          AND conrelid = 'ores_iam_gadgets_tbl'::regclass
+          AND confrelid = 'ores_iam_widgets_tbl'::regclass"));
+}
