@@ -1,6 +1,8 @@
 //! `compass db recreate-entity` against the real server: refusals, foreign keys that
 //! point at the entity, objects that would be lost, and rollback.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use cli_support::{Cli, stderr, stdout};

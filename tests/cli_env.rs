@@ -1,6 +1,8 @@
 //! `compass env ...`, `--version`, `--help`, `db validate` and how `db sql` hands
 //! credentials to psql.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use cli_support::{Cli, stderr, stdout};

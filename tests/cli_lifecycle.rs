@@ -1,6 +1,8 @@
 //! `compass db recreate / setup / drop / teardown / status / version / list / roles /
 //! connections / sql` run as a binary against the real server.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use cli_support::{Cli, stderr, stdout};

@@ -3,6 +3,8 @@
 //! the function's result, errors, rollback); the compiled schema is exercised too
 //! once it has the functions.
 
+#![cfg(feature = "cli")]
+
 mod cli_support;
 
 use cli_support::{Cli, fixture, stderr, stdout};
