@@ -285,9 +285,7 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(None)
-        .init();
+    ui::init_logging(level);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Reported) => ExitCode::FAILURE,
@@ -372,7 +370,7 @@ fn run_db(command: Db) -> Outcome {
             let config = build_target(&target, database.as_deref())?;
             let bar = spinner(format!("setting up {}", config.database));
             let report = ores_sql::setup(&config);
-            bar.finish_and_clear();
+            drop(bar);
             let report = report?;
             println!(
                 "set up {} (environment {}): {} scripts, schema {}, in {:.2} s",
@@ -653,7 +651,7 @@ fn run_db(command: Db) -> Outcome {
             }
             let bar = spinner(format!("recreating {entity} in {}", config.database));
             let report = ores_sql::entity::recreate_entity(&config, &entity, force);
-            bar.finish_and_clear();
+            drop(bar);
             let report = report?;
             println!(
                 "recreated {} in {}: {} script(s) ({}), table(s) {}",
@@ -702,7 +700,7 @@ fn run_env(command: EnvCmd) -> Outcome {
             )?;
             let bar = spinner(format!("recreating environment {env}"));
             let result = ores_sql::drop::recreate_environment(&config);
-            bar.finish_and_clear();
+            drop(bar);
             let (removed, built) = result?;
             println!(
                 "environment {env}: removed {} role(s){}; built {} from {} scripts, schema {}, in {:.2} s",
@@ -769,7 +767,7 @@ fn run_env(command: EnvCmd) -> Outcome {
 fn recreate(config: &Config) -> Outcome {
     let bar = spinner(format!("rebuilding {}", config.database));
     let report = ores_sql::recreate(config);
-    bar.finish_and_clear();
+    drop(bar);
     let report = report?;
     println!(
         "{} {} (environment {}): {} scripts, schema {}, in {:.2} s",
@@ -786,7 +784,7 @@ fn recreate(config: &Config) -> Outcome {
 fn teardown(config: &Config, database: Option<&str>) -> Outcome {
     let bar = spinner(format!("tearing down environment {}", config.env));
     let report = ores_sql::drop::teardown_named(config, database);
-    bar.finish_and_clear();
+    drop(bar);
     let report = report?;
     println!(
         "environment {}: {}; dropped {} role(s)",
