@@ -245,9 +245,11 @@ fn incoming_foreign_keys(
 ) -> Result<Vec<ForeignKey>> {
     let rows = tx
         .query(
-            "SELECT c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid)
-               FROM pg_constraint c
+            "SELECT r.relname::text, c.conname::text, pg_get_constraintdef(c.oid)
+               FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
               WHERE c.contype = 'f'
+                -- A partition's copy of its parent's key comes back with the parent's.
+                AND c.conparentid = 0
                 AND c.confrelid IN (SELECT oid FROM pg_class
                                      WHERE relnamespace = 'public'::regnamespace
                                        AND relname = ANY($1))
@@ -261,7 +263,7 @@ fn incoming_foreign_keys(
     Ok(rows
         .iter()
         .map(|r| ForeignKey {
-            table: r.get::<_, String>(0).trim_matches('"').to_string(),
+            table: r.get(0),
             name: r.get(1),
             definition: r.get(2),
         })
