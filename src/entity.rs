@@ -574,9 +574,12 @@ CREATE SEQUENCE ores_iam_tenant_seq;
 
     #[test]
     fn close_matches_rank_near_keys() {
-        let m = Manifest::compiled();
-        let near = close_matches(m, "iam_tenant");
+        let m = Manifest::from_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/entity_cli"),
+        )
+        .unwrap();
+        let near = close_matches(&m, "iam_tenant");
         assert!(near.iter().any(|e| e == "iam_tenants"), "{near:?}");
-        assert!(close_matches(m, "zzzzzzzz").is_empty());
+        assert!(close_matches(&m, "zzzzzzzz").is_empty());
     }
 }

@@ -5,33 +5,44 @@
 
 mod cli_support;
 
-use cli_support::{Cli, stderr, stdout};
+use cli_support::{Cli, fixture, stderr, stdout};
 use predicates::prelude::*;
+
+/// The fixture schema these tests run against, so they do not move when `sql/` grows.
+const SCHEMA: &str = "entity_cli";
+
+fn schema_dir() -> String {
+    format!("{}/tests/fixtures/{SCHEMA}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `compass db recreate-entity --sql-dir <fixture> ARGS...`
+fn recreate_entity(cli: &Cli, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = cli.compass();
+    cmd.args(["db", "recreate-entity", "--sql-dir", &schema_dir()])
+        .args(args);
+    cmd
+}
 
 #[test]
 fn unknown_entities_are_refused_with_close_matches() {
     let cli = Cli::new("cen");
-    let out = cli
-        .compass()
-        .args(["db", "recreate-entity", "iam_tenant"])
-        .output()
-        .unwrap();
+    let out = recreate_entity(&cli, &["iam_tenant"]).output().unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("unknown entity \"iam_tenant\""), "{err}");
     assert!(err.contains("iam_tenants"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
-    cli.compass()
-        .args(["db", "recreate-entity", "--list"])
+    recreate_entity(&cli, &["--list"])
         .assert()
         .success()
         .stdout(predicate::str::contains("iam_tenants"))
-        .stdout(predicate::str::contains("sql/create/02_iam/"));
+        .stdout(predicate::str::contains(
+            "create/01_iam/020_iam_tenants.sql",
+        ));
 
     // The provisioner's own record is not an entity one may rebuild alone.
-    cli.compass()
-        .args(["db", "recreate-entity", "database_builds", "--force", "-y"])
+    recreate_entity(&cli, &["database_builds", "--force", "-y"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("compass db recreate"));
@@ -44,16 +55,14 @@ fn rows(cli: &Cli, table: &str) -> i64 {
 #[test]
 fn recreate_entity_keeps_constraints_grants_and_never_loses_rows_silently() {
     let cli = Cli::new("cee");
-    cli.build();
+    ores_sql::recreate_with(&cli.env.config, &fixture(SCHEMA)).unwrap();
     let types = "ores_iam_tenant_types_tbl";
     let tenants = "ores_iam_tenants_tbl";
     let seeded = rows(&cli, types);
     assert!(seeded > 0);
 
     // Rows present: refused without --force, and nothing changed.
-    let out = cli
-        .compass()
-        .args(["db", "recreate-entity", "iam_tenant_types"])
+    let out = recreate_entity(&cli, &["iam_tenant_types"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -65,17 +74,14 @@ fn recreate_entity_keeps_constraints_grants_and_never_loses_rows_silently() {
     );
 
     // --force discards rows, so it asks first; without a terminal that is a refusal.
-    cli.compass()
-        .args(["db", "recreate-entity", "iam_tenant_types", "--force"])
+    recreate_entity(&cli, &["iam_tenant_types", "--force"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("pass -y"));
 
     // With --force -y: rebuilt, re-seeded, and the foreign key from the tenants
     // table (which DROP ... CASCADE removes) is put back.
-    let out = cli
-        .compass()
-        .args(["db", "recreate-entity", "iam_tenant_types", "--force", "-y"])
+    let out = recreate_entity(&cli, &["iam_tenant_types", "--force", "-y"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -116,10 +122,7 @@ fn recreate_entity_keeps_constraints_grants_and_never_loses_rows_silently() {
 
     // An empty table needs no --force; RLS comes back with the script.
     db.batch_execute(&format!("DELETE FROM {tenants}")).unwrap();
-    cli.compass()
-        .args(["db", "recreate-entity", "iam_tenants"])
-        .assert()
-        .success();
+    recreate_entity(&cli, &["iam_tenants"]).assert().success();
     assert_eq!(
         rows(&cli, tenants),
         1,
@@ -138,12 +141,10 @@ fn recreate_entity_keeps_constraints_grants_and_never_loses_rows_silently() {
     // foreign key cannot be restored, so everything is rolled back.
     db.batch_execute(&format!(
         "INSERT INTO {types} (code, name) VALUES ('extra', 'Extra');
-         INSERT INTO {tenants} (code, name, type_code) VALUES ('acme', 'Acme', 'extra');"
+         INSERT INTO {tenants} (code, type_code) VALUES ('acme', 'extra');"
     ))
     .unwrap();
-    let out = cli
-        .compass()
-        .args(["db", "recreate-entity", "iam_tenant_types", "--force", "-y"])
+    let out = recreate_entity(&cli, &["iam_tenant_types", "--force", "-y"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -163,9 +164,7 @@ fn recreate_entity_keeps_constraints_grants_and_never_loses_rows_silently() {
         cli.label()
     ))
     .unwrap();
-    let out = cli
-        .compass()
-        .args(["db", "recreate-entity", "iam_tenants", "--force", "-y"])
+    let out = recreate_entity(&cli, &["iam_tenants", "--force", "-y"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -182,8 +181,7 @@ fn recreate_entity_keeps_constraints_grants_and_never_loses_rows_silently() {
 #[test]
 fn recreate_entity_needs_a_database() {
     let cli = Cli::new("cem");
-    cli.compass()
-        .args(["db", "recreate-entity", "iam_tenants"])
+    recreate_entity(&cli, &["iam_tenants"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("does not exist"));

@@ -206,6 +206,11 @@ enum Db {
         /// List the entity keys and their scripts instead.
         #[arg(long, conflicts_with_all = ["entity", "force"])]
         list: bool,
+        /// Take the scripts from this directory (laid out like `sql/`, with `create/`
+        /// and `populate/`) instead of those compiled in: try an edit without
+        /// rebuilding compass.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<std::path::PathBuf>,
         #[command(flatten)]
         yes: Yes,
         #[command(flatten)]
@@ -631,11 +636,20 @@ fn run_db(command: Db) -> Outcome {
             entity,
             force,
             list,
+            sql_dir,
             yes,
             target,
         } => {
+            let loaded;
+            let manifest = match &sql_dir {
+                Some(dir) => {
+                    loaded = Manifest::from_dir(dir)?;
+                    &loaded
+                }
+                None => Manifest::compiled(),
+            };
             if list {
-                list_entities();
+                list_entities(manifest);
                 return Ok(());
             }
             let entity = entity.unwrap_or_default();
@@ -650,7 +664,7 @@ fn run_db(command: Db) -> Outcome {
                 )?;
             }
             let bar = spinner(format!("recreating {entity} in {}", config.database));
-            let report = ores_sql::entity::recreate_entity(&config, &entity, force);
+            let report = ores_sql::entity::recreate_entity_with(&config, manifest, &entity, force);
             drop(bar);
             let report = report?;
             println!(
@@ -676,7 +690,7 @@ fn run_db(command: Db) -> Outcome {
             }
             if report.database_was_stale {
                 println!(
-                    "note: {} was built from another schema than this compass's; run `compass db recreate` to bring all of it up to date",
+                    "note: {} was built from other scripts than these; run `compass db recreate` to bring all of it up to date",
                     config.database
                 );
             }
@@ -799,8 +813,7 @@ fn teardown(config: &Config, database: Option<&str>) -> Outcome {
     Ok(())
 }
 
-fn list_entities() {
-    let manifest = Manifest::compiled();
+fn list_entities(manifest: &Manifest) {
     let mut t = table(["entity", "scripts"]);
     for entity in manifest.entities() {
         let scripts: Vec<String> = manifest
