@@ -49,7 +49,8 @@ pub fn list_databases(config: &Config) -> Result<Vec<DatabaseSummary>> {
                     -- instead of failing the whole listing.
                     coalesce(CASE WHEN has_database_privilege(d.oid, 'CONNECT')
                                   THEN pg_size_pretty(pg_database_size(d.oid)) END, ''),
-                    (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname),
+                    (SELECT count(*) FROM pg_stat_activity a
+                      WHERE a.datname = d.datname AND a.backend_type = 'client backend'),
                     d.datistemplate, d.datallowconn
                FROM pg_database d
               WHERE d.datname LIKE 'ores\\_%'
