@@ -119,6 +119,10 @@ pub fn sessions(client: &mut Client, database: &str) -> Result<Vec<Session>> {
                     coalesce(state, '')
                FROM pg_stat_activity
               WHERE datname::text = $1 AND pid <> pg_backend_pid()
+                -- Autovacuum and parallel workers are the server's, not someone's
+                -- session: DROP and RENAME deal with them, and they must not make a
+                -- fresh database look busy.
+                AND backend_type = 'client backend'
               ORDER BY backend_start",
             &[&database],
         )

@@ -141,6 +141,44 @@ pub enum Error {
         source: postgres::Error,
     },
 
+    /// `recreate-entity` was given an entity key the manifest does not have.
+    #[error("unknown entity {entity:?}{}; `compass db recreate-entity --list` shows them all", if suggestions.is_empty() { String::new() } else { format!(" (did you mean {}?)", suggestions.join(", ")) })]
+    UnknownEntity {
+        /// The key asked for.
+        entity: String,
+        /// The closest keys the manifest does have.
+        suggestions: Vec<String>,
+    },
+
+    /// Recreating an entity would discard the rows its tables hold.
+    #[error("entity {entity} holds {} row(s) ({}); recreating it discards them: pass --force to do it anyway", rows.iter().map(|(_, n)| n).sum::<i64>(), rows.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", "))]
+    EntityHasRows {
+        /// The entity key.
+        entity: String,
+        /// Row count per table that holds rows.
+        rows: Vec<(String, i64)>,
+    },
+
+    /// Objects outside an entity depend on it and would be lost with it.
+    #[error("entity {entity} cannot be recreated on its own: {} would be lost with it ({}); recreate the whole database instead", if objects.len() == 1 { "another object".to_string() } else { format!("{} other objects", objects.len()) }, objects.join(", "))]
+    DependentObjects {
+        /// The entity key.
+        entity: String,
+        /// The objects (as PostgreSQL describes them).
+        objects: Vec<String>,
+    },
+
+    /// The database lacks a function this operation calls.
+    #[error(
+        "database {database} has no function {function}; it was built from a schema without it: rebuild it with `compass db recreate`"
+    )]
+    MissingFunction {
+        /// Database.
+        database: String,
+        /// The function's signature.
+        function: String,
+    },
+
     /// A file could not be read or written.
     #[error("{context}: {source}")]
     Io {

@@ -1,0 +1,585 @@
+//! Recreating one entity in place: drop its tables, re-run its create and populate
+//! scripts, restore what other tables had pointing at it, re-apply grants.
+//!
+//! All of it happens in one transaction, and before committing we compare an
+//! inventory of the schema's objects with the one taken before: if anything outside
+//! the entity would be gone (a foreign key, a view, a policy, a trigger on another
+//! table that `DROP ... CASCADE` took with it), the transaction is rolled back and
+//! the objects are named. Rows are never discarded without `force`.
+
+use crate::admin::{connect_admin, connect_admin_to, database_exists};
+use crate::apply::failure_in;
+use crate::config::Config;
+use crate::error::{Error, PgContext, Result};
+use crate::grants::apply_grants;
+use crate::ident::quote_ident;
+use crate::lifecycle::EnvLock;
+use crate::manifest::{Manifest, Phase};
+use crate::registry::PROVISIONER_COMPONENTS;
+use crate::roles::role_name;
+use crate::version::{Drift, drift};
+use std::collections::BTreeSet;
+
+/// What [`recreate_entity`] did.
+#[derive(Debug, Clone)]
+pub struct EntityReport {
+    /// The entity key.
+    pub entity: String,
+    /// Scripts re-run, in order.
+    pub scripts: Vec<String>,
+    /// Tables dropped and created again.
+    pub tables: Vec<String>,
+    /// Rows the tables held before (discarded; only possible with `force`).
+    pub rows_discarded: i64,
+    /// Foreign keys of other tables that were re-created.
+    pub foreign_keys_restored: Vec<String>,
+    /// Whether the database was built from another manifest than this binary's.
+    pub database_was_stale: bool,
+}
+
+/// Re-runs one entity's scripts from the compiled-in manifest.
+pub fn recreate_entity(config: &Config, entity: &str, force: bool) -> Result<EntityReport> {
+    recreate_entity_with(config, Manifest::compiled(), entity, force)
+}
+
+/// Entity keys closest to `entity`, best first (for "did you mean").
+pub fn close_matches(manifest: &Manifest, entity: &str) -> Vec<String> {
+    let mut scored: Vec<(f64, &str)> = manifest
+        .entities()
+        .into_iter()
+        .map(|e| {
+            let mut score = strsim::jaro_winkler(entity, e);
+            if e.contains(entity) || entity.contains(e) {
+                score = score.max(0.9);
+            }
+            (score, e)
+        })
+        .filter(|(score, _)| *score >= 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, e)| e.to_string())
+        .collect()
+}
+
+/// [`recreate_entity`] with another manifest.
+pub fn recreate_entity_with(
+    config: &Config,
+    manifest: &Manifest,
+    entity: &str,
+    force: bool,
+) -> Result<EntityReport> {
+    config.validate()?;
+    let scripts = manifest.entity_scripts(entity);
+    if scripts.is_empty() {
+        return Err(Error::UnknownEntity {
+            entity: entity.to_string(),
+            suggestions: close_matches(manifest, entity),
+        });
+    }
+    if scripts
+        .iter()
+        .any(|s| PROVISIONER_COMPONENTS.contains(&s.component.as_ref()))
+    {
+        return Err(Error::Protected {
+            database: config.database.clone(),
+            reason: format!(
+                "entity {entity} is the provisioner's own record; rebuild the whole database with `compass db recreate`"
+            ),
+        });
+    }
+    let tables = created_relations(
+        scripts
+            .iter()
+            .filter(|s| s.phase == Phase::Create)
+            .map(|s| s.sql.as_ref()),
+    );
+
+    // Serialised with recreate/teardown of the same environment.
+    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    if !database_exists(lock.client(), &config.database)? {
+        return Err(Error::NoSuchDatabase(config.database.clone()));
+    }
+    let mut client = connect_admin_to(config, &config.database)?;
+    let stale = match drift(&mut client, manifest)? {
+        Drift::Current(_) => false,
+        Drift::Stale(_) => true,
+        Drift::NotOres => {
+            return Err(Error::Protected {
+                database: config.database.clone(),
+                reason: "it has no build record, so it is not an ORE Studio database; build it with `compass db recreate`".into(),
+            });
+        }
+    };
+    let owner = role_name(&config.env, "owner");
+    let mut tx = client
+        .transaction()
+        .context("opening the recreate-entity transaction")?;
+    let ms = config.lock_timeout.as_millis().max(1);
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
+        .context("setting lock timeout")?;
+
+    let existing: Vec<String> = tx
+        .query(
+            "SELECT c.relname::text FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
+              ORDER BY 1",
+            &[&tables],
+        )
+        .context("finding the entity's relations")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let tables_only: Vec<String> = tx
+        .query(
+            "SELECT c.relname::text FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
+                AND c.relkind IN ('r', 'p')
+              ORDER BY 1",
+            &[&existing],
+        )
+        .context("finding the entity's tables")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    // Nobody writes while we count and rebuild; a busy table makes us wait at most
+    // the lock timeout, then fail with nothing changed.
+    if !tables_only.is_empty() {
+        let list = tables_only
+            .iter()
+            .map(|t| quote_ident(t))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tx.batch_execute(&format!("LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE"))
+            .context(format!("locking {}", tables_only.join(", ")))?;
+    }
+    // Counted as the administrator: row-level security would hide other tenants' rows
+    // from the owner role and make a full table look empty.
+    let mut rows = Vec::new();
+    for t in &tables_only {
+        let n: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {}", quote_ident(t)), &[])
+            .context(format!("counting rows of {t}"))?
+            .get(0);
+        if n > 0 {
+            rows.push((t.clone(), n));
+        }
+    }
+    if !rows.is_empty() && !force {
+        return Err(Error::EntityHasRows {
+            entity: entity.to_string(),
+            rows,
+        });
+    }
+
+    let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
+    let before = inventory(&mut tx, &existing)?;
+
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
+        .context(format!("switching to {owner}"))?;
+    for rel in drop_statements(&mut tx, &existing)? {
+        tx.batch_execute(&rel)
+            .context(format!("dropping the entity's relations ({rel})"))?;
+    }
+    for script in &scripts {
+        tx.batch_execute(&script.sql)
+            .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
+    }
+    // Restored as the administrator: validating a foreign key as the owner role runs
+    // its check query under the referencing table's forced row-level security, which
+    // hides other tenants' rows and would pass a constraint that their rows violate.
+    tx.batch_execute("RESET ROLE")
+        .context("returning to the administrator")?;
+    let mut restored = Vec::new();
+    for fk in &foreign_keys {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+            quote_ident(&fk.table),
+            quote_ident(&fk.name),
+            fk.definition
+        ))
+        .context(format!(
+            "restoring foreign key {} on {} (rows there refer to rows the recreated entity no longer has; nothing was changed)",
+            fk.name, fk.table
+        ))?;
+        restored.push(format!("{} on {}", fk.name, fk.table));
+    }
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
+        .context(format!("switching to {owner}"))?;
+    apply_grants(&mut tx, &config.env)?;
+    tx.batch_execute("RESET ROLE")
+        .context("returning to the administrator")?;
+
+    let after = inventory(&mut tx, &[])?;
+    let lost: Vec<String> = before.difference(&after).cloned().collect();
+    if !lost.is_empty() {
+        return Err(Error::DependentObjects {
+            entity: entity.to_string(),
+            objects: lost,
+        });
+    }
+    tx.commit().context("committing the recreated entity")?;
+    Ok(EntityReport {
+        entity: entity.to_string(),
+        scripts: scripts.iter().map(|s| s.path.to_string()).collect(),
+        tables: existing,
+        rows_discarded: rows.iter().map(|(_, n)| n).sum(),
+        foreign_keys_restored: restored,
+        database_was_stale: stale,
+    })
+}
+
+/// A foreign key on another table that references one of the entity's tables.
+struct ForeignKey {
+    table: String,
+    name: String,
+    definition: String,
+}
+
+fn incoming_foreign_keys(
+    tx: &mut postgres::Transaction<'_>,
+    tables: &[String],
+) -> Result<Vec<ForeignKey>> {
+    let rows = tx
+        .query(
+            "SELECT r.relname::text, c.conname::text, pg_get_constraintdef(c.oid)
+               FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+              WHERE c.contype = 'f'
+                -- A partition's copy of its parent's key comes back with the parent's.
+                AND c.conparentid = 0
+                AND c.confrelid IN (SELECT oid FROM pg_class
+                                     WHERE relnamespace = 'public'::regnamespace
+                                       AND relname = ANY($1))
+                AND c.conrelid NOT IN (SELECT oid FROM pg_class
+                                        WHERE relnamespace = 'public'::regnamespace
+                                          AND relname = ANY($1))
+              ORDER BY 1, 2",
+            &[&tables],
+        )
+        .context("finding foreign keys that point at the entity")?;
+    Ok(rows
+        .iter()
+        .map(|r| ForeignKey {
+            table: r.get(0),
+            name: r.get(1),
+            definition: r.get(2),
+        })
+        .collect())
+}
+
+/// `DROP` statements for the entity's relations, each by its own kind.
+fn drop_statements(tx: &mut postgres::Transaction<'_>, names: &[String]) -> Result<Vec<String>> {
+    let rows = tx
+        .query(
+            "SELECT relname::text, relkind::text FROM pg_class
+              WHERE relnamespace = 'public'::regnamespace AND relname = ANY($1)
+              ORDER BY relkind, relname",
+            &[&names],
+        )
+        .context("classifying the entity's relations")?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (name, kind): (String, String) = (r.get(0), r.get(1));
+        let what = match kind.as_str() {
+            "r" | "p" => "TABLE",
+            "v" => "VIEW",
+            "m" => "MATERIALIZED VIEW",
+            "S" => "SEQUENCE",
+            "f" => "FOREIGN TABLE",
+            _ => continue,
+        };
+        // CASCADE takes the entity's own dependants too; anything else it takes is
+        // caught by the inventory comparison and rolls the whole thing back.
+        out.push(format!(
+            "DROP {what} IF EXISTS {} CASCADE",
+            quote_ident(&name)
+        ));
+    }
+    Ok(out)
+}
+
+/// Every object of the `public` schema that a person would miss, described stably,
+/// except those that belong to `own` (the entity's relations and what hangs off
+/// them): the entity's scripts may rename or remove its own indexes and policies.
+fn inventory(tx: &mut postgres::Transaction<'_>, own: &[String]) -> Result<BTreeSet<String>> {
+    let rows = tx
+        .query(
+            "WITH rel AS (
+                 SELECT c.oid, c.relname, c.relkind,
+                        -- An index or owned sequence belongs to its table.
+                        coalesce((SELECT t.relname FROM pg_index i JOIN pg_class t
+                                     ON t.oid = i.indrelid WHERE i.indexrelid = c.oid),
+                                 (SELECT t.relname FROM pg_depend d JOIN pg_class t
+                                     ON t.oid = d.refobjid
+                                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                    AND d.refclassid = 'pg_class'::regclass
+                                    AND d.deptype = 'a' LIMIT 1),
+                                 c.relname) AS owner_rel
+                   FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
+                    AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I'))
+             SELECT 'relation ' || relname || ' (' || relkind::text || ')', owner_rel::text
+               FROM rel
+             UNION ALL
+             SELECT 'constraint ' || k.conname || ' on ' || t.relname, t.relname::text
+               FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
+              WHERE t.relnamespace = 'public'::regnamespace
+             UNION ALL
+             SELECT 'trigger ' || g.tgname || ' on ' || t.relname, t.relname::text
+               FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid
+              WHERE NOT g.tgisinternal AND t.relnamespace = 'public'::regnamespace
+             UNION ALL
+             SELECT 'policy ' || p.polname || ' on ' || t.relname, t.relname::text
+               FROM pg_policy p JOIN pg_class t ON t.oid = p.polrelid
+              WHERE t.relnamespace = 'public'::regnamespace
+             UNION ALL
+             SELECT 'function ' || p.oid::regprocedure::text, NULL
+               FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+             UNION ALL
+             SELECT 'type ' || y.typname, NULL
+               FROM pg_type y WHERE y.typnamespace = 'public'::regnamespace
+                AND (y.typtype IN ('e', 'd', 'r', 'm')
+                     OR (y.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class k
+                                                      WHERE k.oid = y.typrelid
+                                                        AND k.relkind = 'c')))",
+            &[],
+        )
+        .context("taking an inventory of the schema")?;
+    Ok(rows
+        .iter()
+        .filter(|r| {
+            r.get::<_, Option<String>>(1)
+                .is_none_or(|owner| !own.contains(&owner))
+        })
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Names of the relations the scripts create with a plain `CREATE` (one that would
+/// fail if the relation were still there). `CREATE OR REPLACE` objects survive a
+/// re-run on their own.
+pub fn created_relations<'a>(scripts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in scripts {
+        for statement in statements(sql) {
+            if let Some(name) = created_relation(&statement)
+                && !out.contains(&name)
+            {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// The relation a tokenised statement creates, if it is a plain CREATE of one.
+fn created_relation(tokens: &[Token]) -> Option<String> {
+    let words: Vec<String> = tokens
+        .iter()
+        .take(12)
+        .map(|t| match t {
+            Token::Word(w) => w.to_ascii_lowercase(),
+            Token::Quoted(q) => format!("\"{q}"),
+            Token::Other(c) => c.to_string(),
+        })
+        .collect();
+    let mut i = 0;
+    let at = |i: usize| words.get(i).map(String::as_str);
+    if at(i) != Some("create") {
+        return None;
+    }
+    i += 1;
+    if at(i) == Some("or") {
+        return None;
+    }
+    while matches!(
+        at(i),
+        Some("temp" | "temporary" | "unlogged" | "global" | "local" | "recursive")
+    ) {
+        i += 1;
+    }
+    match at(i) {
+        Some("table" | "view" | "sequence") => i += 1,
+        Some("materialized" | "foreign")
+            if at(i + 1) == Some("view") || at(i + 1) == Some("table") =>
+        {
+            i += 2
+        }
+        _ => return None,
+    }
+    if at(i) == Some("if") && at(i + 1) == Some("not") && at(i + 2) == Some("exists") {
+        i += 3;
+    }
+    // `public.name` or `name`; keep the last part.
+    let mut name = tokens.get(i)?;
+    if matches!(tokens.get(i + 1), Some(Token::Other('.'))) {
+        name = tokens.get(i + 2)?;
+    }
+    match name {
+        Token::Word(w) => Some(w.to_ascii_lowercase()),
+        Token::Quoted(q) => Some(q.clone()),
+        Token::Other(_) => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Other(char),
+}
+
+/// Splits SQL into statements of tokens, skipping comments, string literals and
+/// dollar-quoted bodies (so a `CREATE TABLE` inside a function body is not taken
+/// for one the script runs).
+fn statements(sql: &str) -> Vec<Vec<Token>> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && next == Some('-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if c == '\'' {
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            current.push(Token::Other('\''));
+        } else if c == '"' {
+            let mut ident = String::new();
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '"' {
+                    if chars.get(i + 1) == Some(&'"') {
+                        ident.push('"');
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                ident.push(chars[i]);
+                i += 1;
+            }
+            i += 1;
+            current.push(Token::Quoted(ident));
+        } else if c == '$'
+            && let Some(tag_len) = dollar_tag(&chars[i..])
+        {
+            let tag: String = chars[i..i + tag_len].iter().collect();
+            i += tag_len;
+            let tag_chars: Vec<char> = tag.chars().collect();
+            while i < chars.len() && !chars[i..].starts_with(&tag_chars) {
+                i += 1;
+            }
+            i = (i + tag_len).min(chars.len());
+            current.push(Token::Other('$'));
+        } else if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+            {
+                i += 1;
+            }
+            current.push(Token::Word(chars[start..i].iter().collect()));
+        } else if c == ';' {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            i += 1;
+        } else {
+            current.push(Token::Other(c));
+            i += 1;
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Length of a dollar-quote opening tag (`$$` or `$tag$`) at the start of `chars`.
+fn dollar_tag(chars: &[char]) -> Option<usize> {
+    let mut j = 1;
+    while j < chars.len() {
+        match chars[j] {
+            '$' => return Some(j + 1),
+            c if c.is_alphanumeric() || c == '_' => j += 1,
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_plain_creates_only() {
+        let sql = r#"
+-- CREATE TABLE commented_tbl (x int);
+/* CREATE TABLE block_tbl (x int); */
+CREATE TABLE ores_iam_tenants_tbl (id int, note text DEFAULT 'CREATE TABLE no_tbl');
+create unlogged table if not exists public."Odd Name" (x int);
+CREATE OR REPLACE VIEW ores_iam_tenants_vw AS SELECT 1;
+CREATE VIEW ores_iam_tenant_names_vw AS SELECT 1;
+CREATE OR REPLACE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $body$
+BEGIN CREATE TABLE inside_tbl (x int); END $body$;
+CREATE INDEX tenants_code_idx ON ores_iam_tenants_tbl (id);
+CREATE SEQUENCE ores_iam_tenant_seq;
+"#;
+        assert_eq!(
+            created_relations([sql]),
+            [
+                "ores_iam_tenants_tbl",
+                "Odd Name",
+                "ores_iam_tenant_names_vw",
+                "ores_iam_tenant_seq"
+            ]
+        );
+    }
+
+    #[test]
+    fn close_matches_rank_near_keys() {
+        let m = Manifest::from_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/entity_cli"),
+        )
+        .unwrap();
+        let near = close_matches(&m, "iam_tenant");
+        assert!(near.iter().any(|e| e == "iam_tenants"), "{near:?}");
+        assert!(close_matches(&m, "zzzzzzzz").is_empty());
+    }
+}

@@ -1,0 +1,316 @@
+//! Read-only views of the cluster for people: which ORE Studio databases exist, the
+//! roles of an environment, who is connected, and whether a database is current.
+//!
+//! Nothing here connects to a database other than the one asked about: a stray
+//! session in someone else's database would make their `DROP DATABASE` or template
+//! clone fail.
+
+use crate::admin::{connect_admin, connect_admin_to, database_exists, sessions};
+use crate::config::Config;
+use crate::error::{Error, PgContext, Result};
+use crate::manifest::Manifest;
+use crate::roles::roles_for;
+use crate::version::{BuildInfo, CRATE_VERSION, Drift, drift};
+
+pub use crate::admin::Session;
+
+/// Databases that belong to ORE Studio: every name we create starts with this.
+pub const ORES_DATABASE_PREFIX: &str = "ores_";
+
+/// Is `name` inside the ORE Studio naming pattern?
+pub fn is_ores_database_name(name: &str) -> bool {
+    name.starts_with(ORES_DATABASE_PREFIX) && name.len() > ORES_DATABASE_PREFIX.len()
+}
+
+/// One ORE Studio database on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSummary {
+    /// Database name.
+    pub name: String,
+    /// Owning role.
+    pub owner: String,
+    /// Size on disk, human readable.
+    pub size: String,
+    /// Sessions connected to it right now.
+    pub connections: i64,
+    /// Whether it is marked as a template (test harness clones).
+    pub is_template: bool,
+    /// Whether it accepts connections (false during a swap).
+    pub allows_connections: bool,
+}
+
+/// Every database whose name starts with `ores_`, by name. Reads the catalogue only.
+pub fn list_databases(config: &Config) -> Result<Vec<DatabaseSummary>> {
+    let mut client = connect_admin(config)?;
+    let rows = client
+        .query(
+            "SELECT d.datname::text, pg_get_userbyid(d.datdba)::text,
+                    -- By oid: a database someone drops while we look yields NULL
+                    -- instead of failing the whole listing.
+                    coalesce(CASE WHEN has_database_privilege(d.oid, 'CONNECT')
+                                  THEN pg_size_pretty(pg_database_size(d.oid)) END, ''),
+                    (SELECT count(*) FROM pg_stat_activity a
+                      WHERE a.datname = d.datname AND a.backend_type = 'client backend'),
+                    d.datistemplate, d.datallowconn
+               FROM pg_database d
+              WHERE d.datname LIKE 'ores\\_%'
+              ORDER BY d.datname",
+            &[],
+        )
+        .context("listing databases")?;
+    Ok(rows
+        .iter()
+        .map(|r| DatabaseSummary {
+            name: r.get(0),
+            owner: r.get(1),
+            size: r.get(2),
+            connections: r.get(3),
+            is_template: r.get(4),
+            allows_connections: r.get(5),
+        })
+        .collect())
+}
+
+/// One role of an environment, as provisioned and as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleStatus {
+    /// Role name.
+    pub name: String,
+    /// `group` or `login`.
+    pub kind: &'static str,
+    /// Whether the role exists on the server.
+    pub exists: bool,
+    /// The group it should be a member of.
+    pub expected_member_of: Option<String>,
+    /// Groups it actually is a member of.
+    pub member_of: Vec<String>,
+    /// Whether it has a password (None when the catalogue is not readable).
+    pub has_password: Option<bool>,
+    /// Attributes it should not have (`SUPERUSER`, `CREATEDB`, ...), or a wrong LOGIN.
+    pub problems: Vec<String>,
+}
+
+/// The roles of environment `env`: every role it should have, whether it exists and
+/// whether it still looks the way provisioning left it.
+pub fn roles(config: &Config, env: &str) -> Result<Vec<RoleStatus>> {
+    crate::ident::validate_env_label(env)?;
+    let specs = roles_for(env);
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let mut client = connect_admin(config)?;
+    // pg_authid shows whether a password is set; only a superuser may read it.
+    let can_read_authid: bool = client
+        .query_one(
+            "SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT')",
+            &[],
+        )
+        .context("checking catalogue access")?
+        .get(0);
+    let password_expr = if can_read_authid {
+        "(SELECT a.rolpassword IS NOT NULL FROM pg_authid a WHERE a.oid = r.oid)"
+    } else {
+        "NULL::boolean"
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolcreatedb,
+                        r.rolcreaterole, r.rolreplication, r.rolbypassrls, {password_expr},
+                        ARRAY(SELECT g.rolname::text FROM pg_auth_members m
+                                JOIN pg_roles g ON g.oid = m.roleid
+                               WHERE m.member = r.oid ORDER BY 1)
+                   FROM pg_roles r WHERE r.rolname = ANY($1)"
+            ),
+            &[&names],
+        )
+        .context("reading roles")?;
+    Ok(specs
+        .into_iter()
+        .map(|spec| {
+            let found = rows.iter().find(|r| r.get::<_, String>(0) == spec.name);
+            let mut status = RoleStatus {
+                name: spec.name.clone(),
+                kind: if spec.login { "login" } else { "group" },
+                exists: found.is_some(),
+                expected_member_of: spec.member_of.clone(),
+                member_of: Vec::new(),
+                has_password: None,
+                problems: Vec::new(),
+            };
+            if let Some(r) = found {
+                let login: bool = r.get(1);
+                if login != spec.login {
+                    status
+                        .problems
+                        .push(if login { "LOGIN" } else { "NOLOGIN" }.to_string());
+                }
+                for (i, attr) in [
+                    (2, "SUPERUSER"),
+                    (3, "CREATEDB"),
+                    (4, "CREATEROLE"),
+                    (5, "REPLICATION"),
+                    (6, "BYPASSRLS"),
+                ] {
+                    if r.get::<_, bool>(i) {
+                        status.problems.push(attr.to_string());
+                    }
+                }
+                status.has_password = if spec.login { r.get(7) } else { None };
+                status.member_of = r.get(8);
+                if let Some(group) = &spec.member_of
+                    && !status.member_of.contains(group)
+                {
+                    status.problems.push(format!("not in {group}"));
+                }
+            }
+            status
+        })
+        .collect())
+}
+
+/// Sessions connected to `database` (other than ours).
+pub fn connections(config: &Config, database: &str) -> Result<Vec<Session>> {
+    let mut client = connect_admin(config)?;
+    if !database_exists(&mut client, database)? {
+        return Err(Error::NoSuchDatabase(database.to_string()));
+    }
+    sessions(&mut client, database)
+}
+
+/// Terminates every session on an ORE Studio database; returns how many there were.
+/// The server's own databases and names outside the pattern are refused.
+pub fn kill_connections(config: &Config, database: &str) -> Result<Vec<Session>> {
+    refuse_foreign(database)?;
+    let mut client = connect_admin(config)?;
+    if !database_exists(&mut client, database)? {
+        return Err(Error::NoSuchDatabase(database.to_string()));
+    }
+    let before = sessions(&mut client, database)?;
+    crate::admin::terminate_sessions(&mut client, database)?;
+    Ok(before)
+}
+
+/// Refuses the server's databases and anything not named like ours.
+pub fn refuse_foreign(database: &str) -> Result<()> {
+    crate::admin::check_droppable(database)?;
+    if !is_ores_database_name(database) {
+        return Err(Error::Protected {
+            database: database.to_string(),
+            reason: format!(
+                "it is not an ORE Studio database (those are named {ORES_DATABASE_PREFIX}...)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// How the database compares with this binary, in words a script can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Built from exactly this binary's manifest.
+    Current,
+    /// Built by ores-sql from another manifest: rebuild it.
+    Stale,
+    /// Exists but has no build record.
+    NotOres,
+    /// Does not exist.
+    Missing,
+}
+
+impl State {
+    /// `current`, `stale`, `not_ores`, `missing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Current => "current",
+            State::Stale => "stale",
+            State::NotOres => "not_ores",
+            State::Missing => "missing",
+        }
+    }
+}
+
+/// What `compass db status` and `version` report.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Environment label.
+    pub env: String,
+    /// Database looked at.
+    pub database: String,
+    /// `host:port` of the server.
+    pub server: String,
+    /// Current, stale, not an ORE Studio database, or missing.
+    pub state: State,
+    /// The build record, when there is one.
+    pub recorded: Option<BuildInfo>,
+    /// Schema hash compiled into this binary.
+    pub compiled_schema_hash: String,
+    /// Number of scripts compiled into this binary.
+    pub compiled_script_count: usize,
+    /// Version of this crate.
+    pub crate_version: String,
+    /// Other sessions connected to the database.
+    pub sessions: Vec<Session>,
+}
+
+/// The database's recorded build against this binary's manifest, and who is connected.
+pub fn status(config: &Config) -> Result<Status> {
+    status_with(config, Manifest::compiled())
+}
+
+/// [`status`] against another manifest.
+pub fn status_with(config: &Config, manifest: &Manifest) -> Result<Status> {
+    config.validate()?;
+    let mut admin = connect_admin(config)?;
+    let exists = database_exists(&mut admin, &config.database)?;
+    let mut status = Status {
+        env: config.env.clone(),
+        database: config.database.clone(),
+        server: config.server_label(),
+        state: State::Missing,
+        recorded: None,
+        compiled_schema_hash: manifest.schema_hash().to_string(),
+        compiled_script_count: manifest.scripts().len(),
+        crate_version: CRATE_VERSION.to_string(),
+        sessions: Vec::new(),
+    };
+    if !exists {
+        return Ok(status);
+    }
+    status.sessions = sessions(&mut admin, &config.database)?;
+    let mut db = connect_admin_to(config, &config.database)?;
+    let (state, recorded) = match drift(&mut db, manifest)? {
+        Drift::Current(info) => (State::Current, Some(info)),
+        Drift::Stale(info) => (State::Stale, Some(info)),
+        Drift::NotOres => (State::NotOres, None),
+    };
+    status.state = state;
+    status.recorded = recorded;
+    Ok(status)
+}
+
+/// Connection counts by role, most first.
+pub fn sessions_by_user(sessions: &[Session]) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for s in sessions {
+        match counts.iter_mut().find(|(u, _)| *u == s.user) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.user.clone(), 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naming_pattern() {
+        assert!(is_ores_database_name("ores_dev_local"));
+        assert!(!is_ores_database_name("ores_"));
+        assert!(!is_ores_database_name("postgres"));
+        assert!(refuse_foreign("template1").is_err());
+        assert!(refuse_foreign("myapp").is_err());
+        assert!(refuse_foreign("ores_dev_x").is_ok());
+    }
+}

@@ -1,0 +1,237 @@
+//! `compass env ...`, `--version`, `--help`, `db validate` and how `db sql` hands
+//! credentials to psql.
+
+#![cfg(feature = "cli")]
+
+mod cli_support;
+
+use cli_support::{Cli, stderr, stdout};
+use ores_sql::envfile::{FORMAT_KEY, FORMAT_VERSION, required_keys};
+use predicates::prelude::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn complete_dotenv() -> String {
+    required_keys()
+        .into_iter()
+        .map(|k| match k.as_str() {
+            FORMAT_KEY => format!("{k}={FORMAT_VERSION}\n"),
+            "ORES_ENV" => format!("{k}=local\n"),
+            _ => format!("{k}='pw-{}'\n", k.to_lowercase()),
+        })
+        .collect()
+}
+
+#[test]
+fn env_check_accepts_a_complete_file_and_names_what_is_missing() {
+    let cli = Cli::with_dotenv("cck", &complete_dotenv());
+    cli.compass()
+        .args(["env", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok: configuration is complete"))
+        .stdout(predicate::str::contains(
+            cli.dotenv.path().to_str().unwrap(),
+        ));
+
+    let mut partial: String = complete_dotenv()
+        .lines()
+        .filter(|l| !l.starts_with("ORES_DB_CLI_USER_PASSWORD") && !l.starts_with(FORMAT_KEY))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    partial.push_str("ORES_DB_IAM_SERVCE_PASSWORD=typo\n");
+    let cli = Cli::with_dotenv("cck", &partial);
+    let out = cli.compass().args(["env", "check"]).output().unwrap();
+    assert!(!out.status.success());
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains("missing: ORES_DB_CLI_USER_PASSWORD"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("missing: {FORMAT_KEY}")), "{text}");
+    assert!(
+        text.contains("unknown: ORES_DB_IAM_SERVCE_PASSWORD"),
+        "{text}"
+    );
+    assert!(err.contains("ORES_DB_CLI_USER_PASSWORD"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let newer = complete_dotenv().replace(
+        &format!("{FORMAT_KEY}={FORMAT_VERSION}"),
+        &format!("{FORMAT_KEY}={}", FORMAT_VERSION + 1),
+    );
+    let cli = Cli::with_dotenv("cck", &newer);
+    cli.compass()
+        .args(["env", "check"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "not a format this compass understands",
+        ));
+
+    // An exported variable completes a file that lacks it (CI exports secrets).
+    let cli = Cli::with_dotenv("cck", &partial);
+    cli.compass()
+        .env(FORMAT_KEY, FORMAT_VERSION.to_string())
+        .env("ORES_DB_CLI_USER_PASSWORD", "from-ci")
+        .args(["env", "check"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn env_recreate_and_teardown_a_whole_environment() {
+    let cli = Cli::new("cev");
+    let label = cli.label().to_string();
+    cli.compass()
+        .args(["env", "recreate", "-e", &label])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("pass -y"));
+    cli.compass()
+        .env_remove("ORES_ENV")
+        .env_remove("ORES_DB_NAME")
+        .args(["env", "recreate", "-e", &label, "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("built ores_dev_{label}")));
+    cli.compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("current"));
+    // Again: the roles are dropped and made afresh.
+    let roles = ores_sql::roles::roles_for(&label).len();
+    cli.compass()
+        .args(["env", "recreate", "-e", &label, "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("removed {roles} role(s)")));
+    cli.compass()
+        .args(["env", "teardown", "-e", &label, "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("dropped {roles} role(s)")));
+    cli.compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("missing"));
+    cli.compass()
+        .args(["env", "teardown", "-e", "No-Such"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid environment label"));
+}
+
+#[test]
+fn version_help_and_validate() {
+    let cli = Cli::new("cvh");
+    let hash = ores_sql::Manifest::compiled().schema_hash();
+    cli.compass()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")))
+        .stdout(predicate::str::contains(hash));
+
+    let commands: &[&[&str]] = &[
+        &["db", "recreate"],
+        &["db", "setup"],
+        &["db", "drop"],
+        &["db", "teardown"],
+        &["db", "sql"],
+        &["db", "reset-system"],
+        &["db", "reset-tenant"],
+        &["db", "status"],
+        &["db", "version"],
+        &["db", "list"],
+        &["db", "roles"],
+        &["db", "connections"],
+        &["db", "validate"],
+        &["db", "recreate-entity"],
+        &["env", "recreate"],
+        &["env", "teardown"],
+        &["env", "check"],
+    ];
+    for command in commands {
+        let out = cli.compass().args(*command).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{command:?}");
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("Usage: compass {}", command.join(" "))),
+            "{command:?}: {text}"
+        );
+    }
+
+    // Missing required arguments are usage errors (exit 2), not crashes.
+    cli.compass()
+        .args(["db", "reset-tenant", "-y"])
+        .assert()
+        .code(2);
+    cli.compass().args(["db", "drop"]).assert().code(2);
+    cli.compass()
+        .args(["env", "recreate", "-y"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn validate_passes_the_built_schema_and_lists_a_broken_convention() {
+    let cli = Cli::new("cvl");
+    cli.build();
+    cli.compass().args(["db", "validate"]).assert().success();
+
+    // A table outside the naming convention, and without a primary key.
+    cli.db()
+        .batch_execute("CREATE TABLE stray_things (x int)")
+        .unwrap();
+    let out = cli.compass().args(["db", "validate"]).output().unwrap();
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("C001 stray_things"), "{text}");
+    assert!(text.contains("C007 stray_things"), "{text}");
+}
+
+#[test]
+fn sql_passes_credentials_in_the_environment_never_on_the_command_line() {
+    let cli = Cli::with_dotenv("csq", "ORES_DB_CLI_USER_PASSWORD='s3cret-xyz'\n");
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("psql");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"ARGS:$*\"\nenv | grep '^PG' | sort\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = cli
+        .compass()
+        .env("ORES_PSQL", &fake)
+        .env("PGSERVICE", "elsewhere")
+        .args(["db", "sql", "-u", "cli_user", "--", "-c", "select 1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let args = text.lines().find(|l| l.starts_with("ARGS:")).unwrap();
+    assert_eq!(args, "ARGS:-c select 1");
+    assert!(!args.contains("s3cret"));
+    assert!(text.contains("PGPASSWORD=s3cret-xyz"), "{text}");
+    assert!(
+        text.contains(&format!("PGUSER=ores_{}_cli_user", cli.label())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("PGDATABASE={}", cli.database())),
+        "{text}"
+    );
+    assert!(!text.contains("PGSERVICE"), "{text}");
+
+    // A missing psql: one line saying what to install.
+    cli.compass()
+        .env("ORES_PSQL", dir.path().join("no-such-psql"))
+        .args(["db", "sql"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("postgresql-client"));
+}

@@ -1,0 +1,372 @@
+//! `compass db recreate / setup / drop / teardown / status / version / list / roles /
+//! connections / sql` run as a binary against the real server.
+
+#![cfg(feature = "cli")]
+
+mod cli_support;
+
+use cli_support::{Cli, stderr, stdout};
+use ores_sql::Manifest;
+use predicates::prelude::*;
+
+/// A session of our own on the database, as a developer's psql would be.
+fn open_session(cli: &Cli) -> (postgres::Client, i32) {
+    let mut client = cli.db();
+    client
+        .batch_execute("SET application_name = 'cli-test-holder'")
+        .unwrap();
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    (client, pid)
+}
+
+#[test]
+fn recreate_status_version_and_refusals_of_a_whole_environment() {
+    let cli = Cli::new("clc");
+    let hash = Manifest::compiled().schema_hash();
+
+    // Nothing yet: status says so plainly, version is an error.
+    cli.compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("missing"));
+    cli.compass()
+        .args(["db", "version"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("does not exist"));
+
+    // No terminal and no -y: fail at once, never wait.
+    let out = cli
+        .compass()
+        .args(["db", "recreate"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("pass -y"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+
+    cli.compass()
+        .args(["db", "recreate", "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "built {}",
+            cli.database()
+        )));
+
+    cli.compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("current"))
+        .stdout(predicate::str::contains(hash))
+        .stdout(predicate::str::contains("connections:   0"));
+    let out = cli
+        .compass()
+        .args(["db", "version", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "current");
+    assert_eq!(v["schema_hash"], hash);
+    assert_eq!(v["script_count"], Manifest::compiled().scripts().len());
+    cli.compass()
+        .args(["db", "version"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(hash));
+
+    // Inspection.
+    cli.compass()
+        .args(["db", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(cli.database()));
+    let roles = ores_sql::roles::roles_for(cli.label()).len();
+    cli.compass()
+        .args(["db", "roles"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "{roles} of {roles} roles exist"
+        )))
+        .stdout(predicate::str::contains(format!(
+            "ores_{}_iam_service",
+            cli.label()
+        )));
+
+    // psql with credentials from the environment, as a login role of the environment.
+    let out = cli
+        .compass()
+        .args([
+            "db",
+            "sql",
+            "-u",
+            "readonly_user",
+            "--",
+            "-tAc",
+            "select current_user",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("ores_{}_readonly_user", cli.label())
+    );
+
+    // A session is open: recreate and drop refuse and say who it is.
+    let (holder, pid) = open_session(&cli);
+    let out = cli
+        .compass()
+        .args(["db", "recreate", "-y"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(
+        err.contains("cli-test-holder") && err.contains("--kill"),
+        "{err}"
+    );
+    let out = cli
+        .compass()
+        .args(["db", "drop", cli.database(), "-y"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("pid {pid}")),
+        "{}",
+        stderr(&out)
+    );
+    cli.compass()
+        .args(["db", "connections"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(pid.to_string()))
+        .stdout(predicate::str::contains("1 session(s)"));
+    cli.compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("connections:   1"));
+
+    // Make it stale behind the binary's back: status and version say so.
+    cli.db()
+        .batch_execute(&format!(
+            "UPDATE ores_database_builds_tbl SET schema_hash = '{}'",
+            "0".repeat(64)
+        ))
+        .unwrap();
+    cli.compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("STALE"));
+    let out = cli
+        .compass()
+        .args(["db", "version", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "stale");
+
+    // -k: the session is terminated and the rebuild goes through.
+    cli.compass()
+        .args(["db", "recreate", "-y", "-k"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("rebuilt"));
+    drop(holder);
+    cli.compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("current"));
+
+    // setup never overwrites a schema.
+    cli.compass()
+        .args(["db", "setup"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already holds a schema"));
+
+    // connections --kill needs confirmation, then terminates.
+    let (_holder, _) = open_session(&cli);
+    cli.compass()
+        .args(["db", "connections", "--kill"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("pass -y"));
+    cli.compass()
+        .args(["db", "connections", "--kill", "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("terminated 1 session(s)"));
+
+    // teardown: database and every role of the environment.
+    cli.compass()
+        .args(["db", "teardown"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("pass -y"));
+    cli.compass()
+        .args(["db", "teardown", "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "dropped {}",
+            cli.database()
+        )));
+    let left: i64 = cli
+        .admin()
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname = ANY($1)",
+            &[&ores_sql::roles::roles_for(cli.label())
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn setup_a_named_database_then_drop_it() {
+    let cli = Cli::new("cls");
+    let name = format!("ores_{}_named", cli.label());
+    cli.compass()
+        .args(["db", "setup", &name])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("set up {name}")));
+    let exists = |cli: &Cli| ores_sql::admin::database_exists(&mut cli.admin(), &name).unwrap();
+    assert!(exists(&cli));
+    cli.compass()
+        .args(["db", "drop", &name])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("pass -y"));
+    assert!(exists(&cli));
+    cli.compass()
+        .args(["db", "drop", &name, "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("dropped {name}")));
+    assert!(!exists(&cli));
+    cli.compass()
+        .args(["db", "drop", &name, "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("nothing to drop"));
+}
+
+#[test]
+fn drop_refuses_system_and_foreign_databases() {
+    let cli = Cli::new("cld");
+    for name in ["postgres", "template0", "template1", "myapp", "ores"] {
+        let out = cli
+            .compass()
+            .args(["db", "drop", name, "-y", "-k"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} was not refused");
+        let err = stderr(&out);
+        assert!(err.contains("refusing to touch database"), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    // The system databases are still there.
+    let n: i64 = cli
+        .admin()
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname IN ('postgres', 'template0', 'template1')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+    // Recreate and teardown refuse foreign names as well: they drop what they replace.
+    cli.compass()
+        .args(["db", "recreate", "-y", "-D", "myapp"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not an ORE Studio database"));
+    cli.compass()
+        .args(["db", "teardown", "postgres", "-y"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("refusing"));
+}
+
+#[test]
+fn bad_environment_labels_are_rejected_before_any_sql() {
+    let cli = Cli::new("cle");
+    for bad in ["Bad", "a;drop", "a-b", "x\"y"] {
+        cli.compass()
+            .args(["db", "status", "-e", bad])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("invalid environment label"));
+        cli.compass()
+            .env("ORES_ENV", bad)
+            .args(["db", "roles"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("invalid environment label"));
+    }
+}
+
+#[test]
+fn a_database_without_build_record_is_not_ores() {
+    let cli = Cli::new("cln");
+    let name = format!("ores_{}_plain", cli.label());
+    cli.admin()
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let run = |args: &[&str]| {
+        cli.compass()
+            .env("ORES_DB_NAME", &name)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["db", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("not an ORE Studio database"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["db", "version"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no build record"), "{}", stderr(&out));
+    let out = run(&["db", "version", "--json"]);
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "not_ores");
+    ores_sql::admin::drop_database(&mut cli.admin(), &name, true).unwrap();
+}
+
+#[test]
+fn sql_refuses_unknown_and_group_roles() {
+    let cli = Cli::new("clq");
+    cli.compass()
+        .args(["db", "sql", "-u", "nobody", "--", "-c", "select 1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no login role"))
+        .stderr(predicate::str::contains("cli_user"));
+    cli.compass()
+        .args(["db", "sql", "-u", "owner"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("group role"));
+}
