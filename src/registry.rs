@@ -53,7 +53,7 @@ pub const SERVICES: &[Service] = &[
     Service {
         name: "variability",
         owns: &["variability"],
-        reads: &["iam"],
+        reads: &["iam", "dq"],
     },
     Service {
         name: "telemetry",
@@ -63,7 +63,7 @@ pub const SERVICES: &[Service] = &[
     Service {
         name: "assets",
         owns: &["assets"],
-        reads: &["iam"],
+        reads: &["iam", "dq"],
     },
 ];
 

@@ -1,0 +1,51 @@
+-- Tenants. The row's tenant_id is the tenant's own id, so a tenant "owns" its row,
+-- and every tenant-scoped row elsewhere carries one of these ids.
+CREATE TABLE ores_iam_tenants_tbl (
+    tenant_id uuid NOT NULL DEFAULT ores_utility_current_tenant_id_fn(),
+    code text NOT NULL CHECK (code ~ '^[a-z][a-z0-9_]*$'),
+    name text NOT NULL,
+    type_code text NOT NULL,
+    status_code text NOT NULL DEFAULT 'active',
+    hostname text NOT NULL DEFAULT '',
+    version integer NOT NULL DEFAULT 0,
+    modified_by text NOT NULL DEFAULT current_user,
+    performed_by text NOT NULL DEFAULT current_user,
+    change_reason_code text NOT NULL DEFAULT 'system.new_record',
+    change_commentary text NOT NULL DEFAULT '',
+    valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
+    valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
+    CONSTRAINT tenants_pk_idx PRIMARY KEY (tenant_id, valid_from),
+    CONSTRAINT tenants_validity_idx EXCLUDE USING gist (tenant_id WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CHECK (valid_from < valid_to)
+);
+
+CREATE UNIQUE INDEX tenants_current_idx ON ores_iam_tenants_tbl (tenant_id)
+    WHERE valid_to = ores_utility_infinity_timestamp_fn();
+
+CREATE OR REPLACE TRIGGER ores_iam_tenants_insert_trg BEFORE INSERT ON ores_iam_tenants_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('', 'type_code=ores_iam_tenant_types_tbl.code', 'status_code=ores_iam_tenant_statuses_tbl.code');
+CREATE OR REPLACE TRIGGER ores_iam_tenants_update_trg BEFORE UPDATE ON ores_iam_tenants_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
+CREATE OR REPLACE TRIGGER ores_iam_tenants_delete_trg BEFORE DELETE ON ores_iam_tenants_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_delete_fn('');
+CREATE OR REPLACE TRIGGER ores_iam_tenants_notify_trg AFTER INSERT OR UPDATE OR DELETE ON ores_iam_tenants_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_notify_trigger_fn('');
+
+ALTER TABLE ores_iam_tenants_tbl ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ores_iam_tenants_tbl FORCE ROW LEVEL SECURITY;
+CREATE POLICY ores_iam_tenants_tenant_pol ON ores_iam_tenants_tbl
+    USING (tenant_id = ores_utility_current_tenant_id_fn())
+    WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());
+
+-- Codes name tenants in commands (`reset-tenant -t CODE`), so they are unique across
+-- tenants: the one unique index not led by tenant_id, because it is about tenants.
+CREATE UNIQUE INDEX tenants_code_idx ON ores_iam_tenants_tbl (code)
+    WHERE valid_to = ores_utility_infinity_timestamp_fn();
+
+-- Tenants are administered from the system tenant: a system session sees and manages
+-- every tenant; any other session sees its own row and the system tenant's.
+CREATE POLICY ores_iam_tenants_admin_pol ON ores_iam_tenants_tbl
+    USING (ores_utility_current_tenant_id_fn() = ores_utility_system_tenant_id_fn())
+    WITH CHECK (ores_utility_current_tenant_id_fn() = ores_utility_system_tenant_id_fn());
+CREATE POLICY ores_iam_tenants_shared_read_pol ON ores_iam_tenants_tbl FOR SELECT
+    USING (tenant_id = ores_utility_system_tenant_id_fn());
