@@ -143,6 +143,14 @@ DECLARE
     closed_at timestamptz;
     last_version integer;
 BEGIN
+    -- A row aimed at another tenant than the session's is left untouched for
+    -- row-level security to refuse: that refusal is the meaningful one, and the
+    -- versioning below could not see the other tenant's rows anyway. The system
+    -- tenant's session is the exception, as it registers tenants.
+    IF NEW.tenant_id IS DISTINCT FROM ores_utility_current_tenant_id_fn()
+       AND ores_utility_current_tenant_id_fn() IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
+        RETURN NEW;
+    END IF;
     FOR i IN 1 .. TG_NARGS - 1 LOOP
         PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, TG_ARGV[i], to_jsonb(NEW));
     END LOOP;
@@ -283,6 +291,11 @@ CREATE OR REPLACE FUNCTION ores_utility_lookup_trigger_fn()
 RETURNS trigger LANGUAGE plpgsql
 AS $$
 BEGIN
+    -- A row aimed at another tenant is refused by row-level security; checking its
+    -- lookups first would only replace that refusal with a confusing one.
+    IF NEW.tenant_id IS DISTINCT FROM ores_utility_current_tenant_id_fn() THEN
+        RETURN NEW;
+    END IF;
     FOR i IN 0 .. TG_NARGS - 1 LOOP
         PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, TG_ARGV[i], to_jsonb(NEW));
     END LOOP;

@@ -1,7 +1,9 @@
 -- Tenants. The row's tenant_id is the tenant's own id, so a tenant "owns" its row,
 -- and every tenant-scoped row elsewhere carries one of these ids.
 CREATE TABLE ores_iam_tenants_tbl (
-    tenant_id uuid NOT NULL DEFAULT ores_utility_current_tenant_id_fn(),
+    -- A new tenant gets a new id; the session's tenant (the system tenant, which
+    -- registers tenants) would make the insert a new version of the system tenant.
+    tenant_id uuid NOT NULL DEFAULT gen_random_uuid(),
     code text NOT NULL CHECK (code ~ '^[a-z][a-z0-9_]*$'),
     name text NOT NULL,
     type_code text NOT NULL,
