@@ -23,7 +23,7 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(visible, [a_party.clone()]);
+    assert_eq!(visible, std::slice::from_ref(&a_party));
     let seen = ra
         .query(
             "SELECT 1 FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid",
@@ -94,8 +94,14 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
     ));
     assert_eq!(state, "42501", "opening a session in another tenant");
     let mut ib = service(&env, "iam", Some(&b));
-    assert_eq!(count(&mut ib, "SELECT count(*) FROM ores_iam_sessions_tbl"), 0);
-    assert_eq!(count(&mut ib, "SELECT count(*) FROM ores_iam_accounts_tbl"), 0);
+    assert_eq!(
+        count(&mut ib, "SELECT count(*) FROM ores_iam_sessions_tbl"),
+        0
+    );
+    assert_eq!(
+        count(&mut ib, "SELECT count(*) FROM ores_iam_accounts_tbl"),
+        0
+    );
 
     // Tenants: A sees its own registration and the system tenant's, never B's, and
     // cannot register tenants itself.
@@ -114,11 +120,17 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
 
     // Shared reference data: readable by every tenant, writable by none but the system.
     assert_eq!(
-        count(&mut ra, "SELECT count(*) FROM ores_refdata_currencies_tbl WHERE iso_code = 'USD'"),
+        count(
+            &mut ra,
+            "SELECT count(*) FROM ores_refdata_currencies_tbl WHERE iso_code = 'USD'"
+        ),
         1
     );
-    ra.execute("DELETE FROM ores_refdata_currencies_tbl WHERE iso_code = 'USD'", &[])
-        .unwrap();
+    ra.execute(
+        "DELETE FROM ores_refdata_currencies_tbl WHERE iso_code = 'USD'",
+        &[],
+    )
+    .unwrap();
     let state = sqlstate(ra.execute(
         "INSERT INTO ores_refdata_currencies_tbl (tenant_id, iso_code, name, version)
          VALUES (ores_utility_system_tenant_id_fn(), 'USD', 'Hijacked dollar', 1)",
@@ -138,9 +150,15 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
 
     // A session that never chose a tenant sees no tenant's data at all.
     let mut none = service(&env, "refdata", None);
-    assert_eq!(count(&mut none, "SELECT count(*) FROM ores_refdata_parties_tbl"), 0);
+    assert_eq!(
+        count(&mut none, "SELECT count(*) FROM ores_refdata_parties_tbl"),
+        0
+    );
     // ... and the system tenant's session does not see tenants' private data either.
-    assert_eq!(count(&mut sys, "SELECT count(*) FROM ores_refdata_parties_tbl"), 0);
+    assert_eq!(
+        count(&mut sys, "SELECT count(*) FROM ores_refdata_parties_tbl"),
+        0
+    );
 
     // Even the table owner is subject to the policies (FORCE ROW LEVEL SECURITY).
     let mut admin = admin(&env);
@@ -152,7 +170,10 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
             AND NOT (c.relrowsecurity AND c.relforcerowsecurity
                      AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))",
     );
-    assert_eq!(unforced, 0, "a tenant-scoped table without forced RLS and a policy");
+    assert_eq!(
+        unforced, 0,
+        "a tenant-scoped table without forced RLS and a policy"
+    );
 }
 
 #[test]

@@ -44,7 +44,12 @@ fn seed_data_matches_its_sources_and_names_are_searchable() {
     );
     assert_eq!(seeded, codes, "currencies differ from iso-codes");
     // Minor units come from ISO's own list (a spot check of each kind).
-    for (code, unit) in [("USD", Some(2i16)), ("JPY", Some(0)), ("KWD", Some(3)), ("XAU", None)] {
+    for (code, unit) in [
+        ("USD", Some(2i16)),
+        ("JPY", Some(0)),
+        ("KWD", Some(3)),
+        ("XAU", None),
+    ] {
         let got: Option<i16> = r
             .query_one(
                 "SELECT minor_unit FROM ores_refdata_currencies_tbl WHERE iso_code = $1",
@@ -87,7 +92,10 @@ fn seed_data_matches_its_sources_and_names_are_searchable() {
         ),
         ("SELECT count(*) FROM ores_iam_roles_tbl", 5),
         ("SELECT count(*) FROM ores_iam_permissions_tbl", 42),
-        ("SELECT count(*) FROM ores_dq_change_reason_categories_tbl", 4),
+        (
+            "SELECT count(*) FROM ores_dq_change_reason_categories_tbl",
+            4,
+        ),
         ("SELECT count(*) FROM ores_dq_change_reasons_tbl", 12),
         // The administrator holds every permission; nobody but it holds reset.
         (
@@ -132,10 +140,16 @@ fn seed_data_matches_its_sources_and_names_are_searchable() {
         ("ores_refdata_countries_tbl", "countries_name_trgm_idx"),
         ("ores_refdata_currencies_tbl", "currencies_name_trgm_idx"),
         ("ores_refdata_parties_tbl", "parties_name_trgm_idx"),
-        ("ores_refdata_counterparties_tbl", "counterparties_name_trgm_idx"),
+        (
+            "ores_refdata_counterparties_tbl",
+            "counterparties_name_trgm_idx",
+        ),
     ] {
         let plan: Vec<String> = admin
-            .query(&format!("EXPLAIN SELECT * FROM {table} WHERE name ILIKE '%ingdo%'"), &[])
+            .query(
+                &format!("EXPLAIN SELECT * FROM {table} WHERE name ILIKE '%ingdo%'"),
+                &[],
+            )
             .unwrap()
             .iter()
             .map(|r| r.get(0))
@@ -219,7 +233,10 @@ fn reset_tenant_empties_one_tenant_and_reset_system_returns_to_a_fresh_database(
     };
     let a_before = rows_of(&mut admin, &a);
     let b_before = rows_of(&mut admin, &b);
-    let currencies = count(&mut admin, "SELECT count(*) FROM ores_refdata_currencies_tbl");
+    let currencies = count(
+        &mut admin,
+        "SELECT count(*) FROM ores_refdata_currencies_tbl",
+    );
     // tenants row, two parties, account, login event, one setting version.
     assert_eq!(a_before, 6);
 
@@ -231,7 +248,11 @@ fn reset_tenant_empties_one_tenant_and_reset_system_returns_to_a_fresh_database(
         .get(0);
     // Everything but the registration went; one bootstrap version was written.
     assert_eq!(removed, (a_before - 1) + 1);
-    assert_eq!(rows_of(&mut admin, &a), 2, "registration and bootstrap flag remain");
+    assert_eq!(
+        rows_of(&mut admin, &a),
+        2,
+        "registration and bootstrap flag remain"
+    );
     assert_eq!(bootstrap(&mut admin, &a).as_deref(), Some("true"));
     assert_eq!(rows_of(&mut admin, &b), b_before, "tenant B was touched");
     assert_eq!(bootstrap(&mut admin, &b).as_deref(), Some("false"));
@@ -272,9 +293,15 @@ fn reset_tenant_empties_one_tenant_and_reset_system_returns_to_a_fresh_database(
         count(&mut admin, "SELECT count(*) FROM ores_iam_accounts_tbl"),
         0
     );
-    assert_eq!(bootstrap(&mut admin, SYSTEM_TENANT).as_deref(), Some("true"));
     assert_eq!(
-        count(&mut admin, "SELECT count(*) FROM ores_refdata_currencies_tbl"),
+        bootstrap(&mut admin, SYSTEM_TENANT).as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        count(
+            &mut admin,
+            "SELECT count(*) FROM ores_refdata_currencies_tbl"
+        ),
         currencies
     );
     assert_eq!(

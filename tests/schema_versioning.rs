@@ -23,7 +23,9 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
     let mut ra = service(&env, "refdata", Some(&a));
     // A second connection listens, as a service's cache would.
     let mut listener = service(&env, "refdata", Some(&a));
-    listener.batch_execute("LISTEN ores_refdata_parties").unwrap();
+    listener
+        .batch_execute("LISTEN ores_refdata_parties")
+        .unwrap();
 
     let id = insert_party(&mut ra, "ACME", "Acme Bank");
     let note = next_notification(&mut listener);
@@ -40,7 +42,10 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
                      (party_id, short_code, name, party_type_code, version, change_reason_code)
                  VALUES ($1::text::uuid, 'ACME', $2, 'bank', $3, 'data_correction.typo')
                  RETURNING version";
-    let v: i32 = ra.query_one(amend, &[&id, &"Acme Bank plc", &1i32]).unwrap().get(0);
+    let v: i32 = ra
+        .query_one(amend, &[&id, &"Acme Bank plc", &1i32])
+        .unwrap()
+        .get(0);
     assert_eq!(v, 2);
     // Closing version 1 is part of the same change: one notification, not two.
     let note = next_notification(&mut listener);
@@ -51,18 +56,29 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
         .timeout_iter(Duration::from_millis(200))
         .next()
         .unwrap();
-    assert!(extra.is_none(), "closing the old version was announced: {extra:?}");
+    assert!(
+        extra.is_none(),
+        "closing the old version was announced: {extra:?}"
+    );
 
     // Someone still holding version 1 is refused with ORE01, as is a blind write.
-    let err = ra.query_one(amend, &[&id, &"Lost update", &1i32]).unwrap_err();
+    let err = ra
+        .query_one(amend, &[&id, &"Lost update", &1i32])
+        .unwrap_err();
     let db = err.as_db_error().expect("server error");
     assert_eq!(db.code().code(), "ORE01");
     assert!(db.message().contains("stale version 1"), "{}", db.message());
-    assert_eq!(sqlstate(ra.query_one(amend, &[&id, &"Blind", &0i32])), "ORE01");
+    assert_eq!(
+        sqlstate(ra.query_one(amend, &[&id, &"Blind", &0i32])),
+        "ORE01"
+    );
 
     // History is immutable: no update in place.
     assert_eq!(
-        sqlstate(ra.execute("UPDATE ores_refdata_parties_tbl SET name = 'rewritten'", &[])),
+        sqlstate(ra.execute(
+            "UPDATE ores_refdata_parties_tbl SET name = 'rewritten'",
+            &[]
+        )),
         "ORE03"
     );
 
@@ -90,7 +106,10 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
         .collect();
     assert_eq!(
         history,
-        [(1, "Acme Bank".into(), false), (2, "Acme Bank plc".into(), false)]
+        [
+            (1, "Acme Bank".into(), false),
+            (2, "Acme Bank plc".into(), false)
+        ]
     );
     // Periods chain without gaps or overlaps.
     let chained = count(
@@ -101,9 +120,15 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
     );
     assert_eq!(chained, 1);
     // Writing to a deleted entity with the version read before is stale...
-    assert_eq!(sqlstate(ra.query_one(amend, &[&id, &"Zombie", &2i32])), "ORE01");
+    assert_eq!(
+        sqlstate(ra.query_one(amend, &[&id, &"Zombie", &2i32])),
+        "ORE01"
+    );
     // ... while recreating it continues the version sequence.
-    let v: i32 = ra.query_one(amend, &[&id, &"Acme Reborn", &0i32]).unwrap().get(0);
+    let v: i32 = ra
+        .query_one(amend, &[&id, &"Acme Reborn", &0i32])
+        .unwrap()
+        .get(0);
     assert_eq!(v, 3);
 
     // Lookups: an unknown code is refused with ORE02 and the valid values listed.
@@ -195,7 +220,10 @@ fn passwords_are_hashed_and_append_only_tables_refuse_changes() {
     )
     .unwrap();
     assert_eq!(
-        sqlstate(ia.execute("UPDATE ores_iam_login_events_tbl SET succeeded = false", &[])),
+        sqlstate(ia.execute(
+            "UPDATE ores_iam_login_events_tbl SET succeeded = false",
+            &[]
+        )),
         "ORE03"
     );
     assert_eq!(

@@ -70,7 +70,10 @@ pub fn insert_party(client: &mut Client, short_code: &str, name: &str) -> String
 }
 
 pub fn count(client: &mut Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
 }
 
 /// The SQLSTATE of a failed statement, panicking if it succeeded.
