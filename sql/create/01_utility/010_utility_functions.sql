@@ -138,7 +138,11 @@ DECLARE
     keys text[] := string_to_array(TG_ARGV[0], ',');
     key_match text := ores_utility_key_predicate_fn(keys);
     infinity timestamptz := ores_utility_infinity_timestamp_fn();
+    session_tenant uuid := ores_utility_current_tenant_id_fn();
     expected integer := coalesce(NEW.version, 0);
+    new_row jsonb := to_jsonb(NEW);
+    lookups text[] := TG_ARGV[1:];
+    spec text;
     current_version integer;
     closed_at timestamptz;
     last_version integer;
@@ -147,36 +151,39 @@ BEGIN
     -- row-level security to refuse: that refusal is the meaningful one, and the
     -- versioning below could not see the other tenant's rows anyway. The system
     -- tenant's session is the exception, as it registers tenants.
-    IF NEW.tenant_id IS DISTINCT FROM ores_utility_current_tenant_id_fn()
-       AND ores_utility_current_tenant_id_fn() IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
+    IF NEW.tenant_id IS DISTINCT FROM session_tenant
+       AND session_tenant IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
         RETURN NEW;
     END IF;
-    FOR i IN 1 .. TG_NARGS - 1 LOOP
-        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, TG_ARGV[i], to_jsonb(NEW));
-    END LOOP;
-    -- Rows may only belong to a registered tenant. A row aimed at another tenant
-    -- than the session's is left to row-level security, which refuses it.
+    -- Rows may only belong to a registered tenant (the system tenant always is).
     IF TG_TABLE_NAME <> 'ores_iam_tenants_tbl'
-       AND NEW.tenant_id IS DISTINCT FROM ores_utility_system_tenant_id_fn()
-       AND NEW.tenant_id = ores_utility_current_tenant_id_fn() THEN
-        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME,
-            'tenant_id=ores_iam_tenants_tbl.tenant_id', to_jsonb(NEW));
+       AND NEW.tenant_id IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
+        lookups := lookups || 'tenant_id=ores_iam_tenants_tbl.tenant_id'::text;
     END IF;
     -- Change reasons are dq data, seeded after iam's own seed rows: until the
     -- catalogue holds anything there is nothing to check against.
     IF TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
        AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl) THEN
-        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME,
-            'change_reason_code=ores_dq_change_reasons_tbl.code', to_jsonb(NEW));
+        lookups := lookups || 'change_reason_code=ores_dq_change_reasons_tbl.code'::text;
     END IF;
+    FOREACH spec IN ARRAY lookups LOOP
+        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, spec, new_row);
+    END LOOP;
 
     -- Closing the current row also locks it, so two writers of one key serialise
-    -- here and the second one sees that the version it expected is gone.
+    -- here and the second one sees that the version it expected is gone. The last
+    -- version ever written comes from the same statement (its snapshot predates the
+    -- close), so a key recreated after a soft delete continues its sequence.
     EXECUTE format(
-        'UPDATE %I.%I SET valid_to = greatest(clock_timestamp(), valid_from + interval ''1 microsecond'')
-          WHERE %s AND valid_to = $2 RETURNING version, valid_to',
+        'WITH closed AS (
+             UPDATE %1$I.%2$I
+                SET valid_to = greatest(clock_timestamp(), valid_from + interval ''1 microsecond'')
+              WHERE %3$s AND valid_to = $2
+          RETURNING version, valid_to)
+         SELECT c.version, c.valid_to, (SELECT max(version) FROM %1$I.%2$I WHERE %3$s)
+           FROM (SELECT 1) AS one LEFT JOIN closed AS c ON true',
         TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
-       INTO current_version, closed_at
+       INTO current_version, closed_at, last_version
       USING NEW, infinity;
 
     IF current_version IS NOT NULL THEN
@@ -187,7 +194,6 @@ BEGIN
                                  TG_TABLE_NAME, expected, current_version),
                 HINT = 're-read the row and apply the change to its current version';
         END IF;
-        NEW.version := current_version + 1;
         NEW.valid_from := closed_at;
     ELSE
         IF expected <> 0 THEN
@@ -197,13 +203,9 @@ BEGIN
                                  TG_TABLE_NAME, expected),
                 HINT = 'it was deleted since it was read; insert with version 0 to recreate it';
         END IF;
-        -- A key recreated after a soft delete continues its version sequence.
-        EXECUTE format('SELECT max(version) FROM %I.%I WHERE %s',
-                       TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
-           INTO last_version USING NEW;
-        NEW.version := coalesce(last_version, 0) + 1;
         NEW.valid_from := clock_timestamp();
     END IF;
+    NEW.version := coalesce(last_version, 0) + 1;
     NEW.valid_to := infinity;
     -- The database role that wrote the row cannot be claimed by the client.
     NEW.performed_by := current_user;
