@@ -117,6 +117,13 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
         &[],
     ));
     assert_eq!(state, "42501", "a tenant registering another tenant");
+    // Tenant codes are unique across tenants (they name tenants in commands).
+    let mut sys_iam = service(&env, "iam", Some(SYSTEM_TENANT));
+    let state = sqlstate(sys_iam.execute(
+        "INSERT INTO ores_iam_tenants_tbl (code, name, type_code) VALUES ('tenant_a', 'Again', 'test')",
+        &[],
+    ));
+    assert_eq!(state, "23P01", "a second tenant with code tenant_a");
 
     // Shared reference data: readable by every tenant, writable by none but the system.
     assert_eq!(

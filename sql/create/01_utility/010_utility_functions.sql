@@ -69,7 +69,10 @@ AS $$
             'entity', substr(left(p_table, length(p_table) - 4), 6),
             'operation', p_operation,
             'tenant_id', p_row -> 'tenant_id',
-            'ids', (SELECT jsonb_object_agg(k, p_row -> k) FROM unnest(p_keys) AS k),
+            -- A table keyed by tenant_id alone (tenants) is identified by it.
+            'ids', (SELECT coalesce(jsonb_object_agg(k, p_row -> k),
+                                    jsonb_build_object('tenant_id', p_row -> 'tenant_id'))
+                      FROM unnest(p_keys) AS k),
             'timestamp', clock_timestamp())::text)
 $$;
 

@@ -18,6 +18,12 @@ CREATE TABLE ores_iam_tenants_tbl (
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT tenants_pk_idx PRIMARY KEY (tenant_id, valid_from),
     CONSTRAINT tenants_validity_idx EXCLUDE USING gist (tenant_id WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    -- Codes name tenants in commands (`reset-tenant -t CODE`), so no two current
+    -- tenants share one. Unlike every other uniqueness rule this one spans tenants
+    -- (it is about tenants), hence an exclusion constraint rather than a unique
+    -- index led by tenant_id.
+    CONSTRAINT tenants_code_excl EXCLUDE USING btree (code WITH =)
+        WHERE (valid_to = ores_utility_infinity_timestamp_fn()),
     CHECK (valid_from < valid_to)
 );
 
@@ -38,11 +44,6 @@ ALTER TABLE ores_iam_tenants_tbl FORCE ROW LEVEL SECURITY;
 CREATE POLICY ores_iam_tenants_tenant_pol ON ores_iam_tenants_tbl
     USING (tenant_id = ores_utility_current_tenant_id_fn())
     WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());
-
--- Codes name tenants in commands (`reset-tenant -t CODE`), so they are unique across
--- tenants: the one unique index not led by tenant_id, because it is about tenants.
-CREATE UNIQUE INDEX tenants_code_idx ON ores_iam_tenants_tbl (code)
-    WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 -- Tenants are administered from the system tenant: a system session sees and manages
 -- every tenant; any other session sees its own row and the system tenant's.
