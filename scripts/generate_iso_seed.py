@@ -22,12 +22,23 @@ shows exactly what the sources changed.
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ISO_DIR = Path(os.environ.get("ISO_CODES_DIR", "/usr/share/iso-codes/json"))
 OUT = REPO / "sql" / "populate" / "04_refdata"
+
+
+def iso_codes_version():
+    """The installed iso-codes package version, recorded so a stale seed is explainable."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "iso-codes"],
+                             capture_output=True, text=True, check=True)
+        return "iso-codes " + out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "iso-codes (version unknown)"
 
 
 def lit(value):
@@ -68,7 +79,7 @@ def currencies():
         for c in rows
     )
     sql = (
-        header(f"iso-codes iso_4217.json and the iso4217 package ({version})")
+        header(f"{iso_codes_version()} iso_4217.json and the iso4217 package {version}")
         + "INSERT INTO ores_refdata_currencies_tbl (iso_code, numeric_code, name, minor_unit) VALUES\n"
         + values
         + ";\n"
@@ -86,7 +97,7 @@ def countries():
         for c in rows
     )
     sql = (
-        header("iso-codes iso_3166-1.json")
+        header(f"{iso_codes_version()} iso_3166-1.json")
         + "INSERT INTO ores_refdata_countries_tbl\n"
         + "    (alpha2_code, alpha3_code, numeric_code, name, official_name) VALUES\n"
         + values

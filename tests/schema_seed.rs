@@ -42,7 +42,10 @@ fn seed_data_matches_its_sources_and_names_are_searchable() {
         "SELECT iso_code FROM ores_refdata_currencies_tbl
           WHERE valid_to = ores_utility_infinity_timestamp_fn()",
     );
-    assert_eq!(seeded, codes, "currencies differ from iso-codes");
+    assert_eq!(
+        seeded, codes,
+        "currencies differ from iso-codes; regenerate: python3 scripts/generate_iso_seed.py"
+    );
     // Minor units come from ISO's own list (a spot check of each kind).
     for (code, unit) in [
         ("USD", Some(2i16)),
@@ -70,7 +73,10 @@ fn seed_data_matches_its_sources_and_names_are_searchable() {
         "SELECT alpha2_code FROM ores_refdata_countries_tbl
           WHERE valid_to = ores_utility_infinity_timestamp_fn()",
     );
-    assert_eq!(seeded, alpha2, "countries differ from iso-codes");
+    assert_eq!(
+        seeded, alpha2,
+        "countries differ from iso-codes; regenerate: python3 scripts/generate_iso_seed.py"
+    );
     let gb: (String, String) = r
         .query_one(
             "SELECT alpha3_code, numeric_code FROM ores_refdata_countries_tbl WHERE alpha2_code = 'GB'",

@@ -20,7 +20,9 @@ CREATE INDEX sessions_open_idx ON ores_iam_sessions_tbl (tenant_id, account_id)
 CREATE OR REPLACE TRIGGER ores_iam_sessions_lookup_trg BEFORE INSERT OR UPDATE OF account_id
     ON ores_iam_sessions_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_lookup_trigger_fn('account_id=ores_iam_accounts_tbl.account_id');
-CREATE OR REPLACE TRIGGER ores_iam_sessions_notify_trg AFTER INSERT OR UPDATE OR DELETE
+-- Opening and ending a session are news; touching last_seen_at on every request is
+-- not, so updates are announced only when they end the session.
+CREATE OR REPLACE TRIGGER ores_iam_sessions_notify_trg AFTER INSERT OR UPDATE OF ended_at OR DELETE
     ON ores_iam_sessions_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_notify_trigger_fn('session_id');
 
