@@ -82,7 +82,9 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
         "ORE03"
     );
 
-    // Soft delete closes the current row and keeps both versions.
+    // Soft delete closes the current row and keeps both versions, even for a
+    // service claiming the purge setting the reset functions use (it is not the owner).
+    ra.batch_execute("SET ores.purge = 'on'").unwrap();
     let deleted = ra
         .execute(
             "DELETE FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid",
@@ -90,10 +92,24 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
         )
         .unwrap();
     assert_eq!(deleted, 0, "the rows stay; only valid_to moves");
+    // ... and it cannot silence notifications either.
+    let v: i32 = ra
+        .query_one(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code)
+             VALUES ('QUIET', 'Quiet', 'bank') RETURNING version",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 1);
+    ra.batch_execute("RESET ores.purge").unwrap();
     let note = next_notification(&mut listener);
     let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
     assert_eq!(payload["operation"], "delete");
     assert_eq!(payload["ids"]["party_id"], id.as_str());
+    let note = next_notification(&mut listener);
+    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(payload["operation"], "insert", "the insert under ores.purge was silenced");
     let history: Vec<(i32, String, bool)> = ra
         .query(
             "SELECT version, name, valid_to = ores_utility_infinity_timestamp_fn()

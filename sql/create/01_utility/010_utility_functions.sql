@@ -279,7 +279,7 @@ CREATE OR REPLACE FUNCTION ores_utility_notify_trigger_fn()
 RETURNS trigger LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF pg_trigger_depth() > 1 OR coalesce(current_setting('ores.purge', true), '') = 'on' THEN
+    IF pg_trigger_depth() > 1 OR ores_utility_purging_fn(TG_RELID) THEN
         RETURN NULL;
     END IF;
     PERFORM ores_utility_notify_fn(
