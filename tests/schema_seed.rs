@@ -243,8 +243,9 @@ fn reset_tenant_empties_one_tenant_and_reset_system_returns_to_a_fresh_database(
         &mut admin,
         "SELECT count(*) FROM ores_refdata_currencies_tbl",
     );
-    // tenants row, two parties, account, login event, one setting version.
-    assert_eq!(a_before, 6);
+    // Tenants row, two parties, account, login event, and two versions of the
+    // bootstrap flag (on at registration, off once the administrator existed).
+    assert_eq!(a_before, 7);
 
     // reset-tenant, as the IAM service would call it, from its own tenant.
     let mut iam = service(&env, "iam", Some(&b));

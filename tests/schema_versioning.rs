@@ -109,7 +109,10 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
     assert_eq!(payload["ids"]["party_id"], id.as_str());
     let note = next_notification(&mut listener);
     let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
-    assert_eq!(payload["operation"], "insert", "the insert under ores.purge was silenced");
+    assert_eq!(
+        payload["operation"], "insert",
+        "the insert under ores.purge was silenced"
+    );
     let history: Vec<(i32, String, bool)> = ra
         .query(
             "SELECT version, name, valid_to = ores_utility_infinity_timestamp_fn()

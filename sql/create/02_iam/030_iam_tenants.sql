@@ -52,3 +52,22 @@ CREATE POLICY ores_iam_tenants_admin_pol ON ores_iam_tenants_tbl
     WITH CHECK (ores_utility_current_tenant_id_fn() = ores_utility_system_tenant_id_fn());
 CREATE POLICY ores_iam_tenants_shared_read_pol ON ores_iam_tenants_tbl FOR SELECT
     USING (tenant_id = ores_utility_system_tenant_id_fn());
+
+-- A newly registered tenant has no administrator yet, so it starts in bootstrap
+-- mode. The setting is variability data, which the IAM service may not write, hence
+-- SECURITY DEFINER (as the owner) for exactly this one insert.
+CREATE OR REPLACE FUNCTION ores_iam_tenant_registered_fn()
+RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = public, pg_temp
+AS $$
+BEGIN
+    PERFORM ores_iam_enable_bootstrap_fn(NEW.tenant_id, 'system.new_record');
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION ores_iam_tenant_registered_fn() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER ores_iam_tenants_registered_trg AFTER INSERT ON ores_iam_tenants_tbl
+    FOR EACH ROW WHEN (NEW.version = 1)
+    EXECUTE FUNCTION ores_iam_tenant_registered_fn();

@@ -37,11 +37,14 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION ores_iam_purge_tenant_fn(uuid, text[]) FROM PUBLIC;
 
--- Turns system.bootstrap_mode on for one tenant, as a new version of the setting.
-CREATE OR REPLACE FUNCTION ores_iam_enable_bootstrap_fn(p_tenant uuid)
+-- Turns system.bootstrap_mode on for one tenant, as a new version of the setting,
+-- and puts the session's tenant back as it was. Returns the rows written (1).
+CREATE OR REPLACE FUNCTION ores_iam_enable_bootstrap_fn(p_tenant uuid, p_reason text)
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = public, pg_temp
 AS $$
+DECLARE
+    caller_tenant text := coalesce(current_setting('ores.tenant_id', true), '');
 BEGIN
     PERFORM set_config('ores.tenant_id', p_tenant::text, true);
     INSERT INTO ores_variability_system_settings_tbl
@@ -51,11 +54,12 @@ BEGIN
            coalesce((SELECT version FROM ores_variability_system_settings_tbl
                       WHERE tenant_id = p_tenant AND name = 'system.bootstrap_mode'
                         AND valid_to = ores_utility_infinity_timestamp_fn()), 0),
-           'system.reset';
+           p_reason;
+    PERFORM set_config('ores.tenant_id', caller_tenant, true);
     RETURN 1;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION ores_iam_enable_bootstrap_fn(uuid) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ores_iam_enable_bootstrap_fn(uuid, text) FROM PUBLIC;
 
 -- Back to a freshly built database: every tenant other than the system tenant is
 -- removed with all its data, the system tenant loses its accounts, role grants,
@@ -93,7 +97,7 @@ BEGIN
     DELETE FROM ores_iam_login_events_tbl WHERE tenant_id = sys;
     GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
 
-    total := total + ores_iam_enable_bootstrap_fn(sys);
+    total := total + ores_iam_enable_bootstrap_fn(sys, 'system.reset');
     PERFORM pg_notify('ores_iam_reset', jsonb_build_object(
         'scope', 'system', 'rows', total, 'timestamp', clock_timestamp())::text);
     PERFORM set_config('ores.tenant_id', caller_tenant, true);
@@ -131,7 +135,7 @@ BEGIN
             MESSAGE = 'the system tenant is reset with ores_iam_reset_system_fn()';
     END IF;
     total := ores_iam_purge_tenant_fn(tenant, '{ores_iam_tenants_tbl}')
-           + ores_iam_enable_bootstrap_fn(tenant);
+           + ores_iam_enable_bootstrap_fn(tenant, 'system.reset');
     PERFORM pg_notify('ores_iam_reset', jsonb_build_object(
         'scope', 'tenant', 'tenant_id', tenant, 'rows', total,
         'timestamp', clock_timestamp())::text);
