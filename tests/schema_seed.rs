@@ -151,16 +151,22 @@ fn seed_data_matches_its_sources_and_names_are_searchable() {
             "counterparties_name_trgm_idx",
         ),
     ] {
-        let plan: Vec<String> = admin
-            .query(
-                &format!("EXPLAIN SELECT * FROM {table} WHERE name ILIKE '%ingdo%'"),
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert!(plan.join("\n").contains(index), "{table}: {plan:#?}");
+        // `%` is the indexable form of similarity() >= pg_trgm.similarity_threshold.
+        for predicate in ["name ILIKE '%ingdo%'", "name % 'Untied Kingdm'"] {
+            let plan: Vec<String> = admin
+                .query(
+                    &format!("EXPLAIN SELECT * FROM {table} WHERE {predicate}"),
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert!(
+                plan.join("\n").contains(index),
+                "{table} {predicate}: {plan:#?}"
+            );
+        }
     }
 }
 
