@@ -6,7 +6,7 @@
 use crate::apply::APPLIED_SCRIPTS_TABLE;
 use crate::error::{PgContext, Result};
 use crate::ident::quote_ident;
-use crate::registry::{PROVISIONER_COMPONENTS, SERVICES, component_of_table};
+use crate::registry::{PROVISIONER_COMPONENTS, SERVICES, component_of_table, owner_of};
 use crate::roles::role_name;
 
 /// What one role may do on one relation.
@@ -123,6 +123,28 @@ pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Res
             sql.push_str(&format!(
                 "GRANT USAGE, SELECT ON SEQUENCE {} TO {};\n",
                 quote_ident(&seq),
+                quote_ident(&s.role(env))
+            ));
+        }
+    }
+    // SECURITY DEFINER functions (the resets) run with the owner's rights, so the
+    // scripts revoke them from PUBLIC; the service owning their component may call them.
+    let definers = tx
+        .query(
+            "SELECT proname::text, oid::regprocedure::text FROM pg_proc
+              WHERE pronamespace = 'public'::regnamespace AND prosecdef
+              ORDER BY 2",
+            &[],
+        )
+        .context("listing SECURITY DEFINER functions for grants")?;
+    for row in definers {
+        let (name, signature): (String, String) = (row.get(0), row.get(1));
+        if let Some(c) = component_of_table(&name)
+            && let Some(s) = owner_of(c)
+        {
+            // regprocedure output is already quoted where needed.
+            sql.push_str(&format!(
+                "GRANT EXECUTE ON FUNCTION {signature} TO {};\n",
                 quote_ident(&s.role(env))
             ));
         }

@@ -57,7 +57,7 @@ pub const SERVICES: &[Service] = &[
     Service {
         name: "variability",
         owns: &["variability"],
-        reads: &["iam"],
+        reads: &["iam", "dq"],
     },
     Service {
         name: "telemetry",
@@ -67,7 +67,7 @@ pub const SERVICES: &[Service] = &[
     Service {
         name: "assets",
         owns: &["assets"],
-        reads: &["iam"],
+        reads: &["iam", "dq"],
     },
 ];
 

@@ -88,31 +88,18 @@ fn reset_against_the_compiled_schema() {
     let cli = Cli::new("crc");
     cli.build();
     let config = &cli.env.config;
-    if !has_function(config, RESET_SYSTEM_FN).unwrap()
-        || !has_function(config, RESET_TENANT_FN).unwrap()
-    {
-        eprintln!(
-            "\n*** SKIPPED: the compiled schema has no {RESET_SYSTEM_FN} / {RESET_TENANT_FN} yet; \
-             only the refusal is checked. This test exercises them once sql/ defines them. ***\n"
-        );
-        let out = cli
-            .compass()
-            .args(["db", "reset-system", "-y"])
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let err = stderr(&out);
-        assert!(err.contains(RESET_SYSTEM_FN), "{err}");
-        assert!(err.contains("compass db recreate"), "{err}");
-        return;
-    }
+    assert!(has_function(config, RESET_SYSTEM_FN).unwrap());
+    assert!(has_function(config, RESET_TENANT_FN).unwrap());
 
-    // Reference data (every table outside IAM) must survive a system reset.
+    // Reference data (every table outside IAM) must survive a system reset. The
+    // settings table is the exception by design: bootstrap mode is switched back on,
+    // which writes a new version of that setting (checked below).
     let mut db = cli.db();
     let tables: Vec<String> = db
         .query(
             "SELECT tablename::text FROM pg_tables
               WHERE schemaname = 'public' AND tablename NOT LIKE 'ores\\_iam\\_%'
+                AND tablename <> 'ores_variability_system_settings_tbl'
               ORDER BY 1",
             &[],
         )
@@ -145,4 +132,14 @@ fn reset_against_the_compiled_schema() {
           WHERE tenant_id = ores_utility_system_tenant_id_fn()",
     );
     assert!(system >= 1, "the system tenant must survive a system reset");
+    let bootstrap_on = cli.count(
+        "SELECT count(*) FROM ores_variability_system_settings_tbl
+          WHERE tenant_id = ores_utility_system_tenant_id_fn()
+            AND name = 'system.bootstrap_mode' AND value = 'true'
+            AND valid_to = ores_utility_infinity_timestamp_fn()",
+    );
+    assert_eq!(
+        bootstrap_on, 1,
+        "reset-system must turn bootstrap mode back on"
+    );
 }

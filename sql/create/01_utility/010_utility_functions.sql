@@ -1,5 +1,18 @@
 -- Helpers every other script relies on. They read session settings so that a
 -- service sets its tenant once per session and every policy and trigger follows.
+--
+-- The versioning, soft-delete, notification and lookup logic is written once here
+-- and attached to each entity table by its triggers; a table says which columns are
+-- its key and which columns are lookups through the trigger arguments, so no table
+-- carries its own copy of the PL/pgSQL.
+--
+-- SQLSTATEs raised here (class 'OR' is unused by PostgreSQL, so callers can match
+-- on them without colliding with a server error):
+--   ORE01  stale version: the row was written by someone else since the caller read
+--          it (optimistic concurrency); re-read and retry.
+--   ORE02  unknown lookup value; the message lists the valid values.
+--   ORE03  history is immutable: versioned rows are never updated in place, and
+--          append-only tables are never updated or deleted.
 
 -- The valid_to of a current row: far enough that no real period reaches it.
 CREATE OR REPLACE FUNCTION ores_utility_infinity_timestamp_fn()
@@ -12,7 +25,8 @@ CREATE OR REPLACE FUNCTION ores_utility_system_tenant_id_fn()
 RETURNS uuid LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid $$;
 
--- The tenant of the current session (`SET ores.tenant_id = ...`), NULL when unset.
+-- The tenant of the current session (`SET ores.tenant_id = ...`), NULL when unset,
+-- so a session that never chose a tenant sees no tenant-scoped row at all.
 CREATE OR REPLACE FUNCTION ores_utility_current_tenant_id_fn()
 RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT nullif(current_setting('ores.tenant_id', true), '')::uuid $$;
@@ -21,3 +35,275 @@ AS $$ SELECT nullif(current_setting('ores.tenant_id', true), '')::uuid $$;
 CREATE OR REPLACE FUNCTION ores_utility_current_service_fn()
 RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT nullif(current_setting('ores.service', true), '') $$;
+
+-- Whether a DELETE may remove rows for real. Only the reset functions do that: they
+-- run as the table owner (SECURITY DEFINER) and announce it for their transaction.
+-- A service cannot pass as the owner, so for services history stays unlosable.
+CREATE OR REPLACE FUNCTION ores_utility_purging_fn(p_table oid)
+RETURNS boolean LANGUAGE sql STABLE
+AS $$
+    SELECT coalesce(current_setting('ores.purge', true), '') = 'on'
+       AND EXISTS (SELECT 1 FROM pg_class c
+                    WHERE c.oid = p_table AND c.relowner = current_user::text::regrole)
+$$;
+
+-- `tenant_id = ($1).tenant_id AND k1 = ($1).k1 ...`: the predicate selecting the
+-- rows of one entity key, with the row passed as $1.
+CREATE OR REPLACE FUNCTION ores_utility_key_predicate_fn(p_keys text[])
+RETURNS text LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT string_agg(format('%1$I = ($1).%1$I', k), ' AND ')
+      FROM unnest('{tenant_id}'::text[] || p_keys) AS k
+$$;
+
+-- One notification per change, on a channel named after the table
+-- (`ores_<component>_<entity_plural>`). The payload stays small (well under
+-- pg_notify's 8000-byte limit) because listeners re-read what they care about.
+CREATE OR REPLACE FUNCTION ores_utility_notify_fn(
+    p_table text, p_operation text, p_row jsonb, p_keys text[])
+RETURNS void LANGUAGE sql VOLATILE
+AS $$
+    SELECT pg_notify(
+        left(p_table, length(p_table) - 4),
+        jsonb_build_object(
+            'entity', substr(left(p_table, length(p_table) - 4), 6),
+            'operation', p_operation,
+            'tenant_id', p_row -> 'tenant_id',
+            -- A table keyed by tenant_id alone (tenants) is identified by it.
+            'ids', (SELECT coalesce(jsonb_object_agg(k, p_row -> k),
+                                    jsonb_build_object('tenant_id', p_row -> 'tenant_id'))
+                      FROM unnest(p_keys) AS k),
+            'timestamp', clock_timestamp())::text)
+$$;
+
+-- Checks one lookup column against the current rows of its lookup table visible to
+-- the row's tenant (its own and the system tenant's). p_spec is
+-- `column=lookup_table.lookup_column`. NULL means "not given" and is left to the
+-- column's NOT NULL constraint.
+CREATE OR REPLACE FUNCTION ores_utility_check_lookup_fn(
+    p_table text, p_spec text, p_row jsonb)
+RETURNS void LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    col text := split_part(p_spec, '=', 1);
+    target text := split_part(p_spec, '=', 2);
+    lookup_table text := split_part(target, '.', 1);
+    lookup_col text := split_part(target, '.', 2);
+    val text := p_row ->> col;
+    col_type text;
+    valid text;
+    found_it boolean;
+BEGIN
+    IF val IS NULL THEN
+        RETURN;
+    END IF;
+    -- Compare in the lookup column's own type so its index can be used.
+    SELECT format_type(a.atttypid, a.atttypmod) INTO col_type
+      FROM pg_attribute a
+     WHERE a.attrelid = lookup_table::regclass AND a.attname = lookup_col;
+    EXECUTE format(
+        'SELECT EXISTS (SELECT 1 FROM %I WHERE %I = $1::%s AND valid_to = $2
+                          AND tenant_id IN ($3, $4))',
+        lookup_table, lookup_col, col_type)
+       INTO found_it
+      USING val, ores_utility_infinity_timestamp_fn(),
+            (p_row ->> 'tenant_id')::uuid, ores_utility_system_tenant_id_fn();
+    IF found_it THEN
+        RETURN;
+    END IF;
+    EXECUTE format(
+        'SELECT string_agg(v, '', '' ORDER BY v) FROM (
+             SELECT DISTINCT %I::text AS v FROM %I
+              WHERE valid_to = $1 AND tenant_id IN ($2, $3)
+              ORDER BY 1 LIMIT 50) s',
+        lookup_col, lookup_table)
+       INTO valid
+      USING ores_utility_infinity_timestamp_fn(),
+            (p_row ->> 'tenant_id')::uuid, ores_utility_system_tenant_id_fn();
+    RAISE EXCEPTION USING
+        ERRCODE = 'ORE02',
+        MESSAGE = format('%s.%s: %L is not a valid value; valid values: %s',
+                         p_table, col, val, coalesce(valid, '(none)')),
+        HINT = format('valid values are the current %s of %s', lookup_col, lookup_table);
+END
+$$;
+
+-- BEFORE INSERT on a versioned table. TG_ARGV[0] is the comma-separated key (after
+-- tenant_id); further arguments are lookup specs for ores_utility_check_lookup_fn.
+--
+-- NEW.version is the version the writer last read (0 for a key it believes new).
+-- If that is not the current version, someone else wrote in between and the insert
+-- is refused with ORE01 instead of silently overwriting their change.
+CREATE OR REPLACE FUNCTION ores_utility_versioned_insert_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+DECLARE
+    keys text[] := string_to_array(TG_ARGV[0], ',');
+    key_match text := ores_utility_key_predicate_fn(keys);
+    infinity timestamptz := ores_utility_infinity_timestamp_fn();
+    session_tenant uuid := ores_utility_current_tenant_id_fn();
+    expected integer := coalesce(NEW.version, 0);
+    new_row jsonb := to_jsonb(NEW);
+    lookups text[] := TG_ARGV[1:];
+    spec text;
+    current_version integer;
+    closed_at timestamptz;
+    last_version integer;
+BEGIN
+    -- A row aimed at another tenant than the session's is left untouched for
+    -- row-level security to refuse: that refusal is the meaningful one, and the
+    -- versioning below could not see the other tenant's rows anyway. The system
+    -- tenant's session is the exception, as it registers tenants.
+    IF NEW.tenant_id IS DISTINCT FROM session_tenant
+       AND session_tenant IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
+        RETURN NEW;
+    END IF;
+    -- Rows may only belong to a registered tenant (the system tenant always is).
+    IF TG_TABLE_NAME <> 'ores_iam_tenants_tbl'
+       AND NEW.tenant_id IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
+        lookups := lookups || 'tenant_id=ores_iam_tenants_tbl.tenant_id'::text;
+    END IF;
+    -- Change reasons are dq data, seeded after iam's own seed rows: until the
+    -- catalogue holds anything there is nothing to check against.
+    IF TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
+       AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl) THEN
+        lookups := lookups || 'change_reason_code=ores_dq_change_reasons_tbl.code'::text;
+    END IF;
+    FOREACH spec IN ARRAY lookups LOOP
+        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, spec, new_row);
+    END LOOP;
+
+    -- Closing the current row also locks it, so two writers of one key serialise
+    -- here and the second one sees that the version it expected is gone. The last
+    -- version ever written comes from the same statement (its snapshot predates the
+    -- close), so a key recreated after a soft delete continues its sequence.
+    EXECUTE format(
+        'WITH closed AS (
+             UPDATE %1$I.%2$I
+                SET valid_to = greatest(clock_timestamp(), valid_from + interval ''1 microsecond'')
+              WHERE %3$s AND valid_to = $2
+          RETURNING version, valid_to)
+         SELECT c.version, c.valid_to, (SELECT max(version) FROM %1$I.%2$I WHERE %3$s)
+           FROM (SELECT 1) AS one LEFT JOIN closed AS c ON true',
+        TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
+       INTO current_version, closed_at, last_version
+      USING NEW, infinity;
+
+    IF current_version IS NOT NULL THEN
+        IF expected <> current_version THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'ORE01',
+                MESSAGE = format('%s: stale version %s, the current version is %s',
+                                 TG_TABLE_NAME, expected, current_version),
+                HINT = 're-read the row and apply the change to its current version';
+        END IF;
+        NEW.valid_from := closed_at;
+    ELSE
+        IF expected <> 0 THEN
+            RAISE EXCEPTION USING
+                ERRCODE = 'ORE01',
+                MESSAGE = format('%s: stale version %s, the row no longer exists',
+                                 TG_TABLE_NAME, expected),
+                HINT = 'it was deleted since it was read; insert with version 0 to recreate it';
+        END IF;
+        NEW.valid_from := clock_timestamp();
+    END IF;
+    NEW.version := coalesce(last_version, 0) + 1;
+    NEW.valid_to := infinity;
+    -- The database role that wrote the row cannot be claimed by the client.
+    NEW.performed_by := current_user;
+    RETURN NEW;
+END
+$$;
+
+-- BEFORE DELETE on a versioned table: closes the current row instead of removing
+-- it, so the history stays. Deleting a closed row does nothing.
+CREATE OR REPLACE FUNCTION ores_utility_versioned_delete_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+DECLARE
+    keys text[] := string_to_array(TG_ARGV[0], ',');
+BEGIN
+    IF ores_utility_purging_fn(TG_RELID) THEN
+        RETURN OLD;
+    END IF;
+    IF OLD.valid_to = ores_utility_infinity_timestamp_fn() THEN
+        EXECUTE format(
+            'UPDATE %I.%I SET valid_to = greatest(clock_timestamp(), valid_from + interval ''1 microsecond'')
+              WHERE %s AND valid_to = $2',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME, ores_utility_key_predicate_fn(keys))
+          USING OLD, ores_utility_infinity_timestamp_fn();
+        -- The closing UPDATE runs inside this trigger, where the notify trigger
+        -- stays quiet, so the deletion is announced here.
+        PERFORM ores_utility_notify_fn(TG_TABLE_NAME, 'delete', to_jsonb(OLD), keys);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- BEFORE UPDATE on a versioned table: only the versioning triggers themselves may
+-- close a row; a direct UPDATE would rewrite history (or move it to another tenant).
+CREATE OR REPLACE FUNCTION ores_utility_versioned_update_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF pg_trigger_depth() > 1 THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = 'ORE03',
+        MESSAGE = format('%s: versioned rows are not updated in place', TG_TABLE_NAME),
+        HINT = 'INSERT the new version (with the version you read) or DELETE the entity';
+END
+$$;
+
+-- BEFORE UPDATE OR DELETE on an append-only table (logs, login events).
+CREATE OR REPLACE FUNCTION ores_utility_append_only_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND ores_utility_purging_fn(TG_RELID) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = 'ORE03',
+        MESSAGE = format('%s is append-only', TG_TABLE_NAME);
+END
+$$;
+
+-- AFTER INSERT OR UPDATE OR DELETE on an entity table; TG_ARGV[0] is the key.
+-- Changes made by our own triggers (closing the previous version) are part of the
+-- change that caused them and are not announced twice; purges by the reset
+-- functions are announced once by those functions.
+CREATE OR REPLACE FUNCTION ores_utility_notify_trigger_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF pg_trigger_depth() > 1 OR ores_utility_purging_fn(TG_RELID) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM ores_utility_notify_fn(
+        TG_TABLE_NAME, lower(TG_OP),
+        CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END,
+        string_to_array(TG_ARGV[0], ','));
+    RETURN NULL;
+END
+$$;
+
+-- BEFORE INSERT OR UPDATE on a table that is not versioned but references lookups
+-- (sessions, events): every argument is a lookup spec.
+CREATE OR REPLACE FUNCTION ores_utility_lookup_trigger_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- A row aimed at another tenant is refused by row-level security; checking its
+    -- lookups first would only replace that refusal with a confusing one.
+    IF NEW.tenant_id IS DISTINCT FROM ores_utility_current_tenant_id_fn() THEN
+        RETURN NEW;
+    END IF;
+    FOR i IN 0 .. TG_NARGS - 1 LOOP
+        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, TG_ARGV[i], to_jsonb(NEW));
+    END LOOP;
+    RETURN NEW;
+END
+$$;

@@ -1,0 +1,36 @@
+-- Trading books: where trades are booked, owned by one of the tenant's parties.
+CREATE TABLE ores_refdata_books_tbl (
+    tenant_id uuid NOT NULL DEFAULT ores_utility_current_tenant_id_fn(),
+    code text NOT NULL CHECK (code ~ '^[A-Za-z0-9_.-]{1,64}$'),
+    name text NOT NULL,
+    party_id uuid NOT NULL,
+    base_currency_code text NOT NULL,
+    version integer NOT NULL DEFAULT 0,
+    modified_by text NOT NULL DEFAULT current_user,
+    performed_by text NOT NULL DEFAULT current_user,
+    change_reason_code text NOT NULL DEFAULT 'system.new_record',
+    change_commentary text NOT NULL DEFAULT '',
+    valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
+    valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
+    CONSTRAINT books_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
+    CONSTRAINT books_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CHECK (valid_from < valid_to)
+);
+
+CREATE UNIQUE INDEX books_current_idx ON ores_refdata_books_tbl (tenant_id, code)
+    WHERE valid_to = ores_utility_infinity_timestamp_fn();
+
+CREATE OR REPLACE TRIGGER ores_refdata_books_insert_trg BEFORE INSERT ON ores_refdata_books_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code', 'party_id=ores_refdata_parties_tbl.party_id', 'base_currency_code=ores_refdata_currencies_tbl.iso_code');
+CREATE OR REPLACE TRIGGER ores_refdata_books_update_trg BEFORE UPDATE ON ores_refdata_books_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
+CREATE OR REPLACE TRIGGER ores_refdata_books_delete_trg BEFORE DELETE ON ores_refdata_books_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_delete_fn('code');
+CREATE OR REPLACE TRIGGER ores_refdata_books_notify_trg AFTER INSERT OR UPDATE OR DELETE ON ores_refdata_books_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_notify_trigger_fn('code');
+
+ALTER TABLE ores_refdata_books_tbl ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ores_refdata_books_tbl FORCE ROW LEVEL SECURITY;
+CREATE POLICY ores_refdata_books_tenant_pol ON ores_refdata_books_tbl
+    USING (tenant_id = ores_utility_current_tenant_id_fn())
+    WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());

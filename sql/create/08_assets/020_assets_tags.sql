@@ -1,0 +1,38 @@
+-- Labels grouping images (e.g. "flag", "logo").
+CREATE TABLE ores_assets_tags_tbl (
+    tenant_id uuid NOT NULL DEFAULT ores_utility_current_tenant_id_fn(),
+    code text NOT NULL CHECK (code ~ '^[a-z][a-z0-9_.]*$'),
+    name text NOT NULL,
+    description text NOT NULL DEFAULT '',
+    version integer NOT NULL DEFAULT 0,
+    modified_by text NOT NULL DEFAULT current_user,
+    performed_by text NOT NULL DEFAULT current_user,
+    change_reason_code text NOT NULL DEFAULT 'system.new_record',
+    change_commentary text NOT NULL DEFAULT '',
+    valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
+    valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
+    CONSTRAINT tags_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
+    CONSTRAINT tags_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CHECK (valid_from < valid_to)
+);
+
+CREATE UNIQUE INDEX tags_current_idx ON ores_assets_tags_tbl (tenant_id, code)
+    WHERE valid_to = ores_utility_infinity_timestamp_fn();
+
+CREATE OR REPLACE TRIGGER ores_assets_tags_insert_trg BEFORE INSERT ON ores_assets_tags_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_assets_tags_update_trg BEFORE UPDATE ON ores_assets_tags_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
+CREATE OR REPLACE TRIGGER ores_assets_tags_delete_trg BEFORE DELETE ON ores_assets_tags_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_delete_fn('code');
+CREATE OR REPLACE TRIGGER ores_assets_tags_notify_trg AFTER INSERT OR UPDATE OR DELETE ON ores_assets_tags_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_notify_trigger_fn('code');
+
+ALTER TABLE ores_assets_tags_tbl ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ores_assets_tags_tbl FORCE ROW LEVEL SECURITY;
+CREATE POLICY ores_assets_tags_tenant_pol ON ores_assets_tags_tbl
+    USING (tenant_id = ores_utility_current_tenant_id_fn())
+    WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());
+-- Shared reference data: every tenant reads the system tenant's rows beside its own.
+CREATE POLICY ores_assets_tags_shared_read_pol ON ores_assets_tags_tbl FOR SELECT
+    USING (tenant_id = ores_utility_system_tenant_id_fn());

@@ -1,4 +1,0 @@
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
-
-INSERT INTO ores_iam_tenants_tbl (tenant_id, code, name, type_code)
-VALUES (ores_utility_system_tenant_id_fn(), 'system', 'System', 'system');

@@ -1,0 +1,92 @@
+//! Shared helpers of the schema tests: a built scratch environment, service
+//! connections scoped to a tenant, and the registry's view of who may do what.
+#![allow(dead_code)]
+
+use ores_sql::admin::connect_admin_to;
+use ores_sql::registry::{self, Service};
+use ores_sql::testing::ScratchEnv;
+use postgres::Client;
+
+pub const SYSTEM_TENANT: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+
+/// A scratch environment with the compiled-in schema built into it.
+pub fn built(prefix: &str) -> ScratchEnv {
+    let env = ScratchEnv::new(prefix).expect("scratch environment");
+    ores_sql::recreate(&env.config).expect("recreate");
+    env
+}
+
+/// The superuser on the environment's database (bypasses row-level security).
+pub fn admin(env: &ScratchEnv) -> Client {
+    connect_admin_to(&env.config, &env.config.database).expect("admin connection")
+}
+
+/// A connection as `ores_<env>_<service>_service`, with `ores.tenant_id` set.
+pub fn service(env: &ScratchEnv, name: &str, tenant: Option<&str>) -> Client {
+    let svc = registry::service(name).expect("known service");
+    let mut client = env
+        .config
+        .role_pg_config(&svc.role(&env.config.env), None)
+        .connect(postgres::NoTls)
+        .expect("service connection");
+    client
+        .batch_execute(&format!("SET ores.service = '{name}'"))
+        .unwrap();
+    if let Some(t) = tenant {
+        set_tenant(&mut client, t);
+    }
+    client
+}
+
+pub fn set_tenant(client: &mut Client, tenant: &str) {
+    client
+        .batch_execute(&format!("SET ores.tenant_id = '{tenant}'"))
+        .unwrap();
+}
+
+/// Registers a tenant the way the IAM service does (from the system tenant) and
+/// returns its id.
+pub fn create_tenant(env: &ScratchEnv, code: &str) -> String {
+    let mut iam = service(env, "iam", Some(SYSTEM_TENANT));
+    iam.query_one(
+        "INSERT INTO ores_iam_tenants_tbl (code, name, type_code)
+         VALUES ($1, $1, 'test') RETURNING tenant_id::text",
+        &[&code],
+    )
+    .expect("create tenant")
+    .get(0)
+}
+
+/// Inserts a party for the connection's tenant and returns its id.
+pub fn insert_party(client: &mut Client, short_code: &str, name: &str) -> String {
+    client
+        .query_one(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code)
+             VALUES ($1, $2, 'bank') RETURNING party_id::text",
+            &[&short_code, &name],
+        )
+        .expect("insert party")
+        .get(0)
+}
+
+pub fn count(client: &mut Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+/// The SQLSTATE of a failed statement, panicking if it succeeded.
+pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, postgres::Error>) -> String {
+    match result {
+        Ok(v) => panic!("expected PostgreSQL to refuse, but it returned {v:?}"),
+        Err(e) => e
+            .code()
+            .map(|c| c.code().to_string())
+            .unwrap_or_else(|| panic!("not a server error: {e}")),
+    }
+}
+
+pub fn services() -> &'static [Service] {
+    registry::SERVICES
+}

@@ -1,0 +1,91 @@
+//! The README's list of domains and tables is generated from the compiled-in
+//! manifest; this test fails (printing the new text) when it is stale.
+//!
+//! Regenerate with `UPDATE_README=1 cargo nextest run --test readme_tables`.
+
+use ores_sql::{Manifest, Phase};
+use std::path::Path;
+
+const BEGIN: &str = "<!-- tables:begin -->";
+const END: &str = "<!-- tables:end -->";
+
+/// The first sentence of the comment block that opens a script.
+fn summary(sql: &str) -> String {
+    let text: Vec<&str> = sql
+        .lines()
+        .map(str::trim)
+        .take_while(|l| l.starts_with("--"))
+        .map(|l| l.trim_start_matches('-').trim())
+        .collect();
+    let text = text.join(" ");
+    let end = text
+        .match_indices(". ")
+        .map(|(i, _)| i)
+        .find(|&i| !text[..i].ends_with("e.g") && !text[..i].ends_with("i.e"))
+        .map(|i| i + 1)
+        .unwrap_or(text.len());
+    text[..end].replace('|', "\\|")
+}
+
+fn kind(sql: &str) -> String {
+    let kind = if sql.contains("ores_utility_versioned_insert_fn") {
+        "versioned"
+    } else if sql.contains("ores_utility_append_only_fn") {
+        "append-only"
+    } else {
+        "mutable"
+    };
+    if !sql.contains("tenant_id") {
+        format!("{kind}, not tenant-scoped")
+    } else if sql.contains("_shared_read_pol") {
+        format!("{kind}, shared")
+    } else {
+        kind.to_string()
+    }
+}
+
+fn tables_section() -> String {
+    let mut out = String::from("| component | table | kind | what it holds |\n|---|---|---|---|\n");
+    for script in Manifest::compiled().scripts() {
+        if script.phase != Phase::Create {
+            continue;
+        }
+        for (i, _) in script.sql.match_indices("CREATE TABLE ") {
+            let rest = &script.sql[i + "CREATE TABLE ".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            out.push_str(&format!(
+                "| {} | `{name}` | {} | {} |\n",
+                script.component,
+                kind(&script.sql),
+                summary(&script.sql)
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn readme_lists_every_table_of_the_manifest() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (Some(b), Some(e)) = (readme.find(BEGIN), readme.find(END)) else {
+        panic!("README.md lacks the {BEGIN} / {END} markers");
+    };
+    let current = &readme[b + BEGIN.len()..e];
+    let wanted = format!("\n{}", tables_section());
+    if current == wanted {
+        return;
+    }
+    if std::env::var_os("UPDATE_README").is_some() {
+        let updated = format!("{}{BEGIN}{wanted}{}", &readme[..b], &readme[e..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    panic!(
+        "README.md's table list is stale; regenerate it with \
+         `UPDATE_README=1 cargo nextest run --test readme_tables`. New text:\n{wanted}"
+    );
+}

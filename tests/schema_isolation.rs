@@ -1,0 +1,262 @@
+//! Tenant isolation and per-service least privilege, proven by trying the forbidden
+//! thing as the real service login roles and expecting PostgreSQL to refuse.
+
+mod common;
+
+use common::*;
+use ores_sql::registry::{PROVISIONER_COMPONENTS, component_of_table};
+
+#[test]
+fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
+    let env = built("iso");
+    let a = create_tenant(&env, "tenant_a");
+    let b = create_tenant(&env, "tenant_b");
+    let mut ra = service(&env, "refdata", Some(&a));
+    let mut rb = service(&env, "refdata", Some(&b));
+    let a_party = insert_party(&mut ra, "A1", "Alpha Bank");
+    let b_party = insert_party(&mut rb, "B1", "Beta Bank");
+
+    // Read: each tenant sees exactly its own parties.
+    let visible: Vec<String> = ra
+        .query("SELECT party_id::text FROM ores_refdata_parties_tbl", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(visible, std::slice::from_ref(&a_party));
+    let seen = ra
+        .query(
+            "SELECT 1 FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid",
+            &[&b_party],
+        )
+        .unwrap();
+    assert!(seen.is_empty(), "tenant A read tenant B's party");
+
+    // Insert into another tenant: refused by the policy's WITH CHECK.
+    let state = sqlstate(ra.execute(
+        "INSERT INTO ores_refdata_parties_tbl (tenant_id, short_code, name, party_type_code)
+         VALUES ($1::text::uuid, 'X1', 'Intruder', 'bank')",
+        &[&b],
+    ));
+    assert_eq!(state, "42501", "insert into another tenant");
+
+    // Update and delete another tenant's row: the row is invisible, nothing changes.
+    let updated = ra
+        .execute(
+            "UPDATE ores_refdata_parties_tbl SET name = 'hijacked' WHERE party_id = $1::text::uuid",
+            &[&b_party],
+        )
+        .unwrap();
+    assert_eq!(updated, 0);
+    ra.execute(
+        "DELETE FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid",
+        &[&b_party],
+    )
+    .unwrap();
+    let b_current = count(
+        &mut rb,
+        "SELECT count(*) FROM ores_refdata_parties_tbl
+          WHERE valid_to = ores_utility_infinity_timestamp_fn() AND name = 'Beta Bank'",
+    );
+    assert_eq!(b_current, 1, "tenant B's party was changed by tenant A");
+
+    // Moving one's own versioned row to another tenant: versioned rows are never
+    // updated in place (ORE03), and the policy would refuse it anyway.
+    let state = sqlstate(ra.execute(
+        "UPDATE ores_refdata_parties_tbl SET tenant_id = $1::text::uuid",
+        &[&b],
+    ));
+    assert_eq!(state, "ORE03");
+
+    // Moving a row of a mutable (non-versioned) table: refused by row-level security.
+    let mut ia = service(&env, "iam", Some(&a));
+    let account: String = ia
+        .query_one(
+            "INSERT INTO ores_iam_accounts_tbl (username, password_hash)
+             VALUES ('alice', ores_iam_hash_password_fn('correct horse')) RETURNING account_id::text",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    ia.execute(
+        "INSERT INTO ores_iam_sessions_tbl (account_id) VALUES ($1::text::uuid)",
+        &[&account],
+    )
+    .unwrap();
+    let state = sqlstate(ia.execute(
+        "UPDATE ores_iam_sessions_tbl SET tenant_id = $1::text::uuid",
+        &[&b],
+    ));
+    assert_eq!(state, "42501", "moving a session to another tenant");
+    let state = sqlstate(ia.execute(
+        "INSERT INTO ores_iam_sessions_tbl (tenant_id, account_id) VALUES ($1::text::uuid, $2::text::uuid)",
+        &[&b, &account],
+    ));
+    assert_eq!(state, "42501", "opening a session in another tenant");
+    let mut ib = service(&env, "iam", Some(&b));
+    assert_eq!(
+        count(&mut ib, "SELECT count(*) FROM ores_iam_sessions_tbl"),
+        0
+    );
+    assert_eq!(
+        count(&mut ib, "SELECT count(*) FROM ores_iam_accounts_tbl"),
+        0
+    );
+
+    // Tenants: A sees its own registration and the system tenant's, never B's, and
+    // cannot register tenants itself.
+    let codes: Vec<String> = ia
+        .query("SELECT code FROM ores_iam_tenants_tbl ORDER BY code", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(codes, ["system", "tenant_a"]);
+    let state = sqlstate(ia.execute(
+        "INSERT INTO ores_iam_tenants_tbl (code, name, type_code) VALUES ('rogue', 'Rogue', 'test')",
+        &[],
+    ));
+    assert_eq!(state, "42501", "a tenant registering another tenant");
+    // Tenant codes are unique across tenants (they name tenants in commands).
+    let mut sys_iam = service(&env, "iam", Some(SYSTEM_TENANT));
+    let state = sqlstate(sys_iam.execute(
+        "INSERT INTO ores_iam_tenants_tbl (code, name, type_code) VALUES ('tenant_a', 'Again', 'test')",
+        &[],
+    ));
+    assert_eq!(state, "23P01", "a second tenant with code tenant_a");
+
+    // Shared reference data: readable by every tenant, writable by none but the system.
+    assert_eq!(
+        count(
+            &mut ra,
+            "SELECT count(*) FROM ores_refdata_currencies_tbl WHERE iso_code = 'USD'"
+        ),
+        1
+    );
+    ra.execute(
+        "DELETE FROM ores_refdata_currencies_tbl WHERE iso_code = 'USD'",
+        &[],
+    )
+    .unwrap();
+    let state = sqlstate(ra.execute(
+        "INSERT INTO ores_refdata_currencies_tbl (tenant_id, iso_code, name, version)
+         VALUES (ores_utility_system_tenant_id_fn(), 'USD', 'Hijacked dollar', 1)",
+        &[],
+    ));
+    assert_eq!(state, "42501", "tenant writing system reference data");
+    let mut sys = service(&env, "refdata", Some(SYSTEM_TENANT));
+    assert_eq!(
+        count(
+            &mut sys,
+            "SELECT count(*) FROM ores_refdata_currencies_tbl
+              WHERE iso_code = 'USD' AND valid_to = ores_utility_infinity_timestamp_fn()
+                AND name = 'US Dollar'"
+        ),
+        1
+    );
+
+    // A session that never chose a tenant sees no tenant's data at all.
+    let mut none = service(&env, "refdata", None);
+    assert_eq!(
+        count(&mut none, "SELECT count(*) FROM ores_refdata_parties_tbl"),
+        0
+    );
+    // ... and the system tenant's session does not see tenants' private data either.
+    assert_eq!(
+        count(&mut sys, "SELECT count(*) FROM ores_refdata_parties_tbl"),
+        0
+    );
+
+    // Even the table owner is subject to the policies (FORCE ROW LEVEL SECURITY).
+    let mut admin = admin(&env);
+    let unforced = count(
+        &mut admin,
+        "SELECT count(*) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+            AND a.attname = 'tenant_id'
+            AND NOT (c.relrowsecurity AND c.relforcerowsecurity
+                     AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))",
+    );
+    assert_eq!(
+        unforced, 0,
+        "a tenant-scoped table without forced RLS and a policy"
+    );
+}
+
+#[test]
+fn each_service_writes_only_its_domain_and_reads_only_what_the_registry_allows() {
+    let env = built("prv");
+    let mut admin = admin(&env);
+    let tables: Vec<String> = admin
+        .query(
+            "SELECT relname::text FROM pg_class
+              WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.len() > 30, "{tables:?}");
+
+    for svc in services() {
+        let mut c = service(&env, svc.name, Some(SYSTEM_TENANT));
+        for table in &tables {
+            let component = component_of_table(table)
+                .unwrap_or_else(|| panic!("{table} has no known component"));
+            let owns = svc.owns.contains(&component);
+            let reads = owns
+                || svc.reads.contains(&component)
+                || PROVISIONER_COMPONENTS.contains(&component);
+            let select = c.execute(&format!("SELECT * FROM {table} LIMIT 0"), &[]);
+            if reads {
+                select.unwrap_or_else(|e| panic!("{} cannot read {table}: {e}", svc.name));
+            } else {
+                assert_eq!(sqlstate(select), "42501", "{} read {table}", svc.name);
+            }
+            if owns {
+                let privileges = count(
+                    &mut c,
+                    &format!(
+                        "SELECT count(*) FROM unnest('{{SELECT,INSERT,UPDATE,DELETE}}'::text[]) p
+                          WHERE has_table_privilege('{table}', p)"
+                    ),
+                );
+                assert_eq!(privileges, 4, "{} lacks DML on its own {table}", svc.name);
+            } else {
+                for statement in [
+                    format!("INSERT INTO {table} DEFAULT VALUES"),
+                    format!("DELETE FROM {table} WHERE false"),
+                    format!("TRUNCATE {table}"),
+                ] {
+                    let state = sqlstate(c.execute(&statement, &[]));
+                    assert_eq!(state, "42501", "{}: {statement}", svc.name);
+                }
+            }
+        }
+        // No service creates objects or calls the owner-only reset functions...
+        let state = sqlstate(c.execute("CREATE TABLE ores_rogue_tbl (id int)", &[]));
+        assert_eq!(state, "42501", "{} created a table", svc.name);
+        let reset = c.execute("SELECT ores_iam_reset_tenant_fn('nobody')", &[]);
+        if svc.name == "iam" {
+            // ... except IAM, which owns them (and gets "no such tenant" here).
+            assert_eq!(sqlstate(reset), "P0002");
+        } else {
+            assert_eq!(sqlstate(reset), "42501", "{} may reset tenants", svc.name);
+        }
+        let purge = c.execute(
+            "SELECT ores_iam_purge_tenant_fn(ores_utility_system_tenant_id_fn(), '{}')",
+            &[],
+        );
+        assert_eq!(sqlstate(purge), "42501", "{} may purge", svc.name);
+    }
+
+    // Security definer functions pin search_path, so a caller's objects cannot
+    // stand in for ours.
+    let unpinned = count(
+        &mut admin,
+        "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prosecdef
+            AND NOT coalesce(proconfig, '{}') @> '{\"search_path=public, pg_temp\"}'",
+    );
+    assert_eq!(unpinned, 0);
+}

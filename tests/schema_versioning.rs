@@ -1,0 +1,267 @@
+//! The bitemporal pattern (versions, stale-version refusal, soft delete, history),
+//! lookup validation, password hashing and change notifications.
+
+mod common;
+
+use common::*;
+use postgres::fallible_iterator::FallibleIterator;
+use std::time::Duration;
+
+fn next_notification(listener: &mut postgres::Client) -> postgres::Notification {
+    listener
+        .notifications()
+        .timeout_iter(Duration::from_secs(5))
+        .next()
+        .expect("reading notifications")
+        .expect("a notification within 5 seconds")
+}
+
+#[test]
+fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announced() {
+    let env = built("ver");
+    let a = create_tenant(&env, "tenant_a");
+    let mut ra = service(&env, "refdata", Some(&a));
+    // A second connection listens, as a service's cache would.
+    let mut listener = service(&env, "refdata", Some(&a));
+    listener
+        .batch_execute("LISTEN ores_refdata_parties")
+        .unwrap();
+
+    let id = insert_party(&mut ra, "ACME", "Acme Bank");
+    let note = next_notification(&mut listener);
+    assert_eq!(note.channel(), "ores_refdata_parties");
+    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(payload["entity"], "refdata_parties");
+    assert_eq!(payload["operation"], "insert");
+    assert_eq!(payload["tenant_id"], a.as_str());
+    assert_eq!(payload["ids"]["party_id"], id.as_str());
+    assert!(payload["timestamp"].is_string(), "{payload}");
+
+    // A new version: written with the version the writer read.
+    let amend = "INSERT INTO ores_refdata_parties_tbl
+                     (party_id, short_code, name, party_type_code, version, change_reason_code)
+                 VALUES ($1::text::uuid, 'ACME', $2, 'bank', $3, 'data_correction.typo')
+                 RETURNING version";
+    let v: i32 = ra
+        .query_one(amend, &[&id, &"Acme Bank plc", &1i32])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 2);
+    // Closing version 1 is part of the same change: one notification, not two.
+    let note = next_notification(&mut listener);
+    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(payload["operation"], "insert");
+    let extra = listener
+        .notifications()
+        .timeout_iter(Duration::from_millis(200))
+        .next()
+        .unwrap();
+    assert!(
+        extra.is_none(),
+        "closing the old version was announced: {extra:?}"
+    );
+
+    // Someone still holding version 1 is refused with ORE01, as is a blind write.
+    let err = ra
+        .query_one(amend, &[&id, &"Lost update", &1i32])
+        .unwrap_err();
+    let db = err.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "ORE01");
+    assert!(db.message().contains("stale version 1"), "{}", db.message());
+    assert_eq!(
+        sqlstate(ra.query_one(amend, &[&id, &"Blind", &0i32])),
+        "ORE01"
+    );
+
+    // History is immutable: no update in place.
+    assert_eq!(
+        sqlstate(ra.execute(
+            "UPDATE ores_refdata_parties_tbl SET name = 'rewritten'",
+            &[]
+        )),
+        "ORE03"
+    );
+
+    // Soft delete closes the current row and keeps both versions, even for a
+    // service claiming the purge setting the reset functions use (it is not the owner).
+    ra.batch_execute("SET ores.purge = 'on'").unwrap();
+    let deleted = ra
+        .execute(
+            "DELETE FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid",
+            &[&id],
+        )
+        .unwrap();
+    assert_eq!(deleted, 0, "the rows stay; only valid_to moves");
+    // ... and it cannot silence notifications either.
+    let v: i32 = ra
+        .query_one(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code)
+             VALUES ('QUIET', 'Quiet', 'bank') RETURNING version",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 1);
+    ra.batch_execute("RESET ores.purge").unwrap();
+    let note = next_notification(&mut listener);
+    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(payload["operation"], "delete");
+    assert_eq!(payload["ids"]["party_id"], id.as_str());
+    let note = next_notification(&mut listener);
+    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(
+        payload["operation"], "insert",
+        "the insert under ores.purge was silenced"
+    );
+    let history: Vec<(i32, String, bool)> = ra
+        .query(
+            "SELECT version, name, valid_to = ores_utility_infinity_timestamp_fn()
+               FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid ORDER BY version",
+            &[&id],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (1, "Acme Bank".into(), false),
+            (2, "Acme Bank plc".into(), false)
+        ]
+    );
+    // Periods chain without gaps or overlaps.
+    let chained = count(
+        &mut ra,
+        "SELECT count(*) FROM ores_refdata_parties_tbl p1 JOIN ores_refdata_parties_tbl p2
+            ON p2.party_id = p1.party_id AND p2.version = p1.version + 1
+           AND p2.valid_from = p1.valid_to",
+    );
+    assert_eq!(chained, 1);
+    // Writing to a deleted entity with the version read before is stale...
+    assert_eq!(
+        sqlstate(ra.query_one(amend, &[&id, &"Zombie", &2i32])),
+        "ORE01"
+    );
+    // ... while recreating it continues the version sequence.
+    let v: i32 = ra
+        .query_one(amend, &[&id, &"Acme Reborn", &0i32])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 3);
+
+    // Lookups: an unknown code is refused with ORE02 and the valid values listed.
+    let err = ra
+        .execute(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code)
+             VALUES ('X', 'X', 'pirate')",
+            &[],
+        )
+        .unwrap_err();
+    let db = err.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "ORE02");
+    assert!(db.message().contains("'pirate'"), "{}", db.message());
+    assert!(db.message().contains("bank, broker"), "{}", db.message());
+    // So is an unknown change reason, and a lookup into another component.
+    let err = ra
+        .execute(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code, change_reason_code)
+             VALUES ('Y', 'Y', 'bank', 'because')",
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "ORE02");
+    let mut ta = service(&env, "trading", Some(&a));
+    let err = ta
+        .execute(
+            "INSERT INTO ores_trading_trades_tbl
+                 (book_code, counterparty_id, trade_type_code, trade_date, notional, currency_code)
+             VALUES ('NOBOOK', gen_random_uuid(), 'swap', current_date, 1e6, 'USD')",
+            &[],
+        )
+        .unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "ORE02");
+    assert!(db.message().contains("book_code"), "{}", db.message());
+
+    // The exclusion constraint is the last line of defence if the trigger is bypassed
+    // (here by a superuser disabling triggers): overlapping validity is refused.
+    let mut admin = admin(&env);
+    admin
+        .batch_execute("SET session_replication_role = replica")
+        .unwrap();
+    let err = admin
+        .execute(
+            "INSERT INTO ores_refdata_parties_tbl
+                 (tenant_id, party_id, short_code, name, party_type_code, version, valid_from)
+             SELECT tenant_id, party_id, short_code, 'overlap', party_type_code, 99,
+                    valid_from + interval '1 microsecond'
+               FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid AND version = 3",
+            &[&id],
+        )
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "23P01", "{err}");
+}
+
+#[test]
+fn passwords_are_hashed_and_append_only_tables_refuse_changes() {
+    let env = built("pwd");
+    let a = create_tenant(&env, "tenant_a");
+    let mut ia = service(&env, "iam", Some(&a));
+    let state = sqlstate(ia.execute(
+        "INSERT INTO ores_iam_accounts_tbl (username, password_hash) VALUES ('bob', 'hunter2')",
+        &[],
+    ));
+    assert_eq!(state, "23514", "a plain-text password was stored");
+    ia.execute(
+        "INSERT INTO ores_iam_accounts_tbl (username, password_hash)
+         VALUES ('bob', ores_iam_hash_password_fn('correct horse battery'))",
+        &[],
+    )
+    .unwrap();
+    let hash: String = ia
+        .query_one("SELECT password_hash FROM ores_iam_accounts_tbl", &[])
+        .unwrap()
+        .get(0);
+    assert!(hash.starts_with("$2a$10$"), "{hash}");
+    let ok = ia
+        .query_one(
+            "SELECT ores_iam_check_password_fn('BOB', 'correct horse battery') IS NOT NULL,
+                    ores_iam_check_password_fn('bob', 'wrong') IS NULL",
+            &[],
+        )
+        .unwrap();
+    assert!(ok.get::<_, bool>(0) && ok.get::<_, bool>(1));
+
+    ia.execute(
+        "INSERT INTO ores_iam_login_events_tbl (username, succeeded) VALUES ('bob', true)",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        sqlstate(ia.execute(
+            "UPDATE ores_iam_login_events_tbl SET succeeded = false",
+            &[]
+        )),
+        "ORE03"
+    );
+    assert_eq!(
+        sqlstate(ia.execute("DELETE FROM ores_iam_login_events_tbl", &[])),
+        "ORE03"
+    );
+    let mut tel = service(&env, "telemetry", Some(&a));
+    tel.execute(
+        "INSERT INTO ores_telemetry_logs_tbl (level, message) VALUES ('info', 'started')",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        sqlstate(tel.execute("DELETE FROM ores_telemetry_logs_tbl", &[])),
+        "ORE03"
+    );
+    let service_name: String = tel
+        .query_one("SELECT service FROM ores_telemetry_logs_tbl", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(service_name, "telemetry");
+}
