@@ -122,20 +122,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     }
 
     let roles_without_password = ensure_roles(admin, config)?;
-    let owner = role_name(&config.env, "owner");
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
-            quote_ident(&staging),
-            quote_ident(&owner)
-        ))
-        .context(format!("creating database {staging}"))?;
-
-    let scripts = all_scripts(manifest);
-    if let Err(e) = build_into(config, &staging, &owner, manifest, &scripts) {
-        discard(admin, &staging);
-        return Err(e);
-    }
+    build_database(admin, config, &staging, manifest)?;
     if let Err(e) = swap_into_place(admin, config, &staging, target, &retired, exists) {
         discard(admin, &staging);
         return Err(e);
@@ -143,12 +130,39 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     Ok(BuildReport {
         env: config.env.clone(),
         database: target.to_string(),
-        scripts_applied: scripts.len(),
+        scripts_applied: manifest.scripts().len(),
         schema_hash: manifest.schema_hash().to_string(),
         replaced: exists,
         roles_without_password,
         elapsed: started.elapsed(),
     })
+}
+
+/// Creates `database` (owned by the environment's owner role, whose roles must exist)
+/// and builds `manifest` into it in one transaction. On failure the half-made database
+/// is dropped again. This is the one build path: `recreate`, `setup` and the test
+/// harness's templates all go through it, so a template is exactly what a recreate
+/// would have produced.
+pub fn build_database(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+) -> Result<()> {
+    let owner = role_name(&config.env, "owner");
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+            quote_ident(database),
+            quote_ident(&owner)
+        ))
+        .context(format!("creating database {database}"))?;
+    let scripts = all_scripts(manifest);
+    if let Err(e) = build_into(config, database, &owner, manifest, &scripts) {
+        discard(admin, database);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Applies scripts, grants and the build record to `database` in one transaction.
