@@ -1,11 +1,14 @@
 //! Configuration loading: precedence, defaults, validation, secrets.
 
-use ores_sql::config::{Config, merge, read_dotenv};
 use ores_sql::Error;
+use ores_sql::config::{Config, merge, read_dotenv};
 use std::collections::BTreeMap;
 
 fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn dotenv(text: &str) -> ores_sql::Result<BTreeMap<String, String>> {
@@ -30,7 +33,8 @@ fn defaults_name_the_local_environment() {
 fn env_label_scopes_the_database_unless_named() {
     let c = Config::from_vars(&vars(&[("ORES_ENV", "ci_7")])).unwrap();
     assert_eq!(c.database, "ores_dev_ci_7");
-    let c = Config::from_vars(&vars(&[("ORES_ENV", "ci_7"), ("ORES_DB_NAME", "other_db")])).unwrap();
+    let c =
+        Config::from_vars(&vars(&[("ORES_ENV", "ci_7"), ("ORES_DB_NAME", "other_db")])).unwrap();
     assert_eq!(c.database, "other_db");
 }
 
@@ -44,7 +48,10 @@ fn libpq_variables_drive_the_admin_connection() {
         ("PGDATABASE", "maint"),
     ]))
     .unwrap();
-    assert_eq!((c.host.as_str(), c.port, c.admin_user.as_str()), ("db.example", 6543, "admin"));
+    assert_eq!(
+        (c.host.as_str(), c.port, c.admin_user.as_str()),
+        ("db.example", 6543, "admin")
+    );
     assert_eq!(c.admin_database, "maint");
     assert_eq!(c.admin_password.as_ref().unwrap().expose(), "s3cret");
 }
@@ -66,7 +73,14 @@ fn exported_variables_override_the_file_and_foreign_ones_are_ignored() {
 
 #[test]
 fn bad_labels_and_names_are_rejected_before_any_sql() {
-    for bad in ["Prod", "a b", "x;drop role postgres", "a\"b", "é", &"a".repeat(25)] {
+    for bad in [
+        "Prod",
+        "a b",
+        "x;drop role postgres",
+        "a\"b",
+        "é",
+        &"a".repeat(25),
+    ] {
         match Config::from_vars(&vars(&[("ORES_ENV", bad)])) {
             Err(Error::InvalidIdentifier { kind, .. }) => assert_eq!(kind, "environment label"),
             other => panic!("{bad:?}: {other:?}"),
@@ -94,7 +108,10 @@ fn passwords_are_read_per_role_and_never_shown_by_debug() {
     ]))
     .unwrap();
     assert_eq!(c.password_for("ddl_user").unwrap().expose(), "ddl-pw-456");
-    assert_eq!(c.password_for("iam_service").unwrap().expose(), "iam-pw-789");
+    assert_eq!(
+        c.password_for("iam_service").unwrap().expose(),
+        "iam-pw-789"
+    );
     assert!(c.password_for("cli_user").is_none());
     let shown = format!("{c:?} {c:#?}");
     for secret in ["admin-pw-123", "ddl-pw-456", "iam-pw-789"] {

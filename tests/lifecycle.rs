@@ -7,15 +7,25 @@ use ores_sql::{Error, Manifest};
 use std::path::Path;
 
 fn fixture(name: &str) -> Manifest {
-    Manifest::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name))
-        .expect("fixture manifest")
+    Manifest::from_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .expect("fixture manifest")
 }
 
 fn existing_roles(env: &ScratchEnv) -> Vec<String> {
-    let names: Vec<String> = roles_for(&env.config.env).into_iter().map(|r| r.name).collect();
+    let names: Vec<String> = roles_for(&env.config.env)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     connect_admin(&env.config)
         .unwrap()
-        .query("SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1", &[&names])
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1",
+            &[&names],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -44,7 +54,10 @@ fn recreate_builds_roles_database_extensions_and_build_record() {
     assert_eq!(owner, format!("ores_{}_owner", env.config.env));
 
     let mut exts: Vec<String> = db
-        .query("SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1", &[])
+        .query(
+            "SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -62,18 +75,26 @@ fn recreate_builds_roles_database_extensions_and_build_record() {
         .get(0);
     assert_eq!(foreign, 0);
     let tables: i64 = db
-        .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(tables >= 3, "only {tables} tables");
 
-    let info = ores_sql::version::build_info(&mut db).unwrap().expect("build record");
+    let info = ores_sql::version::build_info(&mut db)
+        .unwrap()
+        .expect("build record");
     assert_eq!(info.schema_hash, manifest.schema_hash());
     assert_eq!(info.script_count as usize, manifest.scripts().len());
     assert_eq!(info.crate_version, env!("CARGO_PKG_VERSION"));
 
     let applied: i64 = db
-        .query_one(&format!("SELECT count(*) FROM {}", ores_sql::APPLIED_SCRIPTS_TABLE), &[])
+        .query_one(
+            &format!("SELECT count(*) FROM {}", ores_sql::APPLIED_SCRIPTS_TABLE),
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(applied as usize, manifest.scripts().len());
@@ -128,13 +149,19 @@ fn teardown_removes_one_environment_and_spares_another() {
 
     let report = ores_sql::teardown(&doomed.config).unwrap();
     assert!(report.database_dropped);
-    assert_eq!(report.roles_dropped.len(), roles_for(&doomed.config.env).len());
+    assert_eq!(
+        report.roles_dropped.len(),
+        roles_for(&doomed.config.env).len()
+    );
 
     let mut admin = connect_admin(&doomed.config).unwrap();
     assert!(!database_exists(&mut admin, &doomed.config.database).unwrap());
     assert!(existing_roles(&doomed).is_empty());
     assert!(database_exists(&mut admin, &survivor.config.database).unwrap());
-    assert_eq!(existing_roles(&survivor).len(), roles_for(&survivor.config.env).len());
+    assert_eq!(
+        existing_roles(&survivor).len(),
+        roles_for(&survivor.config.env).len()
+    );
     // The survivor still works.
     let mut db = connect_admin_to(&survivor.config, &survivor.config.database).unwrap();
     assert!(ores_sql::version::build_info(&mut db).unwrap().is_some());
@@ -197,5 +224,9 @@ fn recreate_refuses_while_others_are_connected_unless_told_to_terminate() {
         other => panic!("expected ActiveConnections, got {other:?}"),
     }
     // Terminating works and the database is rebuilt.
-    assert!(ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap().replaced);
+    assert!(
+        ores_sql::recreate_with(&env.config, &fixture("minimal"))
+            .unwrap()
+            .replaced
+    );
 }

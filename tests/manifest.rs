@@ -30,7 +30,11 @@ fn orders_by_numeric_prefix_create_before_populate() {
         ("create/README.md", b"notes are ignored"),
     ]);
     let m = Manifest::from_dir(dir.path()).unwrap();
-    let order: Vec<(Phase, &str)> = m.scripts().iter().map(|s| (s.phase, s.entity.as_ref())).collect();
+    let order: Vec<(Phase, &str)> = m
+        .scripts()
+        .iter()
+        .map(|s| (s.phase, s.entity.as_ref()))
+        .collect();
     assert_eq!(
         order,
         [
@@ -61,7 +65,10 @@ fn same_numeric_prefix_is_ambiguous_and_named() {
 #[test]
 fn a_name_without_prefix_is_rejected() {
     let e = scan_err(&[("create/01_iam/iam_a.sql", b"select 1;")]);
-    assert!(matches!(&e, ScanError::BadName { path, .. } if path == "sql/create/01_iam/iam_a.sql"), "{e}");
+    assert!(
+        matches!(&e, ScanError::BadName { path, .. } if path == "sql/create/01_iam/iam_a.sql"),
+        "{e}"
+    );
     let e = scan_err(&[("create/01_iam/010_IAM.sql", b"select 1;")]);
     assert!(matches!(e, ScanError::BadName { .. }));
     let e = scan_err(&[("create/01_iam/010_iam.txt", b"select 1;")]);
@@ -71,13 +78,23 @@ fn a_name_without_prefix_is_rejected() {
 #[test]
 fn an_empty_script_is_rejected_by_name() {
     let e = scan_err(&[("create/01_iam/010_iam_a.sql", b"  \n-- only a comment\n\n")]);
-    assert_eq!(e, ScanError::Empty { path: "sql/create/01_iam/010_iam_a.sql".into() });
+    assert_eq!(
+        e,
+        ScanError::Empty {
+            path: "sql/create/01_iam/010_iam_a.sql".into()
+        }
+    );
 }
 
 #[test]
 fn a_non_utf8_script_is_rejected_by_name() {
     let e = scan_err(&[("create/01_iam/010_iam_a.sql", b"select '\xff\xfe';")]);
-    assert_eq!(e, ScanError::NotUtf8 { path: "sql/create/01_iam/010_iam_a.sql".into() });
+    assert_eq!(
+        e,
+        ScanError::NotUtf8 {
+            path: "sql/create/01_iam/010_iam_a.sql".into()
+        }
+    );
     assert!(e.to_string().contains("010_iam_a.sql"));
 }
 
@@ -114,7 +131,12 @@ fn the_schema_hash_changes_with_content_and_order() {
         ("create/01_iam/020_iam_a.sql", b"select 1;"),
         ("create/01_iam/010_iam_b.sql", b"select 2;"),
     ]);
-    let h = |d: &tempfile::TempDir| Manifest::from_dir(d.path()).unwrap().schema_hash().to_string();
+    let h = |d: &tempfile::TempDir| {
+        Manifest::from_dir(d.path())
+            .unwrap()
+            .schema_hash()
+            .to_string()
+    };
     assert_ne!(h(&base), h(&edited));
     assert_ne!(h(&base), h(&swapped));
 }
