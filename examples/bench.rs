@@ -1,0 +1,369 @@
+//! Measures the product's speed, every path side by side in one run, medians of
+//! several runs:
+//!
+//! - `recreate`: the full build from scratch (database absent, roles present as after
+//!   any first run): roles, database, extensions, scripts, grants, build record;
+//! - the same SQL through `psql -v ON_ERROR_STOP=1 -f`, one process per file in
+//!   manifest order, the way shell-script provisioning does it (each file in its own
+//!   transaction, `-1`, because the seed scripts need transaction-local settings);
+//! - all files concatenated into one `psql -1` (one process, one transaction): the
+//!   lower bound for applying that SQL;
+//! - `TestDatabase::new()` once the template exists, and raw clones with both
+//!   `CREATE DATABASE` strategies;
+//! - the start-up drift check, on an open connection and including the connect.
+//!
+//! The psql paths get a fresh database owned by the same owner role, with the same
+//! roles in place, created outside the timing; they run as the owner role (as our
+//! build does) and install the same extensions. They apply no grants and write no
+//! build record: that work is ours alone and counted against us.
+//!
+//! ```text
+//! cargo run --release --example bench [-- --runs N]
+//! ```
+//!
+//! The last line printed is one JSON object with the medians in milliseconds.
+
+use ores_sql::admin::{connect_admin, connect_admin_to, drop_database};
+use ores_sql::ident::quote_ident;
+use ores_sql::roles::role_name;
+use ores_sql::testing::{TestDatabase, unique_label};
+use ores_sql::{Config, Manifest};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Sample {
+    name: &'static str,
+    times: Vec<Duration>,
+}
+
+impl Sample {
+    fn median_ms(&self) -> f64 {
+        let mut t: Vec<f64> = self.times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        t.sort_by(|a, b| a.total_cmp(b));
+        let n = t.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        if n % 2 == 1 {
+            t[n / 2]
+        } else {
+            (t[n / 2 - 1] + t[n / 2]) / 2.0
+        }
+    }
+
+    fn min_ms(&self) -> f64 {
+        self.times
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.times
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .fold(0.0, f64::max)
+    }
+}
+
+fn timed<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
+    let started = Instant::now();
+    let value = f()?;
+    Ok((started.elapsed(), value))
+}
+
+fn run() -> Res<()> {
+    let runs: usize = std::env::args()
+        .skip_while(|a| a != "--runs")
+        .nth(1)
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(5);
+    let mut config = Config::load()?.with_env(&unique_label("bench"))?;
+    config.terminate_connections = true;
+    let manifest = Manifest::compiled();
+    println!(
+        "ores-sql benchmark: {} scripts, schema {}, server {}, {runs} runs each",
+        manifest.scripts().len(),
+        &manifest.schema_hash()[..12],
+        config.server_label()
+    );
+
+    let result = measure(&config, manifest, runs);
+    // The scratch environment goes whatever happened.
+    if let Ok(mut admin) = connect_admin(&config) {
+        for suffix in ["_psql", "_clone"] {
+            let _ = drop_database(&mut admin, &format!("{}{suffix}", config.database), true);
+        }
+    }
+    if let Err(e) = ores_sql::teardown(&config) {
+        eprintln!("warning: could not tear down {}: {e}", config.env);
+    }
+    result
+}
+
+fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
+    let mut admin = connect_admin(config)?;
+    let owner = role_name(&config.env, "owner");
+    let scratch = tempfile::tempdir()?;
+    let files = write_scripts(scratch.path(), manifest, &config.extensions)?;
+
+    // Warm-up: creates the roles, fills caches, builds the test template.
+    ores_sql::recreate(config)?;
+    drop(TestDatabase::new()?);
+
+    let mut recreate = Sample {
+        name: "recreate (roles, db, scripts, grants, record)",
+        times: vec![],
+    };
+    let mut per_file = Sample {
+        name: "psql -1 -f, one process per file",
+        times: vec![],
+    };
+    let mut single = Sample {
+        name: "psql -1, all files in one transaction",
+        times: vec![],
+    };
+    let psql_db = format!("{}_psql", config.database);
+    for _ in 0..runs {
+        drop_database(&mut admin, &config.database, true)?;
+        recreate
+            .times
+            .push(timed(|| Ok(ores_sql::recreate(config)?))?.0);
+
+        fresh_database(&mut admin, &psql_db, &owner)?;
+        per_file.times.push(
+            timed(|| {
+                for f in &files.each {
+                    psql(config, &psql_db, &owner, f, PER_FILE_TX)?;
+                }
+                Ok(())
+            })?
+            .0,
+        );
+        fresh_database(&mut admin, &psql_db, &owner)?;
+        single
+            .times
+            .push(timed(|| psql(config, &psql_db, &owner, &files.all, true))?.0);
+    }
+    drop_database(&mut admin, &psql_db, true)?;
+
+    let clone_runs = runs.max(10);
+    let mut clone = Sample {
+        name: "TestDatabase::new() (template exists)",
+        times: vec![],
+    };
+    let mut relations = 0i64;
+    let mut template = String::new();
+    for _ in 0..clone_runs {
+        let (d, db) = timed(|| Ok(TestDatabase::new()?))?;
+        clone.times.push(d);
+        if relations == 0 {
+            let mut c = db.admin()?;
+            relations = c
+                .query_one(
+                    // Relations with storage created by the build (FirstNormalObjectId
+                    // and up): tables, their indexes, TOAST tables and sequences.
+                    "SELECT count(*) FROM pg_class
+                      WHERE oid >= 16384 AND relkind IN ('r', 'i', 't', 'S', 'm')",
+                    &[],
+                )?
+                .get(0);
+            template = format!("ores_tpl_{}", db.env().trim_start_matches("t_"));
+        }
+        drop(db);
+    }
+    let mut wal_log = Sample {
+        name: "  raw CREATE DATABASE .. STRATEGY WAL_LOG",
+        times: vec![],
+    };
+    let mut file_copy = Sample {
+        name: "  raw CREATE DATABASE .. STRATEGY FILE_COPY",
+        times: vec![],
+    };
+    let raw = format!("{}_clone", config.database);
+    for _ in 0..runs {
+        for (sample, strategy) in [(&mut wal_log, "WAL_LOG"), (&mut file_copy, "FILE_COPY")] {
+            let sql = format!(
+                "CREATE DATABASE {} TEMPLATE {} STRATEGY {strategy}",
+                quote_ident(&raw),
+                quote_ident(&template)
+            );
+            sample
+                .times
+                .push(timed(|| Ok(admin.batch_execute(&sql)?))?.0);
+            drop_database(&mut admin, &raw, true)?;
+        }
+    }
+
+    let mut open = connect_admin_to(config, &config.database)?;
+    let mut drift_open = Sample {
+        name: "drift check on an open connection",
+        times: vec![],
+    };
+    for _ in 0..50 {
+        drift_open
+            .times
+            .push(timed(|| Ok(ores_sql::version::drift(&mut open, manifest)?))?.0);
+    }
+    let mut drift_connect = Sample {
+        name: "drift check including connect",
+        times: vec![],
+    };
+    for _ in 0..20 {
+        drift_connect
+            .times
+            .push(timed(|| Ok(ores_sql::version::check_database(config)?))?.0);
+    }
+
+    let samples = [
+        &recreate,
+        &per_file,
+        &single,
+        &clone,
+        &wal_log,
+        &file_copy,
+        &drift_open,
+        &drift_connect,
+    ];
+    println!();
+    println!(
+        "{:<48} {:>10} {:>10} {:>10} {:>5}",
+        "path", "median ms", "min ms", "max ms", "runs"
+    );
+    println!("{}", "-".repeat(87));
+    for s in samples {
+        println!(
+            "{:<48} {:>10.1} {:>10.1} {:>10.1} {:>5}",
+            s.name,
+            s.median_ms(),
+            s.min_ms(),
+            s.max_ms(),
+            s.times.len()
+        );
+    }
+    let (r, pf, st, cl, dr) = (
+        recreate.median_ms(),
+        per_file.median_ms(),
+        single.median_ms(),
+        clone.median_ms(),
+        drift_open.median_ms(),
+    );
+    println!();
+    println!("relations in a test database (tables, indexes, TOAST, sequences): {relations}");
+    println!(
+        "per-file psql / recreate:      {:>6.2}x  (target >= 5)",
+        pf / r
+    );
+    println!(
+        "recreate / single-tx psql:     {:>6.2}x  (target <= 1.25)",
+        r / st
+    );
+    println!("recreate / clone:              {:>6.2}x", r / cl);
+    println!("clone median {cl:.1} ms (target < 50), drift check {dr:.2} ms (target < 5)");
+    println!(
+        "{{\"recreate_ms\": {r:.2}, \"psql_per_file_ms\": {pf:.2}, \"psql_single_tx_ms\": {st:.2}, \"clone_ms\": {cl:.2}, \"drift_check_ms\": {dr:.3}, \"drift_check_connect_ms\": {:.2}, \"clone_wal_log_ms\": {:.2}, \"clone_file_copy_ms\": {:.2}, \"relations\": {relations}, \"runs\": {runs}}}",
+        drift_connect.median_ms(),
+        wal_log.median_ms(),
+        file_copy.median_ms()
+    );
+    Ok(())
+}
+
+/// Each file in a transaction of its own (`psql -1 -f`): the seed scripts set the
+/// tenant with a transaction-local `set_config`, so they cannot run in autocommit.
+/// This only spares psql work (one commit per file, not per statement).
+const PER_FILE_TX: bool = true;
+
+struct Files {
+    each: Vec<PathBuf>,
+    all: PathBuf,
+}
+
+/// The manifest as files, preceded by the extension script a shell-script set-up
+/// would carry, plus the concatenation of all of them.
+fn write_scripts(dir: &Path, manifest: &Manifest, extensions: &[String]) -> Res<Files> {
+    let mut each = Vec::new();
+    let mut all = String::new();
+    let ext: String = extensions
+        .iter()
+        .map(|e| {
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
+                quote_ident(e)
+            )
+        })
+        .collect();
+    let mut texts = vec![("000_extensions.sql".to_string(), ext)];
+    for (i, s) in manifest.scripts().iter().enumerate() {
+        texts.push((format!("{:03}_{}.sql", i + 1, s.entity), s.sql.to_string()));
+    }
+    for (name, text) in texts {
+        let path = dir.join(name);
+        std::fs::write(&path, &text)?;
+        all.push_str(&text);
+        all.push('\n');
+        each.push(path);
+    }
+    let all_path = dir.join("all.sql");
+    std::fs::write(&all_path, all)?;
+    Ok(Files {
+        each,
+        all: all_path,
+    })
+}
+
+fn fresh_database(admin: &mut postgres::Client, name: &str, owner: &str) -> Res<()> {
+    drop_database(admin, name, true)?;
+    admin.batch_execute(&format!(
+        "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+        quote_ident(name),
+        quote_ident(owner)
+    ))?;
+    Ok(())
+}
+
+/// Runs one file through psql as the administrator acting as `role` (the extensions
+/// are trusted, so the owner may install them).
+fn psql(config: &Config, database: &str, role: &str, file: &Path, single_tx: bool) -> Res<()> {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
+    if single_tx {
+        cmd.arg("-1");
+    }
+    cmd.arg("-f")
+        .arg(file)
+        .env("PGHOST", &config.host)
+        .env("PGPORT", config.port.to_string())
+        .env("PGUSER", &config.admin_user)
+        .env("PGDATABASE", database)
+        .env("PGOPTIONS", format!("-c role={role}"))
+        .stdout(Stdio::null());
+    if let Some(p) = &config.admin_password {
+        cmd.env("PGPASSWORD", p.expose());
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    Ok(())
+}
