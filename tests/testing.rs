@@ -272,14 +272,15 @@ fn processes_share_one_template_built_once_and_an_unused_one_is_removed() {
         );
     }
 
-    // Once no process uses the first template, the next cleanup removes it and its
-    // roles: here the one that runs when this process first uses another template
-    // (or a later explicit one). A template in use is never removed.
+    // Once no process uses the first template (and its grace period, zero here, is
+    // over), a cleanup removes it, its ready clones and its roles. A template in use is
+    // never removed.
+    let _compiled = TestDatabase::new().unwrap(); // in use: spared by the cleanup below
     let (_dir2, in_use) = unique_manifest("in use");
     let held = TestDatabase::with_manifest(&in_use).unwrap();
     let held_key = held.env().strip_prefix("t_").unwrap().to_string();
     let mut other = connect_admin(&Config::load().unwrap()).unwrap();
-    let removed = template::remove_unused(&mut other, &[]).unwrap();
+    let removed = template::remove_unused(&mut other, &[], Duration::ZERO).unwrap();
     assert!(!database_exists(&mut admin, &template).unwrap());
     assert!(
         !removed.contains(&format!("ores_tpl_{held_key}")),
@@ -294,6 +295,14 @@ fn processes_share_one_template_built_once_and_an_unused_one_is_removed() {
         .unwrap()
         .get(0);
     assert_eq!(roles, 0, "roles of the removed template are left");
+    let ready: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+            &[&format!("ores_tp_{key}_")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(ready, 0, "ready clones of the removed template are left");
     // A later use of the removed key simply builds it again.
     drop(held);
     let again = run_child(
@@ -379,4 +388,50 @@ fn the_embedded_cluster_serves_tests_and_is_removed_after_the_run() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!host.exists(), "{} left behind", host.display());
+}
+
+#[test]
+fn a_ready_clone_from_the_pool_is_claimed_by_renaming_it() {
+    ores_sql::testing::set_pool_size(2);
+    let (_dir, m) = unique_manifest("pool");
+    let first = TestDatabase::with_manifest(&m).unwrap();
+    let key = first.env().strip_prefix("t_").unwrap().to_string();
+    let mut admin = admin();
+    let ready_oids = |admin: &mut postgres::Client| -> Vec<u32> {
+        admin
+            .query(
+                "SELECT oid FROM pg_database WHERE starts_with(datname, $1)",
+                &[&format!("ores_tp_{key}_")],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    // The first clone started a background refill.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut ready = ready_oids(&mut admin);
+    while ready.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        ready = ready_oids(&mut admin);
+    }
+    assert!(!ready.is_empty(), "the pool was never refilled");
+    let second = TestDatabase::with_manifest(&m).unwrap();
+    let oid: u32 = admin
+        .query_one(
+            "SELECT oid FROM pg_database WHERE datname = $1",
+            &[&second.name()],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        ready.contains(&oid),
+        "{} was not taken from the pool",
+        second.name()
+    );
+    // A claimed clone is a complete, private database like any other.
+    let mut c = second.ddl_user().unwrap();
+    c.batch_execute("INSERT INTO ores_iam_widgets_tbl VALUES (1, 'x')")
+        .unwrap();
+    drop(first);
 }

@@ -10,9 +10,11 @@
 
 mod cluster;
 pub mod owner;
+pub mod pool;
 pub mod template;
 
 pub use cluster::{EmbeddedCluster, SERVER_MODE_VAR, ServerMode};
+pub use pool::{POOL_SIZE_VAR, pool_size, set_pool_size};
 
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
@@ -25,6 +27,7 @@ use crate::roles::role_name;
 use owner::{Owner, test_db_name};
 use postgres::{Client, NoTls};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -91,6 +94,8 @@ struct Harness {
     templates: Mutex<HashMap<String, Arc<TemplateKey>>>,
     counter: AtomicU64,
     strategy: &'static str,
+    /// Keys whose pool a thread of this process is refilling right now.
+    refilling: Mutex<HashSet<String>>,
     /// Keeps a private cluster referenced for as long as the process runs.
     _cluster: Option<Arc<EmbeddedCluster>>,
 }
@@ -156,6 +161,7 @@ impl Harness {
             templates: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
             strategy,
+            refilling: Mutex::new(HashSet::new()),
             _cluster: cluster,
         })
     }
@@ -173,7 +179,7 @@ impl Harness {
         templates.insert(manifest.schema_hash().to_string(), key.clone());
         let keep: Vec<String> = templates.values().map(|k| k.short.clone()).collect();
         // Old templates are a nuisance, not a failure: a later run retries.
-        if let Err(e) = template::remove_unused(&mut anchor, &keep) {
+        if let Err(e) = template::remove_unused(&mut anchor, &keep, template::grace()) {
             log::warn!("could not remove unused test templates: {e}");
         }
         Ok(key)
@@ -192,6 +198,56 @@ impl Harness {
         if !client.is_closed() {
             lock(&self.idle).push(client);
         }
+    }
+
+    /// Clones the template of `key` into `name`, with the database-level privileges
+    /// (they live in the shared catalog and `CREATE DATABASE` does not copy them).
+    fn make_clone(&self, admin: &mut Client, key: &TemplateKey, name: &str) -> Result<()> {
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}",
+                quote_ident(name),
+                quote_ident(&key.template_name()),
+                quote_ident(&role_name(&key.label(), "owner")),
+                self.strategy
+            ))
+            .context(format!("cloning {} into {name}", key.template_name()))?;
+        admin
+            .batch_execute(&database_grants_sql(&key.label(), name))
+            .context(format!("granting access to {name}"))
+    }
+
+    /// Tops up the pool of ready clones of `key` on a background thread (at most one
+    /// per key in this process).
+    fn refill_later(self: &Arc<Self>, key: &Arc<TemplateKey>) {
+        if pool_size() == 0 || !lock(&self.refilling).insert(key.short.clone()) {
+            return;
+        }
+        let (harness, key) = (self.clone(), key.clone());
+        std::thread::spawn(move || {
+            let outcome = harness.admin().and_then(|mut admin| {
+                let done = pool::refill(
+                    &mut admin,
+                    &key,
+                    || {
+                        let n = harness.counter.fetch_add(1, Ordering::Relaxed);
+                        format!(
+                            "{}{}_{}",
+                            pool::pool_prefix(&key.short),
+                            harness.owner.tag(),
+                            owner::base36(n)
+                        )
+                    },
+                    |admin, name| harness.make_clone(admin, &key, name),
+                );
+                harness.give_back(admin);
+                done
+            });
+            if let Err(e) = outcome {
+                log::warn!("could not refill the pool of ready test databases: {e}");
+            }
+            lock(&harness.refilling).remove(&key.short);
+        });
     }
 
     /// Runs `sql` on a pooled administrative session.
@@ -246,28 +302,21 @@ impl TestDatabase {
             .clone()
             .with_env(&key.label())?
             .with_database(&name)?;
-        harness.run(
-            &format!(
-                "CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}",
-                quote_ident(&name),
-                quote_ident(&key.template_name()),
-                quote_ident(&role_name(&config.env, "owner")),
-                harness.strategy
-            ),
-            format!("cloning {} into {name}", key.template_name()),
-        )?;
-        let db = TestDatabase {
+        let mut admin = harness.admin()?;
+        let made = match pool::claim(&mut admin, &key, &name) {
+            Ok(Some(())) => Ok(()),
+            Ok(None) => harness.make_clone(&mut admin, &key, &name),
+            Err(e) => Err(e),
+        };
+        harness.give_back(admin);
+        made?;
+        harness.refill_later(&key);
+        Ok(TestDatabase {
             name,
             config,
             harness,
             kept: false,
-        };
-        // Database-level privileges live in the shared catalog and are not copied.
-        db.harness.run(
-            &database_grants_sql(&db.config.env, &db.name),
-            format!("granting access to {}", db.name),
-        )?;
-        Ok(db)
+        })
     }
 
     /// The database's name.

@@ -87,7 +87,8 @@ pub fn parse_test_db_name(name: &str) -> Option<TestDbName> {
     })
 }
 
-fn base36(mut v: u64) -> String {
+/// `v` in base 36 (lowercase), the shortest way to put a number in a name.
+pub fn base36(mut v: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     if v == 0 {
         return "0".into();

@@ -18,6 +18,7 @@
 //! construction, so clones never see a half-built one.
 
 use super::owner::{TEST_DB_PREFIX, parse_test_db_name};
+use super::pool::pool_prefix;
 use crate::admin::{check_extensions, database_exists, drop_database, server_major_version};
 use crate::config::Config;
 use crate::error::{PgContext, Result};
@@ -29,6 +30,7 @@ use crate::roles::{drop_roles, ensure_roles, roles_for};
 use crate::version::CRATE_VERSION;
 use postgres::Client;
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// First advisory-lock key of "this process uses template K".
 pub const USE_CLASS: i32 = 0x05e5_0572;
@@ -118,8 +120,9 @@ fn lock_key(client: &mut Client, short: &str) -> Result<i32> {
         .get(0))
 }
 
-/// Whether the complete template for `key` exists.
-fn ready(client: &mut Client, key: &TemplateKey) -> Result<bool> {
+/// When the complete template for `key` was last taken into use (seconds since the
+/// epoch), or `None` if there is no complete template.
+fn ready(client: &mut Client, key: &TemplateKey) -> Result<Option<u64>> {
     let row = client
         .query_opt(
             "SELECT datistemplate, coalesce(shobj_description(oid, 'pg_database'), '')
@@ -127,7 +130,48 @@ fn ready(client: &mut Client, key: &TemplateKey) -> Result<bool> {
             &[&key.template_name()],
         )
         .context("looking for the template database")?;
-    Ok(row.is_some_and(|r| r.get::<_, bool>(0) && r.get::<_, String>(1) == key.full))
+    Ok(row.and_then(|r| {
+        let comment: String = r.get(1);
+        let (full, used) = parse_comment(&comment)?;
+        (r.get::<_, bool>(0) && full == key.full).then_some(used)
+    }))
+}
+
+/// A template's comment: `<full key> used <unix seconds>`. The key proves the template
+/// complete; the time lets cleanup spare a template that was used moments ago by a
+/// process that has just exited (the next test process will want it again).
+fn comment(full: &str) -> String {
+    format!("{full} used {}", now())
+}
+
+fn parse_comment(comment: &str) -> Option<(&str, u64)> {
+    let (full, used) = comment.split_once(" used ")?;
+    Some((full, used.parse().ok()?))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How often (seconds) a user refreshes the template's last-use time: rarely enough
+/// that concurrent test processes almost never write it at once.
+const USE_REFRESH: u64 = 60;
+
+/// Default time a template survives after its last use ([`GRACE_VAR`] overrides).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
+/// Variable setting, in seconds, how long an unused template of another key is kept.
+pub const GRACE_VAR: &str = "ORES_TEST_TEMPLATE_GRACE";
+
+/// The configured grace period for unused templates.
+pub fn grace() -> Duration {
+    std::env::var(GRACE_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_GRACE)
 }
 
 /// Takes the shared use lock on `key` (kept until the session ends) and makes sure its
@@ -143,7 +187,16 @@ pub fn ensure_template(
     anchor
         .execute("SELECT pg_advisory_lock_shared($1, $2)", &[&USE_CLASS, &lk])
         .context("taking the template use lock")?;
-    if ready(anchor, key)? {
+    if let Some(used) = ready(anchor, key)? {
+        if now().saturating_sub(used) > USE_REFRESH {
+            // Best effort: two processes writing the comment at once make one fail
+            // ("tuple concurrently updated"), which only means the time is fresh.
+            let _ = anchor.batch_execute(&format!(
+                "COMMENT ON DATABASE {} IS {}",
+                quote_ident(&key.template_name()),
+                quote_literal(&comment(&key.full))
+            ));
+        }
         return Ok(());
     }
     anchor
@@ -163,7 +216,7 @@ fn build_locked(
     key: &TemplateKey,
 ) -> Result<()> {
     // Another process may have finished it while we waited for the lock.
-    if ready(anchor, key)? {
+    if ready(anchor, key)?.is_some() {
         return Ok(());
     }
     let name = key.template_name();
@@ -189,7 +242,7 @@ fn build_locked(
              COMMIT;",
             b = quote_ident(&build),
             t = quote_ident(&name),
-            c = quote_literal(&key.full)
+            c = quote_literal(&comment(&key.full))
         ))
         .context(format!("marking {name} as a complete template"))
 }
@@ -208,12 +261,30 @@ fn discard_template(client: &mut Client, name: &str) -> Result<bool> {
     drop_database(client, name, true)
 }
 
-/// Removes templates (and their roles) of keys no live process uses, except `keep`.
+/// Removes templates (and their ready clones and roles) of keys that no live process
+/// uses and that were last taken into use more than `grace` ago, except `keep`.
 /// Returns the names of the templates removed.
-pub fn remove_unused(anchor: &mut Client, keep: &[String]) -> Result<Vec<String>> {
+pub fn remove_unused(anchor: &mut Client, keep: &[String], grace: Duration) -> Result<Vec<String>> {
+    let recent: Vec<String> = anchor
+        .query(
+            "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '')
+               FROM pg_database WHERE starts_with(datname, $1)",
+            &[&TEMPLATE_PREFIX],
+        )
+        .context("reading template use times")?
+        .iter()
+        .filter_map(|r| {
+            let (name, comment): (String, String) = (r.get(0), r.get(1));
+            let (_, used) = parse_comment(&comment)?;
+            (now().saturating_sub(used) < grace.as_secs())
+                .then(|| name.trim_start_matches(TEMPLATE_PREFIX).to_string())
+        })
+        .collect();
     let mut shorts: Vec<String> = anchor
         .query(
             "SELECT substr(datname, length($1) + 1, $2)::text FROM pg_database WHERE starts_with(datname, $1)
+             UNION
+             SELECT substr(datname, 9, $2)::text FROM pg_database WHERE starts_with(datname, 'ores_tp_')
              UNION
              SELECT substr(rolname, 8, $2)::text FROM pg_roles WHERE rolname ~ '^ores_t_[0-9a-f]{12}_owner$'",
             &[&TEMPLATE_PREFIX, &(SHORT as i32)],
@@ -223,7 +294,10 @@ pub fn remove_unused(anchor: &mut Client, keep: &[String]) -> Result<Vec<String>
         .map(|r| r.get(0))
         .collect();
     shorts.retain(|s| {
-        s.len() == SHORT && s.bytes().all(|b| b.is_ascii_hexdigit()) && !keep.contains(s)
+        s.len() == SHORT
+            && s.bytes().all(|b| b.is_ascii_hexdigit())
+            && !keep.contains(s)
+            && !recent.contains(s)
     });
     let mut removed = Vec::new();
     for short in shorts {
@@ -246,6 +320,18 @@ pub fn remove_unused(anchor: &mut Client, keep: &[String]) -> Result<Vec<String>
 
 fn remove_key(anchor: &mut Client, short: &str) -> Result<bool> {
     let name = format!("{TEMPLATE_PREFIX}{short}");
+    let ready: Vec<String> = anchor
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            &[&pool_prefix(short)],
+        )
+        .context("listing ready clones of an old template")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for db in ready {
+        drop_database(anchor, &db, true)?;
+    }
     discard_template(anchor, &build_name(short))?;
     let dropped = discard_template(anchor, &name)?;
     // Clones (kept ones, or a live process's) still own objects through these roles.
