@@ -122,7 +122,9 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     let scratch = tempfile::tempdir()?;
     let files = write_scripts(scratch.path(), manifest, &config.extensions)?;
 
-    // Warm-up: creates the roles, fills caches, builds the test template.
+    // Warm-up: creates the roles, fills caches, builds the test template. The pool of
+    // ready clones stays off until it is measured on its own.
+    ores_sql::testing::set_pool_size(0);
     ores_sql::recreate(config)?;
     drop(TestDatabase::new()?);
 
@@ -164,7 +166,11 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
 
     let clone_runs = runs.max(10);
     let mut clone = Sample {
-        name: "TestDatabase::new() (template exists)",
+        name: "TestDatabase::new() (template exists, no pool)",
+        times: vec![],
+    };
+    let mut drop_sample = Sample {
+        name: "dropping a TestDatabase (DROP DATABASE .. WITH (FORCE))",
         times: vec![],
     };
     let mut relations = 0i64;
@@ -185,8 +191,42 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
                 .get(0);
             template = format!("ores_tpl_{}", db.env().trim_start_matches("t_"));
         }
+        // Dropping is part of every test's cost: PostgreSQL 15 requests a checkpoint
+        // for each DROP DATABASE.
+        let (d, ()) = timed(|| {
+            drop(db);
+            Ok(())
+        })?;
+        drop_sample.times.push(d);
+    }
+    // With the pool on, a test that runs longer than one clone takes (here: we wait
+    // until a ready clone exists) gets its database by a rename.
+    ores_sql::testing::set_pool_size(2);
+    drop(TestDatabase::new()?);
+    let mut pooled = Sample {
+        name: "TestDatabase::new() from the pool of ready clones",
+        times: vec![],
+    };
+    let pool_prefix = format!("ores_tp_{}_", template.trim_start_matches("ores_tpl_"));
+    for _ in 0..clone_runs {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ready: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+                    &[&pool_prefix],
+                )?
+                .get(0);
+            if ready > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (d, db) = timed(|| Ok(TestDatabase::new()?))?;
+        pooled.times.push(d);
         drop(db);
     }
+    ores_sql::testing::set_pool_size(0);
     let mut wal_log = Sample {
         name: "  raw CREATE DATABASE .. STRATEGY WAL_LOG",
         times: vec![],
@@ -235,6 +275,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         &per_file,
         &single,
         &clone,
+        &drop_sample,
+        &pooled,
         &wal_log,
         &file_copy,
         &drift_open,
@@ -276,10 +318,12 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     println!("recreate / clone:              {:>6.2}x", r / cl);
     println!("clone median {cl:.1} ms (target < 50), drift check {dr:.2} ms (target < 5)");
     println!(
-        "{{\"recreate_ms\": {r:.2}, \"psql_per_file_ms\": {pf:.2}, \"psql_single_tx_ms\": {st:.2}, \"clone_ms\": {cl:.2}, \"drift_check_ms\": {dr:.3}, \"drift_check_connect_ms\": {:.2}, \"clone_wal_log_ms\": {:.2}, \"clone_file_copy_ms\": {:.2}, \"relations\": {relations}, \"runs\": {runs}}}",
+        "{{\"recreate_ms\": {r:.2}, \"psql_per_file_ms\": {pf:.2}, \"psql_single_tx_ms\": {st:.2}, \"clone_ms\": {cl:.2}, \"drift_check_ms\": {dr:.3}, \"drift_check_connect_ms\": {:.2}, \"clone_wal_log_ms\": {:.2}, \"clone_file_copy_ms\": {:.2}, \"pooled_new_ms\": {:.2}, \"drop_ms\": {:.2}, \"relations\": {relations}, \"runs\": {runs}}}",
         drift_connect.median_ms(),
         wal_log.median_ms(),
-        file_copy.median_ms()
+        file_copy.median_ms(),
+        pooled.median_ms(),
+        drop_sample.median_ms()
     );
     Ok(())
 }

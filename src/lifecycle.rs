@@ -99,7 +99,9 @@ enum Mode {
 fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport> {
     let started = Instant::now();
     config.validate()?;
+    let mut lap = Lap::start();
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    lap.log("connect and lock");
     let admin = lock.client();
     check_extensions(admin, &config.extensions)?;
 
@@ -121,12 +123,15 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
         }
     }
 
+    lap.log("checks and recovery");
     let roles_without_password = ensure_roles(admin, config)?;
+    lap.log("roles");
     build_database(admin, config, &staging, manifest)?;
     if let Err(e) = swap_into_place(admin, config, &staging, target, &retired, exists) {
         discard(admin, &staging);
         return Err(e);
     }
+    lap.log("swap");
     Ok(BuildReport {
         env: config.env.clone(),
         database: target.to_string(),
@@ -150,6 +155,7 @@ pub fn build_database(
     manifest: &Manifest,
 ) -> Result<()> {
     let owner = role_name(&config.env, "owner");
+    let mut lap = Lap::start();
     admin
         .batch_execute(&format!(
             "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
@@ -157,6 +163,7 @@ pub fn build_database(
             quote_ident(&owner)
         ))
         .context(format!("creating database {database}"))?;
+    lap.log("create database");
     let scripts = all_scripts(manifest);
     if let Err(e) = build_into(config, database, &owner, manifest, &scripts) {
         discard(admin, database);
@@ -173,16 +180,37 @@ fn build_into(
     manifest: &Manifest,
     scripts: &[&Script],
 ) -> Result<()> {
+    let mut lap = Lap::start();
     let mut client = connect_admin_to(config, database)?;
     let mut tx = client
         .transaction()
         .context("opening the build transaction")?;
+    lap.log("connect to the new database");
     apply_scripts(&mut tx, scripts, owner, &config.extensions)?;
+    lap.log("extensions and scripts");
     apply_grants(&mut tx, &config.env)?;
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;
+    lap.log("grants");
     record_build(&mut tx, manifest)?;
-    tx.commit().context("committing the build")
+    tx.commit().context("committing the build")?;
+    lap.log("build record and commit");
+    Ok(())
+}
+
+/// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends
+/// its time, without a profiler.
+struct Lap(Instant);
+
+impl Lap {
+    fn start() -> Lap {
+        Lap(Instant::now())
+    }
+
+    fn log(&mut self, phase: &str) {
+        log::debug!("{phase}: {:.1} ms", self.0.elapsed().as_secs_f64() * 1e3);
+        self.0 = Instant::now();
+    }
 }
 
 /// Best effort removal of a staging database after a failure; the original error

@@ -178,6 +178,12 @@ impl EmbeddedCluster {
         }
         let data = self.dir.join("data");
         let log = self.dir.join("log");
+        // A process of this run that failed half-way through may have left a data
+        // directory without marking it ready; initdb wants an empty one.
+        if data.exists() {
+            std::fs::remove_dir_all(&data)
+                .map_err(|e| io("removing a half-made cluster directory", e))?;
+        }
         runner.run(
             bin.join("initdb"),
             &[

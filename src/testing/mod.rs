@@ -303,7 +303,12 @@ impl TestDatabase {
             .with_env(&key.label())?
             .with_database(&name)?;
         let mut admin = harness.admin()?;
-        let made = match pool::claim(&mut admin, &key, &name) {
+        let claimed = if pool_size() > 0 {
+            pool::claim(&mut admin, &key, &name)
+        } else {
+            Ok(None)
+        };
+        let made = match claimed {
             Ok(Some(())) => Ok(()),
             Ok(None) => harness.make_clone(&mut admin, &key, &name),
             Err(e) => Err(e),
