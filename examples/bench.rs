@@ -18,8 +18,11 @@
 //! build record: that work is ours alone and counted against us.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N]
+//! cargo run --release --example bench [-- --runs N] [--synthetic TABLES]
 //! ```
+//!
+//! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
+//! instead of the compiled one, to see how each path scales with the schema.
 //!
 //! The last line printed is one JSON object with the medians in milliseconds.
 
@@ -95,7 +98,23 @@ fn run() -> Res<()> {
         .unwrap_or(5);
     let mut config = Config::load()?.with_env(&unique_label("bench"))?;
     config.terminate_connections = true;
-    let manifest = Manifest::compiled();
+    let synthetic: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--synthetic")
+        .nth(1)
+        .map(|v| v.parse())
+        .transpose()?;
+    let synthetic_dir = tempfile::tempdir()?;
+    let owned;
+    let manifest = match synthetic {
+        Some(n) => {
+            owned = synthetic_manifest(synthetic_dir.path(), n)?;
+            println!(
+                "synthetic schema: {n} bitemporal tables with RLS, triggers, gist and trigram indexes, 20 seed rows each"
+            );
+            &owned
+        }
+        None => Manifest::compiled(),
+    };
     println!(
         "ores-sql benchmark: {} scripts, schema {}, server {}, {runs} runs each",
         manifest.scripts().len(),
@@ -125,8 +144,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     // Warm-up: creates the roles, fills caches, builds the test template. The pool of
     // ready clones stays off until it is measured on its own.
     ores_sql::testing::set_pool_size(0);
-    ores_sql::recreate(config)?;
-    drop(TestDatabase::new()?);
+    ores_sql::recreate_with(config, manifest)?;
+    drop(TestDatabase::with_manifest(manifest)?);
 
     let mut recreate = Sample {
         name: "recreate (roles, db, scripts, grants, record)",
@@ -151,7 +170,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         drop_database(&mut admin, &config.database, true)?;
         recreate
             .times
-            .push(timed(|| Ok(ores_sql::recreate(config)?))?.0);
+            .push(timed(|| Ok(ores_sql::recreate_with(config, manifest)?))?.0);
 
         fresh_database(&mut admin, &psql_db, &owner)?;
         per_file.times.push(
@@ -185,7 +204,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     let mut relations = 0i64;
     let mut template = String::new();
     for _ in 0..clone_runs {
-        let (d, db) = timed(|| Ok(TestDatabase::new()?))?;
+        let (d, db) = timed(|| Ok(TestDatabase::with_manifest(manifest)?))?;
         clone.times.push(d);
         if relations == 0 {
             let mut c = db.admin()?;
@@ -211,7 +230,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     // With the pool on, a test that runs longer than one clone takes (here: we wait
     // until a ready clone exists) gets its database by a rename.
     ores_sql::testing::set_pool_size(2);
-    drop(TestDatabase::new()?);
+    drop(TestDatabase::with_manifest(manifest)?);
     let mut pooled = Sample {
         name: "TestDatabase::new() from the pool of ready clones",
         times: vec![],
@@ -231,7 +250,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let (d, db) = timed(|| Ok(TestDatabase::new()?))?;
+        let (d, db) = timed(|| Ok(TestDatabase::with_manifest(manifest)?))?;
         pooled.times.push(d);
         drop(db);
     }
@@ -274,9 +293,13 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         times: vec![],
     };
     for _ in 0..20 {
-        drift_connect
-            .times
-            .push(timed(|| Ok(ores_sql::version::check_database(config)?))?.0);
+        drift_connect.times.push(
+            timed(|| {
+                let mut c = connect_admin_to(config, &config.database)?;
+                Ok(ores_sql::version::drift(&mut c, manifest)?)
+            })?
+            .0,
+        );
     }
 
     let samples = [
@@ -420,4 +443,74 @@ fn psql(config: &Config, database: &str, role: &str, file: &Path, single_tx: boo
         .into());
     }
     Ok(())
+}
+
+/// Writes a schema of `tables` entity tables shaped like the real ones (bitemporal
+/// columns, exclusion constraint, trigram index, notify trigger, forced RLS with a
+/// tenant policy, 20 seed rows each) spread over four components, and scans it.
+fn synthetic_manifest(dir: &Path, tables: usize) -> Res<Manifest> {
+    let write = |rel: &str, text: &str| -> Res<()> {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().ok_or("no parent")?)?;
+        std::fs::write(path, text)?;
+        Ok(())
+    };
+    write(
+        "create/01_utility/010_utility_functions.sql",
+        "CREATE FUNCTION ores_utility_infinity_timestamp_fn() RETURNS timestamptz LANGUAGE sql IMMUTABLE
+           AS $$ SELECT '9999-12-31 23:59:59+00'::timestamptz $$;
+         CREATE FUNCTION ores_utility_system_tenant_id_fn() RETURNS uuid LANGUAGE sql IMMUTABLE
+           AS $$ SELECT 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid $$;
+         CREATE FUNCTION ores_utility_current_tenant_id_fn() RETURNS uuid LANGUAGE sql STABLE
+           AS $$ SELECT nullif(current_setting('ores.tenant_id', true), '')::uuid $$;\n",
+    )?;
+    let components = ["iam", "dq", "refdata", "trading"];
+    for i in 0..tables {
+        let (c, comp) = (i % components.len(), components[i % components.len()]);
+        let entity = format!("{comp}_things{i}");
+        let t = format!("ores_{entity}_tbl");
+        let rel = format!("0{}_{comp}/{:04}_{entity}.sql", c + 2, i + 1);
+        write(
+            &format!("create/{rel}"),
+            &format!(
+                "CREATE TABLE {t} (
+                    tenant_id uuid NOT NULL, id integer NOT NULL, version integer NOT NULL DEFAULT 1,
+                    code text NOT NULL, name text NOT NULL, amount numeric(18, 4),
+                    modified_by text NOT NULL DEFAULT current_user, change_reason_code text,
+                    valid_from timestamptz NOT NULL DEFAULT now(),
+                    valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
+                    PRIMARY KEY (tenant_id, id, valid_from),
+                    EXCLUDE USING gist (tenant_id WITH =, id WITH =, tstzrange(valid_from, valid_to) WITH &&));
+                 CREATE INDEX things{i}_code_idx ON {t} (tenant_id, code);
+                 CREATE INDEX things{i}_name_trgm_idx ON {t} USING gin (name gin_trgm_ops);
+                 CREATE OR REPLACE FUNCTION ores_{entity}_notify_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN PERFORM pg_notify('{entity}', json_build_object('id', NEW.id)::text); RETURN NEW; END $$;
+                 CREATE OR REPLACE TRIGGER ores_{entity}_notify_trg AFTER INSERT OR UPDATE ON {t}
+                     FOR EACH ROW EXECUTE FUNCTION ores_{entity}_notify_fn();
+                 ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+                 ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
+                 CREATE POLICY ores_{entity}_isolation_pol ON {t}
+                     USING (tenant_id IN (ores_utility_current_tenant_id_fn(), ores_utility_system_tenant_id_fn()))
+                     WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());\n"
+            ),
+        )?;
+        write(
+            &format!("populate/{rel}"),
+            &format!(
+                "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+                 INSERT INTO {t} (tenant_id, id, code, name, amount)
+                 SELECT ores_utility_system_tenant_id_fn(), g, 'c' || g, 'name ' || g, g * 1.5
+                   FROM generate_series(1, 20) g;\n"
+            ),
+        )?;
+    }
+    write(
+        "create/09_database/010_database_builds.sql",
+        "CREATE TABLE ores_database_builds_tbl (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            schema_hash text NOT NULL, script_count integer NOT NULL, crate_version text NOT NULL,
+            server_version text NOT NULL, built_at timestamptz NOT NULL DEFAULT now(),
+            built_by text NOT NULL DEFAULT session_user);\n",
+    )?;
+    Ok(Manifest::from_dir(dir)?)
 }
