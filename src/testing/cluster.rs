@@ -86,10 +86,16 @@ fn configured(config: &Config) -> bool {
         .is_some_and(|vars| keys.iter().any(|k| vars.contains_key(*k)))
 }
 
+/// Whether a server answers at the default address. One that answers but refuses us
+/// (a password is needed, say) still counts: the user should fix the login, not get a
+/// private cluster that hides the problem.
 fn answers(config: &Config) -> bool {
     let mut pg = config.admin_pg_config(&config.admin_database);
     pg.connect_timeout(std::time::Duration::from_secs(2));
-    pg.connect(postgres::NoTls).is_ok()
+    match pg.connect(postgres::NoTls) {
+        Ok(_) => true,
+        Err(e) => e.as_db_error().is_some(),
+    }
 }
 
 /// Directory holding `initdb` and `pg_ctl`: `ORES_TEST_PG_BINDIR`, else the newest
