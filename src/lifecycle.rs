@@ -6,7 +6,7 @@
 
 use crate::admin::{
     check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
-    terminate_sessions,
+    terminate_sessions, wait_for_no_sessions,
 };
 use crate::apply::{all_scripts, apply_scripts};
 use crate::config::Config;
@@ -169,6 +169,10 @@ pub fn build_database(
         discard(admin, database);
         return Err(e);
     }
+    // The build session has disconnected but its backend may still be exiting; a
+    // rename right now would sit in PostgreSQL's 100 ms wait.
+    wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
+    lap.log("build session gone");
     Ok(())
 }
 
@@ -297,11 +301,7 @@ fn swap_into_place(
 
 /// Terminated backends take a moment to exit; a rename needs them gone.
 fn wait_until_empty(admin: &mut Client, database: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sessions(admin, database)?.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+    wait_for_no_sessions(admin, database, Duration::from_secs(10)).map(|_| ())
 }
 
 /// Cleans up after a run that was killed: a staging database is always discarded; a
