@@ -127,6 +127,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let roles_without_password = ensure_roles(admin, config)?;
     lap.log("roles");
     build_database(admin, config, &staging, manifest)?;
+    let mut lap = Lap::start();
     if let Err(e) = swap_into_place(admin, config, &staging, target, &retired, exists) {
         discard(admin, &staging);
         return Err(e);
@@ -171,6 +172,7 @@ pub fn build_database(
     }
     // The build session has disconnected but its backend may still be exiting; a
     // rename right now would sit in PostgreSQL's 100 ms wait.
+    let mut lap = Lap::start();
     wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
     lap.log("build session gone");
     Ok(())
