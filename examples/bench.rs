@@ -255,6 +255,20 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         drop(db);
     }
     ores_sql::testing::set_pool_size(0);
+    // The pool was on only for this measurement: leave no ready clones behind once
+    // the last refill is done.
+    std::thread::sleep(Duration::from_millis(500));
+    let leftovers: Vec<String> = admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            &[&pool_prefix],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for db in leftovers {
+        drop_database(&mut admin, &db, true)?;
+    }
     let mut wal_log = Sample {
         name: "  raw CREATE DATABASE .. STRATEGY WAL_LOG",
         times: vec![],

@@ -435,3 +435,60 @@ fn a_ready_clone_from_the_pool_is_claimed_by_renaming_it() {
         .unwrap();
     drop(first);
 }
+
+#[test]
+#[ignore = "helper: run by another test as a child process"]
+fn child_abort_with_a_database() {
+    if !is_child() {
+        return;
+    }
+    let db = TestDatabase::new().unwrap();
+    println!("\ndatabase={}", db.name());
+    // No destructors, no drop: what a kill -9 or a crash leaves behind.
+    std::process::abort();
+}
+
+#[test]
+fn a_killed_process_leaves_a_database_that_a_later_cleanup_removes() {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    let out = cmd
+        .args([
+            "--exact",
+            "child_abort_with_a_database",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ORES_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the child was meant to abort");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let name = child_value(&stdout, "database").expect("child printed its database");
+    let mut admin = admin();
+    assert!(database_exists(&mut admin, &name).unwrap());
+    // The dead process's anchor session goes once the server notices the socket closed.
+    let owner = ores_sql::testing::owner::parse_test_db_name(&name)
+        .unwrap()
+        .owner;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let live = loop {
+        let live: Vec<String> = admin
+            .query(
+                "SELECT substr(application_name, length('ores-sql-test:') + 1)
+                   FROM pg_stat_activity WHERE starts_with(application_name, 'ores-sql-test:')",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !live.contains(&owner.tag()) || Instant::now() > deadline {
+            break live;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let removed = template::remove_orphans(&mut admin, &live).unwrap();
+    assert!(removed.contains(&name), "{removed:?}");
+    assert!(!database_exists(&mut admin, &name).unwrap());
+}
