@@ -152,6 +152,32 @@ pub fn terminate_sessions(client: &mut Client, database: &str) -> Result<u64> {
     Ok(rows.len() as u64)
 }
 
+/// Waits until no other session is connected to `database`, polling every
+/// millisecond, for at most `limit`; returns whether it got there. PostgreSQL checks
+/// again only every 100 ms before a rename or drop, so a session that is merely still
+/// exiting (a client that just disconnected) would otherwise cost a tenth of a second.
+pub fn wait_for_no_sessions(
+    client: &mut Client,
+    database: &str,
+    limit: std::time::Duration,
+) -> Result<bool> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let empty: bool = client
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE datname = $1 AND pid <> pg_backend_pid())",
+                &[&database],
+            )
+            .context("watching sessions")?
+            .get(0);
+        if empty || std::time::Instant::now() >= deadline {
+            return Ok(empty);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Refuses names outside our pattern and the server's own databases.
 pub fn check_droppable(database: &str) -> Result<()> {
     if PROTECTED_DATABASES.contains(&database) {

@@ -6,7 +6,7 @@
 
 use crate::admin::{
     check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
-    terminate_sessions,
+    terminate_sessions, wait_for_no_sessions,
 };
 use crate::apply::{all_scripts, apply_scripts};
 use crate::config::Config;
@@ -99,7 +99,9 @@ enum Mode {
 fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport> {
     let started = Instant::now();
     config.validate()?;
+    let mut lap = Lap::start();
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    lap.log("connect and lock");
     let admin = lock.client();
     check_extensions(admin, &config.extensions)?;
 
@@ -121,34 +123,59 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
         }
     }
 
+    lap.log("checks and recovery");
     let roles_without_password = ensure_roles(admin, config)?;
-    let owner = role_name(&config.env, "owner");
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
-            quote_ident(&staging),
-            quote_ident(&owner)
-        ))
-        .context(format!("creating database {staging}"))?;
-
-    let scripts = all_scripts(manifest);
-    if let Err(e) = build_into(config, &staging, &owner, manifest, &scripts) {
-        discard(admin, &staging);
-        return Err(e);
-    }
+    lap.log("roles");
+    build_database(admin, config, &staging, manifest)?;
+    let mut lap = Lap::start();
     if let Err(e) = swap_into_place(admin, config, &staging, target, &retired, exists) {
         discard(admin, &staging);
         return Err(e);
     }
+    lap.log("swap");
     Ok(BuildReport {
         env: config.env.clone(),
         database: target.to_string(),
-        scripts_applied: scripts.len(),
+        scripts_applied: manifest.scripts().len(),
         schema_hash: manifest.schema_hash().to_string(),
         replaced: exists,
         roles_without_password,
         elapsed: started.elapsed(),
     })
+}
+
+/// Creates `database` (owned by the environment's owner role, whose roles must exist)
+/// and builds `manifest` into it in one transaction. On failure the half-made database
+/// is dropped again. This is the one build path: `recreate`, `setup` and the test
+/// harness's templates all go through it, so a template is exactly what a recreate
+/// would have produced.
+pub fn build_database(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+) -> Result<()> {
+    let owner = role_name(&config.env, "owner");
+    let mut lap = Lap::start();
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+            quote_ident(database),
+            quote_ident(&owner)
+        ))
+        .context(format!("creating database {database}"))?;
+    lap.log("create database");
+    let scripts = all_scripts(manifest);
+    if let Err(e) = build_into(config, database, &owner, manifest, &scripts) {
+        discard(admin, database);
+        return Err(e);
+    }
+    // The build session has disconnected but its backend may still be exiting; a
+    // rename right now would sit in PostgreSQL's 100 ms wait.
+    let mut lap = Lap::start();
+    wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
+    lap.log("build session gone");
+    Ok(())
 }
 
 /// Applies scripts, grants and the build record to `database` in one transaction.
@@ -159,16 +186,37 @@ fn build_into(
     manifest: &Manifest,
     scripts: &[&Script],
 ) -> Result<()> {
+    let mut lap = Lap::start();
     let mut client = connect_admin_to(config, database)?;
     let mut tx = client
         .transaction()
         .context("opening the build transaction")?;
+    lap.log("connect to the new database");
     apply_scripts(&mut tx, scripts, owner, &config.extensions)?;
+    lap.log("extensions and scripts");
     apply_grants(&mut tx, &config.env)?;
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;
+    lap.log("grants");
     record_build(&mut tx, manifest)?;
-    tx.commit().context("committing the build")
+    tx.commit().context("committing the build")?;
+    lap.log("build record and commit");
+    Ok(())
+}
+
+/// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends
+/// its time, without a profiler.
+struct Lap(Instant);
+
+impl Lap {
+    fn start() -> Lap {
+        Lap(Instant::now())
+    }
+
+    fn log(&mut self, phase: &str) {
+        log::debug!("{phase}: {:.1} ms", self.0.elapsed().as_secs_f64() * 1e3);
+        self.0 = Instant::now();
+    }
 }
 
 /// Best effort removal of a staging database after a failure; the original error
@@ -255,11 +303,7 @@ fn swap_into_place(
 
 /// Terminated backends take a moment to exit; a rename needs them gone.
 fn wait_until_empty(admin: &mut Client, database: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sessions(admin, database)?.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+    wait_for_no_sessions(admin, database, Duration::from_secs(10)).map(|_| ())
 }
 
 /// Cleans up after a run that was killed: a staging database is always discarded; a

@@ -1,0 +1,530 @@
+//! Measures the product's speed, every path side by side in one run, medians of
+//! several runs:
+//!
+//! - `recreate`: the full build from scratch (database absent, roles present as after
+//!   any first run): roles, database, extensions, scripts, grants, build record;
+//! - the same SQL through `psql -v ON_ERROR_STOP=1 -f`, one process per file in
+//!   manifest order, the way shell-script provisioning does it (each file in its own
+//!   transaction, `-1`, because the seed scripts need transaction-local settings);
+//! - all files concatenated into one `psql -1` (one process, one transaction): the
+//!   lower bound for applying that SQL;
+//! - `TestDatabase::new()` once the template exists, and raw clones with both
+//!   `CREATE DATABASE` strategies;
+//! - the start-up drift check, on an open connection and including the connect.
+//!
+//! The psql paths get a fresh database owned by the same owner role, with the same
+//! roles in place, created outside the timing; they run as the owner role (as our
+//! build does) and install the same extensions. They apply no grants and write no
+//! build record: that work is ours alone and counted against us.
+//!
+//! ```text
+//! cargo run --release --example bench [-- --runs N] [--synthetic TABLES]
+//! ```
+//!
+//! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
+//! instead of the compiled one, to see how each path scales with the schema.
+//!
+//! The last line printed is one JSON object with the medians in milliseconds.
+
+use ores_sql::admin::{connect_admin, connect_admin_to, drop_database};
+use ores_sql::ident::quote_ident;
+use ores_sql::roles::role_name;
+use ores_sql::testing::{TestDatabase, unique_label};
+use ores_sql::{Config, Manifest};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Sample {
+    name: &'static str,
+    times: Vec<Duration>,
+}
+
+impl Sample {
+    fn median_ms(&self) -> f64 {
+        let mut t: Vec<f64> = self.times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        t.sort_by(|a, b| a.total_cmp(b));
+        let n = t.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        if n % 2 == 1 {
+            t[n / 2]
+        } else {
+            (t[n / 2 - 1] + t[n / 2]) / 2.0
+        }
+    }
+
+    fn min_ms(&self) -> f64 {
+        self.times
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.times
+            .iter()
+            .map(|d| d.as_secs_f64() * 1e3)
+            .fold(0.0, f64::max)
+    }
+}
+
+fn timed<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
+    let started = Instant::now();
+    let value = f()?;
+    Ok((started.elapsed(), value))
+}
+
+fn run() -> Res<()> {
+    let runs: usize = std::env::args()
+        .skip_while(|a| a != "--runs")
+        .nth(1)
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(5);
+    let mut config = Config::load()?.with_env(&unique_label("bench"))?;
+    config.terminate_connections = true;
+    let synthetic: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--synthetic")
+        .nth(1)
+        .map(|v| v.parse())
+        .transpose()?;
+    let synthetic_dir = tempfile::tempdir()?;
+    let owned;
+    let manifest = match synthetic {
+        Some(n) => {
+            owned = synthetic_manifest(synthetic_dir.path(), n)?;
+            println!(
+                "synthetic schema: {n} bitemporal tables with RLS, triggers, gist and trigram indexes, 20 seed rows each"
+            );
+            &owned
+        }
+        None => Manifest::compiled(),
+    };
+    println!(
+        "ores-sql benchmark: {} scripts, schema {}, server {}, {runs} runs each",
+        manifest.scripts().len(),
+        &manifest.schema_hash()[..12],
+        config.server_label()
+    );
+
+    let result = measure(&config, manifest, runs);
+    // The scratch environment goes whatever happened.
+    if let Ok(mut admin) = connect_admin(&config) {
+        for suffix in ["_psql", "_clone"] {
+            let _ = drop_database(&mut admin, &format!("{}{suffix}", config.database), true);
+        }
+    }
+    if let Err(e) = ores_sql::teardown(&config) {
+        eprintln!("warning: could not tear down {}: {e}", config.env);
+    }
+    result
+}
+
+fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
+    let mut admin = connect_admin(config)?;
+    let owner = role_name(&config.env, "owner");
+    let scratch = tempfile::tempdir()?;
+    let files = write_scripts(scratch.path(), manifest, &config.extensions)?;
+
+    // Warm-up: creates the roles, fills caches, builds the test template. The pool of
+    // ready clones stays off until it is measured on its own.
+    ores_sql::testing::set_pool_size(0);
+    ores_sql::recreate_with(config, manifest)?;
+    drop(TestDatabase::with_manifest(manifest)?);
+
+    let mut recreate = Sample {
+        name: "recreate (roles, db, scripts, grants, record)",
+        times: vec![],
+    };
+    let mut per_file = Sample {
+        name: "psql -1 -f, one process per file",
+        times: vec![],
+    };
+    let mut single = Sample {
+        name: "psql -1, all files in one transaction",
+        times: vec![],
+    };
+    // Not part of the psql figures (they get their database for free); shown so the
+    // fixed cost our side carries is visible.
+    let mut create_db = Sample {
+        name: "  CREATE DATABASE .. TEMPLATE template0 (psql: untimed)",
+        times: vec![],
+    };
+    let psql_db = format!("{}_psql", config.database);
+    for _ in 0..runs {
+        drop_database(&mut admin, &config.database, true)?;
+        recreate
+            .times
+            .push(timed(|| Ok(ores_sql::recreate_with(config, manifest)?))?.0);
+
+        fresh_database(&mut admin, &psql_db, &owner)?;
+        per_file.times.push(
+            timed(|| {
+                for f in &files.each {
+                    psql(config, &psql_db, &owner, f, PER_FILE_TX)?;
+                }
+                Ok(())
+            })?
+            .0,
+        );
+        drop_database(&mut admin, &psql_db, true)?;
+        create_db
+            .times
+            .push(timed(|| fresh_database(&mut admin, &psql_db, &owner))?.0);
+        single
+            .times
+            .push(timed(|| psql(config, &psql_db, &owner, &files.all, true))?.0);
+    }
+    drop_database(&mut admin, &psql_db, true)?;
+
+    let clone_runs = runs.max(10);
+    let mut clone = Sample {
+        name: "TestDatabase::new() (template exists, no pool)",
+        times: vec![],
+    };
+    let mut drop_sample = Sample {
+        name: "dropping a TestDatabase (DROP DATABASE .. WITH (FORCE))",
+        times: vec![],
+    };
+    let mut relations = 0i64;
+    let mut template = String::new();
+    for _ in 0..clone_runs {
+        let (d, db) = timed(|| Ok(TestDatabase::with_manifest(manifest)?))?;
+        clone.times.push(d);
+        if relations == 0 {
+            let mut c = db.admin()?;
+            relations = c
+                .query_one(
+                    // Relations with storage created by the build (FirstNormalObjectId
+                    // and up): tables, their indexes, TOAST tables and sequences.
+                    "SELECT count(*) FROM pg_class
+                      WHERE oid >= 16384 AND relkind IN ('r', 'i', 't', 'S', 'm')",
+                    &[],
+                )?
+                .get(0);
+            template = format!("ores_tpl_{}", db.env().trim_start_matches("t_"));
+        }
+        // Dropping is part of every test's cost: PostgreSQL 15 requests a checkpoint
+        // for each DROP DATABASE.
+        let (d, ()) = timed(|| {
+            drop(db);
+            Ok(())
+        })?;
+        drop_sample.times.push(d);
+    }
+    // With the pool on, a test that runs longer than one clone takes (here: we wait
+    // until a ready clone exists) gets its database by a rename.
+    ores_sql::testing::set_pool_size(2);
+    drop(TestDatabase::with_manifest(manifest)?);
+    let mut pooled = Sample {
+        name: "TestDatabase::new() from the pool of ready clones",
+        times: vec![],
+    };
+    let pool_prefix = format!("ores_tp_{}_", template.trim_start_matches("ores_tpl_"));
+    for _ in 0..clone_runs {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let ready: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+                    &[&pool_prefix],
+                )?
+                .get(0);
+            if ready > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (d, db) = timed(|| Ok(TestDatabase::with_manifest(manifest)?))?;
+        pooled.times.push(d);
+        drop(db);
+    }
+    ores_sql::testing::set_pool_size(0);
+    // The pool was on only for this measurement: leave no ready clones behind once
+    // the last refill is done.
+    std::thread::sleep(Duration::from_millis(500));
+    let leftovers: Vec<String> = admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            &[&pool_prefix],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for db in leftovers {
+        drop_database(&mut admin, &db, true)?;
+    }
+    let mut wal_log = Sample {
+        name: "  raw CREATE DATABASE .. STRATEGY WAL_LOG",
+        times: vec![],
+    };
+    let mut file_copy = Sample {
+        name: "  raw CREATE DATABASE .. STRATEGY FILE_COPY",
+        times: vec![],
+    };
+    let raw = format!("{}_clone", config.database);
+    for _ in 0..runs {
+        for (sample, strategy) in [(&mut wal_log, "WAL_LOG"), (&mut file_copy, "FILE_COPY")] {
+            let sql = format!(
+                "CREATE DATABASE {} TEMPLATE {} STRATEGY {strategy}",
+                quote_ident(&raw),
+                quote_ident(&template)
+            );
+            sample
+                .times
+                .push(timed(|| Ok(admin.batch_execute(&sql)?))?.0);
+            drop_database(&mut admin, &raw, true)?;
+        }
+    }
+
+    let mut open = connect_admin_to(config, &config.database)?;
+    let mut drift_open = Sample {
+        name: "drift check on an open connection",
+        times: vec![],
+    };
+    for _ in 0..50 {
+        drift_open
+            .times
+            .push(timed(|| Ok(ores_sql::version::drift(&mut open, manifest)?))?.0);
+    }
+    let mut drift_connect = Sample {
+        name: "drift check including connect",
+        times: vec![],
+    };
+    for _ in 0..20 {
+        drift_connect.times.push(
+            timed(|| {
+                let mut c = connect_admin_to(config, &config.database)?;
+                Ok(ores_sql::version::drift(&mut c, manifest)?)
+            })?
+            .0,
+        );
+    }
+
+    let samples = [
+        &recreate,
+        &per_file,
+        &single,
+        &create_db,
+        &clone,
+        &drop_sample,
+        &pooled,
+        &wal_log,
+        &file_copy,
+        &drift_open,
+        &drift_connect,
+    ];
+    println!();
+    println!(
+        "{:<48} {:>10} {:>10} {:>10} {:>5}",
+        "path", "median ms", "min ms", "max ms", "runs"
+    );
+    println!("{}", "-".repeat(87));
+    for s in samples {
+        println!(
+            "{:<48} {:>10.1} {:>10.1} {:>10.1} {:>5}",
+            s.name,
+            s.median_ms(),
+            s.min_ms(),
+            s.max_ms(),
+            s.times.len()
+        );
+    }
+    let (r, pf, st, cl, dr) = (
+        recreate.median_ms(),
+        per_file.median_ms(),
+        single.median_ms(),
+        clone.median_ms(),
+        drift_open.median_ms(),
+    );
+    println!();
+    println!("relations in a test database (tables, indexes, TOAST, sequences): {relations}");
+    println!(
+        "per-file psql / recreate:      {:>6.2}x  (target >= 5)",
+        pf / r
+    );
+    println!(
+        "recreate / single-tx psql:     {:>6.2}x  (target <= 1.25)",
+        r / st
+    );
+    println!("recreate / clone:              {:>6.2}x", r / cl);
+    println!("clone median {cl:.1} ms (target < 50), drift check {dr:.2} ms (target < 5)");
+    println!(
+        "{{\"recreate_ms\": {r:.2}, \"psql_per_file_ms\": {pf:.2}, \"psql_single_tx_ms\": {st:.2}, \"clone_ms\": {cl:.2}, \"drift_check_ms\": {dr:.3}, \"drift_check_connect_ms\": {:.2}, \"clone_wal_log_ms\": {:.2}, \"clone_file_copy_ms\": {:.2}, \"pooled_new_ms\": {:.2}, \"drop_ms\": {:.2}, \"relations\": {relations}, \"runs\": {runs}}}",
+        drift_connect.median_ms(),
+        wal_log.median_ms(),
+        file_copy.median_ms(),
+        pooled.median_ms(),
+        drop_sample.median_ms()
+    );
+    Ok(())
+}
+
+/// Each file in a transaction of its own (`psql -1 -f`): the seed scripts set the
+/// tenant with a transaction-local `set_config`, so they cannot run in autocommit.
+/// This only spares psql work (one commit per file, not per statement).
+const PER_FILE_TX: bool = true;
+
+struct Files {
+    each: Vec<PathBuf>,
+    all: PathBuf,
+}
+
+/// The manifest as files, preceded by the extension script a shell-script set-up
+/// would carry, plus the concatenation of all of them.
+fn write_scripts(dir: &Path, manifest: &Manifest, extensions: &[String]) -> Res<Files> {
+    let mut each = Vec::new();
+    let mut all = String::new();
+    let ext: String = extensions
+        .iter()
+        .map(|e| {
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
+                quote_ident(e)
+            )
+        })
+        .collect();
+    let mut texts = vec![("000_extensions.sql".to_string(), ext)];
+    for (i, s) in manifest.scripts().iter().enumerate() {
+        texts.push((format!("{:03}_{}.sql", i + 1, s.entity), s.sql.to_string()));
+    }
+    for (name, text) in texts {
+        let path = dir.join(name);
+        std::fs::write(&path, &text)?;
+        all.push_str(&text);
+        all.push('\n');
+        each.push(path);
+    }
+    let all_path = dir.join("all.sql");
+    std::fs::write(&all_path, all)?;
+    Ok(Files {
+        each,
+        all: all_path,
+    })
+}
+
+fn fresh_database(admin: &mut postgres::Client, name: &str, owner: &str) -> Res<()> {
+    drop_database(admin, name, true)?;
+    admin.batch_execute(&format!(
+        "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+        quote_ident(name),
+        quote_ident(owner)
+    ))?;
+    Ok(())
+}
+
+/// Runs one file through psql as the administrator acting as `role` (the extensions
+/// are trusted, so the owner may install them).
+fn psql(config: &Config, database: &str, role: &str, file: &Path, single_tx: bool) -> Res<()> {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
+    if single_tx {
+        cmd.arg("-1");
+    }
+    cmd.arg("-f")
+        .arg(file)
+        .env("PGHOST", &config.host)
+        .env("PGPORT", config.port.to_string())
+        .env("PGUSER", &config.admin_user)
+        .env("PGDATABASE", database)
+        .env("PGOPTIONS", format!("-c role={role}"))
+        .stdout(Stdio::null());
+    if let Some(p) = &config.admin_password {
+        cmd.env("PGPASSWORD", p.expose());
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Writes a schema of `tables` entity tables shaped like the real ones (bitemporal
+/// columns, exclusion constraint, trigram index, notify trigger, forced RLS with a
+/// tenant policy, 20 seed rows each) spread over four components, and scans it.
+fn synthetic_manifest(dir: &Path, tables: usize) -> Res<Manifest> {
+    let write = |rel: &str, text: &str| -> Res<()> {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().ok_or("no parent")?)?;
+        std::fs::write(path, text)?;
+        Ok(())
+    };
+    write(
+        "create/01_utility/010_utility_functions.sql",
+        "CREATE FUNCTION ores_utility_infinity_timestamp_fn() RETURNS timestamptz LANGUAGE sql IMMUTABLE
+           AS $$ SELECT '9999-12-31 23:59:59+00'::timestamptz $$;
+         CREATE FUNCTION ores_utility_system_tenant_id_fn() RETURNS uuid LANGUAGE sql IMMUTABLE
+           AS $$ SELECT 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid $$;
+         CREATE FUNCTION ores_utility_current_tenant_id_fn() RETURNS uuid LANGUAGE sql STABLE
+           AS $$ SELECT nullif(current_setting('ores.tenant_id', true), '')::uuid $$;\n",
+    )?;
+    let components = ["iam", "dq", "refdata", "trading"];
+    for i in 0..tables {
+        let (c, comp) = (i % components.len(), components[i % components.len()]);
+        let entity = format!("{comp}_things{i}");
+        let t = format!("ores_{entity}_tbl");
+        let rel = format!("0{}_{comp}/{:04}_{entity}.sql", c + 2, i + 1);
+        write(
+            &format!("create/{rel}"),
+            &format!(
+                "CREATE TABLE {t} (
+                    tenant_id uuid NOT NULL, id integer NOT NULL, version integer NOT NULL DEFAULT 1,
+                    code text NOT NULL, name text NOT NULL, amount numeric(18, 4),
+                    modified_by text NOT NULL DEFAULT current_user, change_reason_code text,
+                    valid_from timestamptz NOT NULL DEFAULT now(),
+                    valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
+                    PRIMARY KEY (tenant_id, id, valid_from),
+                    EXCLUDE USING gist (tenant_id WITH =, id WITH =, tstzrange(valid_from, valid_to) WITH &&));
+                 CREATE INDEX things{i}_code_idx ON {t} (tenant_id, code);
+                 CREATE INDEX things{i}_name_trgm_idx ON {t} USING gin (name gin_trgm_ops);
+                 CREATE OR REPLACE FUNCTION ores_{entity}_notify_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN PERFORM pg_notify('{entity}', json_build_object('id', NEW.id)::text); RETURN NEW; END $$;
+                 CREATE OR REPLACE TRIGGER ores_{entity}_notify_trg AFTER INSERT OR UPDATE ON {t}
+                     FOR EACH ROW EXECUTE FUNCTION ores_{entity}_notify_fn();
+                 ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+                 ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
+                 CREATE POLICY ores_{entity}_isolation_pol ON {t}
+                     USING (tenant_id IN (ores_utility_current_tenant_id_fn(), ores_utility_system_tenant_id_fn()))
+                     WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());\n"
+            ),
+        )?;
+        write(
+            &format!("populate/{rel}"),
+            &format!(
+                "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+                 INSERT INTO {t} (tenant_id, id, code, name, amount)
+                 SELECT ores_utility_system_tenant_id_fn(), g, 'c' || g, 'name ' || g, g * 1.5
+                   FROM generate_series(1, 20) g;\n"
+            ),
+        )?;
+    }
+    write(
+        "create/09_database/010_database_builds.sql",
+        "CREATE TABLE ores_database_builds_tbl (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            schema_hash text NOT NULL, script_count integer NOT NULL, crate_version text NOT NULL,
+            server_version text NOT NULL, built_at timestamptz NOT NULL DEFAULT now(),
+            built_by text NOT NULL DEFAULT session_user);\n",
+    )?;
+    Ok(Manifest::from_dir(dir)?)
+}

@@ -1,0 +1,513 @@
+//! Test support: a fresh, fully provisioned database per test in milliseconds
+//! ([`TestDatabase`]), and whole scratch environments for tests of the lifecycle
+//! itself ([`ScratchEnv`], [`unique_label`]).
+//!
+//! [`TestDatabase::new`] clones a template database that is built once per key (the
+//! schema hash, the server's major version, the extension versions and the role and
+//! grant layout), shared by every test thread and every test process on the server.
+//! See the README's "Test harness" section for the modes (configured server or a
+//! private embedded cluster), the naming scheme and how leftovers are cleaned up.
+
+mod cluster;
+pub mod owner;
+pub mod pool;
+pub mod template;
+
+pub use cluster::{EmbeddedCluster, SERVER_MODE_VAR, ServerMode};
+pub use pool::{POOL_SIZE_VAR, pool_size, set_pool_size};
+
+use crate::config::Config;
+use crate::error::{Error, PgContext, Result};
+use crate::grants::database_grants_sql;
+use crate::ident::{quote_ident, quote_literal};
+use crate::lifecycle::teardown;
+use crate::manifest::Manifest;
+use crate::registry::SERVICES;
+use crate::roles::role_name;
+use owner::{Owner, test_db_name};
+use postgres::{Client, NoTls};
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+use template::{KEPT_COMMENT, TemplateKey};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A label no other test (in this or another process) is using:
+/// `<prefix>_<pid>_<counter><time>`, within the environment label limit.
+pub fn unique_label(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let prefix: String = prefix.chars().take(6).collect();
+    format!("{prefix}_{}_{n}x{:x}", std::process::id(), nanos % 0xfff)
+}
+
+/// An environment of its own for one test, torn down (database and roles) on drop.
+pub struct ScratchEnv {
+    /// Configuration pointing at the scratch environment.
+    pub config: Config,
+}
+
+impl ScratchEnv {
+    /// Loads the ambient configuration and points it at a fresh environment label.
+    pub fn new(prefix: &str) -> Result<ScratchEnv> {
+        let mut config = Config::load()?.with_env(&unique_label(prefix))?;
+        config.terminate_connections = true;
+        Ok(ScratchEnv { config })
+    }
+}
+
+impl Drop for ScratchEnv {
+    fn drop(&mut self) {
+        if let Err(e) = teardown(&self.config) {
+            eprintln!("warning: could not tear down {}: {e}", self.config.env);
+        }
+    }
+}
+
+/// The fixed id of the system tenant (`ores_utility_system_tenant_id_fn()`).
+pub const SYSTEM_TENANT_ID: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+
+/// Variable choosing how clones are copied: `wal_log` (default) or `file_copy`.
+pub const CLONE_STRATEGY_VAR: &str = "ORES_TEST_CLONE_STRATEGY";
+
+/// Prefix of the `application_name` of every harness anchor session; the rest is the
+/// owner tag, which is how another process sees that this one is alive.
+const ANCHOR_APP: &str = "ores-sql-test:";
+
+/// What the process shares between all its test databases.
+struct Harness {
+    /// Administrative connection settings of the server in use.
+    server: Config,
+    owner: Owner,
+    /// Holds the template use locks for the life of the process and does the
+    /// template work; its `application_name` marks this process as alive.
+    anchor: Mutex<Client>,
+    /// Idle administrative sessions, reused so a clone costs no connection set-up.
+    idle: Mutex<Vec<Client>>,
+    /// Templates ready for cloning, by manifest schema hash.
+    templates: Mutex<HashMap<String, Arc<TemplateKey>>>,
+    counter: AtomicU64,
+    strategy: &'static str,
+    /// Keys whose pool a thread of this process is refilling right now.
+    refilling: Mutex<HashSet<String>>,
+    /// Keeps a private cluster referenced for as long as the process runs.
+    _cluster: Option<Arc<EmbeddedCluster>>,
+}
+
+static HARNESS: Mutex<Option<Arc<Harness>>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A test that panicked while holding a lock leaves the data usable: every value
+    // behind these locks is consistent between statements.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn harness() -> Result<Arc<Harness>> {
+    let mut slot = lock(&HARNESS);
+    if let Some(h) = slot.as_ref() {
+        return Ok(h.clone());
+    }
+    let h = Arc::new(Harness::start()?);
+    *slot = Some(h.clone());
+    Ok(h)
+}
+
+impl Harness {
+    fn start() -> Result<Harness> {
+        let strategy = match std::env::var(CLONE_STRATEGY_VAR).ok().as_deref() {
+            None | Some("") | Some("wal_log") => "WAL_LOG",
+            Some("file_copy") => "FILE_COPY",
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "{CLONE_STRATEGY_VAR}={other:?}: expected wal_log or file_copy"
+                )));
+            }
+        };
+        let (server, cluster) = cluster::server()?;
+        let owner = Owner::current();
+        let mut pg = server.admin_pg_config(&server.admin_database);
+        pg.application_name(&format!("{ANCHOR_APP}{}", owner.tag()));
+        let mut anchor = pg.connect(NoTls).map_err(|e| Error::Connect {
+            target: format!(
+                "{}/{} as {}",
+                server.server_label(),
+                server.admin_database,
+                server.admin_user
+            ),
+            message: crate::admin::connect_message(&e),
+        })?;
+        let live: Vec<String> = anchor
+            .query(
+                "SELECT substr(application_name, length($1) + 1) FROM pg_stat_activity
+                  WHERE starts_with(application_name, $1)",
+                &[&ANCHOR_APP],
+            )
+            .context("listing live test processes")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        template::remove_orphans(&mut anchor, &live)?;
+        Ok(Harness {
+            server,
+            owner,
+            anchor: Mutex::new(anchor),
+            idle: Mutex::new(Vec::new()),
+            templates: Mutex::new(HashMap::new()),
+            counter: AtomicU64::new(0),
+            strategy,
+            refilling: Mutex::new(HashSet::new()),
+            _cluster: cluster,
+        })
+    }
+
+    /// The ready template for `manifest`, built on first use.
+    fn template(&self, manifest: &Manifest) -> Result<Arc<TemplateKey>> {
+        let mut templates = lock(&self.templates);
+        if let Some(t) = templates.get(manifest.schema_hash()) {
+            return Ok(t.clone());
+        }
+        let mut anchor = lock(&self.anchor);
+        let key = template::template_key(&mut anchor, manifest, &self.server.extensions)?;
+        template::ensure_template(&mut anchor, &self.server, manifest, &key)?;
+        let key = Arc::new(key);
+        templates.insert(manifest.schema_hash().to_string(), key.clone());
+        let keep: Vec<String> = templates.values().map(|k| k.short.clone()).collect();
+        // Old templates are a nuisance, not a failure: a later run retries.
+        if let Err(e) = template::remove_unused(&mut anchor, &keep, template::grace()) {
+            log::warn!("could not remove unused test templates: {e}");
+        }
+        Ok(key)
+    }
+
+    fn admin(&self) -> Result<Client> {
+        while let Some(c) = lock(&self.idle).pop() {
+            if !c.is_closed() {
+                return Ok(c);
+            }
+        }
+        crate::admin::connect_admin(&self.server)
+    }
+
+    fn give_back(&self, client: Client) {
+        if !client.is_closed() {
+            lock(&self.idle).push(client);
+        }
+    }
+
+    /// Clones the template of `key` into `name`, with the database-level privileges
+    /// (they live in the shared catalog and `CREATE DATABASE` does not copy them).
+    fn make_clone(&self, admin: &mut Client, key: &TemplateKey, name: &str) -> Result<()> {
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}",
+                quote_ident(name),
+                quote_ident(&key.template_name()),
+                quote_ident(&role_name(&key.label(), "owner")),
+                self.strategy
+            ))
+            .context(format!("cloning {} into {name}", key.template_name()))?;
+        admin
+            .batch_execute(&database_grants_sql(&key.label(), name))
+            .context(format!("granting access to {name}"))
+    }
+
+    /// Tops up the pool of ready clones of `key` on a background thread (at most one
+    /// per key in this process).
+    fn refill_later(self: &Arc<Self>, key: &Arc<TemplateKey>) {
+        if pool_size() == 0 || !lock(&self.refilling).insert(key.short.clone()) {
+            return;
+        }
+        let (harness, key) = (self.clone(), key.clone());
+        std::thread::spawn(move || {
+            let outcome = harness.admin().and_then(|mut admin| {
+                let done = pool::refill(
+                    &mut admin,
+                    &key,
+                    || {
+                        let n = harness.counter.fetch_add(1, Ordering::Relaxed);
+                        format!(
+                            "{}{}_{}",
+                            pool::pool_prefix(&key.short),
+                            harness.owner.tag(),
+                            owner::base36(n)
+                        )
+                    },
+                    |admin, name| harness.make_clone(admin, &key, name),
+                );
+                harness.give_back(admin);
+                done
+            });
+            if let Err(e) = outcome {
+                log::warn!("could not refill the pool of ready test databases: {e}");
+            }
+            lock(&harness.refilling).remove(&key.short);
+        });
+    }
+
+    /// Runs `sql` on a pooled administrative session.
+    fn run(&self, sql: &str, what: impl Into<String>) -> Result<()> {
+        let mut admin = self.admin()?;
+        let done = admin.batch_execute(sql).context(what);
+        self.give_back(admin);
+        done
+    }
+}
+
+/// A database of its own for one test: a clone of the template built from the
+/// compiled-in schema, with roles, grants and seed data. Dropped (`WITH (FORCE)`) when
+/// the handle is dropped, unless [`keep`](TestDatabase::keep) is called.
+///
+/// ```no_run
+/// let db = ores_sql::testing::TestDatabase::new()?;
+/// let mut iam = db.service("iam")?;
+/// let mut tenant = db.tenant_session("iam", ores_sql::testing::SYSTEM_TENANT_ID)?;
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
+pub struct TestDatabase {
+    name: String,
+    config: Config,
+    harness: Arc<Harness>,
+    kept: bool,
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("name", &self.name)
+            .field("env", &self.config.env)
+            .finish()
+    }
+}
+
+impl TestDatabase {
+    /// A fresh database built from the compiled-in manifest.
+    pub fn new() -> Result<TestDatabase> {
+        TestDatabase::with_manifest(Manifest::compiled())
+    }
+
+    /// A fresh database built from another manifest (its own template, its own key).
+    pub fn with_manifest(manifest: &Manifest) -> Result<TestDatabase> {
+        let harness = harness()?;
+        let key = harness.template(manifest)?;
+        let n = harness.counter.fetch_add(1, Ordering::Relaxed);
+        let name = test_db_name(&key.short, &harness.owner, n);
+        let config = harness
+            .server
+            .clone()
+            .with_env(&key.label())?
+            .with_database(&name)?;
+        let mut admin = harness.admin()?;
+        let claimed = if pool_size() > 0 {
+            pool::claim(&mut admin, &key, &name)
+        } else {
+            Ok(None)
+        };
+        let made = match claimed {
+            Ok(Some(())) => Ok(()),
+            Ok(None) => harness.make_clone(&mut admin, &key, &name),
+            Err(e) => Err(e),
+        };
+        harness.give_back(admin);
+        made?;
+        harness.refill_later(&key);
+        Ok(TestDatabase {
+            name,
+            config,
+            harness,
+            kept: false,
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The environment label of its roles (`t_<key>`); role names are
+    /// `ores_<label>_<suffix>`.
+    pub fn env(&self) -> &str {
+        &self.config.env
+    }
+
+    /// Configuration pointing at this database and its roles, usable with every API of
+    /// this crate (administrative login = the harness's superuser).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Full name of a role of this database's environment, e.g. `role("ddl_user")`.
+    pub fn role(&self, suffix: &str) -> String {
+        role_name(&self.config.env, suffix)
+    }
+
+    /// Driver configuration to log in as `ores_<label>_<suffix>` (password from the
+    /// configuration's `ORES_DB_<SUFFIX>_PASSWORD`, if any).
+    pub fn pg_config(&self, suffix: &str) -> postgres::Config {
+        self.config
+            .role_pg_config(&self.role(suffix), self.config.password_for(suffix))
+    }
+
+    /// libpq key/value connection string for `ores_<label>_<suffix>`. It never holds a
+    /// password: use [`pg_config`](Self::pg_config), or `PGPASSWORD`, where one is needed.
+    pub fn connection_string(&self, suffix: &str) -> String {
+        let pg = self.pg_config(suffix);
+        conninfo(&pg)
+    }
+
+    /// Connection string of the owner (the DDL user).
+    pub fn owner_connection_string(&self) -> String {
+        self.connection_string("ddl_user")
+    }
+
+    /// A session as the administrative superuser.
+    pub fn admin(&self) -> Result<Client> {
+        crate::admin::connect_admin_to(&self.config, &self.name)
+    }
+
+    /// A session as the DDL user (member of the owner role).
+    pub fn ddl_user(&self) -> Result<Client> {
+        self.connect_as("ddl_user", self.pg_config("ddl_user"))
+    }
+
+    /// A session as a login user by suffix (`cli_user`, `readonly_user`, ...).
+    pub fn user(&self, suffix: &str) -> Result<Client> {
+        self.connect_as(suffix, self.pg_config(suffix))
+    }
+
+    /// A session as a domain service's user, e.g. `service("iam")`.
+    pub fn service(&self, service: &str) -> Result<Client> {
+        let suffix = service_suffix(service)?;
+        self.connect_as(&suffix, self.pg_config(&suffix))
+    }
+
+    /// A session as a service's user with `ores.tenant_id` and `ores.service` set from
+    /// the start, so row-level security scopes every statement to that tenant.
+    pub fn tenant_session(&self, service: &str, tenant_id: &str) -> Result<Client> {
+        let suffix = service_suffix(service)?;
+        if !is_uuid(tenant_id) {
+            return Err(Error::Config(format!(
+                "tenant id {tenant_id:?} is not a uuid"
+            )));
+        }
+        let mut pg = self.pg_config(&suffix);
+        pg.options(&format!(
+            "-c ores.tenant_id={tenant_id} -c ores.service={service}"
+        ));
+        self.connect_as(&suffix, pg)
+    }
+
+    fn connect_as(&self, suffix: &str, pg: postgres::Config) -> Result<Client> {
+        pg.connect(NoTls).map_err(|e| Error::Connect {
+            target: format!(
+                "{}/{} as {}",
+                self.config.server_label(),
+                self.name,
+                self.role(suffix)
+            ),
+            message: crate::admin::connect_message(&e),
+        })
+    }
+
+    /// Keeps the database after the handle is gone (for debugging) and prints its name.
+    /// Cleanup of later runs leaves it alone; drop it by hand when done.
+    pub fn keep(mut self) -> String {
+        self.kept = true;
+        let name = std::mem::take(&mut self.name);
+        if let Err(e) = self.harness.run(
+            &format!(
+                "COMMENT ON DATABASE {} IS {}",
+                quote_ident(&name),
+                quote_literal(KEPT_COMMENT)
+            ),
+            format!("marking {name} as kept"),
+        ) {
+            eprintln!("warning: {e}; a later test run may remove {name}");
+        }
+        eprintln!(
+            "kept test database {name} on {} (roles ores_{}_*); remove it with DROP DATABASE {name} WITH (FORCE)",
+            self.config.server_label(),
+            self.config.env
+        );
+        name
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        if let Err(e) = self.harness.run(
+            &format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&self.name)
+            ),
+            format!("dropping {}", self.name),
+        ) {
+            eprintln!("warning: {e}; a later test run will remove it");
+        }
+    }
+}
+
+fn service_suffix(service: &str) -> Result<String> {
+    SERVICES
+        .iter()
+        .find(|s| s.name == service)
+        .map(|s| s.password_key())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "no service {service:?} in the registry (known: {})",
+                SERVICES
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// Renders the non-secret parts of a driver configuration as a libpq conninfo string.
+fn conninfo(pg: &postgres::Config) -> String {
+    let quote = |v: &str| {
+        if !v.is_empty() && !v.contains([' ', '\'', '\\']) {
+            v.to_string()
+        } else {
+            format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+        }
+    };
+    let mut parts = Vec::new();
+    if let Some(host) = pg.get_hosts().first() {
+        let h = match host {
+            postgres::config::Host::Tcp(h) => h.clone(),
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        };
+        parts.push(format!("host={}", quote(&h)));
+    }
+    if let Some(port) = pg.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(db) = pg.get_dbname() {
+        parts.push(format!("dbname={}", quote(db)));
+    }
+    if let Some(user) = pg.get_user() {
+        parts.push(format!("user={}", quote(user)));
+    }
+    if let Some(options) = pg.get_options() {
+        parts.push(format!("options={}", quote(options)));
+    }
+    parts.join(" ")
+}

@@ -1,0 +1,174 @@
+//! Who owns a test database, encoded in its name, and whether that owner still lives.
+//!
+//! A test database is named `ores_t_<key>_<host>_<pid>_<start>_<n>`: the template key
+//! it was cloned from, a tag of the machine (boot id and pid namespace, so pids from
+//! another host or container are never compared with ours), the owner's pid and its
+//! start time (both base 36, so the name stays within the identifier limit) and a
+//! per-process counter. The start time makes pid reuse harmless: a new process that
+//! got the same pid has another start time.
+
+use sha2::{Digest, Sha256};
+
+/// Prefix of every test database name.
+pub const TEST_DB_PREFIX: &str = "ores_t_";
+
+/// Owner of test databases: this process, or one parsed from a database name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Machine tag (4 hex digits).
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Start time in clock ticks since boot, as the kernel reports it.
+    pub start: u64,
+}
+
+impl Owner {
+    /// This process.
+    pub fn current() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            host: host_tag(),
+            pid,
+            start: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    /// `<host>_<pid>_<start>` as it appears in names.
+    pub fn tag(&self) -> String {
+        format!(
+            "{}_{}_{}",
+            self.host,
+            base36(self.pid as u64),
+            base36(self.start)
+        )
+    }
+
+    /// Whether the process is still running, judged from `/proc` (this host only).
+    pub fn alive_here(&self) -> bool {
+        self.host == host_tag() && start_time(self.pid) == Some(self.start)
+    }
+}
+
+/// A test database name split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestDbName {
+    /// Template key prefix.
+    pub key: String,
+    /// Owning process.
+    pub owner: Owner,
+    /// Counter within the owner.
+    pub n: u64,
+}
+
+/// Builds a test database name.
+pub fn test_db_name(key: &str, owner: &Owner, n: u64) -> String {
+    format!("{TEST_DB_PREFIX}{key}_{}_{}", owner.tag(), base36(n))
+}
+
+/// Parses a name made by [`test_db_name`]; anything else is not ours.
+pub fn parse_test_db_name(name: &str) -> Option<TestDbName> {
+    let rest = name.strip_prefix(TEST_DB_PREFIX)?;
+    let parts: Vec<&str> = rest.split('_').collect();
+    let [key, host, pid, start, n] = parts.as_slice() else {
+        return None;
+    };
+    if key.is_empty() || host.len() != 4 || !host.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(TestDbName {
+        key: key.to_string(),
+        owner: Owner {
+            host: host.to_string(),
+            pid: u32::try_from(from_base36(pid)?).ok()?,
+            start: from_base36(start)?,
+        },
+        n: from_base36(n)?,
+    })
+}
+
+/// `v` in base 36 (lowercase), the shortest way to put a number in a name.
+pub fn base36(mut v: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    if v == 0 {
+        return "0".into();
+    }
+    let mut out = Vec::new();
+    while v > 0 {
+        out.push(DIGITS[(v % 36) as usize]);
+        v /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn from_base36(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    u64::from_str_radix(s, 36).ok()
+}
+
+/// Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses; fields after its
+    // closing parenthesis are plain.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Identifies this machine and pid namespace: pids only mean something within both.
+pub fn host_tag() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let digest = Sha256::digest(format!("{boot}|{ns}|{host}").as_bytes());
+    digest[..2].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_fit_the_identifier_limit() {
+        let owner = Owner {
+            host: "0a1f".into(),
+            pid: 4_194_304,
+            start: 78_000_000_000,
+        };
+        let name = test_db_name("0123456789ab", &owner, 123_456);
+        assert!(name.len() <= crate::ident::MAX_DB_LEN, "{name}");
+        crate::ident::validate_database_name(&name).unwrap();
+        let parsed = parse_test_db_name(&name).unwrap();
+        assert_eq!(parsed.owner, owner);
+        assert_eq!(parsed.key, "0123456789ab");
+        assert_eq!(parsed.n, 123_456);
+    }
+
+    #[test]
+    fn foreign_names_are_not_parsed() {
+        for name in [
+            "ores_dev_local",
+            "ores_t_x",
+            "ores_tpl_0123",
+            "ores_t_k_zz_1_2_3",
+        ] {
+            assert!(parse_test_db_name(name).is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_changed_start_time_is_not() {
+        let me = Owner::current();
+        assert!(me.alive_here());
+        let reused = Owner {
+            start: me.start + 1,
+            ..me.clone()
+        };
+        assert!(!reused.alive_here());
+    }
+}

@@ -1,0 +1,121 @@
+//! Ready clones, made ahead of time so a test does not wait for `CREATE DATABASE`.
+//!
+//! Pool databases are ordinary clones of a template under the name
+//! `ores_tp_<key>_<creator>_<n>`, shared by every process on the server. A test claims
+//! one by renaming it to its own test-database name: the rename is atomic, so two
+//! claimants can never get the same one (the loser sees "does not exist" and tries the
+//! next), and a pool database nobody is connected to is always renameable. After a
+//! claim, a background thread tops the pool up again; one refiller per key at a time
+//! (a try-lock), so concurrent processes do not pile up clones.
+//!
+//! A pool database has no owner process: it goes when its template goes.
+
+use super::template::TemplateKey;
+use crate::error::{PgContext, Result};
+use crate::ident::quote_ident;
+use postgres::Client;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Variable setting the number of ready clones kept per template (default 2; 0 = none).
+pub const POOL_SIZE_VAR: &str = "ORES_TEST_POOL_SIZE";
+/// Prefix of pool database names.
+pub const POOL_PREFIX: &str = "ores_tp_";
+/// First advisory-lock key of "this process refills the pool of template K".
+pub const REFILL_CLASS: i32 = 0x05e5_0574;
+
+const DEFAULT_SIZE: usize = 2;
+const UNSET: usize = usize::MAX;
+static SIZE: AtomicUsize = AtomicUsize::new(UNSET);
+
+/// How many ready clones to keep per template ([`POOL_SIZE_VAR`] unless set here).
+pub fn pool_size() -> usize {
+    match SIZE.load(Ordering::Relaxed) {
+        UNSET => std::env::var(POOL_SIZE_VAR)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_SIZE),
+        n => n,
+    }
+}
+
+/// Overrides the pool size for this process (0 turns the pool off).
+pub fn set_pool_size(n: usize) {
+    SIZE.store(n, Ordering::Relaxed);
+}
+
+/// Prefix of the pool databases of `key`.
+pub fn pool_prefix(short: &str) -> String {
+    format!("{POOL_PREFIX}{short}_")
+}
+
+/// Takes a ready clone of `key` and renames it to `name`. `None` when the pool is empty.
+pub(super) fn claim(admin: &mut Client, key: &TemplateKey, name: &str) -> Result<Option<()>> {
+    let candidates: Vec<String> = admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY oid",
+            &[&pool_prefix(&key.short)],
+        )
+        .context("listing ready clones")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for candidate in candidates {
+        let renamed = admin.batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&candidate),
+            quote_ident(name)
+        ));
+        match renamed {
+            Ok(()) => return Ok(Some(())),
+            // Another process claimed it first (or is dropping it): try the next one.
+            Err(e) if e.code().is_some() => continue,
+            Err(e) => return Err(e).context(format!("claiming {candidate}")),
+        }
+    }
+    Ok(None)
+}
+
+/// Creates clones of `key` until the pool holds [`pool_size`] of them, unless another
+/// session is already doing so. `create` makes one clone under the given name.
+pub(super) fn refill(
+    admin: &mut Client,
+    key: &TemplateKey,
+    mut next_name: impl FnMut() -> String,
+    mut create: impl FnMut(&mut Client, &str) -> Result<()>,
+) -> Result<()> {
+    let size = pool_size() as i64;
+    if size == 0 {
+        return Ok(());
+    }
+    let lk: i32 = admin
+        .query_one(
+            "SELECT hashtext($1)",
+            &[&format!("ores_sql:pool:{}", key.short)],
+        )
+        .context("computing the pool lock key")?
+        .get(0);
+    let mine: bool = admin
+        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&REFILL_CLASS, &lk])
+        .context("taking the pool refill lock")?
+        .get(0);
+    if !mine {
+        return Ok(());
+    }
+    let outcome = (|| {
+        loop {
+            let have: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+                    &[&pool_prefix(&key.short)],
+                )
+                .context("counting ready clones")?
+                .get(0);
+            if have >= size {
+                return Ok(());
+            }
+            create(admin, &next_name())?;
+        }
+    })();
+    let _ = admin.execute("SELECT pg_advisory_unlock($1, $2)", &[&REFILL_CLASS, &lk]);
+    outcome
+}

@@ -1,0 +1,387 @@
+//! Template databases: keyed, built once under a lock, marked ready atomically, and
+//! removed when no process uses their key any more.
+//!
+//! Locks (PostgreSQL advisory locks, two-key form, first key [`USE_CLASS`] or
+//! [`BUILD_CLASS`], second key a hash of the template key):
+//! - every process that clones a template holds the *use* lock in shared mode for its
+//!   whole life (on its anchor session, so the server releases it when the process
+//!   dies);
+//! - the process that builds a missing template also holds the *build* lock, so two
+//!   processes never build the same key at once;
+//! - a process that finds a template of another key tries the use lock in exclusive
+//!   mode without waiting: if it gets it, nobody uses that key and the template (and,
+//!   once no clone is left, its roles) can go.
+//!
+//! A template is built under `ores_tpl_<key>_build`, then renamed and marked
+//! `IS_TEMPLATE` in one transaction, with the full key as its comment: a database with
+//! the final name, the template flag and the matching comment is complete by
+//! construction, so clones never see a half-built one.
+
+use super::owner::{TEST_DB_PREFIX, parse_test_db_name};
+use super::pool::pool_prefix;
+use crate::admin::{check_extensions, database_exists, drop_database, server_major_version};
+use crate::config::Config;
+use crate::error::{PgContext, Result};
+use crate::ident::{quote_ident, quote_literal};
+use crate::lifecycle::build_database;
+use crate::manifest::Manifest;
+use crate::registry::SERVICES;
+use crate::roles::{drop_roles, ensure_roles, roles_for};
+use crate::version::CRATE_VERSION;
+use postgres::Client;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// First advisory-lock key of "this process uses template K".
+pub const USE_CLASS: i32 = 0x05e5_0572;
+/// First advisory-lock key of "this process builds template K".
+pub const BUILD_CLASS: i32 = 0x05e5_0573;
+/// Prefix of template database names.
+pub const TEMPLATE_PREFIX: &str = "ores_tpl_";
+/// Comment that marks a test database kept for debugging (cleanup leaves it alone).
+pub const KEPT_COMMENT: &str = "ores-sql: kept test database";
+/// Length of the key prefix used in names.
+const SHORT: usize = 12;
+
+/// What a template depends on, digested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateKey {
+    /// Hex SHA-256 over everything that changes what a clone contains.
+    pub full: String,
+    /// Its first 12 hex digits, used in names.
+    pub short: String,
+}
+
+impl TemplateKey {
+    /// `ores_tpl_<short>`.
+    pub fn template_name(&self) -> String {
+        format!("{TEMPLATE_PREFIX}{}", self.short)
+    }
+
+    /// Where the template is built before it is renamed into place.
+    pub fn build_name(&self) -> String {
+        build_name(&self.short)
+    }
+
+    /// Environment label of the template's roles: `t_<short>`. Each key has roles of
+    /// its own, so removing an old template's roles never touches a newer one, and the
+    /// hex label cannot collide with a developer's `local`/`ci` environment.
+    pub fn label(&self) -> String {
+        label(&self.short)
+    }
+}
+
+fn build_name(short: &str) -> String {
+    format!("{TEMPLATE_PREFIX}{short}_build")
+}
+
+fn label(short: &str) -> String {
+    format!("t_{short}")
+}
+
+/// Computes the key from the manifest, the server's major version, the versions of the
+/// extensions a build installs, and the role and grant layout compiled into this crate
+/// (grants are derived by code, not by the scripts, so the schema hash alone misses them).
+pub fn template_key(
+    admin: &mut Client,
+    manifest: &Manifest,
+    extensions: &[String],
+) -> Result<TemplateKey> {
+    let major = server_major_version(admin)?;
+    let versions: Vec<(String, String)> = admin
+        .query(
+            "SELECT name::text, coalesce(default_version, '') FROM pg_available_extensions
+              WHERE name = ANY($1) ORDER BY name",
+            &[&extensions],
+        )
+        .context("reading extension versions")?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut h = Sha256::new();
+    h.update(b"ores-sql test template 1\n");
+    h.update(manifest.schema_hash().as_bytes());
+    h.update(format!("\nserver {major}\n").as_bytes());
+    for (name, version) in &versions {
+        h.update(format!("ext {name} {version}\n").as_bytes());
+    }
+    h.update(format!("{:?}\n{:?}\n{CRATE_VERSION}", roles_for("k"), SERVICES).as_bytes());
+    let full: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(TemplateKey {
+        short: full[..SHORT].to_string(),
+        full,
+    })
+}
+
+fn lock_key(client: &mut Client, short: &str) -> Result<i32> {
+    Ok(client
+        .query_one("SELECT hashtext($1)", &[&format!("ores_sql:tpl:{short}")])
+        .context("computing the template lock key")?
+        .get(0))
+}
+
+/// When the complete template for `key` was last taken into use (seconds since the
+/// epoch), or `None` if there is no complete template.
+fn ready(client: &mut Client, key: &TemplateKey) -> Result<Option<u64>> {
+    let row = client
+        .query_opt(
+            "SELECT datistemplate, coalesce(shobj_description(oid, 'pg_database'), '')
+               FROM pg_database WHERE datname = $1",
+            &[&key.template_name()],
+        )
+        .context("looking for the template database")?;
+    Ok(row.and_then(|r| {
+        let comment: String = r.get(1);
+        let (full, used) = parse_comment(&comment)?;
+        (r.get::<_, bool>(0) && full == key.full).then_some(used)
+    }))
+}
+
+/// A template's comment: `<full key> used <unix seconds>`. The key proves the template
+/// complete; the time lets cleanup spare a template that was used moments ago by a
+/// process that has just exited (the next test process will want it again).
+fn comment(full: &str) -> String {
+    format!("{full} used {}", now())
+}
+
+fn parse_comment(comment: &str) -> Option<(&str, u64)> {
+    let (full, used) = comment.split_once(" used ")?;
+    Some((full, used.parse().ok()?))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How often (seconds) a user refreshes the template's last-use time: rarely enough
+/// that concurrent test processes almost never write it at once.
+const USE_REFRESH: u64 = 60;
+
+/// Default time a template survives after its last use ([`GRACE_VAR`] overrides).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
+/// Variable setting, in seconds, how long an unused template of another key is kept.
+pub const GRACE_VAR: &str = "ORES_TEST_TEMPLATE_GRACE";
+
+/// The configured grace period for unused templates.
+pub fn grace() -> Duration {
+    std::env::var(GRACE_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_GRACE)
+}
+
+/// Takes the shared use lock on `key` (kept until the session ends) and makes sure its
+/// template exists, building it if needed. `server` is the administrative
+/// configuration; the template's roles carry the key's label.
+pub fn ensure_template(
+    anchor: &mut Client,
+    server: &Config,
+    manifest: &Manifest,
+    key: &TemplateKey,
+) -> Result<()> {
+    let lk = lock_key(anchor, &key.short)?;
+    anchor
+        .execute("SELECT pg_advisory_lock_shared($1, $2)", &[&USE_CLASS, &lk])
+        .context("taking the template use lock")?;
+    if let Some(used) = ready(anchor, key)? {
+        if now().saturating_sub(used) > USE_REFRESH {
+            // Best effort: two processes writing the comment at once make one fail
+            // ("tuple concurrently updated"), which only means the time is fresh.
+            let _ = anchor.batch_execute(&format!(
+                "COMMENT ON DATABASE {} IS {}",
+                quote_ident(&key.template_name()),
+                quote_literal(&comment(&key.full))
+            ));
+        }
+        return Ok(());
+    }
+    anchor
+        .execute("SELECT pg_advisory_lock($1, $2)", &[&BUILD_CLASS, &lk])
+        .context("taking the template build lock")?;
+    let built = build_locked(anchor, server, manifest, key);
+    let unlocked = anchor
+        .execute("SELECT pg_advisory_unlock($1, $2)", &[&BUILD_CLASS, &lk])
+        .context("releasing the template build lock");
+    built.and(unlocked.map(|_| ()))
+}
+
+fn build_locked(
+    anchor: &mut Client,
+    server: &Config,
+    manifest: &Manifest,
+    key: &TemplateKey,
+) -> Result<()> {
+    // Another process may have finished it while we waited for the lock.
+    if ready(anchor, key)?.is_some() {
+        return Ok(());
+    }
+    let name = key.template_name();
+    let build = key.build_name();
+    // Whatever exists under these names now was left by a killed builder: we hold the
+    // build lock, so nobody else is working on it.
+    discard_template(anchor, &build)?;
+    discard_template(anchor, &name)?;
+    check_extensions(anchor, &server.extensions)?;
+    let config = server
+        .clone()
+        .with_env(&key.label())?
+        .with_database(&name)?;
+    ensure_roles(anchor, &config)?;
+    log::info!("building test template {name}");
+    build_database(anchor, &config, &build, manifest)?;
+    anchor
+        .batch_execute(&format!(
+            "BEGIN;
+             ALTER DATABASE {b} RENAME TO {t};
+             ALTER DATABASE {t} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false;
+             COMMENT ON DATABASE {t} IS {c};
+             COMMIT;",
+            b = quote_ident(&build),
+            t = quote_ident(&name),
+            c = quote_literal(&comment(&key.full))
+        ))
+        .context(format!("marking {name} as a complete template"))
+}
+
+/// Drops a (possibly half-made) template database; a template must lose its flag first.
+fn discard_template(client: &mut Client, name: &str) -> Result<bool> {
+    if !database_exists(client, name)? {
+        return Ok(false);
+    }
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH IS_TEMPLATE false",
+            quote_ident(name)
+        ))
+        .context(format!("unmarking template {name}"))?;
+    drop_database(client, name, true)
+}
+
+/// Removes templates (and their ready clones and roles) of keys that no live process
+/// uses and that were last taken into use more than `grace` ago, except `keep`.
+/// Returns the names of the templates removed.
+pub fn remove_unused(anchor: &mut Client, keep: &[String], grace: Duration) -> Result<Vec<String>> {
+    let recent: Vec<String> = anchor
+        .query(
+            "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '')
+               FROM pg_database WHERE starts_with(datname, $1)",
+            &[&TEMPLATE_PREFIX],
+        )
+        .context("reading template use times")?
+        .iter()
+        .filter_map(|r| {
+            let (name, comment): (String, String) = (r.get(0), r.get(1));
+            let (_, used) = parse_comment(&comment)?;
+            (now().saturating_sub(used) < grace.as_secs())
+                .then(|| name.trim_start_matches(TEMPLATE_PREFIX).to_string())
+        })
+        .collect();
+    let mut shorts: Vec<String> = anchor
+        .query(
+            "SELECT substr(datname, length($1) + 1, $2)::text FROM pg_database WHERE starts_with(datname, $1)
+             UNION
+             SELECT substr(datname, 9, $2)::text FROM pg_database WHERE starts_with(datname, 'ores_tp_')
+             UNION
+             SELECT substr(rolname, 8, $2)::text FROM pg_roles WHERE rolname ~ '^ores_t_[0-9a-f]{12}_owner$'",
+            &[&TEMPLATE_PREFIX, &(SHORT as i32)],
+        )
+        .context("listing test templates")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    shorts.retain(|s| {
+        s.len() == SHORT
+            && s.bytes().all(|b| b.is_ascii_hexdigit())
+            && !keep.contains(s)
+            && !recent.contains(s)
+    });
+    let mut removed = Vec::new();
+    for short in shorts {
+        let lk = lock_key(anchor, &short)?;
+        let free: bool = anchor
+            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&USE_CLASS, &lk])
+            .context("probing the template use lock")?
+            .get(0);
+        if !free {
+            continue;
+        }
+        let outcome = remove_key(anchor, &short);
+        let _ = anchor.execute("SELECT pg_advisory_unlock($1, $2)", &[&USE_CLASS, &lk]);
+        if outcome? {
+            removed.push(format!("{TEMPLATE_PREFIX}{short}"));
+        }
+    }
+    Ok(removed)
+}
+
+fn remove_key(anchor: &mut Client, short: &str) -> Result<bool> {
+    let name = format!("{TEMPLATE_PREFIX}{short}");
+    let ready: Vec<String> = anchor
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            &[&pool_prefix(short)],
+        )
+        .context("listing ready clones of an old template")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for db in ready {
+        drop_database(anchor, &db, true)?;
+    }
+    discard_template(anchor, &build_name(short))?;
+    let dropped = discard_template(anchor, &name)?;
+    // Clones (kept ones, or a live process's) still own objects through these roles.
+    let clones: i64 = anchor
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+            &[&format!("{TEST_DB_PREFIX}{short}_")],
+        )
+        .context("counting clones of an old template")?
+        .get(0);
+    if clones == 0 {
+        let roles = drop_roles(anchor, &label(short))?;
+        if !roles.is_empty() {
+            log::info!("removed {} roles of old test template {name}", roles.len());
+        }
+    }
+    if dropped {
+        log::info!("removed unused test template {name}");
+    }
+    Ok(dropped)
+}
+
+/// Drops test databases whose owner process is gone. `live_tags` are the owner tags of
+/// processes with an anchor session on the server (any host); a database whose owner
+/// has no anchor is also checked against `/proc` when it comes from this host, and is
+/// kept if that process still runs. Kept databases (see [`KEPT_COMMENT`]) stay.
+pub fn remove_orphans(admin: &mut Client, live_tags: &[String]) -> Result<Vec<String>> {
+    let rows = admin
+        .query(
+            "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '')
+               FROM pg_database WHERE starts_with(datname, $1)",
+            &[&TEST_DB_PREFIX],
+        )
+        .context("listing test databases")?;
+    let mut removed = Vec::new();
+    for row in rows {
+        let (name, comment): (String, String) = (row.get(0), row.get(1));
+        let Some(parsed) = parse_test_db_name(&name) else {
+            continue;
+        };
+        if comment == KEPT_COMMENT
+            || live_tags.contains(&parsed.owner.tag())
+            || parsed.owner.alive_here()
+        {
+            continue;
+        }
+        if drop_database(admin, &name, true)? {
+            log::info!("removed {name}, left behind by a test process that is gone");
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
