@@ -4,8 +4,8 @@
 //! - `recreate`: the full build from scratch (database absent, roles present as after
 //!   any first run): roles, database, extensions, scripts, grants, build record;
 //! - the same SQL through `psql -v ON_ERROR_STOP=1 -f`, one process per file in
-//!   manifest order, the way shell-script provisioning does it (each file in its own
-//!   transaction, `-1`, because the seed scripts need transaction-local settings);
+//!   manifest order, the way shell-script provisioning does it (autocommit: every
+//!   statement its own transaction);
 //! - all files concatenated into one `psql -1` (one process, one transaction): the
 //!   lower bound for applying that SQL;
 //! - `TestDatabase::new()` once the template exists, and raw clones with both
@@ -152,7 +152,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         times: vec![],
     };
     let mut per_file = Sample {
-        name: "psql -1 -f, one process per file",
+        name: "psql -f, one process per file (autocommit)",
         times: vec![],
     };
     let mut single = Sample {
@@ -176,7 +176,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         per_file.times.push(
             timed(|| {
                 for f in &files.each {
-                    psql(config, &psql_db, &owner, f, PER_FILE_TX)?;
+                    psql(config, &psql_db, &owner, f, false)?;
                 }
                 Ok(())
             })?
@@ -374,11 +374,6 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     );
     Ok(())
 }
-
-/// Each file in a transaction of its own (`psql -1 -f`): the seed scripts set the
-/// tenant with a transaction-local `set_config`, so they cannot run in autocommit.
-/// This only spares psql work (one commit per file, not per statement).
-const PER_FILE_TX: bool = true;
 
 struct Files {
     each: Vec<PathBuf>,

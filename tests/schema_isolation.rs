@@ -8,7 +8,7 @@ use ores_sql::registry::{PROVISIONER_COMPONENTS, component_of_table};
 
 #[test]
 fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
-    let env = built("iso");
+    let env = built();
     let a = create_tenant(&env, "tenant_a");
     let b = create_tenant(&env, "tenant_b");
     let mut ra = service(&env, "refdata", Some(&a));
@@ -185,7 +185,7 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
 
 #[test]
 fn each_service_writes_only_its_domain_and_reads_only_what_the_registry_allows() {
-    let env = built("prv");
+    let env = built();
     let mut admin = admin(&env);
     let tables: Vec<String> = admin
         .query(

@@ -27,7 +27,7 @@ fn strings(client: &mut postgres::Client, sql: &str) -> BTreeSet<String> {
 
 #[test]
 fn seed_data_matches_its_sources_and_names_are_searchable() {
-    let env = built("seed");
+    let env = built();
     // Everything below is read the way a tenant's service reads shared data.
     let a = create_tenant(&env, "tenant_a");
     let mut r = service(&env, "refdata", Some(&a));
@@ -172,7 +172,7 @@ fn seed_data_matches_its_sources_and_names_are_searchable() {
 
 #[test]
 fn reset_tenant_empties_one_tenant_and_reset_system_returns_to_a_fresh_database() {
-    let env = built("rst");
+    let env = built();
     let a = create_tenant(&env, "tenant_a");
     let b = create_tenant(&env, "tenant_b");
     for t in [&a, &b, &SYSTEM_TENANT.to_string()] {

@@ -18,7 +18,7 @@ fn next_notification(listener: &mut postgres::Client) -> postgres::Notification 
 
 #[test]
 fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announced() {
-    let env = built("ver");
+    let env = built();
     let a = create_tenant(&env, "tenant_a");
     let mut ra = service(&env, "refdata", Some(&a));
     // A second connection listens, as a service's cache would.
@@ -205,7 +205,7 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
 
 #[test]
 fn passwords_are_hashed_and_append_only_tables_refuse_changes() {
-    let env = built("pwd");
+    let env = built();
     let a = create_tenant(&env, "tenant_a");
     let mut ia = service(&env, "iam", Some(&a));
     let state = sqlstate(ia.execute(

@@ -1,32 +1,31 @@
-//! Shared helpers of the schema tests: a built scratch environment, service
+//! Shared helpers of the schema tests: a fresh clone of the built schema, service
 //! connections scoped to a tenant, and the registry's view of who may do what.
 #![allow(dead_code)]
 
 use ores_sql::admin::connect_admin_to;
 use ores_sql::registry::{self, Service};
-use ores_sql::testing::ScratchEnv;
+use ores_sql::testing::TestDatabase;
 use postgres::Client;
 
 pub const SYSTEM_TENANT: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";
 
-/// A scratch environment with the compiled-in schema built into it.
-pub fn built(prefix: &str) -> ScratchEnv {
-    let env = ScratchEnv::new(prefix).expect("scratch environment");
-    ores_sql::recreate(&env.config).expect("recreate");
-    env
+/// A fresh database with the compiled-in schema, cloned from the harness's template
+/// (these tests need a database, not a build).
+pub fn built() -> TestDatabase {
+    TestDatabase::new().expect("test database")
 }
 
 /// The superuser on the environment's database (bypasses row-level security).
-pub fn admin(env: &ScratchEnv) -> Client {
-    connect_admin_to(&env.config, &env.config.database).expect("admin connection")
+pub fn admin(env: &TestDatabase) -> Client {
+    connect_admin_to(env.config(), env.name()).expect("admin connection")
 }
 
 /// A connection as `ores_<env>_<service>_service`, with `ores.tenant_id` set.
-pub fn service(env: &ScratchEnv, name: &str, tenant: Option<&str>) -> Client {
+pub fn service(env: &TestDatabase, name: &str, tenant: Option<&str>) -> Client {
     let svc = registry::service(name).expect("known service");
     let mut client = env
-        .config
-        .role_pg_config(&svc.role(&env.config.env), None)
+        .config()
+        .role_pg_config(&svc.role(env.env()), None)
         .connect(postgres::NoTls)
         .expect("service connection");
     client
@@ -46,7 +45,7 @@ pub fn set_tenant(client: &mut Client, tenant: &str) {
 
 /// Registers a tenant the way the IAM service does (from the system tenant) and
 /// returns its id.
-pub fn create_tenant(env: &ScratchEnv, code: &str) -> String {
+pub fn create_tenant(env: &TestDatabase, code: &str) -> String {
     let mut iam = service(env, "iam", Some(SYSTEM_TENANT));
     iam.query_one(
         "INSERT INTO ores_iam_tenants_tbl (code, name, type_code)

@@ -1,6 +1,6 @@
 -- One read and one write permission per resource a service exposes, plus the two
 -- reset operations. Built as a product of resources and actions in one statement.
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_iam_permissions_tbl (code, description)
 SELECT r.component || '::' || r.resource || ':' || a.action,

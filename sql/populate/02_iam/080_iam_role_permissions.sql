@@ -1,6 +1,6 @@
 -- Permission sets of the standard roles, derived from the permission names so a
 -- permission added above lands in the right roles without being listed twice.
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_iam_role_permissions_tbl (role_code, permission_code)
 SELECT r.role_code, p.code

@@ -1,6 +1,6 @@
 -- system.new_record is every versioned table's default reason; system.reset is the
 -- reason the reset functions record.
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_dq_change_reasons_tbl (code, name, category_code, description) VALUES
     ('system.new_record', 'New record', 'system', 'First version of an entity'),

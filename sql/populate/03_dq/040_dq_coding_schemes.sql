@@ -1,4 +1,4 @@
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_dq_coding_schemes_tbl (code, name, authority, data_domain_code, description) VALUES
     ('lei', 'Legal Entity Identifier', 'GLEIF', 'reference_data', 'ISO 17442, 20 characters'),

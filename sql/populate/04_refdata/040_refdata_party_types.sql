@@ -1,4 +1,4 @@
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_refdata_party_types_tbl (code, name, description) VALUES
     ('bank', 'Bank', 'Credit institution'),

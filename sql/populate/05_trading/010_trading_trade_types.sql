@@ -1,4 +1,4 @@
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_trading_trade_types_tbl (code, name, description) VALUES
     ('swap', 'Interest rate swap', 'Fixed/floating or basis swap'),

@@ -1,4 +1,4 @@
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_trading_trade_statuses_tbl (code, name, description) VALUES
     ('pending', 'Pending', 'Captured, not yet confirmed'),

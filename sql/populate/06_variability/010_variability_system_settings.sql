@@ -1,6 +1,6 @@
 -- Defaults of the system tenant. system.bootstrap_mode is not here: registering a
 -- tenant (the system tenant included, in the iam seed) turns it on for that tenant.
-SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
 
 INSERT INTO ores_variability_system_settings_tbl (name, value, value_type, description) VALUES
     ('iam.password_min_length', '12', 'integer', 'Shortest password accepted'),
