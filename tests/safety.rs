@@ -422,3 +422,49 @@ fn passwords_reach_the_server_only_as_scram_verifiers_and_never_the_logs() {
         assert!(!debug.contains(pw.as_str()), "password in Debug");
     }
 }
+
+#[test]
+fn a_wrong_password_is_a_clear_error_and_changes_nothing() {
+    // The shared server trusts local connections, so it cannot refuse a password:
+    // this test gets a private cluster of its own that asks for one.
+    let right = ores_sql::Secret::new("right-horse-battery");
+    let cluster = ores_sql::testing::EmbeddedCluster::with_password(&right).unwrap();
+    let base = cluster.config(Config::load().unwrap().with_env("pwcheck").unwrap());
+
+    let mut wrong = base.clone();
+    wrong.admin_password = Some(ores_sql::Secret::new("wrong-staple-9"));
+    let err = ores_sql::recreate(&wrong).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(text.contains("28P01"), "no SQLSTATE in {text}");
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(text.contains("PGPASSWORD"), "no hint what to do: {text}");
+    assert!(
+        !format!("{text} {err:?}").contains("wrong-staple"),
+        "password leaked: {text}"
+    );
+
+    let mut none = base.clone();
+    none.admin_password = None;
+    assert!(matches!(
+        ores_sql::recreate(&none),
+        Err(Error::Connect { .. })
+    ));
+
+    // Nothing was created; the right password works and builds.
+    let mut ok = base.clone();
+    ok.admin_password = Some(right);
+    let mut admin = connect_admin(&ok).unwrap();
+    assert!(!database_exists(&mut admin, &ok.database).unwrap());
+    let roles: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'ores\\_pwcheck\\_%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(roles, 0);
+    let (_d, good) = manifest(&GOOD);
+    ores_sql::recreate_with(&ok, &good).unwrap();
+    assert_eq!(precious(&ok), "precious");
+}

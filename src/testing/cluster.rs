@@ -7,7 +7,7 @@
 //! the run's root process (nextest itself, or the test process) has exited, however it
 //! exited, so not even a killed run leaves a server behind.
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -46,6 +46,7 @@ impl ServerMode {
 }
 
 static CLUSTER: Mutex<Option<Arc<EmbeddedCluster>>> = Mutex::new(None);
+static PRIVATE_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// The administrative configuration of the server the tests use, and the private
 /// cluster behind it if there is one.
@@ -148,6 +149,31 @@ impl EmbeddedCluster {
         };
         let user = whoami::username().unwrap_or_default();
         let dir = std::env::temp_dir().join(format!("ores-sql-pg-{user}-{tag}"));
+        EmbeddedCluster::start(&bin, dir, watched, None)
+    }
+
+    /// A cluster of its own for the calling process (removed when the process exits)
+    /// that asks for a password: superuser `postgres` with `password`, SCRAM over its
+    /// socket. For tests of what a wrong password does, which a trusting server
+    /// cannot show.
+    pub fn with_password(password: &Secret) -> Result<EmbeddedCluster> {
+        let bin = bin_dir().ok_or_else(|| {
+            Error::Config("no PostgreSQL server binaries (initdb, pg_ctl) to start a password-protected cluster".into())
+        })?;
+        let me = super::owner::Owner::current();
+        let user = whoami::username().unwrap_or_default();
+        let n = PRIVATE_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("ores-sql-pgpw-{user}-{}_{}_{n}", me.pid, me.start));
+        EmbeddedCluster::start(&bin, dir, me.pid, Some(password))
+    }
+
+    fn start(
+        bin: &Path,
+        dir: PathBuf,
+        watched: u32,
+        password: Option<&Secret>,
+    ) -> Result<EmbeddedCluster> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| io("creating the private cluster directory", e))?;
         let lock =
@@ -156,7 +182,7 @@ impl EmbeddedCluster {
             .map_err(|e| io("locking the cluster directory", e))?;
         let cluster = EmbeddedCluster { dir };
         if !cluster.dir.join("ready").exists() {
-            cluster.init(&bin, watched)?;
+            cluster.init(bin, watched, password)?;
         }
         Ok(cluster)
     }
@@ -176,7 +202,7 @@ impl EmbeddedCluster {
         base
     }
 
-    fn init(&self, bin: &Path, watched: u32) -> Result<()> {
+    fn init(&self, bin: &Path, watched: u32, password: Option<&Secret>) -> Result<()> {
         let runner = Runner::new()?;
         if let Some((uid, gid)) = runner.ids {
             std::os::unix::fs::chown(&self.dir, Some(uid), Some(gid))
@@ -190,23 +216,33 @@ impl EmbeddedCluster {
             std::fs::remove_dir_all(&data)
                 .map_err(|e| io("removing a half-made cluster directory", e))?;
         }
-        runner.run(
-            bin.join("initdb"),
-            &[
-                "-D".as_ref(),
-                data.as_os_str(),
-                "-U".as_ref(),
-                "postgres".as_ref(),
-                "-A".as_ref(),
-                "trust".as_ref(),
-                "-E".as_ref(),
-                "UTF8".as_ref(),
-                "--locale=C".as_ref(),
-                "--no-sync".as_ref(),
-                "--no-instructions".as_ref(),
-            ],
-            "initdb",
-        )?;
+        // initdb reads the superuser's password from a file (never argv); it lives
+        // only until initdb has read it.
+        let pwfile = self.dir.join("pwfile");
+        let auth_args: Vec<std::ffi::OsString> = match password {
+            None => vec!["-A".into(), "trust".into()],
+            Some(p) => {
+                write_private(&pwfile, p.expose(), runner.ids)?;
+                let mut file_arg = std::ffi::OsString::from("--pwfile=");
+                file_arg.push(&pwfile);
+                vec!["-A".into(), "scram-sha-256".into(), file_arg]
+            }
+        };
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "-D".as_ref(),
+            data.as_os_str(),
+            "-U".as_ref(),
+            "postgres".as_ref(),
+            "-E".as_ref(),
+            "UTF8".as_ref(),
+            "--locale=C".as_ref(),
+            "--no-sync".as_ref(),
+            "--no-instructions".as_ref(),
+        ];
+        args.extend(auth_args.iter().map(|a| a.as_os_str()));
+        let made = runner.run(bin.join("initdb"), &args, "initdb");
+        let _ = std::fs::remove_file(&pwfile);
+        made?;
         // Throwaway data: durability buys nothing and costs every commit an fsync.
         let settings = format!(
             "\n# ores-sql private test cluster\nlisten_addresses = ''\nunix_socket_directories = '{}'\nport = {PORT}\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n",
@@ -315,6 +351,25 @@ impl Runner {
             )))
         }
     }
+}
+
+/// Writes a file only its owner can read, handed to `ids` (the postgres user) if set.
+fn write_private(path: &Path, text: &str, ids: Option<(u32, u32)>) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io("writing the password file", e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| io("writing the password file", e))?;
+    if let Some((uid, gid)) = ids {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(|e| io("handing the password file to the postgres user", e))?;
+    }
+    Ok(())
 }
 
 fn is_root() -> bool {
