@@ -230,3 +230,40 @@ fn recreate_refuses_while_others_are_connected_unless_told_to_terminate() {
             .replaced
     );
 }
+
+#[test]
+fn scratch_environments_of_dead_processes_are_swept_and_live_ones_kept() {
+    use ores_sql::testing::owner::{Owner, base36};
+    let live = ScratchEnv::new("swl").unwrap();
+    ores_sql::recreate_with(&live.config, &fixture("minimal")).unwrap();
+
+    // A process that has exited: its pid no longer carries its start time.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let me = Owner::current();
+    let dead_label = format!(
+        "swd__{}_{}_{}_0",
+        me.host,
+        base36(pid as u64),
+        base36(me.start + 1)
+    );
+    let mut dead = live.config.clone().with_env(&dead_label).unwrap();
+    dead.terminate_connections = true;
+    ores_sql::recreate_with(&dead, &fixture("minimal")).unwrap();
+    let dead_env = ScratchEnv {
+        config: dead.clone(),
+    };
+
+    let removed = ores_sql::testing::sweep_dead_scratch_envs(&live.config).unwrap();
+    assert!(removed.contains(&dead_label), "{removed:?}");
+    assert!(!removed.contains(&live.config.env), "{removed:?}");
+    let mut admin = connect_admin(&live.config).unwrap();
+    assert!(!database_exists(&mut admin, &dead.database).unwrap());
+    assert!(existing_roles(&dead_env).is_empty());
+    assert!(database_exists(&mut admin, &live.config.database).unwrap());
+    assert_eq!(
+        existing_roles(&live).len(),
+        roles_for(&live.config.env).len()
+    );
+}

@@ -30,21 +30,34 @@ use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 use template::{KEPT_COMMENT, TemplateKey};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Separates a scratch label's free prefix from its owner part; no label a person
+/// would choose has it, which is what makes a leftover recognisable as ours.
+const SCRATCH_MARK: &str = "__";
+
 /// A label no other test (in this or another process) is using:
-/// `<prefix>_<pid>_<counter><time>`, within the environment label limit.
+/// `<prefix>__<host>_<pid>_<start>_<n>`. The owner part names the process (with its
+/// start time, so a reused pid is not mistaken for it), which is how a later run
+/// recognises the leftovers of a killed one.
 pub fn unique_label(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let prefix: String = prefix.chars().take(6).collect();
-    format!("{prefix}_{}_{n}x{:x}", std::process::id(), nanos % 0xfff)
+    let prefix: String = prefix.chars().take(4).collect();
+    format!(
+        "{prefix}{SCRATCH_MARK}{}_{}",
+        Owner::current().tag(),
+        owner::base36(n as u64)
+    )
+}
+
+/// The process that made a scratch label, if the label is one.
+fn scratch_owner(label: &str) -> Option<Owner> {
+    let (_, rest) = label.split_once(SCRATCH_MARK)?;
+    let (tag, n) = rest.rsplit_once('_')?;
+    n.bytes().all(|b| b.is_ascii_alphanumeric()).then_some(())?;
+    owner::parse_tag(tag)
 }
 
 /// An environment of its own for one test, torn down (database and roles) on drop.
@@ -55,8 +68,17 @@ pub struct ScratchEnv {
 
 impl ScratchEnv {
     /// Loads the ambient configuration and points it at a fresh environment label.
+    /// The first call of a process also tears down scratch environments whose
+    /// process has died (a test killed before its `Drop` could run).
     pub fn new(prefix: &str) -> Result<ScratchEnv> {
-        let mut config = Config::load()?.with_env(&unique_label(prefix))?;
+        let base = Config::load()?;
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| {
+            if let Err(e) = sweep_dead_scratch_envs(&base) {
+                eprintln!("warning: could not clean up dead scratch environments: {e}");
+            }
+        });
+        let mut config = base.with_env(&unique_label(prefix))?;
         config.terminate_connections = true;
         Ok(ScratchEnv { config })
     }
@@ -68,6 +90,37 @@ impl Drop for ScratchEnv {
             eprintln!("warning: could not tear down {}: {e}", self.config.env);
         }
     }
+}
+
+/// Tears down every scratch environment (found through its owner group role) whose
+/// owning process no longer runs on this host. Returns the labels removed.
+pub fn sweep_dead_scratch_envs(base: &Config) -> Result<Vec<String>> {
+    let mut admin = crate::admin::connect_admin(base)?;
+    let labels: Vec<String> = admin
+        .query(
+            "SELECT substr(rolname, 6, length(rolname) - 11)::text FROM pg_roles
+              WHERE rolname LIKE 'ores\\_%\\_\\_%\\_owner'",
+            &[],
+        )
+        .context("listing scratch environments")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    drop(admin);
+    let mut removed = Vec::new();
+    for label in labels {
+        let Some(owner) = scratch_owner(&label) else {
+            continue;
+        };
+        if owner.host != Owner::current().host || owner.alive_here() {
+            continue;
+        }
+        let mut config = base.clone().with_env(&label)?;
+        config.terminate_connections = true;
+        teardown(&config)?;
+        removed.push(label);
+    }
+    Ok(removed)
 }
 
 /// The fixed id of the system tenant (`ores_utility_system_tenant_id_fn()`).

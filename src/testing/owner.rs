@@ -87,6 +87,22 @@ pub fn parse_test_db_name(name: &str) -> Option<TestDbName> {
     })
 }
 
+/// Parses an owner tag as made by [`Owner::tag`] (`<host>_<pid>_<start>`).
+pub fn parse_tag(tag: &str) -> Option<Owner> {
+    let parts: Vec<&str> = tag.split('_').collect();
+    let [host, pid, start] = parts.as_slice() else {
+        return None;
+    };
+    if host.len() != 4 || !host.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(Owner {
+        host: host.to_string(),
+        pid: u32::try_from(from_base36(pid)?).ok()?,
+        start: from_base36(start)?,
+    })
+}
+
 /// `v` in base 36 (lowercase), the shortest way to put a number in a name.
 pub fn base36(mut v: u64) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
