@@ -24,7 +24,7 @@
 use crate::admin::{connect_admin_to, database_exists, server_major_version};
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
-use crate::grants::service_grants;
+use crate::grants::{public_relations, service_grants};
 use crate::lint::{self, AllowEntry, StaticViolation};
 use crate::manifest::{COMPILED_ALLOW_LIST, Manifest};
 use crate::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
@@ -774,18 +774,7 @@ fn check_security_definer(client: &mut Client, push: Push<'_>) -> Result<()> {
 /// C021, C022: what each service can do on each relation equals what the registry
 /// grants it (directly or through the service group), no more, no less.
 fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
-    let relations: Vec<String> = client
-        .query(
-            "SELECT relname::text FROM pg_class
-              WHERE relnamespace = 'public'::regnamespace
-                AND relkind IN ('r', 'p', 'v', 'm') AND NOT relispartition
-              ORDER BY relname",
-            &[],
-        )
-        .context("validate: listing relations")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let relations = public_relations(client).context("validate: listing relations")?;
     let group = role_name(env, "service");
     let mut expected: BTreeSet<(String, String, &str)> = BTreeSet::new();
     for g in service_grants(env, &relations) {
