@@ -79,15 +79,7 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
     for n in &names {
         validate_role_name(n)?;
     }
-    let existing: Vec<String> = client
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
-            &[&names],
-        )
-        .context("listing existing roles")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let existing = existing_roles(client, &names)?;
 
     let mut sql = String::new();
     let mut without_password = Vec::new();
@@ -139,13 +131,9 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
     Ok(without_password)
 }
 
-/// Drops every role of environment `env` that exists (login users before groups).
-/// Their databases must already be gone; privileges they hold in the current database
-/// are removed first.
-pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
-    let specs = roles_for(env);
-    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    let existing: Vec<String> = client
+/// Which of `names` are roles on the server.
+fn existing_roles(client: &mut Client, names: &[&str]) -> Result<Vec<String>> {
+    Ok(client
         .query(
             "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
             &[&names],
@@ -153,7 +141,16 @@ pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
         .context("listing existing roles")?
         .iter()
         .map(|r| r.get(0))
-        .collect();
+        .collect())
+}
+
+/// Drops every role of environment `env` that exists (login users before groups).
+/// Their databases must already be gone; privileges they hold in the current database
+/// are removed first.
+pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
+    let specs = roles_for(env);
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let existing = existing_roles(client, &names)?;
     if existing.is_empty() {
         return Ok(existing);
     }
