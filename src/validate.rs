@@ -28,7 +28,7 @@ use crate::grants::{public_relations, service_grants};
 use crate::lint::{self, AllowEntry, StaticViolation};
 use crate::manifest::{COMPILED_ALLOW_LIST, Manifest};
 use crate::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
-use crate::roles::{role_name, roles_for};
+use crate::roles::{existing_roles, role_name, roles_for};
 use postgres::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -794,14 +794,9 @@ fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()
         }
     }
     let service_roles: Vec<String> = SERVICES.iter().map(|s| s.role(env)).collect();
-    let existing: BTreeSet<String> = client
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
-            &[&service_roles],
-        )
+    let existing: BTreeSet<String> = existing_roles(client, &service_roles)
         .context("validate: listing service roles")?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
         .collect();
     let service_of = |role: &str| {
         SERVICES
