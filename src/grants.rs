@@ -58,20 +58,30 @@ pub fn service_grants(env: &str, relations: &[String]) -> Vec<Grant> {
     out
 }
 
-/// Applies every grant inside the build transaction (running as the owner role).
-pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Result<()> {
-    let relations: Vec<String> = tx
+/// The relations of `public` that grants are given on, by name: tables, views and
+/// materialized views. Partitions are left out: a query through the parent is
+/// checked against the parent's privileges only.
+///
+/// The driver's error is returned as it is, for each caller to say what it was doing.
+pub(crate) fn public_relations(
+    client: &mut impl postgres::GenericClient,
+) -> std::result::Result<Vec<String>, postgres::Error> {
+    Ok(client
         .query(
             "SELECT relname::text FROM pg_class
               WHERE relnamespace = 'public'::regnamespace
                 AND relkind IN ('r', 'p', 'v', 'm') AND NOT relispartition
               ORDER BY relname",
             &[],
-        )
-        .context("listing relations for grants")?
+        )?
         .iter()
         .map(|r| r.get(0))
-        .collect();
+        .collect())
+}
+
+/// Applies every grant inside the build transaction (running as the owner role).
+pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Result<()> {
+    let relations = public_relations(tx).context("listing relations for grants")?;
 
     let group = |g: &str| quote_ident(&role_name(env, g));
     let (owner, rw, ro, service) = (group("owner"), group("rw"), group("ro"), group("service"));

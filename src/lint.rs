@@ -450,7 +450,12 @@ fn lex(sql: &str) -> Vec<(Tok, usize)> {
             while i < n && is_ident_char(chars[i]) {
                 i += 1;
             }
-            let word: String = chars[from..i].iter().collect::<String>().to_lowercase();
+            // PostgreSQL folds only ASCII letters of an unquoted name in a multi-byte
+            // encoding: `Ä_tbl` and `ä_tbl` are two tables.
+            let word = chars[from..i]
+                .iter()
+                .collect::<String>()
+                .to_ascii_lowercase();
             out.push((Tok::Word(word), start_line));
         } else if c == '\\' {
             // psql takes the rest of the line as the command's arguments, and the
@@ -581,17 +586,65 @@ fn skip_modifiers(st: &Statement, mut i: usize) -> usize {
     }
 }
 
-/// The table a `CREATE ... TABLE` statement creates.
-fn created_table(st: &Statement) -> Option<String> {
+/// The relation kinds a plain `CREATE` can make, by their keywords.
+const RELATION_KINDS: &[&[&str]] = &[
+    &["table"],
+    &["view"],
+    &["materialized", "view"],
+    &["sequence"],
+    &["foreign", "table"],
+];
+
+/// A relation a `CREATE` statement makes.
+struct Created {
+    /// One of [`RELATION_KINDS`].
+    kind: &'static [&'static str],
+    /// Name without schema.
+    name: String,
+    /// `CREATE OR REPLACE`: re-running the statement over the relation succeeds.
+    or_replace: bool,
+}
+
+fn created(st: &Statement) -> Option<Created> {
     let mut i = st.expect(0, &["create"])?;
+    let mut or_replace = false;
     while let Some(w) = st.word(i) {
         match w {
-            "or" | "replace" | "global" | "local" | "temporary" | "temp" | "unlogged" => i += 1,
+            "or" | "replace" => or_replace = true,
+            "global" | "local" | "temporary" | "temp" | "unlogged" | "recursive" => {}
             _ => break,
         }
+        i += 1;
     }
-    let i = st.expect(i, &["table"])?;
-    st.name(skip_modifiers(st, i)).map(|(n, _)| n)
+    let (kind, i) = RELATION_KINDS
+        .iter()
+        .find_map(|&k| st.expect(i, k).map(|j| (k, j)))?;
+    let (name, _) = st.name(skip_modifiers(st, i))?;
+    Some(Created {
+        kind,
+        name,
+        or_replace,
+    })
+}
+
+/// The table a `CREATE ... TABLE` statement creates.
+fn created_table(st: &Statement) -> Option<String> {
+    created(st).filter(|c| c.kind == ["table"]).map(|c| c.name)
+}
+
+/// Names of the relations the scripts create with a plain `CREATE` (one that would
+/// fail if the relation were still there), each once, in order of appearance.
+/// `CREATE OR REPLACE` objects survive a re-run on their own.
+pub fn created_relations<'a>(scripts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for sql in scripts {
+        for c in statements(lex(sql)).iter().filter_map(created) {
+            if !c.or_replace && !out.contains(&c.name) {
+                out.push(c.name);
+            }
+        }
+    }
+    out
 }
 
 /// Top-level (outside parentheses) comma-separated actions from `i`.
@@ -921,6 +974,64 @@ mod tests {
             let prefix: String = chars[..end].iter().collect();
             let _ = rules_of(&prefix);
         }
+    }
+
+    #[test]
+    fn finds_plain_creates_only() {
+        let sql = r#"
+-- CREATE TABLE commented_tbl (x int);
+/* CREATE TABLE block_tbl (x int); */
+CREATE TABLE ores_iam_tenants_tbl (id int, note text DEFAULT 'CREATE TABLE no_tbl');
+create unlogged table if not exists public."Odd Name" (x int);
+CREATE OR REPLACE VIEW ores_iam_tenants_vw AS SELECT 1;
+CREATE VIEW ores_iam_tenant_names_vw AS SELECT 1;
+CREATE OR REPLACE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $body$
+BEGIN CREATE TABLE inside_tbl (x int); END $body$;
+CREATE INDEX tenants_code_idx ON ores_iam_tenants_tbl (id);
+CREATE SEQUENCE ores_iam_tenant_seq;
+"#;
+        assert_eq!(
+            created_relations([sql]),
+            [
+                "ores_iam_tenants_tbl",
+                "Odd Name",
+                "ores_iam_tenant_names_vw",
+                "ores_iam_tenant_seq"
+            ]
+        );
+    }
+
+    #[test]
+    fn created_relations_take_the_better_lexer_where_the_two_differed() {
+        // recreate-entity's own lexer ended `E'it\'s'` at the escaped quote, found
+        // no_tbl and lost b_tbl; it also kept the middle part of a three-part name.
+        let sql = r#"
+CREATE TABLE a_tbl (x text DEFAULT E'it\'s; CREATE TABLE no_tbl (y int)');
+CREATE TABLE b_tbl (y int);
+/* outer /* nested */ CREATE TABLE still_comment_tbl (x int); */
+CREATE MATERIALIZED VIEW IF NOT EXISTS ores.public.c_vw AS SELECT $q$;$q$;
+CREATE TEMP RECURSIVE VIEW d_vw (n) AS SELECT 1;
+CREATE FOREIGN TABLE "E_Tbl" (x int) SERVER s;
+CREATE TABLE ÄRGER_TBL (x int);
+CREATE TABLE b_tbl (y int);
+"#;
+        assert_eq!(
+            created_relations([sql]),
+            ["a_tbl", "b_tbl", "c_vw", "d_vw", "E_Tbl", "Ärger_tbl"]
+        );
+    }
+
+    #[test]
+    fn only_ascii_letters_of_unquoted_names_fold() {
+        // Two different tables to PostgreSQL in a UTF-8 database.
+        assert_eq!(
+            rules_of("CREATE TABLE Ä_tbl (a int); ALTER TABLE ä_tbl ENABLE ROW LEVEL SECURITY;"),
+            [S004]
+        );
+        assert_eq!(
+            rules_of("CREATE TABLE Ä_TBL (a int); ALTER TABLE Ä_tbl ENABLE ROW LEVEL SECURITY;"),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::error::{PgContext, Result};
 use crate::ident::{quote_ident, quote_literal, validate_role_name};
 use crate::registry::SERVICES;
 use postgres::Client;
+use postgres::types::ToSql;
 
 /// The group roles of an environment, by suffix.
 pub const GROUPS: [&str; 4] = ["owner", "rw", "ro", "service"];
@@ -79,15 +80,7 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
     for n in &names {
         validate_role_name(n)?;
     }
-    let existing: Vec<String> = client
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
-            &[&names],
-        )
-        .context("listing existing roles")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let existing = existing_roles(client, &names).context("listing existing roles")?;
 
     let mut sql = String::new();
     let mut without_password = Vec::new();
@@ -139,21 +132,30 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
     Ok(without_password)
 }
 
+/// Which of `names` are roles on the server.
+///
+/// The driver's error is returned as it is, for each caller to say what it was doing.
+pub(crate) fn existing_roles<T: ToSql + Sync>(
+    client: &mut Client,
+    names: &[T],
+) -> std::result::Result<Vec<String>, postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
+            &[&names],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// Drops every role of environment `env` that exists (login users before groups).
 /// Their databases must already be gone; privileges they hold in the current database
 /// are removed first.
 pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
     let specs = roles_for(env);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    let existing: Vec<String> = client
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
-            &[&names],
-        )
-        .context("listing existing roles")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let existing = existing_roles(client, &names).context("listing existing roles")?;
     if existing.is_empty() {
         return Ok(existing);
     }

@@ -24,11 +24,11 @@
 use crate::admin::{connect_admin_to, database_exists, server_major_version};
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
-use crate::grants::service_grants;
+use crate::grants::{public_relations, service_grants};
 use crate::lint::{self, AllowEntry, StaticViolation};
 use crate::manifest::{COMPILED_ALLOW_LIST, Manifest};
 use crate::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
-use crate::roles::{role_name, roles_for};
+use crate::roles::{existing_roles, role_name, roles_for};
 use postgres::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -774,18 +774,7 @@ fn check_security_definer(client: &mut Client, push: Push<'_>) -> Result<()> {
 /// C021, C022: what each service can do on each relation equals what the registry
 /// grants it (directly or through the service group), no more, no less.
 fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
-    let relations: Vec<String> = client
-        .query(
-            "SELECT relname::text FROM pg_class
-              WHERE relnamespace = 'public'::regnamespace
-                AND relkind IN ('r', 'p', 'v', 'm') AND NOT relispartition
-              ORDER BY relname",
-            &[],
-        )
-        .context("validate: listing relations")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let relations = public_relations(client).context("validate: listing relations")?;
     let group = role_name(env, "service");
     let mut expected: BTreeSet<(String, String, &str)> = BTreeSet::new();
     for g in service_grants(env, &relations) {
@@ -805,14 +794,9 @@ fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()
         }
     }
     let service_roles: Vec<String> = SERVICES.iter().map(|s| s.role(env)).collect();
-    let existing: BTreeSet<String> = client
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
-            &[&service_roles],
-        )
+    let existing: BTreeSet<String> = existing_roles(client, &service_roles)
         .context("validate: listing service roles")?
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
         .collect();
     let service_of = |role: &str| {
         SERVICES

@@ -55,6 +55,13 @@ struct Yes {
     yes: bool,
 }
 
+#[derive(Args, Clone, Copy)]
+struct Kill {
+    /// Terminate other sessions instead of refusing while they are connected.
+    #[arg(short = 'k', long = "kill")]
+    kill: bool,
+}
+
 #[derive(Subcommand)]
 enum Db {
     /// Drop and rebuild the database from scratch (built beside the old one and
@@ -65,9 +72,8 @@ enum Db {
         database: Option<String>,
         #[command(flatten)]
         yes: Yes,
-        /// Terminate other sessions instead of refusing while they are connected.
-        #[arg(short = 'k', long = "kill")]
-        kill: bool,
+        #[command(flatten)]
+        kill: Kill,
         #[command(flatten)]
         target: Target,
     },
@@ -89,9 +95,8 @@ enum Db {
         database: String,
         #[command(flatten)]
         yes: Yes,
-        /// Terminate other sessions instead of refusing while they are connected.
-        #[arg(short = 'k', long = "kill")]
-        kill: bool,
+        #[command(flatten)]
+        kill: Kill,
         #[command(flatten)]
         target: Target,
     },
@@ -103,9 +108,8 @@ enum Db {
         database: Option<String>,
         #[command(flatten)]
         yes: Yes,
-        /// Terminate other sessions instead of refusing while they are connected.
-        #[arg(short = 'k', long = "kill")]
-        kill: bool,
+        #[command(flatten)]
+        kill: Kill,
         #[command(flatten)]
         target: Target,
     },
@@ -228,9 +232,8 @@ enum EnvCmd {
         env: String,
         #[command(flatten)]
         yes: Yes,
-        /// Terminate other sessions instead of refusing while they are connected.
-        #[arg(short = 'k', long = "kill")]
-        kill: bool,
+        #[command(flatten)]
+        kill: Kill,
     },
     /// Drop the environment's database and roles.
     Teardown {
@@ -239,9 +242,8 @@ enum EnvCmd {
         env: String,
         #[command(flatten)]
         yes: Yes,
-        /// Terminate other sessions instead of refusing while they are connected.
-        #[arg(short = 'k', long = "kill")]
-        kill: bool,
+        #[command(flatten)]
+        kill: Kill,
     },
     /// Check that the configuration (.env plus exported variables) is complete and
     /// of a format version this compass understands; missing keys are listed.
@@ -361,7 +363,7 @@ fn run_db(command: Db) -> Outcome {
             target,
         } => {
             let mut config = build_target(&target, database.as_deref())?;
-            config.terminate_connections = kill;
+            config.terminate_connections = kill.kill;
             confirm(
                 yes.yes,
                 &format!(
@@ -397,7 +399,7 @@ fn run_db(command: Db) -> Outcome {
             // Refuse a protected name before asking anything about it.
             inspect::refuse_foreign(&database)?;
             confirm(yes.yes, &format!("drop database {database}"))?;
-            if ores_sql::drop::drop_named(&config, &database, kill)? {
+            if ores_sql::drop::drop_named(&config, &database, kill.kill)? {
                 println!("dropped {database}");
             } else {
                 println!("{database} does not exist; nothing to drop");
@@ -411,7 +413,7 @@ fn run_db(command: Db) -> Outcome {
             target,
         } => {
             let mut config = load(&target)?;
-            config.terminate_connections = kill;
+            config.terminate_connections = kill.kill;
             let name = database.clone().unwrap_or_else(|| config.database.clone());
             inspect::refuse_foreign(&name)?;
             confirm(
@@ -705,7 +707,7 @@ fn run_env(command: EnvCmd) -> Outcome {
     match command {
         EnvCmd::Recreate { env, yes, kill } => {
             let mut config = load_env(&env)?;
-            config.terminate_connections = kill;
+            config.terminate_connections = kill.kill;
             inspect::refuse_foreign(&config.database)?;
             confirm(
                 yes.yes,
@@ -735,7 +737,7 @@ fn run_env(command: EnvCmd) -> Outcome {
         }
         EnvCmd::Teardown { env, yes, kill } => {
             let mut config = load_env(&env)?;
-            config.terminate_connections = kill;
+            config.terminate_connections = kill.kill;
             confirm(
                 yes.yes,
                 &format!(
