@@ -40,20 +40,35 @@ AS $$ SELECT nullif(current_setting('ores.service', true), '') $$;
 -- run as the table owner (SECURITY DEFINER) and announce it for their transaction.
 -- A service cannot pass as the owner, so for services history stays unlosable.
 CREATE OR REPLACE FUNCTION ores_utility_purging_fn(p_table oid)
-RETURNS boolean LANGUAGE sql STABLE
+RETURNS boolean LANGUAGE plpgsql STABLE
 AS $$
-    SELECT coalesce(current_setting('ores.purge', true), '') = 'on'
-       AND EXISTS (SELECT 1 FROM pg_class c
-                    WHERE c.oid = p_table AND c.relowner = current_user::text::regrole)
+BEGIN
+    -- Asked for every changed row and nearly always with the setting off, which
+    -- needs no query (a SQL function with a subquery would run one every time).
+    IF coalesce(current_setting('ores.purge', true), '') <> 'on' THEN
+        RETURN false;
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM pg_class c
+                    WHERE c.oid = p_table AND c.relowner = current_user::text::regrole);
+END
 $$;
 
 -- `tenant_id = ($1).tenant_id AND k1 = ($1).k1 ...`: the predicate selecting the
 -- rows of one entity key, with the row passed as $1.
 CREATE OR REPLACE FUNCTION ores_utility_key_predicate_fn(p_keys text[])
-RETURNS text LANGUAGE sql IMMUTABLE
+RETURNS text LANGUAGE plpgsql IMMUTABLE
 AS $$
-    SELECT string_agg(format('%1$I = ($1).%1$I', k), ' AND ')
-      FROM unnest('{tenant_id}'::text[] || p_keys) AS k
+DECLARE
+    k text;
+    predicate text := 'tenant_id = ($1).tenant_id';
+BEGIN
+    -- PL/pgSQL with plain expressions rather than a SQL function over unnest: that
+    -- cannot be inlined, so it ran as a query of its own on every inserted row.
+    FOREACH k IN ARRAY coalesce(p_keys, '{}') LOOP
+        predicate := predicate || format(' AND %1$I = ($1).%1$I', k);
+    END LOOP;
+    RETURN predicate;
+END
 $$;
 
 -- One notification per change, on a channel named after the table
@@ -61,19 +76,31 @@ $$;
 -- pg_notify's 8000-byte limit) because listeners re-read what they care about.
 CREATE OR REPLACE FUNCTION ores_utility_notify_fn(
     p_table text, p_operation text, p_row jsonb, p_keys text[])
-RETURNS void LANGUAGE sql VOLATILE
+RETURNS void LANGUAGE plpgsql VOLATILE
 AS $$
-    SELECT pg_notify(
-        left(p_table, length(p_table) - 4),
+DECLARE
+    channel text := left(p_table, length(p_table) - 4);
+    ids jsonb := '{}';
+    k text;
+BEGIN
+    -- Built with plain expressions, not a query: this runs for every changed row, and
+    -- a query (or a SQL function, which is not inlined here) costs an executor start.
+    FOREACH k IN ARRAY coalesce(p_keys, '{}') LOOP
+        ids := ids || jsonb_build_object(k, p_row -> k);
+    END LOOP;
+    -- A table keyed by tenant_id alone (tenants) is identified by it.
+    IF coalesce(cardinality(p_keys), 0) = 0 THEN
+        ids := jsonb_build_object('tenant_id', p_row -> 'tenant_id');
+    END IF;
+    PERFORM pg_notify(
+        channel,
         jsonb_build_object(
-            'entity', substr(left(p_table, length(p_table) - 4), 6),
+            'entity', substr(channel, 6),
             'operation', p_operation,
             'tenant_id', p_row -> 'tenant_id',
-            -- A table keyed by tenant_id alone (tenants) is identified by it.
-            'ids', (SELECT coalesce(jsonb_object_agg(k, p_row -> k),
-                                    jsonb_build_object('tenant_id', p_row -> 'tenant_id'))
-                      FROM unnest(p_keys) AS k),
-            'timestamp', clock_timestamp())::text)
+            'ids', ids,
+            'timestamp', clock_timestamp())::text);
+END
 $$;
 
 -- Checks one lookup column against the current rows of its lookup table visible to
