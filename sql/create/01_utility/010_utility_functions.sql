@@ -156,7 +156,8 @@ END
 $$;
 
 -- BEFORE INSERT on a versioned table. TG_ARGV[0] is the comma-separated key (after
--- tenant_id); further arguments are lookup specs for ores_utility_check_lookup_fn.
+-- tenant_id). Lookups are checked after the statement, by
+-- ores_utility_versioned_lookup_fn.
 --
 -- NEW.version is the version the writer last read (0 for a key it believes new).
 -- If that is not the current version, someone else wrote in between and the insert
@@ -170,9 +171,6 @@ DECLARE
     infinity timestamptz := ores_utility_infinity_timestamp_fn();
     session_tenant uuid := ores_utility_current_tenant_id_fn();
     expected integer := coalesce(NEW.version, 0);
-    new_row jsonb := to_jsonb(NEW);
-    lookups text[] := TG_ARGV[1:];
-    spec text;
     current_version integer;
     closed_at timestamptz;
     last_version integer;
@@ -185,20 +183,6 @@ BEGIN
        AND session_tenant IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
         RETURN NEW;
     END IF;
-    -- Rows may only belong to a registered tenant (the system tenant always is).
-    IF TG_TABLE_NAME <> 'ores_iam_tenants_tbl'
-       AND NEW.tenant_id IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
-        lookups := lookups || 'tenant_id=ores_iam_tenants_tbl.tenant_id'::text;
-    END IF;
-    -- Change reasons are dq data, seeded after iam's own seed rows: until the
-    -- catalogue holds anything there is nothing to check against.
-    IF TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
-       AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl) THEN
-        lookups := lookups || 'change_reason_code=ores_dq_change_reasons_tbl.code'::text;
-    END IF;
-    FOREACH spec IN ARRAY lookups LOOP
-        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, spec, new_row);
-    END LOOP;
 
     -- Closing the current row also locks it, so two writers of one key serialise
     -- here and the second one sees that the version it expected is gone. The last
@@ -240,6 +224,89 @@ BEGIN
     -- The database role that wrote the row cannot be claimed by the client.
     NEW.performed_by := current_user;
     RETURN NEW;
+END
+$$;
+
+-- AFTER INSERT FOR EACH STATEMENT on a versioned table, its inserted rows being
+-- the transition table `inserted_rows` (REFERENCING NEW TABLE AS inserted_rows).
+-- Every argument is a lookup spec for ores_utility_check_lookup_fn. Every row must
+-- also belong to a registered tenant and carry a known change reason.
+--
+-- One query per statement checks every row against every lookup: checked row by
+-- row, each lookup cost a freshly planned query per row, which made seeding slow.
+-- The error raised is the one the row-by-row check raised, for the first failing
+-- row in insertion order and, within that row, the first failing lookup (its own
+-- lookups in argument order, then the tenant, then the change reason). Rows of
+-- another tenant than the session's were left to row-level security, as in
+-- ores_utility_versioned_insert_fn; they only get here past it (a superuser, or
+-- the system tenant's session registering tenants).
+CREATE OR REPLACE FUNCTION ores_utility_versioned_lookup_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+DECLARE
+    system_tenant uuid := ores_utility_system_tenant_id_fn();
+    -- A slice, so numbered from 1 like the ordinality below (TG_ARGV starts at 0).
+    specs text[] := TG_ARGV[0:TG_NARGS - 1];
+    checks text;
+    unknown text;
+    failed integer;
+    failed_row jsonb;
+BEGIN
+    IF TG_TABLE_NAME <> 'ores_iam_tenants_tbl' THEN
+        specs := specs || 'tenant_id=ores_iam_tenants_tbl.tenant_id'::text;
+    END IF;
+    -- Change reasons are dq data, seeded after iam's own seed rows: until the
+    -- catalogue holds anything there is nothing to check against.
+    IF TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
+       AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl) THEN
+        specs := specs || 'change_reason_code=ores_dq_change_reasons_tbl.code'::text;
+    END IF;
+    IF cardinality(specs) = 0 THEN
+        RETURN NULL;
+    END IF;
+
+    -- One `(n, bad)` pair per lookup. The value is compared in the lookup column's
+    -- own type so its index can be used; a NULL is left to NOT NULL. The system
+    -- tenant is registered by definition.
+    SELECT string_agg(format(
+               '(%s, %s r.%I IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM %I l WHERE l.%I = r.%I::text::%s
+                        AND l.valid_to = $1 AND l.tenant_id IN (r.tenant_id, $2)))',
+               s.n,
+               CASE WHEN s.col = 'tenant_id' THEN 'r.tenant_id <> $2 AND' ELSE '' END,
+               s.col, s.lookup_table, s.lookup_col, s.col, s.lookup_type),
+               ', ' ORDER BY s.n),
+           string_agg(s.spec, ', ') FILTER (WHERE s.lookup_type IS NULL)
+      INTO checks, unknown
+      FROM (SELECT t.n, t.spec, split_part(t.spec, '=', 1) AS col,
+                   split_part(split_part(t.spec, '=', 2), '.', 1) AS lookup_table,
+                   split_part(split_part(t.spec, '=', 2), '.', 2) AS lookup_col,
+                   (SELECT format_type(a.atttypid, a.atttypmod)
+                      FROM pg_attribute a
+                     WHERE a.attrelid = split_part(split_part(t.spec, '=', 2), '.', 1)::regclass
+                       AND a.attname = split_part(split_part(t.spec, '=', 2), '.', 2)
+                       AND NOT a.attisdropped) AS lookup_type
+              FROM unnest(specs) WITH ORDINALITY AS t(spec, n)) s;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION '%: lookup of a column its table does not have: %', TG_NAME, unknown;
+    END IF;
+
+    EXECUTE format(
+        'SELECT c.n, to_jsonb(r)
+           FROM (SELECT row_number() OVER () AS ores_row, i.* FROM inserted_rows i) r
+          CROSS JOIN LATERAL (VALUES %s) AS c(n, bad)
+          WHERE c.bad AND (r.tenant_id IS NOT DISTINCT FROM $3 OR $3 IS NOT DISTINCT FROM $2)
+          ORDER BY r.ores_row, c.n
+          LIMIT 1',
+        checks)
+       INTO failed, failed_row
+      USING ores_utility_infinity_timestamp_fn(), system_tenant,
+            ores_utility_current_tenant_id_fn();
+    IF failed IS NOT NULL THEN
+        -- Raises ORE02 with the message listing the valid values.
+        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, specs[failed], failed_row);
+    END IF;
+    RETURN NULL;
 END
 $$;
 
