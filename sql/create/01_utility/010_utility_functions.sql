@@ -166,11 +166,11 @@ CREATE OR REPLACE FUNCTION ores_utility_versioned_insert_fn()
 RETURNS trigger LANGUAGE plpgsql
 AS $$
 DECLARE
-    keys text[] := string_to_array(TG_ARGV[0], ',');
-    key_match text := ores_utility_key_predicate_fn(keys);
     infinity timestamptz := ores_utility_infinity_timestamp_fn();
     session_tenant uuid := ores_utility_current_tenant_id_fn();
     expected integer := coalesce(NEW.version, 0);
+    key_match text;
+    has_current boolean;
     current_version integer;
     closed_at timestamptz;
     last_version integer;
@@ -183,22 +183,35 @@ BEGIN
        AND session_tenant IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
         RETURN NEW;
     END IF;
+    key_match := ores_utility_key_predicate_fn(string_to_array(TG_ARGV[0], ','));
+
+    -- Most inserts, and all of seeding, write a key that has no current row. Asking
+    -- with a plain SELECT first is far cheaper than the closing UPDATE (whose
+    -- planning and start-up touch every index and trigger of the table), so the
+    -- UPDATE only runs when there is a row to close. The key's latest row tells
+    -- both: the exclusion constraint makes it the only one that can be current, and
+    -- versions grow with valid_from, so it carries the last version ever written (a
+    -- key recreated after a soft delete continues its sequence). Planned this way
+    -- rather than as max(version) it costs about half as much, paid on every row.
+    EXECUTE format(
+        'SELECT version, valid_to = $2 FROM %I.%I WHERE %s ORDER BY valid_from DESC LIMIT 1',
+        TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
+       INTO last_version, has_current
+      USING NEW, infinity;
 
     -- Closing the current row also locks it, so two writers of one key serialise
-    -- here and the second one sees that the version it expected is gone. The last
-    -- version ever written comes from the same statement (its snapshot predates the
-    -- close), so a key recreated after a soft delete continues its sequence.
-    EXECUTE format(
-        'WITH closed AS (
-             UPDATE %1$I.%2$I
+    -- here, and the second one finds that the version it expected is gone: its
+    -- UPDATE closes nothing, or closes a newer version than it read.
+    IF has_current THEN
+        EXECUTE format(
+            'UPDATE %I.%I
                 SET valid_to = greatest(clock_timestamp(), valid_from + interval ''1 microsecond'')
-              WHERE %3$s AND valid_to = $2
-          RETURNING version, valid_to)
-         SELECT c.version, c.valid_to, (SELECT max(version) FROM %1$I.%2$I WHERE %3$s)
-           FROM (SELECT 1) AS one LEFT JOIN closed AS c ON true',
-        TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
-       INTO current_version, closed_at, last_version
-      USING NEW, infinity;
+              WHERE %s AND valid_to = $2
+          RETURNING version, valid_to',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
+           INTO current_version, closed_at
+          USING NEW, infinity;
+    END IF;
 
     IF current_version IS NOT NULL THEN
         IF expected <> current_version THEN
@@ -219,7 +232,8 @@ BEGIN
         END IF;
         NEW.valid_from := clock_timestamp();
     END IF;
-    NEW.version := coalesce(last_version, 0) + 1;
+    -- The UPDATE's snapshot is newer than the SELECT's: whatever it closed counts too.
+    NEW.version := greatest(coalesce(last_version, 0), current_version) + 1;
     NEW.valid_to := infinity;
     -- The database role that wrote the row cannot be claimed by the client.
     NEW.performed_by := current_user;
