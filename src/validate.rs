@@ -904,8 +904,8 @@ enum PlpgsqlOutcome {
 
 /// P001: `plpgsql_check` over every PL/pgSQL function, and over every trigger
 /// function once per table it is attached to (it needs the relation to resolve
-/// NEW and OLD). Runs in a transaction that is rolled back, so installing the
-/// extension leaves no trace in the database.
+/// NEW and OLD, and the trigger's transition table names). Runs in a transaction
+/// that is rolled back, so installing the extension leaves no trace in the database.
 fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
     let available: bool = client
         .query_one(
@@ -929,7 +929,8 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
         .query(
             &format!(
                 "SELECT p.oid, p.proname::text, coalesce(t.tgrelid, 0::oid),
-                        coalesce(c.relname::text, ''), p.prorettype = 'trigger'::regtype
+                        coalesce(c.relname::text, ''), p.prorettype = 'trigger'::regtype,
+                        t.tgoldtable::text, t.tgnewtable::text
                    FROM pg_proc p
                    JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'plpgsql'
                    LEFT JOIN pg_trigger t ON t.tgfoid = p.oid AND NOT t.tgisinternal
@@ -947,6 +948,8 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
     for row in targets {
         let (oid, name, relid, table, is_trigger): (u32, String, u32, String, bool) =
             (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        // A statement trigger's function may read its transition tables by name.
+        let (old_table, new_table): (Option<String>, Option<String>) = (row.get(5), row.get(6));
         if is_trigger && relid == 0 {
             // A trigger function no trigger uses cannot be checked without a table.
             continue;
@@ -960,9 +963,11 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
         let mut sp = tx.transaction().context("validate: savepoint")?;
         let result = sp.query(
             "SELECT coalesce(lineno, 0), coalesce(sqlstate, ''), message, detail
-               FROM plpgsql_check_function_tb($1::oid::regprocedure, $2::oid::regclass, fatal_errors := false)
+               FROM plpgsql_check_function_tb($1::oid::regprocedure, $2::oid::regclass,
+                                              fatal_errors := false,
+                                              oldtable := $3::text::name, newtable := $4::text::name)
               WHERE level = 'error'",
-            &[&oid, &relid],
+            &[&oid, &relid, &old_table, &new_table],
         );
         match result {
             Ok(rows) => {

@@ -246,76 +246,106 @@ $$;
 -- Every argument is a lookup spec for ores_utility_check_lookup_fn. Every row must
 -- also belong to a registered tenant and carry a known change reason.
 --
--- One query per statement checks every row against every lookup: checked row by
--- row, each lookup cost a freshly planned query per row, which made seeding slow.
--- The error raised is the one the row-by-row check raised, for the first failing
--- row in insertion order and, within that row, the first failing lookup (its own
--- lookups in argument order, then the tenant, then the change reason). Rows of
--- another tenant than the session's were left to row-level security, as in
--- ores_utility_versioned_insert_fn; they only get here past it (a superuser, or
--- the system tenant's session registering tenants).
+-- Checked once per statement, for all rows at once: checked row by row, each lookup
+-- cost a freshly planned query per row, which made seeding slow. The error raised
+-- is the one the row-by-row check raised, for the first failing row in insertion
+-- order and, within that row, the first failing lookup (its own lookups in
+-- argument order, then the tenant, then the change reason). Rows of another tenant
+-- than the session's were left to row-level security, as in
+-- ores_utility_versioned_insert_fn; they only get here past it (a superuser, or the
+-- system tenant's session registering tenants).
 CREATE OR REPLACE FUNCTION ores_utility_versioned_lookup_fn()
 RETURNS trigger LANGUAGE plpgsql
 AS $$
 DECLARE
     system_tenant uuid := ores_utility_system_tenant_id_fn();
+    session_tenant uuid := ores_utility_current_tenant_id_fn();
     -- A slice, so numbered from 1 like the ordinality below (TG_ARGV starts at 0).
     specs text[] := TG_ARGV[0:TG_NARGS - 1];
-    checks text;
-    unknown text;
-    failed integer;
-    failed_row jsonb;
-BEGIN
-    IF TG_TABLE_NAME <> 'ores_iam_tenants_tbl' THEN
-        specs := specs || 'tenant_id=ores_iam_tenants_tbl.tenant_id'::text;
-    END IF;
+    check_tenant boolean := TG_TABLE_NAME <> 'ores_iam_tenants_tbl';
     -- Change reasons are dq data, seeded after iam's own seed rows: until the
     -- catalogue holds anything there is nothing to check against.
-    IF TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
-       AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl) THEN
-        specs := specs || 'change_reason_code=ores_dq_change_reasons_tbl.code'::text;
-    END IF;
-    IF cardinality(specs) = 0 THEN
-        RETURN NULL;
+    check_reason boolean := TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
+                            AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl);
+    checks text;
+    unknown text;
+    failed_at bigint;
+    failed integer;
+    failed_row jsonb;
+    common_at bigint;
+    common integer;
+    common_row jsonb;
+BEGIN
+    -- The table's own lookups name other tables on every table, so they need
+    -- dynamic SQL, one `(n, bad)` pair per lookup. The value is compared in the
+    -- lookup column's own type so its index can be used; a NULL is left to NOT NULL.
+    IF TG_NARGS > 0 THEN
+        SELECT string_agg(format(
+                   '(%s, r.%I IS NOT NULL AND NOT EXISTS (
+                         SELECT 1 FROM %I l WHERE l.%I = r.%I::text::%s
+                            AND l.valid_to = $1 AND l.tenant_id IN (r.tenant_id, $2)))',
+                   s.n, s.col, s.lookup_table, s.lookup_col, s.col, s.lookup_type),
+                   ', ' ORDER BY s.n),
+               string_agg(s.spec, ', ') FILTER (WHERE s.lookup_type IS NULL)
+          INTO checks, unknown
+          FROM (SELECT t.n, t.spec, split_part(t.spec, '=', 1) AS col,
+                       split_part(split_part(t.spec, '=', 2), '.', 1) AS lookup_table,
+                       split_part(split_part(t.spec, '=', 2), '.', 2) AS lookup_col,
+                       (SELECT format_type(a.atttypid, a.atttypmod)
+                          FROM pg_attribute a
+                         WHERE a.attrelid = split_part(split_part(t.spec, '=', 2), '.', 1)::regclass
+                           AND a.attname = split_part(split_part(t.spec, '=', 2), '.', 2)
+                           AND NOT a.attisdropped) AS lookup_type
+                  FROM unnest(specs) WITH ORDINALITY AS t(spec, n)) s;
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION '%: lookup of a column its table does not have: %', TG_NAME, unknown;
+        END IF;
+        EXECUTE format(
+            'SELECT r.ores_row, c.n, to_jsonb(r)
+               FROM (SELECT row_number() OVER () AS ores_row, i.* FROM inserted_rows i) r
+              CROSS JOIN LATERAL (VALUES %s) AS c(n, bad)
+              WHERE c.bad AND (r.tenant_id IS NOT DISTINCT FROM $3 OR $3 IS NOT DISTINCT FROM $2)
+              ORDER BY r.ores_row, c.n
+              LIMIT 1',
+            checks)
+           INTO failed_at, failed, failed_row
+          USING ores_utility_infinity_timestamp_fn(), system_tenant, session_tenant;
     END IF;
 
-    -- One `(n, bad)` pair per lookup. The value is compared in the lookup column's
-    -- own type so its index can be used; a NULL is left to NOT NULL. The system
-    -- tenant is registered by definition.
-    SELECT string_agg(format(
-               '(%s, %s r.%I IS NOT NULL AND NOT EXISTS (
-                     SELECT 1 FROM %I l WHERE l.%I = r.%I::text::%s
-                        AND l.valid_to = $1 AND l.tenant_id IN (r.tenant_id, $2)))',
-               s.n,
-               CASE WHEN s.col = 'tenant_id' THEN 'r.tenant_id <> $2 AND' ELSE '' END,
-               s.col, s.lookup_table, s.lookup_col, s.col, s.lookup_type),
-               ', ' ORDER BY s.n),
-           string_agg(s.spec, ', ') FILTER (WHERE s.lookup_type IS NULL)
-      INTO checks, unknown
-      FROM (SELECT t.n, t.spec, split_part(t.spec, '=', 1) AS col,
-                   split_part(split_part(t.spec, '=', 2), '.', 1) AS lookup_table,
-                   split_part(split_part(t.spec, '=', 2), '.', 2) AS lookup_col,
-                   (SELECT format_type(a.atttypid, a.atttypmod)
-                      FROM pg_attribute a
-                     WHERE a.attrelid = split_part(split_part(t.spec, '=', 2), '.', 1)::regclass
-                       AND a.attname = split_part(split_part(t.spec, '=', 2), '.', 2)
-                       AND NOT a.attisdropped) AS lookup_type
-              FROM unnest(specs) WITH ORDINALITY AS t(spec, n)) s;
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION '%: lookup of a column its table does not have: %', TG_NAME, unknown;
+    -- The tenant and the change reason are the same columns and tables on every
+    -- versioned table, so this query is static: PL/pgSQL compiles a trigger function
+    -- once per trigger and keeps its plan, where dynamic SQL is planned every time.
+    -- Only rows before an own-lookup failure can come first.
+    IF check_tenant OR check_reason THEN
+        SELECT r.ores_row, c.n, to_jsonb(r)
+          INTO common_at, common, common_row
+          FROM (SELECT row_number() OVER () AS ores_row, i.* FROM inserted_rows i) r
+         CROSS JOIN LATERAL (VALUES
+                 (1, check_tenant AND r.tenant_id <> system_tenant AND NOT EXISTS (
+                      SELECT 1 FROM ores_iam_tenants_tbl l
+                       WHERE l.tenant_id = r.tenant_id
+                         AND l.valid_to = ores_utility_infinity_timestamp_fn())),
+                 (2, check_reason AND r.change_reason_code IS NOT NULL AND NOT EXISTS (
+                      SELECT 1 FROM ores_dq_change_reasons_tbl l
+                       WHERE l.code = r.change_reason_code
+                         AND l.valid_to = ores_utility_infinity_timestamp_fn()
+                         AND l.tenant_id IN (r.tenant_id, ores_utility_system_tenant_id_fn())))
+             ) AS c(n, bad)
+         WHERE c.bad
+           AND (r.tenant_id IS NOT DISTINCT FROM session_tenant
+                OR session_tenant IS NOT DISTINCT FROM system_tenant)
+           AND (failed_at IS NULL OR r.ores_row < failed_at)
+         ORDER BY r.ores_row, c.n
+         LIMIT 1;
+        IF common IS NOT NULL THEN
+            failed_row := common_row;
+            specs := ARRAY[CASE common
+                WHEN 1 THEN 'tenant_id=ores_iam_tenants_tbl.tenant_id'
+                ELSE 'change_reason_code=ores_dq_change_reasons_tbl.code' END];
+            failed := 1;
+        END IF;
     END IF;
 
-    EXECUTE format(
-        'SELECT c.n, to_jsonb(r)
-           FROM (SELECT row_number() OVER () AS ores_row, i.* FROM inserted_rows i) r
-          CROSS JOIN LATERAL (VALUES %s) AS c(n, bad)
-          WHERE c.bad AND (r.tenant_id IS NOT DISTINCT FROM $3 OR $3 IS NOT DISTINCT FROM $2)
-          ORDER BY r.ores_row, c.n
-          LIMIT 1',
-        checks)
-       INTO failed, failed_row
-      USING ores_utility_infinity_timestamp_fn(), system_tenant,
-            ores_utility_current_tenant_id_fn();
     IF failed IS NOT NULL THEN
         -- Raises ORE02 with the message listing the valid values.
         PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, specs[failed], failed_row);
