@@ -174,6 +174,10 @@ pub const CATALOG_RULES: &[Rule] = &[
         explanation: "every service role holds every table privilege the registry grants it",
     },
     Rule {
+        id: "C023",
+        explanation: "a versioned table has `<table stem>_lookup_trg`, `AFTER INSERT FOR EACH STATEMENT` with `REFERENCING NEW TABLE AS inserted_rows` (its lookups, tenant and change reason are checked there)",
+    },
+    Rule {
         id: "P001",
         explanation: "`plpgsql_check` finds no error in any PL/pgSQL function or trigger (skipped, loudly, when the extension is not installed)",
     },

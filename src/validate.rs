@@ -334,12 +334,15 @@ struct Table {
     columns: BTreeMap<String, String>,
 }
 
+/// The transition table of `<table stem>_lookup_trg` (`sql/README.md`).
+const LOOKUP_NEW_TABLE: &str = "inserted_rows";
+
 /// Rule, trigger kind, timing in words, and the test on `pg_trigger.tgtype`.
 type TriggerExpectation = (&'static str, &'static str, &'static str, fn(i32) -> bool);
 
 type Push<'a> = &'a mut dyn FnMut(&'static str, &str, String);
 
-/// Every catalog rule (C001..C022) on the database `client` is connected to, whose
+/// Every catalog rule (C001..C023) on the database `client` is connected to, whose
 /// roles belong to environment `env`.
 pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
     let mut out = Vec::new();
@@ -636,7 +639,7 @@ fn check_roles(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
     Ok(())
 }
 
-/// C014..C018: the bitemporal machinery of every versioned table.
+/// C014..C018, C023: the bitemporal machinery of every versioned table.
 fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Result<()> {
     let versioned: Vec<&Table> = tables
         .iter()
@@ -672,17 +675,18 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
     }
     let triggers = client
         .query(
-            "SELECT c.relname::text, t.tgname::text, t.tgtype::int4, t.tgenabled::text
+            "SELECT c.relname::text, t.tgname::text, t.tgtype::int4, t.tgenabled::text,
+                    t.tgnewtable::text
                FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
               WHERE NOT t.tgisinternal AND c.relname = ANY($1)
                 AND c.relnamespace = 'public'::regnamespace",
             &[&names],
         )
         .context("validate: listing triggers")?;
-    let mut by_name: BTreeMap<String, (i32, String)> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, (i32, String, Option<String>)> = BTreeMap::new();
     for r in triggers {
         let (table, trigger): (String, String) = (r.get(0), r.get(1));
-        by_name.insert(format!("{table}/{trigger}"), (r.get(2), r.get(3)));
+        by_name.insert(format!("{table}/{trigger}"), (r.get(2), r.get(3), r.get(4)));
     }
     // pg_trigger.tgtype bits.
     const ROW: i32 = 1;
@@ -716,7 +720,7 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
             );
         }
         let stem = name.strip_suffix("_tbl").unwrap_or(name);
-        let expectations: [TriggerExpectation; 3] = [
+        let expectations: [TriggerExpectation; 4] = [
             ("C016", "insert", "BEFORE INSERT FOR EACH ROW", |ty| {
                 ty & (ROW | BEFORE | INSERT) == ROW | BEFORE | INSERT && ty & INSTEAD == 0
             }),
@@ -727,16 +731,31 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
                 ty & (BEFORE | INSTEAD) == 0
                     && ty & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
             }),
+            ("C023", "lookup", "AFTER INSERT FOR EACH STATEMENT", |ty| {
+                ty & (ROW | BEFORE | INSTEAD) == 0 && ty & INSERT == INSERT
+            }),
         ];
         for (rule, kind, timing, ok) in expectations {
             let trigger = format!("{stem}_{kind}_trg");
             match by_name.get(&format!("{name}/{trigger}")) {
                 None => push(rule, name, format!("has no trigger {trigger} ({timing})")),
-                Some((ty, _)) if !ok(*ty) => {
+                Some((ty, _, _)) if !ok(*ty) => {
                     push(rule, name, format!("trigger {trigger} is not {timing}"))
                 }
-                Some((_, enabled)) if enabled == "D" => {
+                Some((_, enabled, _)) if enabled == "D" => {
                     push(rule, name, format!("trigger {trigger} is disabled"))
+                }
+                // ores_utility_versioned_lookup_fn reads the rows under this name.
+                Some((_, _, new_table))
+                    if rule == "C023" && new_table.as_deref() != Some(LOOKUP_NEW_TABLE) =>
+                {
+                    push(
+                        rule,
+                        name,
+                        format!(
+                            "trigger {trigger} does not say REFERENCING NEW TABLE AS {LOOKUP_NEW_TABLE}"
+                        ),
+                    )
                 }
                 Some(_) => {}
             }
@@ -869,8 +888,8 @@ enum PlpgsqlOutcome {
 
 /// P001: `plpgsql_check` over every PL/pgSQL function, and over every trigger
 /// function once per table it is attached to (it needs the relation to resolve
-/// NEW and OLD). Runs in a transaction that is rolled back, so installing the
-/// extension leaves no trace in the database.
+/// NEW and OLD, and the trigger's transition table names). Runs in a transaction
+/// that is rolled back, so installing the extension leaves no trace in the database.
 fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
     let available: bool = client
         .query_one(
@@ -894,7 +913,8 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
         .query(
             &format!(
                 "SELECT p.oid, p.proname::text, coalesce(t.tgrelid, 0::oid),
-                        coalesce(c.relname::text, ''), p.prorettype = 'trigger'::regtype
+                        coalesce(c.relname::text, ''), p.prorettype = 'trigger'::regtype,
+                        t.tgoldtable::text, t.tgnewtable::text
                    FROM pg_proc p
                    JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'plpgsql'
                    LEFT JOIN pg_trigger t ON t.tgfoid = p.oid AND NOT t.tgisinternal
@@ -912,6 +932,8 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
     for row in targets {
         let (oid, name, relid, table, is_trigger): (u32, String, u32, String, bool) =
             (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        // A statement trigger's function may read its transition tables by name.
+        let (old_table, new_table): (Option<String>, Option<String>) = (row.get(5), row.get(6));
         if is_trigger && relid == 0 {
             // A trigger function no trigger uses cannot be checked without a table.
             continue;
@@ -925,9 +947,11 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
         let mut sp = tx.transaction().context("validate: savepoint")?;
         let result = sp.query(
             "SELECT coalesce(lineno, 0), coalesce(sqlstate, ''), message, detail
-               FROM plpgsql_check_function_tb($1::oid::regprocedure, $2::oid::regclass, fatal_errors := false)
+               FROM plpgsql_check_function_tb($1::oid::regprocedure, $2::oid::regclass,
+                                              fatal_errors := false,
+                                              oldtable := $3::text::name, newtable := $4::text::name)
               WHERE level = 'error'",
-            &[&oid, &relid],
+            &[&oid, &relid, &old_table, &new_table],
         );
         match result {
             Ok(rows) => {

@@ -265,3 +265,127 @@ fn passwords_are_hashed_and_append_only_tables_refuse_changes() {
         .get(0);
     assert_eq!(service_name, "telemetry");
 }
+
+#[test]
+fn multi_row_inserts_version_every_row_and_one_unknown_lookup_refuses_them_all() {
+    let env = built();
+    let a = create_tenant(&env, "tenant_a");
+    let mut ra = service(&env, "refdata", Some(&a));
+    let mut listener = service(&env, "refdata", Some(&a));
+    listener
+        .batch_execute("LISTEN ores_refdata_parties")
+        .unwrap();
+
+    // New keys in one statement: each row is its own first version, and announced.
+    let rows = ra
+        .query(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code, country_code)
+             VALUES ('P1', 'One', 'bank', 'GB'), ('P2', 'Two', 'fund', NULL),
+                    ('P3', 'Three', 'broker', 'DE')
+             RETURNING short_code, version, valid_to = ores_utility_infinity_timestamp_fn()",
+            &[],
+        )
+        .unwrap();
+    let got: Vec<(String, i32, bool)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("P1".into(), 1, true),
+            ("P2".into(), 1, true),
+            ("P3".into(), 1, true)
+        ]
+    );
+    let mut announced = Vec::new();
+    for _ in 0..3 {
+        let note = next_notification(&mut listener);
+        let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+        assert_eq!(payload["operation"], "insert");
+        assert_eq!(payload["tenant_id"], a.as_str());
+        announced.push(payload["ids"]["party_id"].as_str().unwrap().to_string());
+    }
+    announced.sort();
+    announced.dedup();
+    assert_eq!(announced.len(), 3, "{announced:?}");
+
+    // One unknown value among good rows: the statement inserts nothing, and the error
+    // names the first bad value (in row order) and lists the valid ones.
+    let parties = "SELECT count(*) FROM ores_refdata_parties_tbl";
+    let before = count(&mut ra, parties);
+    let err = ra
+        .execute(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code, country_code)
+             VALUES ('Q1', 'Q1', 'bank', 'GB'), ('Q2', 'Q2', 'pirate', 'GB'),
+                    ('Q3', 'Q3', 'ninja', 'ZZ')",
+            &[],
+        )
+        .unwrap_err();
+    let db = err.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "ORE02");
+    assert!(
+        db.message()
+            .starts_with("ores_refdata_parties_tbl.party_type_code: 'pirate' is not a valid value"),
+        "{}",
+        db.message()
+    );
+    assert!(db.message().contains("bank, broker"), "{}", db.message());
+    assert_eq!(count(&mut ra, parties), before);
+    // Within a row, its own lookups come before the change reason.
+    let err = ra
+        .execute(
+            "INSERT INTO ores_refdata_parties_tbl
+                 (short_code, name, party_type_code, country_code, change_reason_code)
+             VALUES ('R1', 'R1', 'bank', 'GB', 'system.new_record'),
+                    ('R2', 'R2', 'bank', 'ZZ', 'because')",
+            &[],
+        )
+        .unwrap_err();
+    let db = err.as_db_error().expect("server error");
+    assert_eq!(db.code().code(), "ORE02");
+    assert!(
+        db.message().contains("country_code: 'ZZ'"),
+        "{}",
+        db.message()
+    );
+    assert_eq!(count(&mut ra, parties), before);
+
+    // One key twice in one statement: the second row is a new version of the first...
+    let rows = ra
+        .query(
+            "INSERT INTO ores_refdata_parties_tbl (party_id, short_code, name, party_type_code, version)
+             VALUES ('00000000-0000-0000-0000-0000000000d1', 'D1', 'First', 'bank', 0),
+                    ('00000000-0000-0000-0000-0000000000d1', 'D1', 'Second', 'bank', 1)
+             RETURNING version",
+            &[],
+        )
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, [1, 2]);
+    let history: Vec<(i32, String, bool)> = ra
+        .query(
+            "SELECT version, name, valid_to = ores_utility_infinity_timestamp_fn()
+               FROM ores_refdata_parties_tbl
+              WHERE party_id = '00000000-0000-0000-0000-0000000000d1' ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        history,
+        [(1, "First".into(), false), (2, "Second".into(), true)]
+    );
+    // ... so writing it twice as new is a stale write.
+    assert_eq!(
+        sqlstate(ra.execute(
+            "INSERT INTO ores_refdata_parties_tbl (party_id, short_code, name, party_type_code)
+             VALUES ('00000000-0000-0000-0000-0000000000d2', 'D2', 'A', 'bank'),
+                    ('00000000-0000-0000-0000-0000000000d2', 'D2', 'B', 'bank')",
+            &[],
+        )),
+        "ORE01"
+    );
+}

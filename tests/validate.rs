@@ -223,6 +223,7 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
         ("C021", "trading:ores_iam_gadgets_tbl".into()),
         ("C021", "dq:ores_iam_gadgets_tbl".into()),
         ("C022", "iam:ores_iam_gadgets_tbl".into()),
+        ("C023", "ores_iam_gizmos_tbl".into()),
         ("P001", "ores_iam_levers_touch_fn".into()),
         ("P001", "ores_iam_broken_fn".into()),
     ];
@@ -262,6 +263,11 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
     // The messages say what is wrong, precisely.
     let c016 = &report.of_rule("C016")[0].message;
     assert!(c016.contains("is not BEFORE INSERT FOR EACH ROW"), "{c016}");
+    let c023 = &report.of_rule("C023")[0].message;
+    assert!(
+        c023.contains("does not say REFERENCING NEW TABLE AS inserted_rows"),
+        "{c023}"
+    );
     let c014 = &report.of_rule("C014")[0].message;
     assert!(
         c014.contains("version is bigint, not integer") && c014.contains("modified_by missing"),

@@ -40,20 +40,35 @@ AS $$ SELECT nullif(current_setting('ores.service', true), '') $$;
 -- run as the table owner (SECURITY DEFINER) and announce it for their transaction.
 -- A service cannot pass as the owner, so for services history stays unlosable.
 CREATE OR REPLACE FUNCTION ores_utility_purging_fn(p_table oid)
-RETURNS boolean LANGUAGE sql STABLE
+RETURNS boolean LANGUAGE plpgsql STABLE
 AS $$
-    SELECT coalesce(current_setting('ores.purge', true), '') = 'on'
-       AND EXISTS (SELECT 1 FROM pg_class c
-                    WHERE c.oid = p_table AND c.relowner = current_user::text::regrole)
+BEGIN
+    -- Asked for every changed row and nearly always with the setting off, which
+    -- needs no query (a SQL function with a subquery would run one every time).
+    IF coalesce(current_setting('ores.purge', true), '') <> 'on' THEN
+        RETURN false;
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM pg_class c
+                    WHERE c.oid = p_table AND c.relowner = current_user::text::regrole);
+END
 $$;
 
 -- `tenant_id = ($1).tenant_id AND k1 = ($1).k1 ...`: the predicate selecting the
 -- rows of one entity key, with the row passed as $1.
 CREATE OR REPLACE FUNCTION ores_utility_key_predicate_fn(p_keys text[])
-RETURNS text LANGUAGE sql IMMUTABLE
+RETURNS text LANGUAGE plpgsql IMMUTABLE
 AS $$
-    SELECT string_agg(format('%1$I = ($1).%1$I', k), ' AND ')
-      FROM unnest('{tenant_id}'::text[] || p_keys) AS k
+DECLARE
+    k text;
+    predicate text := 'tenant_id = ($1).tenant_id';
+BEGIN
+    -- PL/pgSQL with plain expressions rather than a SQL function over unnest: that
+    -- cannot be inlined, so it ran as a query of its own on every inserted row.
+    FOREACH k IN ARRAY coalesce(p_keys, '{}') LOOP
+        predicate := predicate || format(' AND %1$I = ($1).%1$I', k);
+    END LOOP;
+    RETURN predicate;
+END
 $$;
 
 -- One notification per change, on a channel named after the table
@@ -61,19 +76,31 @@ $$;
 -- pg_notify's 8000-byte limit) because listeners re-read what they care about.
 CREATE OR REPLACE FUNCTION ores_utility_notify_fn(
     p_table text, p_operation text, p_row jsonb, p_keys text[])
-RETURNS void LANGUAGE sql VOLATILE
+RETURNS void LANGUAGE plpgsql VOLATILE
 AS $$
-    SELECT pg_notify(
-        left(p_table, length(p_table) - 4),
+DECLARE
+    channel text := left(p_table, length(p_table) - 4);
+    ids jsonb := '{}';
+    k text;
+BEGIN
+    -- Built with plain expressions, not a query: this runs for every changed row, and
+    -- a query (or a SQL function, which is not inlined here) costs an executor start.
+    FOREACH k IN ARRAY coalesce(p_keys, '{}') LOOP
+        ids := ids || jsonb_build_object(k, p_row -> k);
+    END LOOP;
+    -- A table keyed by tenant_id alone (tenants) is identified by it.
+    IF coalesce(cardinality(p_keys), 0) = 0 THEN
+        ids := jsonb_build_object('tenant_id', p_row -> 'tenant_id');
+    END IF;
+    PERFORM pg_notify(
+        channel,
         jsonb_build_object(
-            'entity', substr(left(p_table, length(p_table) - 4), 6),
+            'entity', substr(channel, 6),
             'operation', p_operation,
             'tenant_id', p_row -> 'tenant_id',
-            -- A table keyed by tenant_id alone (tenants) is identified by it.
-            'ids', (SELECT coalesce(jsonb_object_agg(k, p_row -> k),
-                                    jsonb_build_object('tenant_id', p_row -> 'tenant_id'))
-                      FROM unnest(p_keys) AS k),
-            'timestamp', clock_timestamp())::text)
+            'ids', ids,
+            'timestamp', clock_timestamp())::text);
+END
 $$;
 
 -- Checks one lookup column against the current rows of its lookup table visible to
@@ -129,7 +156,8 @@ END
 $$;
 
 -- BEFORE INSERT on a versioned table. TG_ARGV[0] is the comma-separated key (after
--- tenant_id); further arguments are lookup specs for ores_utility_check_lookup_fn.
+-- tenant_id). Lookups are checked after the statement, by
+-- ores_utility_versioned_lookup_fn.
 --
 -- NEW.version is the version the writer last read (0 for a key it believes new).
 -- If that is not the current version, someone else wrote in between and the insert
@@ -138,14 +166,11 @@ CREATE OR REPLACE FUNCTION ores_utility_versioned_insert_fn()
 RETURNS trigger LANGUAGE plpgsql
 AS $$
 DECLARE
-    keys text[] := string_to_array(TG_ARGV[0], ',');
-    key_match text := ores_utility_key_predicate_fn(keys);
     infinity timestamptz := ores_utility_infinity_timestamp_fn();
     session_tenant uuid := ores_utility_current_tenant_id_fn();
     expected integer := coalesce(NEW.version, 0);
-    new_row jsonb := to_jsonb(NEW);
-    lookups text[] := TG_ARGV[1:];
-    spec text;
+    key_match text;
+    has_current boolean;
     current_version integer;
     closed_at timestamptz;
     last_version integer;
@@ -158,36 +183,35 @@ BEGIN
        AND session_tenant IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
         RETURN NEW;
     END IF;
-    -- Rows may only belong to a registered tenant (the system tenant always is).
-    IF TG_TABLE_NAME <> 'ores_iam_tenants_tbl'
-       AND NEW.tenant_id IS DISTINCT FROM ores_utility_system_tenant_id_fn() THEN
-        lookups := lookups || 'tenant_id=ores_iam_tenants_tbl.tenant_id'::text;
-    END IF;
-    -- Change reasons are dq data, seeded after iam's own seed rows: until the
-    -- catalogue holds anything there is nothing to check against.
-    IF TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
-       AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl) THEN
-        lookups := lookups || 'change_reason_code=ores_dq_change_reasons_tbl.code'::text;
-    END IF;
-    FOREACH spec IN ARRAY lookups LOOP
-        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, spec, new_row);
-    END LOOP;
+    key_match := ores_utility_key_predicate_fn(string_to_array(TG_ARGV[0], ','));
+
+    -- Most inserts, and all of seeding, write a key that has no current row. Asking
+    -- with a plain SELECT first is far cheaper than the closing UPDATE (whose
+    -- planning and start-up touch every index and trigger of the table), so the
+    -- UPDATE only runs when there is a row to close. The key's latest row tells
+    -- both: the exclusion constraint makes it the only one that can be current, and
+    -- versions grow with valid_from, so it carries the last version ever written (a
+    -- key recreated after a soft delete continues its sequence). Planned this way
+    -- rather than as max(version) it costs about half as much, paid on every row.
+    EXECUTE format(
+        'SELECT version, valid_to = $2 FROM %I.%I WHERE %s ORDER BY valid_from DESC LIMIT 1',
+        TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
+       INTO last_version, has_current
+      USING NEW, infinity;
 
     -- Closing the current row also locks it, so two writers of one key serialise
-    -- here and the second one sees that the version it expected is gone. The last
-    -- version ever written comes from the same statement (its snapshot predates the
-    -- close), so a key recreated after a soft delete continues its sequence.
-    EXECUTE format(
-        'WITH closed AS (
-             UPDATE %1$I.%2$I
+    -- here, and the second one finds that the version it expected is gone: its
+    -- UPDATE closes nothing, or closes a newer version than it read.
+    IF has_current THEN
+        EXECUTE format(
+            'UPDATE %I.%I
                 SET valid_to = greatest(clock_timestamp(), valid_from + interval ''1 microsecond'')
-              WHERE %3$s AND valid_to = $2
-          RETURNING version, valid_to)
-         SELECT c.version, c.valid_to, (SELECT max(version) FROM %1$I.%2$I WHERE %3$s)
-           FROM (SELECT 1) AS one LEFT JOIN closed AS c ON true',
-        TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
-       INTO current_version, closed_at, last_version
-      USING NEW, infinity;
+              WHERE %s AND valid_to = $2
+          RETURNING version, valid_to',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
+           INTO current_version, closed_at
+          USING NEW, infinity;
+    END IF;
 
     IF current_version IS NOT NULL THEN
         IF expected <> current_version THEN
@@ -208,11 +232,125 @@ BEGIN
         END IF;
         NEW.valid_from := clock_timestamp();
     END IF;
-    NEW.version := coalesce(last_version, 0) + 1;
+    -- The UPDATE's snapshot is newer than the SELECT's: whatever it closed counts too.
+    NEW.version := greatest(coalesce(last_version, 0), current_version) + 1;
     NEW.valid_to := infinity;
     -- The database role that wrote the row cannot be claimed by the client.
     NEW.performed_by := current_user;
     RETURN NEW;
+END
+$$;
+
+-- AFTER INSERT FOR EACH STATEMENT on a versioned table, its inserted rows being
+-- the transition table `inserted_rows` (REFERENCING NEW TABLE AS inserted_rows).
+-- Every argument is a lookup spec for ores_utility_check_lookup_fn. Every row must
+-- also belong to a registered tenant and carry a known change reason.
+--
+-- Checked once per statement, for all rows at once: checked row by row, each lookup
+-- cost a freshly planned query per row, which made seeding slow. The error raised
+-- is the one the row-by-row check raised, for the first failing row in insertion
+-- order and, within that row, the first failing lookup (its own lookups in
+-- argument order, then the tenant, then the change reason). Rows of another tenant
+-- than the session's were left to row-level security, as in
+-- ores_utility_versioned_insert_fn; they only get here past it (a superuser, or the
+-- system tenant's session registering tenants).
+CREATE OR REPLACE FUNCTION ores_utility_versioned_lookup_fn()
+RETURNS trigger LANGUAGE plpgsql
+AS $$
+DECLARE
+    system_tenant uuid := ores_utility_system_tenant_id_fn();
+    session_tenant uuid := ores_utility_current_tenant_id_fn();
+    -- A slice, so numbered from 1 like the ordinality below (TG_ARGV starts at 0).
+    specs text[] := TG_ARGV[0:TG_NARGS - 1];
+    check_tenant boolean := TG_TABLE_NAME <> 'ores_iam_tenants_tbl';
+    -- Change reasons are dq data, seeded after iam's own seed rows: until the
+    -- catalogue holds anything there is nothing to check against.
+    check_reason boolean := TG_TABLE_NAME <> 'ores_dq_change_reasons_tbl'
+                            AND EXISTS (SELECT 1 FROM ores_dq_change_reasons_tbl);
+    checks text;
+    unknown text;
+    failed_at bigint;
+    failed integer;
+    failed_row jsonb;
+    common_at bigint;
+    common integer;
+    common_row jsonb;
+BEGIN
+    -- The table's own lookups name other tables on every table, so they need
+    -- dynamic SQL, one `(n, bad)` pair per lookup. The value is compared in the
+    -- lookup column's own type so its index can be used; a NULL is left to NOT NULL.
+    IF TG_NARGS > 0 THEN
+        SELECT string_agg(format(
+                   '(%s, r.%I IS NOT NULL AND NOT EXISTS (
+                         SELECT 1 FROM %I l WHERE l.%I = r.%I::text::%s
+                            AND l.valid_to = $1 AND l.tenant_id IN (r.tenant_id, $2)))',
+                   s.n, s.col, s.lookup_table, s.lookup_col, s.col, s.lookup_type),
+                   ', ' ORDER BY s.n),
+               string_agg(s.spec, ', ') FILTER (WHERE s.lookup_type IS NULL)
+          INTO checks, unknown
+          FROM (SELECT t.n, t.spec, split_part(t.spec, '=', 1) AS col,
+                       split_part(split_part(t.spec, '=', 2), '.', 1) AS lookup_table,
+                       split_part(split_part(t.spec, '=', 2), '.', 2) AS lookup_col,
+                       (SELECT format_type(a.atttypid, a.atttypmod)
+                          FROM pg_attribute a
+                         WHERE a.attrelid = split_part(split_part(t.spec, '=', 2), '.', 1)::regclass
+                           AND a.attname = split_part(split_part(t.spec, '=', 2), '.', 2)
+                           AND NOT a.attisdropped) AS lookup_type
+                  FROM unnest(specs) WITH ORDINALITY AS t(spec, n)) s;
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION '%: lookup of a column its table does not have: %', TG_NAME, unknown;
+        END IF;
+        EXECUTE format(
+            'SELECT r.ores_row, c.n, to_jsonb(r)
+               FROM (SELECT row_number() OVER () AS ores_row, i.* FROM inserted_rows i) r
+              CROSS JOIN LATERAL (VALUES %s) AS c(n, bad)
+              WHERE c.bad AND (r.tenant_id IS NOT DISTINCT FROM $3 OR $3 IS NOT DISTINCT FROM $2)
+              ORDER BY r.ores_row, c.n
+              LIMIT 1',
+            checks)
+           INTO failed_at, failed, failed_row
+          USING ores_utility_infinity_timestamp_fn(), system_tenant, session_tenant;
+    END IF;
+
+    -- The tenant and the change reason are the same columns and tables on every
+    -- versioned table, so this query is static: PL/pgSQL compiles a trigger function
+    -- once per trigger and keeps its plan, where dynamic SQL is planned every time.
+    -- Only rows before an own-lookup failure can come first.
+    IF check_tenant OR check_reason THEN
+        SELECT r.ores_row, c.n, to_jsonb(r)
+          INTO common_at, common, common_row
+          FROM (SELECT row_number() OVER () AS ores_row, i.* FROM inserted_rows i) r
+         CROSS JOIN LATERAL (VALUES
+                 (1, check_tenant AND r.tenant_id <> system_tenant AND NOT EXISTS (
+                      SELECT 1 FROM ores_iam_tenants_tbl l
+                       WHERE l.tenant_id = r.tenant_id
+                         AND l.valid_to = ores_utility_infinity_timestamp_fn())),
+                 (2, check_reason AND r.change_reason_code IS NOT NULL AND NOT EXISTS (
+                      SELECT 1 FROM ores_dq_change_reasons_tbl l
+                       WHERE l.code = r.change_reason_code
+                         AND l.valid_to = ores_utility_infinity_timestamp_fn()
+                         AND l.tenant_id IN (r.tenant_id, ores_utility_system_tenant_id_fn())))
+             ) AS c(n, bad)
+         WHERE c.bad
+           AND (r.tenant_id IS NOT DISTINCT FROM session_tenant
+                OR session_tenant IS NOT DISTINCT FROM system_tenant)
+           AND (failed_at IS NULL OR r.ores_row < failed_at)
+         ORDER BY r.ores_row, c.n
+         LIMIT 1;
+        IF common IS NOT NULL THEN
+            failed_row := common_row;
+            specs := ARRAY[CASE common
+                WHEN 1 THEN 'tenant_id=ores_iam_tenants_tbl.tenant_id'
+                ELSE 'change_reason_code=ores_dq_change_reasons_tbl.code' END];
+            failed := 1;
+        END IF;
+    END IF;
+
+    IF failed IS NOT NULL THEN
+        -- Raises ORE02 with the message listing the valid values.
+        PERFORM ores_utility_check_lookup_fn(TG_TABLE_NAME, specs[failed], failed_row);
+    END IF;
+    RETURN NULL;
 END
 $$;
 

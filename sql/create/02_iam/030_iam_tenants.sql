@@ -31,7 +31,10 @@ CREATE UNIQUE INDEX tenants_current_idx ON ores_iam_tenants_tbl (tenant_id)
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_iam_tenants_insert_trg BEFORE INSERT ON ores_iam_tenants_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('', 'type_code=ores_iam_tenant_types_tbl.code', 'status_code=ores_iam_tenant_statuses_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('');
+CREATE OR REPLACE TRIGGER ores_iam_tenants_lookup_trg AFTER INSERT ON ores_iam_tenants_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('type_code=ores_iam_tenant_types_tbl.code', 'status_code=ores_iam_tenant_statuses_tbl.code');
 CREATE OR REPLACE TRIGGER ores_iam_tenants_update_trg BEFORE UPDATE ON ores_iam_tenants_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_iam_tenants_delete_trg BEFORE DELETE ON ores_iam_tenants_tbl

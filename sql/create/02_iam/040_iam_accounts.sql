@@ -25,6 +25,9 @@ CREATE UNIQUE INDEX accounts_current_idx ON ores_iam_accounts_tbl (tenant_id, ac
 
 CREATE OR REPLACE TRIGGER ores_iam_accounts_insert_trg BEFORE INSERT ON ores_iam_accounts_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('account_id');
+CREATE OR REPLACE TRIGGER ores_iam_accounts_lookup_trg AFTER INSERT ON ores_iam_accounts_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_iam_accounts_update_trg BEFORE UPDATE ON ores_iam_accounts_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_iam_accounts_delete_trg BEFORE DELETE ON ores_iam_accounts_tbl

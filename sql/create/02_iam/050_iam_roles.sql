@@ -22,6 +22,9 @@ CREATE UNIQUE INDEX roles_current_idx ON ores_iam_roles_tbl (tenant_id, code)
 
 CREATE OR REPLACE TRIGGER ores_iam_roles_insert_trg BEFORE INSERT ON ores_iam_roles_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_iam_roles_lookup_trg AFTER INSERT ON ores_iam_roles_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_iam_roles_update_trg BEFORE UPDATE ON ores_iam_roles_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_iam_roles_delete_trg BEFORE DELETE ON ores_iam_roles_tbl

@@ -21,6 +21,9 @@ CREATE UNIQUE INDEX permissions_current_idx ON ores_iam_permissions_tbl (tenant_
 
 CREATE OR REPLACE TRIGGER ores_iam_permissions_insert_trg BEFORE INSERT ON ores_iam_permissions_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_iam_permissions_lookup_trg AFTER INSERT ON ores_iam_permissions_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_iam_permissions_update_trg BEFORE UPDATE ON ores_iam_permissions_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_iam_permissions_delete_trg BEFORE DELETE ON ores_iam_permissions_tbl

@@ -20,7 +20,10 @@ CREATE UNIQUE INDEX account_roles_current_idx ON ores_iam_account_roles_tbl (ten
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_iam_account_roles_insert_trg BEFORE INSERT ON ores_iam_account_roles_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('account_id,role_code', 'account_id=ores_iam_accounts_tbl.account_id', 'role_code=ores_iam_roles_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('account_id,role_code');
+CREATE OR REPLACE TRIGGER ores_iam_account_roles_lookup_trg AFTER INSERT ON ores_iam_account_roles_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('account_id=ores_iam_accounts_tbl.account_id', 'role_code=ores_iam_roles_tbl.code');
 CREATE OR REPLACE TRIGGER ores_iam_account_roles_update_trg BEFORE UPDATE ON ores_iam_account_roles_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_iam_account_roles_delete_trg BEFORE DELETE ON ores_iam_account_roles_tbl

@@ -20,7 +20,10 @@ CREATE UNIQUE INDEX role_permissions_current_idx ON ores_iam_role_permissions_tb
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_iam_role_permissions_insert_trg BEFORE INSERT ON ores_iam_role_permissions_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('role_code,permission_code', 'role_code=ores_iam_roles_tbl.code', 'permission_code=ores_iam_permissions_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('role_code,permission_code');
+CREATE OR REPLACE TRIGGER ores_iam_role_permissions_lookup_trg AFTER INSERT ON ores_iam_role_permissions_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('role_code=ores_iam_roles_tbl.code', 'permission_code=ores_iam_permissions_tbl.code');
 CREATE OR REPLACE TRIGGER ores_iam_role_permissions_update_trg BEFORE UPDATE ON ores_iam_role_permissions_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_iam_role_permissions_delete_trg BEFORE DELETE ON ores_iam_role_permissions_tbl

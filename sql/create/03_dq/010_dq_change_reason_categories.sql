@@ -21,6 +21,9 @@ CREATE UNIQUE INDEX change_reason_categories_current_idx ON ores_dq_change_reaso
 
 CREATE OR REPLACE TRIGGER ores_dq_change_reason_categories_insert_trg BEFORE INSERT ON ores_dq_change_reason_categories_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_dq_change_reason_categories_lookup_trg AFTER INSERT ON ores_dq_change_reason_categories_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_dq_change_reason_categories_update_trg BEFORE UPDATE ON ores_dq_change_reason_categories_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_dq_change_reason_categories_delete_trg BEFORE DELETE ON ores_dq_change_reason_categories_tbl

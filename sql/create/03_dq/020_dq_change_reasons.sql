@@ -22,7 +22,10 @@ CREATE UNIQUE INDEX change_reasons_current_idx ON ores_dq_change_reasons_tbl (te
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_dq_change_reasons_insert_trg BEFORE INSERT ON ores_dq_change_reasons_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code', 'category_code=ores_dq_change_reason_categories_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_dq_change_reasons_lookup_trg AFTER INSERT ON ores_dq_change_reasons_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('category_code=ores_dq_change_reason_categories_tbl.code');
 CREATE OR REPLACE TRIGGER ores_dq_change_reasons_update_trg BEFORE UPDATE ON ores_dq_change_reasons_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_dq_change_reasons_delete_trg BEFORE DELETE ON ores_dq_change_reasons_tbl

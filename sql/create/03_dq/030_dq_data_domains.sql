@@ -22,6 +22,9 @@ CREATE UNIQUE INDEX data_domains_current_idx ON ores_dq_data_domains_tbl (tenant
 
 CREATE OR REPLACE TRIGGER ores_dq_data_domains_insert_trg BEFORE INSERT ON ores_dq_data_domains_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_dq_data_domains_lookup_trg AFTER INSERT ON ores_dq_data_domains_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_dq_data_domains_update_trg BEFORE UPDATE ON ores_dq_data_domains_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_dq_data_domains_delete_trg BEFORE DELETE ON ores_dq_data_domains_tbl

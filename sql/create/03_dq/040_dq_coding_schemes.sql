@@ -23,7 +23,10 @@ CREATE UNIQUE INDEX coding_schemes_current_idx ON ores_dq_coding_schemes_tbl (te
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_dq_coding_schemes_insert_trg BEFORE INSERT ON ores_dq_coding_schemes_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code', 'data_domain_code=ores_dq_data_domains_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_dq_coding_schemes_lookup_trg AFTER INSERT ON ores_dq_coding_schemes_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('data_domain_code=ores_dq_data_domains_tbl.code');
 CREATE OR REPLACE TRIGGER ores_dq_coding_schemes_update_trg BEFORE UPDATE ON ores_dq_coding_schemes_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_dq_coding_schemes_delete_trg BEFORE DELETE ON ores_dq_coding_schemes_tbl

@@ -25,7 +25,10 @@ CREATE UNIQUE INDEX currencies_current_idx ON ores_refdata_currencies_tbl (tenan
 CREATE INDEX currencies_name_trgm_idx ON ores_refdata_currencies_tbl USING gin (name gin_trgm_ops);
 
 CREATE OR REPLACE TRIGGER ores_refdata_currencies_insert_trg BEFORE INSERT ON ores_refdata_currencies_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('iso_code', 'rounding_type_code=ores_refdata_rounding_types_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('iso_code');
+CREATE OR REPLACE TRIGGER ores_refdata_currencies_lookup_trg AFTER INSERT ON ores_refdata_currencies_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('rounding_type_code=ores_refdata_rounding_types_tbl.code');
 CREATE OR REPLACE TRIGGER ores_refdata_currencies_update_trg BEFORE UPDATE ON ores_refdata_currencies_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_currencies_delete_trg BEFORE DELETE ON ores_refdata_currencies_tbl

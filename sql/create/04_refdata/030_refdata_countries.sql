@@ -25,6 +25,9 @@ CREATE INDEX countries_official_name_trgm_idx ON ores_refdata_countries_tbl USIN
 
 CREATE OR REPLACE TRIGGER ores_refdata_countries_insert_trg BEFORE INSERT ON ores_refdata_countries_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('alpha2_code');
+CREATE OR REPLACE TRIGGER ores_refdata_countries_lookup_trg AFTER INSERT ON ores_refdata_countries_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_countries_update_trg BEFORE UPDATE ON ores_refdata_countries_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_countries_delete_trg BEFORE DELETE ON ores_refdata_countries_tbl

@@ -21,6 +21,9 @@ CREATE UNIQUE INDEX party_statuses_current_idx ON ores_refdata_party_statuses_tb
 
 CREATE OR REPLACE TRIGGER ores_refdata_party_statuses_insert_trg BEFORE INSERT ON ores_refdata_party_statuses_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_refdata_party_statuses_lookup_trg AFTER INSERT ON ores_refdata_party_statuses_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_party_statuses_update_trg BEFORE UPDATE ON ores_refdata_party_statuses_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_party_statuses_delete_trg BEFORE DELETE ON ores_refdata_party_statuses_tbl

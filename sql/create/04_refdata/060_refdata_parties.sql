@@ -26,7 +26,10 @@ CREATE UNIQUE INDEX parties_current_idx ON ores_refdata_parties_tbl (tenant_id, 
 CREATE INDEX parties_name_trgm_idx ON ores_refdata_parties_tbl USING gin (name gin_trgm_ops);
 
 CREATE OR REPLACE TRIGGER ores_refdata_parties_insert_trg BEFORE INSERT ON ores_refdata_parties_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('party_id', 'party_type_code=ores_refdata_party_types_tbl.code', 'status_code=ores_refdata_party_statuses_tbl.code', 'country_code=ores_refdata_countries_tbl.alpha2_code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('party_id');
+CREATE OR REPLACE TRIGGER ores_refdata_parties_lookup_trg AFTER INSERT ON ores_refdata_parties_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('party_type_code=ores_refdata_party_types_tbl.code', 'status_code=ores_refdata_party_statuses_tbl.code', 'country_code=ores_refdata_countries_tbl.alpha2_code');
 CREATE OR REPLACE TRIGGER ores_refdata_parties_update_trg BEFORE UPDATE ON ores_refdata_parties_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_parties_delete_trg BEFORE DELETE ON ores_refdata_parties_tbl

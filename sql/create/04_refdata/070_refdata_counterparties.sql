@@ -26,7 +26,10 @@ CREATE UNIQUE INDEX counterparties_current_idx ON ores_refdata_counterparties_tb
 CREATE INDEX counterparties_name_trgm_idx ON ores_refdata_counterparties_tbl USING gin (name gin_trgm_ops);
 
 CREATE OR REPLACE TRIGGER ores_refdata_counterparties_insert_trg BEFORE INSERT ON ores_refdata_counterparties_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('counterparty_id', 'party_id=ores_refdata_parties_tbl.party_id', 'status_code=ores_refdata_party_statuses_tbl.code', 'country_code=ores_refdata_countries_tbl.alpha2_code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('counterparty_id');
+CREATE OR REPLACE TRIGGER ores_refdata_counterparties_lookup_trg AFTER INSERT ON ores_refdata_counterparties_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('party_id=ores_refdata_parties_tbl.party_id', 'status_code=ores_refdata_party_statuses_tbl.code', 'country_code=ores_refdata_countries_tbl.alpha2_code');
 CREATE OR REPLACE TRIGGER ores_refdata_counterparties_update_trg BEFORE UPDATE ON ores_refdata_counterparties_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_counterparties_delete_trg BEFORE DELETE ON ores_refdata_counterparties_tbl

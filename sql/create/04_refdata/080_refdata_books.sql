@@ -21,7 +21,10 @@ CREATE UNIQUE INDEX books_current_idx ON ores_refdata_books_tbl (tenant_id, code
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_refdata_books_insert_trg BEFORE INSERT ON ores_refdata_books_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code', 'party_id=ores_refdata_parties_tbl.party_id', 'base_currency_code=ores_refdata_currencies_tbl.iso_code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_refdata_books_lookup_trg AFTER INSERT ON ores_refdata_books_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('party_id=ores_refdata_parties_tbl.party_id', 'base_currency_code=ores_refdata_currencies_tbl.iso_code');
 CREATE OR REPLACE TRIGGER ores_refdata_books_update_trg BEFORE UPDATE ON ores_refdata_books_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_books_delete_trg BEFORE DELETE ON ores_refdata_books_tbl

@@ -21,7 +21,10 @@ CREATE UNIQUE INDEX business_centres_current_idx ON ores_refdata_business_centre
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_refdata_business_centres_insert_trg BEFORE INSERT ON ores_refdata_business_centres_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code', 'country_code=ores_refdata_countries_tbl.alpha2_code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_refdata_business_centres_lookup_trg AFTER INSERT ON ores_refdata_business_centres_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('country_code=ores_refdata_countries_tbl.alpha2_code');
 CREATE OR REPLACE TRIGGER ores_refdata_business_centres_update_trg BEFORE UPDATE ON ores_refdata_business_centres_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_refdata_business_centres_delete_trg BEFORE DELETE ON ores_refdata_business_centres_tbl

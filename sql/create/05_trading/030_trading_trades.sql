@@ -26,7 +26,10 @@ CREATE UNIQUE INDEX trades_current_idx ON ores_trading_trades_tbl (tenant_id, tr
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_trading_trades_insert_trg BEFORE INSERT ON ores_trading_trades_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('trade_id', 'book_code=ores_refdata_books_tbl.code', 'counterparty_id=ores_refdata_counterparties_tbl.counterparty_id', 'trade_type_code=ores_trading_trade_types_tbl.code', 'status_code=ores_trading_trade_statuses_tbl.code', 'currency_code=ores_refdata_currencies_tbl.iso_code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('trade_id');
+CREATE OR REPLACE TRIGGER ores_trading_trades_lookup_trg AFTER INSERT ON ores_trading_trades_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('book_code=ores_refdata_books_tbl.code', 'counterparty_id=ores_refdata_counterparties_tbl.counterparty_id', 'trade_type_code=ores_trading_trade_types_tbl.code', 'status_code=ores_trading_trade_statuses_tbl.code', 'currency_code=ores_refdata_currencies_tbl.iso_code');
 CREATE OR REPLACE TRIGGER ores_trading_trades_update_trg BEFORE UPDATE ON ores_trading_trades_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_trading_trades_delete_trg BEFORE DELETE ON ores_trading_trades_tbl

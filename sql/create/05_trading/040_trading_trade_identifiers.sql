@@ -20,7 +20,10 @@ CREATE UNIQUE INDEX trade_identifiers_current_idx ON ores_trading_trade_identifi
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_trading_trade_identifiers_insert_trg BEFORE INSERT ON ores_trading_trade_identifiers_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('trade_id,scheme_code', 'trade_id=ores_trading_trades_tbl.trade_id', 'scheme_code=ores_dq_coding_schemes_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('trade_id,scheme_code');
+CREATE OR REPLACE TRIGGER ores_trading_trade_identifiers_lookup_trg AFTER INSERT ON ores_trading_trade_identifiers_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('trade_id=ores_trading_trades_tbl.trade_id', 'scheme_code=ores_dq_coding_schemes_tbl.code');
 CREATE OR REPLACE TRIGGER ores_trading_trade_identifiers_update_trg BEFORE UPDATE ON ores_trading_trade_identifiers_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_trading_trade_identifiers_delete_trg BEFORE DELETE ON ores_trading_trade_identifiers_tbl

@@ -27,6 +27,9 @@ CREATE UNIQUE INDEX system_settings_current_idx ON ores_variability_system_setti
 
 CREATE OR REPLACE TRIGGER ores_variability_system_settings_insert_trg BEFORE INSERT ON ores_variability_system_settings_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('name');
+CREATE OR REPLACE TRIGGER ores_variability_system_settings_lookup_trg AFTER INSERT ON ores_variability_system_settings_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_variability_system_settings_update_trg BEFORE UPDATE ON ores_variability_system_settings_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_variability_system_settings_delete_trg BEFORE DELETE ON ores_variability_system_settings_tbl

@@ -25,6 +25,9 @@ CREATE INDEX images_name_trgm_idx ON ores_assets_images_tbl USING gin (name gin_
 
 CREATE OR REPLACE TRIGGER ores_assets_images_insert_trg BEFORE INSERT ON ores_assets_images_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('image_id');
+CREATE OR REPLACE TRIGGER ores_assets_images_lookup_trg AFTER INSERT ON ores_assets_images_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_assets_images_update_trg BEFORE UPDATE ON ores_assets_images_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_assets_images_delete_trg BEFORE DELETE ON ores_assets_images_tbl

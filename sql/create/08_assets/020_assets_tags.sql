@@ -21,6 +21,9 @@ CREATE UNIQUE INDEX tags_current_idx ON ores_assets_tags_tbl (tenant_id, code)
 
 CREATE OR REPLACE TRIGGER ores_assets_tags_insert_trg BEFORE INSERT ON ores_assets_tags_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_assets_tags_lookup_trg AFTER INSERT ON ores_assets_tags_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn();
 CREATE OR REPLACE TRIGGER ores_assets_tags_update_trg BEFORE UPDATE ON ores_assets_tags_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_assets_tags_delete_trg BEFORE DELETE ON ores_assets_tags_tbl

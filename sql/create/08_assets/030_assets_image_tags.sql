@@ -19,7 +19,10 @@ CREATE UNIQUE INDEX image_tags_current_idx ON ores_assets_image_tags_tbl (tenant
     WHERE valid_to = ores_utility_infinity_timestamp_fn();
 
 CREATE OR REPLACE TRIGGER ores_assets_image_tags_insert_trg BEFORE INSERT ON ores_assets_image_tags_tbl
-    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('image_id,tag_code', 'image_id=ores_assets_images_tbl.image_id', 'tag_code=ores_assets_tags_tbl.code');
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('image_id,tag_code');
+CREATE OR REPLACE TRIGGER ores_assets_image_tags_lookup_trg AFTER INSERT ON ores_assets_image_tags_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('image_id=ores_assets_images_tbl.image_id', 'tag_code=ores_assets_tags_tbl.code');
 CREATE OR REPLACE TRIGGER ores_assets_image_tags_update_trg BEFORE UPDATE ON ores_assets_image_tags_tbl
     FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
 CREATE OR REPLACE TRIGGER ores_assets_image_tags_delete_trg BEFORE DELETE ON ores_assets_image_tags_tbl
