@@ -4,6 +4,8 @@
 mod common;
 
 use common::*;
+use ores_sql::testing::TestDatabase;
+use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator;
 use std::time::Duration;
 
@@ -16,16 +18,22 @@ fn next_notification(listener: &mut postgres::Client) -> postgres::Notification 
         .expect("a notification within 5 seconds")
 }
 
-#[test]
-fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announced() {
-    let env = built();
-    let a = create_tenant(&env, "tenant_a");
-    let mut ra = service(&env, "refdata", Some(&a));
-    // A second connection listens, as a service's cache would.
-    let mut listener = service(&env, "refdata", Some(&a));
+/// Tenant A's refdata service, and a second connection of it listening to party
+/// changes, as a service's cache would.
+fn party_writer_and_listener(env: &TestDatabase) -> (String, Client, Client) {
+    let a = create_tenant(env, "tenant_a");
+    let writer = service(env, "refdata", Some(&a));
+    let mut listener = service(env, "refdata", Some(&a));
     listener
         .batch_execute("LISTEN ores_refdata_parties")
         .unwrap();
+    (a, writer, listener)
+}
+
+#[test]
+fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announced() {
+    let env = built();
+    let (a, mut ra, mut listener) = party_writer_and_listener(&env);
 
     let id = insert_party(&mut ra, "ACME", "Acme Bank");
     let note = next_notification(&mut listener);
@@ -269,12 +277,7 @@ fn passwords_are_hashed_and_append_only_tables_refuse_changes() {
 #[test]
 fn multi_row_inserts_version_every_row_and_one_unknown_lookup_refuses_them_all() {
     let env = built();
-    let a = create_tenant(&env, "tenant_a");
-    let mut ra = service(&env, "refdata", Some(&a));
-    let mut listener = service(&env, "refdata", Some(&a));
-    listener
-        .batch_execute("LISTEN ores_refdata_parties")
-        .unwrap();
+    let (a, mut ra, mut listener) = party_writer_and_listener(&env);
 
     // New keys in one statement: each row is its own first version, and announced.
     let rows = ra
