@@ -264,7 +264,8 @@ fn swap_into_place(
                 ))
                 .context(format!("blocking new connections to {target}"))?;
             terminate_sessions(admin, target)?;
-            wait_until_empty(admin, target)?;
+            // Terminated backends take a moment to exit; the rename needs them gone.
+            wait_for_no_sessions(admin, target, Duration::from_secs(10))?;
         }
         let renamed = admin.batch_execute(&format!(
             "ALTER DATABASE {} RENAME TO {}",
@@ -299,11 +300,6 @@ fn swap_into_place(
         drop_database(admin, retired, true)?;
     }
     Ok(())
-}
-
-/// Terminated backends take a moment to exit; a rename needs them gone.
-fn wait_until_empty(admin: &mut Client, database: &str) -> Result<()> {
-    wait_for_no_sessions(admin, database, Duration::from_secs(10)).map(|_| ())
 }
 
 /// Cleans up after a run that was killed: a staging database is always discarded; a

@@ -16,6 +16,7 @@ pub mod template;
 pub use cluster::{EmbeddedCluster, SERVER_MODE_VAR, ServerMode};
 pub use pool::{POOL_SIZE_VAR, pool_size, set_pool_size};
 
+use crate::admin::connect_within;
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
 use crate::grants::database_grants_sql;
@@ -25,7 +26,7 @@ use crate::manifest::Manifest;
 use crate::registry::SERVICES;
 use crate::roles::role_name;
 use owner::{Owner, test_db_name};
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -186,15 +187,16 @@ impl Harness {
         let owner = Owner::current();
         let mut pg = server.admin_pg_config(&server.admin_database);
         pg.application_name(&format!("{ANCHOR_APP}{}", owner.tag()));
-        let mut anchor = pg.connect(NoTls).map_err(|e| Error::Connect {
-            target: format!(
+        let mut anchor = connect_within(
+            pg,
+            server.connect_timeout,
+            format!(
                 "{}/{} as {}",
                 server.server_label(),
                 server.admin_database,
                 server.admin_user
             ),
-            message: crate::admin::connect_message(&e),
-        })?;
+        )?;
         let live: Vec<String> = anchor
             .query(
                 "SELECT substr(application_name, length($1) + 1) FROM pg_stat_activity
@@ -456,15 +458,16 @@ impl TestDatabase {
     }
 
     fn connect_as(&self, suffix: &str, pg: postgres::Config) -> Result<Client> {
-        pg.connect(NoTls).map_err(|e| Error::Connect {
-            target: format!(
+        connect_within(
+            pg,
+            self.config.connect_timeout,
+            format!(
                 "{}/{} as {}",
                 self.config.server_label(),
                 self.name,
                 self.role(suffix)
             ),
-            message: crate::admin::connect_message(&e),
-        })
+        )
     }
 
     /// Keeps the database after the handle is gone (for debugging) and prints its name.
