@@ -1,23 +1,23 @@
 //! Compiles `sql/create` and `sql/populate` into the crate as an ordered manifest.
 //!
-//! The scanning rules live in `src/scan.rs`, shared with the library so that tests
-//! exercise the very code that decides the build. The static rules (`src/lint.rs`)
-//! and the component list (`src/registry.rs`) are shared the same way. Any rule
+//! The scanning rules live in `src/tree/scan.rs`, shared with the library so that tests
+//! exercise the very code that decides the build. The static rules (`src/tree/lint.rs`)
+//! and the component list (`src/tree/registry.rs`) are shared the same way. Any rule
 //! broken by a script is a build error naming the file and the rule id; every
 //! violation is listed, not just the first.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-#[path = "src/scan.rs"]
+#[path = "src/tree/scan.rs"]
 #[allow(dead_code)]
 mod scan;
 
-#[path = "src/lint.rs"]
+#[path = "src/tree/lint.rs"]
 #[allow(dead_code)]
 mod lint;
 
-#[path = "src/registry.rs"]
+#[path = "src/tree/registry.rs"]
 #[allow(dead_code)]
 mod registry;
 
@@ -26,9 +26,9 @@ const ALLOW_LIST: &str = "validate-allow.txt";
 
 fn main() {
     println!("cargo:rerun-if-changed=sql");
-    println!("cargo:rerun-if-changed=src/scan.rs");
-    println!("cargo:rerun-if-changed=src/lint.rs");
-    println!("cargo:rerun-if-changed=src/registry.rs");
+    println!("cargo:rerun-if-changed=src/tree/scan.rs");
+    println!("cargo:rerun-if-changed=src/tree/lint.rs");
+    println!("cargo:rerun-if-changed=src/tree/registry.rs");
     println!("cargo:rerun-if-changed=build.rs");
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");

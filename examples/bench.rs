@@ -26,9 +26,9 @@
 //!
 //! The last line printed is one JSON object with the medians in milliseconds.
 
-use ores_sql::admin::{connect_admin, connect_admin_to, drop_database};
-use ores_sql::ident::quote_ident;
-use ores_sql::roles::role_name;
+use ores_sql::config::ident::quote_ident;
+use ores_sql::server::admin::{connect_admin, connect_admin_to, drop_database};
+use ores_sql::server::roles::role_name;
 use ores_sql::testing::{TestDatabase, unique_label};
 use ores_sql::{Config, Manifest};
 use std::path::{Path, PathBuf};
@@ -300,7 +300,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     for _ in 0..50 {
         drift_open
             .times
-            .push(timed(|| Ok(ores_sql::version::drift(&mut open, manifest)?))?.0);
+            .push(timed(|| Ok(ores_sql::lifecycle::version::drift(&mut open, manifest)?))?.0);
     }
     let mut drift_connect = Sample {
         name: "drift check including connect",
@@ -310,7 +310,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         drift_connect.times.push(
             timed(|| {
                 let mut c = connect_admin_to(config, &config.database)?;
-                Ok(ores_sql::version::drift(&mut c, manifest)?)
+                Ok(ores_sql::lifecycle::version::drift(&mut c, manifest)?)
             })?
             .0,
         );

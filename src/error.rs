@@ -1,6 +1,6 @@
 //! The crate's error type. Every variant says what failed and, where it helps, what to do.
 
-use crate::scan::ScanError;
+use crate::tree::scan::ScanError;
 use std::time::Duration;
 
 /// Shorthand for results of this crate.

@@ -14,33 +14,19 @@
 
 #![warn(missing_docs)]
 
-pub mod admin;
-mod apply;
 pub mod config;
-pub mod drop;
-pub mod entity;
-pub mod envfile;
 pub mod error;
-pub mod grants;
-pub mod ident;
-pub mod inspect;
 pub mod lifecycle;
-pub mod lint;
-pub mod manifest;
-pub mod psql;
-pub mod registry;
-pub mod reset;
-pub mod roles;
-pub mod scan;
+pub mod server;
 pub mod testing;
+pub mod tree;
 pub mod validate;
-pub mod version;
 
-pub use apply::APPLIED_SCRIPTS_TABLE;
 pub use config::{Config, Secret};
 pub use error::{Error, Result, ScriptFailure};
+pub use lifecycle::version::{BuildInfo, Drift};
 pub use lifecycle::{
     BuildReport, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
 };
-pub use manifest::{Manifest, Phase, Script};
-pub use version::{BuildInfo, Drift};
+pub use server::apply::APPLIED_SCRIPTS_TABLE;
+pub use tree::manifest::{Manifest, Phase, Script};

@@ -192,9 +192,13 @@ fn an_edited_entity_replaces_its_own_objects_and_keeps_everyone_elses() {
     let cli = Cli::new("ced");
     ores_sql::recreate_with(&cli.env.config, &cli_support::fixture("entity_v1")).unwrap();
     let edited = cli_support::fixture("entity_v2");
-    let report =
-        ores_sql::entity::recreate_entity_with(&cli.env.config, &edited, "iam_widgets", false)
-            .unwrap();
+    let report = ores_sql::lifecycle::entity::recreate_entity_with(
+        &cli.env.config,
+        &edited,
+        "iam_widgets",
+        false,
+    )
+    .unwrap();
     assert!(report.database_was_stale, "built from another manifest");
     assert_eq!(report.tables, ["ores_iam_widgets_tbl"]);
     assert_eq!(report.foreign_keys_restored.len(), 1, "{report:?}");

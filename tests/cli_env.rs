@@ -6,7 +6,7 @@
 mod cli_support;
 
 use cli_support::{Cli, stderr, stdout};
-use ores_sql::envfile::{FORMAT_KEY, FORMAT_VERSION, required_keys};
+use ores_sql::config::envfile::{FORMAT_KEY, FORMAT_VERSION, required_keys};
 use predicates::prelude::*;
 use std::os::unix::fs::PermissionsExt;
 
@@ -100,7 +100,7 @@ fn env_recreate_and_teardown_a_whole_environment() {
         .success()
         .stdout(predicate::str::contains("current"));
     // Again: the roles are dropped and made afresh.
-    let roles = ores_sql::roles::roles_for(&label).len();
+    let roles = ores_sql::server::roles::roles_for(&label).len();
     cli.compass()
         .args(["env", "recreate", "-e", &label, "-y"])
         .assert()

@@ -88,7 +88,7 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
         .assert()
         .success()
         .stdout(predicate::str::contains(cli.database()));
-    let roles = ores_sql::roles::roles_for(cli.label()).len();
+    let roles = ores_sql::server::roles::roles_for(cli.label()).len();
     cli.compass()
         .args(["db", "roles"])
         .assert()
@@ -229,7 +229,7 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
         .admin()
         .query_one(
             "SELECT count(*) FROM pg_roles WHERE rolname = ANY($1)",
-            &[&ores_sql::roles::roles_for(cli.label())
+            &[&ores_sql::server::roles::roles_for(cli.label())
                 .into_iter()
                 .map(|r| r.name)
                 .collect::<Vec<_>>()],
@@ -248,7 +248,8 @@ fn setup_a_named_database_then_drop_it() {
         .assert()
         .success()
         .stdout(predicate::str::contains(format!("set up {name}")));
-    let exists = |cli: &Cli| ores_sql::admin::database_exists(&mut cli.admin(), &name).unwrap();
+    let exists =
+        |cli: &Cli| ores_sql::server::admin::database_exists(&mut cli.admin(), &name).unwrap();
     assert!(exists(&cli));
     cli.compass()
         .args(["db", "drop", &name])
@@ -352,7 +353,7 @@ fn a_database_without_build_record_is_not_ores() {
     assert!(!out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "not_ores");
-    ores_sql::admin::drop_database(&mut cli.admin(), &name, true).unwrap();
+    ores_sql::server::admin::drop_database(&mut cli.admin(), &name, true).unwrap();
 }
 
 #[test]

@@ -8,7 +8,7 @@
 mod cli_support;
 
 use cli_support::{Cli, fixture, stderr, stdout};
-use ores_sql::reset::{RESET_SYSTEM_FN, RESET_TENANT_FN, has_function};
+use ores_sql::lifecycle::reset::{RESET_SYSTEM_FN, RESET_TENANT_FN, has_function};
 use predicates::prelude::*;
 
 fn tenants_and_accounts(cli: &Cli) -> (i64, i64) {

@@ -1,8 +1,8 @@
 //! Property tests (bounded fuzzing) of the `.env` parser and the identifier validator:
 //! arbitrary input never panics, and what is accepted is exactly what the rules say.
 
+use ores_sql::config::ident::{MAX_ENV_LEN, quote_ident, validate_env_label};
 use ores_sql::config::{Config, read_dotenv};
-use ores_sql::ident::{MAX_ENV_LEN, quote_ident, validate_env_label};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

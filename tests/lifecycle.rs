@@ -1,7 +1,7 @@
 //! recreate / setup / teardown against the real server.
 
-use ores_sql::admin::{connect_admin, connect_admin_to, database_exists};
-use ores_sql::roles::roles_for;
+use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
+use ores_sql::server::roles::roles_for;
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Error, Manifest};
 use std::path::Path;
@@ -83,7 +83,7 @@ fn recreate_builds_roles_database_extensions_and_build_record() {
         .get(0);
     assert!(tables >= 3, "only {tables} tables");
 
-    let info = ores_sql::version::build_info(&mut db)
+    let info = ores_sql::lifecycle::version::build_info(&mut db)
         .unwrap()
         .expect("build record");
     assert_eq!(info.schema_hash, manifest.schema_hash());
@@ -137,7 +137,11 @@ fn setup_fills_an_existing_empty_database() {
         .unwrap();
     ores_sql::setup(&env.config).unwrap();
     let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
-    assert!(ores_sql::version::build_info(&mut db).unwrap().is_some());
+    assert!(
+        ores_sql::lifecycle::version::build_info(&mut db)
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
@@ -164,7 +168,11 @@ fn teardown_removes_one_environment_and_spares_another() {
     );
     // The survivor still works.
     let mut db = connect_admin_to(&survivor.config, &survivor.config.database).unwrap();
-    assert!(ores_sql::version::build_info(&mut db).unwrap().is_some());
+    assert!(
+        ores_sql::lifecycle::version::build_info(&mut db)
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The manifest rules, exercised through the same scanner `build.rs` uses.
 
-use ores_sql::scan::{ScanError, scan};
+use ores_sql::tree::scan::{ScanError, scan};
 use ores_sql::{Manifest, Phase};
 use std::fs;
 use std::path::Path;

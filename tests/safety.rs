@@ -1,8 +1,8 @@
 //! Recreate never loses the last good database: failures before the swap, concurrent
 //! runs, killed runs, hostile input.
 
-use ores_sql::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::lifecycle::{EnvLock, STAGING_SUFFIX};
+use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Config, Error, Manifest};
 use std::process::Command;
@@ -377,7 +377,7 @@ fn passwords_reach_the_server_only_as_scram_verifiers_and_never_the_logs() {
 
     let env = ScratchEnv::new("pw").unwrap();
     let mut config = env.config.clone();
-    let secrets: Vec<(String, String)> = ores_sql::roles::roles_for(&config.env)
+    let secrets: Vec<(String, String)> = ores_sql::server::roles::roles_for(&config.env)
         .into_iter()
         .filter(|r| r.login)
         .map(|r| (r.suffix.clone(), format!("pw-{}-'\"#=x", r.suffix)))

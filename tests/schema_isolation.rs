@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ores_sql::registry::{PROVISIONER_COMPONENTS, component_of_table};
+use ores_sql::tree::registry::{PROVISIONER_COMPONENTS, component_of_table};
 
 #[test]
 fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {

@@ -2,7 +2,7 @@
 //! change reasons) as the writing service, so the registry must let that service
 //! read them. Checked statically from the compiled-in scripts, no server needed.
 
-use ores_sql::registry::{component_of_table, owner_of};
+use ores_sql::tree::registry::{component_of_table, owner_of};
 use ores_sql::{Manifest, Phase};
 
 #[test]

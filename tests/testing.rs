@@ -5,7 +5,7 @@
 //! ignored and inert unless the parent sets `ORES_TEST_CHILD`) to get a second owner
 //! process, as nextest gives every test.
 
-use ores_sql::admin::{connect_admin, database_exists};
+use ores_sql::server::admin::{connect_admin, database_exists};
 use ores_sql::testing::owner::{Owner, test_db_name};
 use ores_sql::testing::template::{self, KEPT_COMMENT};
 use ores_sql::testing::{SYSTEM_TENANT_ID, TestDatabase, unique_label};
@@ -77,7 +77,7 @@ fn a_test_database_is_a_complete_private_clone() {
     assert_ne!(a.name(), b.name());
 
     let mut owner = a.ddl_user().unwrap();
-    let info = ores_sql::version::build_info(&mut owner)
+    let info = ores_sql::lifecycle::version::build_info(&mut owner)
         .unwrap()
         .expect("build record");
     assert_eq!(info.schema_hash, Manifest::compiled().schema_hash());

@@ -5,7 +5,7 @@
 //! is asserted to fire for the very object that breaks it.
 
 use ores_sql::Manifest;
-use ores_sql::admin::connect_admin_to;
+use ores_sql::server::admin::connect_admin_to;
 use ores_sql::testing::ScratchEnv;
 use ores_sql::validate;
 use std::fs;

@@ -16,15 +16,15 @@ pub mod template;
 pub use cluster::{EmbeddedCluster, SERVER_MODE_VAR, ServerMode};
 pub use pool::{POOL_SIZE_VAR, pool_size, set_pool_size};
 
-use crate::admin::connect_within;
 use crate::config::Config;
+use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{Error, PgContext, Result};
-use crate::grants::database_grants_sql;
-use crate::ident::{quote_ident, quote_literal};
 use crate::lifecycle::teardown;
-use crate::manifest::Manifest;
-use crate::registry::SERVICES;
-use crate::roles::role_name;
+use crate::server::admin::connect_within;
+use crate::server::grants::database_grants_sql;
+use crate::server::roles::role_name;
+use crate::tree::manifest::Manifest;
+use crate::tree::registry::SERVICES;
 use owner::{Owner, test_db_name};
 use postgres::Client;
 use std::collections::HashMap;
@@ -96,7 +96,7 @@ impl Drop for ScratchEnv {
 /// Tears down every scratch environment (found through its owner group role) whose
 /// owning process no longer runs on this host. Returns the labels removed.
 pub fn sweep_dead_scratch_envs(base: &Config) -> Result<Vec<String>> {
-    let mut admin = crate::admin::connect_admin(base)?;
+    let mut admin = crate::server::admin::connect_admin(base)?;
     let labels: Vec<String> = admin
         .query(
             "SELECT substr(rolname, 6, length(rolname) - 11)::text FROM pg_roles
@@ -246,7 +246,7 @@ impl Harness {
                 return Ok(c);
             }
         }
-        crate::admin::connect_admin(&self.server)
+        crate::server::admin::connect_admin(&self.server)
     }
 
     fn give_back(&self, client: Client) {
@@ -422,7 +422,7 @@ impl TestDatabase {
 
     /// A session as the administrative superuser.
     pub fn admin(&self) -> Result<Client> {
-        crate::admin::connect_admin_to(&self.config, &self.name)
+        crate::server::admin::connect_admin_to(&self.config, &self.name)
     }
 
     /// A session as the DDL user (member of the owner role).

@@ -157,8 +157,8 @@ mod tests {
             start: 78_000_000_000,
         };
         let name = test_db_name("0123456789ab", &owner, 123_456);
-        assert!(name.len() <= crate::ident::MAX_DB_LEN, "{name}");
-        crate::ident::validate_database_name(&name).unwrap();
+        assert!(name.len() <= crate::config::ident::MAX_DB_LEN, "{name}");
+        crate::config::ident::validate_database_name(&name).unwrap();
         let parsed = parse_test_db_name(&name).unwrap();
         assert_eq!(parsed.owner, owner);
         assert_eq!(parsed.key, "0123456789ab");

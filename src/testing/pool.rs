@@ -11,8 +11,8 @@
 //! A pool database has no owner process: it goes when its template goes.
 
 use super::template::TemplateKey;
+use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
-use crate::ident::quote_ident;
 use postgres::Client;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

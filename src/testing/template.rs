@@ -19,15 +19,17 @@
 
 use super::owner::{TEST_DB_PREFIX, parse_test_db_name};
 use super::pool::pool_prefix;
-use crate::admin::{check_extensions, database_exists, drop_database, server_major_version};
 use crate::config::Config;
+use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{PgContext, Result};
-use crate::ident::{quote_ident, quote_literal};
 use crate::lifecycle::build_database;
-use crate::manifest::Manifest;
-use crate::registry::SERVICES;
-use crate::roles::{drop_roles, ensure_roles, roles_for};
-use crate::version::CRATE_VERSION;
+use crate::lifecycle::version::CRATE_VERSION;
+use crate::server::admin::{
+    check_extensions, database_exists, drop_database, server_major_version,
+};
+use crate::server::roles::{drop_roles, ensure_roles, roles_for};
+use crate::tree::manifest::Manifest;
+use crate::tree::registry::SERVICES;
 use postgres::Client;
 use sha2::{Digest, Sha256};
 use std::time::Duration;

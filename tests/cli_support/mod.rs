@@ -55,12 +55,12 @@ impl Cli {
 
     /// A superuser connection to the environment's database.
     pub fn db(&self) -> postgres::Client {
-        ores_sql::admin::connect_admin_to(&self.env.config, self.database()).unwrap()
+        ores_sql::server::admin::connect_admin_to(&self.env.config, self.database()).unwrap()
     }
 
     /// A superuser connection to the maintenance database.
     pub fn admin(&self) -> postgres::Client {
-        ores_sql::admin::connect_admin(&self.env.config).unwrap()
+        ores_sql::server::admin::connect_admin(&self.env.config).unwrap()
     }
 
     pub fn count(&self, sql: &str) -> i64 {

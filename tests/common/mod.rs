@@ -2,9 +2,9 @@
 //! connections scoped to a tenant, and the registry's view of who may do what.
 #![allow(dead_code)]
 
-use ores_sql::admin::connect_admin_to;
-use ores_sql::registry::{self, Service};
+use ores_sql::server::admin::connect_admin_to;
 use ores_sql::testing::TestDatabase;
+use ores_sql::tree::registry::{self, Service};
 use postgres::Client;
 
 pub const SYSTEM_TENANT: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";

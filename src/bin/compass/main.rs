@@ -5,8 +5,8 @@
 mod ui;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use ores_sql::envfile::{self, Format};
-use ores_sql::inspect::{self, State, Status};
+use ores_sql::config::envfile::{self, Format};
+use ores_sql::server::inspect::{self, State, Status};
 use ores_sql::{Config, Error, Manifest};
 use serde_json::json;
 use std::ffi::OsString;
@@ -276,7 +276,7 @@ fn main() -> ExitCode {
     let version: &'static str = Box::leak(
         format!(
             "{} (schema {}, {} scripts)",
-            ores_sql::version::CRATE_VERSION,
+            ores_sql::lifecycle::version::CRATE_VERSION,
             Manifest::compiled().schema_hash(),
             Manifest::compiled().scripts().len()
         )
@@ -399,7 +399,7 @@ fn run_db(command: Db) -> Outcome {
             // Refuse a protected name before asking anything about it.
             inspect::refuse_foreign(&database)?;
             confirm(yes.yes, &format!("drop database {database}"))?;
-            if ores_sql::drop::drop_named(&config, &database, kill.kill)? {
+            if ores_sql::lifecycle::drop::drop_named(&config, &database, kill.kill)? {
                 println!("dropped {database}");
             } else {
                 println!("{database} does not exist; nothing to drop");
@@ -432,7 +432,7 @@ fn run_db(command: Db) -> Outcome {
             args,
         } => {
             let config = load(&target)?;
-            let mut cmd = ores_sql::psql::command(&config, &psql, role.as_deref(), &args)?;
+            let mut cmd = ores_sql::server::psql::command(&config, &psql, role.as_deref(), &args)?;
             // exec only returns on failure.
             let e = cmd.exec();
             Err(Refusal(format!(
@@ -449,7 +449,7 @@ fn run_db(command: Db) -> Outcome {
                     config.database
                 ),
             )?;
-            let n = ores_sql::reset::reset_system(&config)?;
+            let n = ores_sql::lifecycle::reset::reset_system(&config)?;
             println!(
                 "reset system data of {}: {n} row(s) affected",
                 config.database
@@ -466,7 +466,7 @@ fn run_db(command: Db) -> Outcome {
                 yes.yes,
                 &format!("reset the data of tenant {tenant} in {}", config.database),
             )?;
-            let n = ores_sql::reset::reset_tenant(&config, &tenant)?;
+            let n = ores_sql::lifecycle::reset::reset_tenant(&config, &tenant)?;
             println!(
                 "reset tenant {tenant} in {}: {n} row(s) affected",
                 config.database
@@ -668,7 +668,9 @@ fn run_db(command: Db) -> Outcome {
                 )?;
             }
             let bar = spinner(format!("recreating {entity} in {}", config.database));
-            let report = ores_sql::entity::recreate_entity_with(&config, manifest, &entity, force);
+            let report = ores_sql::lifecycle::entity::recreate_entity_with(
+                &config, manifest, &entity, force,
+            );
             drop(bar);
             let report = report?;
             println!(
@@ -717,7 +719,7 @@ fn run_env(command: EnvCmd) -> Outcome {
                 ),
             )?;
             let bar = spinner(format!("recreating environment {env}"));
-            let result = ores_sql::drop::recreate_environment(&config);
+            let result = ores_sql::lifecycle::drop::recreate_environment(&config);
             drop(bar);
             let (removed, built) = result?;
             println!(
@@ -801,7 +803,7 @@ fn recreate(config: &Config) -> Outcome {
 
 fn teardown(config: &Config, database: Option<&str>) -> Outcome {
     let bar = spinner(format!("tearing down environment {}", config.env));
-    let report = ores_sql::drop::teardown_named(config, database);
+    let report = ores_sql::lifecycle::drop::teardown_named(config, database);
     drop(bar);
     let report = report?;
     println!(

@@ -9,9 +9,9 @@
 //! script failed, while our implementation sees every statement and can report the
 //! script path, line and SQLSTATE.
 
+use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result, ScriptFailure};
-use crate::ident::quote_ident;
-use crate::manifest::{Manifest, Script};
+use crate::tree::manifest::{Manifest, Script};
 use postgres::error::ErrorPosition;
 use refinery_core::traits::sync::{Migrate, Transaction as RefineryTransaction, migrate};
 use refinery_core::{Migration, Target};

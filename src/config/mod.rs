@@ -2,8 +2,10 @@
 //!
 //! Nothing here talks to the server; everything is validated before any SQL is sent.
 
+pub mod envfile;
+pub mod ident;
+
 use crate::error::{Error, Result};
-use crate::ident;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

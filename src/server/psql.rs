@@ -5,7 +5,7 @@
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
-use crate::roles::{role_name, roles_for};
+use crate::server::roles::{role_name, roles_for};
 use std::ffi::OsString;
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //!
 //! Three layers, each rule with a stable id (the README lists them all):
 //! - static rules (`S…`), on the script text; `build.rs` runs the same code
-//!   ([`crate::lint`]), so a violation never even compiles;
+//!   ([`crate::tree::lint`]), so a violation never even compiles;
 //! - catalog rules (`C…`), on a built database's catalog;
 //! - `plpgsql_check` (`P001`) over every PL/pgSQL function and trigger, inside a
 //!   transaction that is rolled back, so the extension is never left behind.
@@ -21,20 +21,20 @@
 //! # Ok::<(), ores_sql::Error>(())
 //! ```
 
-use crate::admin::{connect_admin_to, database_exists, server_major_version};
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
-use crate::grants::{public_relations, service_grants};
-use crate::lint::{self, AllowEntry, StaticViolation};
-use crate::manifest::{COMPILED_ALLOW_LIST, Manifest};
-use crate::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
-use crate::roles::{existing_roles, role_name, roles_for};
+use crate::server::admin::{connect_admin_to, database_exists, server_major_version};
+use crate::server::grants::{public_relations, service_grants};
+use crate::server::roles::{existing_roles, role_name, roles_for};
+use crate::tree::lint::{self, AllowEntry, StaticViolation};
+use crate::tree::manifest::{COMPILED_ALLOW_LIST, Manifest};
+use crate::tree::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
 use postgres::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-pub use crate::lint::Rule;
+pub use crate::tree::lint::Rule;
 
 /// Path of the allow-list, relative to the repository root.
 pub const ALLOW_LIST_PATH: &str = "sql/validate-allow.txt";
@@ -199,7 +199,7 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
     let mut found: Vec<Violation> = malformed.into_iter().map(Violation::from).collect();
     found.extend(check_manifest(manifest));
 
-    let mut admin = crate::admin::connect_admin(config)?;
+    let mut admin = crate::server::admin::connect_admin(config)?;
     if !database_exists(&mut admin, &config.database)? {
         return Err(Error::NoSuchDatabase(config.database.clone()));
     }

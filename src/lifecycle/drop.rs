@@ -1,11 +1,11 @@
 //! Dropping one ORE Studio database by name (`compass db drop`).
 
-use crate::admin::{connect_admin, drop_database};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::inspect::refuse_foreign;
 use crate::lifecycle::TeardownReport;
 use crate::lifecycle::{EnvLock, teardown};
+use crate::server::admin::{connect_admin, drop_database};
+use crate::server::inspect::refuse_foreign;
 
 /// Drops `database` if it exists; returns whether it did. Refuses the server's own
 /// databases and any name outside the ORE Studio pattern, and, unless `kill`, a

@@ -5,7 +5,7 @@
 //! minimal schemas without touching the real one.
 
 use crate::error::{Error, Result};
-use crate::scan;
+use crate::tree::scan;
 use once_cell::sync::Lazy;
 use std::borrow::Cow;
 use std::path::Path;

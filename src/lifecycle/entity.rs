@@ -7,18 +7,18 @@
 //! table that `DROP ... CASCADE` took with it), the transaction is rolled back and
 //! the objects are named. Rows are never discarded without `force`.
 
-use crate::admin::{connect_admin, connect_admin_to, database_exists};
-use crate::apply::failure_in;
 use crate::config::Config;
+use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
-use crate::grants::apply_grants;
-use crate::ident::quote_ident;
 use crate::lifecycle::EnvLock;
-pub use crate::lint::created_relations;
-use crate::manifest::{Manifest, Phase};
-use crate::registry::PROVISIONER_COMPONENTS;
-use crate::roles::role_name;
-use crate::version::{Drift, drift};
+use crate::lifecycle::version::{Drift, drift};
+use crate::server::admin::{connect_admin, connect_admin_to, database_exists};
+use crate::server::apply::failure_in;
+use crate::server::grants::apply_grants;
+use crate::server::roles::role_name;
+pub use crate::tree::lint::created_relations;
+use crate::tree::manifest::{Manifest, Phase};
+use crate::tree::registry::PROVISIONER_COMPONENTS;
 use std::collections::BTreeSet;
 
 /// What [`recreate_entity`] did.

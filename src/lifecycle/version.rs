@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::{PgContext, Result};
-use crate::manifest::Manifest;
+use crate::tree::manifest::Manifest;
 use postgres::Client;
 
 /// The table holding the build record (one row).
@@ -99,6 +99,6 @@ pub fn drift(client: &mut Client, manifest: &Manifest) -> Result<Drift> {
 /// Connects to the configured database as the administrator and runs [`drift`]
 /// against the compiled-in manifest.
 pub fn check_database(config: &Config) -> Result<Drift> {
-    let mut client = crate::admin::connect_admin_to(config, &config.database)?;
+    let mut client = crate::server::admin::connect_admin_to(config, &config.database)?;
     drift(&mut client, Manifest::compiled())
 }

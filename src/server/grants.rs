@@ -3,11 +3,11 @@
 //! Nothing here is hand-listed per table: each table's component (from its name)
 //! decides which service may write it and which may read it.
 
-use crate::apply::APPLIED_SCRIPTS_TABLE;
+use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
-use crate::ident::quote_ident;
-use crate::registry::{PROVISIONER_COMPONENTS, SERVICES, component_of_table, owner_of};
-use crate::roles::role_name;
+use crate::server::apply::APPLIED_SCRIPTS_TABLE;
+use crate::server::roles::role_name;
+use crate::tree::registry::{PROVISIONER_COMPONENTS, SERVICES, component_of_table, owner_of};
 
 /// What one role may do on one relation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 //! pattern that could reach a neighbour such as `ci` vs `ci_2`).
 
 use crate::config::Config;
+use crate::config::ident::{quote_ident, quote_literal, validate_role_name};
 use crate::error::{PgContext, Result};
-use crate::ident::{quote_ident, quote_literal, validate_role_name};
-use crate::registry::SERVICES;
+use crate::tree::registry::SERVICES;
 use postgres::Client;
 use postgres::types::ToSql;
 

@@ -2,8 +2,8 @@
 //! sessions, dropping databases safely.
 
 use crate::config::Config;
+use crate::config::ident::{PROTECTED_DATABASES, quote_ident, validate_database_name};
 use crate::error::{Error, PgContext, Result};
-use crate::ident::{PROTECTED_DATABASES, quote_ident, validate_database_name};
 use postgres::{Client, NoTls};
 use std::sync::mpsc;
 use std::time::Duration;

@@ -5,14 +5,14 @@
 //! session in someone else's database would make their `DROP DATABASE` or template
 //! clone fail.
 
-use crate::admin::{connect_admin, connect_admin_to, database_exists, sessions};
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
-use crate::manifest::Manifest;
-use crate::roles::roles_for;
-use crate::version::{BuildInfo, CRATE_VERSION, Drift, drift};
+use crate::lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, drift};
+use crate::server::admin::{connect_admin, connect_admin_to, database_exists, sessions};
+use crate::server::roles::roles_for;
+use crate::tree::manifest::Manifest;
 
-pub use crate::admin::Session;
+pub use crate::server::admin::Session;
 
 /// Databases that belong to ORE Studio: every name we create starts with this.
 pub const ORES_DATABASE_PREFIX: &str = "ores_";
@@ -93,7 +93,7 @@ pub struct RoleStatus {
 /// The roles of environment `env`: every role it should have, whether it exists and
 /// whether it still looks the way provisioning left it.
 pub fn roles(config: &Config, env: &str) -> Result<Vec<RoleStatus>> {
-    crate::ident::validate_env_label(env)?;
+    crate::config::ident::validate_env_label(env)?;
     let specs = roles_for(env);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     let mut client = connect_admin(config)?;
@@ -185,13 +185,13 @@ pub fn kill_connections(config: &Config, database: &str) -> Result<Vec<Session>>
         return Err(Error::NoSuchDatabase(database.to_string()));
     }
     let before = sessions(&mut client, database)?;
-    crate::admin::terminate_sessions(&mut client, database)?;
+    crate::server::admin::terminate_sessions(&mut client, database)?;
     Ok(before)
 }
 
 /// Refuses the server's databases and anything not named like ours.
 pub fn refuse_foreign(database: &str) -> Result<()> {
-    crate::admin::check_droppable(database)?;
+    crate::server::admin::check_droppable(database)?;
     if !is_ores_database_name(database) {
         return Err(Error::Protected {
             database: database.to_string(),

@@ -6,7 +6,7 @@
 
 use crate::config::{Config, merge, read_dotenv};
 use crate::error::{Error, Result};
-use crate::roles::roles_for;
+use crate::server::roles::roles_for;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

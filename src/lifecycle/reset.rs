@@ -4,9 +4,9 @@
 //! functions"), so services can call exactly the same thing; this module only finds
 //! the function, calls it in one transaction and reports what it returned.
 
-use crate::admin::{connect_admin, connect_admin_to, database_exists};
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
+use crate::server::admin::{connect_admin, connect_admin_to, database_exists};
 
 /// Signature of the function that resets system data.
 pub const RESET_SYSTEM_FN: &str = "ores_iam_reset_system_fn()";

@@ -4,18 +4,23 @@
 //! and renamed into place only once complete, so a failed build leaves the previous
 //! database untouched. Runs on one environment are serialised by an advisory lock.
 
-use crate::admin::{
+pub mod drop;
+pub mod entity;
+pub mod reset;
+pub mod version;
+
+use crate::config::Config;
+use crate::config::ident::quote_ident;
+use crate::error::{Error, PgContext, Result};
+use crate::lifecycle::version::record_build;
+use crate::server::admin::{
     check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
     terminate_sessions, wait_for_no_sessions,
 };
-use crate::apply::{all_scripts, apply_scripts};
-use crate::config::Config;
-use crate::error::{Error, PgContext, Result};
-use crate::grants::{apply_grants, database_grants_sql};
-use crate::ident::quote_ident;
-use crate::manifest::{Manifest, Script};
-use crate::roles::{drop_roles, ensure_roles, role_name};
-use crate::version::record_build;
+use crate::server::apply::{all_scripts, apply_scripts};
+use crate::server::grants::{apply_grants, database_grants_sql};
+use crate::server::roles::{drop_roles, ensure_roles, role_name};
+use crate::tree::manifest::{Manifest, Script};
 use postgres::Client;
 use std::time::{Duration, Instant};
 

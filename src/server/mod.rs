@@ -1,0 +1,9 @@
+//! Operations on the server: connections, sessions, roles, grants, catalog
+//! inspection, applying scripts and running psql.
+
+pub mod admin;
+pub(crate) mod apply;
+pub mod grants;
+pub mod inspect;
+pub mod psql;
+pub mod roles;
