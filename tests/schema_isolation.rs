@@ -205,9 +205,8 @@ fn each_service_writes_only_its_domain_and_reads_only_what_the_registry_allows()
             let component = component_of_table(table)
                 .unwrap_or_else(|| panic!("{table} has no known component"));
             let owns = svc.owns.contains(&component);
-            let reads = owns
-                || svc.reads.contains(&component)
-                || PROVISIONER_COMPONENTS.contains(&component);
+            let reads =
+                owns || svc.reads_table(table) || PROVISIONER_COMPONENTS.contains(&component);
             let select = c.execute(&format!("SELECT * FROM {table} LIMIT 0"), &[]);
             if reads {
                 select.unwrap_or_else(|e| panic!("{} cannot read {table}: {e}", svc.name));

@@ -34,7 +34,7 @@ fn every_service_can_read_what_its_triggers_look_up() {
             let component = component_of_table(&table)
                 .unwrap_or_else(|| panic!("{}: unknown component of {table}", script.path));
             assert!(
-                owner.owns.contains(&component) || owner.reads.contains(&component),
+                owner.owns.contains(&component) || owner.reads_table(&table),
                 "{}: the {} service writes it but may not read {table}; add {component:?} to its reads",
                 script.path,
                 owner.name

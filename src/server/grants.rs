@@ -43,7 +43,7 @@ pub fn service_grants(env: &str, relations: &[String]) -> Vec<Grant> {
         for s in SERVICES {
             let privileges = if s.owns.contains(&component) {
                 DML
-            } else if s.reads.contains(&component) {
+            } else if s.reads_table(rel) {
                 READ
             } else {
                 continue;
@@ -162,16 +162,20 @@ pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Res
     tx.batch_execute(&sql).context("applying grants")
 }
 
-/// Database-level privileges: only the environment's roles may connect.
+/// Database-level privileges: only the environment's roles may connect, and only the
+/// owner may create temporary tables. A temporary table (or a trigger on one) is the
+/// one object a non-owner could otherwise create, and the lever of every attack on
+/// the triggers that the pinned `search_path` closes a second time.
 pub(crate) fn database_grants_sql(env: &str, database: &str) -> String {
     let group = |g: &str| quote_ident(&role_name(env, g));
     format!(
         "REVOKE ALL ON DATABASE {db} FROM PUBLIC;
-         GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {}, {}, {}, {};",
-        group("owner"),
+         GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {owner};
+         GRANT CONNECT ON DATABASE {db} TO {}, {}, {};",
         group("rw"),
         group("ro"),
         group("service"),
+        owner = group("owner"),
         db = quote_ident(database)
     )
 }

@@ -15,7 +15,8 @@ pub struct Service {
     pub name: &'static str,
     /// Components whose tables it may SELECT, INSERT, UPDATE and DELETE.
     pub owns: &'static [&'static str],
-    /// Components whose tables it may only SELECT.
+    /// What it may only SELECT: a component (`dq`: all its tables) or one table by
+    /// its entity key (`iam_tenants`: `ores_iam_tenants_tbl`).
     pub reads: &'static [&'static str],
 }
 
@@ -25,11 +26,31 @@ impl Service {
         format!("ores_{env}_{}_service", self.name)
     }
 
+    /// Whether it may SELECT `table` without owning it: its component, or the table
+    /// itself, is in `reads`.
+    pub fn reads_table(&self, table: &str) -> bool {
+        let Some(entity) = table
+            .strip_prefix("ores_")
+            .and_then(|t| t.strip_suffix("_tbl"))
+        else {
+            return false;
+        };
+        let component = component_of_table(table);
+        self.reads
+            .iter()
+            .any(|r| entity == *r || component == Some(*r))
+    }
+
     /// The configuration key suffix of its password (`ORES_DB_<SUFFIX>_PASSWORD`).
     pub fn password_key(&self) -> String {
         format!("{}_service", self.name)
     }
 }
+
+/// The IAM tables every other service may read: the tenants (each versioned row is
+/// checked against them) and their lookups. Accounts, sessions and login events (the
+/// password hashes among them) stay the IAM service's alone.
+const IAM_SHARED: &[&str] = &["iam_tenants", "iam_tenant_types", "iam_tenant_statuses"];
 
 /// Every domain service. Each component with tables is owned by exactly one service,
 /// except those in [`PROVISIONER_COMPONENTS`].
@@ -42,32 +63,53 @@ pub const SERVICES: &[Service] = &[
     Service {
         name: "dq",
         owns: &["dq"],
-        reads: &["iam"],
+        reads: IAM_SHARED,
     },
     Service {
         name: "refdata",
         owns: &["refdata"],
-        reads: &["iam", "dq"],
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+        ],
     },
     Service {
         name: "trading",
         owns: &["trading"],
-        reads: &["iam", "dq", "refdata"],
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "refdata",
+        ],
     },
     Service {
         name: "variability",
         owns: &["variability"],
-        reads: &["iam", "dq"],
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+        ],
     },
     Service {
         name: "telemetry",
         owns: &["telemetry"],
-        reads: &["iam"],
+        reads: IAM_SHARED,
     },
     Service {
         name: "assets",
         owns: &["assets"],
-        reads: &["iam", "dq"],
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+        ],
     },
 ];
 
@@ -124,10 +166,26 @@ mod tests {
         let known = known_components();
         for s in SERVICES {
             for r in s.reads {
-                assert!(known.contains(r), "{} reads unknown {r}", s.name);
-                assert!(!s.owns.contains(r), "{} both owns and reads {r}", s.name);
+                let component = component_of_table(&format!("ores_{r}_tbl"));
+                assert!(
+                    known.contains(r) || component.is_some(),
+                    "{} reads unknown {r}",
+                    s.name
+                );
+                let c = component.unwrap_or(r);
+                assert!(!s.owns.contains(&c), "{} both owns and reads {r}", s.name);
             }
         }
+    }
+
+    #[test]
+    fn reads_by_table_cover_that_table_only() {
+        let trading = service("trading").unwrap();
+        assert!(trading.reads_table("ores_iam_tenants_tbl"));
+        assert!(trading.reads_table("ores_dq_change_reasons_tbl"));
+        assert!(!trading.reads_table("ores_iam_accounts_tbl"));
+        assert!(!trading.reads_table("ores_iam_tenants_extra_tbl"));
+        assert!(!trading.reads_table("ores_trading_trades_tbl"));
     }
 
     #[test]

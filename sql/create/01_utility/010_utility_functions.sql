@@ -13,6 +13,11 @@
 --   ORE02  unknown lookup value; the message lists the valid values.
 --   ORE03  history is immutable: versioned rows are never updated in place, and
 --          append-only tables are never updated or deleted.
+--
+-- Every PL/pgSQL function here pins search_path to `public, pg_temp`. Unpinned, a
+-- session's own temporary tables come first in name lookup, so a temp table named
+-- like a catalog or lookup table (`pg_class`, `ores_iam_tenants_tbl`) would stand
+-- in for the real one inside the checks. Listed last, pg_temp can shadow nothing.
 
 -- The valid_to of a current row: far enough that no real period reaches it.
 CREATE OR REPLACE FUNCTION ores_utility_infinity_timestamp_fn()
@@ -41,6 +46,7 @@ AS $$ SELECT nullif(current_setting('ores.service', true), '') $$;
 -- A service cannot pass as the owner, so for services history stays unlosable.
 CREATE OR REPLACE FUNCTION ores_utility_purging_fn(p_table oid)
 RETURNS boolean LANGUAGE plpgsql STABLE
+SET search_path = public, pg_temp
 AS $$
 BEGIN
     -- Asked for every changed row and nearly always with the setting off, which
@@ -48,7 +54,7 @@ BEGIN
     IF coalesce(current_setting('ores.purge', true), '') <> 'on' THEN
         RETURN false;
     END IF;
-    RETURN EXISTS (SELECT 1 FROM pg_class c
+    RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                     WHERE c.oid = p_table AND c.relowner = current_user::text::regrole);
 END
 $$;
@@ -57,6 +63,7 @@ $$;
 -- rows of one entity key, with the row passed as $1.
 CREATE OR REPLACE FUNCTION ores_utility_key_predicate_fn(p_keys text[])
 RETURNS text LANGUAGE plpgsql IMMUTABLE
+SET search_path = public, pg_temp
 AS $$
 DECLARE
     k text;
@@ -77,6 +84,7 @@ $$;
 CREATE OR REPLACE FUNCTION ores_utility_notify_fn(
     p_table text, p_operation text, p_row jsonb, p_keys text[])
 RETURNS void LANGUAGE plpgsql VOLATILE
+SET search_path = public, pg_temp
 AS $$
 DECLARE
     channel text := left(p_table, length(p_table) - 4);
@@ -110,6 +118,7 @@ $$;
 CREATE OR REPLACE FUNCTION ores_utility_check_lookup_fn(
     p_table text, p_spec text, p_row jsonb)
 RETURNS void LANGUAGE plpgsql STABLE
+SET search_path = public, pg_temp
 AS $$
 DECLARE
     col text := split_part(p_spec, '=', 1);
@@ -126,7 +135,7 @@ BEGIN
     END IF;
     -- Compare in the lookup column's own type so its index can be used.
     SELECT format_type(a.atttypid, a.atttypmod) INTO col_type
-      FROM pg_attribute a
+      FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = lookup_table::regclass AND a.attname = lookup_col;
     EXECUTE format(
         'SELECT EXISTS (SELECT 1 FROM %I WHERE %I = $1::%s AND valid_to = $2
@@ -164,6 +173,7 @@ $$;
 -- is refused with ORE01 instead of silently overwriting their change.
 CREATE OR REPLACE FUNCTION ores_utility_versioned_insert_fn()
 RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp
 AS $$
 DECLARE
     infinity timestamptz := ores_utility_infinity_timestamp_fn();
@@ -256,6 +266,7 @@ $$;
 -- system tenant's session registering tenants).
 CREATE OR REPLACE FUNCTION ores_utility_versioned_lookup_fn()
 RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp
 AS $$
 DECLARE
     system_tenant uuid := ores_utility_system_tenant_id_fn();
@@ -292,7 +303,7 @@ BEGIN
                        split_part(split_part(t.spec, '=', 2), '.', 1) AS lookup_table,
                        split_part(split_part(t.spec, '=', 2), '.', 2) AS lookup_col,
                        (SELECT format_type(a.atttypid, a.atttypmod)
-                          FROM pg_attribute a
+                          FROM pg_catalog.pg_attribute a
                          WHERE a.attrelid = split_part(split_part(t.spec, '=', 2), '.', 1)::regclass
                            AND a.attname = split_part(split_part(t.spec, '=', 2), '.', 2)
                            AND NOT a.attisdropped) AS lookup_type
@@ -358,6 +369,7 @@ $$;
 -- it, so the history stays. Deleting a closed row does nothing.
 CREATE OR REPLACE FUNCTION ores_utility_versioned_delete_fn()
 RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp
 AS $$
 DECLARE
     keys text[] := string_to_array(TG_ARGV[0], ',');
@@ -381,11 +393,21 @@ $$;
 
 -- BEFORE UPDATE on a versioned table: only the versioning triggers themselves may
 -- close a row; a direct UPDATE would rewrite history (or move it to another tenant).
+--
+-- Being called from inside a trigger (pg_trigger_depth() > 1) is not proof enough:
+-- anyone who can attach a trigger to a table of their own would pass. So the update
+-- must also have the one shape our triggers give it: the current row closed now,
+-- every other column unchanged.
 CREATE OR REPLACE FUNCTION ores_utility_versioned_update_fn()
 RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp
 AS $$
 BEGIN
-    IF pg_trigger_depth() > 1 THEN
+    IF pg_trigger_depth() > 1
+       AND OLD.valid_to = ores_utility_infinity_timestamp_fn()
+       AND (NEW.valid_to BETWEEN statement_timestamp() AND clock_timestamp()
+            OR NEW.valid_to = OLD.valid_from + interval '1 microsecond')
+       AND to_jsonb(NEW) - 'valid_to' = to_jsonb(OLD) - 'valid_to' THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION USING
@@ -398,6 +420,7 @@ $$;
 -- BEFORE UPDATE OR DELETE on an append-only table (logs, login events).
 CREATE OR REPLACE FUNCTION ores_utility_append_only_fn()
 RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND ores_utility_purging_fn(TG_RELID) THEN
@@ -415,6 +438,7 @@ $$;
 -- functions are announced once by those functions.
 CREATE OR REPLACE FUNCTION ores_utility_notify_trigger_fn()
 RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp
 AS $$
 BEGIN
     IF pg_trigger_depth() > 1 OR ores_utility_purging_fn(TG_RELID) THEN
@@ -432,6 +456,7 @@ $$;
 -- (sessions, events): every argument is a lookup spec.
 CREATE OR REPLACE FUNCTION ores_utility_lookup_trigger_fn()
 RETURNS trigger LANGUAGE plpgsql
+SET search_path = public, pg_temp
 AS $$
 BEGIN
     -- A row aimed at another tenant is refused by row-level security; checking its

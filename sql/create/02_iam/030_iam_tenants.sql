@@ -48,11 +48,15 @@ CREATE POLICY ores_iam_tenants_tenant_pol ON ores_iam_tenants_tbl
     USING (tenant_id = ores_utility_current_tenant_id_fn())
     WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());
 
--- Tenants are administered from the system tenant: a system session sees and manages
--- every tenant; any other session sees its own row and the system tenant's.
+-- Tenants are administered from the system tenant: a system session of a role that
+-- may register tenants sees and manages every tenant; any other session sees its
+-- own row and the system tenant's. The tenant setting alone is not enough, as every
+-- session may set it: a service that only reads tenants must not list them all.
 CREATE POLICY ores_iam_tenants_admin_pol ON ores_iam_tenants_tbl
-    USING (ores_utility_current_tenant_id_fn() = ores_utility_system_tenant_id_fn())
-    WITH CHECK (ores_utility_current_tenant_id_fn() = ores_utility_system_tenant_id_fn());
+    USING (ores_utility_current_tenant_id_fn() = ores_utility_system_tenant_id_fn()
+           AND has_table_privilege('public.ores_iam_tenants_tbl', 'INSERT'))
+    WITH CHECK (ores_utility_current_tenant_id_fn() = ores_utility_system_tenant_id_fn()
+                AND has_table_privilege('public.ores_iam_tenants_tbl', 'INSERT'));
 CREATE POLICY ores_iam_tenants_shared_read_pol ON ores_iam_tenants_tbl FOR SELECT
     USING (tenant_id = ores_utility_system_tenant_id_fn());
 
