@@ -33,7 +33,7 @@ fn write_tree(root: &Path, files: &[(&str, &str)]) {
 fn pairs(violations: &[validate::Violation]) -> Vec<(&'static str, String)> {
     violations
         .iter()
-        .map(|v| (v.rule, v.object.clone()))
+        .map(|v| (v.rule.as_str(), v.object.clone()))
         .collect()
 }
 
@@ -138,7 +138,7 @@ fn each_script_rule_fires_for_its_script_and_only_there() {
 #[test]
 fn the_compiled_manifest_passes_the_static_rules() {
     assert_eq!(validate::check_manifest(Manifest::compiled()), vec![]);
-    let ids: Vec<&str> = validate::rules().iter().map(|r| r.id).collect();
+    let ids: Vec<&str> = validate::rules().iter().map(|r| r.id.as_str()).collect();
     for id in ["S001", "S008", "C001", "C022", "P001", "A001", "A002"] {
         assert!(ids.contains(&id), "{id} missing from the rule list");
         assert!(validate::explain(id).is_some());
@@ -186,12 +186,14 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
     // What scripts cannot do: role attributes and privileges outside the registry.
     let e = &env.config.env;
     let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    let db_name = &env.config.database;
     db.batch_execute(&format!(
         "ALTER ROLE ores_{e}_cli_user BYPASSRLS;
          ALTER ROLE ores_{e}_dq_service CREATEDB;
          GRANT INSERT ON ores_iam_gadgets_tbl TO ores_{e}_trading_service;
          GRANT UPDATE (name) ON ores_iam_gadgets_tbl TO ores_{e}_dq_service;
-         REVOKE DELETE ON ores_iam_gadgets_tbl FROM ores_{e}_iam_service;"
+         REVOKE DELETE ON ores_iam_gadgets_tbl FROM ores_{e}_iam_service;
+         GRANT TEMPORARY ON DATABASE {db_name} TO ores_{e}_rw;"
     ))
     .unwrap();
 
@@ -224,6 +226,8 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
         ("C021", "dq:ores_iam_gadgets_tbl".into()),
         ("C022", "iam:ores_iam_gadgets_tbl".into()),
         ("C023", "ores_iam_gizmos_tbl".into()),
+        ("C024", "ores_iam_broken_fn".into()),
+        ("C025", format!("ores_{e}_rw")),
         ("P001", "ores_iam_levers_touch_fn".into()),
         ("P001", "ores_iam_broken_fn".into()),
     ];

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-pub use crate::tree::lint::Rule;
+pub use crate::tree::lint::{Rule, RuleId};
 
 /// Path of the allow-list, relative to the repository root.
 pub const ALLOW_LIST_PATH: &str = "sql/validate-allow.txt";
@@ -46,27 +46,25 @@ pub fn rules() -> Vec<Rule> {
 }
 
 /// The rules checked on the script text alone (also enforced by `build.rs`).
-pub fn static_rules() -> &'static [Rule] {
-    lint::STATIC_RULES
+pub fn static_rules() -> Vec<Rule> {
+    lint::static_rules().copied().collect()
 }
 
 /// The rules checked on a built database (catalog, `plpgsql_check`, allow-list use).
-pub fn catalog_rules() -> &'static [Rule] {
-    lint::CATALOG_RULES
+pub fn catalog_rules() -> Vec<Rule> {
+    lint::catalog_rules().copied().collect()
 }
 
 /// The explanation of a rule id.
 pub fn explain(id: &str) -> Option<&'static str> {
-    lint::all_rules()
-        .find(|r| r.id == id)
-        .map(|r| r.explanation)
+    RuleId::parse(id).map(RuleId::explanation)
 }
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     /// Rule id, e.g. `C008`.
-    pub rule: &'static str,
+    pub rule: RuleId,
     /// What breaks it: a table, function, role, or script path (`service:table` for
     /// privilege rules, so an entry does not depend on the environment label).
     pub object: String,
@@ -107,7 +105,7 @@ pub struct Allowed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     /// Rule id.
-    pub rule: &'static str,
+    pub rule: RuleId,
     /// Why, and what to do about it.
     pub reason: String,
 }
@@ -163,7 +161,7 @@ impl fmt::Display for Report {
         if self.violations.is_empty() {
             write!(f, "{}: no violations ({} rules", self.database, rules)?;
         } else {
-            let broken: BTreeSet<&str> = self.violations.iter().map(|v| v.rule).collect();
+            let broken: BTreeSet<&str> = self.violations.iter().map(|v| v.rule.as_str()).collect();
             write!(
                 f,
                 "{}: {} violation(s) of {} rule(s) ({} rules",
@@ -193,8 +191,7 @@ pub fn run(config: &Config) -> Result<Report> {
 /// [`run`] with another manifest and allow-list text (tests use fixtures).
 pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Result<Report> {
     config.validate()?;
-    let ids: Vec<&str> = lint::all_rules().map(|r| r.id).collect();
-    let (entries, malformed) = lint::parse_allow_list(allow_list, ALLOW_LIST_PATH, &ids);
+    let (entries, malformed) = lint::parse_allow_list(allow_list, ALLOW_LIST_PATH);
 
     let mut found: Vec<Violation> = malformed.into_iter().map(Violation::from).collect();
     found.extend(check_manifest(manifest));
@@ -218,7 +215,7 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
         PlpgsqlOutcome::Unavailable(reason) => {
             log::warn!("P001 SKIPPED: {reason}");
             report.skipped.push(Skipped {
-                rule: "P001",
+                rule: RuleId::P001,
                 reason,
             });
         }
@@ -233,7 +230,7 @@ fn apply_allow_list(report: &mut Report, found: Vec<Violation>, entries: &[Allow
     for v in found {
         let hit = entries
             .iter()
-            .position(|e| e.rule == v.rule && e.object == v.object && v.rule != lint::A001);
+            .position(|e| e.rule == v.rule && e.object == v.object && v.rule != RuleId::A001);
         match hit {
             Some(i) => {
                 used[i] = true;
@@ -248,7 +245,7 @@ fn apply_allow_list(report: &mut Report, found: Vec<Violation>, entries: &[Allow
     for (e, used) in entries.iter().zip(used) {
         if !used {
             report.violations.push(Violation {
-                rule: "A002",
+                rule: RuleId::A002,
                 object: ALLOW_LIST_PATH.to_string(),
                 message: format!(
                     "line {}: `{} {}` matches no violation; remove it",
@@ -257,13 +254,10 @@ fn apply_allow_list(report: &mut Report, found: Vec<Violation>, entries: &[Allow
             });
         }
     }
-    let order: BTreeMap<&str, usize> = lint::all_rules()
-        .enumerate()
-        .map(|(i, r)| (r.id, i))
-        .collect();
+    // Enum order is the table's order, which is report order.
     report
         .violations
-        .sort_by(|a, b| (order.get(a.rule), &a.object).cmp(&(order.get(b.rule), &b.object)));
+        .sort_by(|a, b| (a.rule, &a.object).cmp(&(b.rule, &b.object)));
 }
 
 /// Static rules over a manifest's scripts (the scan-level rules S001/S002 held when
@@ -338,15 +332,15 @@ struct Table {
 const LOOKUP_NEW_TABLE: &str = "inserted_rows";
 
 /// Rule, trigger kind, timing in words, and the test on `pg_trigger.tgtype`.
-type TriggerExpectation = (&'static str, &'static str, &'static str, fn(i32) -> bool);
+type TriggerExpectation = (RuleId, &'static str, &'static str, fn(i32) -> bool);
 
-type Push<'a> = &'a mut dyn FnMut(&'static str, &str, String);
+type Push<'a> = &'a mut dyn FnMut(RuleId, &str, String);
 
 /// Every catalog rule (C001..C023) on the database `client` is connected to, whose
 /// roles belong to environment `env`.
 pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
     let mut out = Vec::new();
-    let mut push = |rule: &'static str, object: &str, message: String| {
+    let mut push = |rule: RuleId, object: &str, message: String| {
         out.push(Violation {
             rule,
             object: object.to_string(),
@@ -360,6 +354,8 @@ pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
     check_roles(client, env, &mut push)?;
     check_versioned(client, &tables, &mut push)?;
     check_security_definer(client, &mut push)?;
+    check_plpgsql_search_path(client, &mut push)?;
+    check_temporary(client, env, &mut push)?;
     check_privileges(client, env, &mut push)?;
     Ok(out)
 }
@@ -417,7 +413,7 @@ fn check_tables(tables: &[Table], push: Push<'_>) {
         let name = t.name.as_str();
         match component_of_table(name) {
             None => push(
-                "C001",
+                RuleId::C001,
                 name,
                 format!(
                     "not named ores_<component>_<entity_plural>_tbl with a registry component ({})",
@@ -435,7 +431,7 @@ fn check_tables(tables: &[Table], push: Push<'_>) {
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
                 if !well_formed {
                     push(
-                        "C001",
+                        RuleId::C001,
                         name,
                         "not named ores_<component>_<entity_plural>_tbl".into(),
                     );
@@ -443,7 +439,7 @@ fn check_tables(tables: &[Table], push: Push<'_>) {
                 let owners = SERVICES.iter().filter(|s| s.owns.contains(&c)).count();
                 if !PROVISIONER_COMPONENTS.contains(&c) && owners != 1 {
                     push(
-                        "C020",
+                        RuleId::C020,
                         name,
                         format!(
                             "component {c} is owned by {owners} services in the registry; exactly one must own it"
@@ -453,16 +449,16 @@ fn check_tables(tables: &[Table], push: Push<'_>) {
             }
         }
         if t.pk.is_none() {
-            push("C007", name, "has no primary key".into());
+            push(RuleId::C007, name, "has no primary key".into());
         }
     }
 }
 
 /// C002..C006: suffixes of functions, views, triggers, indexes and policies.
 fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
-    let queries: [(&str, &str, String); 5] = [
+    let queries: [(RuleId, &str, String); 5] = [
         (
-            "C002",
+            RuleId::C002,
             "_fn",
             format!(
                 "SELECT p.proname::text FROM pg_proc p
@@ -471,7 +467,7 @@ fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
             ),
         ),
         (
-            "C003",
+            RuleId::C003,
             "_vw",
             format!(
                 "SELECT c.relname::text FROM pg_class c
@@ -480,14 +476,14 @@ fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
             ),
         ),
         (
-            "C004",
+            RuleId::C004,
             "_trg",
             "SELECT t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
               WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal"
                 .to_string(),
         ),
         (
-            "C005",
+            RuleId::C005,
             "_idx",
             // An index behind a constraint is named by the constraint (`..._pkey`,
             // `..._excl`); naming the constraint `_idx` would mislead more than help.
@@ -500,7 +496,7 @@ fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
             ),
         ),
         (
-            "C006",
+            RuleId::C006,
             "_pol",
             "SELECT p.polname::text FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
               WHERE c.relnamespace = 'public'::regnamespace"
@@ -534,7 +530,7 @@ fn check_tenancy(client: &mut Client, tables: &[Table], push: Push<'_>) -> Resul
             && pk.first().map(String::as_str) != Some("tenant_id")
         {
             push(
-                "C008",
+                RuleId::C008,
                 name,
                 format!(
                     "primary key ({}) does not start with tenant_id",
@@ -543,11 +539,15 @@ fn check_tenancy(client: &mut Client, tables: &[Table], push: Push<'_>) -> Resul
             );
         }
         if !t.rls {
-            push("C010", name, "row-level security is not enabled".into());
+            push(
+                RuleId::C010,
+                name,
+                "row-level security is not enabled".into(),
+            );
         }
         if !t.forced {
             push(
-                "C011",
+                RuleId::C011,
                 name,
                 "row-level security is not forced (the owner bypasses it)".into(),
             );
@@ -571,7 +571,7 @@ fn check_tenancy(client: &mut Client, tables: &[Table], push: Push<'_>) -> Resul
             (r.get(0), r.get(1), r.get(2));
         if first.as_deref() != Some("tenant_id") {
             push(
-                "C009",
+                RuleId::C009,
                 &index,
                 format!("unique index on {table} does not start with tenant_id"),
             );
@@ -596,9 +596,13 @@ fn check_tenancy(client: &mut Client, tables: &[Table], push: Push<'_>) -> Resul
     }
     for t in &tenant_tables {
         match tenant_aware.get(&t.name) {
-            None => push("C012", &t.name, "has no row-level security policy".into()),
+            None => push(
+                RuleId::C012,
+                &t.name,
+                "has no row-level security policy".into(),
+            ),
             Some(false) => push(
-                "C012",
+                RuleId::C012,
                 &t.name,
                 "no policy reads the current tenant (ores_utility_current_tenant_id_fn())".into(),
             ),
@@ -633,7 +637,7 @@ fn check_roles(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
         .map(|(_, a)| a)
         .collect();
         if !bad.is_empty() {
-            push("C013", &role, format!("has {}", bad.join(", ")));
+            push(RuleId::C013, &role, format!("has {}", bad.join(", ")));
         }
     }
     Ok(())
@@ -707,33 +711,41 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
             .collect();
         if !problems.is_empty() {
             push(
-                "C014",
+                RuleId::C014,
                 name,
                 format!("versioned column set incomplete: {}", problems.join(", ")),
             );
         }
         if !temporal.contains(name) {
             push(
-                "C015",
+                RuleId::C015,
                 name,
                 "no gist exclusion constraint led by tenant_id WITH = forbidding overlapping tstzrange(valid_from, valid_to)".into(),
             );
         }
         let stem = name.strip_suffix("_tbl").unwrap_or(name);
         let expectations: [TriggerExpectation; 4] = [
-            ("C016", "insert", "BEFORE INSERT FOR EACH ROW", |ty| {
+            (RuleId::C016, "insert", "BEFORE INSERT FOR EACH ROW", |ty| {
                 ty & (ROW | BEFORE | INSERT) == ROW | BEFORE | INSERT && ty & INSTEAD == 0
             }),
-            ("C017", "delete", "BEFORE DELETE FOR EACH ROW", |ty| {
+            (RuleId::C017, "delete", "BEFORE DELETE FOR EACH ROW", |ty| {
                 ty & (ROW | BEFORE | DELETE) == ROW | BEFORE | DELETE && ty & INSTEAD == 0
             }),
-            ("C018", "notify", "AFTER INSERT OR UPDATE OR DELETE", |ty| {
-                ty & (BEFORE | INSTEAD) == 0
-                    && ty & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
-            }),
-            ("C023", "lookup", "AFTER INSERT FOR EACH STATEMENT", |ty| {
-                ty & (ROW | BEFORE | INSTEAD) == 0 && ty & INSERT == INSERT
-            }),
+            (
+                RuleId::C018,
+                "notify",
+                "AFTER INSERT OR UPDATE OR DELETE",
+                |ty| {
+                    ty & (BEFORE | INSTEAD) == 0
+                        && ty & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
+                },
+            ),
+            (
+                RuleId::C023,
+                "lookup",
+                "AFTER INSERT FOR EACH STATEMENT",
+                |ty| ty & (ROW | BEFORE | INSTEAD) == 0 && ty & INSERT == INSERT,
+            ),
         ];
         for (rule, kind, timing, ok) in expectations {
             let trigger = format!("{stem}_{kind}_trg");
@@ -747,7 +759,7 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
                 }
                 // ores_utility_versioned_lookup_fn reads the rows under this name.
                 Some((_, _, new_table))
-                    if rule == "C023" && new_table.as_deref() != Some(LOOKUP_NEW_TABLE) =>
+                    if rule == RuleId::C023 && new_table.as_deref() != Some(LOOKUP_NEW_TABLE) =>
                 {
                     push(
                         rule,
@@ -760,6 +772,61 @@ fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Res
                 Some(_) => {}
             }
         }
+    }
+    Ok(())
+}
+
+/// C024: PL/pgSQL functions pin search_path with pg_temp listed last. Unlisted,
+/// pg_temp is searched first, so a session's temporary table would shadow any table
+/// the function names.
+fn check_plpgsql_search_path(client: &mut Client, push: Push<'_>) -> Result<()> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT p.proname::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+                  WHERE p.pronamespace = 'public'::regnamespace AND l.lanname = 'plpgsql' AND {}
+                    AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{{}}')) s
+                                     WHERE s ~ '^search_path=(.*,)? *\"?pg_temp\"? *$')
+                  ORDER BY 1",
+                not_extension("pg_proc", "p.oid")
+            ),
+            &[],
+        )
+        .context("validate: listing PL/pgSQL functions")?;
+    for r in rows {
+        let name: String = r.get(0);
+        push(
+            RuleId::C024,
+            &name,
+            "does not pin search_path ending in pg_temp; a temporary table could stand in for a table it reads".into(),
+        );
+    }
+    Ok(())
+}
+
+/// C025: only the owner group creates temporary tables (TEMPORARY on the database).
+fn check_temporary(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
+    let owner = role_name(env, "owner");
+    let rows = client
+        .query(
+            "SELECT coalesce(r.rolname::text, 'PUBLIC')
+               FROM pg_database d
+              CROSS JOIN LATERAL aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+               LEFT JOIN pg_roles r ON r.oid = a.grantee
+              WHERE d.datname = current_database() AND a.privilege_type = 'TEMPORARY'
+                AND (r.rolname IS NULL OR r.rolname <> $1)
+              ORDER BY 1",
+            &[&owner],
+        )
+        .context("validate: reading the database's privileges")?;
+    for r in rows {
+        let grantee: String = r.get(0);
+        push(
+            RuleId::C025,
+            &grantee,
+            "holds TEMPORARY on the database; only the owner group may create temporary tables"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -782,7 +849,7 @@ fn check_security_definer(client: &mut Client, push: Push<'_>) -> Result<()> {
     for r in rows {
         let name: String = r.get(0);
         push(
-            "C019",
+            RuleId::C019,
             &name,
             "SECURITY DEFINER without SET search_path; a caller could shadow what it calls".into(),
         );
@@ -827,7 +894,7 @@ fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()
     for s in SERVICES {
         if !existing.contains(&s.role(env)) {
             push(
-                "C022",
+                RuleId::C022,
                 &format!("{}:*", s.name),
                 format!("service role {} does not exist", s.role(env)),
             );
@@ -861,7 +928,7 @@ fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()
         let object = format!("{}:{relation}", service_of(&role));
         if any_column && !wanted {
             push(
-                "C021",
+                RuleId::C021,
                 &object,
                 format!(
                     "{role} holds {privilege} on {relation}, which the registry does not grant"
@@ -869,7 +936,7 @@ fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()
             );
         } else if wanted && !whole_table {
             push(
-                "C022",
+                RuleId::C022,
                 &object,
                 format!("{role} lacks {privilege} on {relation}, which the registry grants"),
             );
@@ -966,14 +1033,14 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
                         text.push_str(&format!("; {d}"));
                     }
                     violations.push(Violation {
-                        rule: "P001",
+                        rule: RuleId::P001,
                         object: name.clone(),
                         message: text,
                     });
                 }
             }
             Err(e) => violations.push(Violation {
-                rule: "P001",
+                rule: RuleId::P001,
                 object: name.clone(),
                 message: format!(
                     "plpgsql_check could not check it{on}: {}",
@@ -993,7 +1060,7 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
 mod tests {
     use super::*;
 
-    fn violation(rule: &'static str, object: &str) -> Violation {
+    fn violation(rule: RuleId, object: &str) -> Violation {
         Violation {
             rule,
             object: object.into(),
@@ -1008,16 +1075,16 @@ mod tests {
             ..Report::default()
         };
         report.skipped.push(Skipped {
-            rule: "P001",
+            rule: RuleId::P001,
             reason: "plpgsql_check is not installed".into(),
         });
-        let entries = lint::parse_allow_list("C003 v # legacy view\n", "a", &["C003"]).0;
+        let entries = lint::parse_allow_list("C003 v # legacy view\n", "a").0;
         apply_allow_list(
             &mut report,
             vec![
-                violation("C007", "t"),
-                violation("C003", "v"),
-                violation("C001", "u"),
+                violation(RuleId::C007, "t"),
+                violation(RuleId::C003, "v"),
+                violation(RuleId::C001, "u"),
             ],
             &entries,
         );

@@ -1,0 +1,244 @@
+//! Tokens and statements of a script, with comments, literals, quoted identifiers
+//! and dollar-quoted bodies lexed out so rules match keywords, never raw text.
+
+/// Lexical token of a script; literal contents are dropped on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Tok {
+    /// Unquoted word, lowercased (keywords, names, numbers).
+    Word(String),
+    /// Quoted identifier, case kept.
+    Quoted(String),
+    /// A string or dollar-quoted literal (contents dropped).
+    Literal,
+    /// A backslash outside any literal or comment: psql would take it as a command.
+    Backslash,
+    /// Statement separator.
+    Semi,
+    /// Any other punctuation.
+    Punct(char),
+}
+
+pub(super) fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '$'
+}
+
+/// Tokens with their 1-based line.
+pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut line = 1;
+    let n = chars.len();
+    let count_lines =
+        |from: usize, to: usize| chars[from..to].iter().filter(|c| **c == '\n').count();
+    while i < n {
+        let c = chars[i];
+        let start_line = line;
+        if c == '\n' {
+            line += 1;
+            i += 1;
+        } else if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < n && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+            // Block comments nest in PostgreSQL.
+            let (from, mut depth) = (i, 0usize);
+            while i < n {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            line += count_lines(from, i.min(n));
+        } else if c == '\'' {
+            let escapes = matches!(out.last(), Some((Tok::Word(w), _)) if w == "e")
+                && i > 0
+                && (chars[i - 1] == 'e' || chars[i - 1] == 'E');
+            if escapes {
+                out.pop();
+            }
+            let from = i;
+            i += 1;
+            while i < n {
+                if escapes && chars[i] == '\\' {
+                    i += 2;
+                } else if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                    } else {
+                        i += 1;
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            line += count_lines(from, i.min(n));
+            out.push((Tok::Literal, start_line));
+        } else if c == '"' {
+            let mut name = String::new();
+            i += 1;
+            while i < n {
+                if chars[i] == '"' {
+                    if chars.get(i + 1) == Some(&'"') {
+                        name.push('"');
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                if chars[i] == '\n' {
+                    line += 1;
+                }
+                name.push(chars[i]);
+                i += 1;
+            }
+            out.push((Tok::Quoted(name), start_line));
+        } else if c == '$' && dollar_tag(&chars, i).is_some() {
+            let tag = dollar_tag(&chars, i).expect("checked");
+            let from = i;
+            i += tag.len();
+            let close: Vec<char> = tag.chars().collect();
+            while i < n && chars[i..].iter().take(close.len()).ne(close.iter()) {
+                i += 1;
+            }
+            i = (i + close.len()).min(n);
+            line += count_lines(from, i);
+            out.push((Tok::Literal, start_line));
+        } else if is_ident_char(c) {
+            let from = i;
+            while i < n && is_ident_char(chars[i]) {
+                i += 1;
+            }
+            // PostgreSQL folds only ASCII letters of an unquoted name in a multi-byte
+            // encoding: `Ä_tbl` and `ä_tbl` are two tables.
+            let word = chars[from..i]
+                .iter()
+                .collect::<String>()
+                .to_ascii_lowercase();
+            out.push((Tok::Word(word), start_line));
+        } else if c == '\\' {
+            // psql takes the rest of the line as the command's arguments, and the
+            // SQL that follows as a new statement.
+            out.push((Tok::Backslash, start_line));
+            out.push((Tok::Semi, start_line));
+            while i < n && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == ';' {
+            out.push((Tok::Semi, start_line));
+            i += 1;
+        } else {
+            out.push((Tok::Punct(c), start_line));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The opening `$tag$` at `i`, if a dollar quote starts there (`$1` does not).
+pub(super) fn dollar_tag(chars: &[char], i: usize) -> Option<String> {
+    if i > 0 && is_ident_char(chars[i - 1]) {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < chars.len() && chars[j] != '$' {
+        let ok = if j == i + 1 {
+            chars[j].is_alphabetic() || chars[j] == '_'
+        } else {
+            chars[j].is_alphanumeric() || chars[j] == '_'
+        };
+        if !ok {
+            return None;
+        }
+        j += 1;
+    }
+    (j < chars.len()).then(|| chars[i..=j].iter().collect())
+}
+
+/// A statement's tokens and the line it starts on.
+pub(super) struct Statement {
+    pub(super) toks: Vec<Tok>,
+    pub(super) line: usize,
+}
+
+impl Statement {
+    pub(super) fn word(&self, i: usize) -> Option<&str> {
+        match self.toks.get(i) {
+            Some(Tok::Word(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Index after the words `words` if they appear in order from `i` (skipping none).
+    pub(super) fn expect(&self, mut i: usize, words: &[&str]) -> Option<usize> {
+        for w in words {
+            if self.word(i) != Some(w) {
+                return None;
+            }
+            i += 1;
+        }
+        Some(i)
+    }
+
+    /// A possibly schema-qualified name starting at `i`: (name without schema, next index).
+    pub(super) fn name(&self, mut i: usize) -> Option<(String, usize)> {
+        let mut last = None;
+        loop {
+            let part = match self.toks.get(i)? {
+                Tok::Word(w) => w.clone(),
+                Tok::Quoted(q) => q.clone(),
+                _ => return last.map(|l| (l, i)),
+            };
+            last = Some(part);
+            i += 1;
+            if self.toks.get(i) == Some(&Tok::Punct('.')) {
+                i += 1;
+            } else {
+                return last.map(|l| (l, i));
+            }
+        }
+    }
+}
+
+pub(super) fn statements(toks: Vec<(Tok, usize)>) -> Vec<Statement> {
+    let mut out = Vec::new();
+    let mut cur = Statement {
+        toks: Vec::new(),
+        line: 0,
+    };
+    for (t, line) in toks {
+        if t == Tok::Semi {
+            if !cur.toks.is_empty() {
+                out.push(std::mem::replace(
+                    &mut cur,
+                    Statement {
+                        toks: Vec::new(),
+                        line: 0,
+                    },
+                ));
+            }
+            continue;
+        }
+        if cur.toks.is_empty() {
+            cur.line = line;
+        }
+        cur.toks.push(t);
+    }
+    if !cur.toks.is_empty() {
+        out.push(cur);
+    }
+    out
+}
