@@ -6,8 +6,9 @@
 //! process, as nextest gives every test.
 
 use ores_sql::server::admin::{connect_admin, database_exists};
-use ores_sql::testing::owner::{Owner, test_db_name};
-use ores_sql::testing::template::{self, KEPT_COMMENT};
+use ores_sql::testing::names::{KEPT_COMMENT, test_db_name};
+use ores_sql::testing::owner::Owner;
+use ores_sql::testing::template;
 use ores_sql::testing::{SYSTEM_TENANT_ID, TestDatabase, unique_label};
 use ores_sql::{Config, Manifest};
 use std::path::{Path, PathBuf};
@@ -415,7 +416,7 @@ fn a_ready_clone_from_the_pool_is_claimed_by_renaming_it() {
     let ready_oids = |admin: &mut postgres::Client| -> Vec<u32> {
         admin
             .query(
-                "SELECT oid FROM pg_database WHERE starts_with(datname, $1)",
+                "SELECT oid FROM pg_database WHERE starts_with(datname, $1) AND datallowconn",
                 &[&format!("ores_tp_{key}_")],
             )
             .unwrap()
@@ -483,7 +484,7 @@ fn a_killed_process_leaves_a_database_that_a_later_cleanup_removes() {
     let mut admin = admin();
     assert!(database_exists(&mut admin, &name).unwrap());
     // The dead process's anchor session goes once the server notices the socket closed.
-    let owner = ores_sql::testing::owner::parse_test_db_name(&name)
+    let owner = ores_sql::testing::names::parse_test_db_name(&name)
         .unwrap()
         .owner;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -506,4 +507,71 @@ fn a_killed_process_leaves_a_database_that_a_later_cleanup_removes() {
     let removed = template::remove_orphans(&mut admin, &live).unwrap();
     assert!(removed.contains(&name), "{removed:?}");
     assert!(!database_exists(&mut admin, &name).unwrap());
+}
+
+/// Creates and claims test databases from `threads` threads sharing one small
+/// manifest's pool, checking each one's ACL the instant `new()` returns. Returns
+/// how many were checked.
+fn create_and_check_acls(dir: &Path, threads: usize, each: usize) -> usize {
+    ores_sql::testing::set_pool_size(2);
+    let m = Manifest::from_dir(dir).unwrap();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let m = &m;
+                s.spawn(move || {
+                    let mut admin = admin();
+                    for _ in 0..each {
+                        let db = TestDatabase::with_manifest(m).unwrap();
+                        let (acl, open): (Option<String>, bool) = admin
+                            .query_one(
+                                "SELECT datacl::text, datallowconn FROM pg_database
+                                  WHERE datname = $1",
+                                &[&db.name()],
+                            )
+                            .map(|r| (r.get(0), r.get(1)))
+                            .unwrap();
+                        let acl = acl.unwrap_or_else(|| {
+                            panic!("{} was handed out with the default ACL", db.name())
+                        });
+                        assert!(open, "{} is not open to connections", db.name());
+                        assert!(acl.contains(&db.role("service")), "{}: {acl}", db.name());
+                        assert!(
+                            !acl.contains("{=") && !acl.contains(",="),
+                            "PUBLIC may connect to {}: {acl}",
+                            db.name()
+                        );
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).count() * each
+    })
+}
+
+#[test]
+#[ignore = "helper: run by another test as a child process"]
+fn child_create_and_check_acls() {
+    let Some(dir) = std::env::var_os("ORES_TEST_MANIFEST_DIR").filter(|_| is_child()) else {
+        return;
+    };
+    let n = create_and_check_acls(Path::new(&dir), 3, 8);
+    println!("\nchecked={n}");
+}
+
+#[test]
+fn no_test_database_is_ever_handed_out_before_its_grants() {
+    let (dir, _m) = unique_manifest("acl");
+    let path = dir.path().display().to_string();
+    // A second process creating and claiming from the same pool at the same time.
+    let child = std::thread::spawn(move || {
+        run_child(
+            "child_create_and_check_acls",
+            &[("ORES_TEST_MANIFEST_DIR", path.as_str())],
+        )
+    });
+    let here = create_and_check_acls(dir.path(), 4, 8);
+    let stdout = child.join().unwrap();
+    assert_eq!(here, 32);
+    assert_eq!(child_value(&stdout, "checked").as_deref(), Some("24"));
 }

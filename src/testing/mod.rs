@@ -9,6 +9,7 @@
 //! private embedded cluster), the naming scheme and how leftovers are cleaned up.
 
 mod cluster;
+pub mod names;
 pub mod owner;
 pub mod pool;
 pub mod template;
@@ -25,13 +26,13 @@ use crate::server::grants::database_grants_sql;
 use crate::server::roles::role_name;
 use crate::tree::manifest::Manifest;
 use crate::tree::registry::SERVICES;
-use owner::{Owner, test_db_name};
+use names::{KEPT_COMMENT, TemplateKey, test_db_name};
+use owner::Owner;
 use postgres::Client;
 use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use template::{KEPT_COMMENT, TemplateKey};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -257,10 +258,15 @@ impl Harness {
 
     /// Clones the template of `key` into `name`, with the database-level privileges
     /// (they live in the shared catalog and `CREATE DATABASE` does not copy them).
+    ///
+    /// A new database has the default ACL, which lets PUBLIC connect, until the grants
+    /// run; so it is created closed to connections and opened only once they are in
+    /// place. Nobody, the harness included, can connect to it in between, and a pool
+    /// claimant takes only open clones.
     fn make_clone(&self, admin: &mut Client, key: &TemplateKey, name: &str) -> Result<()> {
         admin
             .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {}",
+                "CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY {} ALLOW_CONNECTIONS false",
                 quote_ident(name),
                 quote_ident(&key.template_name()),
                 quote_ident(&role_name(&key.label(), "owner")),
@@ -268,7 +274,11 @@ impl Harness {
             ))
             .context(format!("cloning {} into {name}", key.template_name()))?;
         admin
-            .batch_execute(&database_grants_sql(&key.label(), name))
+            .batch_execute(&format!(
+                "{}\nALTER DATABASE {} ALLOW_CONNECTIONS true;",
+                database_grants_sql(&key.label(), name),
+                quote_ident(name)
+            ))
             .context(format!("granting access to {name}"))
     }
 
@@ -288,7 +298,7 @@ impl Harness {
                         let n = harness.counter.fetch_add(1, Ordering::Relaxed);
                         format!(
                             "{}{}_{}",
-                            pool::pool_prefix(&key.short),
+                            names::pool_prefix(&key.short),
                             harness.owner.tag(),
                             owner::base36(n)
                         )

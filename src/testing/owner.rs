@@ -7,10 +7,10 @@
 //! per-process counter. The start time makes pid reuse harmless: a new process that
 //! got the same pid has another start time.
 
+use super::names::from_base36;
 use sha2::{Digest, Sha256};
 
-/// Prefix of every test database name.
-pub const TEST_DB_PREFIX: &str = "ores_t_";
+pub use super::names::base36;
 
 /// Owner of test databases: this process, or one parsed from a database name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,43 +50,6 @@ impl Owner {
     }
 }
 
-/// A test database name split into its parts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestDbName {
-    /// Template key prefix.
-    pub key: String,
-    /// Owning process.
-    pub owner: Owner,
-    /// Counter within the owner.
-    pub n: u64,
-}
-
-/// Builds a test database name.
-pub fn test_db_name(key: &str, owner: &Owner, n: u64) -> String {
-    format!("{TEST_DB_PREFIX}{key}_{}_{}", owner.tag(), base36(n))
-}
-
-/// Parses a name made by [`test_db_name`]; anything else is not ours.
-pub fn parse_test_db_name(name: &str) -> Option<TestDbName> {
-    let rest = name.strip_prefix(TEST_DB_PREFIX)?;
-    let parts: Vec<&str> = rest.split('_').collect();
-    let [key, host, pid, start, n] = parts.as_slice() else {
-        return None;
-    };
-    if key.is_empty() || host.len() != 4 || !host.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(TestDbName {
-        key: key.to_string(),
-        owner: Owner {
-            host: host.to_string(),
-            pid: u32::try_from(from_base36(pid)?).ok()?,
-            start: from_base36(start)?,
-        },
-        n: from_base36(n)?,
-    })
-}
-
 /// Parses an owner tag as made by [`Owner::tag`] (`<host>_<pid>_<start>`).
 pub fn parse_tag(tag: &str) -> Option<Owner> {
     let parts: Vec<&str> = tag.split('_').collect();
@@ -101,28 +64,6 @@ pub fn parse_tag(tag: &str) -> Option<Owner> {
         pid: u32::try_from(from_base36(pid)?).ok()?,
         start: from_base36(start)?,
     })
-}
-
-/// `v` in base 36 (lowercase), the shortest way to put a number in a name.
-pub fn base36(mut v: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    if v == 0 {
-        return "0".into();
-    }
-    let mut out = Vec::new();
-    while v > 0 {
-        out.push(DIGITS[(v % 36) as usize]);
-        v /= 36;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
-
-fn from_base36(s: &str) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    u64::from_str_radix(s, 36).ok()
 }
 
 /// Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
@@ -148,6 +89,7 @@ pub fn host_tag() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::names::{parse_test_db_name, test_db_name};
 
     #[test]
     fn names_round_trip_and_fit_the_identifier_limit() {

@@ -10,16 +10,15 @@
 //!
 //! A pool database has no owner process: it goes when its template goes.
 
-use super::template::TemplateKey;
+use super::names::{TemplateKey, pool_prefix};
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
 use postgres::Client;
+use postgres::error::SqlState;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Variable setting the number of ready clones kept per template (default 2; 0 = none).
 pub const POOL_SIZE_VAR: &str = "ORES_TEST_POOL_SIZE";
-/// Prefix of pool database names.
-pub const POOL_PREFIX: &str = "ores_tp_";
 /// First advisory-lock key of "this process refills the pool of template K".
 pub const REFILL_CLASS: i32 = 0x05e5_0574;
 
@@ -43,34 +42,43 @@ pub fn set_pool_size(n: usize) {
     SIZE.store(n, Ordering::Relaxed);
 }
 
-/// Prefix of the pool databases of `key`.
-pub fn pool_prefix(short: &str) -> String {
-    format!("{POOL_PREFIX}{short}_")
-}
-
 /// Takes a ready clone of `key` and renames it to `name`. `None` when the pool is empty.
+///
+/// Only clones open to connections are ready: the refiller opens one after its grants
+/// are in place (see `Harness::make_clone`). A rename refused because the clone is in
+/// use (a session that was just on it, such as a sweeper) is retried briefly before
+/// falling back to the next candidate, so a ready pool is not skipped by accident.
 pub(super) fn claim(admin: &mut Client, key: &TemplateKey, name: &str) -> Result<Option<()>> {
-    let candidates: Vec<String> = admin
-        .query(
-            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY oid",
-            &[&pool_prefix(&key.short)],
-        )
-        .context("listing ready clones")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for candidate in candidates {
-        let renamed = admin.batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            quote_ident(&candidate),
-            quote_ident(name)
-        ));
-        match renamed {
-            Ok(()) => return Ok(Some(())),
-            // Another process claimed it first (or is dropping it): try the next one.
-            Err(e) if e.code().is_some() => continue,
-            Err(e) => return Err(e).context(format!("claiming {candidate}")),
+    for attempt in 0..5 {
+        let candidates: Vec<String> = admin
+            .query(
+                "SELECT datname::text FROM pg_database
+                  WHERE starts_with(datname, $1) AND datallowconn ORDER BY oid",
+                &[&pool_prefix(&key.short)],
+            )
+            .context("listing ready clones")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut busy = false;
+        for candidate in &candidates {
+            let renamed = admin.batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(candidate),
+                quote_ident(name)
+            ));
+            match renamed {
+                Ok(()) => return Ok(Some(())),
+                Err(e) if e.code() == Some(&SqlState::OBJECT_IN_USE) => busy = true,
+                // Another process claimed it first (or is dropping it): try the next one.
+                Err(e) if e.code().is_some() => continue,
+                Err(e) => return Err(e).context(format!("claiming {candidate}")),
+            }
         }
+        if !busy {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
     }
     Ok(None)
 }

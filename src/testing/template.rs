@@ -17,8 +17,10 @@
 //! the final name, the template flag and the matching comment is complete by
 //! construction, so clones never see a half-built one.
 
-use super::owner::{TEST_DB_PREFIX, parse_test_db_name};
-use super::pool::pool_prefix;
+use super::names::{
+    KEPT_COMMENT, SHORT, TEMPLATE_PREFIX, TEST_DB_PREFIX, TemplateKey, build_name, label,
+    parse_test_db_name, pool_prefix,
+};
 use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{PgContext, Result};
@@ -38,49 +40,6 @@ use std::time::Duration;
 pub const USE_CLASS: i32 = 0x05e5_0572;
 /// First advisory-lock key of "this process builds template K".
 pub const BUILD_CLASS: i32 = 0x05e5_0573;
-/// Prefix of template database names.
-pub const TEMPLATE_PREFIX: &str = "ores_tpl_";
-/// Comment that marks a test database kept for debugging (cleanup leaves it alone).
-pub const KEPT_COMMENT: &str = "ores-sql: kept test database";
-/// Length of the key prefix used in names.
-const SHORT: usize = 12;
-
-/// What a template depends on, digested.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateKey {
-    /// Hex SHA-256 over everything that changes what a clone contains.
-    pub full: String,
-    /// Its first 12 hex digits, used in names.
-    pub short: String,
-}
-
-impl TemplateKey {
-    /// `ores_tpl_<short>`.
-    pub fn template_name(&self) -> String {
-        format!("{TEMPLATE_PREFIX}{}", self.short)
-    }
-
-    /// Where the template is built before it is renamed into place.
-    pub fn build_name(&self) -> String {
-        build_name(&self.short)
-    }
-
-    /// Environment label of the template's roles: `t_<short>`. Each key has roles of
-    /// its own, so removing an old template's roles never touches a newer one, and the
-    /// hex label cannot collide with a developer's `local`/`ci` environment.
-    pub fn label(&self) -> String {
-        label(&self.short)
-    }
-}
-
-fn build_name(short: &str) -> String {
-    format!("{TEMPLATE_PREFIX}{short}_build")
-}
-
-fn label(short: &str) -> String {
-    format!("t_{short}")
-}
-
 /// Computes the key from the manifest, the server's major version, the versions of the
 /// extensions a build installs, and the role and grant layout compiled into this crate
 /// (grants are derived by code, not by the scripts, so the schema hash alone misses them).
@@ -109,10 +68,7 @@ pub fn template_key(
     }
     h.update(format!("{:?}\n{:?}\n{CRATE_VERSION}", roles_for("k"), SERVICES).as_bytes());
     let full: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(TemplateKey {
-        short: full[..SHORT].to_string(),
-        full,
-    })
+    Ok(TemplateKey::from_full(full))
 }
 
 fn lock_key(client: &mut Client, short: &str) -> Result<i32> {
