@@ -275,3 +275,48 @@ fn scratch_environments_of_dead_processes_are_swept_and_live_ones_kept() {
         roles_for(&live.config.env).len()
     );
 }
+
+#[test]
+fn a_session_that_slips_into_staging_cannot_break_the_swap() {
+    let env = ScratchEnv::new("sw").unwrap();
+    ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap();
+    let staging = format!("{}__staging", env.config.database);
+    let config = env.config.clone();
+    // An intruder connects to staging while it is being built and stays there.
+    let intruder = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if let Ok(c) = connect_admin_to(&config, &staging) {
+                return Some(c);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        None
+    });
+    let built = ores_sql::recreate_with(&env.config, Manifest::compiled());
+    let mut intruder = intruder
+        .join()
+        .unwrap()
+        .expect("the intruder reached the staging database");
+    let report = built.unwrap();
+    assert!(report.replaced);
+    // Its session was ended before the swap; the database is open under its name.
+    assert!(intruder.simple_query("SELECT 1").is_err());
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    let tables: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'ores_iam_tenants_tbl'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 1);
+    let mut admin = connect_admin(&env.config).unwrap();
+    for leftover in ["__staging", "__retired"] {
+        let name = format!("{}{leftover}", env.config.database);
+        assert!(
+            !database_exists(&mut admin, &name).unwrap(),
+            "{name} left behind"
+        );
+    }
+}

@@ -258,6 +258,16 @@ fn swap_into_place(
     exists: bool,
 ) -> Result<()> {
     let q = quote_ident;
+    // Staging is ours until the swap: close it and turn out anyone who got in, so no
+    // session can make the final rename fail with the previous database retired.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+            q(staging)
+        ))
+        .context(format!("closing {staging}"))?;
+    terminate_sessions(admin, staging)?;
+    wait_for_no_sessions(admin, staging, Duration::from_secs(10))?;
     if exists {
         refuse_if_busy(admin, config, target)?;
         if config.terminate_connections {
@@ -294,13 +304,43 @@ fn swap_into_place(
             return Err(e).context(format!("retiring {target}"));
         }
     }
+    let promoted = admin.batch_execute(&format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        q(staging),
+        q(target)
+    ));
+    if let Err(e) = promoted {
+        // The previous database is offline under its retired name: put it back (and
+        // open it again) before reporting, so a failed swap changes nothing.
+        if exists {
+            let restored = admin.batch_execute(&format!(
+                "ALTER DATABASE {r} RENAME TO {t}; ALTER DATABASE {t} WITH ALLOW_CONNECTIONS true",
+                r = q(retired),
+                t = q(target)
+            ));
+            if let Err(restore) = restored {
+                log::error!(
+                    "could not put {retired} back as {target} ({restore}); the next run will"
+                );
+            }
+        }
+        if e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) {
+            return Err(Error::ActiveConnections {
+                database: staging.to_string(),
+                sessions: sessions(admin, staging)?
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            });
+        }
+        return Err(e).context(format!("renaming {staging} to {target}"));
+    }
     admin
         .batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            q(staging),
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
             q(target)
         ))
-        .context(format!("renaming {staging} to {target}"))?;
+        .context(format!("opening {target}"))?;
     if exists {
         drop_database(admin, retired, true)?;
     }
