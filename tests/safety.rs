@@ -1,7 +1,8 @@
 //! Recreate never loses the last good database: failures before the swap, concurrent
 //! runs, killed runs, hostile input.
 
-use ores_sql::lifecycle::{EnvLock, STAGING_SUFFIX};
+use ores_sql::lifecycle::EnvLock;
+use ores_sql::lifecycle::target::STAGING_SUFFIX;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Config, Error, Manifest};
@@ -230,7 +231,7 @@ fn an_interrupted_swap_is_undone_by_the_next_run() {
     let retired = format!(
         "{}{}",
         env.config.database,
-        ores_sql::lifecycle::RETIRED_SUFFIX
+        ores_sql::lifecycle::target::RETIRED_SUFFIX
     );
     connect_admin(&env.config)
         .unwrap()

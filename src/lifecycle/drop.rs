@@ -12,7 +12,8 @@ use crate::server::inspect::refuse_foreign;
 /// database that has other sessions (the error lists them).
 pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
     refuse_foreign(database)?;
-    let admin = connect_admin(config)?;
+    let mut admin = connect_admin(config)?;
+    crate::lifecycle::target::check_environment(&mut admin, config, database)?;
     // The environment's own database is also what recreate swaps; hold its lock so
     // a drop cannot land in the middle of a swap.
     if database == config.database {

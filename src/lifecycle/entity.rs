@@ -73,6 +73,7 @@ pub fn recreate_entity_with(
     force: bool,
 ) -> Result<EntityReport> {
     config.validate()?;
+    crate::lifecycle::target::check_name(&config.database)?;
     let scripts = manifest.entity_scripts(entity);
     if scripts.is_empty() {
         return Err(Error::UnknownEntity {
@@ -100,6 +101,7 @@ pub fn recreate_entity_with(
 
     // Serialised with recreate/teardown of the same environment.
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    crate::lifecycle::target::check_environment(lock.client(), config, &config.database)?;
     if !database_exists(lock.client(), &config.database)? {
         return Err(Error::NoSuchDatabase(config.database.clone()));
     }

@@ -7,11 +7,13 @@
 pub mod drop;
 pub mod entity;
 pub mod reset;
+pub mod target;
 pub mod version;
 
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
+use crate::lifecycle::target::{RETIRED_SUFFIX, STAGING_SUFFIX};
 use crate::lifecycle::version::record_build;
 use crate::server::admin::{
     check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
@@ -23,11 +25,6 @@ use crate::server::roles::{drop_roles, ensure_roles, role_name};
 use crate::tree::manifest::{Manifest, Script};
 use postgres::Client;
 use std::time::{Duration, Instant};
-
-/// Suffix of the database a build happens in before it is swapped into place.
-pub const STAGING_SUFFIX: &str = "__staging";
-/// Suffix the previous database carries for the instant of the swap.
-pub const RETIRED_SUFFIX: &str = "__retired";
 
 /// What a build did.
 #[derive(Debug, Clone)]
@@ -81,8 +78,10 @@ pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
 /// Drops the environment's database and roles; other environments are untouched.
 pub fn teardown(config: &Config) -> Result<TeardownReport> {
     config.validate()?;
+    target::check_name(&config.database)?;
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
     let admin = lock.client();
+    target::check_environment(admin, config, &config.database)?;
     let staging = format!("{}{STAGING_SUFFIX}", config.database);
     let retired = format!("{}{RETIRED_SUFFIX}", config.database);
     drop_database(admin, &staging, true)?;
@@ -104,10 +103,12 @@ enum Mode {
 fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport> {
     let started = Instant::now();
     config.validate()?;
+    target::check_name(&config.database)?;
     let mut lap = Lap::start();
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
     lap.log("connect and lock");
     let admin = lock.client();
+    target::check_environment(admin, config, &config.database)?;
     check_extensions(admin, &config.extensions)?;
 
     let target = config.database.as_str();

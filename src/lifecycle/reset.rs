@@ -51,6 +51,7 @@ fn call(config: &Config, function: &str, sql: &str, arg: Option<&str>) -> Result
     config.validate()?;
     {
         let mut admin = connect_admin(config)?;
+        crate::lifecycle::target::check(&mut admin, config)?;
         if !database_exists(&mut admin, &config.database)? {
             return Err(Error::NoSuchDatabase(config.database.clone()));
         }

@@ -14,14 +14,6 @@ use crate::tree::manifest::Manifest;
 
 pub use crate::server::admin::Session;
 
-/// Databases that belong to ORE Studio: every name we create starts with this.
-pub const ORES_DATABASE_PREFIX: &str = "ores_";
-
-/// Is `name` inside the ORE Studio naming pattern?
-pub fn is_ores_database_name(name: &str) -> bool {
-    name.starts_with(ORES_DATABASE_PREFIX) && name.len() > ORES_DATABASE_PREFIX.len()
-}
-
 /// One ORE Studio database on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseSummary {
@@ -191,16 +183,7 @@ pub fn kill_connections(config: &Config, database: &str) -> Result<Vec<Session>>
 
 /// Refuses the server's databases and anything not named like ours.
 pub fn refuse_foreign(database: &str) -> Result<()> {
-    crate::server::admin::check_droppable(database)?;
-    if !is_ores_database_name(database) {
-        return Err(Error::Protected {
-            database: database.to_string(),
-            reason: format!(
-                "it is not an ORE Studio database (those are named {ORES_DATABASE_PREFIX}...)"
-            ),
-        });
-    }
-    Ok(())
+    crate::lifecycle::target::check_name(database)
 }
 
 /// How the database compares with this binary, in words a script can match on.
@@ -306,9 +289,11 @@ mod tests {
 
     #[test]
     fn naming_pattern() {
-        assert!(is_ores_database_name("ores_dev_local"));
-        assert!(!is_ores_database_name("ores_"));
-        assert!(!is_ores_database_name("postgres"));
+        assert!(crate::lifecycle::target::is_ores_database_name(
+            "ores_dev_local"
+        ));
+        assert!(!crate::lifecycle::target::is_ores_database_name("ores_"));
+        assert!(!crate::lifecycle::target::is_ores_database_name("postgres"));
         assert!(refuse_foreign("template1").is_err());
         assert!(refuse_foreign("myapp").is_err());
         assert!(refuse_foreign("ores_dev_x").is_ok());

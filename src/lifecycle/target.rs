@@ -1,0 +1,117 @@
+//! Which databases a command may touch: the one rule every entry point that creates,
+//! replaces, fills, drops or resets a database enforces, in the library (so a service
+//! calling [`crate::recreate`] is as safe as `compass`).
+//!
+//! A database may be touched when its name is an ORE Studio name (`ores_...`), is not
+//! one of the server's own databases, does not end in a suffix the swap gives its
+//! working copies, and, when it already exists, is not owned by another
+//! environment's owner group.
+
+use crate::config::Config;
+use crate::config::ident::{PROTECTED_DATABASES, validate_database_name};
+use crate::error::{Error, PgContext, Result};
+use crate::server::roles::role_name;
+use postgres::Client;
+
+/// Prefix of every ORE Studio database name.
+pub const ORES_DATABASE_PREFIX: &str = "ores_";
+/// Suffix of the copy a build is made in before the swap.
+pub const STAGING_SUFFIX: &str = "__staging";
+/// Suffix the previous database carries during the swap.
+pub const RETIRED_SUFFIX: &str = "__retired";
+
+/// Whether `name` follows the ORE Studio pattern (`ores_` and something after it).
+pub fn is_ores_database_name(name: &str) -> bool {
+    name.starts_with(ORES_DATABASE_PREFIX) && name.len() > ORES_DATABASE_PREFIX.len()
+}
+
+/// Refuses a name no command may build, fill, drop or reset, before any connection.
+pub fn check_name(database: &str) -> Result<()> {
+    let refuse = |reason: String| {
+        Err(Error::Protected {
+            database: database.to_string(),
+            reason,
+        })
+    };
+    if PROTECTED_DATABASES.contains(&database) {
+        return refuse("it is a system database".into());
+    }
+    validate_database_name(database)?;
+    if !is_ores_database_name(database) {
+        return refuse(format!(
+            "it is not an ORE Studio database (those are named {ORES_DATABASE_PREFIX}...); \
+             set ORES_DB_NAME to one"
+        ));
+    }
+    if let Some(suffix) = [STAGING_SUFFIX, RETIRED_SUFFIX]
+        .into_iter()
+        .find(|s| database.ends_with(s))
+    {
+        return refuse(format!(
+            "names ending in {suffix} are the working copies of a swap, which cleanup drops"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an existing database owned by another environment's owner group: each
+/// environment's commands touch only its own databases.
+pub fn check_environment(admin: &mut Client, config: &Config, database: &str) -> Result<()> {
+    let owner: Option<String> = admin
+        .query_opt(
+            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
+            &[&database],
+        )
+        .context("reading the database's owner")?
+        .map(|r| r.get(0));
+    let Some(owner) = owner else {
+        return Ok(());
+    };
+    let ours = role_name(&config.env, "owner");
+    if owner == ours {
+        return Ok(());
+    }
+    let other_env = owner
+        .strip_prefix("ores_")
+        .and_then(|o| o.strip_suffix("_owner"))
+        .filter(|e| !e.is_empty());
+    match other_env {
+        Some(env) => Err(Error::Protected {
+            database: database.to_string(),
+            reason: format!(
+                "it belongs to environment `{env}` (owned by {owner}), not `{}`; \
+                 run with ORES_ENV={env} to act on it",
+                config.env
+            ),
+        }),
+        // Created by hand (e.g. by the administrator for `setup`): not another
+        // environment's, so ours to fill.
+        None => Ok(()),
+    }
+}
+
+/// Both checks for the configuration's own database.
+pub fn check(admin: &mut Client, config: &Config) -> Result<()> {
+    check_name(&config.database)?;
+    check_environment(admin, config, &config.database)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_outside_the_pattern_are_refused() {
+        for bad in [
+            "postgres",
+            "template1",
+            "myapp",
+            "ores_",
+            "ores_dev_x__staging",
+            "ores_dev_x__retired",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad} accepted");
+        }
+        assert!(check_name("ores_dev_x").is_ok());
+    }
+}
