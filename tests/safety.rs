@@ -417,6 +417,15 @@ fn passwords_reach_the_server_only_as_scram_verifiers_and_never_the_logs() {
         logged.contains("readonly_user"),
         "the missing password was not warned about"
     );
+    // Nor the verifiers: the driver logs statements and parameters at debug level.
+    for (role, verifier) in &stored {
+        if let Some(v) = verifier {
+            assert!(
+                !logged.contains(v.as_str()),
+                "{role}'s verifier in the logs"
+            );
+        }
+    }
     let debug = format!("{config:?}");
     for (_, pw) in &secrets {
         assert!(!logged.contains(pw.as_str()), "password in logs");

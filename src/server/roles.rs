@@ -84,6 +84,7 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
 
     let mut sql = String::new();
     let mut without_password = Vec::new();
+    let mut verifiers = Vec::new();
     for spec in &specs {
         let role = quote_ident(&spec.name);
         // Least privilege is stated explicitly rather than trusted to defaults, so a
@@ -102,11 +103,9 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
             match config.password_for(&spec.suffix) {
                 // Only a SCRAM verifier leaves this process: the clear-text password is
                 // never part of any statement the server could log.
-                Some(p) => sql.push_str(&format!(
-                    " PASSWORD {}",
-                    quote_literal(&postgres_protocol::password::scram_sha_256(
-                        p.expose().as_bytes()
-                    ))
+                Some(p) => verifiers.push((
+                    spec.name.clone(),
+                    postgres_protocol::password::scram_sha_256(p.expose().as_bytes()),
                 )),
                 None => {
                     sql.push_str(" PASSWORD NULL");
@@ -122,6 +121,9 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
     client
         .batch_execute(&sql)
         .context(format!("creating roles of environment {}", config.env))?;
+    for (role, verifier) in &verifiers {
+        set_verifier(client, role, verifier)?;
+    }
     if !without_password.is_empty() {
         log::warn!(
             "no password configured for {} login role(s) ({}); they can only log in where the server trusts the connection (set ORES_DB_<SUFFIX>_PASSWORD)",
@@ -130,6 +132,55 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
         );
     }
     Ok(without_password)
+}
+
+/// Sets a login role's SCRAM verifier. The verifier travels as a bind parameter
+/// whose `Debug` is redacted, because the driver logs statement text and parameters
+/// at debug level: with `RUST_LOG=debug` an `ALTER ROLE ... PASSWORD '...'` would
+/// print it, and a verifier is enough to attempt an offline guess.
+fn set_verifier(client: &mut Client, role: &str, verifier: &str) -> Result<()> {
+    client
+        .execute(
+            "SELECT set_config('ores.role_verifier', $1, false)",
+            &[&Redacted(verifier)],
+        )
+        .context(format!("setting the password of {role}"))?;
+    let set = client.batch_execute(&format!(
+        "DO $ores$ BEGIN
+             EXECUTE format('ALTER ROLE %I PASSWORD %L', {}, current_setting('ores.role_verifier'));
+         END $ores$;",
+        quote_literal(role)
+    ));
+    // Cleared whatever happened, so the session does not keep it.
+    let cleared = client.batch_execute("RESET ores.role_verifier");
+    set.context(format!("setting the password of {role}"))?;
+    cleared.context("clearing the password setting")
+}
+
+/// A text parameter that prints as `<redacted>`.
+struct Redacted<'a>(&'a str);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl ToSql for Redacted<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        <&str as ToSql>::accepts(ty)
+    }
+
+    postgres::types::to_sql_checked!();
 }
 
 /// Which of `names` are roles on the server.
