@@ -146,3 +146,79 @@ fn a_malformed_dotenv_reports_line_and_key() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_dollar_that_would_be_expanded_is_refused_with_line_and_key() {
+    for text in [
+        "ORES_ENV=x\nORES_DB_DDL_USER_PASSWORD=pa$$word\n",
+        "ORES_ENV=x\nORES_DB_DDL_USER_PASSWORD=\"$MY_VAR-suffix\"\n",
+        "ORES_ENV=x\nORES_DB_DDL_USER_PASSWORD=$\n",
+    ] {
+        let message = dotenv(text).unwrap_err().to_string();
+        assert!(message.contains("line 2"), "{message}");
+        assert!(message.contains("ORES_DB_DDL_USER_PASSWORD"), "{message}");
+        assert!(message.contains("single quotes"), "{message}");
+    }
+    // Single-quoted, it arrives exactly as written.
+    let v = dotenv("ORES_DB_DDL_USER_PASSWORD='pa$$word $HOME-x $'\n").unwrap();
+    assert_eq!(v["ORES_DB_DDL_USER_PASSWORD"], "pa$$word $HOME-x $");
+}
+
+#[test]
+fn malformed_lines_name_their_line_and_key() {
+    for (text, line, key) in [
+        ("ORES_ENV=x\nnot a line\n", 2, None),
+        ("A=1\n\n# c\nB C=1\n", 4, Some("B C")),
+        ("A=1\nB='unterminated\n", 2, Some("B")),
+    ] {
+        match dotenv(text) {
+            Err(Error::DotEnv {
+                line: l, key: k, ..
+            }) => {
+                assert_eq!(l, line, "{text:?}");
+                assert_eq!(k.as_deref(), key, "{text:?}");
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_bom_is_not_part_of_the_first_key() {
+    let v = dotenv("\u{feff}ORES_ENV=bom\n").unwrap();
+    assert_eq!(v["ORES_ENV"], "bom");
+}
+
+#[test]
+fn a_dotenv_that_is_not_a_small_regular_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Returns at once (a FIFO with no writer would block a plain read forever).
+    let message = read_dotenv(&fifo).unwrap_err().to_string();
+    assert!(message.contains("not a regular file"), "{message}");
+    let message = read_dotenv(std::path::Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("not a regular file"), "{message}");
+    let big = dir.path().join("big.env");
+    std::fs::write(&big, "A=1\n".repeat(400_000)).unwrap();
+    let message = read_dotenv(&big).unwrap_err().to_string();
+    assert!(message.contains("larger than"), "{message}");
+}
+
+#[test]
+fn huge_or_odd_timeouts_are_refused_not_a_panic() {
+    for key in ["ORES_DB_CONNECT_TIMEOUT", "ORES_DB_LOCK_TIMEOUT"] {
+        for bad in ["1e20", "86401", "inf", "NaN", "0", "-1", "x"] {
+            let e = Config::from_vars(&vars(&[(key, bad)])).unwrap_err();
+            assert!(e.to_string().contains("seconds"), "{key}={bad}: {e}");
+        }
+        Config::from_vars(&vars(&[(key, "86400")])).unwrap();
+        Config::from_vars(&vars(&[(key, "0.5")])).unwrap();
+    }
+}

@@ -254,15 +254,23 @@ pub fn default_database(env: &str) -> String {
     format!("ores_dev_{env}")
 }
 
+/// Longest timeout accepted: a day. PostgreSQL's own `lock_timeout` stops at about
+/// 24.8 days, and a longer wait is a typo, not a plan.
+pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+
 fn seconds(value: &Option<String>, default: Duration) -> Result<Duration> {
     match value {
         None => Ok(default),
         Some(v) => v
             .parse::<f64>()
             .ok()
-            .filter(|s| s.is_finite() && *s > 0.0)
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= MAX_TIMEOUT_SECONDS)
             .map(Duration::from_secs_f64)
-            .ok_or_else(|| Error::Config(format!("{v:?} is not a positive number of seconds"))),
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{v:?} is not a number of seconds between 0 and {MAX_TIMEOUT_SECONDS}"
+                ))
+            }),
     }
 }
 
@@ -301,10 +309,10 @@ fn find_dotenv(start: &Path) -> Option<PathBuf> {
 /// Parses a `.env` file with dotenvy, reporting the line (and key) of a bad entry.
 pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        context: format!("reading {shown}"),
-        source: e,
-    })?;
+    let text = read_small_text(path, &shown)?;
+    // A BOM (what some Windows editors write first) is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    check_dotenv_lines(text, &shown)?;
     let mut vars = BTreeMap::new();
     for item in dotenvy::from_read_iter(text.as_bytes()) {
         match item {
@@ -312,20 +320,18 @@ pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
                 vars.insert(k, v);
             }
             Err(dotenvy::Error::LineParse(bad, _)) => {
-                let first = bad.lines().next().unwrap_or_default();
+                // The text dotenvy could not parse starts at a line of ours; find it by
+                // its first line (lines were checked above, so one matches).
+                let first = bad.lines().next().unwrap_or_default().trim_end();
                 let line = text
                     .lines()
-                    .position(|l| l == first)
+                    .position(|l| l.trim_end() == first)
                     .map(|i| i + 1)
-                    .unwrap_or(0);
-                let key = first
-                    .split_once('=')
-                    .map(|(k, _)| k.trim().trim_start_matches("export ").trim().to_string())
-                    .filter(|k| !k.is_empty());
+                    .unwrap_or(1);
                 return Err(Error::DotEnv {
                     path: shown,
                     line,
-                    key,
+                    key: dotenv_key(first),
                 });
             }
             Err(e) => {
@@ -334,4 +340,106 @@ pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(vars)
+}
+
+/// Largest `.env` read: far more than any configuration, far less than a mistake
+/// such as `ORES_DOTENV=/dev/zero` could otherwise make us read.
+const MAX_DOTENV_BYTES: u64 = 1 << 20;
+
+/// Reads a regular file of at most [`MAX_DOTENV_BYTES`]; a FIFO or a device would
+/// block or never end.
+fn read_small_text(path: &Path, shown: &str) -> Result<String> {
+    use std::io::Read as _;
+    let io = |e| Error::Io {
+        context: format!("reading {shown}"),
+        source: e,
+    };
+    // Asked before opening: opening a FIFO for reading blocks until a writer comes.
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(Error::Config(format!(
+            "{shown}: not a regular file; a .env must be a plain file"
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOTENV_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_DOTENV_BYTES {
+        return Err(Error::Config(format!(
+            "{shown}: larger than {MAX_DOTENV_BYTES} bytes; not a .env"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| Error::Config(format!("{shown}: not UTF-8 text")))
+}
+
+/// The key a `.env` line sets, if it has one.
+fn dotenv_key(line: &str) -> Option<String> {
+    line.trim_start()
+        .trim_start_matches("export ")
+        .split_once('=')
+        .map(|(k, _)| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+}
+
+/// Line by line, before dotenvy sees the text: every line is blank, a comment or
+/// `[export ]KEY=value`, and no value that dotenvy would expand (bare or
+/// double-quoted) contains `$`. Expansion silently changes a password such as
+/// `pa$$word`; refusing with the line and key lets the user single-quote it.
+fn check_dotenv_lines(text: &str, shown: &str) -> Result<()> {
+    let mut in_quote: Option<char> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let fail = || Error::DotEnv {
+            path: shown.to_string(),
+            line: i + 1,
+            key: dotenv_key(raw),
+        };
+        if let Some(q) = in_quote {
+            // Continuation of a multi-line quoted value.
+            if q == '"' && raw.contains('$') {
+                return Err(Error::Config(format!(
+                    "{shown}: line {}: `$` in a double-quoted value is expanded; use single quotes",
+                    i + 1
+                )));
+            }
+            if raw.trim_end().ends_with(q) {
+                in_quote = None;
+            }
+            continue;
+        }
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some(key) = dotenv_key(line) else {
+            return Err(fail());
+        };
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(fail());
+        }
+        let value = line
+            .trim_start_matches("export ")
+            .split_once('=')
+            .map(|(_, v)| v.trim_start())
+            .unwrap_or_default();
+        let quote = value.chars().next().filter(|c| *c == '\'' || *c == '"');
+        if quote != Some('\'') && value.contains('$') {
+            return Err(Error::Config(format!(
+                "{shown}: line {}: {key}: `$` in an unquoted or double-quoted value is expanded \
+                 from other variables; put the value in single quotes to keep it as written",
+                i + 1
+            )));
+        }
+        if let Some(q) = quote {
+            let rest = &value[1..];
+            if !rest.trim_end().contains(q) {
+                in_quote = Some(q);
+            }
+        }
+    }
+    Ok(())
 }
