@@ -14,9 +14,12 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
 pub mod config;
 pub mod error;
 pub mod lifecycle;
+mod runtime;
 pub mod server;
 pub mod testing;
 pub mod tree;
