@@ -8,6 +8,8 @@
 //! See the README's "Test harness" section for the modes (configured server or a
 //! private embedded cluster), the naming scheme and how leftovers are cleaned up.
 
+#[doc(hidden)]
+pub mod attribute;
 mod cluster;
 pub mod names;
 pub mod owner;
@@ -346,6 +348,9 @@ pub struct TestDatabase {
     config: Config,
     harness: Arc<Harness>,
     kept: bool,
+    /// Set by `#[ores_sql::test]` when failed tests keep their database: the drop then
+    /// hands the database back for the test's outcome to decide.
+    hand_back: Option<std::sync::mpsc::Sender<TestDatabase>>,
 }
 
 impl std::fmt::Debug for TestDatabase {
@@ -394,6 +399,7 @@ impl TestDatabase {
                 config,
                 harness,
                 kept: false,
+                hand_back: None,
             })
         })
     }
@@ -519,6 +525,19 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if self.kept {
+            return;
+        }
+        if let Some(tx) = self.hand_back.take() {
+            let handed = TestDatabase {
+                name: std::mem::take(&mut self.name),
+                config: self.config.clone(),
+                harness: self.harness.clone(),
+                kept: false,
+                hand_back: None,
+            };
+            // If nobody waits for it any more, it comes back in the error and drops
+            // there as usual.
+            let _ = tx.send(handed);
             return;
         }
         let (harness, name) = (&self.harness, &self.name);
