@@ -2,15 +2,13 @@
 //! clone of the template database, dropped when the test ends (kept if it failed and
 //! `ORES_TEST_KEEP_FAILED=1`). Run with `cargo test --example service_tests`.
 
-use ores_sql::testing::{SYSTEM_TENANT_ID, TestDatabase};
-
 fn main() {
     println!("this example holds tests: cargo test --example service_tests");
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use ores_sql::testing::{SYSTEM_TENANT_ID, TestDatabase};
 
     /// A sync test: sessions are `postgres::Client`s.
     #[ores_sql::test]

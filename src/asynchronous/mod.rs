@@ -5,7 +5,7 @@
 //! dependent statements; async would buy it nothing), so these functions need a tokio
 //! runtime with its blocking pool, which every runtime built by `#[tokio::main]` or
 //! `#[tokio::test]` has, of either flavour. Sessions for the service's own work are
-//! `tokio_postgres` clients ([`connect`], [`TestDatabase::connect`]).
+//! `tokio_postgres` clients ([`connect`], `TestDatabase::connect`).
 //!
 //! ```no_run
 //! # async fn run() -> ores_sql::Result<()> {
@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::lifecycle::version::Drift;
 use crate::lifecycle::{BuildReport, TeardownReport};
 use crate::server::admin::connect_message;
+#[cfg(feature = "testing")]
 use crate::testing::TestDatabase;
 use crate::tree::manifest::Manifest;
 use std::time::Duration;
@@ -92,15 +93,16 @@ pub async fn check_database(config: &Config) -> Result<Drift> {
     .await
 }
 
-/// A fresh [`TestDatabase`], made on the blocking pool. Dropping it drops the
+/// A fresh `TestDatabase` (feature `testing`), made on the blocking pool. Dropping it drops the
 /// database; that drop blocks its thread for the `DROP DATABASE` (a few
 /// milliseconds), which is safe inside a runtime.
+#[cfg(feature = "testing")]
 pub async fn test_database() -> Result<TestDatabase> {
     blocking("making a test database", TestDatabase::new).await
 }
 
 /// Opens a `tokio_postgres` session with a driver configuration from this crate (e.g.
-/// [`Config::role_pg_config`] or [`TestDatabase::pg_config`]), its connection task
+/// [`Config::role_pg_config`] or `TestDatabase::pg_config`), its connection task
 /// spawned on the current runtime. Gives up after `timeout` for the whole exchange.
 pub async fn connect(pg: &postgres::Config, timeout: Duration) -> Result<tokio_postgres::Client> {
     let target = describe(pg);
@@ -129,6 +131,7 @@ pub async fn connect(pg: &postgres::Config, timeout: Duration) -> Result<tokio_p
     }
 }
 
+#[cfg(feature = "testing")]
 impl TestDatabase {
     /// An async session as a login user by suffix (`ddl_user`, `cli_user`, a
     /// service's `iam_service`, ...), like [`TestDatabase::user`].
