@@ -43,6 +43,21 @@ async fn an_async_test_gets_its_own_database(db: TestDatabase) {
 }
 
 #[ores_sql::test]
+async fn an_async_test_may_take_a_session(client: tokio_postgres::Client) {
+    let row = client
+        .query_one(
+            "SELECT current_user::text, starts_with(current_database(), 'ores_t_'),
+                    count(*) FROM ores_iam_tenants_tbl",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, String>(0).ends_with("_ddl_user"), "{row:?}");
+    assert!(row.get::<_, bool>(1), "not a test database");
+    assert!(row.get::<_, i64>(2) >= 1, "the seed data is there");
+}
+
+#[ores_sql::test]
 #[ignore = "run by the keep/drop tests as a child process"]
 fn child_fails_with_its_database(db: TestDatabase) {
     if std::env::var_os("ORES_TEST_CHILD").is_none() {

@@ -5,12 +5,14 @@
 
 use proc_macro::TokenStream;
 use quote::quote;
-use syn::{Ident, ItemFn, parse_macro_input};
+use syn::{FnArg, Ident, ItemFn, Type, parse_macro_input};
 
 /// Turns `fn name(db: TestDatabase)` (or `async fn`, returning `()` or a `Result`)
 /// into a `#[test]` that makes the database, runs the body with it and drops it
-/// afterwards, or keeps it when the test fails and `ORES_TEST_KEEP_FAILED=1`. Other
-/// attributes (`#[ignore]`, `#[should_panic]`, ...) stay on the test.
+/// afterwards, or keeps it when the test fails and `ORES_TEST_KEEP_FAILED=1`. An
+/// `async fn` may take a `tokio_postgres::Client` instead: a session as the database's
+/// DDL user (owner role). Other attributes (`#[ignore]`, `#[should_panic]`, ...) stay
+/// on the test.
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     if !args.is_empty() {
@@ -34,10 +36,10 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     let vis = inner.vis.clone();
     let name = inner.sig.ident.clone();
     let output = inner.sig.output.clone();
-    let runner = if inner.sig.asyncness.is_some() {
-        quote!(run_async)
-    } else {
-        quote!(run)
+    let runner = match (inner.sig.asyncness.is_some(), takes_client(&inner)) {
+        (true, true) => quote!(run_async_client),
+        (true, false) => quote!(run_async),
+        (false, _) => quote!(run),
     };
     inner.sig.ident = Ident::new("__ores_sql_test_body", name.span());
     let label = name.to_string();
@@ -53,4 +55,16 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     .into()
+}
+
+/// Whether the one argument's type is a `Client` (`tokio_postgres::Client` or an
+/// imported `Client`); anything else is taken for a `TestDatabase`.
+fn takes_client(f: &ItemFn) -> bool {
+    let Some(FnArg::Typed(arg)) = f.sig.inputs.first() else {
+        return false;
+    };
+    match &*arg.ty {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Client"),
+        _ => false,
+    }
 }

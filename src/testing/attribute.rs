@@ -86,3 +86,22 @@ pub fn run_async<R: Outcome, F: std::future::Future<Output = R>>(
     let outcome = catch_unwind(AssertUnwindSafe(|| runtime.block_on(body(db))));
     finish(name, outcome, rx)
 }
+
+/// Runs an async test body with a session (as the DDL user, owner role) on a fresh
+/// database, which lives until the body is done.
+#[cfg(feature = "tokio")]
+#[doc(hidden)]
+pub fn run_async_client<R: Outcome, F: std::future::Future<Output = R>>(
+    name: &str,
+    body: impl FnOnce(tokio_postgres::Client) -> F,
+) -> R {
+    run_async(name, |db| async move {
+        let client = db
+            .connect("ddl_user")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: could not connect to its test database: {e}"));
+        let outcome = body(client).await;
+        drop(db);
+        outcome
+    })
+}
