@@ -142,7 +142,7 @@ pub const CLONE_STRATEGY_VAR: &str = "ORES_TEST_CLONE_STRATEGY";
 
 /// Prefix of the `application_name` of every harness anchor session; the rest is the
 /// owner tag, which is how another process sees that this one is alive.
-const ANCHOR_APP: &str = "ores-sql-test:";
+pub const ANCHOR_APP: &str = "ores-sql-test:";
 
 /// What the process shares between all its test databases.
 struct Harness {
