@@ -14,10 +14,14 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
 pub mod config;
 pub mod error;
 pub mod lifecycle;
+mod runtime;
 pub mod server;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tree;
 pub mod validate;
@@ -28,5 +32,8 @@ pub use lifecycle::version::{BuildInfo, Drift};
 pub use lifecycle::{
     BuildReport, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
 };
+/// `#[ores_sql::test]`: a test that takes a fresh `testing::TestDatabase` (feature
+/// `testing`; see the README's "Test harness" section).
+pub use ores_sql_macros::test;
 pub use server::apply::APPLIED_SCRIPTS_TABLE;
 pub use tree::manifest::{Manifest, Phase, Script};

@@ -9,7 +9,7 @@ use ores_sql::server::admin::{connect_admin, database_exists};
 use ores_sql::testing::names::{KEPT_COMMENT, test_db_name};
 use ores_sql::testing::owner::Owner;
 use ores_sql::testing::template;
-use ores_sql::testing::{SYSTEM_TENANT_ID, TestDatabase, unique_label};
+use ores_sql::testing::{ANCHOR_APP, SYSTEM_TENANT_ID, TestDatabase, unique_label};
 use ores_sql::{Config, Manifest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -352,19 +352,34 @@ fn databases_of_dead_processes_are_removed_and_live_ones_kept() {
         test_db_name(&key, &me, 999_999),
         test_db_name(&key, &foreign, 2),
     ];
+    // The foreign owner gets a real anchor session, so that every other test process
+    // sweeping at the same time also sees it alive (it would remove its database
+    // otherwise); a sweep by any of them may be the one that removes the dead one.
+    let config = Config::load().unwrap();
+    let mut pg = config.admin_pg_config(&config.admin_database);
+    pg.application_name(&format!("{ANCHOR_APP}{}", foreign.tag()));
+    let foreign_anchor = pg.connect(postgres::NoTls).unwrap();
     for n in &names {
         admin
             .batch_execute(&format!("CREATE DATABASE \"{n}\""))
             .unwrap();
     }
-    // The foreign host's owner has an anchor session, so it is alive wherever it runs.
-    let removed = template::remove_orphans(&mut admin, &[foreign.tag()]).unwrap();
-    assert!(removed.contains(&names[0]), "{removed:?}");
+    template::remove_orphans(&mut admin, &[foreign.tag()]).unwrap();
+    assert!(
+        !database_exists(&mut admin, &names[0]).unwrap(),
+        "{} kept",
+        names[0]
+    );
     assert!(database_exists(&mut admin, &names[1]).unwrap());
     assert!(database_exists(&mut admin, &names[2]).unwrap());
     // Without its anchor, a process on another host is gone.
-    let removed = template::remove_orphans(&mut admin, &[]).unwrap();
-    assert!(removed.contains(&names[2]), "{removed:?}");
+    drop(foreign_anchor);
+    template::remove_orphans(&mut admin, &[]).unwrap();
+    assert!(
+        !database_exists(&mut admin, &names[2]).unwrap(),
+        "{} kept",
+        names[2]
+    );
     assert!(database_exists(&mut admin, &names[1]).unwrap());
     admin
         .batch_execute(&format!("DROP DATABASE \"{}\"", names[1]))

@@ -11,43 +11,49 @@ use crate::server::inspect::refuse_foreign;
 /// databases and any name outside the ORE Studio pattern, and, unless `kill`, a
 /// database that has other sessions (the error lists them).
 pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
-    refuse_foreign(database)?;
-    let mut admin = connect_admin(config)?;
-    crate::lifecycle::target::check_environment(&mut admin, config, database)?;
-    // The environment's own database is also what recreate swaps; hold its lock so
-    // a drop cannot land in the middle of a swap.
-    if database == config.database {
-        let mut lock = EnvLock::acquire(admin, config)?;
-        drop_database(lock.client(), database, kill)
-    } else {
-        let mut admin = admin;
-        drop_database(&mut admin, database, kill)
-    }
+    crate::runtime::off_runtime(|| {
+        refuse_foreign(database)?;
+        let mut admin = connect_admin(config)?;
+        crate::lifecycle::target::check_environment(&mut admin, config, database)?;
+        // The environment's own database is also what recreate swaps; hold its lock so
+        // a drop cannot land in the middle of a swap.
+        if database == config.database {
+            let mut lock = EnvLock::acquire(admin, config)?;
+            drop_database(lock.client(), database, kill)
+        } else {
+            let mut admin = admin;
+            drop_database(&mut admin, database, kill)
+        }
+    })
 }
 
 /// Tears down `database` (default: the environment's) and the environment's roles.
 pub fn teardown_named(config: &Config, database: Option<&str>) -> Result<TeardownReport> {
-    let config = match database {
-        Some(name) => {
-            refuse_foreign(name)?;
-            config.clone().with_database(name)?
-        }
-        None => config.clone(),
-    };
-    refuse_foreign(&config.database).map_err(|e| match e {
-        Error::Protected { database, reason } => Error::Protected {
-            database,
-            reason: format!("{reason}; set ORES_DB_NAME to an ORE Studio database"),
-        },
-        other => other,
-    })?;
-    teardown(&config)
+    crate::runtime::off_runtime(|| {
+        let config = match database {
+            Some(name) => {
+                refuse_foreign(name)?;
+                config.clone().with_database(name)?
+            }
+            None => config.clone(),
+        };
+        refuse_foreign(&config.database).map_err(|e| match e {
+            Error::Protected { database, reason } => Error::Protected {
+                database,
+                reason: format!("{reason}; set ORES_DB_NAME to an ORE Studio database"),
+            },
+            other => other,
+        })?;
+        teardown(&config)
+    })
 }
 
 /// Tears the environment down (database and roles) and builds it again from
 /// nothing: unlike `recreate`, the roles are dropped and created afresh too.
 pub fn recreate_environment(config: &Config) -> Result<(TeardownReport, crate::BuildReport)> {
-    let removed = teardown_named(config, None)?;
-    let built = crate::recreate(config)?;
-    Ok((removed, built))
+    crate::runtime::off_runtime(|| {
+        let removed = teardown_named(config, None)?;
+        let built = crate::recreate(config)?;
+        Ok((removed, built))
+    })
 }

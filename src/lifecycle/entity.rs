@@ -72,133 +72,134 @@ pub fn recreate_entity_with(
     entity: &str,
     force: bool,
 ) -> Result<EntityReport> {
-    config.validate()?;
-    crate::lifecycle::target::check_name(&config.database)?;
-    let scripts = manifest.entity_scripts(entity);
-    if scripts.is_empty() {
-        return Err(Error::UnknownEntity {
-            entity: entity.to_string(),
-            suggestions: close_matches(manifest, entity),
-        });
-    }
-    if scripts
-        .iter()
-        .any(|s| PROVISIONER_COMPONENTS.contains(&s.component.as_ref()))
-    {
-        return Err(Error::Protected {
-            database: config.database.clone(),
-            reason: format!(
-                "entity {entity} is the provisioner's own record; rebuild the whole database with `compass db recreate`"
-            ),
-        });
-    }
-    let tables = created_relations(
-        scripts
+    crate::runtime::off_runtime(|| {
+        config.validate()?;
+        crate::lifecycle::target::check_name(&config.database)?;
+        let scripts = manifest.entity_scripts(entity);
+        if scripts.is_empty() {
+            return Err(Error::UnknownEntity {
+                entity: entity.to_string(),
+                suggestions: close_matches(manifest, entity),
+            });
+        }
+        if scripts
             .iter()
-            .filter(|s| s.phase == Phase::Create)
-            .map(|s| s.sql.as_ref()),
-    );
-
-    // Serialised with recreate/teardown of the same environment.
-    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
-    crate::lifecycle::target::check_environment(lock.client(), config, &config.database)?;
-    if !database_exists(lock.client(), &config.database)? {
-        return Err(Error::NoSuchDatabase(config.database.clone()));
-    }
-    let mut client = connect_admin_to(config, &config.database)?;
-    let stale = match drift(&mut client, manifest)? {
-        Drift::Current(_) => false,
-        Drift::Stale(_) => true,
-        Drift::NotOres => {
+            .any(|s| PROVISIONER_COMPONENTS.contains(&s.component.as_ref()))
+        {
             return Err(Error::Protected {
+                database: config.database.clone(),
+                reason: format!(
+                    "entity {entity} is the provisioner's own record; rebuild the whole database with `compass db recreate`"
+                ),
+            });
+        }
+        let tables = created_relations(
+            scripts
+                .iter()
+                .filter(|s| s.phase == Phase::Create)
+                .map(|s| s.sql.as_ref()),
+        );
+
+        // Serialised with recreate/teardown of the same environment.
+        let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+        crate::lifecycle::target::check_environment(lock.client(), config, &config.database)?;
+        if !database_exists(lock.client(), &config.database)? {
+            return Err(Error::NoSuchDatabase(config.database.clone()));
+        }
+        let mut client = connect_admin_to(config, &config.database)?;
+        let stale = match drift(&mut client, manifest)? {
+            Drift::Current(_) => false,
+            Drift::Stale(_) => true,
+            Drift::NotOres => {
+                return Err(Error::Protected {
                 database: config.database.clone(),
                 reason: "it has no build record, so it is not an ORE Studio database; build it with `compass db recreate`".into(),
             });
-        }
-    };
-    let owner = role_name(&config.env, "owner");
-    let mut tx = client
-        .transaction()
-        .context("opening the recreate-entity transaction")?;
-    let ms = config.lock_timeout.as_millis().max(1);
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
-        .context("setting lock timeout")?;
+            }
+        };
+        let owner = role_name(&config.env, "owner");
+        let mut tx = client
+            .transaction()
+            .context("opening the recreate-entity transaction")?;
+        let ms = config.lock_timeout.as_millis().max(1);
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
+            .context("setting lock timeout")?;
 
-    let existing: Vec<String> = tx
-        .query(
-            "SELECT c.relname::text FROM pg_class c
+        let existing: Vec<String> = tx
+            .query(
+                "SELECT c.relname::text FROM pg_class c
               WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
               ORDER BY 1",
-            &[&tables],
-        )
-        .context("finding the entity's relations")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let tables_only: Vec<String> = tx
-        .query(
-            "SELECT c.relname::text FROM pg_class c
+                &[&tables],
+            )
+            .context("finding the entity's relations")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let tables_only: Vec<String> = tx
+            .query(
+                "SELECT c.relname::text FROM pg_class c
               WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
                 AND c.relkind IN ('r', 'p')
               ORDER BY 1",
-            &[&existing],
-        )
-        .context("finding the entity's tables")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-
-    // Nobody writes while we count and rebuild; a busy table makes us wait at most
-    // the lock timeout, then fail with nothing changed.
-    if !tables_only.is_empty() {
-        let list = tables_only
+                &[&existing],
+            )
+            .context("finding the entity's tables")?
             .iter()
-            .map(|t| quote_ident(t))
-            .collect::<Vec<_>>()
-            .join(", ");
-        tx.batch_execute(&format!("LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE"))
-            .context(format!("locking {}", tables_only.join(", ")))?;
-    }
-    // Counted as the administrator: row-level security would hide other tenants' rows
-    // from the owner role and make a full table look empty.
-    let mut rows = Vec::new();
-    for t in &tables_only {
-        let n: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {}", quote_ident(t)), &[])
-            .context(format!("counting rows of {t}"))?
-            .get(0);
-        if n > 0 {
-            rows.push((t.clone(), n));
+            .map(|r| r.get(0))
+            .collect();
+
+        // Nobody writes while we count and rebuild; a busy table makes us wait at most
+        // the lock timeout, then fail with nothing changed.
+        if !tables_only.is_empty() {
+            let list = tables_only
+                .iter()
+                .map(|t| quote_ident(t))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tx.batch_execute(&format!("LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE"))
+                .context(format!("locking {}", tables_only.join(", ")))?;
         }
-    }
-    if !rows.is_empty() && !force {
-        return Err(Error::EntityHasRows {
-            entity: entity.to_string(),
-            rows,
-        });
-    }
+        // Counted as the administrator: row-level security would hide other tenants' rows
+        // from the owner role and make a full table look empty.
+        let mut rows = Vec::new();
+        for t in &tables_only {
+            let n: i64 = tx
+                .query_one(&format!("SELECT count(*) FROM {}", quote_ident(t)), &[])
+                .context(format!("counting rows of {t}"))?
+                .get(0);
+            if n > 0 {
+                rows.push((t.clone(), n));
+            }
+        }
+        if !rows.is_empty() && !force {
+            return Err(Error::EntityHasRows {
+                entity: entity.to_string(),
+                rows,
+            });
+        }
 
-    let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
-    let before = inventory(&mut tx, &existing)?;
+        let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
+        let before = inventory(&mut tx, &existing)?;
 
-    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
-        .context(format!("switching to {owner}"))?;
-    for rel in drop_statements(&mut tx, &existing)? {
-        tx.batch_execute(&rel)
-            .context(format!("dropping the entity's relations ({rel})"))?;
-    }
-    for script in &scripts {
-        tx.batch_execute(&script.sql)
-            .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
-    }
-    // Restored as the administrator: validating a foreign key as the owner role runs
-    // its check query under the referencing table's forced row-level security, which
-    // hides other tenants' rows and would pass a constraint that their rows violate.
-    tx.batch_execute("RESET ROLE")
-        .context("returning to the administrator")?;
-    let mut restored = Vec::new();
-    for fk in &foreign_keys {
-        tx.batch_execute(&format!(
+        tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
+            .context(format!("switching to {owner}"))?;
+        for rel in drop_statements(&mut tx, &existing)? {
+            tx.batch_execute(&rel)
+                .context(format!("dropping the entity's relations ({rel})"))?;
+        }
+        for script in &scripts {
+            tx.batch_execute(&script.sql)
+                .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
+        }
+        // Restored as the administrator: validating a foreign key as the owner role runs
+        // its check query under the referencing table's forced row-level security, which
+        // hides other tenants' rows and would pass a constraint that their rows violate.
+        tx.batch_execute("RESET ROLE")
+            .context("returning to the administrator")?;
+        let mut restored = Vec::new();
+        for fk in &foreign_keys {
+            tx.batch_execute(&format!(
             "ALTER TABLE {} ADD CONSTRAINT {} {}",
             quote_ident(&fk.table),
             quote_ident(&fk.name),
@@ -208,30 +209,31 @@ pub fn recreate_entity_with(
             "restoring foreign key {} on {} (rows there refer to rows the recreated entity no longer has; nothing was changed)",
             fk.name, fk.table
         ))?;
-        restored.push(format!("{} on {}", fk.name, fk.table));
-    }
-    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
-        .context(format!("switching to {owner}"))?;
-    apply_grants(&mut tx, &config.env)?;
-    tx.batch_execute("RESET ROLE")
-        .context("returning to the administrator")?;
+            restored.push(format!("{} on {}", fk.name, fk.table));
+        }
+        tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
+            .context(format!("switching to {owner}"))?;
+        apply_grants(&mut tx, &config.env)?;
+        tx.batch_execute("RESET ROLE")
+            .context("returning to the administrator")?;
 
-    let after = inventory(&mut tx, &[])?;
-    let lost: Vec<String> = before.difference(&after).cloned().collect();
-    if !lost.is_empty() {
-        return Err(Error::DependentObjects {
+        let after = inventory(&mut tx, &[])?;
+        let lost: Vec<String> = before.difference(&after).cloned().collect();
+        if !lost.is_empty() {
+            return Err(Error::DependentObjects {
+                entity: entity.to_string(),
+                objects: lost,
+            });
+        }
+        tx.commit().context("committing the recreated entity")?;
+        Ok(EntityReport {
             entity: entity.to_string(),
-            objects: lost,
-        });
-    }
-    tx.commit().context("committing the recreated entity")?;
-    Ok(EntityReport {
-        entity: entity.to_string(),
-        scripts: scripts.iter().map(|s| s.path.to_string()).collect(),
-        tables: existing,
-        rows_discarded: rows.iter().map(|(_, n)| n).sum(),
-        foreign_keys_restored: restored,
-        database_was_stale: stale,
+            scripts: scripts.iter().map(|s| s.path.to_string()).collect(),
+            tables: existing,
+            rows_discarded: rows.iter().map(|(_, n)| n).sum(),
+            foreign_keys_restored: restored,
+            database_was_stale: stale,
+        })
     })
 }
 

@@ -61,7 +61,7 @@ pub fn recreate(config: &Config) -> Result<BuildReport> {
 
 /// [`recreate`] with another manifest (tests use small or broken ones).
 pub fn recreate_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
-    build(config, manifest, Mode::Replace)
+    crate::runtime::off_runtime(|| build(config, manifest, Mode::Replace))
 }
 
 /// Creates the database and applies everything, without dropping anything first.
@@ -72,25 +72,28 @@ pub fn setup(config: &Config) -> Result<BuildReport> {
 
 /// [`setup`] with another manifest.
 pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
-    build(config, manifest, Mode::Setup)
+    crate::runtime::off_runtime(|| build(config, manifest, Mode::Setup))
 }
 
 /// Drops the environment's database and roles; other environments are untouched.
 pub fn teardown(config: &Config) -> Result<TeardownReport> {
-    config.validate()?;
-    target::check_name(&config.database)?;
-    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
-    let admin = lock.client();
-    target::check_environment(admin, config, &config.database)?;
-    let staging = format!("{}{STAGING_SUFFIX}", config.database);
-    let retired = format!("{}{RETIRED_SUFFIX}", config.database);
-    drop_database(admin, &staging, true)?;
-    drop_database(admin, &retired, true)?;
-    let database_dropped = drop_database(admin, &config.database, config.terminate_connections)?;
-    let roles_dropped = drop_roles(admin, &config.env)?;
-    Ok(TeardownReport {
-        database_dropped,
-        roles_dropped,
+    crate::runtime::off_runtime(|| {
+        config.validate()?;
+        target::check_name(&config.database)?;
+        let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+        let admin = lock.client();
+        target::check_environment(admin, config, &config.database)?;
+        let staging = format!("{}{STAGING_SUFFIX}", config.database);
+        let retired = format!("{}{RETIRED_SUFFIX}", config.database);
+        drop_database(admin, &staging, true)?;
+        drop_database(admin, &retired, true)?;
+        let database_dropped =
+            drop_database(admin, &config.database, config.terminate_connections)?;
+        let roles_dropped = drop_roles(admin, &config.env)?;
+        Ok(TeardownReport {
+            database_dropped,
+            roles_dropped,
+        })
     })
 }
 
@@ -393,7 +396,8 @@ fn holds_schema(config: &Config, database: &str) -> Result<bool> {
 /// The environment's advisory lock, held on the administrative session. It is
 /// released when dropped, and by the server if the process dies.
 pub struct EnvLock {
-    client: Client,
+    /// `None` only while the lock is being dropped.
+    client: Option<Client>,
     key: i32,
 }
 
@@ -402,7 +406,11 @@ const LOCK_CLASS: i32 = 0x05e5_0571;
 
 impl EnvLock {
     /// Waits up to `config.lock_timeout` for the environment's lock.
-    pub fn acquire(mut client: Client, config: &Config) -> Result<EnvLock> {
+    pub fn acquire(client: Client, config: &Config) -> Result<EnvLock> {
+        crate::runtime::off_runtime(|| EnvLock::acquire_here(client, config))
+    }
+
+    fn acquire_here(mut client: Client, config: &Config) -> Result<EnvLock> {
         let key: i32 = client
             .query_one(
                 "SELECT hashtext($1)",
@@ -420,7 +428,10 @@ impl EnvLock {
             .batch_execute("RESET lock_timeout")
             .context("resetting lock timeout")?;
         match locked {
-            Ok(_) => Ok(EnvLock { client, key }),
+            Ok(_) => Ok(EnvLock {
+                client: Some(client),
+                key,
+            }),
             Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
                 Err(Error::LockTimeout {
                     env: config.env.clone(),
@@ -433,15 +444,28 @@ impl EnvLock {
 
     /// The administrative session holding the lock.
     pub fn client(&mut self) -> &mut Client {
-        &mut self.client
+        self.client
+            .as_mut()
+            .expect("the session is only taken while the lock is dropped")
     }
 }
 
 impl Drop for EnvLock {
     fn drop(&mut self) {
-        let _ = self.client.execute(
-            "SELECT pg_advisory_unlock($1, $2)",
-            &[&LOCK_CLASS, &self.key],
-        );
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        let key = self.key;
+        // The session itself is dropped on the helper thread too: closing a driver
+        // connection inside a runtime panics. If unlocking fails, closing the session
+        // releases the lock anyway.
+        if let Err(e) = crate::runtime::in_drop(move || {
+            client
+                .execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &key])
+                .map(drop)
+                .context("releasing the environment lock")
+        }) {
+            log::warn!("{e}");
+        }
     }
 }

@@ -17,34 +17,40 @@ pub const RESET_TENANT_FN: &str = "ores_iam_reset_tenant_fn(text)";
 /// and turns bootstrap mode back on; reference data and the schema stay. Returns the
 /// number the function reports (rows affected).
 pub fn reset_system(config: &Config) -> Result<i64> {
-    call(
-        config,
-        RESET_SYSTEM_FN,
-        "SELECT ores_iam_reset_system_fn()",
-        None,
-    )
+    crate::runtime::off_runtime(|| {
+        call(
+            config,
+            RESET_SYSTEM_FN,
+            "SELECT ores_iam_reset_system_fn()",
+            None,
+        )
+    })
 }
 
 /// Resets one tenant's data and bootstrap flag; other tenants are untouched.
 pub fn reset_tenant(config: &Config, tenant_code: &str) -> Result<i64> {
-    if tenant_code.trim().is_empty() {
-        return Err(Error::Config("a tenant code is required".into()));
-    }
-    call(
-        config,
-        RESET_TENANT_FN,
-        "SELECT ores_iam_reset_tenant_fn($1)",
-        Some(tenant_code),
-    )
+    crate::runtime::off_runtime(|| {
+        if tenant_code.trim().is_empty() {
+            return Err(Error::Config("a tenant code is required".into()));
+        }
+        call(
+            config,
+            RESET_TENANT_FN,
+            "SELECT ores_iam_reset_tenant_fn($1)",
+            Some(tenant_code),
+        )
+    })
 }
 
 /// Whether the configured database has `function` (a `name(argtypes)` signature).
 pub fn has_function(config: &Config, function: &str) -> Result<bool> {
-    let mut client = connect_admin_to(config, &config.database)?;
-    Ok(client
-        .query_one("SELECT to_regprocedure($1) IS NOT NULL", &[&function])
-        .context("looking up a function")?
-        .get(0))
+    crate::runtime::off_runtime(|| {
+        let mut client = connect_admin_to(config, &config.database)?;
+        Ok(client
+            .query_one("SELECT to_regprocedure($1) IS NOT NULL", &[&function])
+            .context("looking up a function")?
+            .get(0))
+    })
 }
 
 fn call(config: &Config, function: &str, sql: &str, arg: Option<&str>) -> Result<i64> {

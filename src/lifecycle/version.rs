@@ -99,6 +99,8 @@ pub fn drift(client: &mut Client, manifest: &Manifest) -> Result<Drift> {
 /// Connects to the configured database as the administrator and runs [`drift`]
 /// against the compiled-in manifest.
 pub fn check_database(config: &Config) -> Result<Drift> {
-    let mut client = crate::server::admin::connect_admin_to(config, &config.database)?;
-    drift(&mut client, Manifest::compiled())
+    crate::runtime::off_runtime(|| {
+        let mut client = crate::server::admin::connect_admin_to(config, &config.database)?;
+        drift(&mut client, Manifest::compiled())
+    })
 }

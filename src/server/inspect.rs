@@ -33,10 +33,11 @@ pub struct DatabaseSummary {
 
 /// Every database whose name starts with `ores_`, by name. Reads the catalogue only.
 pub fn list_databases(config: &Config) -> Result<Vec<DatabaseSummary>> {
-    let mut client = connect_admin(config)?;
-    let rows = client
-        .query(
-            "SELECT d.datname::text, pg_get_userbyid(d.datdba)::text,
+    crate::runtime::off_runtime(|| {
+        let mut client = connect_admin(config)?;
+        let rows = client
+            .query(
+                "SELECT d.datname::text, pg_get_userbyid(d.datdba)::text,
                     -- By oid: a database someone drops while we look yields NULL
                     -- instead of failing the whole listing.
                     coalesce(CASE WHEN has_database_privilege(d.oid, 'CONNECT')
@@ -47,20 +48,21 @@ pub fn list_databases(config: &Config) -> Result<Vec<DatabaseSummary>> {
                FROM pg_database d
               WHERE d.datname LIKE 'ores\\_%'
               ORDER BY d.datname",
-            &[],
-        )
-        .context("listing databases")?;
-    Ok(rows
-        .iter()
-        .map(|r| DatabaseSummary {
-            name: r.get(0),
-            owner: r.get(1),
-            size: r.get(2),
-            connections: r.get(3),
-            is_template: r.get(4),
-            allows_connections: r.get(5),
-        })
-        .collect())
+                &[],
+            )
+            .context("listing databases")?;
+        Ok(rows
+            .iter()
+            .map(|r| DatabaseSummary {
+                name: r.get(0),
+                owner: r.get(1),
+                size: r.get(2),
+                connections: r.get(3),
+                is_template: r.get(4),
+                allows_connections: r.get(5),
+            })
+            .collect())
+    })
 }
 
 /// One role of an environment, as provisioned and as found.
@@ -85,100 +87,106 @@ pub struct RoleStatus {
 /// The roles of environment `env`: every role it should have, whether it exists and
 /// whether it still looks the way provisioning left it.
 pub fn roles(config: &Config, env: &str) -> Result<Vec<RoleStatus>> {
-    crate::config::ident::validate_env_label(env)?;
-    let specs = roles_for(env);
-    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    let mut client = connect_admin(config)?;
-    // pg_authid shows whether a password is set; only a superuser may read it.
-    let can_read_authid: bool = client
-        .query_one(
-            "SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT')",
-            &[],
-        )
-        .context("checking catalogue access")?
-        .get(0);
-    let password_expr = if can_read_authid {
-        "(SELECT a.rolpassword IS NOT NULL FROM pg_authid a WHERE a.oid = r.oid)"
-    } else {
-        "NULL::boolean"
-    };
-    let rows = client
-        .query(
-            &format!(
-                "SELECT r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolcreatedb,
+    crate::runtime::off_runtime(|| {
+        crate::config::ident::validate_env_label(env)?;
+        let specs = roles_for(env);
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        let mut client = connect_admin(config)?;
+        // pg_authid shows whether a password is set; only a superuser may read it.
+        let can_read_authid: bool = client
+            .query_one(
+                "SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT')",
+                &[],
+            )
+            .context("checking catalogue access")?
+            .get(0);
+        let password_expr = if can_read_authid {
+            "(SELECT a.rolpassword IS NOT NULL FROM pg_authid a WHERE a.oid = r.oid)"
+        } else {
+            "NULL::boolean"
+        };
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolcreatedb,
                         r.rolcreaterole, r.rolreplication, r.rolbypassrls, {password_expr},
                         ARRAY(SELECT g.rolname::text FROM pg_auth_members m
                                 JOIN pg_roles g ON g.oid = m.roleid
                                WHERE m.member = r.oid ORDER BY 1)
                    FROM pg_roles r WHERE r.rolname = ANY($1)"
-            ),
-            &[&names],
-        )
-        .context("reading roles")?;
-    Ok(specs
-        .into_iter()
-        .map(|spec| {
-            let found = rows.iter().find(|r| r.get::<_, String>(0) == spec.name);
-            let mut status = RoleStatus {
-                name: spec.name.clone(),
-                kind: if spec.login { "login" } else { "group" },
-                exists: found.is_some(),
-                expected_member_of: spec.member_of.clone(),
-                member_of: Vec::new(),
-                has_password: None,
-                problems: Vec::new(),
-            };
-            if let Some(r) = found {
-                let login: bool = r.get(1);
-                if login != spec.login {
-                    status
-                        .problems
-                        .push(if login { "LOGIN" } else { "NOLOGIN" }.to_string());
-                }
-                for (i, attr) in [
-                    (2, "SUPERUSER"),
-                    (3, "CREATEDB"),
-                    (4, "CREATEROLE"),
-                    (5, "REPLICATION"),
-                    (6, "BYPASSRLS"),
-                ] {
-                    if r.get::<_, bool>(i) {
-                        status.problems.push(attr.to_string());
+                ),
+                &[&names],
+            )
+            .context("reading roles")?;
+        Ok(specs
+            .into_iter()
+            .map(|spec| {
+                let found = rows.iter().find(|r| r.get::<_, String>(0) == spec.name);
+                let mut status = RoleStatus {
+                    name: spec.name.clone(),
+                    kind: if spec.login { "login" } else { "group" },
+                    exists: found.is_some(),
+                    expected_member_of: spec.member_of.clone(),
+                    member_of: Vec::new(),
+                    has_password: None,
+                    problems: Vec::new(),
+                };
+                if let Some(r) = found {
+                    let login: bool = r.get(1);
+                    if login != spec.login {
+                        status
+                            .problems
+                            .push(if login { "LOGIN" } else { "NOLOGIN" }.to_string());
+                    }
+                    for (i, attr) in [
+                        (2, "SUPERUSER"),
+                        (3, "CREATEDB"),
+                        (4, "CREATEROLE"),
+                        (5, "REPLICATION"),
+                        (6, "BYPASSRLS"),
+                    ] {
+                        if r.get::<_, bool>(i) {
+                            status.problems.push(attr.to_string());
+                        }
+                    }
+                    status.has_password = if spec.login { r.get(7) } else { None };
+                    status.member_of = r.get(8);
+                    if let Some(group) = &spec.member_of
+                        && !status.member_of.contains(group)
+                    {
+                        status.problems.push(format!("not in {group}"));
                     }
                 }
-                status.has_password = if spec.login { r.get(7) } else { None };
-                status.member_of = r.get(8);
-                if let Some(group) = &spec.member_of
-                    && !status.member_of.contains(group)
-                {
-                    status.problems.push(format!("not in {group}"));
-                }
-            }
-            status
-        })
-        .collect())
+                status
+            })
+            .collect())
+    })
 }
 
 /// Sessions connected to `database` (other than ours).
 pub fn connections(config: &Config, database: &str) -> Result<Vec<Session>> {
-    let mut client = connect_admin(config)?;
-    if !database_exists(&mut client, database)? {
-        return Err(Error::NoSuchDatabase(database.to_string()));
-    }
-    sessions(&mut client, database)
+    crate::runtime::off_runtime(|| {
+        let mut client = connect_admin(config)?;
+        if !database_exists(&mut client, database)? {
+            return Err(Error::NoSuchDatabase(database.to_string()));
+        }
+        sessions(&mut client, database)
+    })
 }
 
 /// Terminates every session on an ORE Studio database; returns how many there were.
 /// The server's own databases and names outside the pattern are refused.
 pub fn kill_connections(config: &Config, database: &str) -> Result<Vec<Session>> {
-    refuse_foreign(database)?;
-    let mut client = connect_admin(config)?;
-    if !database_exists(&mut client, database)? {
-        return Err(Error::NoSuchDatabase(database.to_string()));
-    }
-    let before = sessions(&mut client, database)?;
-    crate::server::admin::terminate_sessions(&mut client, database)?;
-    Ok(before)
+    crate::runtime::off_runtime(|| {
+        refuse_foreign(database)?;
+        let mut client = connect_admin(config)?;
+        if !database_exists(&mut client, database)? {
+            return Err(Error::NoSuchDatabase(database.to_string()));
+        }
+        let before = sessions(&mut client, database)?;
+        crate::server::admin::terminate_sessions(&mut client, database)?;
+        Ok(before)
+    })
 }
 
 /// Refuses the server's databases and anything not named like ours.
@@ -241,33 +249,35 @@ pub fn status(config: &Config) -> Result<Status> {
 
 /// [`status`] against another manifest.
 pub fn status_with(config: &Config, manifest: &Manifest) -> Result<Status> {
-    config.validate()?;
-    let mut admin = connect_admin(config)?;
-    let exists = database_exists(&mut admin, &config.database)?;
-    let mut status = Status {
-        env: config.env.clone(),
-        database: config.database.clone(),
-        server: config.server_label(),
-        state: State::Missing,
-        recorded: None,
-        compiled_schema_hash: manifest.schema_hash().to_string(),
-        compiled_script_count: manifest.scripts().len(),
-        crate_version: CRATE_VERSION.to_string(),
-        sessions: Vec::new(),
-    };
-    if !exists {
-        return Ok(status);
-    }
-    status.sessions = sessions(&mut admin, &config.database)?;
-    let mut db = connect_admin_to(config, &config.database)?;
-    let (state, recorded) = match drift(&mut db, manifest)? {
-        Drift::Current(info) => (State::Current, Some(info)),
-        Drift::Stale(info) => (State::Stale, Some(info)),
-        Drift::NotOres => (State::NotOres, None),
-    };
-    status.state = state;
-    status.recorded = recorded;
-    Ok(status)
+    crate::runtime::off_runtime(|| {
+        config.validate()?;
+        let mut admin = connect_admin(config)?;
+        let exists = database_exists(&mut admin, &config.database)?;
+        let mut status = Status {
+            env: config.env.clone(),
+            database: config.database.clone(),
+            server: config.server_label(),
+            state: State::Missing,
+            recorded: None,
+            compiled_schema_hash: manifest.schema_hash().to_string(),
+            compiled_script_count: manifest.scripts().len(),
+            crate_version: CRATE_VERSION.to_string(),
+            sessions: Vec::new(),
+        };
+        if !exists {
+            return Ok(status);
+        }
+        status.sessions = sessions(&mut admin, &config.database)?;
+        let mut db = connect_admin_to(config, &config.database)?;
+        let (state, recorded) = match drift(&mut db, manifest)? {
+            Drift::Current(info) => (State::Current, Some(info)),
+            Drift::Stale(info) => (State::Stale, Some(info)),
+            Drift::NotOres => (State::NotOres, None),
+        };
+        status.state = state;
+        status.recorded = recorded;
+        Ok(status)
+    })
 }
 
 /// Connection counts by role, most first.

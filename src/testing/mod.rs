@@ -8,6 +8,8 @@
 //! See the README's "Test harness" section for the modes (configured server or a
 //! private embedded cluster), the naming scheme and how leftovers are cleaned up.
 
+#[doc(hidden)]
+pub mod attribute;
 mod cluster;
 pub mod names;
 pub mod owner;
@@ -73,6 +75,10 @@ impl ScratchEnv {
     /// The first call of a process also tears down scratch environments whose
     /// process has died (a test killed before its `Drop` could run).
     pub fn new(prefix: &str) -> Result<ScratchEnv> {
+        crate::runtime::off_runtime(|| ScratchEnv::new_here(prefix))
+    }
+
+    fn new_here(prefix: &str) -> Result<ScratchEnv> {
         let base = Config::load()?;
         static SWEPT: std::sync::Once = std::sync::Once::new();
         SWEPT.call_once(|| {
@@ -88,8 +94,9 @@ impl ScratchEnv {
 
 impl Drop for ScratchEnv {
     fn drop(&mut self) {
-        if let Err(e) = teardown(&self.config) {
-            eprintln!("warning: could not tear down {}: {e}", self.config.env);
+        let config = &self.config;
+        if let Err(e) = crate::runtime::in_drop(|| teardown(config).map(drop)) {
+            eprintln!("warning: could not tear down {}: {e}", config.env);
         }
     }
 }
@@ -97,32 +104,34 @@ impl Drop for ScratchEnv {
 /// Tears down every scratch environment (found through its owner group role) whose
 /// owning process no longer runs on this host. Returns the labels removed.
 pub fn sweep_dead_scratch_envs(base: &Config) -> Result<Vec<String>> {
-    let mut admin = crate::server::admin::connect_admin(base)?;
-    let labels: Vec<String> = admin
-        .query(
-            "SELECT substr(rolname, 6, length(rolname) - 11)::text FROM pg_roles
+    crate::runtime::off_runtime(|| {
+        let mut admin = crate::server::admin::connect_admin(base)?;
+        let labels: Vec<String> = admin
+            .query(
+                "SELECT substr(rolname, 6, length(rolname) - 11)::text FROM pg_roles
               WHERE rolname LIKE 'ores\\_%\\_\\_%\\_owner'",
-            &[],
-        )
-        .context("listing scratch environments")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    drop(admin);
-    let mut removed = Vec::new();
-    for label in labels {
-        let Some(owner) = scratch_owner(&label) else {
-            continue;
-        };
-        if owner.host != Owner::current().host || owner.alive_here() {
-            continue;
+                &[],
+            )
+            .context("listing scratch environments")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        drop(admin);
+        let mut removed = Vec::new();
+        for label in labels {
+            let Some(owner) = scratch_owner(&label) else {
+                continue;
+            };
+            if owner.host != Owner::current().host || owner.alive_here() {
+                continue;
+            }
+            let mut config = base.clone().with_env(&label)?;
+            config.terminate_connections = true;
+            teardown(&config)?;
+            removed.push(label);
         }
-        let mut config = base.clone().with_env(&label)?;
-        config.terminate_connections = true;
-        teardown(&config)?;
-        removed.push(label);
-    }
-    Ok(removed)
+        Ok(removed)
+    })
 }
 
 /// The fixed id of the system tenant (`ores_utility_system_tenant_id_fn()`).
@@ -133,7 +142,7 @@ pub const CLONE_STRATEGY_VAR: &str = "ORES_TEST_CLONE_STRATEGY";
 
 /// Prefix of the `application_name` of every harness anchor session; the rest is the
 /// owner tag, which is how another process sees that this one is alive.
-const ANCHOR_APP: &str = "ores-sql-test:";
+pub const ANCHOR_APP: &str = "ores-sql-test:";
 
 /// What the process shares between all its test databases.
 struct Harness {
@@ -339,6 +348,9 @@ pub struct TestDatabase {
     config: Config,
     harness: Arc<Harness>,
     kept: bool,
+    /// Set by `#[ores_sql::test]` when failed tests keep their database: the drop then
+    /// hands the database back for the test's outcome to decide.
+    hand_back: Option<std::sync::mpsc::Sender<TestDatabase>>,
 }
 
 impl std::fmt::Debug for TestDatabase {
@@ -358,34 +370,37 @@ impl TestDatabase {
 
     /// A fresh database built from another manifest (its own template, its own key).
     pub fn with_manifest(manifest: &Manifest) -> Result<TestDatabase> {
-        let harness = harness()?;
-        let key = harness.template(manifest)?;
-        let n = harness.counter.fetch_add(1, Ordering::Relaxed);
-        let name = test_db_name(&key.short, &harness.owner, n);
-        let config = harness
-            .server
-            .clone()
-            .with_env(&key.label())?
-            .with_database(&name)?;
-        let mut admin = harness.admin()?;
-        let claimed = if pool_size() > 0 {
-            pool::claim(&mut admin, &key, &name)
-        } else {
-            Ok(None)
-        };
-        let made = match claimed {
-            Ok(Some(())) => Ok(()),
-            Ok(None) => harness.make_clone(&mut admin, &key, &name),
-            Err(e) => Err(e),
-        };
-        harness.give_back(admin);
-        made?;
-        harness.refill_later(&key);
-        Ok(TestDatabase {
-            name,
-            config,
-            harness,
-            kept: false,
+        crate::runtime::off_runtime(|| {
+            let harness = harness()?;
+            let key = harness.template(manifest)?;
+            let n = harness.counter.fetch_add(1, Ordering::Relaxed);
+            let name = test_db_name(&key.short, &harness.owner, n);
+            let config = harness
+                .server
+                .clone()
+                .with_env(&key.label())?
+                .with_database(&name)?;
+            let mut admin = harness.admin()?;
+            let claimed = if pool_size() > 0 {
+                pool::claim(&mut admin, &key, &name)
+            } else {
+                Ok(None)
+            };
+            let made = match claimed {
+                Ok(Some(())) => Ok(()),
+                Ok(None) => harness.make_clone(&mut admin, &key, &name),
+                Err(e) => Err(e),
+            };
+            harness.give_back(admin);
+            made?;
+            harness.refill_later(&key);
+            Ok(TestDatabase {
+                name,
+                config,
+                harness,
+                kept: false,
+                hand_back: None,
+            })
         })
     }
 
@@ -485,14 +500,17 @@ impl TestDatabase {
     pub fn keep(mut self) -> String {
         self.kept = true;
         let name = std::mem::take(&mut self.name);
-        if let Err(e) = self.harness.run(
-            &format!(
-                "COMMENT ON DATABASE {} IS {}",
-                quote_ident(&name),
-                quote_literal(KEPT_COMMENT)
-            ),
-            format!("marking {name} as kept"),
-        ) {
+        let marked = crate::runtime::off_runtime(|| {
+            self.harness.run(
+                &format!(
+                    "COMMENT ON DATABASE {} IS {}",
+                    quote_ident(&name),
+                    quote_literal(KEPT_COMMENT)
+                ),
+                format!("marking {name} as kept"),
+            )
+        });
+        if let Err(e) = marked {
             eprintln!("warning: {e}; a later test run may remove {name}");
         }
         eprintln!(
@@ -509,14 +527,27 @@ impl Drop for TestDatabase {
         if self.kept {
             return;
         }
-        if let Err(e) = self.harness.run(
-            &format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&self.name)
-            ),
-            format!("dropping {}", self.name),
-        ) {
-            eprintln!("warning: {e}; a later test run will remove it");
+        if let Some(tx) = self.hand_back.take() {
+            let handed = TestDatabase {
+                name: std::mem::take(&mut self.name),
+                config: self.config.clone(),
+                harness: self.harness.clone(),
+                kept: false,
+                hand_back: None,
+            };
+            // If nobody waits for it any more, it comes back in the error and drops
+            // there as usual.
+            let _ = tx.send(handed);
+            return;
+        }
+        let (harness, name) = (&self.harness, &self.name);
+        if let Err(e) = crate::runtime::in_drop(|| {
+            harness.run(
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
+                format!("dropping {name}"),
+            )
+        }) {
+            eprintln!("warning: could not drop {name}: {e}; a later test run will remove it");
         }
     }
 }

@@ -190,38 +190,40 @@ pub fn run(config: &Config) -> Result<Report> {
 
 /// [`run`] with another manifest and allow-list text (tests use fixtures).
 pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Result<Report> {
-    config.validate()?;
-    let (entries, malformed) = lint::parse_allow_list(allow_list, ALLOW_LIST_PATH);
+    crate::runtime::off_runtime(|| {
+        config.validate()?;
+        let (entries, malformed) = lint::parse_allow_list(allow_list, ALLOW_LIST_PATH);
 
-    let mut found: Vec<Violation> = malformed.into_iter().map(Violation::from).collect();
-    found.extend(check_manifest(manifest));
+        let mut found: Vec<Violation> = malformed.into_iter().map(Violation::from).collect();
+        found.extend(check_manifest(manifest));
 
-    let mut admin = crate::server::admin::connect_admin(config)?;
-    if !database_exists(&mut admin, &config.database)? {
-        return Err(Error::NoSuchDatabase(config.database.clone()));
-    }
-    drop(admin);
-    let mut client = connect_admin_to(config, &config.database)?;
-    found.extend(check_catalog(&mut client, &config.env)?);
-    let mut report = Report {
-        database: config.database.clone(),
-        ..Report::default()
-    };
-    match check_plpgsql(&mut client)? {
-        PlpgsqlOutcome::Checked { checks, violations } => {
-            report.plpgsql_checked = checks;
-            found.extend(violations);
+        let mut admin = crate::server::admin::connect_admin(config)?;
+        if !database_exists(&mut admin, &config.database)? {
+            return Err(Error::NoSuchDatabase(config.database.clone()));
         }
-        PlpgsqlOutcome::Unavailable(reason) => {
-            log::warn!("P001 SKIPPED: {reason}");
-            report.skipped.push(Skipped {
-                rule: RuleId::P001,
-                reason,
-            });
+        drop(admin);
+        let mut client = connect_admin_to(config, &config.database)?;
+        found.extend(check_catalog(&mut client, &config.env)?);
+        let mut report = Report {
+            database: config.database.clone(),
+            ..Report::default()
+        };
+        match check_plpgsql(&mut client)? {
+            PlpgsqlOutcome::Checked { checks, violations } => {
+                report.plpgsql_checked = checks;
+                found.extend(violations);
+            }
+            PlpgsqlOutcome::Unavailable(reason) => {
+                log::warn!("P001 SKIPPED: {reason}");
+                report.skipped.push(Skipped {
+                    rule: RuleId::P001,
+                    reason,
+                });
+            }
         }
-    }
-    apply_allow_list(&mut report, found, &entries);
-    Ok(report)
+        apply_allow_list(&mut report, found, &entries);
+        Ok(report)
+    })
 }
 
 /// Splits violations into reported and excused; unused entries become A002.
