@@ -6,8 +6,9 @@
 use ores_sql::config::Config;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::unique_label;
-use ores_sql::tree::psql::{Action, expand};
+use ores_sql::tree::psql::{Action, Step, expand};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
@@ -40,6 +41,11 @@ impl Drop for Scratch {
             }
         }
     }
+}
+
+/// The result, or a panic naming the step's file and line.
+fn at<T>(step: &Step, result: Result<T, postgres::Error>) -> T {
+    result.unwrap_or_else(|e| panic!("{}:{}: {e:?}", step.path, step.line))
 }
 
 fn fixture() -> &'static Path {
@@ -107,9 +113,16 @@ fn fixture_builds_as_psql_builds_it() {
     let mut client = connect_admin_to(&config, &ours).expect("connect");
     let mut tx = client.transaction().expect("begin");
     for step in &expansion.steps {
-        if let Action::Sql(sql) = &step.action {
-            tx.batch_execute(sql)
-                .unwrap_or_else(|e| panic!("{}:{}: {e:?}", step.path, step.line));
+        match &step.action {
+            Action::Sql(sql) => at(step, tx.batch_execute(sql)),
+            Action::Copy {
+                statement, data, ..
+            } => {
+                let mut writer = at(step, tx.copy_in(statement.as_str()));
+                writer.write_all(data.as_bytes()).expect("send copy data");
+                at(step, writer.finish().map(drop));
+            }
+            Action::Echo(_) => {}
         }
     }
     tx.commit().expect("commit");
@@ -144,5 +157,7 @@ fn fixture_builds_as_psql_builds_it() {
         ["fx_flags", "fx_note", "fx_party"]
     );
     assert_eq!(built["fx_note"].len(), 4, "{built:?}");
+    assert_eq!(built["fx_party"].len(), 5, "{built:?}");
+    assert_eq!(expansion.data_files, ["populate/fx_party.csv"]);
     assert_eq!(built, contents(&config, &theirs));
 }

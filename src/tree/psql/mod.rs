@@ -47,6 +47,17 @@ pub enum Action {
     Sql(String),
     /// Text of `\echo` / `\qecho`, to be logged, never printed raw.
     Echo(String),
+    /// `\copy ... from 'file'`: `statement` is the `COPY ... FROM STDIN` to send and
+    /// `data` the file's text, read at expansion so nothing outside the tree is needed
+    /// when applying.
+    Copy {
+        /// The `COPY ... FROM STDIN ...` statement.
+        statement: String,
+        /// Path of the data file relative to the root.
+        source: String,
+        /// The data, line endings normalised.
+        data: String,
+    },
 }
 
 /// One action with the file (relative to the root) and line it starts on.
@@ -65,6 +76,8 @@ pub struct Step {
 pub struct Expansion {
     /// Every file reached, in the order psql first reads it (entries included).
     pub files: Vec<String>,
+    /// Data files read by `\copy`, relative to the root, in order.
+    pub data_files: Vec<String>,
     /// SQL and echoes in the order psql would run them.
     pub steps: Vec<Step>,
     /// Variables as they stand after the last script.
@@ -416,9 +429,67 @@ impl Run<'_> {
                 Ok(())
             }
             "pset" | "timing" => Ok(()),
-            "gset" | "copy" => Err(err(format!("\\{name} is not supported yet"))),
+            "copy" => {
+                let action = self.copy(rel, args, &err)?;
+                if let Action::Copy { source, .. } = &action
+                    && !self.out.data_files.contains(source)
+                {
+                    self.out.data_files.push(source.clone());
+                }
+                self.out.steps.push(Step {
+                    path: path.to_string(),
+                    line,
+                    action,
+                });
+                Ok(())
+            }
+            "gset" => Err(err(format!("\\{name} is not supported yet"))),
             other => Err(err(format!("unsupported psql meta-command \\{other}"))),
         }
+    }
+
+    /// `\copy target from 'file' [options]` as `COPY target FROM STDIN [options]`, the
+    /// file relative to the script and inside the tree. Other directions and sources
+    /// (`to`, `stdin`, `program`) are refused: a build has no terminal or shell.
+    fn copy(
+        &self,
+        rel: &Path,
+        args: &str,
+        err: &dyn Fn(String) -> PsqlError,
+    ) -> Result<Action, PsqlError> {
+        let lower = args.to_ascii_lowercase();
+        let at = lower
+            .find(" from ")
+            .ok_or_else(|| err("\\copy: only `\\copy ... from 'file'` is supported".into()))?;
+        let target = args[..at].trim();
+        let rest = args[at + 6..].trim_start();
+        let (file, options) = if let Some(quoted) = rest.strip_prefix('\'') {
+            let close = quoted
+                .find('\'')
+                .ok_or_else(|| err("\\copy: unterminated file name".into()))?;
+            (&quoted[..close], &quoted[close + 1..])
+        } else {
+            rest.split_once(char::is_whitespace).unwrap_or((rest, ""))
+        };
+        let word = file.to_ascii_lowercase();
+        if target.is_empty() || matches!(word.as_str(), "stdin" | "pstdin" | "program" | "") {
+            return Err(err(format!(
+                "\\copy: only a data file inside the tree is supported, not {file:?}"
+            )));
+        }
+        let base = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        let data_rel = normalise(&base.join(file))
+            .ok_or_else(|| err(format!("\\copy: {file} leaves sql/")))?;
+        let data = std::fs::read_to_string(self.root.join(&data_rel))
+            .map_err(|e| err(format!("\\copy: cannot read {}: {e}", display(&data_rel))))?
+            .replace("\r\n", "\n");
+        Ok(Action::Copy {
+            statement: format!("COPY {target} FROM STDIN {}", options.trim())
+                .trim_end()
+                .to_string(),
+            source: display(&data_rel),
+            data,
+        })
     }
 
     fn condition(&self, args: &str, err: &dyn Fn(String) -> PsqlError) -> Result<bool, PsqlError> {

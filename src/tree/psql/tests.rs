@@ -27,7 +27,7 @@ fn sql(exp: &Expansion) -> Vec<String> {
         .iter()
         .filter_map(|s| match &s.action {
             Action::Sql(t) => Some(t.clone()),
-            Action::Echo(_) => None,
+            Action::Echo(_) | Action::Copy { .. } => None,
         })
         .collect()
 }
@@ -190,4 +190,38 @@ fn literal_quoting_matches_libpq() {
     assert_eq!(parse_bool("of"), Some(false));
     assert_eq!(parse_bool("o"), None);
     assert_eq!(parse_bool("T"), Some(true));
+}
+
+#[test]
+fn copy_from_a_file_becomes_copy_from_stdin_with_the_data() {
+    let exp = run(
+        &[
+            ("setup.sql", "\\ir data/load.sql\n"),
+            (
+                "data/load.sql",
+                "\\copy t (a, b) from 'rows.csv' with (format csv)\n",
+            ),
+            ("data/rows.csv", "1,x\r\n2,y\r\n"),
+        ],
+        &[],
+    )
+    .expect("expands");
+    assert_eq!(exp.data_files, ["data/rows.csv"]);
+    assert_eq!(
+        exp.steps[0].action,
+        Action::Copy {
+            statement: "COPY t (a, b) FROM STDIN with (format csv)".into(),
+            source: "data/rows.csv".into(),
+            data: "1,x\n2,y\n".into(),
+        }
+    );
+    let out = refused(&[("setup.sql", "\n\\copy t from '../x.csv'\n")]);
+    assert_eq!(out, "setup.sql:2: \\copy: ../x.csv leaves sql/");
+    let stdin = refused(&[("setup.sql", "\\copy t from stdin\n")]);
+    assert!(
+        stdin.starts_with("setup.sql:1: \\copy: only a data file"),
+        "{stdin}"
+    );
+    let to = refused(&[("setup.sql", "\\copy t to 'x.csv'\n")]);
+    assert!(to.starts_with("setup.sql:1: \\copy: only"), "{to}");
 }
