@@ -101,6 +101,8 @@ pub fn expand(
         },
         seen: HashSet::new(),
         stack: Vec::new(),
+        pending: None,
+        pending_open: false,
     };
     for entry in entries {
         let rel = normalise(Path::new(entry)).ok_or_else(|| PsqlError {
@@ -119,6 +121,12 @@ struct Run<'a> {
     out: Expansion,
     seen: HashSet<PathBuf>,
     stack: Vec<PathBuf>,
+    /// SQL read but not yet sent: like psql's query buffer it carries on across
+    /// `\set` and `\if`, so a statement may be split by them.
+    pending: Option<Step>,
+    /// Whether `pending` ends inside a statement (its last token is not a `;`); a
+    /// finished statement is a step of its own, so an error names its own line.
+    pending_open: bool,
 }
 
 /// One `\if` level: whether a branch has been taken, whether the current one runs,
@@ -215,6 +223,8 @@ impl Run<'_> {
             sql_line = line;
             k += 1;
         }
+        // psql sends what is left of a file's query buffer at its end.
+        self.flush();
         if !conds.is_empty() {
             return Err(PsqlError {
                 path,
@@ -255,12 +265,32 @@ impl Run<'_> {
             }
         }
         out.extend(&chars[i..to]);
-        if first_line.is_some() && !out.trim().is_empty() {
-            self.out.steps.push(Step {
-                path: path.to_string(),
-                line: first_line.unwrap_or(line),
-                action: Action::Sql(out.trim().to_string()),
-            });
+        if first_line.is_none() || out.trim().is_empty() {
+            return Ok(());
+        }
+        let open = toks
+            .iter()
+            .rfind(|t| t.2 >= from && t.2 < to)
+            .is_some_and(|t| t.0 != Tok::Semi);
+        if !self.pending_open {
+            self.flush();
+        }
+        self.pending_open = open;
+        match &mut self.pending {
+            Some(Step {
+                action: Action::Sql(text),
+                ..
+            }) => {
+                text.push('\n');
+                text.push_str(out.trim());
+            }
+            _ => {
+                self.pending = Some(Step {
+                    path: path.to_string(),
+                    line: first_line.unwrap_or(line),
+                    action: Action::Sql(out.trim().to_string()),
+                })
+            }
         }
         Ok(())
     }
@@ -393,6 +423,9 @@ impl Run<'_> {
             // psql does not look at commands in a branch it skips.
             return Ok(());
         }
+        if !matches!(name, "set" | "pset" | "timing") {
+            self.flush();
+        }
         match name {
             "ir" | "include_relative" | "i" | "include" => {
                 let words = self.words(args, &err)?;
@@ -490,6 +523,13 @@ impl Run<'_> {
             source: display(&data_rel),
             data,
         })
+    }
+
+    fn flush(&mut self) {
+        self.pending_open = false;
+        if let Some(step) = self.pending.take() {
+            self.out.steps.push(step);
+        }
     }
 
     fn condition(&self, args: &str, err: &dyn Fn(String) -> PsqlError) -> Result<bool, PsqlError> {

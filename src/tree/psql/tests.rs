@@ -225,3 +225,20 @@ fn copy_from_a_file_becomes_copy_from_stdin_with_the_data() {
     let to = refused(&[("setup.sql", "\\copy t to 'x.csv'\n")]);
     assert!(to.starts_with("setup.sql:1: \\copy: only"), "{to}");
 }
+
+#[test]
+fn a_statement_may_be_split_by_set_and_if_as_in_psql() {
+    let exp = run(
+        &[(
+            "setup.sql",
+            "create table t (\n    a int\n\\if true\n    , b int\n\\endif\n\\set x 1\n);\n\\echo done\nselect :x;\n",
+        )],
+        &[],
+    )
+    .expect("expands");
+    assert_eq!(
+        sql(&exp),
+        ["create table t (\n    a int\n, b int\n);", "select 1;"]
+    );
+    assert_eq!(exp.steps[1].action, Action::Echo("done".into()));
+}
