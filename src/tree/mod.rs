@@ -7,5 +7,6 @@
 
 pub mod lint;
 pub mod manifest;
+pub mod psql;
 pub mod registry;
 pub mod scan;

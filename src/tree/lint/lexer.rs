@@ -3,7 +3,7 @@
 
 /// Lexical token of a script; literal contents are dropped on purpose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Tok {
+pub(crate) enum Tok {
     /// Unquoted word, lowercased (keywords, names, numbers).
     Word(String),
     /// Quoted identifier, case kept.
@@ -24,6 +24,15 @@ pub(super) fn is_ident_char(c: char) -> bool {
 
 /// Tokens with their 1-based line.
 pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
+    lex_spans(sql)
+        .into_iter()
+        .map(|(tok, line, _)| (tok, line))
+        .collect()
+}
+
+/// Tokens with their 1-based line and the index (in chars) where each starts, so the
+/// psql interpreter can substitute variables only where psql would.
+pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
     let chars: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -34,6 +43,7 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
     while i < n {
         let c = chars[i];
         let start_line = line;
+        let mut start = i;
         if c == '\n' {
             line += 1;
             i += 1;
@@ -62,11 +72,11 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
             }
             line += count_lines(from, i.min(n));
         } else if c == '\'' {
-            let escapes = matches!(out.last(), Some((Tok::Word(w), _)) if w == "e")
+            let escapes = matches!(out.last(), Some((Tok::Word(w), _, _)) if w == "e")
                 && i > 0
                 && (chars[i - 1] == 'e' || chars[i - 1] == 'E');
-            if escapes {
-                out.pop();
+            if escapes && let Some((_, _, e_start)) = out.pop() {
+                start = e_start;
             }
             let from = i;
             i += 1;
@@ -85,7 +95,7 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
                 }
             }
             line += count_lines(from, i.min(n));
-            out.push((Tok::Literal, start_line));
+            out.push((Tok::Literal, start_line, start));
         } else if c == '"' {
             let mut name = String::new();
             i += 1;
@@ -105,7 +115,7 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
                 name.push(chars[i]);
                 i += 1;
             }
-            out.push((Tok::Quoted(name), start_line));
+            out.push((Tok::Quoted(name), start_line, start));
         } else if c == '$' && dollar_tag(&chars, i).is_some() {
             let tag = dollar_tag(&chars, i).expect("checked");
             let from = i;
@@ -116,7 +126,7 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
             }
             i = (i + close.len()).min(n);
             line += count_lines(from, i);
-            out.push((Tok::Literal, start_line));
+            out.push((Tok::Literal, start_line, start));
         } else if is_ident_char(c) {
             let from = i;
             while i < n && is_ident_char(chars[i]) {
@@ -128,20 +138,20 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
                 .iter()
                 .collect::<String>()
                 .to_ascii_lowercase();
-            out.push((Tok::Word(word), start_line));
+            out.push((Tok::Word(word), start_line, start));
         } else if c == '\\' {
             // psql takes the rest of the line as the command's arguments, and the
             // SQL that follows as a new statement.
-            out.push((Tok::Backslash, start_line));
-            out.push((Tok::Semi, start_line));
+            out.push((Tok::Backslash, start_line, start));
+            out.push((Tok::Semi, start_line, start));
             while i < n && chars[i] != '\n' {
                 i += 1;
             }
         } else if c == ';' {
-            out.push((Tok::Semi, start_line));
+            out.push((Tok::Semi, start_line, start));
             i += 1;
         } else {
-            out.push((Tok::Punct(c), start_line));
+            out.push((Tok::Punct(c), start_line, start));
             i += 1;
         }
     }

@@ -11,7 +11,7 @@
 
 mod allow;
 mod layout;
-mod lexer;
+pub(crate) mod lexer;
 mod rules;
 mod statements;
 #[cfg(test)]

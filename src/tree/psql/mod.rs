@@ -1,0 +1,674 @@
+//! The psql subset an entry-script tree may use, interpreted at build time.
+//!
+//! Starting from an entry script, [`expand`] follows `\ir` / `\i` (the include
+//! closure, in psql's order), keeps the `\set` variables, evaluates `\if` branches and
+//! substitutes `:name`, `:'name'`, `:"name"` and `:{?name}` where psql would, giving
+//! the SQL to apply as [`Step`]s tagged with the file and line they came from.
+//!
+//! Where psql is lenient we refuse, naming file and line, because a tree built into a
+//! binary has nobody watching its output: an undefined variable (psql leaves `:name`
+//! in the text), any meta-command outside the subset, and any backtick command other
+//! than reading one variable (we never run a shell).
+//!
+//! Literals, quoted identifiers, comments and dollar-quoted bodies are found by the
+//! lint lexer, so both decide the same way where SQL text ends.
+
+#[cfg(test)]
+mod tests;
+
+use super::lint::lexer::{Tok, lex_spans};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+/// A refusal, naming the file (relative to the tree root) and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsqlError {
+    /// File relative to the tree root (`ores-sql.toml` for a bad entry).
+    pub path: String,
+    /// 1-based line; for an include, the line of the `\ir` that asked for it.
+    pub line: usize,
+    /// What is wrong, never a variable's value.
+    pub message: String,
+}
+
+impl fmt::Display for PsqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path, self.line, self.message)
+    }
+}
+
+impl std::error::Error for PsqlError {}
+
+/// What one piece of a script asks for, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// SQL with variables already substituted.
+    Sql(String),
+    /// Text of `\echo` / `\qecho`, to be logged, never printed raw.
+    Echo(String),
+    /// `\copy ... from 'file'`: `statement` is the `COPY ... FROM STDIN` to send and
+    /// `data` the file's text, read at expansion so nothing outside the tree is needed
+    /// when applying.
+    Copy {
+        /// The `COPY ... FROM STDIN ...` statement.
+        statement: String,
+        /// Path of the data file relative to the root.
+        source: String,
+        /// The data, line endings normalised.
+        data: String,
+    },
+}
+
+/// One action with the file (relative to the root) and line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// File relative to the tree root.
+    pub path: String,
+    /// 1-based line the action starts on.
+    pub line: usize,
+    /// What to do.
+    pub action: Action,
+}
+
+/// The include closure of some entry scripts, expanded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expansion {
+    /// Every file reached, in the order psql first reads it (entries included).
+    pub files: Vec<String>,
+    /// Data files read by `\copy`, relative to the root, in order.
+    pub data_files: Vec<String>,
+    /// SQL and echoes in the order psql would run them.
+    pub steps: Vec<Step>,
+    /// Variables as they stand after the last script.
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Expands `entries` (paths relative to `root`) in order, starting from `variables`.
+/// `lookup` answers a backtick ``echo "$NAME"`` (configuration, then environment).
+pub fn expand(
+    root: &Path,
+    entries: &[&str],
+    variables: BTreeMap<String, String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Expansion, PsqlError> {
+    let mut run = Run {
+        root,
+        lookup,
+        out: Expansion {
+            variables,
+            ..Expansion::default()
+        },
+        seen: HashSet::new(),
+        stack: Vec::new(),
+        pending: None,
+        pending_open: false,
+    };
+    for entry in entries {
+        let rel = normalise(Path::new(entry)).ok_or_else(|| PsqlError {
+            path: "ores-sql.toml".into(),
+            line: 0,
+            message: format!("entry script {entry} leaves sql/"),
+        })?;
+        run.file(&rel, None)?;
+    }
+    Ok(run.out)
+}
+
+struct Run<'a> {
+    root: &'a Path,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    out: Expansion,
+    seen: HashSet<PathBuf>,
+    stack: Vec<PathBuf>,
+    /// SQL read but not yet sent: like psql's query buffer it carries on across
+    /// `\set` and `\if`, so a statement may be split by them.
+    pending: Option<Step>,
+    /// Whether `pending` ends inside a statement (its last token is not a `;`); a
+    /// finished statement is a step of its own, so an error names its own line.
+    pending_open: bool,
+}
+
+/// One `\if` level: whether a branch has been taken, whether the current one runs,
+/// and whether the enclosing level was running at all.
+struct Cond {
+    taken: bool,
+    active: bool,
+    outer: bool,
+    else_seen: bool,
+}
+
+/// Lexically resolves `.` and `..`; `None` when the path climbs above the root or is
+/// absolute.
+fn normalise(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+impl Run<'_> {
+    fn file(&mut self, rel: &Path, from: Option<(&str, usize)>) -> Result<(), PsqlError> {
+        let refuse = |message: String| match from {
+            Some((path, line)) => PsqlError {
+                path: path.to_string(),
+                line,
+                message,
+            },
+            None => PsqlError {
+                path: display(rel),
+                line: 0,
+                message,
+            },
+        };
+        if self.stack.iter().any(|p| p == rel) {
+            let mut chain: Vec<String> = self.stack.iter().map(|p| display(p)).collect();
+            chain.push(display(rel));
+            return Err(refuse(format!("include cycle: {}", chain.join(" -> "))));
+        }
+        let text = std::fs::read_to_string(self.root.join(rel))
+            .map_err(|e| refuse(format!("cannot read {}: {e}", display(rel))))?
+            .replace("\r\n", "\n");
+        if self.seen.insert(rel.to_path_buf()) {
+            self.out.files.push(display(rel));
+        }
+        self.stack.push(rel.to_path_buf());
+        let result = self.script(rel, &text);
+        self.stack.pop();
+        result
+    }
+
+    fn script(&mut self, rel: &Path, text: &str) -> Result<(), PsqlError> {
+        let path = display(rel);
+        let chars: Vec<char> = text.chars().collect();
+        let toks = lex_spans(text);
+        let mut conds: Vec<Cond> = Vec::new();
+        // SQL runs from `sql_from` to the next meta-command.
+        let mut sql_from = 0usize;
+        let mut sql_line = 1usize;
+        let mut k = 0;
+        while k <= toks.len() {
+            let meta = toks.get(k).filter(|t| t.0 == Tok::Backslash);
+            if k < toks.len() && meta.is_none() {
+                k += 1;
+                continue;
+            }
+            let end = meta.map_or(chars.len(), |t| t.2);
+            let active = conds.last().is_none_or(|c| c.active);
+            if active {
+                self.sql(&path, &chars, &toks, sql_from, end, sql_line)?;
+            }
+            let Some(&(_, line, start)) = meta else { break };
+            let eol = chars[start..]
+                .iter()
+                .position(|c| *c == '\n')
+                .map_or(chars.len(), |p| start + p);
+            let command: String = chars[start + 1..eol].iter().collect();
+            self.meta(&path, rel, line, &command, &mut conds)?;
+            sql_from = eol;
+            sql_line = line;
+            k += 1;
+        }
+        // psql sends what is left of a file's query buffer at its end.
+        self.flush();
+        if !conds.is_empty() {
+            return Err(PsqlError {
+                path,
+                line: text.lines().count(),
+                message: "end of file inside \\if: missing \\endif".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Substitutes variables in `chars[from..to]` and records it unless it is blank.
+    fn sql(
+        &mut self,
+        path: &str,
+        chars: &[char],
+        toks: &[(Tok, usize, usize)],
+        from: usize,
+        to: usize,
+        line: usize,
+    ) -> Result<(), PsqlError> {
+        let mut out = String::new();
+        let mut i = from;
+        let mut first_line = None;
+        for (t, tline, start) in toks.iter().filter(|t| t.2 >= from && t.2 < to) {
+            first_line.get_or_insert(*tline);
+            if *t != Tok::Punct(':') || *start < i {
+                continue;
+            }
+            // `::type` is a cast, never a variable.
+            let next = chars.get(start + 1).copied();
+            if next == Some(':') || (*start > 0 && chars[start - 1] == ':') {
+                continue;
+            }
+            if let Some((value, used)) = self.reference(chars, *start, to, path, *tline)? {
+                out.extend(&chars[i..*start]);
+                out.push_str(&value);
+                i = start + used;
+            }
+        }
+        out.extend(&chars[i..to]);
+        if first_line.is_none() || out.trim().is_empty() {
+            return Ok(());
+        }
+        let open = toks
+            .iter()
+            .rfind(|t| t.2 >= from && t.2 < to)
+            .is_some_and(|t| t.0 != Tok::Semi);
+        if !self.pending_open {
+            self.flush();
+        }
+        self.pending_open = open;
+        match &mut self.pending {
+            Some(Step {
+                action: Action::Sql(text),
+                ..
+            }) => {
+                text.push('\n');
+                text.push_str(out.trim());
+            }
+            _ => {
+                self.pending = Some(Step {
+                    path: path.to_string(),
+                    line: first_line.unwrap_or(line),
+                    action: Action::Sql(out.trim().to_string()),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// The variable reference starting with the `:` at `at`, as its substituted value
+    /// and the number of chars it spans; `None` when the colon starts no reference.
+    fn reference(
+        &self,
+        chars: &[char],
+        at: usize,
+        to: usize,
+        path: &str,
+        line: usize,
+    ) -> Result<Option<(String, usize)>, PsqlError> {
+        let rest = &chars[at + 1..to];
+        let undefined = |name: &str| PsqlError {
+            path: path.to_string(),
+            line,
+            message: format!("undefined variable :{name}"),
+        };
+        let get = |name: &str| {
+            self.out
+                .variables
+                .get(name)
+                .cloned()
+                .ok_or_else(|| undefined(name))
+        };
+        match rest.first() {
+            Some(q @ ('\'' | '"')) => {
+                let Some(close) = rest[1..].iter().position(|c| c == q) else {
+                    return Ok(None);
+                };
+                let name: String = rest[1..1 + close].iter().collect();
+                if !is_var_name(&name) {
+                    return Ok(None);
+                }
+                let value = get(&name)?;
+                let quoted = if *q == '\'' {
+                    quote_literal(&value)
+                } else {
+                    quote_ident(&value)
+                };
+                Ok(Some((quoted, close + 3)))
+            }
+            Some('{') if rest.get(1) == Some(&'?') => {
+                let Some(close) = rest.iter().position(|c| *c == '}') else {
+                    return Ok(None);
+                };
+                let name: String = rest[2..close].iter().collect();
+                let defined = self.out.variables.contains_key(&name);
+                Ok(Some((
+                    if defined { "TRUE" } else { "FALSE" }.into(),
+                    close + 2,
+                )))
+            }
+            Some(c) if c.is_alphabetic() || *c == '_' => {
+                let len = rest
+                    .iter()
+                    .take_while(|c| c.is_alphanumeric() || **c == '_')
+                    .count();
+                let name: String = rest[..len].iter().collect();
+                Ok(Some((get(&name)?, len + 1)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn meta(
+        &mut self,
+        path: &str,
+        rel: &Path,
+        line: usize,
+        command: &str,
+        conds: &mut Vec<Cond>,
+    ) -> Result<(), PsqlError> {
+        let err = |message: String| PsqlError {
+            path: path.to_string(),
+            line,
+            message,
+        };
+        let (name, args) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
+        let active = conds.last().is_none_or(|c| c.active);
+        match name {
+            "if" => {
+                let value = active.then(|| self.condition(args, &err)).transpose()?;
+                let truth = value.unwrap_or(false);
+                conds.push(Cond {
+                    taken: truth,
+                    active: truth,
+                    outer: active,
+                    else_seen: false,
+                });
+                return Ok(());
+            }
+            "elif" | "else" | "endif" => {
+                let Some(top) = conds.last_mut() else {
+                    return Err(err(format!("\\{name} without \\if")));
+                };
+                if top.else_seen && name != "endif" {
+                    return Err(err(format!("\\{name} after \\else")));
+                }
+                match name {
+                    "elif" => {
+                        let run = top.outer && !top.taken;
+                        let truth = if run {
+                            self.condition(args, &err)?
+                        } else {
+                            false
+                        };
+                        let top = conds.last_mut().expect("checked");
+                        top.active = truth;
+                        top.taken |= truth;
+                    }
+                    "else" => {
+                        top.active = top.outer && !top.taken;
+                        top.taken = true;
+                        top.else_seen = true;
+                    }
+                    _ => {
+                        conds.pop();
+                    }
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        if !active {
+            // psql does not look at commands in a branch it skips.
+            return Ok(());
+        }
+        if !matches!(name, "set" | "pset" | "timing") {
+            self.flush();
+        }
+        match name {
+            "ir" | "include_relative" | "i" | "include" => {
+                let words = self.words(args, &err)?;
+                let [target] = words.as_slice() else {
+                    return Err(err(format!("\\{name} takes exactly one file")));
+                };
+                let base = if name.starts_with("ir") || name == "include_relative" {
+                    rel.parent().map(Path::to_path_buf).unwrap_or_default()
+                } else {
+                    PathBuf::new()
+                };
+                let target_rel = normalise(&base.join(target))
+                    .ok_or_else(|| err(format!("\\{name} {target} leaves sql/")))?;
+                self.file(&target_rel, Some((path, line)))
+            }
+            "echo" | "qecho" => {
+                let text = self.words(args, &err)?.join(" ");
+                self.out.steps.push(Step {
+                    path: path.to_string(),
+                    line,
+                    action: Action::Echo(text),
+                });
+                Ok(())
+            }
+            "set" => {
+                let words = self.words(args, &err)?;
+                let Some((var, value)) = words.split_first() else {
+                    return Err(err("\\set without a variable name".into()));
+                };
+                if !is_var_name(var) {
+                    return Err(err(format!("\\set: invalid variable name {var:?}")));
+                }
+                self.out.variables.insert(var.clone(), value.concat());
+                Ok(())
+            }
+            "pset" | "timing" => Ok(()),
+            "copy" => {
+                let action = self.copy(rel, args, &err)?;
+                if let Action::Copy { source, .. } = &action
+                    && !self.out.data_files.contains(source)
+                {
+                    self.out.data_files.push(source.clone());
+                }
+                self.out.steps.push(Step {
+                    path: path.to_string(),
+                    line,
+                    action,
+                });
+                Ok(())
+            }
+            "gset" => Err(err(format!("\\{name} is not supported yet"))),
+            other => Err(err(format!("unsupported psql meta-command \\{other}"))),
+        }
+    }
+
+    /// `\copy target from 'file' [options]` as `COPY target FROM STDIN [options]`, the
+    /// file relative to the script and inside the tree. Other directions and sources
+    /// (`to`, `stdin`, `program`) are refused: a build has no terminal or shell.
+    fn copy(
+        &self,
+        rel: &Path,
+        args: &str,
+        err: &dyn Fn(String) -> PsqlError,
+    ) -> Result<Action, PsqlError> {
+        let lower = args.to_ascii_lowercase();
+        let at = lower
+            .find(" from ")
+            .ok_or_else(|| err("\\copy: only `\\copy ... from 'file'` is supported".into()))?;
+        let target = args[..at].trim();
+        let rest = args[at + 6..].trim_start();
+        let (file, options) = if let Some(quoted) = rest.strip_prefix('\'') {
+            let close = quoted
+                .find('\'')
+                .ok_or_else(|| err("\\copy: unterminated file name".into()))?;
+            (&quoted[..close], &quoted[close + 1..])
+        } else {
+            rest.split_once(char::is_whitespace).unwrap_or((rest, ""))
+        };
+        let word = file.to_ascii_lowercase();
+        if target.is_empty() || matches!(word.as_str(), "stdin" | "pstdin" | "program" | "") {
+            return Err(err(format!(
+                "\\copy: only a data file inside the tree is supported, not {file:?}"
+            )));
+        }
+        let base = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+        let data_rel = normalise(&base.join(file))
+            .ok_or_else(|| err(format!("\\copy: {file} leaves sql/")))?;
+        let data = std::fs::read_to_string(self.root.join(&data_rel))
+            .map_err(|e| err(format!("\\copy: cannot read {}: {e}", display(&data_rel))))?
+            .replace("\r\n", "\n");
+        Ok(Action::Copy {
+            statement: format!("COPY {target} FROM STDIN {}", options.trim())
+                .trim_end()
+                .to_string(),
+            source: display(&data_rel),
+            data,
+        })
+    }
+
+    fn flush(&mut self) {
+        self.pending_open = false;
+        if let Some(step) = self.pending.take() {
+            self.out.steps.push(step);
+        }
+    }
+
+    fn condition(&self, args: &str, err: &dyn Fn(String) -> PsqlError) -> Result<bool, PsqlError> {
+        let words = self.words(args, err)?;
+        let value = words.concat();
+        parse_bool(&value).ok_or_else(|| err(format!("\\if: {value:?} is not a boolean")))
+    }
+
+    /// A meta-command's arguments as psql splits them: whitespace-separated, `'...'`
+    /// quoted (`''` for a quote), `:name`-style variables, and backticks.
+    fn words(
+        &self,
+        args: &str,
+        err: &dyn Fn(String) -> PsqlError,
+    ) -> Result<Vec<String>, PsqlError> {
+        let chars: Vec<char> = args.chars().collect();
+        let mut words = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i].is_whitespace() {
+                i += 1;
+                continue;
+            }
+            let mut word = String::new();
+            while i < chars.len() && !chars[i].is_whitespace() {
+                match chars[i] {
+                    '\'' => {
+                        i += 1;
+                        loop {
+                            match chars.get(i) {
+                                None => return Err(err("unterminated quoted string".into())),
+                                Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                                    word.push('\'');
+                                    i += 2;
+                                }
+                                Some('\'') => {
+                                    i += 1;
+                                    break;
+                                }
+                                Some(c) => {
+                                    word.push(*c);
+                                    i += 1;
+                                }
+                            }
+                        }
+                    }
+                    '`' => {
+                        let close = chars[i + 1..]
+                            .iter()
+                            .position(|c| *c == '`')
+                            .ok_or_else(|| err("unterminated backtick".into()))?;
+                        let inner: String = chars[i + 1..i + 1 + close].iter().collect();
+                        word.push_str(&self.backtick(&inner, err)?);
+                        i += close + 2;
+                    }
+                    ':' => {
+                        let e = err(String::new());
+                        match self.reference(&chars, i, chars.len(), &e.path, e.line)? {
+                            Some((value, used)) => {
+                                word.push_str(&value);
+                                i += used;
+                            }
+                            None => {
+                                word.push(':');
+                                i += 1;
+                            }
+                        }
+                    }
+                    c => {
+                        word.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            words.push(word);
+        }
+        Ok(words)
+    }
+
+    /// Only ``echo "$NAME"`` (or `echo $NAME`): the value of one variable, looked up,
+    /// never a shell.
+    fn backtick(
+        &self,
+        inner: &str,
+        err: &dyn Fn(String) -> PsqlError,
+    ) -> Result<String, PsqlError> {
+        let refuse = || {
+            err(format!(
+                "backtick command `{inner}` refused: only `echo \"$NAME\"` is supported"
+            ))
+        };
+        let arg = inner
+            .trim()
+            .strip_prefix("echo ")
+            .ok_or_else(refuse)?
+            .trim();
+        let arg = arg
+            .strip_prefix('"')
+            .and_then(|a| a.strip_suffix('"'))
+            .unwrap_or(arg);
+        let name = arg.strip_prefix('$').ok_or_else(refuse)?;
+        let name = name
+            .strip_prefix('{')
+            .and_then(|n| n.strip_suffix('}'))
+            .unwrap_or(name);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(refuse());
+        }
+        (self.lookup)(name).ok_or_else(|| err(format!("backtick: ${name} is not set")))
+    }
+}
+
+fn is_var_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// psql's boolean spellings: unique prefixes of true/false/yes/no, on/off, 1/0.
+fn parse_bool(value: &str) -> Option<bool> {
+    let v = value.trim().to_ascii_lowercase();
+    let prefix = |word: &str, min: usize| v.len() >= min && word.starts_with(&v);
+    if prefix("true", 1) || prefix("yes", 1) || prefix("on", 2) || v == "1" {
+        Some(true)
+    } else if prefix("false", 1) || prefix("no", 1) || prefix("off", 2) || v == "0" {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// As libpq's `PQescapeLiteral`: `E'...'` when the value holds a backslash.
+fn quote_literal(value: &str) -> String {
+    let body = value.replace('\'', "''");
+    if value.contains('\\') {
+        format!("E'{}'", body.replace('\\', "\\\\"))
+    } else {
+        format!("'{body}'")
+    }
+}
+
+fn quote_ident(value: &str) -> String {
+    format!("\"{}\"", value.replace('"', "\"\""))
+}

@@ -1,0 +1,244 @@
+use super::*;
+use std::fs;
+
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let full = dir.path().join(path);
+        fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        fs::write(full, text).expect("write");
+    }
+    dir
+}
+
+fn run(files: &[(&str, &str)], vars: &[(&str, &str)]) -> Result<Expansion, PsqlError> {
+    let dir = tree(files);
+    let vars = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    expand(dir.path(), &["setup.sql"], vars, &|name| {
+        (name == "SECRET").then(|| "s3cr'et".to_string())
+    })
+}
+
+fn sql(exp: &Expansion) -> Vec<String> {
+    exp.steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Sql(t) => Some(t.clone()),
+            Action::Echo(_) | Action::Copy { .. } => None,
+        })
+        .collect()
+}
+
+fn refused(files: &[(&str, &str)]) -> String {
+    run(files, &[]).expect_err("must be refused").to_string()
+}
+
+#[test]
+fn includes_follow_psql_order_and_relative_paths() {
+    let exp = run(
+        &[
+            (
+                "setup.sql",
+                "create table a();\n\\ir create/all.sql\ncreate table z();\n",
+            ),
+            ("create/all.sql", "\\ir one.sql\n\\i create/two.sql\n"),
+            ("create/one.sql", "create table one();\n"),
+            ("create/two.sql", "create table two();\n"),
+            ("unreached.sql", "this is not sql"),
+        ],
+        &[],
+    )
+    .expect("expands");
+    assert_eq!(
+        exp.files,
+        [
+            "setup.sql",
+            "create/all.sql",
+            "create/one.sql",
+            "create/two.sql"
+        ]
+    );
+    assert_eq!(
+        sql(&exp),
+        [
+            "create table a();",
+            "create table one();",
+            "create table two();",
+            "create table z();"
+        ]
+    );
+    let one = &exp.steps[1];
+    assert_eq!((one.path.as_str(), one.line), ("create/one.sql", 1));
+}
+
+#[test]
+fn bad_includes_name_file_and_line() {
+    let missing = refused(&[("setup.sql", "select 1;\n\\ir nope.sql\n")]);
+    assert!(
+        missing.starts_with("setup.sql:2: cannot read nope.sql"),
+        "{missing}"
+    );
+    let cycle = refused(&[
+        ("setup.sql", "\\ir a.sql\n"),
+        ("a.sql", "\n\\ir setup.sql\n"),
+    ]);
+    assert_eq!(
+        cycle,
+        "a.sql:2: include cycle: setup.sql -> a.sql -> setup.sql"
+    );
+    let escape = refused(&[("setup.sql", "\\ir ../../etc/passwd\n")]);
+    assert_eq!(escape, "setup.sql:1: \\ir ../../etc/passwd leaves sql/");
+}
+
+#[test]
+fn variables_are_substituted_only_where_psql_does() {
+    let exp = run(
+        &[(
+            "setup.sql",
+            concat!(
+                "\\set tbl my_table\n",
+                "\\set who 'O''Brien'\n",
+                "-- :nope in a comment\n",
+                "create table :\"tbl\" (x text default :'who', y int);\n",
+                "select 'a :nope b', $$ :nope $$, \"col:nope\", 1::int, :env_n::text;\n",
+            ),
+        )],
+        &[("env_n", "42")],
+    )
+    .expect("expands");
+    assert_eq!(
+        sql(&exp),
+        [concat!(
+            "-- :nope in a comment\n",
+            "create table \"my_table\" (x text default 'O''Brien', y int);\n",
+            "select 'a :nope b', $$ :nope $$, \"col:nope\", 1::int, 42::text;"
+        )]
+    );
+}
+
+#[test]
+fn undefined_variable_names_file_line_and_variable() {
+    let err = refused(&[("setup.sql", "select 1;\nselect :'missing';\n")]);
+    assert_eq!(err, "setup.sql:2: undefined variable :missing");
+}
+
+#[test]
+fn conditionals_follow_defined_and_boolean_variables() {
+    let exp = run(
+        &[(
+            "setup.sql",
+            concat!(
+                "\\set flag off\n",
+                "\\if :{?absent}\nselect 'no1';\n",
+                "\\elif :flag\nselect 'no2';\n",
+                "\\else\nselect 'yes1';\n",
+                "  \\if yes\nselect 'yes2';\n\\else\nselect 'no3';\n\\endif\n",
+                "\\endif\n",
+                "\\if 0\n\\unknown_is_skipped\n\\if :undefined\nselect 'no4';\n\\endif\n\\endif\n",
+            ),
+        )],
+        &[],
+    )
+    .expect("expands");
+    assert_eq!(sql(&exp), ["select 'yes1';", "select 'yes2';"]);
+    let open = refused(&[("setup.sql", "\\if true\nselect 1;\n")]);
+    assert_eq!(
+        open,
+        "setup.sql:2: end of file inside \\if: missing \\endif"
+    );
+    let bad = refused(&[("setup.sql", "\\if maybe\n\\endif\n")]);
+    assert_eq!(bad, "setup.sql:1: \\if: \"maybe\" is not a boolean");
+}
+
+#[test]
+fn set_reads_backtick_echo_and_refuses_other_commands() {
+    let exp = run(
+        &[(
+            "setup.sql",
+            "\\set pw `echo \"$SECRET\"`\n\\echo set :pw\nselect :'pw';\n\\pset format aligned\n\\timing on\n",
+        )],
+        &[],
+    )
+    .expect("expands");
+    assert_eq!(sql(&exp), ["select 's3cr''et';"]);
+    assert_eq!(exp.steps[0].action, Action::Echo("set s3cr'et".into()));
+    let shell = refused(&[("setup.sql", "\n\\set x `rm -rf /`\n")]);
+    assert!(
+        shell.starts_with("setup.sql:2: backtick command `rm -rf /` refused"),
+        "{shell}"
+    );
+    let unset = refused(&[("setup.sql", "\\set x `echo $NOT_SET`\n")]);
+    assert_eq!(unset, "setup.sql:1: backtick: $NOT_SET is not set");
+}
+
+#[test]
+fn unknown_meta_commands_are_refused() {
+    let err = refused(&[("setup.sql", "select 1;\n\\! ls\n")]);
+    assert_eq!(err, "setup.sql:2: unsupported psql meta-command \\!");
+    let err = refused(&[("setup.sql", "select 1 \\gexec\n")]);
+    assert_eq!(err, "setup.sql:1: unsupported psql meta-command \\gexec");
+}
+
+#[test]
+fn literal_quoting_matches_libpq() {
+    assert_eq!(quote_literal("a'b"), "'a''b'");
+    assert_eq!(quote_literal("a\\b"), "E'a\\\\b'");
+    assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    assert_eq!(parse_bool("of"), Some(false));
+    assert_eq!(parse_bool("o"), None);
+    assert_eq!(parse_bool("T"), Some(true));
+}
+
+#[test]
+fn copy_from_a_file_becomes_copy_from_stdin_with_the_data() {
+    let exp = run(
+        &[
+            ("setup.sql", "\\ir data/load.sql\n"),
+            (
+                "data/load.sql",
+                "\\copy t (a, b) from 'rows.csv' with (format csv)\n",
+            ),
+            ("data/rows.csv", "1,x\r\n2,y\r\n"),
+        ],
+        &[],
+    )
+    .expect("expands");
+    assert_eq!(exp.data_files, ["data/rows.csv"]);
+    assert_eq!(
+        exp.steps[0].action,
+        Action::Copy {
+            statement: "COPY t (a, b) FROM STDIN with (format csv)".into(),
+            source: "data/rows.csv".into(),
+            data: "1,x\n2,y\n".into(),
+        }
+    );
+    let out = refused(&[("setup.sql", "\n\\copy t from '../x.csv'\n")]);
+    assert_eq!(out, "setup.sql:2: \\copy: ../x.csv leaves sql/");
+    let stdin = refused(&[("setup.sql", "\\copy t from stdin\n")]);
+    assert!(
+        stdin.starts_with("setup.sql:1: \\copy: only a data file"),
+        "{stdin}"
+    );
+    let to = refused(&[("setup.sql", "\\copy t to 'x.csv'\n")]);
+    assert!(to.starts_with("setup.sql:1: \\copy: only"), "{to}");
+}
+
+#[test]
+fn a_statement_may_be_split_by_set_and_if_as_in_psql() {
+    let exp = run(
+        &[(
+            "setup.sql",
+            "create table t (\n    a int\n\\if true\n    , b int\n\\endif\n\\set x 1\n);\n\\echo done\nselect :x;\n",
+        )],
+        &[],
+    )
+    .expect("expands");
+    assert_eq!(
+        sql(&exp),
+        ["create table t (\n    a int\n, b int\n);", "select 1;"]
+    );
+    assert_eq!(exp.steps[1].action, Action::Echo("done".into()));
+}
