@@ -217,3 +217,21 @@ fn an_edited_entity_replaces_its_own_objects_and_keeps_everyone_elses() {
           AND conrelid = 'ores_iam_gadgets_tbl'::regclass
           AND confrelid = 'ores_iam_widgets_tbl'::regclass"));
 }
+
+#[test]
+fn a_sql_dir_that_does_not_exist_is_an_error_not_an_empty_tree() {
+    let cli = Cli::new("cnd");
+    let out = cli
+        .compass()
+        .args([
+            "db",
+            "recreate-entity",
+            "--sql-dir",
+            "/nonexistent/ores-sql-tree",
+            "--list",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
+}

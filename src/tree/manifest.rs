@@ -97,6 +97,10 @@ impl Manifest {
     /// Scans a directory laid out like `sql/` (with `create/` and `populate/`).
     pub fn from_dir(root: &Path) -> Result<Manifest> {
         let label = root.display().to_string();
+        // A typo in a path must not read as an empty tree.
+        if !root.is_dir() {
+            return Err(Error::Config(format!("{label}: not a directory")));
+        }
         let scanned = scan::scan(root, &label).map_err(Error::Manifest)?;
         let schema_hash = scan::schema_hash(
             scanned
