@@ -505,8 +505,11 @@ fn synthetic_manifest(dir: &Path, tables: usize) -> Res<Manifest> {
         )?;
         write(
             &format!("populate/{rel}"),
+            // Session-scoped like the real populate scripts: the per-file psql path
+            // runs autocommit, where a transaction-local setting is gone before the
+            // INSERT and row-level security refuses it.
             &format!(
-                "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, true);
+                "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
                  INSERT INTO {t} (tenant_id, id, code, name, amount)
                  SELECT ores_utility_system_tenant_id_fn(), g, 'c' || g, 'name ' || g, g * 1.5
                    FROM generate_series(1, 20) g;\n"
