@@ -18,11 +18,13 @@
 //! build record: that work is ours alone and counted against us.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N] [--synthetic TABLES]
+//! cargo run --release --example bench [-- --runs N] [--synthetic TABLES | --workload upstream]
 //! ```
 //!
 //! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
 //! instead of the compiled one, to see how each path scales with the schema.
+//! `--workload upstream` measures a generated schema shaped like the real ORE Studio
+//! one (see [`Shape::upstream`]): generated here, never copied from it.
 //!
 //! The last line printed is one JSON object with the medians in milliseconds.
 
@@ -103,17 +105,29 @@ fn run() -> Res<()> {
         .nth(1)
         .map(|v| v.parse())
         .transpose()?;
+    let workload: Option<String> = std::env::args().skip_while(|a| a != "--workload").nth(1);
     let synthetic_dir = tempfile::tempdir()?;
     let owned;
-    let manifest = match synthetic {
-        Some(n) => {
-            owned = synthetic_manifest(synthetic_dir.path(), n)?;
+    let manifest = match (synthetic, workload.as_deref()) {
+        (Some(_), Some(_)) => return Err("--synthetic and --workload exclude each other".into()),
+        (None, Some("upstream")) => {
+            owned = generated_manifest(synthetic_dir.path(), &Shape::upstream())?;
+            println!(
+                "upstream-sized workload: 271 tables in 19 components, 3 large plain staging tables"
+            );
+            &owned
+        }
+        (None, Some(other)) => {
+            return Err(format!("unknown workload {other:?} (known: upstream)").into());
+        }
+        (Some(n), None) => {
+            owned = generated_manifest(synthetic_dir.path(), &Shape::synthetic(n))?;
             println!(
                 "synthetic schema: {n} bitemporal tables with RLS, triggers, gist and trigram indexes, 20 seed rows each"
             );
             &owned
         }
-        None => Manifest::compiled(),
+        (None, None) => Manifest::compiled(),
     };
     println!(
         "ores-sql benchmark: {} scripts, schema {}, server {}, {runs} runs each",
@@ -454,10 +468,78 @@ fn psql(config: &Config, database: &str, role: &str, file: &Path, single_tx: boo
     Ok(())
 }
 
-/// Writes a schema of `tables` entity tables shaped like the real ones (bitemporal
-/// columns, exclusion constraint, trigram index, notify trigger, forced RLS with a
-/// tenant policy, 20 seed rows each) spread over four components, and scans it.
-fn synthetic_manifest(dir: &Path, tables: usize) -> Res<Manifest> {
+/// What to generate: entity tables per component, how many of them carry a notify
+/// function and trigger, extra indexes each, seed rows each, and large plain tables
+/// (no trigger, no policy) with their row counts.
+struct Shape {
+    components: Vec<(&'static str, usize)>,
+    notify_every: usize,
+    extra_indexes: usize,
+    rows_each: usize,
+    large: Vec<usize>,
+}
+
+impl Shape {
+    fn synthetic(tables: usize) -> Shape {
+        let names = ["iam", "dq", "refdata", "trading"];
+        Shape {
+            components: names
+                .iter()
+                .enumerate()
+                .map(|(c, n)| {
+                    (
+                        *n,
+                        tables / names.len() + usize::from(c < tables % names.len()),
+                    )
+                })
+                .collect(),
+            notify_every: 1,
+            extra_indexes: 0,
+            rows_each: 20,
+            large: vec![],
+        }
+    }
+
+    /// The real schema's proportions as measured (NOTES.md): 271 tables in 19
+    /// prefixes, ~1,500 indexes, ~300 functions and triggers, ~71.5 k seed rows of
+    /// which ~65.5 k sit in three plain staging tables. Three of the 271 tables are
+    /// the large ones, so the entity tables are 268 (the build record is extra).
+    fn upstream() -> Shape {
+        Shape {
+            components: vec![
+                ("refdata", 84),
+                ("dq", 73),
+                ("trading", 41),
+                ("iam", 15),
+                ("compute", 12),
+                ("reporting", 8),
+                ("synthetic", 7),
+                ("marketdata", 5),
+                ("telemetry", 4),
+                ("mq", 4),
+                ("analytics", 4),
+                ("assets", 3),
+                ("workflow", 2),
+                ("scheduler", 2),
+                ("workspace", 1),
+                ("workspaces", 1),
+                ("variability", 1),
+                ("geo", 1),
+                ("staging", 0),
+            ],
+            // PK, exclusion, code and trigram indexes plus one or two more: ~5.5 a table.
+            notify_every: 2,
+            extra_indexes: 2,
+            rows_each: 22,
+            large: vec![30_000, 22_000, 13_572],
+        }
+    }
+}
+
+/// Writes a schema of entity tables shaped like the real ones (bitemporal columns,
+/// exclusion constraint, trigram index, notify trigger, forced RLS with a tenant
+/// policy, seed rows) per `shape`, and scans it.
+fn generated_manifest(dir: &Path, shape: &Shape) -> Res<Manifest> {
     let write = |rel: &str, text: &str| -> Res<()> {
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().ok_or("no parent")?)?;
@@ -473,51 +555,40 @@ fn synthetic_manifest(dir: &Path, tables: usize) -> Res<Manifest> {
          CREATE FUNCTION ores_utility_current_tenant_id_fn() RETURNS uuid LANGUAGE sql STABLE
            AS $$ SELECT nullif(current_setting('ores.tenant_id', true), '')::uuid $$;\n",
     )?;
-    let components = ["iam", "dq", "refdata", "trading"];
-    for i in 0..tables {
-        let (c, comp) = (i % components.len(), components[i % components.len()]);
-        let entity = format!("{comp}_things{i}");
-        let t = format!("ores_{entity}_tbl");
-        let rel = format!("0{}_{comp}/{:04}_{entity}.sql", c + 2, i + 1);
+    let mut i = 0;
+    for (c, (comp, count)) in shape.components.iter().enumerate() {
+        for _ in 0..*count {
+            i += 1;
+            generated_table(&write, shape, c, comp, i)?;
+        }
+    }
+    // The large staging tables go in the last component, the way the real schema
+    // keeps them apart from the versioned entities.
+    let (c, comp) = (
+        shape.components.len() - 1,
+        shape.components.last().map_or("staging", |x| x.0),
+    );
+    for (n, rows) in shape.large.iter().enumerate() {
+        i += 1;
+        let t = format!("ores_{comp}_bulk{n}_tbl");
+        let rel = format!("{:02}_{comp}/{i:04}_{comp}_bulk{n}.sql", c + 2);
         write(
             &format!("create/{rel}"),
             &format!(
-                "CREATE TABLE {t} (
-                    tenant_id uuid NOT NULL, id integer NOT NULL, version integer NOT NULL DEFAULT 1,
-                    code text NOT NULL, name text NOT NULL, amount numeric(18, 4),
-                    modified_by text NOT NULL DEFAULT current_user, change_reason_code text,
-                    valid_from timestamptz NOT NULL DEFAULT now(),
-                    valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
-                    PRIMARY KEY (tenant_id, id, valid_from),
-                    EXCLUDE USING gist (tenant_id WITH =, id WITH =, tstzrange(valid_from, valid_to) WITH &&));
-                 CREATE INDEX things{i}_code_idx ON {t} (tenant_id, code);
-                 CREATE INDEX things{i}_name_trgm_idx ON {t} USING gin (name gin_trgm_ops);
-                 CREATE OR REPLACE FUNCTION ores_{entity}_notify_fn() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN PERFORM pg_notify('{entity}', json_build_object('id', NEW.id)::text); RETURN NEW; END $$;
-                 CREATE OR REPLACE TRIGGER ores_{entity}_notify_trg AFTER INSERT OR UPDATE ON {t}
-                     FOR EACH ROW EXECUTE FUNCTION ores_{entity}_notify_fn();
-                 ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
-                 ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
-                 CREATE POLICY ores_{entity}_isolation_pol ON {t}
-                     USING (tenant_id IN (ores_utility_current_tenant_id_fn(), ores_utility_system_tenant_id_fn()))
-                     WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());\n"
+                "CREATE TABLE {t} (id bigint PRIMARY KEY, code text NOT NULL, payload text, amount numeric(18, 4));
+                 CREATE INDEX {comp}_bulk{n}_code_idx ON {t} (code);\n"
             ),
         )?;
         write(
             &format!("populate/{rel}"),
-            // Session-scoped like the real populate scripts: the per-file psql path
-            // runs autocommit, where a transaction-local setting is gone before the
-            // INSERT and row-level security refuses it.
             &format!(
-                "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
-                 INSERT INTO {t} (tenant_id, id, code, name, amount)
-                 SELECT ores_utility_system_tenant_id_fn(), g, 'c' || g, 'name ' || g, g * 1.5
-                   FROM generate_series(1, 20) g;\n"
+                "INSERT INTO {t} SELECT g, 'c' || g, repeat(md5(g::text), 2), g * 0.25
+                   FROM generate_series(1, {rows}) g;\n"
             ),
         )?;
     }
     write(
-        "create/09_database/010_database_builds.sql",
+        "create/99_database/010_database_builds.sql",
         "CREATE TABLE ores_database_builds_tbl (
             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
             schema_hash text NOT NULL, script_count integer NOT NULL, crate_version text NOT NULL,
@@ -525,4 +596,69 @@ fn synthetic_manifest(dir: &Path, tables: usize) -> Res<Manifest> {
             built_by text NOT NULL DEFAULT session_user);\n",
     )?;
     Ok(Manifest::from_dir(dir)?)
+}
+
+/// One entity table of component number `c`: table, indexes, policy, every
+/// `notify_every`-th with its notify function and trigger, and its seed.
+fn generated_table(
+    write: &dyn Fn(&str, &str) -> Res<()>,
+    shape: &Shape,
+    c: usize,
+    comp: &str,
+    i: usize,
+) -> Res<()> {
+    let entity = format!("{comp}_things{i}");
+    let t = format!("ores_{entity}_tbl");
+    let rel = format!("{:02}_{comp}/{i:04}_{entity}.sql", c + 2);
+    let rows = shape.rows_each;
+    let notify = if i % shape.notify_every == 0 {
+        format!(
+            "CREATE OR REPLACE FUNCTION ores_{entity}_notify_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_notify('{entity}', json_build_object('id', NEW.id)::text); RETURN NEW; END $$;
+             CREATE OR REPLACE TRIGGER ores_{entity}_notify_trg AFTER INSERT OR UPDATE ON {t}
+                 FOR EACH ROW EXECUTE FUNCTION ores_{entity}_notify_fn();\n"
+        )
+    } else {
+        String::new()
+    };
+    let extra: String = (0..shape.extra_indexes)
+        .filter(|x| *x == 0 || i % 2 == 0)
+        .map(|x| {
+            let col = ["amount", "modified_by"][x % 2];
+            format!("CREATE INDEX things{i}_{col}_idx ON {t} (tenant_id, {col});\n")
+        })
+        .collect();
+    write(
+        &format!("create/{rel}"),
+        &format!(
+            "CREATE TABLE {t} (
+                tenant_id uuid NOT NULL, id integer NOT NULL, version integer NOT NULL DEFAULT 1,
+                code text NOT NULL, name text NOT NULL, amount numeric(18, 4),
+                modified_by text NOT NULL DEFAULT current_user, change_reason_code text,
+                valid_from timestamptz NOT NULL DEFAULT now(),
+                valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
+                PRIMARY KEY (tenant_id, id, valid_from),
+                EXCLUDE USING gist (tenant_id WITH =, id WITH =, tstzrange(valid_from, valid_to) WITH &&));
+             CREATE INDEX things{i}_code_idx ON {t} (tenant_id, code);
+             CREATE INDEX things{i}_name_trgm_idx ON {t} USING gin (name gin_trgm_ops);
+             {notify}{extra}                 ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
+             CREATE POLICY ores_{entity}_isolation_pol ON {t}
+                 USING (tenant_id IN (ores_utility_current_tenant_id_fn(), ores_utility_system_tenant_id_fn()))
+                 WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());\n"
+        ),
+    )?;
+    write(
+        &format!("populate/{rel}"),
+        // Session-scoped like the real populate scripts: the per-file psql path
+        // runs autocommit, where a transaction-local setting is gone before the
+        // INSERT and row-level security refuses it.
+        &format!(
+            "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
+             INSERT INTO {t} (tenant_id, id, code, name, amount)
+             SELECT ores_utility_system_tenant_id_fn(), g, 'c' || g, 'name ' || g, g * 1.5
+               FROM generate_series(1, {rows}) g;\n"
+        ),
+    )?;
+    Ok(())
 }
