@@ -611,7 +611,7 @@ fn generated_table(
     let t = format!("ores_{entity}_tbl");
     let rel = format!("{:02}_{comp}/{i:04}_{entity}.sql", c + 2);
     let rows = shape.rows_each;
-    let notify = if i % shape.notify_every == 0 {
+    let notify = if i.is_multiple_of(shape.notify_every) {
         format!(
             "CREATE OR REPLACE FUNCTION ores_{entity}_notify_fn() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN PERFORM pg_notify('{entity}', json_build_object('id', NEW.id)::text); RETURN NEW; END $$;
@@ -622,7 +622,7 @@ fn generated_table(
         String::new()
     };
     let extra: String = (0..shape.extra_indexes)
-        .filter(|x| *x == 0 || i % 2 == 0)
+        .filter(|x| *x == 0 || i.is_multiple_of(2))
         .map(|x| {
             let col = ["amount", "modified_by"][x % 2];
             format!("CREATE INDEX things{i}_{col}_idx ON {t} (tenant_id, {col});\n")
