@@ -21,7 +21,7 @@ mod lint;
 #[allow(dead_code)]
 mod registry;
 
-/// Exceptions to the validation rules, each with a reason (see the README).
+/// Exceptions to the validation rules, each with a reason (see docs/validation.md).
 const ALLOW_LIST: &str = "validate-allow.txt";
 
 fn main() {

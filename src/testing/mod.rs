@@ -5,7 +5,7 @@
 //! [`TestDatabase::new`] clones a template database that is built once per key (the
 //! schema hash, the server's major version, the extension versions and the role and
 //! grant layout), shared by every test thread and every test process on the server.
-//! See the README's "Test harness" section for the modes (configured server or a
+//! See docs/harness.md for the modes (configured server or a
 //! private embedded cluster), the naming scheme and how leftovers are cleaned up.
 
 #[doc(hidden)]

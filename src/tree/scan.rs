@@ -5,7 +5,7 @@
 //! directory with exactly the same rules. It therefore depends on nothing but `std`,
 //! `sha2` and `walkdir`, which are both build and normal dependencies.
 //!
-//! Ordering rules (see the README): under `<root>/create` then `<root>/populate`,
+//! Ordering rules (see docs/design.md): under `<root>/create` then `<root>/populate`,
 //! every directory and `.sql` file name starts with a decimal prefix and an
 //! underscore (`02_iam/010_iam_tenants.sql`). Siblings are ordered by the numeric
 //! value of that prefix; two siblings with the same value are ambiguous and rejected,

@@ -1,7 +1,7 @@
 //! Schema validation: the conventions of `sql/README.md`, checked on the scripts and on
 //! the database they build.
 //!
-//! Three layers, each rule with a stable id (the README lists them all):
+//! Three layers, each rule with a stable id (docs/validation.md lists them all):
 //! - static rules (`S…`), on the script text; `build.rs` runs the same code
 //!   ([`crate::tree::lint`]), so a violation never even compiles;
 //! - catalog rules (`C…`), on a built database's catalog;
@@ -40,7 +40,7 @@ pub use crate::tree::lint::{Rule, RuleId};
 pub const ALLOW_LIST_PATH: &str = "sql/validate-allow.txt";
 
 /// Every rule, static and catalog, in report order (for `compass db validate --list`
-/// and the README).
+/// and docs/validation.md).
 pub fn rules() -> Vec<Rule> {
     lint::all_rules().copied().collect()
 }
