@@ -121,13 +121,7 @@ pub async fn connect(pg: &postgres::Config, timeout: Duration) -> Result<tokio_p
             target,
             message: connect_message(&e),
         }),
-        Err(_) => Err(Error::Connect {
-            target,
-            message: format!(
-                "no answer within {:.1}s (raise ORES_DB_CONNECT_TIMEOUT if the server is slow)",
-                timeout.as_secs_f64()
-            ),
-        }),
+        Err(_) => Err(crate::server::admin::no_answer(target, timeout)),
     }
 }
 

@@ -44,13 +44,18 @@ pub fn connect_within(pg: postgres::Config, timeout: Duration, target: String) -
             target,
             message: connect_message(&e),
         }),
-        Err(_) => Err(Error::Connect {
-            target,
-            message: format!(
-                "no answer within {:.1}s (raise ORES_DB_CONNECT_TIMEOUT if the server is slow)",
-                timeout.as_secs_f64()
-            ),
-        }),
+        Err(_) => Err(no_answer(target, timeout)),
+    }
+}
+
+/// The error of a connection attempt that got no answer in time (sync and async).
+pub(crate) fn no_answer(target: String, timeout: Duration) -> Error {
+    Error::Connect {
+        target,
+        message: format!(
+            "no answer within {:.1}s (raise ORES_DB_CONNECT_TIMEOUT if the server is slow)",
+            timeout.as_secs_f64()
+        ),
     }
 }
 
