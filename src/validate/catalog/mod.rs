@@ -1,0 +1,140 @@
+//! The catalog rules (`C…`): what a built database's catalog must look like.
+//!
+//! One module per concern; each check pushes every violation it finds.
+
+mod functions;
+mod naming;
+mod privileges;
+mod tenancy;
+mod versioning;
+
+use crate::error::{PgContext, Result};
+use crate::validate::{RuleId, Violation};
+use postgres::Client;
+use std::collections::BTreeMap;
+
+use functions::{check_plpgsql_search_path, check_security_definer};
+use naming::{check_names, check_tables};
+use privileges::{check_privileges, check_roles, check_temporary};
+use tenancy::check_tenancy;
+use versioning::check_versioned;
+
+/// The versioned column set and the type each column must have.
+const VERSIONED_COLUMNS: [(&str, &str); 8] = [
+    ("tenant_id", "uuid"),
+    ("version", "integer"),
+    ("modified_by", "text"),
+    ("performed_by", "text"),
+    ("change_reason_code", "text"),
+    ("change_commentary", "text"),
+    ("valid_from", "timestamp with time zone"),
+    ("valid_to", "timestamp with time zone"),
+];
+
+/// Table privileges a role can hold.
+const PRIVILEGES: [&str; 7] = [
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+];
+
+/// Objects an extension installed are its business, not our conventions'.
+const NOT_EXTENSION: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d
+     WHERE d.classid = {class}::regclass AND d.objid = {oid} AND d.deptype = 'e')";
+
+pub(super) fn not_extension(class: &str, oid: &str) -> String {
+    NOT_EXTENSION
+        .replace("{class}", &format!("'{class}'"))
+        .replace("{oid}", oid)
+}
+
+struct Table {
+    name: String,
+    rls: bool,
+    forced: bool,
+    pk: Option<Vec<String>>,
+    columns: BTreeMap<String, String>,
+}
+
+/// The transition table of `<table stem>_lookup_trg` (`sql/README.md`).
+const LOOKUP_NEW_TABLE: &str = "inserted_rows";
+
+/// Rule, trigger kind, timing in words, and the test on `pg_trigger.tgtype`.
+type TriggerExpectation = (RuleId, &'static str, &'static str, fn(i32) -> bool);
+
+type Push<'a> = &'a mut dyn FnMut(RuleId, &str, String);
+
+/// Every catalog rule (C001..C023) on the database `client` is connected to, whose
+/// roles belong to environment `env`.
+pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
+    let mut out = Vec::new();
+    let mut push = |rule: RuleId, object: &str, message: String| {
+        out.push(Violation {
+            rule,
+            object: object.to_string(),
+            message,
+        })
+    };
+    let tables = load_tables(client)?;
+    check_tables(&tables, &mut push);
+    check_names(client, &mut push)?;
+    check_tenancy(client, &tables, &mut push)?;
+    check_roles(client, env, &mut push)?;
+    check_versioned(client, &tables, &mut push)?;
+    check_security_definer(client, &mut push)?;
+    check_plpgsql_search_path(client, &mut push)?;
+    check_temporary(client, env, &mut push)?;
+    check_privileges(client, env, &mut push)?;
+    Ok(out)
+}
+
+fn load_tables(client: &mut Client) -> Result<Vec<Table>> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
+                        (SELECT array_agg(a.attname::text ORDER BY k.ord)
+                           FROM pg_constraint p
+                           CROSS JOIN LATERAL unnest(p.conkey) WITH ORDINALITY AS k(att, ord)
+                           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.att
+                          WHERE p.conrelid = c.oid AND p.contype = 'p')
+                   FROM pg_class c
+                  WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+                    AND NOT c.relispartition AND {}
+                  ORDER BY 1",
+                not_extension("pg_class", "c.oid")
+            ),
+            &[],
+        )
+        .context("validate: listing tables")?;
+    let mut tables: Vec<Table> = rows
+        .iter()
+        .map(|r| Table {
+            name: r.get(0),
+            rls: r.get(1),
+            forced: r.get(2),
+            pk: r.get(3),
+            columns: BTreeMap::new(),
+        })
+        .collect();
+    let cols = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod)
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+                AND a.attnum > 0 AND NOT a.attisdropped",
+            &[],
+        )
+        .context("validate: listing columns")?;
+    for r in cols {
+        let table: String = r.get(0);
+        if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
+            t.columns.insert(r.get(1), r.get(2));
+        }
+    }
+    Ok(tables)
+}

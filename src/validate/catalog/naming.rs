@@ -1,0 +1,115 @@
+//! C001..C007, C020: names, primary keys and ownership by the registry.
+
+use super::*;
+use crate::tree::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
+use std::collections::BTreeSet;
+
+/// C001, C007, C020: names, primary keys, ownership by the registry.
+pub(super) fn check_tables(tables: &[Table], push: Push<'_>) {
+    for t in tables {
+        let name = t.name.as_str();
+        match component_of_table(name) {
+            None => push(
+                RuleId::C001,
+                name,
+                format!(
+                    "not named ores_<component>_<entity_plural>_tbl with a registry component ({})",
+                    registry::known_components().join(", ")
+                ),
+            ),
+            Some(c) => {
+                let plural = name
+                    .strip_prefix(&format!("ores_{c}_"))
+                    .and_then(|r| r.strip_suffix("_tbl"))
+                    .unwrap_or("");
+                let well_formed = !plural.is_empty()
+                    && plural
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !well_formed {
+                    push(
+                        RuleId::C001,
+                        name,
+                        "not named ores_<component>_<entity_plural>_tbl".into(),
+                    );
+                }
+                let owners = SERVICES.iter().filter(|s| s.owns.contains(&c)).count();
+                if !PROVISIONER_COMPONENTS.contains(&c) && owners != 1 {
+                    push(
+                        RuleId::C020,
+                        name,
+                        format!(
+                            "component {c} is owned by {owners} services in the registry; exactly one must own it"
+                        ),
+                    );
+                }
+            }
+        }
+        if t.pk.is_none() {
+            push(RuleId::C007, name, "has no primary key".into());
+        }
+    }
+}
+
+/// C002..C006: suffixes of functions, views, triggers, indexes and policies.
+pub(super) fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
+    let queries: [(RuleId, &str, String); 5] = [
+        (
+            RuleId::C002,
+            "_fn",
+            format!(
+                "SELECT p.proname::text FROM pg_proc p
+                  WHERE p.pronamespace = 'public'::regnamespace AND {}",
+                not_extension("pg_proc", "p.oid")
+            ),
+        ),
+        (
+            RuleId::C003,
+            "_vw",
+            format!(
+                "SELECT c.relname::text FROM pg_class c
+                  WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm') AND {}",
+                not_extension("pg_class", "c.oid")
+            ),
+        ),
+        (
+            RuleId::C004,
+            "_trg",
+            "SELECT t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+              WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal"
+                .to_string(),
+        ),
+        (
+            RuleId::C005,
+            "_idx",
+            // An index behind a constraint is named by the constraint (`..._pkey`,
+            // `..._excl`); naming the constraint `_idx` would mislead more than help.
+            format!(
+                "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                  WHERE c.relnamespace = 'public'::regnamespace AND {}
+                    AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                                     WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))",
+                not_extension("pg_class", "i.indrelid")
+            ),
+        ),
+        (
+            RuleId::C006,
+            "_pol",
+            "SELECT p.polname::text FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+              WHERE c.relnamespace = 'public'::regnamespace"
+                .to_string(),
+        ),
+    ];
+    for (rule, suffix, sql) in queries {
+        let names: BTreeSet<String> = client
+            .query(&sql, &[])
+            .context(format!("validate: listing names for {rule}"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for name in names.iter().filter(|n| !n.ends_with(suffix)) {
+            push(rule, name, format!("name does not end in {suffix}"));
+        }
+    }
+    Ok(())
+}
