@@ -3,16 +3,16 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lifecycle::TeardownReport;
+use crate::lifecycle::target::check_name;
 use crate::lifecycle::{EnvLock, teardown};
 use crate::server::admin::{connect_admin, drop_database};
-use crate::server::inspect::refuse_foreign;
 
 /// Drops `database` if it exists; returns whether it did. Refuses the server's own
 /// databases and any name outside the ORE Studio pattern, and, unless `kill`, a
 /// database that has other sessions (the error lists them).
 pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
     crate::runtime::off_runtime(|| {
-        refuse_foreign(database)?;
+        check_name(database)?;
         let mut admin = connect_admin(config)?;
         crate::lifecycle::target::check_environment(&mut admin, config, database)?;
         // The environment's own database is also what recreate swaps; hold its lock so
@@ -32,12 +32,12 @@ pub fn teardown_named(config: &Config, database: Option<&str>) -> Result<Teardow
     crate::runtime::off_runtime(|| {
         let config = match database {
             Some(name) => {
-                refuse_foreign(name)?;
+                check_name(name)?;
                 config.clone().with_database(name)?
             }
             None => config.clone(),
         };
-        refuse_foreign(&config.database).map_err(|e| match e {
+        check_name(&config.database).map_err(|e| match e {
             Error::Protected { database, reason } => Error::Protected {
                 database,
                 reason: format!("{reason}; set ORES_DB_NAME to an ORE Studio database"),

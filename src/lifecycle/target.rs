@@ -25,6 +25,18 @@ pub fn is_ores_database_name(name: &str) -> bool {
     name.starts_with(ORES_DATABASE_PREFIX) && name.len() > ORES_DATABASE_PREFIX.len()
 }
 
+/// Refuses the server's own databases and names that are not valid identifiers:
+/// the floor under every drop, including the swap's own working copies.
+pub fn check_not_system(database: &str) -> Result<()> {
+    if PROTECTED_DATABASES.contains(&database) {
+        return Err(Error::Protected {
+            database: database.to_string(),
+            reason: "it is a system database".into(),
+        });
+    }
+    validate_database_name(database)
+}
+
 /// Refuses a name no command may build, fill, drop or reset, before any connection.
 pub fn check_name(database: &str) -> Result<()> {
     let refuse = |reason: String| {
@@ -33,10 +45,7 @@ pub fn check_name(database: &str) -> Result<()> {
             reason,
         })
     };
-    if PROTECTED_DATABASES.contains(&database) {
-        return refuse("it is a system database".into());
-    }
-    validate_database_name(database)?;
+    check_not_system(database)?;
     if !is_ores_database_name(database) {
         return refuse(format!(
             "it is not an ORE Studio database (those are named {ORES_DATABASE_PREFIX}...); \
@@ -113,5 +122,12 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad} accepted");
         }
         assert!(check_name("ores_dev_x").is_ok());
+    }
+
+    #[test]
+    fn the_ores_pattern_needs_something_after_the_prefix() {
+        assert!(is_ores_database_name("ores_dev_local"));
+        assert!(!is_ores_database_name("ores_"));
+        assert!(!is_ores_database_name("postgres"));
     }
 }

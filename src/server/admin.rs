@@ -2,7 +2,7 @@
 //! sessions, dropping databases safely.
 
 use crate::config::Config;
-use crate::config::ident::{PROTECTED_DATABASES, quote_ident, validate_database_name};
+use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use postgres::{Client, NoTls};
 use std::sync::mpsc;
@@ -77,7 +77,7 @@ pub(crate) fn connect_message(e: &postgres::Error) -> String {
 }
 
 /// One session connected to a database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Session {
     /// Backend process id.
     pub pid: i32,
@@ -183,22 +183,11 @@ pub fn wait_for_no_sessions(
     }
 }
 
-/// Refuses names outside our pattern and the server's own databases.
-pub fn check_droppable(database: &str) -> Result<()> {
-    if PROTECTED_DATABASES.contains(&database) {
-        return Err(Error::Protected {
-            database: database.to_string(),
-            reason: "it is a system database".into(),
-        });
-    }
-    validate_database_name(database)
-}
-
 /// Drops a database. With other sessions present it refuses (listing them) unless
 /// `force`, in which case `DROP DATABASE ... WITH (FORCE)` terminates them and drops in
 /// one step, so no new session can slip in between. Returns false if it did not exist.
 pub fn drop_database(client: &mut Client, database: &str, force: bool) -> Result<bool> {
-    check_droppable(database)?;
+    crate::lifecycle::target::check_not_system(database)?;
     if !database_exists(client, database)? {
         return Ok(false);
     }
