@@ -2,6 +2,7 @@
 //!
 //! Nothing here talks to the server; everything is validated before any SQL is sent.
 
+pub mod configure;
 pub mod envfile;
 pub mod ident;
 
