@@ -54,7 +54,9 @@ pub enum Error {
     },
 
     /// An identifier (environment label, database or role name) failed validation.
-    #[error("invalid {kind} {value:?}: {reason}")]
+    #[error(
+        "invalid {kind} {value:?}: {reason}; fix the value (in .env, the environment or the command line)"
+    )]
     InvalidIdentifier {
         /// What the identifier names (environment label, database name, ...).
         kind: &'static str,
@@ -108,7 +110,9 @@ pub enum Error {
     AlreadyExists(String),
 
     /// The database does not exist.
-    #[error("database {0} does not exist")]
+    #[error(
+        "database {0} does not exist; build it with `compass db recreate` (ores_sql::recreate) or check ORES_ENV / ORES_DB_NAME"
+    )]
     NoSuchDatabase(String),
 
     /// The operation refuses to touch this database.
@@ -132,7 +136,7 @@ pub enum Error {
     },
 
     /// Any other PostgreSQL error, with the step that raised it.
-    #[error("{context}: {}", describe_pg(.source))]
+    #[error("{context}: {}; see the PostgreSQL server log for more", describe_pg(.source))]
     Postgres {
         /// What we were doing.
         context: String,

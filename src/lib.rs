@@ -3,7 +3,27 @@
 //! Builds a complete PostgreSQL database for ORE Studio services from SQL compiled
 //! into the binary: environment-scoped roles, per-service least-privilege users, the
 //! schema and its seed data. There are no migrations: a schema change is applied by
-//! [`recreate`], which builds the new database beside the old one and swaps it in.
+//! [`recreate`], which builds the new database beside the old one and swaps it in,
+//! so a failed build leaves the previous database as it was.
+//!
+//! ## Where to start
+//!
+//! | you want to | use |
+//! |---|---|
+//! | read the configuration (`.env`, `ORES_*`, `PG*`) | [`Config::load`] |
+//! | build or rebuild the environment's database | [`recreate`], [`setup`] |
+//! | remove the database and the environment's roles | [`teardown`] |
+//! | check at start-up that a database matches this binary | [`check_database`] |
+//! | see what is on the server (status, roles, sessions) | [`inspect`] |
+//! | check the schema against its conventions | [`validate::run`] |
+//! | rebuild one entity, reset tenants, drop by name | [`lifecycle`] |
+//! | look at the compiled-in scripts | [`Manifest::compiled`] |
+//! | give each test a fresh database (feature `testing`) | `testing::TestDatabase`, [`macro@test`] |
+//! | do all of that from async code (feature `tokio`) | `asynchronous` |
+//!
+//! Every entry point that creates, replaces, fills, drops or resets a database
+//! refuses names outside the ORE Studio pattern and other environments' databases
+//! ([`lifecycle::target`]), whoever calls it.
 //!
 //! ```no_run
 //! let config = ores_sql::Config::load()?;
@@ -11,29 +31,63 @@
 //! println!("built {} from {} scripts", report.database, report.scripts_applied);
 //! # Ok::<(), ores_sql::Error>(())
 //! ```
+//!
+//! A service checking at start-up that its database was built from the schema it was
+//! compiled with:
+//!
+//! ```no_run
+//! use ores_sql::Drift;
+//! let config = ores_sql::Config::load()?;
+//! match ores_sql::check_database(&config)? {
+//!     Drift::Current(_) => {}
+//!     Drift::Stale(info) => eprintln!("database built from schema {}; rebuild it", info.schema_hash),
+//!     Drift::NotOres => eprintln!("{} is not an ORE Studio database", config.database),
+//! }
+//! # Ok::<(), ores_sql::Error>(())
+//! ```
+//!
+//! Cargo features: `cli` (default: the `compass` binary), `tokio` (the async API),
+//! `testing` (the test harness; turn it on in `[dev-dependencies]`).
 
 #![warn(missing_docs)]
 
 #[cfg(feature = "tokio")]
 pub mod asynchronous;
 pub mod config;
-pub mod error;
+mod error;
 pub mod lifecycle;
 mod runtime;
+// Connection and DDL primitives (admin sessions, role and grant SQL, the script
+// runner): `compass` and the crate's own integration tests reach into them, but
+// they are not an API a service should build on. `inspect` is, and is re-exported.
+#[doc(hidden)]
 pub mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
+// The build-time code `build.rs` compiles too (scanner, lint rules, registry, the
+// psql interpreter); public for the integration tests that feed it fixtures.
+#[doc(hidden)]
 pub mod tree;
 pub mod validate;
 
 pub use config::{Config, Secret};
 pub use error::{Error, Result, ScriptFailure};
-pub use lifecycle::version::{BuildInfo, Drift};
+pub use lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, check_database};
 pub use lifecycle::{
     BuildReport, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
 };
 /// `#[ores_sql::test]`: a test that takes a fresh `testing::TestDatabase` (feature
 /// `testing`; see the README's "Test harness" section).
+///
+/// ```ignore
+/// #[ores_sql::test]
+/// fn tenants_are_seeded(db: ores_sql::testing::TestDatabase) {
+///     let mut client = db.admin().unwrap();
+///     let n: i64 = client.query_one("SELECT count(*) FROM ores_iam_tenants_tbl", &[]).unwrap().get(0);
+///     assert!(n > 0);
+/// }
+/// ```
 pub use ores_sql_macros::test;
 pub use server::apply::APPLIED_SCRIPTS_TABLE;
+pub use server::inspect;
 pub use tree::manifest::{Manifest, Phase, Script};

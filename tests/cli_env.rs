@@ -235,3 +235,102 @@ fn sql_passes_credentials_in_the_environment_never_on_the_command_line() {
         .failure()
         .stderr(predicate::str::contains("postgresql-client"));
 }
+
+/// `compass env configure` run in `dir` with no configuration around it.
+fn configure(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_compass"))
+        .current_dir(dir)
+        .env_remove("ORES_DOTENV")
+        .env_remove("ORES_ENV")
+        .env_remove("RUST_LOG")
+        .args(["env", "configure"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The password values a `.env` holds, by key.
+fn passwords(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.ends_with("_PASSWORD"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn env_configure_writes_a_private_complete_env_and_prints_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = configure(dir.path(), &["-e", "cfgx"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = dir.path().join(".env");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let pw = passwords(&text);
+    let expected: Vec<String> = required_keys()
+        .into_iter()
+        .filter(|k| k.ends_with("_PASSWORD"))
+        .collect();
+    assert_eq!(
+        pw.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    let printed = format!("{}{}", stdout(&out), stderr(&out));
+    for (key, value) in &pw {
+        assert!(value.len() >= 32, "{key} is short");
+        assert!(!printed.contains(value.as_str()), "{key}'s value printed");
+    }
+    assert!(text.contains("ORES_ENV=cfgx\n"), "{text}");
+    // The file it wrote is one `env check` accepts as it stands.
+    let check = assert_cmd::Command::new(env!("CARGO_BIN_EXE_compass"))
+        .current_dir(dir.path())
+        .env_remove("ORES_DOTENV")
+        .env_remove("ORES_ENV")
+        .args(["env", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    assert!(stdout(&check).contains("ok: configuration is complete"));
+}
+
+#[test]
+fn env_configure_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(configure(dir.path(), &["-e", "cfgy"]).status.success());
+    let path = dir.path().join(".env");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let out = configure(dir.path(), &["-e", "cfgy"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, [std::ffi::OsString::from(".env")]);
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = configure(dir.path(), &["-e", "cfgy", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = std::fs::read_to_string(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a replaced file is private too");
+    for ((k, old), (_, new)) in passwords(&before).iter().zip(passwords(&after).iter()) {
+        assert_ne!(old, new, "{k} kept its password");
+    }
+}
+
+#[test]
+fn env_configure_refuses_a_bad_label_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = configure(dir.path(), &["-e", "Bad-Label"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Bad-Label"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

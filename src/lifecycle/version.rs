@@ -13,7 +13,7 @@ pub const BUILD_TABLE: &str = "ores_database_builds_tbl";
 pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The build record of a database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BuildInfo {
     /// Schema hash of the manifest it was built from.
     pub schema_hash: String,

@@ -11,11 +11,12 @@ use crate::lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, drift};
 use crate::server::admin::{connect_admin, connect_admin_to, database_exists, sessions};
 use crate::server::roles::roles_for;
 use crate::tree::manifest::Manifest;
+use serde::Serialize;
 
 pub use crate::server::admin::Session;
 
 /// One ORE Studio database on the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DatabaseSummary {
     /// Database name.
     pub name: String,
@@ -66,7 +67,7 @@ pub fn list_databases(config: &Config) -> Result<Vec<DatabaseSummary>> {
 }
 
 /// One role of an environment, as provisioned and as found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoleStatus {
     /// Role name.
     pub name: String,
@@ -178,7 +179,7 @@ pub fn connections(config: &Config, database: &str) -> Result<Vec<Session>> {
 /// The server's own databases and names outside the pattern are refused.
 pub fn kill_connections(config: &Config, database: &str) -> Result<Vec<Session>> {
     crate::runtime::off_runtime(|| {
-        refuse_foreign(database)?;
+        crate::lifecycle::target::check_name(database)?;
         let mut client = connect_admin(config)?;
         if !database_exists(&mut client, database)? {
             return Err(Error::NoSuchDatabase(database.to_string()));
@@ -189,13 +190,9 @@ pub fn kill_connections(config: &Config, database: &str) -> Result<Vec<Session>>
     })
 }
 
-/// Refuses the server's databases and anything not named like ours.
-pub fn refuse_foreign(database: &str) -> Result<()> {
-    crate::lifecycle::target::check_name(database)
-}
-
 /// How the database compares with this binary, in words a script can match on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum State {
     /// Built from exactly this binary's manifest.
     Current,
@@ -280,32 +277,134 @@ pub fn status_with(config: &Config, manifest: &Manifest) -> Result<Status> {
     })
 }
 
+/// How many sessions one role has open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSessions {
+    /// Role name.
+    pub user: String,
+    /// Sessions it has open.
+    pub count: usize,
+}
+
 /// Connection counts by role, most first.
-pub fn sessions_by_user(sessions: &[Session]) -> Vec<(String, usize)> {
-    let mut counts: Vec<(String, usize)> = Vec::new();
+pub fn sessions_by_user(sessions: &[Session]) -> Vec<UserSessions> {
+    let mut counts: Vec<UserSessions> = Vec::new();
     for s in sessions {
-        match counts.iter_mut().find(|(u, _)| *u == s.user) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((s.user.clone(), 1)),
+        match counts.iter_mut().find(|c| c.user == s.user) {
+            Some(c) => c.count += 1,
+            None => counts.push(UserSessions {
+                user: s.user.clone(),
+                count: 1,
+            }),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.user.cmp(&b.user)));
     counts
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `compass db version --json`: the build record (its fields `null` when there is
+/// none) beside this binary's schema hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionReport {
+    /// Environment label.
+    pub env: String,
+    /// Database looked at.
+    pub database: String,
+    /// Current, stale, not an ORE Studio database, or missing.
+    pub state: State,
+    /// Recorded schema hash.
+    pub schema_hash: Option<String>,
+    /// Recorded number of scripts.
+    pub script_count: Option<i32>,
+    /// Version of ores-sql that built it.
+    pub crate_version: Option<String>,
+    /// When it was built.
+    pub built_at: Option<String>,
+    /// Server version at build time.
+    pub server_version: Option<String>,
+    /// Schema hash compiled into this binary.
+    pub compiled_schema_hash: String,
+}
 
-    #[test]
-    fn naming_pattern() {
-        assert!(crate::lifecycle::target::is_ores_database_name(
-            "ores_dev_local"
-        ));
-        assert!(!crate::lifecycle::target::is_ores_database_name("ores_"));
-        assert!(!crate::lifecycle::target::is_ores_database_name("postgres"));
-        assert!(refuse_foreign("template1").is_err());
-        assert!(refuse_foreign("myapp").is_err());
-        assert!(refuse_foreign("ores_dev_x").is_ok());
+/// `compass db status --json`: [`VersionReport`]'s fields, then the server, this
+/// binary and who is connected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// The build record against this binary.
+    #[serde(flatten)]
+    pub version: VersionReport,
+    /// `host:port` of the server.
+    pub server: String,
+    /// Number of scripts compiled into this binary.
+    pub compiled_script_count: usize,
+    /// Version of this crate.
+    pub compiled_crate_version: String,
+    /// Other sessions connected to the database.
+    pub connections: usize,
+    /// The same, counted by role.
+    pub connections_by_user: Vec<UserSessions>,
+    /// The sessions themselves.
+    pub sessions: Vec<Session>,
+}
+
+impl Status {
+    /// The build record against this binary, for `version`.
+    pub fn version_report(&self) -> VersionReport {
+        let info = self.recorded.as_ref();
+        VersionReport {
+            env: self.env.clone(),
+            database: self.database.clone(),
+            state: self.state,
+            schema_hash: info.map(|i| i.schema_hash.clone()),
+            script_count: info.map(|i| i.script_count),
+            crate_version: info.map(|i| i.crate_version.clone()),
+            built_at: info.map(|i| i.built_at.clone()),
+            server_version: info.map(|i| i.server_version.clone()),
+            compiled_schema_hash: self.compiled_schema_hash.clone(),
+        }
     }
+
+    /// Everything `status` shows.
+    pub fn report(&self) -> StatusReport {
+        StatusReport {
+            version: self.version_report(),
+            server: self.server.clone(),
+            compiled_script_count: self.compiled_script_count,
+            compiled_crate_version: self.crate_version.clone(),
+            connections: self.sessions.len(),
+            connections_by_user: sessions_by_user(&self.sessions),
+            sessions: self.sessions.clone(),
+        }
+    }
+}
+
+/// `compass db list --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatabaseListing {
+    /// `host:port` of the server.
+    pub server: String,
+    /// The configured environment.
+    pub env: String,
+    /// The configured environment's database (it may be absent from the list).
+    pub env_database: String,
+    /// Every ORE Studio database, by name.
+    pub databases: Vec<DatabaseSummary>,
+}
+
+/// `compass db roles --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolesReport {
+    /// Environment label.
+    pub env: String,
+    /// Every role the environment should have.
+    pub roles: Vec<RoleStatus>,
+}
+
+/// `compass db connections --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionsReport {
+    /// Database looked at.
+    pub database: String,
+    /// The sessions connected to it.
+    pub sessions: Vec<Session>,
 }

@@ -139,7 +139,7 @@ impl EmbeddedCluster {
         let (tag, watched) = match std::env::var("NEXTEST_RUN_ID") {
             Ok(run) if !run.is_empty() => {
                 let d = Sha256::digest(run.as_bytes());
-                let tag: String = d[..6].iter().map(|b| format!("{b:02x}")).collect();
+                let tag = hex::encode(&d[..6]);
                 (format!("run{tag}"), std::os::unix::process::parent_id())
             }
             _ => {

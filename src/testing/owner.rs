@@ -83,7 +83,7 @@ pub fn host_tag() -> String {
         .unwrap_or_default();
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let digest = Sha256::digest(format!("{boot}|{ns}|{host}").as_bytes());
-    digest[..2].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..2])
 }
 
 #[cfg(test)]

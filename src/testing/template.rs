@@ -67,7 +67,7 @@ pub fn template_key(
         h.update(format!("ext {name} {version}\n").as_bytes());
     }
     h.update(format!("{:?}\n{:?}\n{CRATE_VERSION}", roles_for("k"), SERVICES).as_bytes());
-    let full: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let full = hex::encode(h.finalize());
     Ok(TemplateKey::from_full(full))
 }
 

@@ -113,8 +113,7 @@ pub fn normalise_newlines(text: &str) -> String {
 
 /// Hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The schema hash: one digest over the ordered (path, script hash) pairs.
@@ -126,11 +125,7 @@ pub fn schema_hash<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) ->
         hasher.update(sha.as_bytes());
         hasher.update([b'\n']);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 /// Splits `010_iam_tenants` into `(10, "iam_tenants")`.

@@ -1,13 +1,19 @@
 //! What a validation run found, and how it reads for people.
 
 use crate::tree::lint::{self, RuleId, StaticViolation};
+use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
 use std::fmt;
 
+fn rule_id<S: Serializer>(rule: &RuleId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.as_str())
+}
+
 /// One broken rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// Rule id, e.g. `C008`.
+    #[serde(serialize_with = "rule_id")]
     pub rule: RuleId,
     /// What breaks it: a table, function, role, or script path (`service:table` for
     /// privilege rules, so an entry does not depend on the environment label).
@@ -37,25 +43,27 @@ impl From<StaticViolation> for Violation {
 }
 
 /// A violation excused by the allow-list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Allowed {
     /// The violation.
+    #[serde(flatten)]
     pub violation: Violation,
     /// The reason the allow-list gives.
     pub reason: String,
 }
 
 /// A rule that could not be checked, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
     /// Rule id.
+    #[serde(serialize_with = "rule_id")]
     pub rule: RuleId,
     /// Why, and what to do about it.
     pub reason: String,
 }
 
-/// The outcome of a validation run.
-#[derive(Debug, Clone, Default)]
+/// The outcome of a validation run (`compass db validate --json` prints it).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     /// The database whose catalog was checked.
     pub database: String,

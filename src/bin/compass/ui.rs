@@ -1,6 +1,5 @@
-//! Terminal interaction: confirmation prompts, spinners and tables.
+//! Terminal interaction: the logger, confirmation prompts and the spinner.
 
-use comfy_table::{ContentArrangement, Table, presets};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Mutex;
@@ -46,8 +45,8 @@ pub fn init_logging(default_level: &str) {
     }
 }
 
-/// A running spinner; cleared from the screen when dropped.
-pub struct Spinner(ProgressBar);
+/// A running spinner; cleared from the screen when dropped (also on a panic).
+struct Spinner(ProgressBar);
 
 impl Drop for Spinner {
     fn drop(&mut self) {
@@ -88,9 +87,9 @@ pub fn confirm(yes: bool, action: &str) -> Result<(), Refusal> {
     }
 }
 
-/// A spinner on standard error for a step that takes a while. It draws only when
-/// standard error is a terminal, so logs and tests see clean output.
-pub fn spinner(message: impl Into<String>) -> Spinner {
+/// Runs `step` with a spinner on standard error, cleared when it returns. It draws
+/// only when standard error is a terminal, so logs and tests see clean output.
+pub fn with_spinner<T>(message: impl Into<String>, step: impl FnOnce() -> T) -> T {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
         bar.set_style(style);
@@ -100,23 +99,6 @@ pub fn spinner(message: impl Into<String>) -> Spinner {
     if let Ok(mut active) = ACTIVE.lock() {
         *active = Some(bar.clone());
     }
-    Spinner(bar)
-}
-
-/// A table with a header row, sized to the terminal when there is one.
-pub fn table<I, S>(header: I) -> Table
-where
-    I: IntoIterator<Item = S>,
-    S: Into<comfy_table::Cell>,
-{
-    let mut t = Table::new();
-    t.load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
-    t
-}
-
-/// The first `n` characters of a hash, for people.
-pub fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
+    let _spinner = Spinner(bar);
+    step()
 }

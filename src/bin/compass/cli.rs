@@ -1,0 +1,263 @@
+//! The command line: every subcommand and flag, and their `--help` text.
+
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Build, rebuild, inspect and tear down ORE Studio PostgreSQL databases.
+///
+/// Configuration comes from `.env` (working directory, else the repository root, or
+/// the file named by ORES_DOTENV) with exported ORES_* and PG* variables over it.
+/// Schema changes are applied by `compass db recreate -y -k`: there are no migrations.
+#[derive(Parser)]
+#[command(name = "compass")]
+pub struct Cli {
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Top,
+}
+
+#[derive(Subcommand)]
+pub enum Top {
+    /// One environment's database: build, drop, inspect, reset.
+    #[command(subcommand)]
+    Db(Db),
+    /// A whole environment (database and roles) and its configuration.
+    #[command(subcommand)]
+    Env(EnvCmd),
+}
+
+/// Which environment a command acts on.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// Environment label (default: ORES_ENV, else `local`); its database is then
+    /// `ores_dev_<ENV>`.
+    #[arg(short = 'e', long = "env", value_name = "ENV")]
+    pub env: Option<String>,
+}
+
+#[derive(Args, Clone, Copy)]
+pub struct Yes {
+    /// Do not ask for confirmation (required when standard input is not a terminal).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+}
+
+#[derive(Args, Clone, Copy)]
+pub struct Kill {
+    /// Terminate other sessions instead of refusing while they are connected.
+    #[arg(short = 'k', long = "kill")]
+    pub kill: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Db {
+    /// Drop and rebuild the database from scratch (built beside the old one and
+    /// swapped in, so a failed build leaves the old one intact).
+    Recreate {
+        /// Database to build instead of the environment's (must start with `ores_`).
+        #[arg(short = 'D', long = "database", value_name = "NAME")]
+        database: Option<String>,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        kill: Kill,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Create the database and apply everything, without dropping anything first;
+    /// refuses if the database already holds a schema.
+    Setup {
+        /// Database to create instead of the environment's (must start with `ores_`).
+        #[arg(value_name = "NAME")]
+        database: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Drop one ORE Studio database by name; refuses while others are connected
+    /// unless --kill, and never drops postgres, template0, template1 or a database
+    /// whose name does not start with `ores_`.
+    Drop {
+        /// The database to drop.
+        #[arg(value_name = "NAME")]
+        database: String,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        kill: Kill,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Drop the database (default: the environment's) and all of the environment's
+    /// roles. Other environments are untouched.
+    Teardown {
+        /// Database to drop instead of the environment's (must start with `ores_`).
+        #[arg(value_name = "NAME")]
+        database: Option<String>,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        kill: Kill,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Run psql against the environment's database. Credentials are passed in
+    /// PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, never on the command line;
+    /// arguments after `--` go to psql unchanged.
+    Sql {
+        /// Log in as this role of the environment, by suffix (`cli_user`,
+        /// `readonly_user`, `iam_service`, ...) or full name; default: the
+        /// administrative login (PGUSER).
+        #[arg(short = 'u', long = "user", value_name = "ROLE")]
+        role: Option<String>,
+        /// The psql program to run.
+        #[arg(long, env = "ORES_PSQL", default_value = "psql", value_name = "PATH")]
+        psql: String,
+        #[command(flatten)]
+        target: Target,
+        /// Arguments for psql, e.g. `-- -c 'select 1'`.
+        #[arg(last = true, value_name = "PSQL_ARGS")]
+        args: Vec<OsString>,
+    },
+    /// Purge non-system tenants and their data, reset system IAM accounts and
+    /// sessions, and turn bootstrap mode back on; reference data and the schema stay
+    /// (calls ores_iam_reset_system_fn()).
+    ResetSystem {
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Reset one tenant's data and bootstrap flag; other tenants are untouched
+    /// (calls ores_iam_reset_tenant_fn(code)).
+    ResetTenant {
+        /// The tenant's code.
+        #[arg(short = 't', long = "tenant", value_name = "CODE")]
+        tenant: String,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Say whether the database is current, stale or not an ORE Studio database,
+    /// with its recorded build and who is connected.
+    Status {
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the schema version recorded in the database (exit 1 if it has none).
+    Version {
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the ORE Studio databases (names starting `ores_`) on the server.
+    List {
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show the roles an environment should have, whether they exist, and anything
+    /// wrong with them.
+    Roles {
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show the sessions connected to a database (default: the environment's), or
+    /// terminate them with --kill.
+    Connections {
+        /// Database to look at instead of the environment's.
+        #[arg(value_name = "NAME")]
+        database: Option<String>,
+        /// Terminate the sessions (ORE Studio databases only).
+        #[arg(long, conflicts_with = "json")]
+        kill: bool,
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Check the schema against its conventions.
+    Validate {
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Re-run one entity's create and populate scripts in one transaction, with its
+    /// policies and grants; refuses if its tables hold rows unless --force.
+    RecreateEntity {
+        /// The entity key, `<component>_<entity_plural>`, e.g. `iam_tenants`.
+        #[arg(value_name = "COMPONENT_ENTITY", required_unless_present = "list")]
+        entity: Option<String>,
+        /// Discard the rows the entity's tables hold (its populate script re-seeds).
+        #[arg(long)]
+        force: bool,
+        /// List the entity keys and their scripts instead.
+        #[arg(long, conflicts_with_all = ["entity", "force"])]
+        list: bool,
+        /// Take the scripts from this directory (laid out like `sql/`, with `create/`
+        /// and `populate/`) instead of those compiled in: try an edit without
+        /// rebuilding compass.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EnvCmd {
+    /// Tear the environment down (database and roles) and build it again from
+    /// nothing.
+    Recreate {
+        /// Environment label.
+        #[arg(short = 'e', long = "env", value_name = "ENV")]
+        env: String,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        kill: Kill,
+    },
+    /// Drop the environment's database and roles.
+    Teardown {
+        /// Environment label.
+        #[arg(short = 'e', long = "env", value_name = "ENV")]
+        env: String,
+        #[command(flatten)]
+        yes: Yes,
+        #[command(flatten)]
+        kill: Kill,
+    },
+    /// Check that the configuration (.env plus exported variables) is complete and
+    /// of a format version this compass understands; missing keys are listed.
+    Check,
+    /// Write a `.env` in the working directory for an environment, with a strong
+    /// generated password for every login role (mode 0600; no secret is printed).
+    Configure {
+        /// Environment label.
+        #[arg(short = 'e', long = "env", value_name = "ENV")]
+        env: String,
+        /// Replace an existing `.env` (every password in it changes).
+        #[arg(long)]
+        force: bool,
+    },
+}

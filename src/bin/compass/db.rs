@@ -1,0 +1,282 @@
+//! `compass db ...`: one environment's database.
+
+use crate::cli::{Db, Target};
+use crate::render;
+use crate::ui::{Refusal, confirm, with_spinner};
+use crate::{Failure, Outcome, load};
+use ores_sql::lifecycle::target::check_name;
+use ores_sql::server::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
+use ores_sql::{Config, Error, Manifest};
+use std::os::unix::process::CommandExt;
+
+/// The configuration for a command that builds or replaces `database` (default: the
+/// environment's), refused before any question if the name may not be touched.
+fn build_target(target: &Target, database: Option<&str>) -> Result<Config, Error> {
+    let config = load(target)?;
+    let config = match database {
+        Some(name) => config.with_database(name)?,
+        None => config,
+    };
+    check_name(&config.database)?;
+    Ok(config)
+}
+
+pub fn run(command: Db) -> Outcome {
+    match command {
+        Db::Recreate {
+            database,
+            yes,
+            kill,
+            target,
+        } => {
+            let mut config = build_target(&target, database.as_deref())?;
+            config.terminate_connections = kill.kill;
+            confirm(
+                yes.yes,
+                &format!(
+                    "drop and rebuild database {} (environment {})",
+                    config.database, config.env
+                ),
+            )?;
+            let report = with_spinner(format!("rebuilding {}", config.database), || {
+                ores_sql::recreate(&config)
+            })?;
+            println!("{}", render::built(&report));
+            Ok(())
+        }
+        Db::Setup { database, target } => {
+            let config = build_target(&target, database.as_deref())?;
+            let report = with_spinner(format!("setting up {}", config.database), || {
+                ores_sql::setup(&config)
+            })?;
+            println!("{}", render::set_up(&report));
+            Ok(())
+        }
+        Db::Drop {
+            database,
+            yes,
+            kill,
+            target,
+        } => {
+            let config = load(&target)?;
+            check_name(&database)?;
+            confirm(yes.yes, &format!("drop database {database}"))?;
+            if ores_sql::lifecycle::drop::drop_named(&config, &database, kill.kill)? {
+                println!("dropped {database}");
+            } else {
+                println!("{database} does not exist; nothing to drop");
+            }
+            Ok(())
+        }
+        Db::Teardown {
+            database,
+            yes,
+            kill,
+            target,
+        } => {
+            let mut config = load(&target)?;
+            config.terminate_connections = kill.kill;
+            let name = database.clone().unwrap_or_else(|| config.database.clone());
+            check_name(&name)?;
+            confirm(
+                yes.yes,
+                &format!(
+                    "drop database {name} and every role of environment {}",
+                    config.env
+                ),
+            )?;
+            crate::env::teardown(&config, database.as_deref())
+        }
+        Db::Sql {
+            role,
+            psql,
+            target,
+            args,
+        } => {
+            let config = load(&target)?;
+            let mut cmd = ores_sql::server::psql::command(&config, &psql, role.as_deref(), &args)?;
+            // exec only returns on failure.
+            let e = cmd.exec();
+            Err(Refusal(format!(
+                "cannot run {psql}: {e}; install postgresql-client or point ORES_PSQL (--psql) at psql"
+            ))
+            .into())
+        }
+        Db::ResetSystem { yes, target } => {
+            let config = load(&target)?;
+            confirm(
+                yes.yes,
+                &format!(
+                    "reset system data of {} (purges every non-system tenant)",
+                    config.database
+                ),
+            )?;
+            let n = ores_sql::lifecycle::reset::reset_system(&config)?;
+            println!(
+                "reset system data of {}: {n} row(s) affected",
+                config.database
+            );
+            Ok(())
+        }
+        Db::ResetTenant {
+            tenant,
+            yes,
+            target,
+        } => {
+            let config = load(&target)?;
+            confirm(
+                yes.yes,
+                &format!("reset the data of tenant {tenant} in {}", config.database),
+            )?;
+            let n = ores_sql::lifecycle::reset::reset_tenant(&config, &tenant)?;
+            println!(
+                "reset tenant {tenant} in {}: {n} row(s) affected",
+                config.database
+            );
+            Ok(())
+        }
+        Db::Status { json, target } => {
+            let status = inspect::status(&load(&target)?)?;
+            if json {
+                render::json(&status.report());
+            } else {
+                print!("{}", render::status(&status));
+            }
+            Ok(())
+        }
+        Db::Version { json, target } => {
+            let status = inspect::status(&load(&target)?)?;
+            if json {
+                render::json(&status.version_report());
+                return match status.recorded {
+                    Some(_) => Ok(()),
+                    None => Err(Failure::Reported),
+                };
+            }
+            match (&status.recorded, status.state) {
+                (Some(info), state) => {
+                    println!("{}", render::version(&status.database, info, state));
+                    Ok(())
+                }
+                (None, State::Missing) => Err(Error::NoSuchDatabase(status.database).into()),
+                (None, _) => Err(Refusal(format!(
+                    "database {} has no build record, so it is not an ORE Studio database (or was not built by compass); rebuild it with `compass db recreate`",
+                    status.database
+                ))
+                .into()),
+            }
+        }
+        Db::List { json, target } => {
+            let config = load(&target)?;
+            let listing = DatabaseListing {
+                server: config.server_label(),
+                env: config.env.clone(),
+                env_database: config.database.clone(),
+                databases: inspect::list_databases(&config)?,
+            };
+            if json {
+                render::json(&listing);
+            } else {
+                println!("{}", render::databases(&listing));
+            }
+            Ok(())
+        }
+        Db::Roles { json, target } => {
+            let config = load(&target)?;
+            let report = RolesReport {
+                env: config.env.clone(),
+                roles: inspect::roles(&config, &config.env)?,
+            };
+            if json {
+                render::json(&report);
+            } else {
+                println!("{}", render::roles(&report));
+            }
+            Ok(())
+        }
+        Db::Connections {
+            database,
+            kill,
+            json,
+            yes,
+            target,
+        } => {
+            let config = load(&target)?;
+            let name = database.unwrap_or_else(|| config.database.clone());
+            if kill {
+                check_name(&name)?;
+                confirm(yes.yes, &format!("terminate every session on {name}"))?;
+                let killed = inspect::kill_connections(&config, &name)?;
+                println!("terminated {} session(s) on {name}", killed.len());
+                return Ok(());
+            }
+            let report = ConnectionsReport {
+                sessions: inspect::connections(&config, &name)?,
+                database: name,
+            };
+            if json {
+                render::json(&report);
+            } else {
+                println!("{}", render::connections(&report));
+            }
+            Ok(())
+        }
+        Db::Validate { json, target } => {
+            let config = load(&target)?;
+            let report = ores_sql::validate::run(&config)?;
+            if json {
+                render::json(&report);
+            } else {
+                print!("{report}");
+            }
+            if report.is_clean() {
+                Ok(())
+            } else {
+                // The report above already lists every violation with its rule id.
+                Err(Failure::Reported)
+            }
+        }
+        Db::RecreateEntity {
+            entity,
+            force,
+            list,
+            sql_dir,
+            yes,
+            target,
+        } => {
+            let loaded;
+            let manifest = match &sql_dir {
+                Some(dir) => {
+                    loaded = Manifest::from_dir(dir)?;
+                    &loaded
+                }
+                None => Manifest::compiled(),
+            };
+            if list {
+                println!("{}", render::entities(manifest));
+                return Ok(());
+            }
+            let entity = entity.unwrap_or_default();
+            let config = load(&target)?;
+            if force {
+                confirm(
+                    yes.yes,
+                    &format!(
+                        "recreate {entity} in {}, discarding the rows its tables hold",
+                        config.database
+                    ),
+                )?;
+            }
+            let report = with_spinner(
+                format!("recreating {entity} in {}", config.database),
+                || {
+                    ores_sql::lifecycle::entity::recreate_entity_with(
+                        &config, manifest, &entity, force,
+                    )
+                },
+            )?;
+            print!("{}", render::entity(&report, &config.database));
+            Ok(())
+        }
+    }
+}

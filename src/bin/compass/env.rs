@@ -1,0 +1,79 @@
+//! `compass env ...`: a whole environment and its configuration.
+
+use crate::Outcome;
+use crate::cli::EnvCmd;
+use crate::render;
+use crate::ui::{confirm, with_spinner};
+use ores_sql::config::envfile;
+use ores_sql::lifecycle::target::check_name;
+use ores_sql::{Config, Error};
+
+pub fn run(command: EnvCmd) -> Outcome {
+    match command {
+        EnvCmd::Recreate { env, yes, kill } => {
+            let mut config = load_env(&env)?;
+            config.terminate_connections = kill.kill;
+            check_name(&config.database)?;
+            confirm(
+                yes.yes,
+                &format!(
+                    "tear down environment {env} (database {} and its roles) and build it again",
+                    config.database
+                ),
+            )?;
+            let (removed, built) = with_spinner(format!("recreating environment {env}"), || {
+                ores_sql::lifecycle::drop::recreate_environment(&config)
+            })?;
+            println!("{}", render::environment_rebuilt(&env, &removed, &built));
+            Ok(())
+        }
+        EnvCmd::Teardown { env, yes, kill } => {
+            let mut config = load_env(&env)?;
+            config.terminate_connections = kill.kill;
+            confirm(
+                yes.yes,
+                &format!(
+                    "drop database {} and every role of environment {env}",
+                    config.database
+                ),
+            )?;
+            teardown(&config, None)
+        }
+        EnvCmd::Check => {
+            let check = envfile::check()?;
+            print!("{}", render::env_check(&check));
+            match envfile::describe_failure(&check) {
+                None => {
+                    println!("ok: configuration is complete");
+                    Ok(())
+                }
+                Some(e) => Err(e.into()),
+            }
+        }
+        EnvCmd::Configure { env, force } => {
+            let dir = std::env::current_dir().map_err(|source| Error::Io {
+                context: "finding the working directory".into(),
+                source,
+            })?;
+            let written = ores_sql::config::configure::write_env_file(&dir, &env, force)?;
+            println!("{}", render::configured(&written));
+            Ok(())
+        }
+    }
+}
+
+fn load_env(env: &str) -> Result<Config, Error> {
+    Config::load()?.with_env(env)
+}
+
+/// Drops `database` (default: the environment's) and the environment's roles.
+pub fn teardown(config: &Config, database: Option<&str>) -> Outcome {
+    let report = with_spinner(format!("tearing down environment {}", config.env), || {
+        ores_sql::lifecycle::drop::teardown_named(config, database)
+    })?;
+    println!(
+        "{}",
+        render::torn_down(config, database.unwrap_or(&config.database), &report)
+    );
+    Ok(())
+}

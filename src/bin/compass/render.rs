@@ -1,0 +1,341 @@
+//! What compass prints: the library's reports as text for people, or as JSON for
+//! scripts (the shapes are the library's serde types; docs/json.md lists them).
+
+use comfy_table::{ContentArrangement, Table, presets};
+use ores_sql::config::configure::Configured;
+use ores_sql::config::envfile::{self, EnvCheck, Format};
+use ores_sql::lifecycle::entity::EntityReport;
+use ores_sql::server::inspect::{
+    self, ConnectionsReport, DatabaseListing, RolesReport, State, Status,
+};
+use ores_sql::{BuildInfo, BuildReport, Config, Manifest, TeardownReport};
+use std::fmt::Write;
+
+/// One JSON document on standard output, and nothing else there.
+pub fn json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        // Our report types always serialise; say so loudly if one ever does not.
+        Err(e) => eprintln!("error: cannot write JSON: {e}"),
+    }
+}
+
+/// A table with a header row, sized to the terminal when there is one.
+fn table<I, S>(header: I) -> Table
+where
+    I: IntoIterator<Item = S>,
+    S: Into<comfy_table::Cell>,
+{
+    let mut t = Table::new();
+    t.load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    t
+}
+
+/// The first characters of a hash, for people.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+pub fn built(report: &BuildReport) -> String {
+    format!(
+        "{} {} (environment {}): {} scripts, schema {}, in {:.2} s",
+        if report.replaced { "rebuilt" } else { "built" },
+        report.database,
+        report.env,
+        report.scripts_applied,
+        short(&report.schema_hash),
+        report.elapsed.as_secs_f64()
+    )
+}
+
+pub fn set_up(report: &BuildReport) -> String {
+    format!(
+        "set up {} (environment {}): {} scripts, schema {}, in {:.2} s",
+        report.database,
+        report.env,
+        report.scripts_applied,
+        short(&report.schema_hash),
+        report.elapsed.as_secs_f64()
+    )
+}
+
+pub fn environment_rebuilt(env: &str, removed: &TeardownReport, built: &BuildReport) -> String {
+    format!(
+        "environment {env}: removed {} role(s){}; built {} from {} scripts, schema {}, in {:.2} s",
+        removed.roles_dropped.len(),
+        if removed.database_dropped {
+            " and the old database"
+        } else {
+            ""
+        },
+        built.database,
+        built.scripts_applied,
+        short(&built.schema_hash),
+        built.elapsed.as_secs_f64()
+    )
+}
+
+pub fn torn_down(config: &Config, database: &str, report: &TeardownReport) -> String {
+    format!(
+        "environment {}: {}; dropped {} role(s)",
+        config.env,
+        if report.database_dropped {
+            format!("dropped {database}")
+        } else {
+            format!("{database} did not exist")
+        },
+        report.roles_dropped.len()
+    )
+}
+
+pub fn version(database: &str, info: &BuildInfo, state: State) -> String {
+    format!(
+        "{database}: schema {} ({} scripts), built {} by ores-sql {} on PostgreSQL {}{}",
+        info.schema_hash,
+        info.script_count,
+        info.built_at,
+        info.crate_version,
+        info.server_version,
+        if state == State::Stale {
+            " (stale: this compass has another schema)"
+        } else {
+            ""
+        }
+    )
+}
+
+fn state_words(state: State) -> &'static str {
+    match state {
+        State::Current => "current: built from this compass's schema",
+        State::Stale => {
+            "STALE: built from another schema than this compass's; run `compass db recreate`"
+        }
+        State::NotOres => "not an ORE Studio database (no build record)",
+        State::Missing => "missing: the database does not exist; run `compass db recreate`",
+    }
+}
+
+pub fn status(status: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "environment:   {}", status.env);
+    let _ = writeln!(
+        out,
+        "database:      {} on {}",
+        status.database, status.server
+    );
+    let _ = writeln!(out, "state:         {}", state_words(status.state));
+    if let Some(info) = &status.recorded {
+        let _ = writeln!(out, "recorded hash: {}", info.schema_hash);
+        let _ = writeln!(
+            out,
+            "built:         {} by ores-sql {} on PostgreSQL {} ({} scripts)",
+            info.built_at, info.crate_version, info.server_version, info.script_count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "this compass:  {} ({} scripts, ores-sql {})",
+        status.compiled_schema_hash, status.compiled_script_count, status.crate_version
+    );
+    if status.state != State::Missing {
+        let detail = inspect::sessions_by_user(&status.sessions)
+            .iter()
+            .map(|c| format!("{} x{}", c.user, c.count))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "connections:   {}{}",
+            status.sessions.len(),
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            }
+        );
+    }
+    out
+}
+
+pub fn databases(listing: &DatabaseListing) -> String {
+    if listing.databases.is_empty() {
+        return format!("no ORE Studio databases on {}", listing.server);
+    }
+    let mut t = table(["database", "owner", "size", "connections", "notes"]);
+    for d in &listing.databases {
+        let mut notes = Vec::new();
+        if d.name == listing.env_database {
+            notes.push(format!("environment {}", listing.env));
+        }
+        if d.is_template {
+            notes.push("template".to_string());
+        }
+        if !d.allows_connections {
+            notes.push("not accepting connections".to_string());
+        }
+        t.add_row([
+            d.name.clone(),
+            d.owner.clone(),
+            d.size.clone(),
+            d.connections.to_string(),
+            notes.join(", "),
+        ]);
+    }
+    t.to_string()
+}
+
+pub fn roles(report: &RolesReport) -> String {
+    let mut t = table([
+        "role",
+        "kind",
+        "exists",
+        "member of",
+        "password",
+        "problems",
+    ]);
+    for r in &report.roles {
+        t.add_row([
+            r.name.clone(),
+            r.kind.to_string(),
+            if r.exists { "yes" } else { "MISSING" }.to_string(),
+            r.member_of.join(", "),
+            match r.has_password {
+                Some(true) => "set",
+                Some(false) => "none",
+                None => "",
+            }
+            .to_string(),
+            r.problems.join(", "),
+        ]);
+    }
+    let present = report.roles.iter().filter(|r| r.exists).count();
+    let problems = report
+        .roles
+        .iter()
+        .filter(|r| !r.problems.is_empty())
+        .count();
+    format!(
+        "{t}\nenvironment {}: {present} of {} roles exist{}",
+        report.env,
+        report.roles.len(),
+        if problems > 0 {
+            format!(", {problems} with problems (run `compass db recreate` to put them right)")
+        } else {
+            String::new()
+        }
+    )
+}
+
+pub fn connections(report: &ConnectionsReport) -> String {
+    if report.sessions.is_empty() {
+        return format!("no sessions on {}", report.database);
+    }
+    let mut t = table(["pid", "user", "application", "client", "state", "since"]);
+    for s in &report.sessions {
+        t.add_row([
+            s.pid.to_string(),
+            s.user.clone(),
+            s.application.clone(),
+            s.client.clone(),
+            s.state.clone(),
+            s.since.clone(),
+        ]);
+    }
+    format!(
+        "{t}\n{} session(s) on {}",
+        report.sessions.len(),
+        report.database
+    )
+}
+
+pub fn entities(manifest: &Manifest) -> String {
+    let mut t = table(["entity", "scripts"]);
+    for entity in manifest.entities() {
+        let scripts: Vec<String> = manifest
+            .entity_scripts(entity)
+            .iter()
+            .map(|s| s.path.to_string())
+            .collect();
+        t.add_row([entity.to_string(), scripts.join("\n")]);
+    }
+    t.to_string()
+}
+
+pub fn entity(report: &EntityReport, database: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "recreated {} in {database}: {} script(s) ({}), table(s) {}",
+        report.entity,
+        report.scripts.len(),
+        report.scripts.join(", "),
+        if report.tables.is_empty() {
+            "none existed before".to_string()
+        } else {
+            report.tables.join(", ")
+        }
+    );
+    if report.rows_discarded > 0 {
+        let _ = writeln!(out, "discarded {} row(s) (--force)", report.rows_discarded);
+    }
+    if !report.foreign_keys_restored.is_empty() {
+        let _ = writeln!(
+            out,
+            "restored foreign key(s): {}",
+            report.foreign_keys_restored.join(", ")
+        );
+    }
+    if report.database_was_stale {
+        let _ = writeln!(
+            out,
+            "note: {database} was built from other scripts than these; run `compass db recreate` to bring all of it up to date"
+        );
+    }
+    out
+}
+
+pub fn env_check(check: &EnvCheck) -> String {
+    let mut out = String::new();
+    match &check.path {
+        Some(p) => {
+            let _ = writeln!(out, "file:    {}", p.display());
+        }
+        None => {
+            let _ = writeln!(out, "file:    none found (exported variables only)");
+        }
+    }
+    let format = match &check.format {
+        Format::Supported(n) => format!("{n} (supported)"),
+        Format::Missing => format!("missing (this compass reads {})", envfile::FORMAT_VERSION),
+        Format::Unsupported(n) => format!(
+            "{n} (UNSUPPORTED: this compass reads {})",
+            envfile::FORMAT_VERSION
+        ),
+        Format::Malformed(v) => format!("{v:?} (not a number)"),
+    };
+    let _ = writeln!(out, "format:  {format}");
+    for key in &check.missing {
+        let _ = writeln!(out, "missing: {key}");
+    }
+    for key in &check.unknown {
+        let _ = writeln!(out, "unknown: {key} (not used by this compass; a typo?)");
+    }
+    out
+}
+
+pub fn configured(written: &Configured) -> String {
+    format!(
+        "{} {} for environment {} (mode 0600): {} generated password(s) for {}; `compass db recreate` sets them",
+        if written.replaced {
+            "replaced"
+        } else {
+            "wrote"
+        },
+        written.path.display(),
+        written.env,
+        written.password_keys.len(),
+        written.password_keys.join(", ")
+    )
+}
