@@ -21,6 +21,7 @@ use crate::server::admin::{
 };
 use crate::server::apply::{all_scripts, apply_scripts};
 use crate::server::grants::{apply_grants, database_grants_sql};
+use crate::server::lock::{AdvisoryLock, LockClass};
 use crate::server::roles::{drop_roles, ensure_roles, role_name};
 use crate::tree::manifest::{Manifest, Script};
 use postgres::Client;
@@ -398,11 +399,8 @@ fn holds_schema(config: &Config, database: &str) -> Result<bool> {
 pub struct EnvLock {
     /// `None` only while the lock is being dropped.
     client: Option<Client>,
-    key: i32,
+    lock: AdvisoryLock,
 }
-
-/// Namespace of our advisory locks (first key of the two-key form).
-const LOCK_CLASS: i32 = 0x05e5_0571;
 
 impl EnvLock {
     /// Waits up to `config.lock_timeout` for the environment's lock.
@@ -411,35 +409,18 @@ impl EnvLock {
     }
 
     fn acquire_here(mut client: Client, config: &Config) -> Result<EnvLock> {
-        let key: i32 = client
-            .query_one(
-                "SELECT hashtext($1)",
-                &[&format!("ores_sql:env:{}", config.env)],
-            )
-            .context("computing the environment lock key")?
-            .get(0);
+        let lock = AdvisoryLock::new(&mut client, LockClass::Environment, &config.env)?;
         let started = Instant::now();
-        let ms = config.lock_timeout.as_millis().max(1);
-        client
-            .batch_execute(&format!("SET lock_timeout = {ms}"))
-            .context("setting lock timeout")?;
-        let locked = client.query_one("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &key]);
-        client
-            .batch_execute("RESET lock_timeout")
-            .context("resetting lock timeout")?;
-        match locked {
-            Ok(_) => Ok(EnvLock {
-                client: Some(client),
-                key,
-            }),
-            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                Err(Error::LockTimeout {
-                    env: config.env.clone(),
-                    waited: started.elapsed(),
-                })
-            }
-            Err(e) => Err(e).context("waiting for the environment lock"),
+        if !lock.lock(&mut client, config.lock_timeout)? {
+            return Err(Error::LockTimeout {
+                env: config.env.clone(),
+                waited: started.elapsed(),
+            });
         }
+        Ok(EnvLock {
+            client: Some(client),
+            lock,
+        })
     }
 
     /// The administrative session holding the lock.
@@ -455,16 +436,11 @@ impl Drop for EnvLock {
         let Some(mut client) = self.client.take() else {
             return;
         };
-        let key = self.key;
+        let lock = self.lock;
         // The session itself is dropped on the helper thread too: closing a driver
         // connection inside a runtime panics. If unlocking fails, closing the session
         // releases the lock anyway.
-        if let Err(e) = crate::runtime::in_drop(move || {
-            client
-                .execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &key])
-                .map(drop)
-                .context("releasing the environment lock")
-        }) {
+        if let Err(e) = crate::runtime::in_drop(move || lock.unlock(&mut client)) {
             log::warn!("{e}");
         }
     }

@@ -5,5 +5,6 @@ pub mod admin;
 pub(crate) mod apply;
 pub mod grants;
 pub mod inspect;
+pub mod lock;
 pub mod psql;
 pub mod roles;

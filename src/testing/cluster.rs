@@ -373,27 +373,21 @@ fn write_private(path: &Path, text: &str, ids: Option<(u32, u32)>) -> Result<()>
 }
 
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
+    nix::unistd::geteuid().is_root()
 }
 
+/// The `postgres` OS user's ids, from the system's user database (NSS, so LDAP or
+/// systemd users count too).
 fn postgres_user_ids() -> Option<(u32, u32)> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() > 3 && f[0] == "postgres")
-            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
-    })
+    let user = nix::unistd::User::from_name("postgres").ok()??;
+    Some((user.uid.as_raw(), user.gid.as_raw()))
 }
 
+/// A path quoted for `sh`; our paths never hold a NUL, the one thing it cannot quote.
 fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
+    shlex::try_quote(s)
+        .map(|q| q.into_owned())
+        .unwrap_or_else(|_| format!("'{s}'"))
 }
 
 fn io(context: &str, source: std::io::Error) -> Error {

@@ -66,13 +66,17 @@ pub fn parse_tag(tag: &str) -> Option<Owner> {
     })
 }
 
-/// Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+/// Start time of `pid` in clock ticks since boot: with the pid, it names one process
+/// even after the pid is reused.
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses; fields after its
-    // closing parenthesis are plain.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let pid = i32::try_from(pid).ok()?;
+    Some(
+        procfs::process::Process::new(pid)
+            .ok()?
+            .stat()
+            .ok()?
+            .starttime,
+    )
 }
 
 /// Identifies this machine and pid namespace: pids only mean something within both.

@@ -13,14 +13,13 @@
 use super::names::{TemplateKey, pool_prefix};
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
+use crate::server::lock::{AdvisoryLock, LockClass};
 use postgres::Client;
 use postgres::error::SqlState;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Variable setting the number of ready clones kept per template (default 2; 0 = none).
 pub const POOL_SIZE_VAR: &str = "ORES_TEST_POOL_SIZE";
-/// First advisory-lock key of "this process refills the pool of template K".
-pub const REFILL_CLASS: i32 = 0x05e5_0574;
 
 const DEFAULT_SIZE: usize = 2;
 const UNSET: usize = usize::MAX;
@@ -95,18 +94,8 @@ pub(super) fn refill(
     if size == 0 {
         return Ok(());
     }
-    let lk: i32 = admin
-        .query_one(
-            "SELECT hashtext($1)",
-            &[&format!("ores_sql:pool:{}", key.short)],
-        )
-        .context("computing the pool lock key")?
-        .get(0);
-    let mine: bool = admin
-        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&REFILL_CLASS, &lk])
-        .context("taking the pool refill lock")?
-        .get(0);
-    if !mine {
+    let refill = AdvisoryLock::new(admin, LockClass::PoolRefill, &key.short)?;
+    if !refill.try_lock(admin)? {
         return Ok(());
     }
     let outcome = (|| {
@@ -124,6 +113,6 @@ pub(super) fn refill(
             create(admin, &next_name())?;
         }
     })();
-    let _ = admin.execute("SELECT pg_advisory_unlock($1, $2)", &[&REFILL_CLASS, &lk]);
+    let _ = refill.unlock(admin);
     outcome
 }

@@ -1,8 +1,8 @@
 //! Template databases: keyed, built once under a lock, marked ready atomically, and
 //! removed when no process uses their key any more.
 //!
-//! Locks (PostgreSQL advisory locks, two-key form, first key [`USE_CLASS`] or
-//! [`BUILD_CLASS`], second key a hash of the template key):
+//! Locks ([`crate::server::lock`], classes `TemplateUse` and `TemplateBuild`, named
+//! by the template key):
 //! - every process that clones a template holds the *use* lock in shared mode for its
 //!   whole life (on its anchor session, so the server releases it when the process
 //!   dies);
@@ -29,6 +29,7 @@ use crate::lifecycle::version::CRATE_VERSION;
 use crate::server::admin::{
     check_extensions, database_exists, drop_database, server_major_version,
 };
+use crate::server::lock::{AdvisoryLock, LockClass};
 use crate::server::roles::{drop_roles, ensure_roles, roles_for};
 use crate::tree::manifest::Manifest;
 use crate::tree::registry::SERVICES;
@@ -36,10 +37,6 @@ use postgres::Client;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// First advisory-lock key of "this process uses template K".
-pub const USE_CLASS: i32 = 0x05e5_0572;
-/// First advisory-lock key of "this process builds template K".
-pub const BUILD_CLASS: i32 = 0x05e5_0573;
 /// Computes the key from the manifest, the server's major version, the versions of the
 /// extensions a build installs, and the role and grant layout compiled into this crate
 /// (grants are derived by code, not by the scripts, so the schema hash alone misses them).
@@ -71,11 +68,8 @@ pub fn template_key(
     Ok(TemplateKey::from_full(full))
 }
 
-fn lock_key(client: &mut Client, short: &str) -> Result<i32> {
-    Ok(client
-        .query_one("SELECT hashtext($1)", &[&format!("ores_sql:tpl:{short}")])
-        .context("computing the template lock key")?
-        .get(0))
+fn use_lock(client: &mut Client, short: &str) -> Result<AdvisoryLock> {
+    AdvisoryLock::new(client, LockClass::TemplateUse, short)
 }
 
 /// When the complete template for `key` was last taken into use (seconds since the
@@ -141,10 +135,7 @@ pub fn ensure_template(
     manifest: &Manifest,
     key: &TemplateKey,
 ) -> Result<()> {
-    let lk = lock_key(anchor, &key.short)?;
-    anchor
-        .execute("SELECT pg_advisory_lock_shared($1, $2)", &[&USE_CLASS, &lk])
-        .context("taking the template use lock")?;
+    use_lock(anchor, &key.short)?.lock_shared(anchor)?;
     if let Some(used) = ready(anchor, key)? {
         if now().saturating_sub(used) > USE_REFRESH {
             // Best effort: two processes writing the comment at once make one fail
@@ -157,14 +148,11 @@ pub fn ensure_template(
         }
         return Ok(());
     }
-    anchor
-        .execute("SELECT pg_advisory_lock($1, $2)", &[&BUILD_CLASS, &lk])
-        .context("taking the template build lock")?;
+    let build = AdvisoryLock::new(anchor, LockClass::TemplateBuild, &key.short)?;
+    build.lock_unbounded(anchor)?;
     let built = build_locked(anchor, server, manifest, key);
-    let unlocked = anchor
-        .execute("SELECT pg_advisory_unlock($1, $2)", &[&BUILD_CLASS, &lk])
-        .context("releasing the template build lock");
-    built.and(unlocked.map(|_| ()))
+    let unlocked = build.unlock(anchor);
+    built.and(unlocked)
 }
 
 fn build_locked(
@@ -259,16 +247,12 @@ pub fn remove_unused(anchor: &mut Client, keep: &[String], grace: Duration) -> R
     });
     let mut removed = Vec::new();
     for short in shorts {
-        let lk = lock_key(anchor, &short)?;
-        let free: bool = anchor
-            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&USE_CLASS, &lk])
-            .context("probing the template use lock")?
-            .get(0);
-        if !free {
+        let in_use = use_lock(anchor, &short)?;
+        if !in_use.try_lock(anchor)? {
             continue;
         }
         let outcome = remove_key(anchor, &short);
-        let _ = anchor.execute("SELECT pg_advisory_unlock($1, $2)", &[&USE_CLASS, &lk]);
+        let _ = in_use.unlock(anchor);
         if outcome? {
             removed.push(format!("{TEMPLATE_PREFIX}{short}"));
         }
