@@ -1,19 +1,12 @@
 //! recreate / setup / teardown against the real server.
 
+mod common;
+use common::fixture;
+
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::server::roles::roles_for;
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Error, Manifest};
-use std::path::Path;
-
-fn fixture(name: &str) -> Manifest {
-    Manifest::from_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .expect("fixture manifest")
-}
 
 fn existing_roles(env: &ScratchEnv) -> Vec<String> {
     let names: Vec<String> = roles_for(&env.config.env)

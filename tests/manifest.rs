@@ -1,19 +1,15 @@
 //! The manifest rules, exercised through the same scanner `build.rs` uses.
 
+mod common;
+
+/// [`common::tree`] with byte contents, so scripts that are not UTF-8 can be written.
+fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    common::tree(files)
+}
+
 use ores_sql::tree::scan::{ScanError, scan};
 use ores_sql::{Manifest, Phase};
-use std::fs;
 use std::path::Path;
-
-fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, body) in files {
-        let p = dir.path().join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, body).unwrap();
-    }
-    dir
-}
 
 fn scan_err(files: &[(&str, &[u8])]) -> ScanError {
     let dir = tree(files);

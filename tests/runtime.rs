@@ -2,23 +2,16 @@
 //! there, the async API (feature `tokio`) must work, and no destructor that talks to
 //! the server may panic, least of all while a panic is unwinding.
 
+mod common;
+use common::fixture;
+
+use ores_sql::Config;
 use ores_sql::lifecycle::EnvLock;
 use ores_sql::lifecycle::version::{Drift, check_database};
 use ores_sql::server::admin::{connect_admin, database_exists};
 use ores_sql::testing::{ScratchEnv, TestDatabase};
-use ores_sql::{Config, Manifest};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::time::Duration;
-
-fn fixture(name: &str) -> Manifest {
-    Manifest::from_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .expect("fixture manifest")
-}
 
 /// Asks the server on a thread of its own, away from any runtime, so the check does
 /// not rely on what is being tested.

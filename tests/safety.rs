@@ -1,6 +1,8 @@
 //! Recreate never loses the last good database: failures before the swap, concurrent
 //! runs, killed runs, hostile input.
 
+mod common;
+
 use ores_sql::lifecycle::EnvLock;
 use ores_sql::lifecycle::target::STAGING_SUFFIX;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
@@ -11,12 +13,7 @@ use std::time::{Duration, Instant};
 
 /// A manifest written to a temporary directory: `(path under the root, sql)`.
 fn manifest(files: &[(&str, &str)]) -> (tempfile::TempDir, Manifest) {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, sql) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    }
+    let dir = common::tree(files);
     let m = Manifest::from_dir(dir.path()).unwrap();
     (dir, m)
 }

@@ -1,15 +1,15 @@
 //! The one rule of which databases a command may touch, enforced by every library
 //! entry point that builds, fills, drops or resets a database.
 
+mod common;
+
 use ores_sql::lifecycle::{drop::drop_named, entity::recreate_entity, reset};
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Config, Error, Manifest};
-use std::path::Path;
 
 fn fixture() -> Manifest {
-    Manifest::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minimal"))
-        .expect("fixture manifest")
+    common::fixture("minimal")
 }
 
 /// Every entry point that changes a database, run against `config`'s database.

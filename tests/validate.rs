@@ -4,6 +4,9 @@
 //! built from the real manifest receives many independent breakages, and each rule
 //! is asserted to fire for the very object that breaks it.
 
+mod common;
+use common::tree;
+
 use ores_sql::Manifest;
 use ores_sql::server::admin::connect_admin_to;
 use ores_sql::testing::ScratchEnv;
@@ -21,14 +24,6 @@ fn real_schema_passes_every_rule() {
     assert!(report.skipped.is_empty(), "{report}");
 }
 
-fn write_tree(root: &Path, files: &[(&str, &str)]) {
-    for (path, body) in files {
-        let p = root.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, body).unwrap();
-    }
-}
-
 /// `(rule, object)` pairs of a set of violations.
 fn pairs(violations: &[validate::Violation]) -> Vec<(&'static str, String)> {
     violations
@@ -39,14 +34,10 @@ fn pairs(violations: &[validate::Violation]) -> Vec<(&'static str, String)> {
 
 #[test]
 fn ambiguous_order_is_s001_and_bad_layout_is_s002() {
-    let dir = tempfile::tempdir().unwrap();
-    write_tree(
-        dir.path(),
-        &[
-            ("create/01_iam/010_iam_a.sql", "select 1;"),
-            ("create/01_iam/10_iam_b.sql", "select 1;"),
-        ],
-    );
+    let dir = tree(&[
+        ("create/01_iam/010_iam_a.sql", "select 1;"),
+        ("create/01_iam/10_iam_b.sql", "select 1;"),
+    ]);
     let found = validate::check_dir(dir.path());
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].rule, "S001");
@@ -55,11 +46,7 @@ fn ambiguous_order_is_s001_and_bad_layout_is_s002() {
         "{found:?}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    write_tree(
-        dir.path(),
-        &[("create/01_iam/010_iam_Upper.sql", "select 1;")],
-    );
+    let dir = tree(&[("create/01_iam/010_iam_Upper.sql", "select 1;")]);
     let found = validate::check_dir(dir.path());
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].rule, "S002");
@@ -68,41 +55,37 @@ fn ambiguous_order_is_s001_and_bad_layout_is_s002() {
 
 #[test]
 fn each_script_rule_fires_for_its_script_and_only_there() {
-    let dir = tempfile::tempdir().unwrap();
-    write_tree(
-        dir.path(),
-        &[
-            (
-                "create/02_iam/010_iam_alters.sql",
-                "CREATE TABLE ores_iam_alters_tbl (id int PRIMARY KEY);\n\
+    let dir = tree(&[
+        (
+            "create/02_iam/010_iam_alters.sql",
+            "CREATE TABLE ores_iam_alters_tbl (id int PRIMARY KEY);\n\
                  ALTER TABLE ores_iam_alters_tbl ADD COLUMN extra int;\n",
-            ),
-            (
-                "create/02_iam/020_iam_upgrade.sql",
-                "-- an upgrade script in disguise\nALTER TABLE ores_iam_alters_tbl ENABLE ROW LEVEL SECURITY;\n",
-            ),
-            ("create/03_widgets/010_widgets_things.sql", "SELECT 1;"),
-            ("create/007_iam_rootlevel.sql", "SELECT 1;"),
-            ("create/04_dq/010_iam_misplaced.sql", "SELECT 1;"),
-            (
-                "create/02_iam/030_iam_funcs.sql",
-                "CREATE FUNCTION ores_iam_one_fn() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
-            ),
-            (
-                "create/02_iam/040_iam_meta.sql",
-                "SELECT 1;\n\\i other.sql\n",
-            ),
-            (
-                "create/02_iam/050_iam_clean.sql",
-                "-- ALTER TABLE x ADD COLUMN y int; \\i nothing\n\
+        ),
+        (
+            "create/02_iam/020_iam_upgrade.sql",
+            "-- an upgrade script in disguise\nALTER TABLE ores_iam_alters_tbl ENABLE ROW LEVEL SECURITY;\n",
+        ),
+        ("create/03_widgets/010_widgets_things.sql", "SELECT 1;"),
+        ("create/007_iam_rootlevel.sql", "SELECT 1;"),
+        ("create/04_dq/010_iam_misplaced.sql", "SELECT 1;"),
+        (
+            "create/02_iam/030_iam_funcs.sql",
+            "CREATE FUNCTION ores_iam_one_fn() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
+        ),
+        (
+            "create/02_iam/040_iam_meta.sql",
+            "SELECT 1;\n\\i other.sql\n",
+        ),
+        (
+            "create/02_iam/050_iam_clean.sql",
+            "-- ALTER TABLE x ADD COLUMN y int; \\i nothing\n\
                  CREATE TABLE ores_iam_cleans_tbl (id int PRIMARY KEY, note text DEFAULT 'RENAME \\set');\n\
                  ALTER TABLE ores_iam_cleans_tbl ENABLE ROW LEVEL SECURITY;\n\
                  ALTER TABLE ores_iam_cleans_tbl FORCE ROW LEVEL SECURITY;\n\
                  CREATE OR REPLACE FUNCTION ores_iam_cleans_fn() RETURNS void LANGUAGE plpgsql AS $body$\n\
                  BEGIN EXECUTE 'ALTER TABLE t DROP COLUMN c'; RAISE NOTICE '\\i'; END $body$;\n",
-            ),
-        ],
-    );
+        ),
+    ]);
     let found = validate::check_dir(dir.path());
     let mut got: Vec<(&str, String)> = pairs(&found)
         .into_iter()

@@ -102,7 +102,8 @@ impl Drop for ScratchEnv {
 }
 
 /// Tears down every scratch environment (found through its owner group role) whose
-/// owning process no longer runs on this host. Returns the labels removed.
+/// owning process no longer runs on this host. Returns the labels removed; one that
+/// cannot be removed is logged and skipped.
 pub fn sweep_dead_scratch_envs(base: &Config) -> Result<Vec<String>> {
     crate::runtime::off_runtime(|| {
         let mut admin = crate::server::admin::connect_admin(base)?;
@@ -127,8 +128,12 @@ pub fn sweep_dead_scratch_envs(base: &Config) -> Result<Vec<String>> {
             }
             let mut config = base.clone().with_env(&label)?;
             config.terminate_connections = true;
-            teardown(&config)?;
-            removed.push(label);
+            // One environment that cannot go (something outside it holds on to its
+            // roles) must not keep the others, nor fail the test that swept.
+            match teardown(&config) {
+                Ok(_) => removed.push(label),
+                Err(e) => log::warn!("could not sweep scratch environment {label}: {e}"),
+            }
         }
         Ok(removed)
     })

@@ -6,7 +6,6 @@
 use assert_cmd::Command;
 use ores_sql::testing::ScratchEnv;
 use std::io::Write;
-use std::path::Path;
 
 /// A scratch environment plus the `.env` the child process reads.
 pub struct Cli {
@@ -78,12 +77,7 @@ pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A fixture manifest from `tests/fixtures`.
-pub fn fixture(name: &str) -> ores_sql::Manifest {
-    ores_sql::Manifest::from_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .expect("fixture manifest")
-}
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)]
+pub use common::fixture;

@@ -1,5 +1,6 @@
-//! Shared helpers of the schema tests: a fresh clone of the built schema, service
-//! connections scoped to a tenant, and the registry's view of who may do what.
+//! Helpers shared by the integration tests: fixture trees, a fresh clone of the
+//! built schema, service connections scoped to a tenant, and the registry's view of
+//! who may do what.
 #![allow(dead_code)]
 
 use ores_sql::server::admin::connect_admin_to;
@@ -7,7 +8,28 @@ use ores_sql::testing::TestDatabase;
 use ores_sql::tree::registry::{self, Service};
 use postgres::Client;
 
-pub const SYSTEM_TENANT: &str = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+pub use ores_sql::testing::SYSTEM_TENANT_ID as SYSTEM_TENANT;
+
+/// A temporary SQL tree: `(path under the root, contents)` for each file.
+pub fn tree<B: AsRef<[u8]>>(files: &[(&str, B)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (path, body) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("a file under the root")).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    dir
+}
+
+/// A fixture tree of `tests/fixtures` as a manifest.
+pub fn fixture(name: &str) -> ores_sql::Manifest {
+    ores_sql::Manifest::from_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .expect("fixture manifest")
+}
 
 /// A fresh database with the compiled-in schema, cloned from the harness's template
 /// (these tests need a database, not a build).
@@ -22,19 +44,16 @@ pub fn admin(env: &TestDatabase) -> Client {
 
 /// A connection as `ores_<env>_<service>_service`, with `ores.tenant_id` set.
 pub fn service(env: &TestDatabase, name: &str, tenant: Option<&str>) -> Client {
-    let svc = registry::service(name).expect("known service");
-    let mut client = env
-        .config()
-        .role_pg_config(&svc.role(env.env()), None)
-        .connect(postgres::NoTls)
-        .expect("service connection");
-    client
-        .batch_execute(&format!("SET ores.service = '{name}'"))
-        .unwrap();
-    if let Some(t) = tenant {
-        set_tenant(&mut client, t);
+    match tenant {
+        Some(t) => env.tenant_session(name, t).expect("tenant session"),
+        None => {
+            let mut client = env.service(name).expect("service session");
+            client
+                .batch_execute(&format!("SET ores.service = '{name}'"))
+                .unwrap();
+            client
+        }
     }
-    client
 }
 
 pub fn set_tenant(client: &mut Client, tenant: &str) {
