@@ -23,10 +23,8 @@ fn open_session(cli: &Cli) -> (postgres::Client, i32) {
 }
 
 #[test]
-fn recreate_status_version_and_refusals_of_a_whole_environment() {
-    let cli = Cli::new("clc");
-    let hash = Manifest::compiled().schema_hash();
-
+fn status_and_version_of_a_missing_database() {
+    let cli = Cli::new("clm");
     // Nothing yet: status says so plainly, version is an error.
     cli.compass()
         .args(["db", "status"])
@@ -38,7 +36,11 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("does not exist"));
+}
 
+#[test]
+fn recreate_without_a_terminal_or_yes_fails_at_once() {
+    let cli = Cli::new("cly");
     // No terminal and no -y: fail at once, never wait.
     let out = cli
         .compass()
@@ -49,7 +51,12 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("pass -y"), "{}", stderr(&out));
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+}
 
+#[test]
+fn recreate_builds_and_status_version_list_and_roles_describe_it() {
+    let cli = Cli::new("clc");
+    let hash = Manifest::compiled().schema_hash();
     cli.compass()
         .args(["db", "recreate", "-y"])
         .assert()
@@ -100,7 +107,12 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
             "ores_{}_iam_service",
             cli.label()
         )));
+}
 
+#[test]
+fn sql_logs_in_as_a_role_of_the_environment() {
+    let cli = Cli::new("clq");
+    cli.build();
     // psql with credentials from the environment, as a login role of the environment.
     let out = cli
         .compass()
@@ -120,7 +132,12 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
         stdout(&out).trim(),
         format!("ores_{}_readonly_user", cli.label())
     );
+}
 
+#[test]
+fn an_open_session_blocks_recreate_and_drop_until_kill_and_staleness_shows() {
+    let cli = Cli::new("clk");
+    cli.build();
     // A session is open: recreate and drop refuse and say who it is.
     let (holder, pid) = open_session(&cli);
     let out = cli
@@ -190,14 +207,24 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
         .assert()
         .success()
         .stdout(predicate::str::contains("current"));
+}
 
+#[test]
+fn setup_never_overwrites_a_schema() {
+    let cli = Cli::new("clo");
+    cli.build();
     // setup never overwrites a schema.
     cli.compass()
         .args(["db", "setup"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("already holds a schema"));
+}
 
+#[test]
+fn connections_kill_needs_confirmation_then_terminates() {
+    let cli = Cli::new("clx");
+    cli.build();
     // connections --kill needs confirmation, then terminates.
     let (_holder, _) = open_session(&cli);
     cli.compass()
@@ -210,7 +237,12 @@ fn recreate_status_version_and_refusals_of_a_whole_environment() {
         .assert()
         .success()
         .stdout(predicate::str::contains("terminated 1 session(s)"));
+}
 
+#[test]
+fn teardown_needs_confirmation_and_removes_the_database_and_every_role() {
+    let cli = Cli::new("clt");
+    cli.build();
     // teardown: database and every role of the environment.
     cli.compass()
         .args(["db", "teardown"])
