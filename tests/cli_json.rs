@@ -23,21 +23,11 @@ fn json(cli: &Cli, args: &[&str]) -> (bool, Value) {
     (out.status.success(), value)
 }
 
-/// A session held open on the environment's database, and its backend pid.
-fn held_session(cli: &Cli) -> (postgres::Client, i64) {
-    let mut client = cli.db();
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .unwrap()
-        .get(0);
-    (client, i64::from(pid))
-}
-
 #[test]
 fn status_json_reports_the_build_and_who_is_connected() {
     let cli = Cli::new("jst");
     cli.build();
-    let (_session, pid) = held_session(&cli);
+    let (_session, pid) = cli.open_session();
     let (ok, v) = json(&cli, &["db", "status", "--json"]);
     assert!(ok, "{v}");
     assert_eq!(v["state"], "current");
@@ -138,7 +128,7 @@ fn roles_json_lists_every_role_and_a_role_altered_by_hand() {
 fn connections_json_lists_a_held_session() {
     let cli = Cli::new("jcn");
     cli.build();
-    let (_session, pid) = held_session(&cli);
+    let (_session, pid) = cli.open_session();
     let (ok, v) = json(&cli, &["db", "connections", "--json"]);
     assert!(ok, "{v}");
     assert_eq!(v["database"], cli.database());

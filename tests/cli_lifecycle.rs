@@ -9,19 +9,6 @@ use cli_support::{Cli, stderr, stdout};
 use ores_sql::Manifest;
 use predicates::prelude::*;
 
-/// A session of our own on the database, as a developer's psql would be.
-fn open_session(cli: &Cli) -> (postgres::Client, i32) {
-    let mut client = cli.db();
-    client
-        .batch_execute("SET application_name = 'cli-test-holder'")
-        .unwrap();
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .unwrap()
-        .get(0);
-    (client, pid)
-}
-
 #[test]
 fn status_and_version_of_a_missing_database() {
     let cli = Cli::new("clm");
@@ -139,7 +126,7 @@ fn an_open_session_blocks_recreate_and_drop_until_kill_and_staleness_shows() {
     let cli = Cli::new("clk");
     cli.build();
     // A session is open: recreate and drop refuse and say who it is.
-    let (holder, pid) = open_session(&cli);
+    let (holder, pid) = cli.open_session();
     let out = cli
         .compass()
         .args(["db", "recreate", "-y"])
@@ -226,7 +213,7 @@ fn connections_kill_needs_confirmation_then_terminates() {
     let cli = Cli::new("clx");
     cli.build();
     // connections --kill needs confirmation, then terminates.
-    let (_holder, _) = open_session(&cli);
+    let (_holder, _) = cli.open_session();
     cli.compass()
         .args(["db", "connections", "--kill"])
         .assert()

@@ -62,6 +62,20 @@ impl Cli {
         ores_sql::server::admin::connect_admin(&self.env.config).unwrap()
     }
 
+    /// A session of our own on the database, as a developer's psql would be, and its
+    /// backend pid.
+    pub fn open_session(&self) -> (postgres::Client, i32) {
+        let mut client = self.db();
+        client
+            .batch_execute("SET application_name = 'cli-test-holder'")
+            .unwrap();
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        (client, pid)
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         self.db().query_one(sql, &[]).unwrap().get(0)
     }

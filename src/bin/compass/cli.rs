@@ -45,8 +45,13 @@ pub struct Yes {
     pub yes: bool,
 }
 
+/// What every command that drops something takes: confirmation and what to do about
+/// other sessions.
 #[derive(Args, Clone, Copy)]
-pub struct Kill {
+pub struct Guard {
+    /// Do not ask for confirmation (required when standard input is not a terminal).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
     /// Terminate other sessions instead of refusing while they are connected.
     #[arg(short = 'k', long = "kill")]
     pub kill: bool,
@@ -61,9 +66,7 @@ pub enum Db {
         #[arg(short = 'D', long = "database", value_name = "NAME")]
         database: Option<String>,
         #[command(flatten)]
-        yes: Yes,
-        #[command(flatten)]
-        kill: Kill,
+        guard: Guard,
         #[command(flatten)]
         target: Target,
     },
@@ -84,9 +87,7 @@ pub enum Db {
         #[arg(value_name = "NAME")]
         database: String,
         #[command(flatten)]
-        yes: Yes,
-        #[command(flatten)]
-        kill: Kill,
+        guard: Guard,
         #[command(flatten)]
         target: Target,
     },
@@ -97,9 +98,7 @@ pub enum Db {
         #[arg(value_name = "NAME")]
         database: Option<String>,
         #[command(flatten)]
-        yes: Yes,
-        #[command(flatten)]
-        kill: Kill,
+        guard: Guard,
         #[command(flatten)]
         target: Target,
     },
@@ -233,9 +232,7 @@ pub enum EnvCmd {
         #[arg(short = 'e', long = "env", value_name = "ENV")]
         env: String,
         #[command(flatten)]
-        yes: Yes,
-        #[command(flatten)]
-        kill: Kill,
+        guard: Guard,
     },
     /// Drop the environment's database and roles.
     Teardown {
@@ -243,9 +240,7 @@ pub enum EnvCmd {
         #[arg(short = 'e', long = "env", value_name = "ENV")]
         env: String,
         #[command(flatten)]
-        yes: Yes,
-        #[command(flatten)]
-        kill: Kill,
+        guard: Guard,
     },
     /// Check that the configuration (.env plus exported variables) is complete and
     /// of a format version this compass understands; missing keys are listed.

@@ -25,14 +25,13 @@ pub fn run(command: Db) -> Outcome {
     match command {
         Db::Recreate {
             database,
-            yes,
-            kill,
+            guard,
             target,
         } => {
             let mut config = build_target(&target, database.as_deref())?;
-            config.terminate_connections = kill.kill;
+            config.terminate_connections = guard.kill;
             confirm(
-                yes.yes,
+                guard.yes,
                 &format!(
                     "drop and rebuild database {} (environment {})",
                     config.database, config.env
@@ -54,14 +53,13 @@ pub fn run(command: Db) -> Outcome {
         }
         Db::Drop {
             database,
-            yes,
-            kill,
+            guard,
             target,
         } => {
             let config = load(&target)?;
             check_name(&database)?;
-            confirm(yes.yes, &format!("drop database {database}"))?;
-            if ores_sql::lifecycle::drop::drop_named(&config, &database, kill.kill)? {
+            confirm(guard.yes, &format!("drop database {database}"))?;
+            if ores_sql::lifecycle::drop::drop_named(&config, &database, guard.kill)? {
                 println!("dropped {database}");
             } else {
                 println!("{database} does not exist; nothing to drop");
@@ -70,16 +68,15 @@ pub fn run(command: Db) -> Outcome {
         }
         Db::Teardown {
             database,
-            yes,
-            kill,
+            guard,
             target,
         } => {
             let mut config = load(&target)?;
-            config.terminate_connections = kill.kill;
+            config.terminate_connections = guard.kill;
             let name = database.clone().unwrap_or_else(|| config.database.clone());
             check_name(&name)?;
             confirm(
-                yes.yes,
+                guard.yes,
                 &format!(
                     "drop database {name} and every role of environment {}",
                     config.env

@@ -10,12 +10,12 @@ use ores_sql::{Config, Error};
 
 pub fn run(command: EnvCmd) -> Outcome {
     match command {
-        EnvCmd::Recreate { env, yes, kill } => {
+        EnvCmd::Recreate { env, guard } => {
             let mut config = load_env(&env)?;
-            config.terminate_connections = kill.kill;
+            config.terminate_connections = guard.kill;
             check_name(&config.database)?;
             confirm(
-                yes.yes,
+                guard.yes,
                 &format!(
                     "tear down environment {env} (database {} and its roles) and build it again",
                     config.database
@@ -27,11 +27,11 @@ pub fn run(command: EnvCmd) -> Outcome {
             println!("{}", render::environment_rebuilt(&env, &removed, &built));
             Ok(())
         }
-        EnvCmd::Teardown { env, yes, kill } => {
+        EnvCmd::Teardown { env, guard } => {
             let mut config = load_env(&env)?;
-            config.terminate_connections = kill.kill;
+            config.terminate_connections = guard.kill;
             confirm(
-                yes.yes,
+                guard.yes,
                 &format!(
                     "drop database {} and every role of environment {env}",
                     config.database
