@@ -157,7 +157,13 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
         .unwrap()
         .get(0);
     assert_eq!(v, 3);
+}
 
+#[test]
+fn lookups_refuse_unknown_codes_and_list_the_valid_ones() {
+    let env = built();
+    let a = create_tenant(&env, "tenant_a");
+    let mut ra = service(&env, "refdata", Some(&a));
     // Lookups: an unknown code is refused with ORE02 and the valid values listed.
     let err = ra
         .execute(
@@ -191,7 +197,14 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
     let db = err.as_db_error().unwrap();
     assert_eq!(db.code().code(), "ORE02");
     assert!(db.message().contains("book_code"), "{}", db.message());
+}
 
+#[test]
+fn overlapping_validity_is_refused_even_with_the_trigger_bypassed() {
+    let env = built();
+    let a = create_tenant(&env, "tenant_a");
+    let mut ra = service(&env, "refdata", Some(&a));
+    let id = insert_party(&mut ra, "ACME", "Acme Bank");
     // The exclusion constraint is the last line of defence if the trigger is bypassed
     // (here by a superuser disabling triggers): overlapping validity is refused.
     let mut admin = admin(&env);
@@ -204,7 +217,7 @@ fn versions_refuse_stale_writes_soft_delete_keeps_history_and_changes_are_announ
                  (tenant_id, party_id, short_code, name, party_type_code, version, valid_from)
              SELECT tenant_id, party_id, short_code, 'overlap', party_type_code, 99,
                     valid_from + interval '1 microsecond'
-               FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid AND version = 3",
+               FROM ores_refdata_parties_tbl WHERE party_id = $1::text::uuid AND version = 1",
             &[&id],
         )
         .unwrap_err();
