@@ -765,6 +765,7 @@ fn run_env(command: EnvCmd) -> Outcome {
                     envfile::FORMAT_VERSION
                 ),
                 Format::Malformed(v) => format!("{v:?} (not a number)"),
+                Format::Upstream(n) => format!("ORE Studio's .env, ORES_ENV_VERSION={n}"),
             };
             println!("format:  {format}");
             for key in &check.missing {
