@@ -1,7 +1,7 @@
 //! Configuration loading: precedence, defaults, validation, secrets.
 
 use ores_sql::Error;
-use ores_sql::config::envfile::{Format, check_vars};
+use ores_sql::config::envfile::{Format, check_vars, describe_failure};
 use ores_sql::config::{Config, merge, merge_sources, read_dotenv};
 use std::collections::BTreeMap;
 
@@ -326,6 +326,17 @@ fn an_upstream_dotenv_is_read_without_edits() {
     assert_eq!(
         check_vars(&typo, None).unknown,
         ["ORES_IAM_SERVCE_DB_PASSWORD"]
+    );
+    // A missing password is named in both spellings.
+    let mut partial = file.clone();
+    partial.remove("ORES_DB_WT_PASSWORD");
+    partial.remove("ORES_WT_DB_PASSWORD");
+    let check = check_vars(&partial, None);
+    assert_eq!(check.missing, ["ORES_DB_WT_USER_PASSWORD"]);
+    let message = describe_failure(&check).unwrap().to_string();
+    assert!(
+        message.contains("ORES_DB_WT_USER_PASSWORD (or ORES_DB_WT_PASSWORD)"),
+        "{message}"
     );
     // Without its version the file declares no format.
     let mut unversioned = file.clone();

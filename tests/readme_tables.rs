@@ -1,5 +1,6 @@
 //! The README's list of domains and tables is generated from the compiled-in
-//! manifest; this test fails (printing the new text) when it is stale.
+//! manifest; this test fails (printing the new text) when it is stale. The role
+//! table is checked against the login users and the service registry.
 //!
 //! Regenerate with `UPDATE_README=1 cargo nextest run --test readme_tables`.
 

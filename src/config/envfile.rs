@@ -175,9 +175,26 @@ pub fn describe_failure(check: &EnvCheck) -> Option<Error> {
         )),
     }
     if !check.missing.is_empty() {
+        // A file written for ORE Studio's scripts is completed in its own spelling.
+        let settings = upstream::settings();
+        let named: Vec<String> = check
+            .missing
+            .iter()
+            .map(|k| {
+                let aliases = settings
+                    .iter()
+                    .find(|s| &s.canonical == k)
+                    .map(|s| s.aliases.as_slice())
+                    .unwrap_or_default();
+                match (&check.format, aliases.first()) {
+                    (Format::Upstream(_), Some(alias)) => format!("{k} (or {alias})"),
+                    _ => k.clone(),
+                }
+            })
+            .collect();
         problems.push(format!(
             "missing {}; add them to the .env (or export them)",
-            check.missing.join(", ")
+            named.join(", ")
         ));
     }
     (!problems.is_empty()).then(|| Error::Config(problems.join("; ")))
