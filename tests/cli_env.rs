@@ -334,3 +334,55 @@ fn env_configure_refuses_a_bad_label_and_writes_nothing() {
     assert!(stderr(&out).contains("Bad-Label"), "{}", stderr(&out));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// A `.env` as ORE Studio's own tool writes it: its format version, its key names,
+/// settings of its applications beside ours.
+fn upstream_dotenv() -> String {
+    let mut text = String::from(
+        "ORES_ENV_VERSION=11\nORES_ENV_NAME=festive-hawking\nORES_DB_HOST=localhost\n\
+         ORES_NATS_URL=nats://localhost:20229\nORES_DB_DDL_USER=ores_festive_hawking_ddl_user\n",
+    );
+    for stem in [
+        "DDL", "CLI", "WT", "SHELL", "HTTP", "RO", "TEST_DDL", "TEST_DML",
+    ] {
+        text.push_str(&format!("ORES_DB_{stem}_PASSWORD='pw-{stem}'\n"));
+    }
+    for s in ores_sql::tree::registry::SERVICES {
+        let up = s.name.to_ascii_uppercase();
+        text.push_str(&format!("ORES_{up}_SERVICE_DB_PASSWORD='pw-{up}'\n"));
+    }
+    text
+}
+
+#[test]
+fn env_check_reads_an_upstream_dotenv_and_names_both_keys_when_two_disagree() {
+    let cli = Cli::with_dotenv("cup", &upstream_dotenv());
+    let out = cli.compass().args(["env", "check"]).output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("ORE Studio's .env, ORES_ENV_VERSION=11"),
+        "{text}"
+    );
+    assert!(!text.contains("unknown:"), "{text}");
+    assert!(!text.contains("missing:"), "{text}");
+
+    let both = format!(
+        "{}ORES_DB_DDL_USER_PASSWORD='pw-other'\n",
+        upstream_dotenv()
+    );
+    let cli = Cli::with_dotenv("cup", &both);
+    let out = cli.compass().args(["env", "check"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("ORES_DB_DDL_PASSWORD") && err.contains("ORES_DB_DDL_USER_PASSWORD"),
+        "{err}"
+    );
+    assert!(err.contains(cli.dotenv.path().to_str().unwrap()), "{err}");
+    assert!(
+        !err.contains("pw-DDL") && !err.contains("pw-other"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -1,5 +1,6 @@
 //! The README's list of domains and tables is generated from the compiled-in
-//! manifest; this test fails (printing the new text) when it is stale.
+//! manifest; this test fails (printing the new text) when it is stale. The role
+//! table is checked against the login users and the service registry.
 //!
 //! Regenerate with `UPDATE_README=1 cargo nextest run --test readme_tables`.
 
@@ -88,4 +89,53 @@ fn readme_lists_every_table_of_the_manifest() {
         "README.md's table list is stale; regenerate it with \
          `UPDATE_README=1 cargo nextest run --test readme_tables`. New text:\n{wanted}"
     );
+}
+
+/// The README's role table names every login user and every service of the
+/// registry, and no login user that does not exist.
+#[test]
+fn readme_role_table_names_every_login_user_and_service() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme.find("\n## Roles\n").expect("a Roles section");
+    let end = readme[start + 1..]
+        .find("\n## ")
+        .map(|i| start + 1 + i)
+        .unwrap();
+    let section = &readme[start..end];
+    let table: Vec<&str> = section.lines().filter(|l| l.starts_with('|')).collect();
+    let users: Vec<String> = ores_sql::server::roles::USERS
+        .iter()
+        .map(|(suffix, _)| suffix.to_string())
+        .collect();
+    for (suffix, group) in ores_sql::server::roles::USERS {
+        let row = table
+            .iter()
+            .find(|l| l.contains(&format!("`ores_E_{suffix}`")))
+            .unwrap_or_else(|| panic!("README's role table lacks ores_E_{suffix}"));
+        assert!(
+            row.contains(&format!("`{group}`")),
+            "README says {suffix} is not in {group}: {row}"
+        );
+    }
+    for mentioned in section.match_indices("`ores_E_") {
+        let name: String = section[mentioned.0 + "`ores_E_".len()..]
+            .chars()
+            .take_while(|c| *c != '`')
+            .collect();
+        if name.ends_with("_user") {
+            assert!(users.contains(&name), "README names unknown user {name}");
+        }
+    }
+    let services_row = table
+        .iter()
+        .find(|l| l.contains("`ores_E_<service>_service`"))
+        .expect("a service row");
+    for s in ores_sql::tree::registry::SERVICES {
+        assert!(
+            services_row.contains(&format!("`{}`", s.name)),
+            "README's role table lacks service {}",
+            s.name
+        );
+    }
 }

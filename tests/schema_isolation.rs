@@ -259,3 +259,177 @@ fn each_service_writes_only_its_domain_and_reads_only_what_the_registry_allows()
     );
     assert_eq!(unpinned, 0);
 }
+
+/// One row of each service domain added for the full role contract, written the way
+/// its service would (lookups, tenant and change reason checked by the triggers).
+/// Order matters: a compute batch names an ORE run configuration.
+const DOMAIN_ROWS: &[(&str, &str, &str)] = &[
+    (
+        "workspace",
+        "ores_workspace_workspaces_tbl",
+        "INSERT INTO ores_workspace_workspaces_tbl (code, name, reporting_currency_code)
+         VALUES ('rates_desk', 'Rates desk', 'EUR')",
+    ),
+    (
+        "scheduler",
+        "ores_scheduler_jobs_tbl",
+        "INSERT INTO ores_scheduler_jobs_tbl (code, name, job_kind, cron_expression, time_zone)
+         VALUES ('eod_npv', 'End-of-day NPV', 'report_run', '0 18 * * 1-5', 'Europe/London')",
+    ),
+    (
+        "marketdata",
+        "ores_marketdata_series_tbl",
+        "INSERT INTO ores_marketdata_series_tbl (code, name, series_type, currency_code)
+         VALUES ('EUR-OIS', 'EUR OIS discount curve', 'discount_curve', 'EUR')",
+    ),
+    (
+        "ore",
+        "ores_ore_run_configurations_tbl",
+        "INSERT INTO ores_ore_run_configurations_tbl (code, name, base_currency_code, analytics, simulation_samples)
+         VALUES ('eod', 'End of day', 'EUR', '{npv,exposure}', 1000)",
+    ),
+    (
+        "compute",
+        "ores_compute_batches_tbl",
+        "INSERT INTO ores_compute_batches_tbl (run_configuration_code, as_of_date, task_count)
+         VALUES ('eod', '2026-12-01', 12)",
+    ),
+    (
+        "analytics",
+        "ores_analytics_configurations_tbl",
+        "INSERT INTO ores_analytics_configurations_tbl (code, name, measure, confidence_level, horizon_days)
+         VALUES ('var_95_1d', 'VaR 95% 1 day', 'var', 0.95, 1)",
+    ),
+    (
+        "reporting",
+        "ores_reporting_report_definitions_tbl",
+        "INSERT INTO ores_reporting_report_definitions_tbl (code, name, report_type, currency_code)
+         VALUES ('desk_npv', 'Desk NPV', 'npv', 'EUR')",
+    ),
+    (
+        "synthetic",
+        "ores_synthetic_generation_requests_tbl",
+        "INSERT INTO ores_synthetic_generation_requests_tbl (target_entity, row_count)
+         VALUES ('refdata_parties', 100)",
+    ),
+    (
+        "workflow",
+        "ores_workflow_instances_tbl",
+        "INSERT INTO ores_workflow_instances_tbl (workflow_code, subject_entity, subject_key)
+         VALUES ('trade_approval', 'trading_trades', 'T-0001')",
+    ),
+];
+
+/// Counts the rows of tenants other than the system tenant: its shared reference rows
+/// are visible to every tenant and would hide what a tenant wrote.
+fn tenant_rows(table: &str) -> String {
+    format!("SELECT count(*) FROM {table} WHERE tenant_id <> ores_utility_system_tenant_id_fn()")
+}
+
+#[test]
+fn each_new_service_writes_its_own_domain_and_every_other_service_is_refused_or_only_reads() {
+    let env = built();
+    let a = create_tenant(&env, "tenant_a");
+    let b = create_tenant(&env, "tenant_b");
+    for (owner, table, insert) in DOMAIN_ROWS {
+        let mut own = service(&env, owner, Some(&a));
+        assert_eq!(own.execute(*insert, &[]).unwrap(), 1, "{owner}: {insert}");
+        assert_eq!(
+            count(&mut own, &tenant_rows(table)),
+            1,
+            "{owner} cannot see its own row in {table}"
+        );
+        // The same service in another tenant sees nothing of it.
+        let mut other_tenant = service(&env, owner, Some(&b));
+        assert_eq!(
+            count(&mut other_tenant, &tenant_rows(table)),
+            0,
+            "tenant B's {owner} service sees tenant A's {table}"
+        );
+        for other in services().iter().filter(|s| s.name != *owner) {
+            let mut c = service(&env, other.name, Some(&a));
+            assert_eq!(
+                sqlstate(c.execute(*insert, &[])),
+                "42501",
+                "{} wrote {table}",
+                other.name
+            );
+            let select = c.query_one(&tenant_rows(table), &[]);
+            if other.reads_table(table) {
+                let seen: i64 = select
+                    .unwrap_or_else(|e| panic!("{} may read {table}: {e}", other.name))
+                    .get(0);
+                assert_eq!(seen, 1, "{} reads {table}", other.name);
+            } else {
+                assert_eq!(sqlstate(select), "42501", "{} read {table}", other.name);
+            }
+        }
+    }
+
+    // Lookups are checked within the writer's tenant: tenant B has no run
+    // configuration "eod", so it cannot submit a batch of tenant A's.
+    let mut compute_b = service(&env, "compute", Some(&b));
+    let state = sqlstate(compute_b.execute(
+        "INSERT INTO ores_compute_batches_tbl (run_configuration_code, as_of_date)
+         VALUES ('eod', '2026-12-01')",
+        &[],
+    ));
+    assert_eq!(state, "ORE02");
+    // Table rules hold for the new entities too: exposure needs simulation paths.
+    let mut ore_a = service(&env, "ore", Some(&a));
+    let state = sqlstate(ore_a.execute(
+        "INSERT INTO ores_ore_run_configurations_tbl (code, name, base_currency_code, analytics)
+         VALUES ('no_paths', 'No paths', 'EUR', '{exposure}')",
+        &[],
+    ));
+    assert_eq!(state, "23514");
+}
+
+#[test]
+fn wt_shell_and_http_users_read_and_write_like_the_cli_and_nothing_more() {
+    let env = built();
+    let a = create_tenant(&env, "tenant_a");
+    let e = env.env().to_string();
+    for user in ["cli_user", "wt_user", "shell_user", "http_user"] {
+        let mut c = env.user(user).unwrap();
+        set_tenant(&mut c, &a);
+        let member = |c: &mut postgres::Client, group: &str| -> bool {
+            c.query_one(
+                "SELECT pg_has_role(current_user, $1, 'MEMBER')",
+                &[&format!("ores_{e}_{group}")],
+            )
+            .unwrap()
+            .get(0)
+        };
+        assert!(member(&mut c, "rw"), "{user} is not in rw");
+        for group in ["owner", "ro", "service"] {
+            assert!(!member(&mut c, group), "{user} is in {group}");
+        }
+        let key = format!("T-{user}");
+        c.execute(
+            "INSERT INTO ores_workflow_instances_tbl (workflow_code, subject_entity, subject_key)
+             VALUES ('trade_approval', 'trading_trades', $1)",
+            &[&key],
+        )
+        .unwrap_or_else(|err| panic!("{user} cannot write a domain table: {err}"));
+        let state = sqlstate(c.execute("CREATE TABLE ores_rogue_tbl (id int)", &[]));
+        assert_eq!(state, "42501", "{user} created a table");
+        let state = sqlstate(c.execute("SELECT ores_iam_reset_tenant_fn('nobody')", &[]));
+        assert_eq!(state, "42501", "{user} may reset tenants");
+        // The build record is the provisioning tool's alone.
+        let state = sqlstate(c.execute("DELETE FROM ores_database_builds_tbl", &[]));
+        assert_eq!(state, "42501", "{user} changed the build record");
+    }
+    let mut ro = env.user("readonly_user").unwrap();
+    set_tenant(&mut ro, &a);
+    assert_eq!(
+        count(&mut ro, "SELECT count(*) FROM ores_workflow_instances_tbl"),
+        4
+    );
+    let state = sqlstate(ro.execute(
+        "INSERT INTO ores_workflow_instances_tbl (workflow_code, subject_entity, subject_key)
+         VALUES ('trade_approval', 'trading_trades', 'T-ro')",
+        &[],
+    ));
+    assert_eq!(state, "42501");
+}

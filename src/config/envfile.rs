@@ -3,8 +3,14 @@
 //! A `.env` declares the format it follows with `ORES_ENV_FORMAT`; when the set of
 //! keys changes in a way an old file cannot satisfy, the version goes up, and an old
 //! binary refuses a newer file instead of half-understanding it.
+//!
+//! A `.env` written for ORE Studio's own scripts has no `ORES_ENV_FORMAT`; it carries
+//! ORE Studio's `ORES_ENV_VERSION` instead, whose numbering is that project's. Such a
+//! file is read through ORE Studio's spellings of our keys ([`super::upstream`]), and
+//! its version number is only checked to be one.
 
-use crate::config::{Config, merge, read_dotenv};
+use crate::config::upstream::{self, UPSTREAM_VERSION_KEY};
+use crate::config::{Config, load_vars};
 use crate::error::{Error, Result};
 use crate::server::roles::roles_for;
 use std::collections::BTreeMap;
@@ -45,6 +51,9 @@ pub enum Format {
     Unsupported(u32),
     /// Not a number.
     Malformed(String),
+    /// No `ORES_ENV_FORMAT`, but ORE Studio's `ORES_ENV_VERSION`: a file written for
+    /// its scripts, read through its spellings of our keys.
+    Upstream(u32),
 }
 
 /// The outcome of `compass env check`.
@@ -63,7 +72,7 @@ pub struct EnvCheck {
 impl EnvCheck {
     /// Complete and of a supported format. Unknown keys alone do not fail the check.
     pub fn is_ok(&self) -> bool {
-        matches!(self.format, Format::Supported(_)) && self.missing.is_empty()
+        matches!(self.format, Format::Supported(_) | Format::Upstream(_)) && self.missing.is_empty()
     }
 }
 
@@ -87,22 +96,53 @@ pub fn required_keys() -> Vec<String> {
 }
 
 /// Checks a set of variables (file merged with the environment).
+///
+/// ORE Studio's spellings count for the key they stand for. In a file written for
+/// ORE Studio's scripts (format [`Format::Upstream`]) only unknown `..._PASSWORD` keys
+/// are reported: the rest of such a file configures ORE Studio's own applications
+/// (message bus, ports, names) and is none of our business.
 pub fn check_vars(vars: &BTreeMap<String, String>, path: Option<PathBuf>) -> EnvCheck {
     let set = |k: &str| vars.get(k).is_some_and(|v| !v.trim().is_empty());
     let format = match vars.get(FORMAT_KEY).map(|v| v.trim()) {
-        None | Some("") => Format::Missing,
+        None | Some("") => match upstream::upstream_version(vars) {
+            Ok(Some(n)) => Format::Upstream(n),
+            // A malformed ORES_ENV_VERSION declares nothing (and loading refuses it).
+            _ => Format::Missing,
+        },
         Some(v) => match v.parse::<u32>() {
             Ok(n) if n == FORMAT_VERSION => Format::Supported(n),
             Ok(n) => Format::Unsupported(n),
             Err(_) => Format::Malformed(v.to_string()),
         },
     };
+    let settings = upstream::settings();
+    let set_under_any_spelling = |key: &str| {
+        set(key)
+            || settings
+                .iter()
+                .filter(|s| s.canonical == key)
+                .flat_map(|s| &s.aliases)
+                .any(|a| set(a))
+    };
     let required = required_keys();
-    let missing = required.iter().filter(|k| !set(k)).cloned().collect();
+    let upstream_file = matches!(format, Format::Upstream(_));
+    let missing = required
+        .iter()
+        .filter(|k| !(upstream_file && k.as_str() == FORMAT_KEY))
+        .filter(|k| !set_under_any_spelling(k))
+        .cloned()
+        .collect();
+    let aliases = upstream::alias_keys();
     let unknown = vars
         .keys()
         .filter(|k| k.starts_with("ORES_"))
-        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()) && !required.contains(k))
+        .filter(|k| !upstream_file || k.ends_with("_PASSWORD"))
+        .filter(|k| {
+            !KNOWN_KEYS.contains(&k.as_str())
+                && k.as_str() != UPSTREAM_VERSION_KEY
+                && !required.contains(k)
+                && !aliases.contains(k)
+        })
         .cloned()
         .collect();
     EnvCheck {
@@ -117,19 +157,15 @@ pub fn check_vars(vars: &BTreeMap<String, String>, path: Option<PathBuf>) -> Env
 /// (or `ORES_DOTENV`) with exported variables over it. Values must also parse.
 pub fn check() -> Result<EnvCheck> {
     let config = Config::load()?;
-    let file_vars = match &config.dotenv_path {
-        Some(p) => read_dotenv(p)?,
-        None => BTreeMap::new(),
-    };
     let path = config.dotenv_path.clone();
-    Ok(check_vars(&merge(file_vars, std::env::vars()), path))
+    Ok(check_vars(&load_vars(path.as_deref())?, path))
 }
 
 /// A one-line description of a failed check, saying what to do.
 pub fn describe_failure(check: &EnvCheck) -> Option<Error> {
     let mut problems = Vec::new();
     match &check.format {
-        Format::Supported(_) => {}
+        Format::Supported(_) | Format::Upstream(_) => {}
         Format::Missing => {}
         Format::Unsupported(n) => problems.push(format!(
             "{FORMAT_KEY}={n} is not a format this compass understands (it reads {FORMAT_VERSION}); use a matching compass or rewrite the file"
@@ -139,9 +175,26 @@ pub fn describe_failure(check: &EnvCheck) -> Option<Error> {
         )),
     }
     if !check.missing.is_empty() {
+        // A file written for ORE Studio's scripts is completed in its own spelling.
+        let settings = upstream::settings();
+        let named: Vec<String> = check
+            .missing
+            .iter()
+            .map(|k| {
+                let aliases = settings
+                    .iter()
+                    .find(|s| &s.canonical == k)
+                    .map(|s| s.aliases.as_slice())
+                    .unwrap_or_default();
+                match (&check.format, aliases.first()) {
+                    (Format::Upstream(_), Some(alias)) => format!("{k} (or {alias})"),
+                    _ => k.clone(),
+                }
+            })
+            .collect();
         problems.push(format!(
             "missing {}; add them to the .env (or export them)",
-            check.missing.join(", ")
+            named.join(", ")
         ));
     }
     (!problems.is_empty()).then(|| Error::Config(problems.join("; ")))

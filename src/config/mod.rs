@@ -5,6 +5,7 @@
 pub mod configure;
 pub mod envfile;
 pub mod ident;
+pub mod upstream;
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -108,22 +109,25 @@ impl Config {
                 source: e,
             })?),
         };
-        let file_vars = match &path {
-            Some(p) => read_dotenv(p)?,
-            None => BTreeMap::new(),
-        };
-        let mut config = Config::from_vars(&merge(file_vars, std::env::vars()))?;
+        let vars = load_vars(path.as_deref())?;
+        let mut config = Config::from_vars(&vars)?;
         config.dotenv_path = path;
         Ok(config)
     }
 
     /// Builds a configuration from explicit variables only (no file, no environment).
+    /// ORE Studio's own spellings of our keys are accepted ([`upstream`]); two
+    /// spellings of one setting that disagree are an error naming both.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Config> {
+        let vars = &upstream::resolve(vars, "configuration")?;
+        upstream::upstream_version(vars)?;
         let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
         let port = match get("PGPORT") {
-            Some(p) => p
-                .parse::<u16>()
-                .map_err(|_| Error::Config(format!("PGPORT {p:?} is not a port number")))?,
+            Some(p) => p.parse::<u16>().map_err(|_| {
+                Error::Config(format!(
+                    "PGPORT (or ORES_DB_PORT) {p:?} is not a port number"
+                ))
+            })?,
             None => 5432,
         };
         let host = get("PGHOST").unwrap_or_else(|| default_host(port));
@@ -248,6 +252,33 @@ pub fn merge(
         }
     }
     vars
+}
+
+/// The variables of `.env` at `path` (if any) with the exported ones over them, each
+/// source's upstream spellings resolved on its own first: within one source two
+/// spellings must agree, and an exported variable overrides the file under either
+/// spelling.
+pub fn load_vars(path: Option<&Path>) -> Result<BTreeMap<String, String>> {
+    let file_vars = match path {
+        Some(p) => read_dotenv(p)?,
+        None => BTreeMap::new(),
+    };
+    let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+    merge_sources(&file_vars, &shown, std::env::vars())
+}
+
+/// [`merge`], with each source's upstream spellings resolved on its own first
+/// (`file_label` names the file in a disagreement).
+pub fn merge_sources(
+    file_vars: &BTreeMap<String, String>,
+    file_label: &str,
+    exported: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeMap<String, String>> {
+    let file_vars = upstream::resolve(file_vars, file_label)?;
+    let exported: BTreeMap<String, String> =
+        exported.into_iter().filter(|(k, _)| is_ours(k)).collect();
+    let exported = upstream::resolve(&exported, "exported variables")?;
+    Ok(merge(file_vars, exported))
 }
 
 /// `ores_dev_<env>`.

@@ -14,10 +14,15 @@ use postgres::types::ToSql;
 /// The group roles of an environment, by suffix.
 pub const GROUPS: [&str; 4] = ["owner", "rw", "ro", "service"];
 
-/// Fixed login users of an environment: (suffix, group it belongs to).
-pub const USERS: [(&str, &str); 5] = [
+/// Fixed login users of an environment: (suffix, group it belongs to). The web
+/// toolkit, shell and HTTP server users act for logged-in people, as the CLI does,
+/// so they get the same read/write group and nothing more.
+pub const USERS: [(&str, &str); 8] = [
     ("ddl_user", "owner"),
     ("cli_user", "rw"),
+    ("wt_user", "rw"),
+    ("shell_user", "rw"),
+    ("http_user", "rw"),
     ("readonly_user", "ro"),
     ("test_ddl_user", "owner"),
     ("test_dml_user", "rw"),

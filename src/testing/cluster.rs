@@ -76,7 +76,7 @@ pub(super) fn server() -> Result<(Config, Option<Arc<EmbeddedCluster>>)> {
 
 /// Whether the user pointed us at a server (exported or in `.env`).
 fn configured(config: &Config) -> bool {
-    let keys = ["PGHOST", "PGPORT"];
+    let keys = ["PGHOST", "PGPORT", "ORES_DB_HOST", "ORES_DB_PORT"];
     if keys.iter().any(|k| std::env::var_os(k).is_some()) {
         return true;
     }

@@ -52,6 +52,14 @@ impl Service {
 /// password hashes among them) stay the IAM service's alone.
 const IAM_SHARED: &[&str] = &["iam_tenants", "iam_tenant_types", "iam_tenant_statuses"];
 
+/// [`IAM_SHARED`] plus the change reasons every versioned row is checked against.
+const IAM_SHARED_AND_DQ: &[&str] = &[
+    "iam_tenants",
+    "iam_tenant_types",
+    "iam_tenant_statuses",
+    "dq",
+];
+
 /// Every domain service. Each component with tables is owned by exactly one service,
 /// except those in [`PROVISIONER_COMPONENTS`].
 pub const SERVICES: &[Service] = &[
@@ -110,6 +118,109 @@ pub const SERVICES: &[Service] = &[
             "iam_tenant_statuses",
             "dq",
         ],
+    },
+    Service {
+        name: "workspace",
+        owns: &["workspace"],
+        // A workspace's reporting currency is a refdata lookup.
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "refdata",
+        ],
+    },
+    Service {
+        name: "scheduler",
+        owns: &["scheduler"],
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+        ],
+    },
+    Service {
+        name: "marketdata",
+        owns: &["marketdata"],
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "refdata",
+        ],
+    },
+    Service {
+        name: "ore",
+        owns: &["ore"],
+        // The engine values trades on market data.
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "refdata",
+            "trading",
+            "marketdata",
+        ],
+    },
+    Service {
+        name: "compute",
+        owns: &["compute"],
+        // A batch runs one of ORE's run configurations (a lookup).
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "ore",
+        ],
+    },
+    Service {
+        name: "analytics",
+        owns: &["analytics"],
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "marketdata",
+        ],
+    },
+    Service {
+        name: "reporting",
+        owns: &["reporting"],
+        // Reports show trades, their reference data and the risk measures' settings.
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "refdata",
+            "trading",
+            "analytics",
+        ],
+    },
+    Service {
+        name: "synthetic",
+        owns: &["synthetic"],
+        // It generates data shaped like refdata and trading rows, so it reads them.
+        // (Upstream also lets it write refdata; here each component has one writer.)
+        reads: &[
+            "iam_tenants",
+            "iam_tenant_types",
+            "iam_tenant_statuses",
+            "dq",
+            "refdata",
+            "trading",
+        ],
+    },
+    Service {
+        name: "workflow",
+        owns: &["workflow"],
+        reads: IAM_SHARED_AND_DQ,
     },
 ];
 

@@ -314,6 +314,7 @@ pub fn env_check(check: &EnvCheck) -> String {
             envfile::FORMAT_VERSION
         ),
         Format::Malformed(v) => format!("{v:?} (not a number)"),
+        Format::Upstream(n) => format!("ORE Studio's .env, ORES_ENV_VERSION={n}"),
     };
     let _ = writeln!(out, "format:  {format}");
     for key in &check.missing {

@@ -1,0 +1,47 @@
+-- Report definitions: what a report shows (its type), in which currency and format.
+-- A scheduled job or a user runs a definition; the standard ones are shared by the
+-- system tenant and a tenant adds its own.
+CREATE TABLE ores_reporting_report_definitions_tbl (
+    tenant_id uuid NOT NULL DEFAULT ores_utility_current_tenant_id_fn(),
+    code text NOT NULL CHECK (code ~ '^[a-z][a-z0-9_.-]{0,63}$'),
+    name text NOT NULL CHECK (name <> ''),
+    report_type text NOT NULL CHECK (report_type IN ('trade_list', 'npv', 'cashflow', 'sensitivity', 'exposure', 'var')),
+    output_format text NOT NULL DEFAULT 'csv' CHECK (output_format IN ('csv', 'json', 'xlsx', 'pdf')),
+    -- NULL: each trade's own currency (or the workspace's reporting currency).
+    currency_code text,
+    description text NOT NULL DEFAULT '',
+    version integer NOT NULL DEFAULT 0,
+    modified_by text NOT NULL DEFAULT current_user,
+    performed_by text NOT NULL DEFAULT current_user,
+    change_reason_code text NOT NULL DEFAULT 'system.new_record',
+    change_commentary text NOT NULL DEFAULT '',
+    valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
+    valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
+    CONSTRAINT report_definitions_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
+    CONSTRAINT report_definitions_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CHECK (valid_from < valid_to)
+);
+
+CREATE UNIQUE INDEX report_definitions_current_idx ON ores_reporting_report_definitions_tbl (tenant_id, code)
+    WHERE valid_to = ores_utility_infinity_timestamp_fn();
+
+CREATE OR REPLACE TRIGGER ores_reporting_report_definitions_insert_trg BEFORE INSERT ON ores_reporting_report_definitions_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_insert_fn('code');
+CREATE OR REPLACE TRIGGER ores_reporting_report_definitions_lookup_trg AFTER INSERT ON ores_reporting_report_definitions_tbl
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ores_utility_versioned_lookup_fn('currency_code=ores_refdata_currencies_tbl.iso_code');
+CREATE OR REPLACE TRIGGER ores_reporting_report_definitions_update_trg BEFORE UPDATE ON ores_reporting_report_definitions_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_update_fn();
+CREATE OR REPLACE TRIGGER ores_reporting_report_definitions_delete_trg BEFORE DELETE ON ores_reporting_report_definitions_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_versioned_delete_fn('code');
+CREATE OR REPLACE TRIGGER ores_reporting_report_definitions_notify_trg AFTER INSERT OR UPDATE OR DELETE ON ores_reporting_report_definitions_tbl
+    FOR EACH ROW EXECUTE FUNCTION ores_utility_notify_trigger_fn('code');
+
+ALTER TABLE ores_reporting_report_definitions_tbl ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ores_reporting_report_definitions_tbl FORCE ROW LEVEL SECURITY;
+CREATE POLICY ores_reporting_report_definitions_tenant_pol ON ores_reporting_report_definitions_tbl
+    USING (tenant_id = ores_utility_current_tenant_id_fn())
+    WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());
+-- Shared reference data: every tenant reads the system tenant's rows beside its own.
+CREATE POLICY ores_reporting_report_definitions_shared_read_pol ON ores_reporting_report_definitions_tbl FOR SELECT
+    USING (tenant_id = ores_utility_system_tenant_id_fn());
