@@ -235,7 +235,9 @@ fn upstream_dotenv() -> String {
          ORES_CHECKOUT_LABEL=festive-hawking\n\
          ORES_BASE_PORT=21000\n\
          ORES_DATABASE_NAME=ores_dev_festive_hawking\n\
+         # ---------------------------------------------------------------\n\
          ORES_NATS_URL=nats://localhost:20229\n\
+         ORES_NATS_TLS_CA=\n\
          ORES_SITE_PORT=21004\n\
          PGPASSWORD=pg-admin-pw\n\
          ORES_DB_HOST=localhost\n\

@@ -41,6 +41,10 @@ impl Cli {
         cmd.env("ORES_DOTENV", self.dotenv.path())
             .env("ORES_ENV", self.label())
             .env("ORES_DB_NAME", self.database())
+            // ORE Studio's spellings of the two keys set here: exported by a developer
+            // who sourced that project's .env, they would disagree with ours.
+            .env_remove("ORES_ENV_NAME")
+            .env_remove("ORES_DATABASE_NAME")
             .env_remove("RUST_LOG")
             .env_remove("ORES_PSQL");
         cmd
