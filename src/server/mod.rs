@@ -6,4 +6,5 @@ pub(crate) mod apply;
 pub mod grants;
 pub mod inspect;
 pub mod psql;
+pub mod rights;
 pub mod roles;

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
 use crate::server::admin::{connect_admin_to, database_exists, server_major_version};
 use crate::server::grants::{public_relations, service_grants};
+use crate::server::rights::AdminRights;
 use crate::server::roles::{existing_roles, role_name, roles_for};
 use crate::tree::lint::{self, AllowEntry, StaticViolation};
 use crate::tree::manifest::{COMPILED_ALLOW_LIST, Manifest};
@@ -201,6 +202,9 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
         if !database_exists(&mut admin, &config.database)? {
             return Err(Error::NoSuchDatabase(config.database.clone()));
         }
+        // Only the environment's roles may connect to its database.
+        let rights = AdminRights::detect(&mut admin)?;
+        rights.join_owner(&mut admin, &config.env)?;
         drop(admin);
         let mut client = connect_admin_to(config, &config.database)?;
         found.extend(check_catalog(&mut client, &config.env)?);
@@ -208,7 +212,7 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
             database: config.database.clone(),
             ..Report::default()
         };
-        match check_plpgsql(&mut client)? {
+        match check_plpgsql(&mut client, &rights)? {
             PlpgsqlOutcome::Checked { checks, violations } => {
                 report.plpgsql_checked = checks;
                 found.extend(violations);
@@ -959,7 +963,7 @@ enum PlpgsqlOutcome {
 /// function once per table it is attached to (it needs the relation to resolve
 /// NEW and OLD, and the trigger's transition table names). Runs in a transaction
 /// that is rolled back, so installing the extension leaves no trace in the database.
-fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
+fn check_plpgsql(client: &mut Client, rights: &AdminRights) -> Result<PlpgsqlOutcome> {
     let available: bool = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check')",
@@ -972,6 +976,28 @@ fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
         return Ok(PlpgsqlOutcome::Unavailable(format!(
             "plpgsql_check is not installed on the server, so PL/pgSQL bodies were NOT checked; install postgresql-{major}-plpgsql-check"
         )));
+    }
+    if !rights.superuser {
+        // Untrusted (it can read any function's source and run checks in other
+        // roles' names), so only a superuser may install it; one that a superuser
+        // installed in this database is used as it is.
+        let usable: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'plpgsql_check')
+                     OR EXISTS (SELECT 1 FROM pg_available_extensions e
+                                  JOIN pg_available_extension_versions v
+                                    ON v.name = e.name AND v.version = e.default_version
+                                 WHERE e.name = 'plpgsql_check' AND v.trusted)",
+                &[],
+            )
+            .context("validate: checking whether plpgsql_check may be installed")?
+            .get(0);
+        if !usable {
+            return Ok(PlpgsqlOutcome::Unavailable(format!(
+                "plpgsql_check is not a trusted extension, so only a superuser may install it, and the administrative login {} is not one; PL/pgSQL bodies were NOT checked (validate as a superuser, or have one run CREATE EXTENSION plpgsql_check in this database)",
+                rights.user
+            )));
+        }
     }
     let mut tx = client
         .transaction()
