@@ -88,7 +88,9 @@ pub enum Error {
 
     /// The administrative login lacks an attribute the operation needs (an
     /// administrator of a managed service is not a superuser).
-    #[error("the administrative login {admin} is not allowed to do this without {missing}: {reason}")]
+    #[error(
+        "the administrative login {admin} is not allowed to do this without {missing}: {reason}"
+    )]
     AdminPrivilege {
         /// The login.
         admin: String,

@@ -290,7 +290,10 @@ fn entity_counts_and_checks_every_tenants_rows_as_a_managed_admin() {
     let forced = m.count(&format!(
         "SELECT count(*) FROM pg_class WHERE relname IN ('{types}', '{tenants}') AND relforcerowsecurity"
     ));
-    assert_eq!(forced, 1, "only the tenants table forces RLS in the fixture");
+    assert_eq!(
+        forced, 1,
+        "only the tenants table forces RLS in the fixture"
+    );
 
     // Once nothing refers to the missing type, it goes through, and FORCE stays.
     m.db()
@@ -342,4 +345,43 @@ fn reset_and_validate_work_as_a_managed_admin() {
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert!(skipped[0].contains("superuser"), "{skipped:?}");
     assert!(skipped[0].contains(&m.admin), "{skipped:?}");
+}
+
+#[test]
+fn sessions_the_managed_admin_cannot_end_are_refused_before_anything_changes() {
+    let m = Managed::new("mgk");
+    let mut config = m.config.clone();
+    config.terminate_connections = true;
+    ores_sql::recreate(&config).unwrap();
+    // A superuser's session: no login but a superuser may end it.
+    let mut other = m.db();
+    other.batch_execute("SELECT 1").unwrap();
+
+    // Without terminating, the session is seen (its details are not shown to this
+    // login) and refused as for a superuser.
+    let mut polite = m.config.clone();
+    polite.terminate_connections = false;
+    match ores_sql::recreate(&polite) {
+        Err(Error::ActiveConnections { sessions, .. }) => assert_eq!(sessions.len(), 1),
+        other => panic!("recreate with a session open: {other:?}"),
+    }
+    let err = ores_sql::recreate(&config).unwrap_err();
+    assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
+    assert!(err.to_string().contains("postgres"), "{err}");
+    let err = ores_sql::teardown(&config).unwrap_err();
+    assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
+
+    other.batch_execute("SELECT 1").unwrap();
+    let (roles, dbs) = m.leftovers();
+    assert_eq!(roles.len(), roles_for(m.env()).len());
+    assert_eq!(dbs, vec![m.su.database.clone()]);
+    let open: bool = other
+        .query_one(
+            "SELECT datallowconn FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(open);
+    assert_eq!(m.memberships(), vec![owner_of(&m)]);
 }

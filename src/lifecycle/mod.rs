@@ -88,6 +88,9 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         target::check_environment(admin, config, &config.database)?;
         // Dropping a database takes its owner's rights.
         rights.join_owner(admin, &config.env)?;
+        if config.terminate_connections {
+            rights.check_can_end_sessions(admin, &config.env, &config.database)?;
+        }
         let staging = format!("{}{STAGING_SUFFIX}", config.database);
         let retired = format!("{}{RETIRED_SUFFIX}", config.database);
         force_drop(admin, &rights, &config.env, &staging)?;
@@ -142,7 +145,12 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
                 }
             }
             // Fail before spending time on a build that could not be swapped in.
-            Mode::Replace => refuse_if_busy(admin, config, target)?,
+            Mode::Replace => {
+                refuse_if_busy(admin, config, target)?;
+                if config.terminate_connections {
+                    rights.check_can_end_sessions(admin, &config.env, target)?;
+                }
+            }
         }
     }
 
@@ -331,11 +339,20 @@ fn swap_into_place(
                     q(target)
                 ))
                 .context(format!("blocking new connections to {target}"))?;
-            rights.signalling(admin, &config.env, target, |admin| {
-                terminate_sessions(admin, target)
-            })?;
             // Terminated backends take a moment to exit; the rename needs them gone.
-            wait_for_no_sessions(admin, target, Duration::from_secs(10))?;
+            let emptied = rights
+                .signalling(admin, &config.env, target, |admin| {
+                    terminate_sessions(admin, target)
+                })
+                .and_then(|_| wait_for_no_sessions(admin, target, Duration::from_secs(10)));
+            if let Err(e) = emptied {
+                // Still the live database: open it again before reporting.
+                let _ = admin.batch_execute(&format!(
+                    "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+                    q(target)
+                ));
+                return Err(e);
+            }
         }
         let renamed = admin.batch_execute(&format!(
             "ALTER DATABASE {} RENAME TO {}",

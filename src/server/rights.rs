@@ -132,7 +132,10 @@ impl AdminRights {
                     "{} was left a member of {role} by an interrupted run; taking it back",
                     self.user
                 );
-                sql.push_str(&format!("REVOKE {} FROM CURRENT_USER;\n", quote_ident(&role)));
+                sql.push_str(&format!(
+                    "REVOKE {} FROM CURRENT_USER;\n",
+                    quote_ident(&role)
+                ));
             }
         }
         if sql.is_empty() {
@@ -197,6 +200,51 @@ impl AdminRights {
             );
         }
         out
+    }
+
+    /// Refuses, before anything is made, to promise the end of sessions on
+    /// `database` that this login cannot end: those of roles outside the
+    /// environment that it has no privileges of (without `pg_signal_backend`), and
+    /// any superuser's.
+    pub fn check_can_end_sessions(
+        &self,
+        client: &mut Client,
+        env: &str,
+        database: &str,
+    ) -> Result<()> {
+        if self.superuser {
+            return Ok(());
+        }
+        let logins = login_roles(env);
+        let beyond: Vec<String> = client
+            .query(
+                "SELECT DISTINCT a.usename::text FROM pg_stat_activity a
+                   JOIN pg_roles r ON r.oid = a.usesysid
+                  WHERE a.datname::text = $1 AND a.pid <> pg_backend_pid()
+                    AND (a.backend_type = 'client backend' OR a.backend_type IS NULL)
+                    AND (r.rolsuper OR (a.usename::text <> ALL ($2)
+                         AND NOT pg_has_role(current_user, a.usename, 'USAGE')
+                         AND NOT pg_has_role(current_user, 'pg_signal_backend', 'USAGE')))
+                  ORDER BY 1",
+                &[&database, &logins],
+            )
+            .context(format!(
+                "checking whose sessions on {database} can be ended"
+            ))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if beyond.is_empty() {
+            return Ok(());
+        }
+        Err(Error::AdminPrivilege {
+            admin: self.user.clone(),
+            missing: "SUPERUSER".into(),
+            reason: format!(
+                "{database} has sessions of {}, which are not the environment's roles (or are a superuser's), so PostgreSQL will not let this login end them; close them and retry; nothing was changed",
+                beyond.join(", ")
+            ),
+        })
     }
 
     /// Statements to run in the same transaction before `DROP OWNED BY` the

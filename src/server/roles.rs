@@ -108,9 +108,7 @@ pub(crate) fn ensure_roles_as(
         // login that is not a superuser; refuse_escalated made sure none is set, and
         // a role it creates never has them.
         let attrs = if rights.superuser {
-            format!(
-                "{login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
-            )
+            format!("{login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT")
         } else {
             format!("{login} NOCREATEDB NOCREATEROLE INHERIT")
         };
