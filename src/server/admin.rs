@@ -8,7 +8,7 @@ use postgres::{Client, NoTls};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Opens the administrative (superuser) connection on the maintenance database.
+/// Opens the administrative connection on the maintenance database.
 pub fn connect_admin(config: &Config) -> Result<Client> {
     connect_admin_to(config, &config.admin_database)
 }
