@@ -385,3 +385,85 @@ fn sessions_the_managed_admin_cannot_end_are_refused_before_anything_changes() {
     assert!(open);
     assert_eq!(m.memberships(), vec![owner_of(&m)]);
 }
+
+/// The report: `compass db recreate -y` as such a login, and the commands
+/// that follow it, through the binary.
+#[cfg(feature = "cli")]
+#[test]
+fn compass_commands_work_as_a_managed_admin() {
+    use predicates::prelude::*;
+    let m = Managed::new("mgb");
+    let dotenv = tempfile::NamedTempFile::new().unwrap();
+    let compass = || {
+        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_compass"));
+        cmd.env("ORES_DOTENV", dotenv.path())
+            .env("PGHOST", &m.config.host)
+            .env("PGPORT", m.config.port.to_string())
+            .env("PGUSER", &m.admin)
+            .env("PGDATABASE", &m.config.admin_database)
+            .env("ORES_ENV", m.env())
+            .env_remove("PGPASSWORD")
+            .env_remove("ORES_DB_NAME")
+            .env_remove("ORES_DB_EXTENSIONS")
+            .env_remove("RUST_LOG")
+            .env_remove("ORES_PSQL");
+        cmd
+    };
+    let database = m.su.database.as_str();
+    compass().args(["db", "recreate", "-y"]).assert().success();
+    compass().args(["db", "recreate", "-y"]).assert().success();
+    compass()
+        .args(["db", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(database));
+    compass().args(["db", "version"]).assert().success();
+    compass()
+        .args(["db", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(database));
+    compass()
+        .args(["db", "roles"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("ores_{}_owner", m.env())));
+    compass().args(["db", "connections"]).assert().success();
+    compass()
+        .args(["db", "validate"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "SKIPPED P001: plpgsql_check is not a trusted extension, so only a superuser may install it, and the administrative login {} is not one",
+            m.admin
+        )));
+    compass().args(["db", "reset-system", "-y"]).assert().success();
+    compass()
+        .args(["db", "recreate-entity", "refdata_currencies", "--force", "-y"])
+        .assert()
+        .success();
+    // Another service's session is turned out by --kill.
+    let mut service = m.login("refdata_service", database);
+    service.batch_execute("SELECT 1").unwrap();
+    compass()
+        .args(["db", "connections", "--kill", "-y"])
+        .assert()
+        .success();
+    assert!(service.batch_execute("SELECT 1").is_err());
+    // Roles dropped and made afresh, then everything removed.
+    compass()
+        .args(["env", "recreate", "-e", m.env(), "-y", "-k"])
+        .assert()
+        .success();
+    assert_eq!(m.memberships(), vec![owner_of(&m)]);
+    compass()
+        .args(["env", "teardown", "-e", m.env(), "-y"])
+        .assert()
+        .success();
+    assert_eq!(m.leftovers(), (vec![], vec![]));
+    assert!(m.memberships().is_empty());
+    compass().args(["db", "recreate", "-y"]).assert().success();
+    compass().args(["db", "teardown", "-y"]).assert().success();
+    assert_eq!(m.leftovers(), (vec![], vec![]));
+    assert!(m.memberships().is_empty());
+}
