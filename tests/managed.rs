@@ -22,7 +22,7 @@ struct Managed {
 
 impl Managed {
     fn new(prefix: &str) -> Managed {
-        Managed::with_attributes(prefix, "CREATEDB CREATEROLE")
+        Managed::with_attributes(prefix, "CREATEDB CREATEROLE INHERIT")
     }
 
     fn with_attributes(prefix: &str, attributes: &str) -> Managed {
@@ -36,7 +36,7 @@ impl Managed {
         connect_admin(&su)
             .unwrap()
             .batch_execute(&format!(
-                "CREATE ROLE \"{admin}\" LOGIN NOSUPERUSER INHERIT {attributes}"
+                "CREATE ROLE \"{admin}\" LOGIN NOSUPERUSER {attributes}"
             ))
             .unwrap();
         let mut config = su.clone();
@@ -250,7 +250,7 @@ fn an_untrusted_extension_is_refused_before_anything_is_made() {
 
 #[test]
 fn a_login_without_createrole_is_refused_before_anything_is_made() {
-    let m = Managed::with_attributes("mgc", "CREATEDB");
+    let m = Managed::with_attributes("mgc", "CREATEDB INHERIT");
     let err = ores_sql::recreate(&m.config).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
@@ -437,9 +437,18 @@ fn compass_commands_work_as_a_managed_admin() {
             "SKIPPED P001: plpgsql_check is not a trusted extension, so only a superuser may install it, and the administrative login {} is not one",
             m.admin
         )));
-    compass().args(["db", "reset-system", "-y"]).assert().success();
     compass()
-        .args(["db", "recreate-entity", "refdata_currencies", "--force", "-y"])
+        .args(["db", "reset-system", "-y"])
+        .assert()
+        .success();
+    compass()
+        .args([
+            "db",
+            "recreate-entity",
+            "refdata_currencies",
+            "--force",
+            "-y",
+        ])
         .assert()
         .success();
     // Another service's session is turned out by --kill.
@@ -466,4 +475,47 @@ fn compass_commands_work_as_a_managed_admin() {
     compass().args(["db", "teardown", "-y"]).assert().success();
     assert_eq!(m.leftovers(), (vec![], vec![]));
     assert!(m.memberships().is_empty());
+}
+
+#[test]
+fn a_noinherit_login_is_refused_before_anything_is_made() {
+    let m = Managed::with_attributes("mgn", "CREATEDB CREATEROLE NOINHERIT");
+    let err = ores_sql::setup(&m.config).unwrap_err();
+    assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
+    assert!(err.to_string().contains("INHERIT"), "{err}");
+    assert_eq!(m.leftovers(), (vec![], vec![]));
+}
+
+#[test]
+fn a_managed_admin_recovers_an_interrupted_run_and_takes_back_what_one_left() {
+    let m = Managed::new("mgi");
+    ores_sql::recreate(&m.config).unwrap();
+    let owner = owner_of(&m);
+    let db = m.su.database.clone();
+    // What a run killed at the wrong moment leaves: a half-built staging database,
+    // the previous database under its retired name (the swap never finished), and
+    // the login still a member of a service it was ending the sessions of.
+    let service = format!("ores_{}_iam_service", m.env());
+    let mut su = connect_admin(&m.su).unwrap();
+    for sql in [
+        format!("ALTER DATABASE \"{db}\" RENAME TO \"{db}__retired\""),
+        format!("CREATE DATABASE \"{db}__staging\" OWNER \"{owner}\""),
+        // Granted as the login itself, as signalling() does.
+        format!(
+            "SET ROLE \"{a}\"; GRANT \"{service}\" TO \"{a}\"; RESET ROLE",
+            a = m.admin
+        ),
+    ] {
+        su.batch_execute(&sql).unwrap();
+    }
+    drop(su);
+    assert_eq!(m.memberships(), vec![service.clone(), owner.clone()]);
+
+    let report = ores_sql::recreate(&m.config).unwrap();
+    assert!(
+        report.replaced,
+        "the retired database was not put back first"
+    );
+    assert_eq!(m.leftovers().1, vec![db]);
+    assert_eq!(m.memberships(), vec![owner]);
 }

@@ -26,6 +26,8 @@ pub struct AdminRights {
     pub createdb: bool,
     /// `rolcreaterole`.
     pub createrole: bool,
+    /// `rolinherit`: whether memberships confer their privileges without `SET ROLE`.
+    pub inherit: bool,
 }
 
 impl AdminRights {
@@ -33,7 +35,7 @@ impl AdminRights {
     pub fn detect(client: &mut Client) -> Result<AdminRights> {
         let row = client
             .query_one(
-                "SELECT current_user::text, rolsuper, rolcreatedb, rolcreaterole
+                "SELECT current_user::text, rolsuper, rolcreatedb, rolcreaterole, rolinherit
                    FROM pg_roles WHERE rolname = current_user",
                 &[],
             )
@@ -43,6 +45,7 @@ impl AdminRights {
             superuser: row.get(1),
             createdb: row.get(2),
             createrole: row.get(3),
+            inherit: row.get(4),
         })
     }
 
@@ -58,12 +61,26 @@ impl AdminRights {
             .map(|(name, _)| name)
             .collect();
         if missing.is_empty() {
-            return Ok(());
+            return self.require_inherit();
         }
         Err(Error::AdminPrivilege {
             admin: self.user.clone(),
             missing: missing.join(" and "),
             reason: "building or removing an environment creates and drops its databases and roles; grant it (ALTER ROLE ... CREATEDB CREATEROLE) or log in as a superuser; nothing was changed".into(),
+        })
+    }
+
+    /// Refuses a login that is not a superuser and does not inherit: it works through
+    /// its membership in the environment's owner group, which confers nothing to a
+    /// NOINHERIT login.
+    fn require_inherit(&self) -> Result<()> {
+        if self.superuser || self.inherit {
+            return Ok(());
+        }
+        Err(Error::AdminPrivilege {
+            admin: self.user.clone(),
+            missing: "INHERIT".into(),
+            reason: "it works through its membership in the environment's owner group, which confers nothing to a NOINHERIT login; ALTER ROLE ... INHERIT, or log in as a superuser; nothing was changed".into(),
         })
     }
 
@@ -110,14 +127,24 @@ impl AdminRights {
         if self.superuser {
             return Ok(());
         }
+        self.require_inherit()?;
         let owner = role_name(env, "owner");
         let logins = login_roles(env);
         let rows = client
             .query(
+                // The owner group counts when its privileges reach the login (USAGE:
+                // an inheriting membership); a login role only for a membership the
+                // login granted itself. PostgreSQL 16 also records a membership of
+                // the creator in every role it creates, granted by the bootstrap
+                // superuser and conferring nothing by default: neither kind of check
+                // mistakes that one for ours.
                 "SELECT r.rolname::text,
-                        EXISTS (SELECT 1 FROM pg_auth_members m
-                                 WHERE m.roleid = r.oid
-                                   AND m.member = (SELECT oid FROM pg_roles WHERE rolname = current_user))
+                        CASE WHEN r.rolname = $1 THEN pg_has_role(current_user, r.oid, 'USAGE')
+                             ELSE EXISTS (SELECT 1 FROM pg_auth_members m
+                                           WHERE m.roleid = r.oid
+                                             AND m.member = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                                             AND m.grantor = m.member)
+                        END
                    FROM pg_roles r WHERE r.rolname = $1 OR r.rolname = ANY($2)",
                 &[&owner, &logins],
             )
