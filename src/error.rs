@@ -88,6 +88,20 @@ pub enum Error {
         package: String,
     },
 
+    /// The administrative login lacks an attribute the operation needs (an
+    /// administrator of a managed service is not a superuser).
+    #[error(
+        "the administrative login {admin} is not allowed to do this without {missing}: {reason}"
+    )]
+    AdminPrivilege {
+        /// The login.
+        admin: String,
+        /// What it lacks (`SUPERUSER`, `CREATEDB and CREATEROLE`, ...).
+        missing: String,
+        /// What needs it, why, and what to do.
+        reason: String,
+    },
+
     /// A script of the manifest failed; nothing of the build was kept.
     #[error("script failed: {0}")]
     Script(ScriptFailure),

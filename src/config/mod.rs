@@ -49,7 +49,7 @@ pub struct Config {
     pub host: String,
     /// Server port.
     pub port: u16,
-    /// Administrative (superuser) login.
+    /// Administrative login: a superuser, or one with CREATEDB and CREATEROLE.
     pub admin_user: String,
     /// Administrative password, if the server asks for one.
     pub admin_password: Option<Secret>,

@@ -6,6 +6,7 @@ use crate::lifecycle::TeardownReport;
 use crate::lifecycle::target::check_name;
 use crate::lifecycle::{EnvLock, teardown};
 use crate::server::admin::{connect_admin, drop_database};
+use crate::server::rights::AdminRights;
 
 /// Drops `database` if it exists; returns whether it did. Refuses the server's own
 /// databases and any name outside the ORE Studio pattern, and, unless `kill`, a
@@ -17,12 +18,24 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
         crate::lifecycle::target::check_environment(&mut admin, config, database)?;
         // The environment's own database is also what recreate swaps; hold its lock so
         // a drop cannot land in the middle of a swap.
-        if database == config.database {
-            let mut lock = EnvLock::acquire(admin, config)?;
-            drop_database(lock.client(), database, kill)
+        let mut lock;
+        let mut unlocked;
+        let admin = if database == config.database {
+            lock = EnvLock::acquire(admin, config)?;
+            lock.client()
         } else {
-            let mut admin = admin;
-            drop_database(&mut admin, database, kill)
+            unlocked = admin;
+            &mut unlocked
+        };
+        // Dropping a database takes its owner's rights.
+        let rights = AdminRights::detect(admin)?;
+        rights.join_owner(admin, &config.env)?;
+        if kill {
+            rights.signalling(admin, &config.env, database, |admin| {
+                drop_database(admin, database, true)
+            })
+        } else {
+            drop_database(admin, database, false)
         }
     })
 }

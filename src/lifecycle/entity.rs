@@ -15,6 +15,7 @@ use crate::lifecycle::version::{Drift, drift};
 use crate::server::admin::{connect_admin, connect_admin_to, database_exists};
 use crate::server::apply::failure_in;
 use crate::server::grants::apply_grants;
+use crate::server::rights::AdminRights;
 use crate::server::roles::role_name;
 pub use crate::tree::lint::created_relations;
 use crate::tree::manifest::{Manifest, Phase};
@@ -106,6 +107,13 @@ pub fn recreate_entity_with(
         if !database_exists(lock.client(), &config.database)? {
             return Err(Error::NoSuchDatabase(config.database.clone()));
         }
+        let rights = AdminRights::detect(lock.client())?;
+        // The entity's scripts run as the owner group, which the login must be in.
+        rights.join_owner(lock.client(), &config.env)?;
+        // A superuser sees every row whatever the policies say; any other login
+        // (even as a member of the owner group) is held to the forced row-level
+        // security, which would hide other tenants' rows from what follows.
+        let unforce = !rights.superuser;
         let mut client = connect_admin_to(config, &config.database)?;
         let stale = match drift(&mut client, manifest)? {
             Drift::Current(_) => false,
@@ -161,7 +169,16 @@ pub fn recreate_entity_with(
                 .context(format!("locking {}", tables_only.join(", ")))?;
         }
         // Counted as the administrator: row-level security would hide other tenants' rows
-        // from the owner role and make a full table look empty.
+        // from the owner role and make a full table look empty. A login that is not a
+        // superuser counts as the tables' owner with the forcing lifted: the tables are
+        // locked, and dropped or put back as they were before anyone else sees them.
+        // With row_security off, a table still under a policy fails the count rather
+        // than look emptier than it is.
+        let lifted = if unforce {
+            lift_forced_rls(&mut tx, &tables_only)?
+        } else {
+            Vec::new()
+        };
         let mut rows = Vec::new();
         for t in &tables_only {
             let n: i64 = tx
@@ -177,6 +194,10 @@ pub fn recreate_entity_with(
                 entity: entity.to_string(),
                 rows,
             });
+        }
+        if unforce {
+            // The entity's own tables are dropped below; those kept get FORCE back.
+            restore_forced_rls(&mut tx, &lifted)?;
         }
 
         let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
@@ -197,6 +218,17 @@ pub fn recreate_entity_with(
         // hides other tenants' rows and would pass a constraint that their rows violate.
         tx.batch_execute("RESET ROLE")
             .context("returning to the administrator")?;
+        // Not a superuser: the check runs as the tables' owner, under forced
+        // row-level security unless lifted for it (as for the count above).
+        let lifted = if unforce && !foreign_keys.is_empty() {
+            let mut both: Vec<String> = foreign_keys.iter().map(|fk| fk.table.clone()).collect();
+            both.extend(tables_only.iter().cloned());
+            both.sort();
+            both.dedup();
+            lift_forced_rls(&mut tx, &both)?
+        } else {
+            Vec::new()
+        };
         let mut restored = Vec::new();
         for fk in &foreign_keys {
             tx.batch_execute(&format!(
@@ -210,6 +242,9 @@ pub fn recreate_entity_with(
             fk.name, fk.table
         ))?;
             restored.push(format!("{} on {}", fk.name, fk.table));
+        }
+        if unforce {
+            restore_forced_rls(&mut tx, &lifted)?;
         }
         tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
             .context(format!("switching to {owner}"))?;
@@ -304,6 +339,49 @@ fn drop_statements(tx: &mut postgres::Transaction<'_>, names: &[String]) -> Resu
         ));
     }
     Ok(out)
+}
+
+/// Lifts `FORCE ROW LEVEL SECURITY` from those of `tables` that have it, inside the
+/// caller's transaction, and turns `row_security` off so that any query still
+/// under a policy fails instead of seeing less; returns the tables lifted. Taking
+/// an exclusive lock on each, so no other session sees them unforced.
+fn lift_forced_rls(tx: &mut postgres::Transaction<'_>, tables: &[String]) -> Result<Vec<String>> {
+    let forced: Vec<String> = tx
+        .query(
+            "SELECT relname::text FROM pg_class
+              WHERE relnamespace = 'public'::regnamespace AND relname = ANY($1)
+                AND relforcerowsecurity
+              ORDER BY 1",
+            &[&tables],
+        )
+        .context("finding tables with forced row-level security")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sql = String::new();
+    for t in &forced {
+        sql.push_str(&format!(
+            "ALTER TABLE {} NO FORCE ROW LEVEL SECURITY;\n",
+            quote_ident(t)
+        ));
+    }
+    sql.push_str("SET LOCAL row_security = off;");
+    tx.batch_execute(&sql)
+        .context("lifting forced row-level security for the administrator")?;
+    Ok(forced)
+}
+
+/// Undoes [`lift_forced_rls`] for those of `tables` that still exist.
+fn restore_forced_rls(tx: &mut postgres::Transaction<'_>, tables: &[String]) -> Result<()> {
+    let mut sql = String::from("SET LOCAL row_security = on;\n");
+    for t in tables {
+        sql.push_str(&format!(
+            "ALTER TABLE IF EXISTS {} FORCE ROW LEVEL SECURITY;\n",
+            quote_ident(t)
+        ));
+    }
+    tx.batch_execute(&sql)
+        .context("forcing row-level security again")
 }
 
 /// Every object of the `public` schema that a person would miss, described stably,

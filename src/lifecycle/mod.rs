@@ -22,7 +22,8 @@ use crate::server::admin::{
 use crate::server::apply::{all_scripts, apply_scripts};
 use crate::server::grants::{apply_grants, database_grants_sql};
 use crate::server::lock::{AdvisoryLock, LockClass};
-use crate::server::roles::{drop_roles, ensure_roles, role_name};
+use crate::server::rights::AdminRights;
+use crate::server::roles::{drop_roles_as, ensure_roles_as, role_name};
 use crate::tree::manifest::{Manifest, Script};
 use postgres::Client;
 use std::time::{Duration, Instant};
@@ -83,14 +84,24 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         target::check_name(&config.database)?;
         let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
         let admin = lock.client();
+        let rights = AdminRights::detect(admin)?;
+        rights.require_provisioning()?;
         target::check_environment(admin, config, &config.database)?;
+        // Dropping a database takes its owner's rights.
+        rights.join_owner(admin, &config.env)?;
+        if config.terminate_connections {
+            rights.check_can_end_sessions(admin, &config.env, &config.database)?;
+        }
         let staging = format!("{}{STAGING_SUFFIX}", config.database);
         let retired = format!("{}{RETIRED_SUFFIX}", config.database);
-        drop_database(admin, &staging, true)?;
-        drop_database(admin, &retired, true)?;
-        let database_dropped =
-            drop_database(admin, &config.database, config.terminate_connections)?;
-        let roles_dropped = drop_roles(admin, &config.env)?;
+        force_drop(admin, &rights, &config.env, &staging)?;
+        force_drop(admin, &rights, &config.env, &retired)?;
+        let database_dropped = if config.terminate_connections {
+            force_drop(admin, &rights, &config.env, &config.database)?
+        } else {
+            drop_database(admin, &config.database, false)?
+        };
+        let roles_dropped = drop_roles_as(admin, &config.env, &rights)?;
         Ok(TeardownReport {
             database_dropped,
             roles_dropped,
@@ -112,13 +123,19 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
     lap.log("connect and lock");
     let admin = lock.client();
+    let rights = AdminRights::detect(admin)?;
+    rights.require_provisioning()?;
     target::check_environment(admin, config, &config.database)?;
     check_extensions(admin, &config.extensions)?;
+    rights.check_extensions(admin, &config.extensions)?;
+    // An existing environment's databases take its owner's rights to inspect,
+    // recover and replace (a first build has no owner group yet: nothing happens).
+    rights.join_owner(admin, &config.env)?;
 
     let target = config.database.as_str();
     let staging = format!("{target}{STAGING_SUFFIX}");
     let retired = format!("{target}{RETIRED_SUFFIX}");
-    recover_interrupted(admin, target, &staging, &retired)?;
+    recover_interrupted(admin, &rights, &config.env, target, &staging, &retired)?;
 
     let exists = database_exists(admin, target)?;
     if exists {
@@ -129,17 +146,23 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
                 }
             }
             // Fail before spending time on a build that could not be swapped in.
-            Mode::Replace => refuse_if_busy(admin, config, target)?,
+            Mode::Replace => {
+                refuse_if_busy(admin, config, target)?;
+                if config.terminate_connections {
+                    rights.check_can_end_sessions(admin, &config.env, target)?;
+                }
+            }
         }
     }
 
     lap.log("checks and recovery");
-    let roles_without_password = ensure_roles(admin, config)?;
+    let roles_without_password = ensure_roles_as(admin, config, &rights)?;
+    rights.join_owner(admin, &config.env)?;
     lap.log("roles");
-    build_database(admin, config, &staging, manifest)?;
+    build_database_as(admin, config, &staging, manifest, &rights)?;
     let mut lap = Lap::start();
-    if let Err(e) = swap_into_place(admin, config, &staging, target, &retired, exists) {
-        discard(admin, &staging);
+    if let Err(e) = swap_into_place(admin, &rights, config, &staging, target, &retired, exists) {
+        discard(admin, &rights, &config.env, &staging);
         return Err(e);
     }
     lap.log("swap");
@@ -165,6 +188,21 @@ pub fn build_database(
     database: &str,
     manifest: &Manifest,
 ) -> Result<()> {
+    let rights = AdminRights::detect(admin)?;
+    rights.check_extensions(admin, &config.extensions)?;
+    rights.join_owner(admin, &config.env)?;
+    build_database_as(admin, config, database, manifest, &rights)
+}
+
+/// [`build_database`] for an administrator whose rights are known (and who is a
+/// member of the owner group if it is not a superuser).
+fn build_database_as(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+    rights: &AdminRights,
+) -> Result<()> {
     let owner = role_name(&config.env, "owner");
     let mut lap = Lap::start();
     admin
@@ -176,8 +214,8 @@ pub fn build_database(
         .context(format!("creating database {database}"))?;
     lap.log("create database");
     let scripts = all_scripts(manifest);
-    if let Err(e) = build_into(config, database, &owner, manifest, &scripts) {
-        discard(admin, database);
+    if let Err(e) = build_into(config, database, &owner, manifest, &scripts, rights) {
+        discard(admin, rights, &config.env, database);
         return Err(e);
     }
     // The build session has disconnected but its backend may still be exiting; a
@@ -195,6 +233,7 @@ fn build_into(
     owner: &str,
     manifest: &Manifest,
     scripts: &[&Script],
+    rights: &AdminRights,
 ) -> Result<()> {
     let mut lap = Lap::start();
     let mut client = connect_admin_to(config, database)?;
@@ -202,7 +241,15 @@ fn build_into(
         .transaction()
         .context("opening the build transaction")?;
     lap.log("connect to the new database");
-    apply_scripts(&mut tx, scripts, owner, &config.extensions)?;
+    // A superuser installs the extensions itself, as it always has; any other login
+    // can only install trusted ones, as the database's owner.
+    apply_scripts(
+        &mut tx,
+        scripts,
+        owner,
+        &config.extensions,
+        !rights.superuser,
+    )?;
     lap.log("extensions and scripts");
     apply_grants(&mut tx, &config.env)?;
     tx.batch_execute(&database_grants_sql(&config.env, database))
@@ -229,10 +276,17 @@ impl Lap {
     }
 }
 
+/// Drops `database`, terminating its sessions (with what that takes).
+fn force_drop(admin: &mut Client, rights: &AdminRights, env: &str, database: &str) -> Result<bool> {
+    rights.signalling(admin, env, database, |admin| {
+        drop_database(admin, database, true)
+    })
+}
+
 /// Best effort removal of a staging database after a failure; the original error
 /// matters more than a failure to clean up (the next run retries).
-fn discard(admin: &mut Client, staging: &str) {
-    if let Err(e) = drop_database(admin, staging, true) {
+fn discard(admin: &mut Client, rights: &AdminRights, env: &str, staging: &str) {
+    if let Err(e) = force_drop(admin, rights, env, staging) {
         log::warn!("could not remove staging database {staging}: {e}; the next run will");
     }
 }
@@ -256,6 +310,7 @@ fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result
 /// under the retired name until the new one carries the real name, then dropped.
 fn swap_into_place(
     admin: &mut Client,
+    rights: &AdminRights,
     config: &Config,
     staging: &str,
     target: &str,
@@ -271,7 +326,9 @@ fn swap_into_place(
             q(staging)
         ))
         .context(format!("closing {staging}"))?;
-    terminate_sessions(admin, staging)?;
+    rights.signalling(admin, &config.env, staging, |admin| {
+        terminate_sessions(admin, staging)
+    })?;
     wait_for_no_sessions(admin, staging, Duration::from_secs(10))?;
     if exists {
         refuse_if_busy(admin, config, target)?;
@@ -283,9 +340,20 @@ fn swap_into_place(
                     q(target)
                 ))
                 .context(format!("blocking new connections to {target}"))?;
-            terminate_sessions(admin, target)?;
             // Terminated backends take a moment to exit; the rename needs them gone.
-            wait_for_no_sessions(admin, target, Duration::from_secs(10))?;
+            let emptied = rights
+                .signalling(admin, &config.env, target, |admin| {
+                    terminate_sessions(admin, target)
+                })
+                .and_then(|_| wait_for_no_sessions(admin, target, Duration::from_secs(10)));
+            if let Err(e) = emptied {
+                // Still the live database: open it again before reporting.
+                let _ = admin.batch_execute(&format!(
+                    "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+                    q(target)
+                ));
+                return Err(e);
+            }
         }
         let renamed = admin.batch_execute(&format!(
             "ALTER DATABASE {} RENAME TO {}",
@@ -347,7 +415,7 @@ fn swap_into_place(
         ))
         .context(format!("opening {target}"))?;
     if exists {
-        drop_database(admin, retired, true)?;
+        force_drop(admin, rights, &config.env, retired)?;
     }
     Ok(())
 }
@@ -356,16 +424,18 @@ fn swap_into_place(
 /// retired database is the previous good one, put back if the swap never finished.
 fn recover_interrupted(
     admin: &mut Client,
+    rights: &AdminRights,
+    env: &str,
     target: &str,
     staging: &str,
     retired: &str,
 ) -> Result<()> {
-    if drop_database(admin, staging, true)? {
+    if force_drop(admin, rights, env, staging)? {
         log::warn!("removed {staging}, left behind by an interrupted run");
     }
     if database_exists(admin, retired)? {
         if database_exists(admin, target)? {
-            drop_database(admin, retired, true)?;
+            force_drop(admin, rights, env, retired)?;
         } else {
             log::warn!("restoring {target} from {retired}, left behind by an interrupted swap");
             admin

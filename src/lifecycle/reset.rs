@@ -7,6 +7,7 @@
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
 use crate::server::admin::{connect_admin, connect_admin_to, database_exists};
+use crate::server::rights::AdminRights;
 
 /// Signature of the function that resets system data.
 pub const RESET_SYSTEM_FN: &str = "ores_iam_reset_system_fn()";
@@ -61,9 +62,14 @@ fn call(config: &Config, function: &str, sql: &str, arg: Option<&str>) -> Result
         if !database_exists(&mut admin, &config.database)? {
             return Err(Error::NoSuchDatabase(config.database.clone()));
         }
+        // The reset functions are the owner's to call (and the database the owner
+        // group's to connect to).
+        AdminRights::detect(&mut admin)?.join_owner(&mut admin, &config.env)?;
     }
     // Runs as the administrator: a superuser is not subject to row-level security,
-    // so the function sees every tenant's rows whatever it does about policies.
+    // so the function sees every tenant's rows whatever it does about policies. Any
+    // other administrator calls it through its owner-group membership, and the
+    // function switches tenants itself, as it does for the services.
     let mut client = connect_admin_to(config, &config.database)?;
     let mut tx = client
         .transaction()

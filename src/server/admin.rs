@@ -8,7 +8,7 @@ use postgres::{Client, NoTls};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Opens the administrative (superuser) connection on the maintenance database.
+/// Opens the administrative connection on the maintenance database.
 pub fn connect_admin(config: &Config) -> Result<Client> {
     connect_admin_to(config, &config.admin_database)
 }
@@ -126,8 +126,11 @@ pub fn sessions(client: &mut Client, database: &str) -> Result<Vec<Session>> {
               WHERE datname::text = $1 AND pid <> pg_backend_pid()
                 -- Autovacuum and parallel workers are the server's, not someone's
                 -- session: DROP and RENAME deal with them, and they must not make a
-                -- fresh database look busy.
-                AND backend_type = 'client backend'
+                -- fresh database look busy. A login that is not a superuser is not
+                -- shown the type of other roles' sessions; a user's session has a
+                -- user, the server's own processes do not.
+                AND (backend_type = 'client backend'
+                     OR (backend_type IS NULL AND usesysid IS NOT NULL))
               ORDER BY backend_start",
             &[&database],
         )

@@ -111,17 +111,27 @@ pub(crate) fn apply_scripts(
     scripts: &[&Script],
     owner_role: &str,
     extensions: &[String],
+    extensions_as_owner: bool,
 ) -> Result<()> {
     let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
-    for ext in extensions {
-        prologue.push_str(&format!(
-            "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
-            quote_ident(ext)
-        ));
+    let create_extensions = extensions
+        .iter()
+        .map(|ext| {
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
+                quote_ident(ext)
+            )
+        })
+        .collect::<String>();
+    if !extensions_as_owner {
+        prologue.push_str(&create_extensions);
     }
     // Everything the scripts create belongs to the owner role, exactly as if the DDL
-    // user had run them; the superuser only installs extensions.
+    // user had run them; a superuser only installs extensions.
     prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
+    if extensions_as_owner {
+        prologue.push_str(&create_extensions);
+    }
     prologue.push_str(
         &<postgres::Client as Migrate>::assert_migrations_table_query(APPLIED_SCRIPTS_TABLE),
     );

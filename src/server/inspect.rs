@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, drift};
 use crate::server::admin::{connect_admin, connect_admin_to, database_exists, sessions};
+use crate::server::rights::AdminRights;
 use crate::server::roles::roles_for;
 use crate::tree::manifest::Manifest;
 use serde::Serialize;
@@ -185,7 +186,12 @@ pub fn kill_connections(config: &Config, database: &str) -> Result<Vec<Session>>
             return Err(Error::NoSuchDatabase(database.to_string()));
         }
         let before = sessions(&mut client, database)?;
-        crate::server::admin::terminate_sessions(&mut client, database)?;
+        AdminRights::detect(&mut client)?.signalling(
+            &mut client,
+            &config.env,
+            database,
+            |client| crate::server::admin::terminate_sessions(client, database),
+        )?;
         Ok(before)
     })
 }

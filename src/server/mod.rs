@@ -7,4 +7,5 @@ pub mod grants;
 pub mod inspect;
 pub mod lock;
 pub mod psql;
+pub mod rights;
 pub mod roles;

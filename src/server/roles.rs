@@ -6,7 +6,8 @@
 
 use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal, validate_role_name};
-use crate::error::{PgContext, Result};
+use crate::error::{Error, PgContext, Result};
+use crate::server::rights::AdminRights;
 use crate::tree::registry::SERVICES;
 use postgres::Client;
 use postgres::types::ToSql;
@@ -80,12 +81,25 @@ pub fn roles_for(env: &str) -> Vec<RoleSpec> {
 /// the login roles that got no password (they can only log in where the server trusts
 /// the connection).
 pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>> {
+    let rights = AdminRights::detect(client)?;
+    ensure_roles_as(client, config, &rights)
+}
+
+/// [`ensure_roles`] for an administrator whose rights are known.
+pub(crate) fn ensure_roles_as(
+    client: &mut Client,
+    config: &Config,
+    rights: &AdminRights,
+) -> Result<Vec<String>> {
     let specs = roles_for(&config.env);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     for n in &names {
         validate_role_name(n)?;
     }
     let existing = existing_roles(client, &names).context("listing existing roles")?;
+    if !rights.superuser {
+        refuse_escalated(client, &names, rights)?;
+    }
 
     let mut sql = String::new();
     let mut without_password = Vec::new();
@@ -94,10 +108,15 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
         let role = quote_ident(&spec.name);
         // Least privilege is stated explicitly rather than trusted to defaults, so a
         // role someone altered by hand is put back on every run.
-        let attrs = format!(
-            "{} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT",
-            if spec.login { "LOGIN" } else { "NOLOGIN" }
-        );
+        let login = if spec.login { "LOGIN" } else { "NOLOGIN" };
+        // PostgreSQL refuses even a NOSUPERUSER, NOREPLICATION or NOBYPASSRLS from a
+        // login that is not a superuser; refuse_escalated made sure none is set, and
+        // a role it creates never has them.
+        let attrs = if rights.superuser {
+            format!("{login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT")
+        } else {
+            format!("{login} NOCREATEDB NOCREATEROLE INHERIT")
+        };
         let verb = if existing.contains(&spec.name) {
             "ALTER"
         } else {
@@ -137,6 +156,38 @@ pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>>
         );
     }
     Ok(without_password)
+}
+
+/// Refuses, before anything is changed, to provision an environment one of whose
+/// roles has an attribute only a superuser may take away.
+fn refuse_escalated(client: &mut Client, names: &[&str], rights: &AdminRights) -> Result<()> {
+    let rows = client
+        .query(
+            "SELECT rolname::text, rolsuper, rolreplication, rolbypassrls
+               FROM pg_roles WHERE rolname = ANY($1) AND (rolsuper OR rolreplication OR rolbypassrls)
+              ORDER BY 1",
+            &[&names],
+        )
+        .context("checking the environment's role attributes")?;
+    let Some(r) = rows.first() else {
+        return Ok(());
+    };
+    let role: String = r.get(0);
+    let attrs: Vec<&str> = ["SUPERUSER", "REPLICATION", "BYPASSRLS"]
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| r.get::<_, bool>(i + 1))
+        .map(|(_, a)| a)
+        .collect();
+    Err(Error::AdminPrivilege {
+        admin: rights.user.clone(),
+        missing: "SUPERUSER".into(),
+        reason: format!(
+            "role {role} has {}, which only a superuser may take away; have one run `ALTER ROLE {} NOSUPERUSER NOREPLICATION NOBYPASSRLS`; nothing was changed",
+            attrs.join(", "),
+            quote_ident(&role)
+        ),
+    })
 }
 
 /// Sets a login role's SCRAM verifier. The verifier travels as a bind parameter
@@ -209,6 +260,16 @@ pub(crate) fn existing_roles<T: ToSql + Sync>(
 /// Their databases must already be gone; privileges they hold in the current database
 /// are removed first.
 pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
+    let rights = AdminRights::detect(client)?;
+    drop_roles_as(client, env, &rights)
+}
+
+/// [`drop_roles`] for an administrator whose rights are known.
+pub(crate) fn drop_roles_as(
+    client: &mut Client,
+    env: &str,
+    rights: &AdminRights,
+) -> Result<Vec<String>> {
     let specs = roles_for(env);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     let existing = existing_roles(client, &names).context("listing existing roles")?;
@@ -220,7 +281,9 @@ pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
         .map(|n| quote_ident(n))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut sql = format!("DROP OWNED BY {list};\n");
+    // One implicit transaction: a failed drop keeps the roles and takes no rights.
+    let mut sql = rights.before_dropping_roles(&existing);
+    sql.push_str(&format!("DROP OWNED BY {list};\n"));
     for spec in specs.iter().rev() {
         if existing.contains(&spec.name) {
             sql.push_str(&format!("DROP ROLE {};\n", quote_ident(&spec.name)));

@@ -28,6 +28,7 @@ mod report;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::server::admin::{connect_admin_to, database_exists};
+use crate::server::rights::AdminRights;
 use crate::tree::lint::{self, AllowEntry};
 use crate::tree::manifest::{COMPILED_ALLOW_LIST, Manifest};
 use crate::tree::registry;
@@ -81,6 +82,9 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
         if !database_exists(&mut admin, &config.database)? {
             return Err(Error::NoSuchDatabase(config.database.clone()));
         }
+        // Only the environment's roles may connect to its database.
+        let rights = AdminRights::detect(&mut admin)?;
+        rights.join_owner(&mut admin, &config.env)?;
         drop(admin);
         let mut client = connect_admin_to(config, &config.database)?;
         found.extend(check_catalog(&mut client, &config.env)?);
@@ -88,7 +92,7 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
             database: config.database.clone(),
             ..Report::default()
         };
-        match check_plpgsql(&mut client)? {
+        match check_plpgsql(&mut client, &rights)? {
             PlpgsqlOutcome::Checked { checks, violations } => {
                 report.plpgsql_checked = checks;
                 found.extend(violations);

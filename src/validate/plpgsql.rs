@@ -2,6 +2,7 @@
 
 use crate::error::{PgContext, Result};
 use crate::server::admin::server_major_version;
+use crate::server::rights::AdminRights;
 use crate::validate::catalog::not_extension;
 use crate::validate::{RuleId, Violation};
 use postgres::Client;
@@ -18,7 +19,7 @@ pub(super) enum PlpgsqlOutcome {
 /// function once per table it is attached to (it needs the relation to resolve
 /// NEW and OLD, and the trigger's transition table names). Runs in a transaction
 /// that is rolled back, so installing the extension leaves no trace in the database.
-pub(super) fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
+pub(super) fn check_plpgsql(client: &mut Client, rights: &AdminRights) -> Result<PlpgsqlOutcome> {
     let available: bool = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check')",
@@ -31,6 +32,28 @@ pub(super) fn check_plpgsql(client: &mut Client) -> Result<PlpgsqlOutcome> {
         return Ok(PlpgsqlOutcome::Unavailable(format!(
             "plpgsql_check is not installed on the server, so PL/pgSQL bodies were NOT checked; install postgresql-{major}-plpgsql-check"
         )));
+    }
+    if !rights.superuser {
+        // Untrusted (it can read any function's source and run checks in other
+        // roles' names), so only a superuser may install it; one that a superuser
+        // installed in this database is used as it is.
+        let usable: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'plpgsql_check')
+                     OR EXISTS (SELECT 1 FROM pg_available_extensions e
+                                  JOIN pg_available_extension_versions v
+                                    ON v.name = e.name AND v.version = e.default_version
+                                 WHERE e.name = 'plpgsql_check' AND v.trusted)",
+                &[],
+            )
+            .context("validate: checking whether plpgsql_check may be installed")?
+            .get(0);
+        if !usable {
+            return Ok(PlpgsqlOutcome::Unavailable(format!(
+                "plpgsql_check is not a trusted extension, so only a superuser may install it, and the administrative login {} is not one; PL/pgSQL bodies were NOT checked (validate as a superuser, or have one run CREATE EXTENSION plpgsql_check in this database)",
+                rights.user
+            )));
+        }
     }
     let mut tx = client
         .transaction()
