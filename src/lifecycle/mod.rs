@@ -20,8 +20,8 @@ use crate::server::admin::{
     terminate_sessions, wait_for_no_sessions,
 };
 use crate::server::apply::{all_scripts, apply_scripts};
-use crate::server::grants::{apply_grants, database_grants_sql};
-use crate::server::roles::{drop_roles, ensure_roles, role_name};
+use crate::server::grants::{apply_grants_in, database_grants_sql};
+use crate::server::roles::{drop_roles, ensure_roles_in, role_name};
 use crate::tree::manifest::{Manifest, Script};
 use postgres::Client;
 use std::time::{Duration, Instant};
@@ -112,7 +112,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     lap.log("connect and lock");
     let admin = lock.client();
     target::check_environment(admin, config, &config.database)?;
-    check_extensions(admin, &config.extensions)?;
+    check_extensions(admin, &manifest.required_extensions(&config.extensions))?;
 
     let target = config.database.as_str();
     let staging = format!("{target}{STAGING_SUFFIX}");
@@ -133,7 +133,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     }
 
     lap.log("checks and recovery");
-    let roles_without_password = ensure_roles(admin, config)?;
+    let roles_without_password = ensure_roles_in(admin, config, manifest.registry())?;
     lap.log("roles");
     build_database(admin, config, &staging, manifest)?;
     let mut lap = Lap::start();
@@ -201,9 +201,10 @@ fn build_into(
         .transaction()
         .context("opening the build transaction")?;
     lap.log("connect to the new database");
-    apply_scripts(&mut tx, scripts, owner, &config.extensions)?;
+    let extensions = extensions_for(&mut tx, config, manifest)?;
+    apply_scripts(&mut tx, scripts, owner, &extensions)?;
     lap.log("extensions and scripts");
-    apply_grants(&mut tx, &config.env)?;
+    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;
     lap.log("grants");
@@ -211,6 +212,39 @@ fn build_into(
     tx.commit().context("committing the build")?;
     lap.log("build record and commit");
     Ok(())
+}
+
+/// The required extensions, then the tree's optional ones the server has (the others
+/// are reported at info level and skipped).
+fn extensions_for(
+    tx: &mut postgres::Transaction<'_>,
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<Vec<String>> {
+    let mut out = manifest.required_extensions(&config.extensions);
+    let optional = &manifest.settings().optional_extensions;
+    if optional.is_empty() {
+        return Ok(out);
+    }
+    let available: Vec<String> = tx
+        .query(
+            "SELECT name::text FROM pg_available_extensions WHERE name = ANY($1)",
+            &[optional],
+        )
+        .context("checking optional extensions")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for e in optional {
+        if available.contains(e) {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        } else {
+            log::info!("optional extension {e} is not available on the server; skipped");
+        }
+    }
+    Ok(out)
 }
 
 /// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends

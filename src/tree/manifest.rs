@@ -5,7 +5,9 @@
 //! minimal schemas without touching the real one.
 
 use crate::error::{Error, Result};
+use crate::tree::registry::Registry;
 use crate::tree::scan;
+use crate::tree::settings::{self, TreeSettings};
 use once_cell::sync::Lazy;
 use std::borrow::Cow;
 use std::path::Path;
@@ -71,6 +73,39 @@ pub struct Script {
 pub struct Manifest {
     scripts: Vec<Script>,
     schema_hash: String,
+    settings: TreeSettings,
+    registry: &'static Registry,
+}
+
+/// The compiled-in `sql/ores-sql.toml`, already checked by `build.rs`.
+fn compiled_settings() -> TreeSettings {
+    if COMPILED_SETTINGS.is_empty() {
+        return TreeSettings::default();
+    }
+    TreeSettings::parse(COMPILED_SETTINGS, "sql/ores-sql.toml")
+        .expect("build.rs refuses a malformed sql/ores-sql.toml")
+}
+
+/// A tree's `ores-sql.toml` read at run time: its settings and registry, or, when the
+/// tree has none, the defaults with the compiled-in registry (how fixture trees made
+/// for our own schema are built).
+fn settings_of(root: &Path, label: &str) -> Result<(TreeSettings, &'static Registry)> {
+    let path = root.join(settings::FILE_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let s = TreeSettings::parse(&text, &format!("{label}/{}", settings::FILE_NAME))
+                .map_err(|e| Error::Config(e.to_string()))?;
+            let registry = Registry::from_settings(&s);
+            Ok((s, registry))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((TreeSettings::default(), Registry::compiled()))
+        }
+        Err(e) => Err(Error::Io {
+            context: format!("reading {}", path.display()),
+            source: e,
+        }),
+    }
 }
 
 static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
@@ -86,6 +121,8 @@ static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
         })
         .collect(),
     schema_hash: COMPILED_SCHEMA_HASH.to_string(),
+    settings: compiled_settings(),
+    registry: Registry::compiled(),
 });
 
 impl Manifest {
@@ -101,6 +138,7 @@ impl Manifest {
         if !root.is_dir() {
             return Err(Error::Config(format!("{label}: not a directory")));
         }
+        let (settings, registry) = settings_of(root, &label)?;
         let scanned = scan::scan(root, &label).map_err(Error::Manifest)?;
         let schema_hash = scan::schema_hash(
             scanned
@@ -121,7 +159,30 @@ impl Manifest {
         Ok(Manifest {
             scripts,
             schema_hash,
+            settings,
+            registry,
         })
+    }
+
+    /// The tree's `ores-sql.toml` (the defaults when it has none).
+    pub fn settings(&self) -> &TreeSettings {
+        &self.settings
+    }
+
+    /// The service registry and login users the tree's databases are built with.
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    /// Extensions to install: the configured ones, then the tree's required ones.
+    pub fn required_extensions(&self, configured: &[String]) -> Vec<String> {
+        let mut out = configured.to_vec();
+        for e in &self.settings.required_extensions {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        }
+        out
     }
 
     /// Scripts in application order: every create script, then every populate script.
