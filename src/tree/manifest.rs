@@ -5,6 +5,7 @@
 //! minimal schemas without touching the real one.
 
 use crate::error::{Error, Result};
+use crate::tree::entry;
 use crate::tree::registry::Registry;
 use crate::tree::scan;
 use crate::tree::settings::{self, TreeSettings};
@@ -75,6 +76,12 @@ pub struct Manifest {
     schema_hash: String,
     settings: TreeSettings,
     registry: &'static Registry,
+    /// Entry mode: the data files `\copy` reads, after the scripts in the hash.
+    data: Vec<Script>,
+    /// Entry mode: `.sql` files no entry script reaches.
+    unreached: Vec<String>,
+    /// What paths start with (`sql`, or the directory a tree was read from).
+    label: String,
 }
 
 /// The compiled-in `sql/ores-sql.toml`, already checked by `build.rs`.
@@ -108,9 +115,8 @@ fn settings_of(root: &Path, label: &str) -> Result<(TreeSettings, &'static Regis
     }
 }
 
-static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
-    scripts: COMPILED_SCRIPTS
-        .iter()
+fn borrowed(list: &'static [CompiledScript]) -> Vec<Script> {
+    list.iter()
         .map(|s| Script {
             phase: Phase::parse(s.phase),
             path: Cow::Borrowed(s.path),
@@ -119,10 +125,17 @@ static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
             sha256: Cow::Borrowed(s.sha256),
             sql: Cow::Borrowed(s.sql),
         })
-        .collect(),
+        .collect()
+}
+
+static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
+    scripts: borrowed(COMPILED_SCRIPTS),
     schema_hash: COMPILED_SCHEMA_HASH.to_string(),
     settings: compiled_settings(),
     registry: Registry::compiled(),
+    data: borrowed(COMPILED_DATA),
+    unreached: COMPILED_UNREACHED.iter().map(|s| s.to_string()).collect(),
+    label: "sql".to_string(),
 });
 
 impl Manifest {
@@ -131,7 +144,9 @@ impl Manifest {
         &COMPILED
     }
 
-    /// Scans a directory laid out like `sql/` (with `create/` and `populate/`).
+    /// Reads a tree laid out like `sql/`: with `create/` and `populate/` in numeric
+    /// order, or, when its `ores-sql.toml` names `entry` scripts, their include closure
+    /// (the same code `build.rs` runs on `sql/`).
     pub fn from_dir(root: &Path) -> Result<Manifest> {
         let label = root.display().to_string();
         // A typo in a path must not read as an empty tree.
@@ -139,6 +154,9 @@ impl Manifest {
             return Err(Error::Config(format!("{label}: not a directory")));
         }
         let (settings, registry) = settings_of(root, &label)?;
+        if settings.entry_mode() {
+            return Manifest::from_entry_dir(root, label, settings, registry);
+        }
         let scanned = scan::scan(root, &label).map_err(Error::Manifest)?;
         let schema_hash = scan::schema_hash(
             scanned
@@ -161,7 +179,84 @@ impl Manifest {
             schema_hash,
             settings,
             registry,
+            data: Vec::new(),
+            unreached: Vec::new(),
+            label,
         })
+    }
+
+    fn from_entry_dir(
+        root: &Path,
+        label: String,
+        settings: TreeSettings,
+        registry: &'static Registry,
+    ) -> Result<Manifest> {
+        let closure = entry::closure(root, &label, &settings).map_err(|mut e| {
+            e.path = format!("{label}/{}", e.path);
+            Error::Psql(e)
+        })?;
+        let schema_hash = scan::schema_hash(
+            closure
+                .files
+                .iter()
+                .map(|f| (f.root_path.as_str(), f.sha256.as_str())),
+        );
+        let (mut scripts, mut data) = (Vec::new(), Vec::new());
+        for f in closure.files {
+            let script = Script {
+                phase: Phase::Create,
+                component: Cow::Owned(entry::component_of(&f.root_path)),
+                entity: Cow::Owned(entry::entity_of(&f.root_path)),
+                path: Cow::Owned(f.rel_path),
+                sha256: Cow::Owned(f.sha256),
+                sql: Cow::Owned(f.text),
+            };
+            if f.data {
+                data.push(script)
+            } else {
+                scripts.push(script)
+            }
+        }
+        Ok(Manifest {
+            scripts,
+            schema_hash,
+            settings,
+            registry,
+            data,
+            unreached: closure.unreached,
+            label,
+        })
+    }
+
+    /// Whether the tree is applied through its psql entry scripts.
+    pub fn entry_mode(&self) -> bool {
+        self.settings.entry_mode()
+    }
+
+    /// Entry mode: the data files its `\copy` commands read, in order.
+    pub fn data_files(&self) -> &[Script] {
+        &self.data
+    }
+
+    /// Entry mode: `.sql` files under the tree that no entry script reaches (old
+    /// scripts, drop scripts...), relative to the tree root.
+    pub fn unreached(&self) -> &[String] {
+        &self.unreached
+    }
+
+    /// The text of a script or data file by its path relative to the tree root.
+    pub fn tree_file(&self, root_path: &str) -> Option<&str> {
+        let path = format!("{}/{root_path}", self.label);
+        self.scripts
+            .iter()
+            .chain(&self.data)
+            .find(|s| s.path == path)
+            .map(|s| s.sql.as_ref())
+    }
+
+    /// The tree's label: `sql` for the compiled-in tree, else the directory read.
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     /// The tree's `ores-sql.toml` (the defaults when it has none).

@@ -6,6 +6,7 @@
 //! use only `std`, their own dependencies and `super::` siblings. `registry` and
 //! `manifest` include what `build.rs` generated from them.
 
+pub mod entry;
 pub mod lint;
 pub mod manifest;
 pub mod psql;
