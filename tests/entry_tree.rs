@@ -7,9 +7,16 @@
 //! and the result is compared with what `psql -X -1 -v ON_ERROR_STOP=1` makes of the
 //! same tree.
 
+use ores_sql::config::Secret;
+use ores_sql::server::admin::{connect_admin, connect_admin_to};
+use ores_sql::testing::{ScratchEnv, unique_label};
 use ores_sql::tree::scan::sha256_hex;
-use ores_sql::{Error, Manifest};
+use ores_sql::{Config, Error, Manifest};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TOKEN: &str = "wt-t0ken'with\\odd chars";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/entry_tree")
@@ -197,3 +204,296 @@ fn broken_trees_are_refused_naming_file_and_line() {
     }
 }
 
+/// Every table of `public` with its rows as JSON, in a stable order.
+fn contents(config: &Config, database: &str) -> BTreeMap<String, Vec<String>> {
+    let mut client = connect_admin_to(config, database).expect("connect");
+    let tables: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+                AND c.relname <> 'ores_database_applied_scripts_tbl'
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.objid = c.oid AND d.deptype = 'e')
+              ORDER BY 1",
+            &[],
+        )
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let rows = client
+                .query(
+                    &format!("SELECT row_to_json(t)::text FROM \"{t}\" t ORDER BY 1"),
+                    &[],
+                )
+                .expect("rows")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// The same tree through psql, as the DDL user, into a database of the same owner.
+fn through_psql(config: &Config, database: &str) {
+    let env = &config.env;
+    let mut admin = connect_admin(config).expect("admin");
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE \"{database}\" OWNER \"ores_{env}_owner\""
+        ))
+        .expect("create psql database");
+    connect_admin_to(config, database)
+        .expect("connect")
+        .batch_execute("CREATE EXTENSION pgcrypto")
+        .expect("extension");
+    let role = |s: &str| format!("ores_{env}_{s}");
+    let vars = [
+        ("env", env.to_string()),
+        ("db_name", config.database.clone()),
+        ("owner_role", role("owner")),
+        ("ddl_user", role("ddl_user")),
+        ("seed_label", format!("fixture_{env}")),
+    ];
+    let root = fixture();
+    let mut psql = Command::new("psql");
+    // psql reads a \copy file relative to its working directory; ores-sql relative to
+    // the script, which is the same place when psql runs from there.
+    psql.current_dir(root.join("populate/refdata"))
+        .args(["-X", "-q", "-1", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", &config.host, "-p", &config.port.to_string()])
+        .args(["-U", &role("ddl_user"), "-d", database])
+        .arg("-f")
+        .arg(root.join("setup_schema.sql"))
+        .env("ORES_DB_WT_USER_PASSWORD", TOKEN)
+        .env_remove("PGPASSWORD");
+    for (k, v) in &vars {
+        psql.arg("-v").arg(format!("{k}={v}"));
+    }
+    let out = psql.output().expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Drops the databases a test made besides the environment's own.
+struct Extra<'a>(&'a Config, Vec<String>);
+
+impl Drop for Extra<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = connect_admin(self.0) {
+            for name in &self.1 {
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+fn refusal(result: Result<u64, postgres::Error>) -> String {
+    match result {
+        Ok(n) => panic!("expected a refusal, {n} row(s) changed"),
+        Err(e) => e
+            .code()
+            .map(|c| c.code().to_string())
+            .expect("server error"),
+    }
+}
+
+#[test]
+fn builds_with_its_own_roles_and_grants_as_psql_builds_it() {
+    let mut env = ScratchEnv::new("et").expect("scratch env");
+    env.config
+        .passwords
+        .insert("wt_user".into(), Secret::new(TOKEN));
+    let config = env.config.clone();
+    let e = &config.env;
+    let manifest = Manifest::from_dir(&fixture()).expect("fixture reads");
+    let report = ores_sql::recreate_with(&config, &manifest).expect("the tree builds");
+    assert_eq!(report.scripts_applied, manifest.scripts().len());
+
+    let mut db = connect_admin_to(&config, &config.database).expect("connect");
+    // Every object ends up the owner group's, though the scripts ran as the DDL user.
+    let owners: Vec<(String, String)> = db
+        .query(
+            "SELECT c.relname::text, pg_get_userbyid(c.relowner)::text FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(owners.len() >= 6, "{owners:?}");
+    for (rel, owner) in &owners {
+        assert_eq!(owner, &format!("ores_{e}_owner"), "{rel}");
+    }
+    let fn_owner: String = db
+        .query_one(
+            "SELECT pg_get_userbyid(proowner)::text FROM pg_proc WHERE proname = 'ores_utility_label_fn'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(fn_owner, format!("ores_{e}_owner"));
+    let made_by: Vec<String> = db
+        .query("SELECT DISTINCT made_by FROM ores_synthetic_runs_tbl", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(made_by, [format!("ores_{e}_ddl_user")]);
+    // The optional extension the server lacks was skipped; the required one is there.
+    let exts: Vec<String> = db
+        .query("SELECT extname::text FROM pg_extension ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(exts.contains(&"pgcrypto".to_string()), "{exts:?}");
+
+    // Login users and services are the tree's: wt exists, synthetic writes refdata.
+    let mut member_of = |role: &str| -> Vec<String> {
+        db.query(
+            "SELECT g.rolname::text FROM pg_auth_members m
+               JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member
+              WHERE r.rolname = $1",
+            &[&role],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    assert_eq!(
+        member_of(&format!("ores_{e}_wt_user")),
+        [format!("ores_{e}_rw")]
+    );
+    let service = |name: &str| {
+        config
+            .role_pg_config(&format!("ores_{e}_{name}_service"), None)
+            .connect(postgres::NoTls)
+            .expect("service connection")
+    };
+    let mut synthetic = service("synthetic");
+    synthetic
+        .execute(
+            "INSERT INTO ores_refdata_currencies_tbl (code, name) VALUES ('CHF', 'Franc')",
+            &[],
+        )
+        .expect("synthetic writes refdata, as its toml says");
+    assert_eq!(
+        refusal(synthetic.execute("DELETE FROM ores_iam_tenants_tbl", &[])),
+        "42501",
+        "synthetic only reads the tenants"
+    );
+    let mut refdata = service("refdata");
+    assert_eq!(
+        refusal(refdata.execute(
+            "INSERT INTO ores_synthetic_runs_tbl (label) VALUES ('x')",
+            &[]
+        )),
+        "42501",
+        "refdata may not write synthetic"
+    );
+    assert_eq!(
+        refusal(refdata.execute("DELETE FROM ores_iam_accounts_tbl", &[])),
+        "42501"
+    );
+    synthetic
+        .execute(
+            "DELETE FROM ores_refdata_currencies_tbl WHERE code = 'CHF'",
+            &[],
+        )
+        .unwrap();
+
+    let theirs = format!("{}_psql", unique_label("et"));
+    let _extra = Extra(&config, vec![theirs.clone()]);
+    through_psql(&config, &theirs);
+    let ours = contents(&config, &config.database);
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        [
+            "ores_iam_accounts_tbl",
+            "ores_iam_tenants_tbl",
+            "ores_refdata_currencies_tbl",
+            "ores_refdata_regions_tbl",
+            "ores_synthetic_runs_tbl"
+        ]
+    );
+    assert_eq!(ours["ores_refdata_currencies_tbl"].len(), 3, "{ours:?}");
+    assert_eq!(ours["ores_synthetic_runs_tbl"].len(), 4, "{ours:?}");
+    assert!(
+        ours["ores_synthetic_runs_tbl"]
+            .iter()
+            .any(|r| r.contains("currencies: 3")),
+        "a \\gset value reached a later statement: {ours:?}"
+    );
+    assert_eq!(ours, contents(&config, &theirs));
+}
+
+#[test]
+fn a_failing_statement_in_an_included_file_names_that_file_and_line() {
+    let mut env = ScratchEnv::new("et").expect("scratch env");
+    env.config
+        .passwords
+        .insert("wt_user".into(), Secret::new(TOKEN));
+    let good = Manifest::from_dir(&fixture()).unwrap();
+    ores_sql::recreate_with(&env.config, &good).expect("first build");
+
+    let synthetic =
+        std::fs::read_to_string(fixture().join("create/synthetic/synthetic_create.sql")).unwrap();
+    let broken = copy_with(&[(
+        "create/synthetic/synthetic_create.sql",
+        &format!("{synthetic}\n-- line 7 is next\ninsert into no_such_table values (1);\n"),
+    )]);
+    let manifest = Manifest::from_dir(broken.path()).unwrap();
+    match ores_sql::recreate_with(&env.config, &manifest) {
+        Err(Error::Script(f)) => {
+            assert_eq!(
+                f.path,
+                format!(
+                    "{}/create/synthetic/synthetic_create.sql",
+                    broken.path().display()
+                )
+            );
+            assert_eq!(f.line, Some(8), "{f}");
+            assert_eq!(f.sqlstate, "42P01", "{f}");
+        }
+        other => panic!("expected a script failure, got {other:?}"),
+    }
+    // A password read with a backtick is never quoted back, here by the server's
+    // "invalid input syntax" message.
+    let populate =
+        std::fs::read_to_string(fixture().join("populate/synthetic/synthetic_populate.sql"))
+            .unwrap();
+    let leaky = copy_with(&[(
+        "populate/synthetic/synthetic_populate.sql",
+        &format!(
+            "{populate}select :'token'::integer;\nselect 1 where :'token' = 'x'::integer::text;\n"
+        ),
+    )]);
+    match ores_sql::recreate_with(&env.config, &Manifest::from_dir(leaky.path()).unwrap()) {
+        Err(Error::Script(f)) => {
+            let shown = Error::Script(f.clone()).to_string();
+            assert!(!shown.contains(TOKEN), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert_eq!(f.sqlstate, "22P02", "{f}");
+            assert_eq!(f.line, Some(8), "{f}");
+        }
+        other => panic!("expected a script failure, got {other:?}"),
+    }
+    // The previous database is untouched.
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM ores_synthetic_runs_tbl", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4);
+}

@@ -22,6 +22,7 @@ use crate::server::admin::{
 use crate::server::apply::{all_scripts, apply_scripts};
 use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::roles::{drop_roles, ensure_roles_in, role_name};
+use crate::server::steps::apply_entry;
 use crate::tree::manifest::{Manifest, Script};
 use postgres::Client;
 use std::time::{Duration, Instant};
@@ -202,7 +203,11 @@ fn build_into(
         .context("opening the build transaction")?;
     lap.log("connect to the new database");
     let extensions = extensions_for(&mut tx, config, manifest)?;
-    apply_scripts(&mut tx, scripts, owner, &extensions)?;
+    if manifest.entry_mode() {
+        apply_entry(&mut tx, manifest, config, owner, &extensions)?;
+    } else {
+        apply_scripts(&mut tx, scripts, owner, &extensions)?;
+    }
     lap.log("extensions and scripts");
     apply_grants_in(&mut tx, &config.env, manifest.registry())?;
     tx.batch_execute(&database_grants_sql(&config.env, database))

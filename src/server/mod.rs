@@ -7,3 +7,4 @@ pub mod grants;
 pub mod inspect;
 pub mod psql;
 pub mod roles;
+pub(crate) mod steps;

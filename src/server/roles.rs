@@ -166,7 +166,7 @@ fn set_verifier(client: &mut Client, role: &str, verifier: &str) -> Result<()> {
 }
 
 /// A text parameter that prints as `<redacted>`.
-struct Redacted<'a>(&'a str);
+pub(crate) struct Redacted<'a>(pub(crate) &'a str);
 
 impl std::fmt::Debug for Redacted<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
