@@ -11,7 +11,7 @@ use ores_sql::config::Secret;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::{ScratchEnv, unique_label};
 use ores_sql::tree::scan::sha256_hex;
-use ores_sql::{Config, Error, Manifest};
+use ores_sql::{Config, Error, Manifest, validate};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,6 +142,28 @@ fn refused(edits: &[(&str, &str)]) -> (String, String) {
         }
         Err(other) => panic!("{edits:?}: not a psql refusal: {other}"),
         Ok(_) => panic!("{edits:?}: accepted"),
+    }
+}
+
+#[test]
+fn a_strict_tree_fails_on_static_rules_and_a_lenient_one_does_not() {
+    let upgrade = "alter table ores_iam_tenants_tbl add column extra text;\n";
+    let lenient = copy_with(&[("create/synthetic/synthetic_create.sql", upgrade)]);
+    Manifest::from_dir(lenient.path()).expect("violations alone do not fail the tree");
+    let toml = std::fs::read_to_string(fixture().join("ores-sql.toml")).unwrap();
+    let strict = copy_with(&[
+        ("create/synthetic/synthetic_create.sql", upgrade),
+        ("ores-sql.toml", &format!("strict = true\n{toml}")),
+    ]);
+    match Manifest::from_dir(strict.path()) {
+        Err(Error::Config(message)) => {
+            assert!(message.contains("S003"), "{message}");
+            assert!(
+                message.contains("create/synthetic/synthetic_create.sql:1"),
+                "{message}"
+            );
+        }
+        other => panic!("a strict tree with an upgrade script was accepted: {other:?}"),
     }
 }
 
@@ -436,6 +458,37 @@ fn builds_with_its_own_roles_and_grants_as_psql_builds_it() {
         "a \\gset value reached a later statement: {ours:?}"
     );
     assert_eq!(ours, contents(&config, &theirs));
+
+    // Validation runs on the foreign tree with its own registry: entry-script rules
+    // instead of the layout ones, the catalog rules unchanged, the unreached files
+    // listed, and its violations reported without having failed the build above.
+    let report = validate::run_with(&config, &manifest, "").expect("validation runs");
+    assert!(report.fires("C026", "synthetic:refdata"), "{report}");
+    assert!(report.fires("C010", "ores_iam_accounts_tbl"), "{report}");
+    for layout_rule in ["S001", "S002", "S005", "S006", "S008"] {
+        assert!(report.of_rule(layout_rule).is_empty(), "{report}");
+    }
+    assert!(
+        report.of_rule("C021").is_empty() && report.of_rule("C022").is_empty(),
+        "grants follow the tree's registry: {report}"
+    );
+    assert_eq!(
+        report.unreached,
+        ["create/legacy/old_create.sql", "drop/drop_all.sql"]
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("unreached drop/drop_all.sql: no entry script includes it"),
+        "{report}"
+    );
+    let allow = "C026 synthetic:refdata # the generator seeds reference data\n";
+    let report = validate::run_with(&config, &manifest, allow).unwrap();
+    assert!(!report.fires("C026", "synthetic:refdata"), "{report}");
+    assert_eq!(
+        report.allowed[0].reason,
+        "the generator seeds reference data"
+    );
 }
 
 #[test]

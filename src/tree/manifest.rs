@@ -5,10 +5,10 @@
 //! minimal schemas without touching the real one.
 
 use crate::error::{Error, Result};
-use crate::tree::entry;
 use crate::tree::registry::Registry;
 use crate::tree::scan;
 use crate::tree::settings::{self, TreeSettings};
+use crate::tree::{entry, lint};
 use once_cell::sync::Lazy;
 use std::borrow::Cow;
 use std::path::Path;
@@ -128,6 +128,41 @@ fn borrowed(list: &'static [CompiledScript]) -> Vec<Script> {
         .collect()
 }
 
+/// A `strict` entry-mode tree read at run time fails on a static rule violation its
+/// `validate-allow.txt` does not excuse, as `build.rs` fails on one in `sql/`.
+fn strict_check(root: &Path, closure: &entry::EntryTree) -> Result<()> {
+    let allow = match std::fs::read_to_string(root.join("validate-allow.txt")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(Error::Io {
+                context: format!("reading {}/validate-allow.txt", root.display()),
+                source: e,
+            });
+        }
+    };
+    let (allowed, mut violations) = lint::parse_allow_list(&allow, "validate-allow.txt");
+    let scripts = closure
+        .files
+        .iter()
+        .filter(|f| !f.data)
+        .map(|f| (f.rel_path.as_str(), f.text.as_str()));
+    violations.extend(lint::check_entry_scripts(scripts).into_iter().filter(|v| {
+        !allowed
+            .iter()
+            .any(|a| a.rule == v.rule && a.object == v.object)
+    }));
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+    Err(Error::Config(format!(
+        "strict tree: {} static rule violation(s):\n  {}",
+        lines.len(),
+        lines.join("\n  ")
+    )))
+}
+
 static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
     scripts: borrowed(COMPILED_SCRIPTS),
     schema_hash: COMPILED_SCHEMA_HASH.to_string(),
@@ -195,6 +230,9 @@ impl Manifest {
             e.path = format!("{label}/{}", e.path);
             Error::Psql(e)
         })?;
+        if settings.strict {
+            strict_check(root, &closure)?;
+        }
         let schema_hash = scan::schema_hash(
             closure
                 .files

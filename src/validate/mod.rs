@@ -24,11 +24,11 @@
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
 use crate::server::admin::{connect_admin_to, database_exists, server_major_version};
-use crate::server::grants::{public_relations, service_grants};
-use crate::server::roles::{existing_roles, role_name, roles_for};
+use crate::server::grants::{public_relations, service_grants_in};
+use crate::server::roles::{existing_roles, role_name, roles_in};
 use crate::tree::lint::{self, AllowEntry, StaticViolation};
 use crate::tree::manifest::{COMPILED_ALLOW_LIST, Manifest};
-use crate::tree::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
+use crate::tree::registry::{self, Registry};
 use postgres::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -123,6 +123,9 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// PL/pgSQL function (and trigger) checks `plpgsql_check` ran.
     pub plpgsql_checked: usize,
+    /// Entry mode: `.sql` files of the tree no entry script reaches (reported, not
+    /// violations: old and drop scripts are normal beside a tree's SQL).
+    pub unreached: Vec<String>,
 }
 
 impl Report {
@@ -156,6 +159,9 @@ impl fmt::Display for Report {
         }
         for a in &self.allowed {
             writeln!(f, "allowed {} ({})", a.violation, a.reason)?;
+        }
+        for u in &self.unreached {
+            writeln!(f, "unreached {u}: no entry script includes it; not built")?;
         }
         let rules = lint::all_rules().count();
         if self.violations.is_empty() {
@@ -196,6 +202,7 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
 
         let mut found: Vec<Violation> = malformed.into_iter().map(Violation::from).collect();
         found.extend(check_manifest(manifest));
+        found.extend(check_registry(manifest.registry()));
 
         let mut admin = crate::server::admin::connect_admin(config)?;
         if !database_exists(&mut admin, &config.database)? {
@@ -203,9 +210,14 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
         }
         drop(admin);
         let mut client = connect_admin_to(config, &config.database)?;
-        found.extend(check_catalog(&mut client, &config.env)?);
+        found.extend(check_catalog_in(
+            &mut client,
+            &config.env,
+            manifest.registry(),
+        )?);
         let mut report = Report {
             database: config.database.clone(),
+            unreached: manifest.unreached().to_vec(),
             ..Report::default()
         };
         match check_plpgsql(&mut client)? {
@@ -272,9 +284,38 @@ pub fn check_manifest(manifest: &Manifest) -> Vec<Violation> {
         entity: &s.entity,
         sql: &s.sql,
     });
-    lint::check_scripts(sources, &registry::known_components())
+    if manifest.entry_mode() {
+        let scripts = manifest
+            .scripts()
+            .iter()
+            .map(|s| (s.path.as_ref(), s.sql.as_ref()));
+        return lint::check_entry_scripts(scripts)
+            .into_iter()
+            .map(Violation::from)
+            .collect();
+    }
+    lint::check_scripts(sources, &manifest.registry().known_components())
         .into_iter()
         .map(Violation::from)
+        .collect()
+}
+
+/// C026: every service that writes a component another service owns. Each one needs
+/// an allow-list entry `C026 <service>:<component> # reason`.
+pub fn check_registry(registry: &Registry) -> Vec<Violation> {
+    registry
+        .cross_writes()
+        .into_iter()
+        .map(|(service, component)| {
+            let owner = registry.owner_of(component).map_or("?", |s| s.name);
+            Violation {
+                rule: RuleId::C026,
+                object: format!("{service}:{component}"),
+                message: format!(
+                    "service {service} writes component {component}, which {owner} owns; say why in the allow-list"
+                ),
+            }
+        })
         .collect()
 }
 
@@ -341,6 +382,15 @@ type Push<'a> = &'a mut dyn FnMut(RuleId, &str, String);
 /// Every catalog rule (C001..C023) on the database `client` is connected to, whose
 /// roles belong to environment `env`.
 pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
+    check_catalog_in(client, env, Registry::compiled())
+}
+
+/// [`check_catalog`] against the registry of the tree the database was built from.
+pub fn check_catalog_in(
+    client: &mut Client,
+    env: &str,
+    registry: &Registry,
+) -> Result<Vec<Violation>> {
     let mut out = Vec::new();
     let mut push = |rule: RuleId, object: &str, message: String| {
         out.push(Violation {
@@ -350,15 +400,15 @@ pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
         })
     };
     let tables = load_tables(client)?;
-    check_tables(&tables, &mut push);
+    check_tables(&tables, registry, &mut push);
     check_names(client, &mut push)?;
     check_tenancy(client, &tables, &mut push)?;
-    check_roles(client, env, &mut push)?;
+    check_roles(client, env, registry, &mut push)?;
     check_versioned(client, &tables, &mut push)?;
     check_security_definer(client, &mut push)?;
     check_plpgsql_search_path(client, &mut push)?;
     check_temporary(client, env, &mut push)?;
-    check_privileges(client, env, &mut push)?;
+    check_privileges(client, env, registry, &mut push)?;
     Ok(out)
 }
 
@@ -410,16 +460,16 @@ fn load_tables(client: &mut Client) -> Result<Vec<Table>> {
 }
 
 /// C001, C007, C020: names, primary keys, ownership by the registry.
-fn check_tables(tables: &[Table], push: Push<'_>) {
+fn check_tables(tables: &[Table], registry: &Registry, push: Push<'_>) {
     for t in tables {
         let name = t.name.as_str();
-        match component_of_table(name) {
+        match registry.component_of_table(name) {
             None => push(
                 RuleId::C001,
                 name,
                 format!(
                     "not named ores_<component>_<entity_plural>_tbl with a registry component ({})",
-                    registry::known_components().join(", ")
+                    registry.known_components().join(", ")
                 ),
             ),
             Some(c) => {
@@ -438,8 +488,12 @@ fn check_tables(tables: &[Table], push: Push<'_>) {
                         "not named ores_<component>_<entity_plural>_tbl".into(),
                     );
                 }
-                let owners = SERVICES.iter().filter(|s| s.owns.contains(&c)).count();
-                if !PROVISIONER_COMPONENTS.contains(&c) && owners != 1 {
+                let owners = registry
+                    .services
+                    .iter()
+                    .filter(|s| s.owns.contains(&c))
+                    .count();
+                if !registry.provisioner_components.contains(&c) && owners != 1 {
                     push(
                         RuleId::C020,
                         name,
@@ -615,8 +669,11 @@ fn check_tenancy(client: &mut Client, tables: &[Table], push: Push<'_>) -> Resul
 }
 
 /// C013: the environment's roles carry no privilege-escalating attribute.
-fn check_roles(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
-    let names: Vec<String> = roles_for(env).into_iter().map(|r| r.name).collect();
+fn check_roles(client: &mut Client, env: &str, registry: &Registry, push: Push<'_>) -> Result<()> {
+    let names: Vec<String> = roles_in(env, registry)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     let rows = client
         .query(
             "SELECT rolname::text, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, rolreplication
@@ -861,13 +918,18 @@ fn check_security_definer(client: &mut Client, push: Push<'_>) -> Result<()> {
 
 /// C021, C022: what each service can do on each relation equals what the registry
 /// grants it (directly or through the service group), no more, no less.
-fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
+fn check_privileges(
+    client: &mut Client,
+    env: &str,
+    registry: &Registry,
+    push: Push<'_>,
+) -> Result<()> {
     let relations = public_relations(client).context("validate: listing relations")?;
     let group = role_name(env, "service");
     let mut expected: BTreeSet<(String, String, &str)> = BTreeSet::new();
-    for g in service_grants(env, &relations) {
+    for g in service_grants_in(env, &relations, registry) {
         let roles: Vec<String> = if g.role == group {
-            SERVICES.iter().map(|s| s.role(env)).collect()
+            registry.services.iter().map(|s| s.role(env)).collect()
         } else {
             vec![g.role.clone()]
         };
@@ -881,19 +943,20 @@ fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()
             }
         }
     }
-    let service_roles: Vec<String> = SERVICES.iter().map(|s| s.role(env)).collect();
+    let service_roles: Vec<String> = registry.services.iter().map(|s| s.role(env)).collect();
     let existing: BTreeSet<String> = existing_roles(client, &service_roles)
         .context("validate: listing service roles")?
         .into_iter()
         .collect();
     let service_of = |role: &str| {
-        SERVICES
+        registry
+            .services
             .iter()
             .find(|s| s.role(env) == role)
             .map(|s| s.name)
             .unwrap_or("?")
     };
-    for s in SERVICES {
+    for s in registry.services {
         if !existing.contains(&s.role(env)) {
             push(
                 RuleId::C022,
