@@ -550,3 +550,17 @@ fn a_failing_statement_in_an_included_file_names_that_file_and_line() {
         .get(0);
     assert_eq!(n, 4);
 }
+
+#[test]
+fn recreate_entity_refuses_an_entry_mode_tree_before_touching_anything() {
+    let manifest = Manifest::from_dir(&fixture()).unwrap();
+    let config = Config::load().unwrap();
+    let e = ores_sql::lifecycle::entity::recreate_entity_with(
+        &config,
+        &manifest,
+        "create_iam_iam_tenants_create",
+        false,
+    )
+    .expect_err("refused");
+    assert!(e.to_string().contains("psql entry scripts"), "{e}");
+}

@@ -315,7 +315,22 @@ impl TreeSettings {
                 }
             }
         }
+        let mut engine: Vec<String> = ["env", "db_name", "owner_role", "rw_role", "ro_role"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        engine.push("service_role".into());
+        engine.extend(login_users.iter().map(|(stem, _)| format!("{stem}_user")));
+        engine.extend(services.iter().map(|s| format!("{}_service_user", s.name)));
         for (name, value) in &raw.variables {
+            if engine.contains(name) {
+                return Err((
+                    Some(format!("{name} =")),
+                    format!(
+                        "[variables]: {name:?} is defined by ores-sql itself and cannot be overridden"
+                    ),
+                ));
+            }
             if !is_var_name(name) {
                 return Err((
                     Some(format!("{name} =")),
@@ -438,6 +453,11 @@ compute_wrapper_user = "ores_{env}_compute_wrapper"
             ),
             ("[[services]]\nname = \"A b\"\n", 2, "lowercase"),
             ("[variables]\nx = \"{db}\"\n", 2, "placeholder"),
+            (
+                "login_users = [\"wt\"]\n[login_groups]\nwt = \"rw\"\n[variables]\nwt_user = \"me\"\n",
+                5,
+                "cannot be overridden",
+            ),
             ("entry = \"a.sql\"\n", 1, "expected"),
             (
                 "[[services]]\nname = \"a\"\nwrites = [\"nobody\"]\n",
