@@ -1,9 +1,14 @@
-//! The psql subset an entry-script tree may use, interpreted at build time.
+//! The psql subset an entry-script tree may use.
 //!
 //! Starting from an entry script, [`expand`] follows `\ir` / `\i` (the include
 //! closure, in psql's order), keeps the `\set` variables, evaluates `\if` branches and
 //! substitutes `:name`, `:'name'`, `:"name"` and `:{?name}` where psql would, giving
 //! the SQL to apply as [`Step`]s tagged with the file and line they came from.
+//!
+//! It runs twice for a tree: at build time without a server, to find the include
+//! closure and refuse what cannot work (`crate::tree::entry`), and at apply time with
+//! a [`Sink`] that runs each step as it comes, so `\gset` can answer from the server
+//! (`server::steps`).
 //!
 //! Where psql is lenient we refuse, naming file and line, because a tree built into a
 //! binary has nobody watching its output: an undefined variable (psql leaves `:name`
