@@ -110,6 +110,11 @@ pub enum Error {
     #[error("invalid SQL manifest: {0}")]
     Manifest(ScanError),
 
+    /// A psql entry script cannot be interpreted (include, variable, meta-command),
+    /// named by file and line.
+    #[error("invalid SQL tree: {0}")]
+    Psql(crate::tree::psql::PsqlError),
+
     /// The operation would disturb other sessions.
     #[error("database {database} has {} other connection(s) ({}); close them or pass --kill / terminate_connections", sessions.len(), sessions.join(", "))]
     ActiveConnections {

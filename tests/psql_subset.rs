@@ -6,7 +6,8 @@
 use ores_sql::config::Config;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::unique_label;
-use ores_sql::tree::psql::{Action, Step, expand};
+use ores_sql::tree::psql::{Action, Step, expand_with};
+use postgres::SimpleQueryMessage;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -96,10 +97,46 @@ fn fixture_builds_as_psql_builds_it() {
     let theirs = scratch.database("psql");
     let vars: BTreeMap<String, String> = [("use_flags".to_string(), "on".to_string())].into();
 
-    let expansion = expand(fixture(), &["setup.sql"], vars, &|name| {
-        (name == "ORES_PSQL_FIXTURE_SECRET").then(|| SECRET.to_string())
-    })
-    .expect("fixture expands");
+    let mut client = connect_admin_to(&config, &ours).expect("connect");
+    let mut tx = client.transaction().expect("begin");
+    // Each step runs as the expander reaches it, so a \gset sets its variables before
+    // the statements after it are expanded.
+    let mut sink = |step: &Step| {
+        match &step.action {
+            Action::Sql(sql) => at(step, tx.batch_execute(sql)),
+            Action::Copy {
+                statement, data, ..
+            } => {
+                let mut writer = at(step, tx.copy_in(statement.as_str()));
+                writer.write_all(data.as_bytes()).expect("send copy data");
+                at(step, writer.finish().map(drop));
+            }
+            Action::Gset { query, prefix } => {
+                assert!(prefix.is_empty() || prefix == "pre_", "{prefix}");
+                let rows = at(step, tx.simple_query(query));
+                let row = rows
+                    .iter()
+                    .find_map(|m| match m {
+                        SimpleQueryMessage::Row(r) => Some(r),
+                        _ => None,
+                    })
+                    .expect("one row");
+                let values = row
+                    .columns()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.name().to_string(), row.get(i).map(str::to_string)))
+                    .collect();
+                return Ok(Some(values));
+            }
+            Action::Echo(_) => {}
+        }
+        Ok(None)
+    };
+    let read = |rel: &Path| std::fs::read_to_string(fixture().join(rel)).map_err(|e| e.to_string());
+    let lookup = |name: &str| (name == "ORES_PSQL_FIXTURE_SECRET").then(|| SECRET.to_string());
+    let expansion = expand_with(&read, &["setup.sql"], vars, &lookup, Some(&mut sink))
+        .expect("fixture expands");
     assert_eq!(
         expansion.files,
         [
@@ -110,21 +147,10 @@ fn fixture_builds_as_psql_builds_it() {
             "populate/populate_all.sql"
         ]
     );
-    let mut client = connect_admin_to(&config, &ours).expect("connect");
-    let mut tx = client.transaction().expect("begin");
-    for step in &expansion.steps {
-        match &step.action {
-            Action::Sql(sql) => at(step, tx.batch_execute(sql)),
-            Action::Copy {
-                statement, data, ..
-            } => {
-                let mut writer = at(step, tx.copy_in(statement.as_str()));
-                writer.write_all(data.as_bytes()).expect("send copy data");
-                at(step, writer.finish().map(drop));
-            }
-            Action::Echo(_) => {}
-        }
-    }
+    assert!(
+        !expansion.variables.contains_key("gone"),
+        "a NULL from \\gset leaves the variable unset"
+    );
     tx.commit().expect("commit");
 
     let mut psql = Command::new("psql");
@@ -156,7 +182,13 @@ fn fixture_builds_as_psql_builds_it() {
         built.keys().collect::<Vec<_>>(),
         ["fx_flags", "fx_note", "fx_party"]
     );
-    assert_eq!(built["fx_note"].len(), 4, "{built:?}");
+    assert_eq!(built["fx_note"].len(), 5, "{built:?}");
+    assert!(
+        built["fx_note"]
+            .iter()
+            .any(|r| r.contains("parties: 3 last fx p")),
+        "{built:?}"
+    );
     assert_eq!(built["fx_party"].len(), 5, "{built:?}");
     assert_eq!(expansion.data_files, ["populate/fx_party.csv"]);
     assert_eq!(built, contents(&config, &theirs));

@@ -104,11 +104,9 @@ fn readme_role_table_names_every_login_user_and_service() {
         .unwrap();
     let section = &readme[start..end];
     let table: Vec<&str> = section.lines().filter(|l| l.starts_with('|')).collect();
-    let users: Vec<String> = ores_sql::server::roles::USERS
-        .iter()
-        .map(|(suffix, _)| suffix.to_string())
-        .collect();
-    for (suffix, group) in ores_sql::server::roles::USERS {
+    let login_users = ores_sql::tree::registry::Registry::compiled().login_users;
+    let users: Vec<String> = login_users.iter().map(|u| u.suffix()).collect();
+    for (suffix, group) in login_users.iter().map(|u| (u.suffix(), u.group)) {
         let row = table
             .iter()
             .find(|l| l.contains(&format!("`ores_E_{suffix}`")))

@@ -203,11 +203,12 @@ pub fn upstream_version(vars: &BTreeMap<String, String>) -> Result<Option<u32>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::roles::USERS;
+    use crate::tree::registry::Registry;
 
     #[test]
     fn every_login_user_has_upstream_spellings_and_no_alias_is_ambiguous() {
-        for (suffix, _) in USERS {
+        for user in Registry::compiled().login_users {
+            let suffix = user.suffix();
             assert!(
                 LOGIN_USER_SPELLINGS.iter().any(|(s, _)| *s == suffix),
                 "login user {suffix} has no upstream spelling"

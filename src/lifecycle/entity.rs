@@ -76,6 +76,12 @@ pub fn recreate_entity_with(
     crate::runtime::off_runtime(|| {
         config.validate()?;
         crate::lifecycle::target::check_name(&config.database)?;
+        if manifest.entry_mode() {
+            // Its scripts only make sense expanded from the entry scripts, in order.
+            return Err(Error::Config(
+                "recreate-entity needs a numeric-prefix tree; a tree built through psql entry scripts is rebuilt whole (db recreate)".into(),
+            ));
+        }
         let scripts = manifest.entity_scripts(entity);
         if scripts.is_empty() {
             return Err(Error::UnknownEntity {

@@ -20,11 +20,13 @@ use crate::server::admin::{
     terminate_sessions, wait_for_no_sessions,
 };
 use crate::server::apply::{all_scripts, apply_scripts};
-use crate::server::grants::{apply_grants, database_grants_sql};
+use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::lock::{AdvisoryLock, LockClass};
 use crate::server::rights::AdminRights;
 use crate::server::roles::{drop_roles_as, ensure_roles_as, role_name};
+use crate::server::steps::apply_entry;
 use crate::tree::manifest::{Manifest, Script};
+use crate::tree::registry::Registry;
 use postgres::Client;
 use std::time::{Duration, Instant};
 
@@ -101,7 +103,7 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         } else {
             drop_database(admin, &config.database, false)?
         };
-        let roles_dropped = drop_roles_as(admin, &config.env, &rights)?;
+        let roles_dropped = drop_roles_as(admin, &config.env, &rights, Registry::compiled())?;
         Ok(TeardownReport {
             database_dropped,
             roles_dropped,
@@ -126,8 +128,9 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let rights = AdminRights::detect(admin)?;
     rights.require_provisioning()?;
     target::check_environment(admin, config, &config.database)?;
-    check_extensions(admin, &config.extensions)?;
-    rights.check_extensions(admin, &config.extensions)?;
+    let extensions = manifest.required_extensions(&config.extensions);
+    check_extensions(admin, &extensions)?;
+    rights.check_extensions(admin, &extensions)?;
     // An existing environment's databases take its owner's rights to inspect,
     // recover and replace (a first build has no owner group yet: nothing happens).
     rights.join_owner(admin, &config.env)?;
@@ -156,7 +159,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     }
 
     lap.log("checks and recovery");
-    let roles_without_password = ensure_roles_as(admin, config, &rights)?;
+    let roles_without_password = ensure_roles_as(admin, config, &rights, manifest.registry())?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
     build_database_as(admin, config, &staging, manifest, &rights)?;
@@ -241,17 +244,17 @@ fn build_into(
         .transaction()
         .context("opening the build transaction")?;
     lap.log("connect to the new database");
+    let extensions = extensions_for(&mut tx, config, manifest)?;
     // A superuser installs the extensions itself, as it always has; any other login
     // can only install trusted ones, as the database's owner.
-    apply_scripts(
-        &mut tx,
-        scripts,
-        owner,
-        &config.extensions,
-        !rights.superuser,
-    )?;
+    let as_owner = !rights.superuser;
+    if manifest.entry_mode() {
+        apply_entry(&mut tx, manifest, config, owner, &extensions, as_owner)?;
+    } else {
+        apply_scripts(&mut tx, scripts, owner, &extensions, as_owner)?;
+    }
     lap.log("extensions and scripts");
-    apply_grants(&mut tx, &config.env)?;
+    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;
     lap.log("grants");
@@ -259,6 +262,39 @@ fn build_into(
     tx.commit().context("committing the build")?;
     lap.log("build record and commit");
     Ok(())
+}
+
+/// The required extensions, then the tree's optional ones the server has (the others
+/// are reported at info level and skipped).
+fn extensions_for(
+    tx: &mut postgres::Transaction<'_>,
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<Vec<String>> {
+    let mut out = manifest.required_extensions(&config.extensions);
+    let optional = &manifest.settings().optional_extensions;
+    if optional.is_empty() {
+        return Ok(out);
+    }
+    let available: Vec<String> = tx
+        .query(
+            "SELECT name::text FROM pg_available_extensions WHERE name = ANY($1)",
+            &[optional],
+        )
+        .context("checking optional extensions")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for e in optional {
+        if available.contains(e) {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        } else {
+            log::info!("optional extension {e} is not available on the server; skipped");
+        }
+    }
+    Ok(out)
 }
 
 /// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends

@@ -7,7 +7,7 @@ use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
 use crate::server::apply::APPLIED_SCRIPTS_TABLE;
 use crate::server::roles::role_name;
-use crate::tree::registry::{PROVISIONER_COMPONENTS, SERVICES, component_of_table, owner_of};
+use crate::tree::registry::Registry;
 
 /// What one role may do on one relation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,18 @@ const READ: &str = "SELECT";
 /// Per-service grants for the given relations of environment `env`. Relations whose
 /// component is unknown get no service grant (validation reports them).
 pub fn service_grants(env: &str, relations: &[String]) -> Vec<Grant> {
+    service_grants_in(env, relations, Registry::compiled())
+}
+
+/// [`service_grants`] under `registry`. A service that `writes` another's component
+/// gets DML on it as its owner does.
+pub fn service_grants_in(env: &str, relations: &[String], registry: &Registry) -> Vec<Grant> {
     let mut out = Vec::new();
     for rel in relations {
-        let Some(component) = component_of_table(rel) else {
+        let Some(component) = registry.component_of_table(rel) else {
             continue;
         };
-        if PROVISIONER_COMPONENTS.contains(&component) {
+        if registry.provisioner_components.contains(&component) {
             // The build record: every service may read it for its drift check.
             out.push(Grant {
                 relation: rel.clone(),
@@ -40,10 +46,10 @@ pub fn service_grants(env: &str, relations: &[String]) -> Vec<Grant> {
             });
             continue;
         }
-        for s in SERVICES {
-            let privileges = if s.owns.contains(&component) {
+        for s in registry.services {
+            let privileges = if s.writes_component(component) {
                 DML
-            } else if s.reads_table(rel) {
+            } else if registry.reads_table(s, rel) {
                 READ
             } else {
                 continue;
@@ -81,6 +87,15 @@ pub(crate) fn public_relations(
 
 /// Applies every grant inside the build transaction (running as the owner role).
 pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Result<()> {
+    apply_grants_in(tx, env, Registry::compiled())
+}
+
+/// [`apply_grants`] under `registry`.
+pub(crate) fn apply_grants_in(
+    tx: &mut postgres::Transaction<'_>,
+    env: &str,
+    registry: &Registry,
+) -> Result<()> {
     let relations = public_relations(tx).context("listing relations for grants")?;
 
     let group = |g: &str| quote_ident(&role_name(env, g));
@@ -93,7 +108,9 @@ pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Res
     for rel in &relations {
         let r = quote_ident(rel);
         let tool_only = rel == APPLIED_SCRIPTS_TABLE
-            || component_of_table(rel).is_some_and(|c| PROVISIONER_COMPONENTS.contains(&c));
+            || registry
+                .component_of_table(rel)
+                .is_some_and(|c| registry.provisioner_components.contains(&c));
         sql.push_str(&format!("GRANT SELECT ON {r} TO {ro};\n"));
         if tool_only {
             sql.push_str(&format!("GRANT SELECT ON {r} TO {rw};\n"));
@@ -101,7 +118,7 @@ pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Res
             sql.push_str(&format!("GRANT {DML} ON {r} TO {rw};\n"));
         }
     }
-    for g in service_grants(env, &relations) {
+    for g in service_grants_in(env, &relations, registry) {
         sql.push_str(&format!(
             "GRANT {} ON {} TO {};\n",
             g.privileges,
@@ -127,14 +144,14 @@ pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Res
             "GRANT USAGE, SELECT ON SEQUENCE {} TO {rw};\n",
             quote_ident(&seq)
         ));
-        if let Some(c) = component_of_table(&table)
-            && let Some(s) = SERVICES.iter().find(|s| s.owns.contains(&c))
-        {
-            sql.push_str(&format!(
-                "GRANT USAGE, SELECT ON SEQUENCE {} TO {};\n",
-                quote_ident(&seq),
-                quote_ident(&s.role(env))
-            ));
+        if let Some(c) = registry.component_of_table(&table) {
+            for s in registry.services.iter().filter(|s| s.writes_component(c)) {
+                sql.push_str(&format!(
+                    "GRANT USAGE, SELECT ON SEQUENCE {} TO {};\n",
+                    quote_ident(&seq),
+                    quote_ident(&s.role(env))
+                ));
+            }
         }
     }
     // SECURITY DEFINER functions (the resets) run with the owner's rights, so the
@@ -149,8 +166,8 @@ pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Res
         .context("listing SECURITY DEFINER functions for grants")?;
     for row in definers {
         let (name, signature): (String, String) = (row.get(0), row.get(1));
-        if let Some(c) = component_of_table(&name)
-            && let Some(s) = owner_of(c)
+        if let Some(c) = registry.component_of_table(&name)
+            && let Some(s) = registry.owner_of(c)
         {
             // regprocedure output is already quoted where needed.
             sql.push_str(&format!(

@@ -9,3 +9,4 @@ pub mod lock;
 pub mod psql;
 pub mod rights;
 pub mod roles;
+pub(crate) mod steps;

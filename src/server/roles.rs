@@ -8,26 +8,12 @@ use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal, validate_role_name};
 use crate::error::{Error, PgContext, Result};
 use crate::server::rights::AdminRights;
-use crate::tree::registry::SERVICES;
+use crate::tree::registry::Registry;
 use postgres::Client;
 use postgres::types::ToSql;
 
 /// The group roles of an environment, by suffix.
 pub const GROUPS: [&str; 4] = ["owner", "rw", "ro", "service"];
-
-/// Fixed login users of an environment: (suffix, group it belongs to). The web
-/// toolkit, shell and HTTP server users act for logged-in people, as the CLI does,
-/// so they get the same read/write group and nothing more.
-pub const USERS: [(&str, &str); 8] = [
-    ("ddl_user", "owner"),
-    ("cli_user", "rw"),
-    ("wt_user", "rw"),
-    ("shell_user", "rw"),
-    ("http_user", "rw"),
-    ("readonly_user", "ro"),
-    ("test_ddl_user", "owner"),
-    ("test_dml_user", "rw"),
-];
 
 /// One role to provision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +33,15 @@ pub fn role_name(env: &str, suffix: &str) -> String {
     format!("ores_{env}_{suffix}")
 }
 
-/// Every role of environment `env`: groups first, then login users, then services.
+/// Every role of environment `env` under the compiled-in registry: groups first, then
+/// login users, then services.
 pub fn roles_for(env: &str) -> Vec<RoleSpec> {
+    roles_in(env, Registry::compiled())
+}
+
+/// Every role of environment `env` under `registry` (login users and services are
+/// the tree's, from its `ores-sql.toml`).
+pub fn roles_in(env: &str, registry: &Registry) -> Vec<RoleSpec> {
     let mut out: Vec<RoleSpec> = GROUPS
         .iter()
         .map(|g| RoleSpec {
@@ -58,15 +51,16 @@ pub fn roles_for(env: &str) -> Vec<RoleSpec> {
             member_of: None,
         })
         .collect();
-    for (suffix, group) in USERS {
+    for user in registry.login_users {
+        let suffix = user.suffix();
         out.push(RoleSpec {
-            name: role_name(env, suffix),
-            suffix: suffix.to_string(),
+            name: role_name(env, &suffix),
+            suffix,
             login: true,
-            member_of: Some(role_name(env, group)),
+            member_of: Some(role_name(env, user.group)),
         });
     }
-    for s in SERVICES {
+    for s in registry.services {
         out.push(RoleSpec {
             name: s.role(env),
             suffix: s.password_key(),
@@ -81,17 +75,27 @@ pub fn roles_for(env: &str) -> Vec<RoleSpec> {
 /// the login roles that got no password (they can only log in where the server trusts
 /// the connection).
 pub fn ensure_roles(client: &mut Client, config: &Config) -> Result<Vec<String>> {
-    let rights = AdminRights::detect(client)?;
-    ensure_roles_as(client, config, &rights)
+    ensure_roles_in(client, config, Registry::compiled())
 }
 
-/// [`ensure_roles`] for an administrator whose rights are known.
+/// [`ensure_roles`] for the roles of `registry`.
+pub fn ensure_roles_in(
+    client: &mut Client,
+    config: &Config,
+    registry: &Registry,
+) -> Result<Vec<String>> {
+    let rights = AdminRights::detect(client)?;
+    ensure_roles_as(client, config, &rights, registry)
+}
+
+/// [`ensure_roles_in`] for an administrator whose rights are known.
 pub(crate) fn ensure_roles_as(
     client: &mut Client,
     config: &Config,
     rights: &AdminRights,
+    registry: &Registry,
 ) -> Result<Vec<String>> {
-    let specs = roles_for(&config.env);
+    let specs = roles_in(&config.env, registry);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     for n in &names {
         validate_role_name(n)?;
@@ -214,7 +218,7 @@ fn set_verifier(client: &mut Client, role: &str, verifier: &str) -> Result<()> {
 }
 
 /// A text parameter that prints as `<redacted>`.
-struct Redacted<'a>(&'a str);
+pub(crate) struct Redacted<'a>(pub(crate) &'a str);
 
 impl std::fmt::Debug for Redacted<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -260,22 +264,51 @@ pub(crate) fn existing_roles<T: ToSql + Sync>(
 /// Their databases must already be gone; privileges they hold in the current database
 /// are removed first.
 pub fn drop_roles(client: &mut Client, env: &str) -> Result<Vec<String>> {
-    let rights = AdminRights::detect(client)?;
-    drop_roles_as(client, env, &rights)
+    drop_roles_in(client, env, Registry::compiled())
 }
 
-/// [`drop_roles`] for an administrator whose rights are known.
+/// [`drop_roles`] for the roles of `registry`.
+pub fn drop_roles_in(client: &mut Client, env: &str, registry: &Registry) -> Result<Vec<String>> {
+    let rights = AdminRights::detect(client)?;
+    drop_roles_as(client, env, &rights, registry)
+}
+
+/// [`drop_roles_in`] for an administrator whose rights are known.
 pub(crate) fn drop_roles_as(
     client: &mut Client,
     env: &str,
     rights: &AdminRights,
+    registry: &Registry,
 ) -> Result<Vec<String>> {
-    let specs = roles_for(env);
+    let specs = roles_in(env, registry);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    let existing = existing_roles(client, &names).context("listing existing roles")?;
-    if existing.is_empty() {
+    let mut existing = existing_roles(client, &names).context("listing existing roles")?;
+    // A tree built with its own ores-sql.toml may have given the environment login
+    // users this registry does not name: they are found as members of the
+    // environment's groups that also carry its exact `ores_<env>_` prefix.
+    let groups: Vec<String> = GROUPS.iter().map(|g| role_name(env, g)).collect();
+    let others: Vec<String> = client
+        .query(
+            "SELECT DISTINCT r.rolname::text
+               FROM pg_auth_members m
+               JOIN pg_roles r ON r.oid = m.member
+               JOIN pg_roles g ON g.oid = m.roleid
+              WHERE g.rolname = ANY($1) AND starts_with(r.rolname::text, $2)
+                AND r.rolname::text <> ALL($3::text[])
+              ORDER BY 1",
+            &[&groups, &role_name(env, ""), &names],
+        )
+        .context("listing members of the environment's groups")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if existing.is_empty() && others.is_empty() {
         return Ok(existing);
     }
+    // Members go before the groups they belong to.
+    let mut order: Vec<String> = others.clone();
+    order.extend(specs.iter().rev().map(|s| s.name.clone()));
+    existing.extend(others);
     let list = existing
         .iter()
         .map(|n| quote_ident(n))
@@ -284,9 +317,9 @@ pub(crate) fn drop_roles_as(
     // One implicit transaction: a failed drop keeps the roles and takes no rights.
     let mut sql = rights.before_dropping_roles(&existing);
     sql.push_str(&format!("DROP OWNED BY {list};\n"));
-    for spec in specs.iter().rev() {
-        if existing.contains(&spec.name) {
-            sql.push_str(&format!("DROP ROLE {};\n", quote_ident(&spec.name)));
+    for name in &order {
+        if existing.contains(name) {
+            sql.push_str(&format!("DROP ROLE {};\n", quote_ident(name)));
         }
     }
     client

@@ -30,9 +30,8 @@ use crate::server::admin::{
     check_extensions, database_exists, drop_database, server_major_version,
 };
 use crate::server::lock::{AdvisoryLock, LockClass};
-use crate::server::roles::{drop_roles, ensure_roles, roles_for};
+use crate::server::roles::{drop_roles, ensure_roles_in, roles_in};
 use crate::tree::manifest::Manifest;
-use crate::tree::registry::SERVICES;
 use postgres::Client;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -63,7 +62,14 @@ pub fn template_key(
     for (name, version) in &versions {
         h.update(format!("ext {name} {version}\n").as_bytes());
     }
-    h.update(format!("{:?}\n{:?}\n{CRATE_VERSION}", roles_for("k"), SERVICES).as_bytes());
+    h.update(
+        format!(
+            "{:?}\n{:?}\n{CRATE_VERSION}",
+            roles_in("k", manifest.registry()),
+            manifest.registry()
+        )
+        .as_bytes(),
+    );
     let full = hex::encode(h.finalize());
     Ok(TemplateKey::from_full(full))
 }
@@ -176,7 +182,7 @@ fn build_locked(
         .clone()
         .with_env(&key.label())?
         .with_database(&name)?;
-    ensure_roles(anchor, &config)?;
+    ensure_roles_in(anchor, &config, manifest.registry())?;
     log::info!("building test template {name}");
     build_database(anchor, &config, &build, manifest)?;
     anchor

@@ -5,7 +5,10 @@
 //! minimal schemas without touching the real one.
 
 use crate::error::{Error, Result};
+use crate::tree::registry::Registry;
 use crate::tree::scan;
+use crate::tree::settings::{self, TreeSettings};
+use crate::tree::{entry, lint};
 use once_cell::sync::Lazy;
 use std::borrow::Cow;
 use std::path::Path;
@@ -71,11 +74,49 @@ pub struct Script {
 pub struct Manifest {
     scripts: Vec<Script>,
     schema_hash: String,
+    settings: TreeSettings,
+    registry: &'static Registry,
+    /// Entry mode: the data files `\copy` reads, after the scripts in the hash.
+    data: Vec<Script>,
+    /// Entry mode: `.sql` files no entry script reaches.
+    unreached: Vec<String>,
+    /// What paths start with (`sql`, or the directory a tree was read from).
+    label: String,
 }
 
-static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
-    scripts: COMPILED_SCRIPTS
-        .iter()
+/// The compiled-in `sql/ores-sql.toml`, already checked by `build.rs`.
+fn compiled_settings() -> TreeSettings {
+    if COMPILED_SETTINGS.is_empty() {
+        return TreeSettings::default();
+    }
+    TreeSettings::parse(COMPILED_SETTINGS, "sql/ores-sql.toml")
+        .expect("build.rs refuses a malformed sql/ores-sql.toml")
+}
+
+/// A tree's `ores-sql.toml` read at run time: its settings and registry, or, when the
+/// tree has none, the defaults with the compiled-in registry (how fixture trees made
+/// for our own schema are built).
+fn settings_of(root: &Path, label: &str) -> Result<(TreeSettings, &'static Registry)> {
+    let path = root.join(settings::FILE_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let s = TreeSettings::parse(&text, &format!("{label}/{}", settings::FILE_NAME))
+                .map_err(|e| Error::Config(e.to_string()))?;
+            let registry = Registry::from_settings(&s);
+            Ok((s, registry))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((TreeSettings::default(), Registry::compiled()))
+        }
+        Err(e) => Err(Error::Io {
+            context: format!("reading {}", path.display()),
+            source: e,
+        }),
+    }
+}
+
+fn borrowed(list: &'static [CompiledScript]) -> Vec<Script> {
+    list.iter()
         .map(|s| Script {
             phase: Phase::parse(s.phase),
             path: Cow::Borrowed(s.path),
@@ -84,8 +125,52 @@ static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
             sha256: Cow::Borrowed(s.sha256),
             sql: Cow::Borrowed(s.sql),
         })
-        .collect(),
+        .collect()
+}
+
+/// A `strict` entry-mode tree read at run time fails on a static rule violation its
+/// `validate-allow.txt` does not excuse, as `build.rs` fails on one in `sql/`.
+fn strict_check(root: &Path, closure: &entry::EntryTree) -> Result<()> {
+    let allow = match std::fs::read_to_string(root.join("validate-allow.txt")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(Error::Io {
+                context: format!("reading {}/validate-allow.txt", root.display()),
+                source: e,
+            });
+        }
+    };
+    let (allowed, mut violations) = lint::parse_allow_list(&allow, "validate-allow.txt");
+    let scripts = closure
+        .files
+        .iter()
+        .filter(|f| !f.data)
+        .map(|f| (f.rel_path.as_str(), f.text.as_str()));
+    violations.extend(lint::check_entry_scripts(scripts).into_iter().filter(|v| {
+        !allowed
+            .iter()
+            .any(|a| a.rule == v.rule && a.object == v.object)
+    }));
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+    Err(Error::Config(format!(
+        "strict tree: {} static rule violation(s):\n  {}",
+        lines.len(),
+        lines.join("\n  ")
+    )))
+}
+
+static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
+    scripts: borrowed(COMPILED_SCRIPTS),
     schema_hash: COMPILED_SCHEMA_HASH.to_string(),
+    settings: compiled_settings(),
+    registry: Registry::compiled(),
+    data: borrowed(COMPILED_DATA),
+    unreached: COMPILED_UNREACHED.iter().map(|s| s.to_string()).collect(),
+    label: "sql".to_string(),
 });
 
 impl Manifest {
@@ -94,12 +179,18 @@ impl Manifest {
         &COMPILED
     }
 
-    /// Scans a directory laid out like `sql/` (with `create/` and `populate/`).
+    /// Reads a tree laid out like `sql/`: with `create/` and `populate/` in numeric
+    /// order, or, when its `ores-sql.toml` names `entry` scripts, their include closure
+    /// (the same code `build.rs` runs on `sql/`).
     pub fn from_dir(root: &Path) -> Result<Manifest> {
         let label = root.display().to_string();
         // A typo in a path must not read as an empty tree.
         if !root.is_dir() {
             return Err(Error::Config(format!("{label}: not a directory")));
+        }
+        let (settings, registry) = settings_of(root, &label)?;
+        if settings.entry_mode() {
+            return Manifest::from_entry_dir(root, label, settings, registry);
         }
         let scanned = scan::scan(root, &label).map_err(Error::Manifest)?;
         let schema_hash = scan::schema_hash(
@@ -121,7 +212,110 @@ impl Manifest {
         Ok(Manifest {
             scripts,
             schema_hash,
+            settings,
+            registry,
+            data: Vec::new(),
+            unreached: Vec::new(),
+            label,
         })
+    }
+
+    fn from_entry_dir(
+        root: &Path,
+        label: String,
+        settings: TreeSettings,
+        registry: &'static Registry,
+    ) -> Result<Manifest> {
+        let closure = entry::closure(root, &label, &settings).map_err(|mut e| {
+            e.path = format!("{label}/{}", e.path);
+            Error::Psql(e)
+        })?;
+        if settings.strict {
+            strict_check(root, &closure)?;
+        }
+        let schema_hash = scan::schema_hash(
+            closure
+                .files
+                .iter()
+                .map(|f| (f.root_path.as_str(), f.sha256.as_str())),
+        );
+        let (mut scripts, mut data) = (Vec::new(), Vec::new());
+        for f in closure.files {
+            let script = Script {
+                phase: Phase::Create,
+                component: Cow::Owned(entry::component_of(&f.root_path)),
+                entity: Cow::Owned(entry::entity_of(&f.root_path)),
+                path: Cow::Owned(f.rel_path),
+                sha256: Cow::Owned(f.sha256),
+                sql: Cow::Owned(f.text),
+            };
+            if f.data {
+                data.push(script)
+            } else {
+                scripts.push(script)
+            }
+        }
+        Ok(Manifest {
+            scripts,
+            schema_hash,
+            settings,
+            registry,
+            data,
+            unreached: closure.unreached,
+            label,
+        })
+    }
+
+    /// Whether the tree is applied through its psql entry scripts.
+    pub fn entry_mode(&self) -> bool {
+        self.settings.entry_mode()
+    }
+
+    /// Entry mode: the data files its `\copy` commands read, in order.
+    pub fn data_files(&self) -> &[Script] {
+        &self.data
+    }
+
+    /// Entry mode: `.sql` files under the tree that no entry script reaches (old
+    /// scripts, drop scripts...), relative to the tree root.
+    pub fn unreached(&self) -> &[String] {
+        &self.unreached
+    }
+
+    /// The text of a script or data file by its path relative to the tree root.
+    pub fn tree_file(&self, root_path: &str) -> Option<&str> {
+        let path = format!("{}/{root_path}", self.label);
+        self.scripts
+            .iter()
+            .chain(&self.data)
+            .find(|s| s.path == path)
+            .map(|s| s.sql.as_ref())
+    }
+
+    /// The tree's label: `sql` for the compiled-in tree, else the directory read.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The tree's `ores-sql.toml` (the defaults when it has none).
+    pub fn settings(&self) -> &TreeSettings {
+        &self.settings
+    }
+
+    /// The service registry and login users the tree's databases are built with.
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    /// Extensions to install: the configured ones, then the tree's required ones.
+    pub fn required_extensions(&self, configured: &[String]) -> Vec<String> {
+        let mut out = configured.to_vec();
+        for e in &self.settings.required_extensions {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        }
+        out
     }
 
     /// Scripts in application order: every create script, then every populate script.

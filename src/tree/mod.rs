@@ -1,12 +1,15 @@
-//! The SQL tree: scanning `sql/`, the static rules, the service registry and the
-//! compiled manifest.
+//! The SQL tree: scanning `sql/`, its `ores-sql.toml`, the static rules, the psql
+//! subset, the service registry and the compiled manifest.
 //!
-//! Everything here except `manifest` is also compiled into `build.rs` (through
+//! `scan`, `settings`, `lint` and `psql` are also compiled into `build.rs` (through
 //! `#[path]`), so the build and the library decide with the same code: those files
-//! use only `std`, their own dependencies and `super::` siblings.
+//! use only `std`, their own dependencies and `super::` siblings. `registry` and
+//! `manifest` include what `build.rs` generated from them.
 
+pub mod entry;
 pub mod lint;
 pub mod manifest;
 pub mod psql;
 pub mod registry;
 pub mod scan;
+pub mod settings;

@@ -1,12 +1,14 @@
-//! The service registry: which domain service owns which tables and what else it may read.
+//! The service registry: which domain service owns which tables and what else it may
+//! read, and the environment's login users.
 //!
-//! This is the single place that decides per-service privileges; grants, validation
+//! The registry is data: a tree declares it in `sql/ores-sql.toml` (`[[services]]`,
+//! `login_users`, `[login_groups]`, `[components]`), `build.rs` checks that file and
+//! generates the compiled-in registry below, and [`Registry::from_settings`] gives the
+//! same typed view of a tree read at run time (`--sql-dir`). Grants, roles, validation
 //! and documentation are all derived from it. A component is the `<component>` part of
 //! `ores_<component>_<entity_plural>_tbl`.
-//!
-//! `build.rs` compiles this file too (through `#[path]`), to check that every script
-//! sits in a known component folder: keep it free of `crate::` imports and
-//! dependencies beyond `std`.
+
+use super::settings::TreeSettings;
 
 /// One domain service and the components it owns or may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,9 @@ pub struct Service {
     /// What it may only SELECT: a component (`dq`: all its tables) or one table by
     /// its entity key (`iam_tenants`: `ores_iam_tenants_tbl`).
     pub reads: &'static [&'static str],
+    /// Components another service owns that it may also write (validation rule C026
+    /// reports each one unless the allow-list gives a reason).
+    pub writes: &'static [&'static str],
 }
 
 impl Service {
@@ -27,18 +32,14 @@ impl Service {
     }
 
     /// Whether it may SELECT `table` without owning it: its component, or the table
-    /// itself, is in `reads`.
+    /// itself, is in `reads` (components as the compiled-in registry knows them).
     pub fn reads_table(&self, table: &str) -> bool {
-        let Some(entity) = table
-            .strip_prefix("ores_")
-            .and_then(|t| t.strip_suffix("_tbl"))
-        else {
-            return false;
-        };
-        let component = component_of_table(table);
-        self.reads
-            .iter()
-            .any(|r| entity == *r || component == Some(*r))
+        Registry::compiled().reads_table(self, table)
+    }
+
+    /// Whether it may write the tables of `component`: it owns it or `writes` it.
+    pub fn writes_component(&self, component: &str) -> bool {
+        self.owns.contains(&component) || self.writes.contains(&component)
     }
 
     /// The configuration key suffix of its password (`ORES_DB_<SUFFIX>_PASSWORD`).
@@ -47,217 +48,161 @@ impl Service {
     }
 }
 
-/// The IAM tables every other service may read: the tenants (each versioned row is
-/// checked against them) and their lookups. Accounts, sessions and login events (the
-/// password hashes among them) stay the IAM service's alone.
-const IAM_SHARED: &[&str] = &["iam_tenants", "iam_tenant_types", "iam_tenant_statuses"];
-
-/// [`IAM_SHARED`] plus the change reasons every versioned row is checked against.
-const IAM_SHARED_AND_DQ: &[&str] = &[
-    "iam_tenants",
-    "iam_tenant_types",
-    "iam_tenant_statuses",
-    "dq",
-];
-
-/// Every domain service. Each component with tables is owned by exactly one service,
-/// except those in [`PROVISIONER_COMPONENTS`].
-pub const SERVICES: &[Service] = &[
-    Service {
-        name: "iam",
-        owns: &["iam"],
-        reads: &["dq", "variability"],
-    },
-    Service {
-        name: "dq",
-        owns: &["dq"],
-        reads: IAM_SHARED,
-    },
-    Service {
-        name: "refdata",
-        owns: &["refdata"],
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-        ],
-    },
-    Service {
-        name: "trading",
-        owns: &["trading"],
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "refdata",
-        ],
-    },
-    Service {
-        name: "variability",
-        owns: &["variability"],
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-        ],
-    },
-    Service {
-        name: "telemetry",
-        owns: &["telemetry"],
-        reads: IAM_SHARED,
-    },
-    Service {
-        name: "assets",
-        owns: &["assets"],
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-        ],
-    },
-    Service {
-        name: "workspace",
-        owns: &["workspace"],
-        // A workspace's reporting currency is a refdata lookup.
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "refdata",
-        ],
-    },
-    Service {
-        name: "scheduler",
-        owns: &["scheduler"],
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-        ],
-    },
-    Service {
-        name: "marketdata",
-        owns: &["marketdata"],
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "refdata",
-        ],
-    },
-    Service {
-        name: "ore",
-        owns: &["ore"],
-        // The engine values trades on market data.
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "refdata",
-            "trading",
-            "marketdata",
-        ],
-    },
-    Service {
-        name: "compute",
-        owns: &["compute"],
-        // A batch runs one of ORE's run configurations (a lookup).
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "ore",
-        ],
-    },
-    Service {
-        name: "analytics",
-        owns: &["analytics"],
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "marketdata",
-        ],
-    },
-    Service {
-        name: "reporting",
-        owns: &["reporting"],
-        // Reports show trades, their reference data and the risk measures' settings.
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "refdata",
-            "trading",
-            "analytics",
-        ],
-    },
-    Service {
-        name: "synthetic",
-        owns: &["synthetic"],
-        // It generates data shaped like refdata and trading rows, so it reads them.
-        // (Upstream also lets it write refdata; here each component has one writer.)
-        reads: &[
-            "iam_tenants",
-            "iam_tenant_types",
-            "iam_tenant_statuses",
-            "dq",
-            "refdata",
-            "trading",
-        ],
-    },
-    Service {
-        name: "workflow",
-        owns: &["workflow"],
-        reads: IAM_SHARED_AND_DQ,
-    },
-];
-
-/// Components written only by the provisioning tool itself (the build record).
-/// Every service may read them, so a service can run the start-up drift check.
-pub const PROVISIONER_COMPONENTS: &[&str] = &["database"];
-
-/// Components that hold functions only, never tables.
-pub const FUNCTION_COMPONENTS: &[&str] = &["utility"];
-
-/// Looks a service up by name.
-pub fn service(name: &str) -> Option<&'static Service> {
-    SERVICES.iter().find(|s| s.name == name)
+/// A login user besides the services: `ores_<env>_<stem>_user`, member of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginUser {
+    /// Name stem (`ddl`, `cli`, `readonly`, ...).
+    pub stem: &'static str,
+    /// Group role suffix: `owner`, `rw` or `ro`.
+    pub group: &'static str,
 }
 
-/// Every component a script folder may be named after.
-pub fn known_components() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = FUNCTION_COMPONENTS.to_vec();
-    for s in SERVICES {
-        all.extend(s.owns.iter().copied());
+impl LoginUser {
+    /// The role suffix after `ores_<env>_`, also its password key (`ddl_user`).
+    pub fn suffix(&self) -> String {
+        format!("{}_user", self.stem)
     }
-    all.extend(PROVISIONER_COMPONENTS.iter().copied());
-    all
+}
+
+// The compiled-in data, generated by build.rs from `sql/ores-sql.toml`: `SERVICES`,
+// `LOGIN_USERS`, `PROVISIONER_COMPONENTS` and `FUNCTION_COMPONENTS`.
+include!(concat!(env!("OUT_DIR"), "/registry.rs"));
+
+/// A whole registry: the compiled-in one, or one read with a tree at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registry {
+    /// Every domain service.
+    pub services: &'static [Service],
+    /// Login users besides the services.
+    pub login_users: &'static [LoginUser],
+    /// Components written only by the provisioning tool (every service may read them).
+    pub provisioner_components: &'static [&'static str],
+    /// Components that hold functions only, never tables.
+    pub function_components: &'static [&'static str],
+}
+
+static COMPILED: Registry = Registry {
+    services: SERVICES,
+    login_users: LOGIN_USERS,
+    provisioner_components: PROVISIONER_COMPONENTS,
+    function_components: FUNCTION_COMPONENTS,
+};
+
+fn leak_all(items: &[String]) -> &'static [&'static str] {
+    let v: Vec<&'static str> = items
+        .iter()
+        .map(|s| &*Box::leak(s.clone().into_boxed_str()))
+        .collect();
+    Box::leak(v.into_boxed_slice())
+}
+
+impl Registry {
+    /// The registry compiled into this binary from `sql/ores-sql.toml`.
+    pub fn compiled() -> &'static Registry {
+        &COMPILED
+    }
+
+    /// The typed view of a tree's settings read at run time. Its data lives for the
+    /// rest of the process (a few hundred bytes; a process reads a tree once), so it
+    /// has the same `'static` shape as the compiled-in registry.
+    pub fn from_settings(settings: &TreeSettings) -> &'static Registry {
+        let services: Vec<Service> = settings
+            .services
+            .iter()
+            .map(|s| Service {
+                name: Box::leak(s.name.clone().into_boxed_str()),
+                owns: leak_all(&s.owns),
+                reads: leak_all(&s.reads),
+                writes: leak_all(&s.writes),
+            })
+            .collect();
+        let login_users: Vec<LoginUser> = settings
+            .login_users
+            .iter()
+            .map(|(stem, group)| LoginUser {
+                stem: Box::leak(stem.clone().into_boxed_str()),
+                group: Box::leak(group.clone().into_boxed_str()),
+            })
+            .collect();
+        Box::leak(Box::new(Registry {
+            services: Box::leak(services.into_boxed_slice()),
+            login_users: Box::leak(login_users.into_boxed_slice()),
+            provisioner_components: leak_all(&settings.provisioner_components),
+            function_components: leak_all(&settings.function_components),
+        }))
+    }
+
+    /// Looks a service up by name.
+    pub fn service(&self, name: &str) -> Option<&'static Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Every component a script folder may be named after.
+    pub fn known_components(&self) -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = self.function_components.to_vec();
+        for s in self.services {
+            all.extend(s.owns.iter().copied());
+        }
+        all.extend(self.provisioner_components.iter().copied());
+        all
+    }
+
+    /// The component of a table named `ores_<component>_..._tbl`, if it is a known one.
+    pub fn component_of_table(&self, table: &str) -> Option<&'static str> {
+        let rest = table.strip_prefix("ores_")?;
+        self.known_components()
+            .into_iter()
+            .filter(|c| rest.starts_with(&format!("{c}_")))
+            .max_by_key(|c| c.len())
+    }
+
+    /// The service that owns a component's tables, if any.
+    pub fn owner_of(&self, component: &str) -> Option<&'static Service> {
+        self.services.iter().find(|s| s.owns.contains(&component))
+    }
+
+    /// Whether `service` may SELECT `table` without owning it.
+    pub fn reads_table(&self, service: &Service, table: &str) -> bool {
+        let Some(entity) = table
+            .strip_prefix("ores_")
+            .and_then(|t| t.strip_suffix("_tbl"))
+        else {
+            return false;
+        };
+        let component = self.component_of_table(table);
+        service
+            .reads
+            .iter()
+            .any(|r| entity == *r || component == Some(*r))
+    }
+
+    /// Every (service, component) where a service writes a component another owns.
+    pub fn cross_writes(&self) -> Vec<(&'static str, &'static str)> {
+        self.services
+            .iter()
+            .flat_map(|s| s.writes.iter().map(move |c| (s.name, *c)))
+            .collect()
+    }
+}
+
+/// Looks a service up by name in the compiled-in registry.
+pub fn service(name: &str) -> Option<&'static Service> {
+    COMPILED.service(name)
+}
+
+/// Every component a script folder may be named after (compiled-in registry).
+pub fn known_components() -> Vec<&'static str> {
+    COMPILED.known_components()
 }
 
 /// The component of a table named `ores_<component>_..._tbl`, if it is a known one.
 pub fn component_of_table(table: &str) -> Option<&'static str> {
-    let rest = table.strip_prefix("ores_")?;
-    known_components()
-        .into_iter()
-        .filter(|c| rest.starts_with(&format!("{c}_")))
-        .max_by_key(|c| c.len())
+    COMPILED.component_of_table(table)
 }
 
-/// The service that owns a component's tables, if any.
+/// The service that owns a component's tables, if any (compiled-in registry).
 pub fn owner_of(component: &str) -> Option<&'static Service> {
-    SERVICES.iter().find(|s| s.owns.contains(&component))
+    COMPILED.owner_of(component)
 }
 
 #[cfg(test)]

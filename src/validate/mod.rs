@@ -31,12 +31,12 @@ use crate::server::admin::{connect_admin_to, database_exists};
 use crate::server::rights::AdminRights;
 use crate::tree::lint::{self, AllowEntry};
 use crate::tree::manifest::{COMPILED_ALLOW_LIST, Manifest};
-use crate::tree::registry;
+use crate::tree::registry::{self, Registry};
 use plpgsql::{PlpgsqlOutcome, check_plpgsql};
 use std::path::Path;
 
 pub use crate::tree::lint::{Rule, RuleId};
-pub use catalog::check_catalog;
+pub use catalog::{check_catalog, check_catalog_in};
 pub use report::{Allowed, Report, Skipped, Violation};
 
 /// Path of the allow-list, relative to the repository root.
@@ -77,6 +77,7 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
 
         let mut found: Vec<Violation> = malformed.into_iter().map(Violation::from).collect();
         found.extend(check_manifest(manifest));
+        found.extend(check_registry(manifest.registry()));
 
         let mut admin = crate::server::admin::connect_admin(config)?;
         if !database_exists(&mut admin, &config.database)? {
@@ -87,9 +88,14 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
         rights.join_owner(&mut admin, &config.env)?;
         drop(admin);
         let mut client = connect_admin_to(config, &config.database)?;
-        found.extend(check_catalog(&mut client, &config.env)?);
+        found.extend(check_catalog_in(
+            &mut client,
+            &config.env,
+            manifest.registry(),
+        )?);
         let mut report = Report {
             database: config.database.clone(),
+            unreached: manifest.unreached().to_vec(),
             ..Report::default()
         };
         match check_plpgsql(&mut client, &rights)? {
@@ -156,9 +162,38 @@ pub fn check_manifest(manifest: &Manifest) -> Vec<Violation> {
         entity: &s.entity,
         sql: &s.sql,
     });
-    lint::check_scripts(sources, &registry::known_components())
+    if manifest.entry_mode() {
+        let scripts = manifest
+            .scripts()
+            .iter()
+            .map(|s| (s.path.as_ref(), s.sql.as_ref()));
+        return lint::check_entry_scripts(scripts)
+            .into_iter()
+            .map(Violation::from)
+            .collect();
+    }
+    lint::check_scripts(sources, &manifest.registry().known_components())
         .into_iter()
         .map(Violation::from)
+        .collect()
+}
+
+/// C026: every service that writes a component another service owns. Each one needs
+/// an allow-list entry `C026 <service>:<component> # reason`.
+pub fn check_registry(registry: &Registry) -> Vec<Violation> {
+    registry
+        .cross_writes()
+        .into_iter()
+        .map(|(service, component)| {
+            let owner = registry.owner_of(component).map_or("?", |s| s.name);
+            Violation {
+                rule: RuleId::C026,
+                object: format!("{service}:{component}"),
+                message: format!(
+                    "service {service} writes component {component}, which {owner} owns; say why in the allow-list"
+                ),
+            }
+        })
         .collect()
 }
 

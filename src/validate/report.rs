@@ -75,6 +75,9 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// PL/pgSQL function (and trigger) checks `plpgsql_check` ran.
     pub plpgsql_checked: usize,
+    /// Entry mode: `.sql` files of the tree no entry script reaches (reported, not
+    /// violations: old and drop scripts are normal beside a tree's SQL).
+    pub unreached: Vec<String>,
 }
 
 impl Report {
@@ -108,6 +111,9 @@ impl fmt::Display for Report {
         }
         for a in &self.allowed {
             writeln!(f, "allowed {} ({})", a.violation, a.reason)?;
+        }
+        for u in &self.unreached {
+            writeln!(f, "unreached {u}: no entry script includes it; not built")?;
         }
         let rules = lint::all_rules().count();
         if self.violations.is_empty() {

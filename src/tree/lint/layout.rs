@@ -2,7 +2,7 @@
 //! they are called.
 
 use super::super::scan::{self, ScanError, ScannedScript};
-use super::rules::RuleId::{S001, S002, S005, S006};
+use super::rules::RuleId::{S001, S002, S005, S006, S008};
 use super::statements::check_sql;
 use super::{Source, StaticViolation};
 use std::path::Path;
@@ -57,6 +57,43 @@ pub fn check_scripts<'a>(
     for s in scripts {
         check_layout(&s, known_components, &mut out);
         check_sql(&s, &mut out);
+    }
+    out
+}
+
+/// The rules of an entry-mode tree (`entry` in `ores-sql.toml`), over its scripts as
+/// (path, text): the statement rules S003, S004 and S007. The layout rules (S001,
+/// S002, S005, S006) presuppose numeric prefixes and component folders, and S008
+/// forbids the meta-commands such a tree is made of, so they give way to the entry
+/// rules that `expand` enforces (includes inside the tree, no cycle, defined variables,
+/// known meta-commands). Lines starting with a meta-command are blanked first, so a
+/// statement after one is still seen as a statement.
+pub fn check_entry_scripts<'a>(
+    scripts: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<StaticViolation> {
+    let mut out = Vec::new();
+    for (path, text) in scripts {
+        let sql: String = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with('\\') {
+                    ""
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let source = Source {
+            phase: "create",
+            path,
+            component: "",
+            entity: "",
+            sql: &sql,
+        };
+        let mut found = Vec::new();
+        check_sql(&source, &mut found);
+        out.extend(found.into_iter().filter(|v| v.rule != S008));
     }
     out
 }

@@ -21,7 +21,7 @@ use super::scan::ScannedScript;
 use std::fmt;
 
 pub use allow::{AllowEntry, parse_allow_list};
-pub use layout::{check_scripts, check_tree, scan_violation};
+pub use layout::{check_entry_scripts, check_scripts, check_tree, scan_violation};
 pub use rules::{Rule, RuleId, all_rules, catalog_rules, static_rules};
 pub use statements::created_relations;
 

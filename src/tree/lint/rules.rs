@@ -82,6 +82,7 @@ rules! {
     Catalog C023 => "a versioned table has `<table stem>_lookup_trg`, `AFTER INSERT FOR EACH STATEMENT` with `REFERENCING NEW TABLE AS inserted_rows` (its lookups, tenant and change reason are checked there)",
     Catalog C024 => "every PL/pgSQL function in `public` pins `search_path` without `pg_temp` ahead of `public` (a temporary table cannot stand in for a table it reads)",
     Catalog C025 => "only the owner group may create temporary tables in the database (no TEMPORARY for PUBLIC or any other role)",
+    Catalog C026 => "a service writes only components it owns (`writes` in `ores-sql.toml`: each cross-prefix write is allow-listed with a reason)",
     Catalog P001 => "`plpgsql_check` finds no error in any PL/pgSQL function or trigger (skipped, loudly, when the extension is not installed)",
     Catalog A002 => "every allow-list entry matches a violation (stale exceptions are removed)",
 }

@@ -1,9 +1,14 @@
-//! The psql subset an entry-script tree may use, interpreted at build time.
+//! The psql subset an entry-script tree may use.
 //!
 //! Starting from an entry script, [`expand`] follows `\ir` / `\i` (the include
 //! closure, in psql's order), keeps the `\set` variables, evaluates `\if` branches and
 //! substitutes `:name`, `:'name'`, `:"name"` and `:{?name}` where psql would, giving
 //! the SQL to apply as [`Step`]s tagged with the file and line they came from.
+//!
+//! It runs twice for a tree: at build time without a server, to find the include
+//! closure and refuse what cannot work (`crate::tree::entry`), and at apply time with
+//! a [`Sink`] that runs each step as it comes, so `\gset` can answer from the server
+//! (`server::steps`).
 //!
 //! Where psql is lenient we refuse, naming file and line, because a tree built into a
 //! binary has nobody watching its output: an undefined variable (psql leaves `:name`
@@ -47,6 +52,14 @@ pub enum Action {
     Sql(String),
     /// Text of `\echo` / `\qecho`, to be logged, never printed raw.
     Echo(String),
+    /// `\gset [prefix]`: run `query` and set a variable from each column of its one
+    /// row (a NULL unsets it), for the statements after it.
+    Gset {
+        /// The query in the buffer when `\gset` was given.
+        query: String,
+        /// Prefix of the variable names (`\gset p_` sets `p_<column>`).
+        prefix: String,
+    },
     /// `\copy ... from 'file'`: `statement` is the `COPY ... FROM STDIN` to send and
     /// `data` the file's text, read at expansion so nothing outside the tree is needed
     /// when applying.
@@ -86,14 +99,44 @@ pub struct Expansion {
 
 /// Expands `entries` (paths relative to `root`) in order, starting from `variables`.
 /// `lookup` answers a backtick ``echo "$NAME"`` (configuration, then environment).
+///
+/// Without a server to answer a `\gset`, a variable used after one is left in place
+/// rather than refused (its name is known only when the query runs):
+/// [`expand_with`] and a [`Sink`] decide then.
 pub fn expand(
     root: &Path,
     entries: &[&str],
     variables: BTreeMap<String, String>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Expansion, PsqlError> {
+    let read = |rel: &Path| {
+        std::fs::read_to_string(root.join(rel))
+            .map(|t| t.replace("\r\n", "\n"))
+            .map_err(|e| e.to_string())
+    };
+    expand_with(&read, entries, variables, lookup, None)
+}
+
+/// Receives each step as soon as psql would run it. For [`Action::Gset`] it answers
+/// the query's one row as (column, value) pairs, `None` for a NULL.
+pub type Sink<'s> =
+    &'s mut dyn FnMut(&Step) -> Result<Option<Vec<(String, Option<String>)>>, PsqlError>;
+
+/// Reads a file of the tree by its path relative to the root (line endings already
+/// normalised), or says why not.
+pub type Reader<'r> = &'r dyn Fn(&Path) -> Result<String, String>;
+
+/// [`expand`] over any file source, handing each step to `sink` as it comes (so a
+/// `\gset` sets its variables before the statements after it are expanded).
+pub fn expand_with(
+    read: Reader<'_>,
+    entries: &[&str],
+    variables: BTreeMap<String, String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sink: Option<Sink<'_>>,
+) -> Result<Expansion, PsqlError> {
     let mut run = Run {
-        root,
+        read,
         lookup,
         out: Expansion {
             variables,
@@ -103,6 +146,8 @@ pub fn expand(
         stack: Vec::new(),
         pending: None,
         pending_open: false,
+        sink,
+        after_gset: false,
     };
     for entry in entries {
         let rel = normalise(Path::new(entry)).ok_or_else(|| PsqlError {
@@ -115,8 +160,8 @@ pub fn expand(
     Ok(run.out)
 }
 
-struct Run<'a> {
-    root: &'a Path,
+struct Run<'a, 's> {
+    read: Reader<'a>,
     lookup: &'a dyn Fn(&str) -> Option<String>,
     out: Expansion,
     seen: HashSet<PathBuf>,
@@ -127,6 +172,9 @@ struct Run<'a> {
     /// Whether `pending` ends inside a statement (its last token is not a `;`); a
     /// finished statement is a step of its own, so an error names its own line.
     pending_open: bool,
+    sink: Option<Sink<'s>>,
+    /// A `\gset` ran without a sink: later variables may be ones it would have set.
+    after_gset: bool,
 }
 
 /// One `\if` level: whether a branch has been taken, whether the current one runs,
@@ -161,7 +209,7 @@ fn display(path: &Path) -> String {
     path.to_string_lossy().replace('\\', "/")
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     fn file(&mut self, rel: &Path, from: Option<(&str, usize)>) -> Result<(), PsqlError> {
         let refuse = |message: String| match from {
             Some((path, line)) => PsqlError {
@@ -180,9 +228,8 @@ impl Run<'_> {
             chain.push(display(rel));
             return Err(refuse(format!("include cycle: {}", chain.join(" -> "))));
         }
-        let text = std::fs::read_to_string(self.root.join(rel))
-            .map_err(|e| refuse(format!("cannot read {}: {e}", display(rel))))?
-            .replace("\r\n", "\n");
+        let text =
+            (self.read)(rel).map_err(|e| refuse(format!("cannot read {}: {e}", display(rel))))?;
         if self.seen.insert(rel.to_path_buf()) {
             self.out.files.push(display(rel));
         }
@@ -224,7 +271,7 @@ impl Run<'_> {
             k += 1;
         }
         // psql sends what is left of a file's query buffer at its end.
-        self.flush();
+        self.flush()?;
         if !conds.is_empty() {
             return Err(PsqlError {
                 path,
@@ -273,7 +320,7 @@ impl Run<'_> {
             .rfind(|t| t.2 >= from && t.2 < to)
             .is_some_and(|t| t.0 != Tok::Semi);
         if !self.pending_open {
-            self.flush();
+            self.flush()?;
         }
         self.pending_open = open;
         match &mut self.pending {
@@ -318,13 +365,14 @@ impl Run<'_> {
                 .cloned()
                 .ok_or_else(|| undefined(name))
         };
+        let deferred = |name: &str| self.after_gset && !self.out.variables.contains_key(name);
         match rest.first() {
             Some(q @ ('\'' | '"')) => {
                 let Some(close) = rest[1..].iter().position(|c| c == q) else {
                     return Ok(None);
                 };
                 let name: String = rest[1..1 + close].iter().collect();
-                if !is_var_name(&name) {
+                if !is_var_name(&name) || deferred(&name) {
                     return Ok(None);
                 }
                 let value = get(&name)?;
@@ -352,6 +400,9 @@ impl Run<'_> {
                     .take_while(|c| c.is_alphanumeric() || **c == '_')
                     .count();
                 let name: String = rest[..len].iter().collect();
+                if deferred(&name) {
+                    return Ok(None);
+                }
                 Ok(Some((get(&name)?, len + 1)))
             }
             _ => Ok(None),
@@ -423,8 +474,8 @@ impl Run<'_> {
             // psql does not look at commands in a branch it skips.
             return Ok(());
         }
-        if !matches!(name, "set" | "pset" | "timing") {
-            self.flush();
+        if !matches!(name, "set" | "pset" | "timing" | "gset") {
+            self.flush()?;
         }
         match name {
             "ir" | "include_relative" | "i" | "include" => {
@@ -443,12 +494,11 @@ impl Run<'_> {
             }
             "echo" | "qecho" => {
                 let text = self.words(args, &err)?.join(" ");
-                self.out.steps.push(Step {
+                self.emit(Step {
                     path: path.to_string(),
                     line,
                     action: Action::Echo(text),
-                });
-                Ok(())
+                })
             }
             "set" => {
                 let words = self.words(args, &err)?;
@@ -469,14 +519,13 @@ impl Run<'_> {
                 {
                     self.out.data_files.push(source.clone());
                 }
-                self.out.steps.push(Step {
+                self.emit(Step {
                     path: path.to_string(),
                     line,
                     action,
-                });
-                Ok(())
+                })
             }
-            "gset" => Err(err(format!("\\{name} is not supported yet"))),
+            "gset" => self.gset(args, &err),
             other => Err(err(format!("unsupported psql meta-command \\{other}"))),
         }
     }
@@ -513,9 +562,8 @@ impl Run<'_> {
         let base = rel.parent().map(Path::to_path_buf).unwrap_or_default();
         let data_rel = normalise(&base.join(file))
             .ok_or_else(|| err(format!("\\copy: {file} leaves sql/")))?;
-        let data = std::fs::read_to_string(self.root.join(&data_rel))
-            .map_err(|e| err(format!("\\copy: cannot read {}: {e}", display(&data_rel))))?
-            .replace("\r\n", "\n");
+        let data = (self.read)(&data_rel)
+            .map_err(|e| err(format!("\\copy: cannot read {}: {e}", display(&data_rel))))?;
         Ok(Action::Copy {
             statement: format!("COPY {target} FROM STDIN {}", options.trim())
                 .trim_end()
@@ -525,16 +573,70 @@ impl Run<'_> {
         })
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Result<(), PsqlError> {
         self.pending_open = false;
-        if let Some(step) = self.pending.take() {
-            self.out.steps.push(step);
+        match self.pending.take() {
+            Some(step) => self.emit(step),
+            None => Ok(()),
         }
+    }
+
+    /// Records a step and hands it to the sink, if any.
+    fn emit(&mut self, step: Step) -> Result<(), PsqlError> {
+        let answer = match self.sink.as_mut() {
+            Some(sink) => sink(&step)?,
+            None => None,
+        };
+        if let (Action::Gset { prefix, .. }, Some(row)) = (&step.action, answer) {
+            for (column, value) in row {
+                let name = format!("{prefix}{column}");
+                match value {
+                    Some(v) => self.out.variables.insert(name, v),
+                    None => self.out.variables.remove(&name),
+                };
+            }
+        }
+        self.out.steps.push(step);
+        Ok(())
+    }
+
+    /// `\gset [prefix]`: the query in the buffer becomes a [`Action::Gset`] step. As
+    /// in psql, the buffer is the statement just read, finished by `;` or not.
+    fn gset(&mut self, args: &str, err: &dyn Fn(String) -> PsqlError) -> Result<(), PsqlError> {
+        let words = self.words(args, err)?;
+        let prefix = match words.as_slice() {
+            [] => String::new(),
+            [p] if is_var_name(p) => p.clone(),
+            _ => return Err(err("\\gset takes at most one variable-name prefix".into())),
+        };
+        self.pending_open = false;
+        let Some(Step {
+            path: qpath,
+            line: qline,
+            action: Action::Sql(query),
+        }) = self.pending.take()
+        else {
+            return Err(err("\\gset without a query before it".into()));
+        };
+        if self.sink.is_none() {
+            self.after_gset = true;
+        }
+        let query = query.trim_end().trim_end_matches(';').to_string();
+        self.emit(Step {
+            path: qpath,
+            line: qline,
+            action: Action::Gset { query, prefix },
+        })
     }
 
     fn condition(&self, args: &str, err: &dyn Fn(String) -> PsqlError) -> Result<bool, PsqlError> {
         let words = self.words(args, err)?;
         let value = words.concat();
+        if self.after_gset && value.starts_with(':') {
+            return Err(err(format!(
+                "\\if {value}: a condition on a variable a \\gset may set is not supported (the files a tree includes must be known when it is compiled)"
+            )));
+        }
         parse_bool(&value).ok_or_else(|| err(format!("\\if: {value:?} is not a boolean")))
     }
 

@@ -27,7 +27,7 @@ fn sql(exp: &Expansion) -> Vec<String> {
         .iter()
         .filter_map(|s| match &s.action {
             Action::Sql(t) => Some(t.clone()),
-            Action::Echo(_) | Action::Copy { .. } => None,
+            Action::Echo(_) | Action::Copy { .. } | Action::Gset { .. } => None,
         })
         .collect()
 }
@@ -241,4 +241,73 @@ fn a_statement_may_be_split_by_set_and_if_as_in_psql() {
         ["create table t (\n    a int\n, b int\n);", "select 1;"]
     );
     assert_eq!(exp.steps[1].action, Action::Echo("done".into()));
+}
+
+#[test]
+fn gset_takes_the_query_before_it_and_defers_its_variables() {
+    let exp = run(
+        &[(
+            "setup.sql",
+            "select 1 as n\n\\gset\nselect 'x' as v;\n\\gset p_\nselect :n, :'p_v';\n",
+        )],
+        &[],
+    )
+    .expect("expands");
+    let gsets: Vec<(&str, &str, usize)> = exp
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Gset { query, prefix } => Some((query.as_str(), prefix.as_str(), s.line)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        gsets,
+        [("select 1 as n", "", 1), ("select 'x' as v", "p_", 3)]
+    );
+    // Without a server the names a \gset sets are unknown: left for apply time.
+    assert_eq!(sql(&exp), ["select :n, :'p_v';"]);
+}
+
+#[test]
+fn a_sink_answers_gset_before_later_statements_expand() {
+    let dir = tree(&[(
+        "setup.sql",
+        "select 1 as n, null as gone\n\\gset\nselect :n;\n\\if :{?gone}\nselect 'never';\n\\endif\n",
+    )]);
+    let read =
+        |rel: &Path| std::fs::read_to_string(dir.path().join(rel)).map_err(|e| e.to_string());
+    let vars: BTreeMap<String, String> = [("gone".to_string(), "was set".to_string())].into();
+    let mut sink = |step: &Step| match &step.action {
+        Action::Gset { .. } => Ok(Some(vec![
+            ("n".to_string(), Some("42".to_string())),
+            ("gone".to_string(), None),
+        ])),
+        _ => Ok(None),
+    };
+    let exp =
+        expand_with(&read, &["setup.sql"], vars, &|_| None, Some(&mut sink)).expect("expands");
+    assert_eq!(sql(&exp), ["select 42;"]);
+    assert!(
+        !exp.variables.contains_key("gone"),
+        "a NULL unsets, as in psql"
+    );
+}
+
+#[test]
+fn bad_gset_is_refused_with_file_and_line() {
+    for (text, message) in [
+        ("\\gset\n", "setup.sql:1: \\gset without a query before it"),
+        (
+            "select 1\n\\gset a b\n",
+            "setup.sql:2: \\gset takes at most one",
+        ),
+        (
+            "select true as t\n\\gset\n\\if :t\n\\endif\n",
+            "setup.sql:3: \\if :t: a condition on a variable a \\gset may set",
+        ),
+    ] {
+        let e = refused(&[("setup.sql", text)]);
+        assert!(e.starts_with(message), "{text:?}: {e}");
+    }
 }

@@ -9,6 +9,7 @@ mod tenancy;
 mod versioning;
 
 use crate::error::{PgContext, Result};
+use crate::tree::registry::Registry;
 use crate::validate::{RuleId, Violation};
 use postgres::Client;
 use std::collections::BTreeMap;
@@ -71,6 +72,15 @@ type Push<'a> = &'a mut dyn FnMut(RuleId, &str, String);
 /// Every catalog rule (C001..C023) on the database `client` is connected to, whose
 /// roles belong to environment `env`.
 pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
+    check_catalog_in(client, env, Registry::compiled())
+}
+
+/// [`check_catalog`] against the registry of the tree the database was built from.
+pub fn check_catalog_in(
+    client: &mut Client,
+    env: &str,
+    registry: &Registry,
+) -> Result<Vec<Violation>> {
     let mut out = Vec::new();
     let mut push = |rule: RuleId, object: &str, message: String| {
         out.push(Violation {
@@ -80,15 +90,15 @@ pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
         })
     };
     let tables = load_tables(client)?;
-    check_tables(&tables, &mut push);
+    check_tables(&tables, registry, &mut push);
     check_names(client, &mut push)?;
     check_tenancy(client, &tables, &mut push)?;
-    check_roles(client, env, &mut push)?;
+    check_roles(client, env, registry, &mut push)?;
     check_versioned(client, &tables, &mut push)?;
     check_security_definer(client, &mut push)?;
     check_plpgsql_search_path(client, &mut push)?;
     check_temporary(client, env, &mut push)?;
-    check_privileges(client, env, &mut push)?;
+    check_privileges(client, env, registry, &mut push)?;
     Ok(out)
 }
 

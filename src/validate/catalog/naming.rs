@@ -1,20 +1,20 @@
 //! C001..C007, C020: names, primary keys and ownership by the registry.
 
 use super::*;
-use crate::tree::registry::{self, PROVISIONER_COMPONENTS, SERVICES, component_of_table};
+use crate::tree::registry::Registry;
 use std::collections::BTreeSet;
 
 /// C001, C007, C020: names, primary keys, ownership by the registry.
-pub(super) fn check_tables(tables: &[Table], push: Push<'_>) {
+pub(super) fn check_tables(tables: &[Table], registry: &Registry, push: Push<'_>) {
     for t in tables {
         let name = t.name.as_str();
-        match component_of_table(name) {
+        match registry.component_of_table(name) {
             None => push(
                 RuleId::C001,
                 name,
                 format!(
                     "not named ores_<component>_<entity_plural>_tbl with a registry component ({})",
-                    registry::known_components().join(", ")
+                    registry.known_components().join(", ")
                 ),
             ),
             Some(c) => {
@@ -33,8 +33,12 @@ pub(super) fn check_tables(tables: &[Table], push: Push<'_>) {
                         "not named ores_<component>_<entity_plural>_tbl".into(),
                     );
                 }
-                let owners = SERVICES.iter().filter(|s| s.owns.contains(&c)).count();
-                if !PROVISIONER_COMPONENTS.contains(&c) && owners != 1 {
+                let owners = registry
+                    .services
+                    .iter()
+                    .filter(|s| s.owns.contains(&c))
+                    .count();
+                if !registry.provisioner_components.contains(&c) && owners != 1 {
                     push(
                         RuleId::C020,
                         name,

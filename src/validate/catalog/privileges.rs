@@ -1,14 +1,22 @@
 //! C013, C021, C022, C025: role attributes and privileges against the registry.
 
 use super::*;
-use crate::server::grants::{public_relations, service_grants};
-use crate::server::roles::{existing_roles, role_name, roles_for};
-use crate::tree::registry::SERVICES;
+use crate::server::grants::{public_relations, service_grants_in};
+use crate::server::roles::{existing_roles, role_name, roles_in};
+use crate::tree::registry::Registry;
 use std::collections::BTreeSet;
 
 /// C013: the environment's roles carry no privilege-escalating attribute.
-pub(super) fn check_roles(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
-    let names: Vec<String> = roles_for(env).into_iter().map(|r| r.name).collect();
+pub(super) fn check_roles(
+    client: &mut Client,
+    env: &str,
+    registry: &Registry,
+    push: Push<'_>,
+) -> Result<()> {
+    let names: Vec<String> = roles_in(env, registry)
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     let rows = client
         .query(
             "SELECT rolname::text, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, rolreplication
@@ -66,13 +74,18 @@ pub(super) fn check_temporary(client: &mut Client, env: &str, push: Push<'_>) ->
 
 /// C021, C022: what each service can do on each relation equals what the registry
 /// grants it (directly or through the service group), no more, no less.
-pub(super) fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -> Result<()> {
+pub(super) fn check_privileges(
+    client: &mut Client,
+    env: &str,
+    registry: &Registry,
+    push: Push<'_>,
+) -> Result<()> {
     let relations = public_relations(client).context("validate: listing relations")?;
     let group = role_name(env, "service");
     let mut expected: BTreeSet<(String, String, &str)> = BTreeSet::new();
-    for g in service_grants(env, &relations) {
+    for g in service_grants_in(env, &relations, registry) {
         let roles: Vec<String> = if g.role == group {
-            SERVICES.iter().map(|s| s.role(env)).collect()
+            registry.services.iter().map(|s| s.role(env)).collect()
         } else {
             vec![g.role.clone()]
         };
@@ -86,19 +99,20 @@ pub(super) fn check_privileges(client: &mut Client, env: &str, push: Push<'_>) -
             }
         }
     }
-    let service_roles: Vec<String> = SERVICES.iter().map(|s| s.role(env)).collect();
+    let service_roles: Vec<String> = registry.services.iter().map(|s| s.role(env)).collect();
     let existing: BTreeSet<String> = existing_roles(client, &service_roles)
         .context("validate: listing service roles")?
         .into_iter()
         .collect();
     let service_of = |role: &str| {
-        SERVICES
+        registry
+            .services
             .iter()
             .find(|s| s.role(env) == role)
             .map(|s| s.name)
             .unwrap_or("?")
     };
-    for s in SERVICES {
+    for s in registry.services {
         if !existing.contains(&s.role(env)) {
             push(
                 RuleId::C022,

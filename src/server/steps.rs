@@ -1,0 +1,280 @@
+//! Applies an entry-mode tree (psql entry scripts, see `crate::tree::entry`) inside the
+//! build transaction.
+//!
+//! The tree is expanded again here, from its compiled-in text, with the environment's
+//! real variables, and each step runs the moment the expander reaches it, so a
+//! `\gset` sets its variables before the statements after it are expanded. A failure
+//! names the file and line the failing statement came from (an included file's own
+//! line, not the entry script's).
+//!
+//! Ownership: the scripts run as the environment's DDL login user (`SET LOCAL ROLE`),
+//! so `current_user` is what it would be under psql run by that user; afterwards
+//! everything that user came to own in the new database is reassigned to the owner
+//! group (`REASSIGN OWNED`, still inside the transaction), so the end state is the
+//! same as for a tree applied as the owner group.
+
+use crate::config::Config;
+use crate::config::ident::quote_ident;
+use crate::error::{Error, PgContext, Result};
+use crate::server::apply::{APPLIED_SCRIPTS_TABLE, failure_in};
+use crate::server::roles::{Redacted, role_name};
+use crate::tree::entry::engine_variables;
+use crate::tree::manifest::Manifest;
+use crate::tree::psql::{self, Action, PsqlError, Step};
+use postgres::SimpleQueryMessage;
+use std::cell::RefCell;
+use std::io::Write;
+use std::path::Path;
+
+/// The login user the scripts run as: the `ddl` login user, else the first login user
+/// of the owner group, else the owner group itself.
+pub(crate) fn ddl_login(manifest: &Manifest, env: &str) -> String {
+    let users = &manifest.settings().login_users;
+    users
+        .iter()
+        .find(|(stem, group)| stem == "ddl" && group == "owner")
+        .or_else(|| users.iter().find(|(_, group)| group == "owner"))
+        .map_or_else(
+            || role_name(env, "owner"),
+            |(stem, _)| role_name(env, &format!("{stem}_user")),
+        )
+}
+
+/// What a backtick ``echo "$NAME"`` reads: a password of the configuration for
+/// `ORES_DB_<SUFFIX>_PASSWORD`, else the process environment.
+fn lookup_in(config: &Config, name: &str) -> Option<String> {
+    if let Some(suffix) = name
+        .strip_prefix("ORES_DB_")
+        .and_then(|n| n.strip_suffix("_PASSWORD"))
+        && let Some(secret) = config.password_for(&suffix.to_ascii_lowercase())
+    {
+        return Some(secret.expose().to_string());
+    }
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Installs extensions, applies the tree as the DDL login user, hands ownership to
+/// `owner_role` and records every script in the applied-scripts table. Nothing is
+/// committed here; the caller's transaction ends as `owner_role`.
+pub(crate) fn apply_entry(
+    tx: &mut postgres::Transaction<'_>,
+    manifest: &Manifest,
+    config: &Config,
+    owner_role: &str,
+    extensions: &[String],
+    extensions_as_owner: bool,
+) -> Result<()> {
+    let ddl = ddl_login(manifest, &config.env);
+    let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
+    let create_extensions: String = extensions
+        .iter()
+        .map(|ext| {
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
+                quote_ident(ext)
+            )
+        })
+        .collect();
+    if !extensions_as_owner {
+        prologue.push_str(&create_extensions);
+    }
+    prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
+    if extensions_as_owner {
+        prologue.push_str(&create_extensions);
+    }
+    prologue.push_str(&format!(
+        "CREATE TABLE IF NOT EXISTS {APPLIED_SCRIPTS_TABLE} (
+             version int4 PRIMARY KEY, name varchar(255), applied_on varchar(255),
+             checksum varchar(255));\n"
+    ));
+    prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(&ddl)));
+    tx.batch_execute(&prologue)
+        .context("preparing the database (extensions, DDL login user, applied-scripts table)")?;
+
+    run_steps(tx, manifest, config)?;
+
+    let mut epilogue = String::from("RESET ROLE;\n");
+    if ddl != owner_role {
+        epilogue.push_str(&format!(
+            "REASSIGN OWNED BY {} TO {};\n",
+            quote_ident(&ddl),
+            quote_ident(owner_role)
+        ));
+    }
+    epilogue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
+    tx.batch_execute(&epilogue)
+        .context(format!("handing what {ddl} created to {owner_role}"))?;
+    for (i, script) in manifest.scripts().iter().enumerate() {
+        tx.execute(
+            &format!(
+                "INSERT INTO {APPLIED_SCRIPTS_TABLE} (version, name, applied_on, checksum)
+                 VALUES ($1, $2, now()::text, $3)"
+            ),
+            &[
+                &(i as i32 + 1),
+                &script.path.as_ref(),
+                &script.sha256.as_ref(),
+            ],
+        )
+        .context("recording applied scripts")?;
+    }
+    Ok(())
+}
+
+/// Expands the tree and runs each step as it comes.
+fn run_steps(
+    tx: &mut postgres::Transaction<'_>,
+    manifest: &Manifest,
+    config: &Config,
+) -> Result<()> {
+    let label = manifest.label().to_string();
+    let variables = engine_variables(manifest.settings(), &config.env, &config.database);
+    // Values read through a backtick are passwords: an echo never shows them.
+    let secrets: RefCell<Vec<String>> = RefCell::new(Vec::new());
+    let lookup = |name: &str| {
+        let value = lookup_in(config, name);
+        if let Some(v) = &value {
+            secrets.borrow_mut().push(v.clone());
+        }
+        value
+    };
+    let read = |rel: &Path| {
+        let key = rel.to_string_lossy().replace('\\', "/");
+        manifest.tree_file(&key).map(str::to_string).ok_or_else(|| {
+            "not part of the compiled manifest (reached only with this environment's variables)"
+                .to_string()
+        })
+    };
+    let mut failure: Option<Error> = None;
+    let mut sink = |step: &Step| {
+        let path = format!("{label}/{}", step.path);
+        let result = run_step(tx, step, &path, &secrets.borrow());
+        result.map_err(|e| {
+            failure = Some(e);
+            PsqlError {
+                path: step.path.clone(),
+                line: step.line,
+                message: "step failed".into(),
+            }
+        })
+    };
+    let entries: Vec<&str> = manifest
+        .settings()
+        .entry
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let expanded = psql::expand_with(&read, &entries, variables, &lookup, Some(&mut sink));
+    match (expanded, failure) {
+        (_, Some(e)) => Err(e),
+        (Err(mut e), None) => {
+            e.path = format!("{label}/{}", e.path);
+            Err(Error::Psql(e))
+        }
+        (Ok(_), None) => Ok(()),
+    }
+}
+
+/// Runs a statement that holds a value read through a backtick (a password) without
+/// its text passing through the driver's debug log: the text travels as a redacted
+/// bind parameter and the server runs it with `EXECUTE`. The error then has no
+/// position, so the failure names the statement's first line.
+fn run_hidden(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &str,
+) -> std::result::Result<(), postgres::Error> {
+    tx.execute(
+        "SELECT set_config('ores.hidden_step', $1, true)",
+        &[&Redacted(sql)],
+    )?;
+    let run =
+        tx.batch_execute("DO $ores$ BEGIN EXECUTE current_setting('ores.hidden_step'); END $ores$");
+    let cleared = tx.execute("SELECT set_config('ores.hidden_step', '', true)", &[]);
+    run?;
+    cleared.map(drop)
+}
+
+/// Values psql's `\gset` sets: the columns of the query's one row.
+type Row = Vec<(String, Option<String>)>;
+
+fn run_step(
+    tx: &mut postgres::Transaction<'_>,
+    step: &Step,
+    path: &str,
+    secrets: &[String],
+) -> Result<Option<Row>> {
+    let redact = |text: &str| {
+        let mut out = text.to_string();
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            out = out.replace(s.as_str(), "<redacted>");
+        }
+        out
+    };
+    // The server quotes values back (invalid input, the statement an EXECUTE ran): a
+    // password read through a backtick is taken out of the report.
+    let at_line = |sql: &str, e: &postgres::Error| {
+        let mut f = failure_in(path, sql, e);
+        f.line = Some(f.line.map_or(step.line, |l| step.line + l - 1));
+        f.message = redact(&f.message);
+        f.detail = f.detail.as_deref().map(redact);
+        Error::Script(f)
+    };
+    match &step.action {
+        Action::Sql(sql) if secrets.iter().any(|s| !s.is_empty() && sql.contains(s)) => {
+            run_hidden(tx, sql).map_err(|e| at_line("", &e))?;
+            Ok(None)
+        }
+        Action::Sql(sql) => {
+            tx.batch_execute(sql).map_err(|e| at_line(sql, &e))?;
+            Ok(None)
+        }
+        Action::Copy {
+            statement, data, ..
+        } => {
+            let mut writer = tx
+                .copy_in(statement.as_str())
+                .map_err(|e| at_line(statement, &e))?;
+            writer.write_all(data.as_bytes()).map_err(|e| Error::Io {
+                context: format!("{path}:{}: sending \\copy data", step.line),
+                source: e,
+            })?;
+            writer.finish().map_err(|e| at_line(statement, &e))?;
+            Ok(None)
+        }
+        Action::Echo(text) => {
+            log::info!("{path}:{}: {}", step.line, redact(text));
+            Ok(None)
+        }
+        Action::Gset { query, .. } => {
+            let messages = tx.simple_query(query).map_err(|e| at_line(query, &e))?;
+            // The rows of the last statement, as psql's \gset sees them.
+            let mut rows = Vec::new();
+            for m in messages {
+                match m {
+                    SimpleQueryMessage::RowDescription(_) => rows.clear(),
+                    SimpleQueryMessage::Row(r) => rows.push(r),
+                    _ => {}
+                }
+            }
+            let [row] = rows.as_slice() else {
+                let problem = if rows.is_empty() {
+                    "no rows returned for \\gset"
+                } else {
+                    "more than one row returned for \\gset"
+                };
+                return Err(Error::Psql(PsqlError {
+                    path: path.to_string(),
+                    line: step.line,
+                    message: problem.into(),
+                }));
+            };
+            let values = row
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.name().to_string(), row.get(i).map(str::to_string)))
+                .collect();
+            Ok(Some(values))
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! `sql/ores-sql.toml`: a tree's own description of itself (entry scripts, extensions,
+//! login users, the service registry, extra psql variables).
+//!
+//! Compiled twice, like `scan.rs`: by `build.rs` (through `#[path]`), which refuses a
+//! malformed file with its path and line, and into the library, which reads the same
+//! text (compiled in, or beside a `--sql-dir` tree) with the same code. It depends on
+//! nothing but `std`, `serde` and `toml`, which are build and normal dependencies.
+//!
+//! The key names are a contract other teams' files are written against (issue 10):
+//! never rename one.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The file's name inside the tree root.
+pub const FILE_NAME: &str = "ores-sql.toml";
+
+/// The group roles a login user may belong to.
+pub const LOGIN_GROUP_NAMES: [&str; 3] = ["owner", "rw", "ro"];
+
+/// Login users of a tree that has no `ores-sql.toml` (or no `login_users` key): the
+/// ones every environment had before the file existed.
+pub const DEFAULT_LOGIN_USERS: [(&str, &str); 5] = [
+    ("ddl", "owner"),
+    ("cli", "rw"),
+    ("readonly", "ro"),
+    ("test_ddl", "owner"),
+    ("test_dml", "rw"),
+];
+
+/// Extensions of a tree that does not list any.
+pub const DEFAULT_REQUIRED_EXTENSIONS: [&str; 3] = ["btree_gist", "pg_trgm", "pgcrypto"];
+
+/// Components that hold functions only, when the file does not say.
+pub const DEFAULT_FUNCTION_COMPONENTS: [&str; 1] = ["utility"];
+
+/// Components written only by the provisioning tool, when the file does not say.
+pub const DEFAULT_PROVISIONER_COMPONENTS: [&str; 1] = ["database"];
+
+/// The file as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    entry: Vec<String>,
+    #[serde(default)]
+    strict: bool,
+    extensions: Option<RawExtensions>,
+    login_users: Option<Vec<String>>,
+    login_groups: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    services: Vec<RawService>,
+    components: Option<RawComponents>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExtensions {
+    #[serde(default)]
+    required: Vec<String>,
+    #[serde(default)]
+    optional: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: String,
+    #[serde(default)]
+    owns: Vec<String>,
+    #[serde(default)]
+    reads: Vec<String>,
+    #[serde(default)]
+    writes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponents {
+    functions: Option<Vec<String>>,
+    provisioner: Option<Vec<String>>,
+}
+
+/// One service as the file declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDecl {
+    /// Service name; its login role is `ores_<env>_<name>_service`.
+    pub name: String,
+    /// Components whose tables it may read and write.
+    pub owns: Vec<String>,
+    /// Components, or single tables by entity key, it may only read.
+    pub reads: Vec<String>,
+    /// Components owned by another service that it may also write. Validation rule
+    /// C026 reports each one unless the allow-list gives a reason.
+    pub writes: Vec<String>,
+}
+
+/// A tree's settings, checked. [`TreeSettings::default`] is a tree without the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeSettings {
+    /// Entry scripts relative to the tree root, in order; empty: numeric-prefix layout.
+    pub entry: Vec<String>,
+    /// Whether validation violations fail the build of this tree.
+    pub strict: bool,
+    /// Extensions the build must install.
+    pub required_extensions: Vec<String>,
+    /// Extensions installed when the server has them, reported when not.
+    pub optional_extensions: Vec<String>,
+    /// Login users besides the services: (stem, group), the role `ores_<env>_<stem>_user`.
+    pub login_users: Vec<(String, String)>,
+    /// The service registry.
+    pub services: Vec<ServiceDecl>,
+    /// Components holding functions only.
+    pub function_components: Vec<String>,
+    /// Components written only by the provisioning tool.
+    pub provisioner_components: Vec<String>,
+    /// Extra psql variables and their defaults (`{env}` not yet substituted).
+    pub variables: BTreeMap<String, String>,
+}
+
+impl Default for TreeSettings {
+    fn default() -> TreeSettings {
+        TreeSettings::from_raw(Raw::default()).expect("the defaults are valid")
+    }
+}
+
+/// A malformed settings file: the file, the line (0 when unknown) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The file as the caller named it.
+    pub path: String,
+    /// 1-based line; 0 when no line is to blame.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}", self.path, self.line, self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// Whether `name` may be used as a component, service, login stem or extension: it
+/// ends up inside role and table names.
+fn is_plain(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.len() <= 40
+}
+
+/// A psql variable name (letters, digits, underscores).
+fn is_var_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+impl TreeSettings {
+    /// Parses and checks the text of a settings file; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<TreeSettings, SettingsError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| SettingsError {
+            path: path.to_string(),
+            line: e.span().map_or(0, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            }),
+            message: e.message().trim().to_string(),
+        })?;
+        TreeSettings::from_raw(raw).map_err(|(needle, message)| SettingsError {
+            path: path.to_string(),
+            line: needle.map_or(0, |n| line_mentioning(text, &n)),
+            message,
+        })
+    }
+
+    /// Checks what serde cannot: names, groups, one owner per component. An error
+    /// carries the quoted value to look for in the text (for its line).
+    fn from_raw(raw: Raw) -> Result<TreeSettings, (Option<String>, String)> {
+        let quoted = |v: &str| Some(format!("\"{v}\""));
+        let plain = |kind: &str, v: &str| {
+            if is_plain(v) {
+                Ok(())
+            } else {
+                Err((
+                    quoted(v),
+                    format!(
+                        "{kind} {v:?} must be lowercase ASCII letters, digits and _, starting with a letter (at most 40)"
+                    ),
+                ))
+            }
+        };
+        for e in &raw.entry {
+            if e.trim().is_empty() {
+                return Err((Some("entry".into()), "an entry script path is empty".into()));
+            }
+        }
+        let extensions = raw.extensions.unwrap_or_else(|| RawExtensions {
+            required: DEFAULT_REQUIRED_EXTENSIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            optional: Vec::new(),
+        });
+        for e in extensions.required.iter().chain(&extensions.optional) {
+            plain("extension", e)?;
+        }
+        let login_users = match (raw.login_users, raw.login_groups) {
+            (None, None) => DEFAULT_LOGIN_USERS
+                .iter()
+                .map(|(s, g)| (s.to_string(), g.to_string()))
+                .collect(),
+            (users, groups) => {
+                let users = users.unwrap_or_default();
+                let groups = groups.unwrap_or_default();
+                let mut out: Vec<(String, String)> = Vec::new();
+                for stem in &users {
+                    plain("login user", stem)?;
+                    if out.iter().any(|(s, _)| s == stem) {
+                        return Err((quoted(stem), format!("login user {stem:?} listed twice")));
+                    }
+                    let Some(group) = groups.get(stem) else {
+                        return Err((
+                            quoted(stem),
+                            format!("login user {stem:?} has no group in [login_groups]"),
+                        ));
+                    };
+                    if !LOGIN_GROUP_NAMES.contains(&group.as_str()) {
+                        return Err((
+                            quoted(group),
+                            format!(
+                                "login group {group:?} of {stem:?} is not one of {}",
+                                LOGIN_GROUP_NAMES.join(", ")
+                            ),
+                        ));
+                    }
+                    out.push((stem.clone(), group.clone()));
+                }
+                if let Some(extra) = groups.keys().find(|k| !users.contains(k)) {
+                    return Err((
+                        Some(format!("{extra} =")),
+                        format!("[login_groups] names {extra:?}, which is not in login_users"),
+                    ));
+                }
+                out
+            }
+        };
+        let components = raw.components.unwrap_or_default();
+        let list = |v: Option<Vec<String>>, default: &[&str]| {
+            v.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+        };
+        let function_components = list(components.functions, &DEFAULT_FUNCTION_COMPONENTS);
+        let provisioner_components = list(components.provisioner, &DEFAULT_PROVISIONER_COMPONENTS);
+        for c in function_components.iter().chain(&provisioner_components) {
+            plain("component", c)?;
+        }
+        let mut services: Vec<ServiceDecl> = Vec::new();
+        for s in raw.services {
+            plain("service", &s.name)?;
+            if services.iter().any(|o| o.name == s.name) {
+                return Err((
+                    quoted(&s.name),
+                    format!("service {:?} declared twice", s.name),
+                ));
+            }
+            for c in s.owns.iter().chain(&s.reads).chain(&s.writes) {
+                plain("component or entity", c)?;
+            }
+            for c in &s.owns {
+                if let Some(other) = services.iter().find(|o| o.owns.contains(c)) {
+                    return Err((
+                        quoted(c),
+                        format!(
+                            "component {c:?} is owned by both {:?} and {:?}; one service owns a component (the other may list it in `writes`)",
+                            other.name, s.name
+                        ),
+                    ));
+                }
+                if provisioner_components.contains(c) || function_components.contains(c) {
+                    return Err((
+                        quoted(c),
+                        format!(
+                            "component {c:?} is a function or provisioner component; no service owns it"
+                        ),
+                    ));
+                }
+            }
+            if let Some(c) = s.writes.iter().find(|c| s.owns.contains(c)) {
+                return Err((
+                    quoted(c),
+                    format!("service {:?} both owns and `writes` {c:?}", s.name),
+                ));
+            }
+            services.push(ServiceDecl {
+                name: s.name,
+                owns: s.owns,
+                reads: s.reads,
+                writes: s.writes,
+            });
+        }
+        for s in &services {
+            for c in &s.writes {
+                if !services.iter().any(|o| o.owns.contains(c)) {
+                    return Err((
+                        quoted(c),
+                        format!("service {:?} writes {c:?}, which no service owns", s.name),
+                    ));
+                }
+            }
+        }
+        let mut engine: Vec<String> = ["env", "db_name", "owner_role", "rw_role", "ro_role"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        engine.push("service_role".into());
+        engine.extend(login_users.iter().map(|(stem, _)| format!("{stem}_user")));
+        engine.extend(services.iter().map(|s| format!("{}_service_user", s.name)));
+        for (name, value) in &raw.variables {
+            if engine.contains(name) {
+                return Err((
+                    Some(format!("{name} =")),
+                    format!(
+                        "[variables]: {name:?} is defined by ores-sql itself and cannot be overridden"
+                    ),
+                ));
+            }
+            if !is_var_name(name) {
+                return Err((
+                    Some(format!("{name} =")),
+                    format!("[variables]: {name:?} is not a psql variable name"),
+                ));
+            }
+            let rest = value.replace("{env}", "");
+            if rest.contains('{') || rest.contains('}') {
+                return Err((
+                    Some(format!("{name} =")),
+                    format!("[variables] {name}: the only placeholder is {{env}}"),
+                ));
+            }
+        }
+        Ok(TreeSettings {
+            entry: raw.entry,
+            strict: raw.strict,
+            required_extensions: extensions.required,
+            optional_extensions: extensions.optional,
+            login_users,
+            services,
+            function_components,
+            provisioner_components,
+            variables: raw.variables,
+        })
+    }
+
+    /// Whether the tree is applied through psql entry scripts.
+    pub fn entry_mode(&self) -> bool {
+        !self.entry.is_empty()
+    }
+
+    /// Every component a script folder or table may be named after.
+    pub fn known_components(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .function_components
+            .iter()
+            .map(String::as_str)
+            .collect();
+        for s in &self.services {
+            all.extend(s.owns.iter().map(String::as_str));
+        }
+        all.extend(self.provisioner_components.iter().map(String::as_str));
+        all
+    }
+}
+
+/// The first line of `text` containing `needle` outside a comment, or 0.
+fn line_mentioning(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let code = l.split_once('#').map_or(l, |(c, _)| c);
+            code.contains(needle)
+        })
+        .map_or(0, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_keys_keep_the_defaults() {
+        let s = TreeSettings::parse("", "t.toml").unwrap();
+        assert_eq!(s, TreeSettings::default());
+        assert!(!s.entry_mode());
+        assert_eq!(s.login_users.len(), 5);
+        assert_eq!(s.required_extensions, DEFAULT_REQUIRED_EXTENSIONS);
+    }
+
+    #[test]
+    fn a_full_file_reads() {
+        let text = r#"
+entry = ["setup_schema.sql"]
+login_users = ["ddl", "cli", "wt"]
+[login_groups]
+ddl = "owner"
+cli = "rw"
+wt = "rw"
+[extensions]
+required = ["pgcrypto"]
+optional = ["pgtap"]
+[[services]]
+name = "refdata"
+owns = ["refdata"]
+[[services]]
+name = "synthetic"
+owns = ["synthetic"]
+reads = ["iam_tenants"]
+writes = ["refdata"]
+[variables]
+compute_wrapper_user = "ores_{env}_compute_wrapper"
+"#;
+        let s = TreeSettings::parse(text, "t.toml").unwrap();
+        assert!(s.entry_mode());
+        assert_eq!(s.login_users[2], ("wt".to_string(), "rw".to_string()));
+        assert_eq!(s.services[1].writes, ["refdata"]);
+        assert_eq!(s.optional_extensions, ["pgtap"]);
+        assert!(s.known_components().contains(&"synthetic"));
+    }
+
+    #[test]
+    fn malformed_files_name_their_line() {
+        let cases = [
+            ("entry = [\"a.sql\"]\nbogus = 1\n", 2, "unknown field"),
+            (
+                "login_users = [\"ddl\"]\n[login_groups]\ncli = \"rw\"\n",
+                1,
+                "no group",
+            ),
+            (
+                "login_users = [\"ddl\"]\n[login_groups]\nddl = \"admin\"\n",
+                3,
+                "not one of",
+            ),
+            (
+                "[[services]]\nname = \"a\"\nowns = [\"x\"]\n[[services]]\nname = \"b\"\nowns = [\"x\"]\n",
+                3,
+                "owned by both",
+            ),
+            ("[[services]]\nname = \"A b\"\n", 2, "lowercase"),
+            ("[variables]\nx = \"{db}\"\n", 2, "placeholder"),
+            (
+                "login_users = [\"wt\"]\n[login_groups]\nwt = \"rw\"\n[variables]\nwt_user = \"me\"\n",
+                5,
+                "cannot be overridden",
+            ),
+            ("entry = \"a.sql\"\n", 1, "expected"),
+            (
+                "[[services]]\nname = \"a\"\nwrites = [\"nobody\"]\n",
+                3,
+                "no service owns",
+            ),
+        ];
+        for (text, line, needle) in cases {
+            let e = TreeSettings::parse(text, "sql/ores-sql.toml").unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("sql/ores-sql.toml:{line}: "))
+            );
+        }
+    }
+}
