@@ -13,8 +13,9 @@
 //! refused, naming it.
 
 use super::psql::{self, PsqlError};
-use super::scan::{normalise_newlines, sha256_hex};
+use super::scan::{Phase, Script, normalise_newlines, sha256_hex};
 use super::settings::TreeSettings;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,21 @@ pub struct EntryFile {
     pub sha256: String,
     /// A `\copy` data file rather than a script.
     pub data: bool,
+}
+
+impl EntryFile {
+    /// The file as a manifest script: one phase (the entry scripts order it), its
+    /// component and entity taken from where it sits.
+    pub fn script(&self) -> Script {
+        Script {
+            phase: Phase::Create,
+            path: Cow::Owned(self.rel_path.clone()),
+            component: Cow::Owned(component_of(&self.root_path)),
+            entity: Cow::Owned(entity_of(&self.root_path)),
+            sha256: Cow::Owned(self.sha256.clone()),
+            sql: Cow::Owned(self.text.clone()),
+        }
+    }
 }
 
 /// The include closure of a tree's entry scripts.

@@ -7,67 +7,14 @@
 use crate::error::{Error, Result};
 use crate::tree::registry::Registry;
 use crate::tree::scan;
+pub use crate::tree::scan::{Phase, Script};
 use crate::tree::settings::{self, TreeSettings};
 use crate::tree::{entry, lint};
 use once_cell::sync::Lazy;
 use std::borrow::Cow;
 use std::path::Path;
 
-/// One script as `build.rs` embeds it.
-pub(crate) struct CompiledScript {
-    phase: &'static str,
-    path: &'static str,
-    component: &'static str,
-    entity: &'static str,
-    sha256: &'static str,
-    sql: &'static str,
-}
-
 include!(concat!(env!("OUT_DIR"), "/manifest.rs"));
-
-/// Which of the two passes a script belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Phase {
-    /// `sql/create`: DDL, functions, triggers, policies.
-    Create,
-    /// `sql/populate`: seed data.
-    Populate,
-}
-
-impl Phase {
-    fn parse(name: &str) -> Phase {
-        if name == "populate" {
-            Phase::Populate
-        } else {
-            Phase::Create
-        }
-    }
-
-    /// `create` or `populate`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Create => "create",
-            Phase::Populate => "populate",
-        }
-    }
-}
-
-/// One script of a manifest.
-#[derive(Debug, Clone)]
-pub struct Script {
-    /// Create or populate.
-    pub phase: Phase,
-    /// Relative path, e.g. `sql/create/02_iam/010_iam_tenants.sql`.
-    pub path: Cow<'static, str>,
-    /// Component folder without its prefix, e.g. `iam`.
-    pub component: Cow<'static, str>,
-    /// Entity key (file stem without prefix), e.g. `iam_tenants`.
-    pub entity: Cow<'static, str>,
-    /// Hex SHA-256 of the script with normalised line endings.
-    pub sha256: Cow<'static, str>,
-    /// The SQL text.
-    pub sql: Cow<'static, str>,
-}
 
 /// An ordered set of scripts and the digest that identifies it.
 #[derive(Debug, Clone)]
@@ -115,19 +62,6 @@ fn settings_of(root: &Path, label: &str) -> Result<(TreeSettings, &'static Regis
     }
 }
 
-fn borrowed(list: &'static [CompiledScript]) -> Vec<Script> {
-    list.iter()
-        .map(|s| Script {
-            phase: Phase::parse(s.phase),
-            path: Cow::Borrowed(s.path),
-            component: Cow::Borrowed(s.component),
-            entity: Cow::Borrowed(s.entity),
-            sha256: Cow::Borrowed(s.sha256),
-            sql: Cow::Borrowed(s.sql),
-        })
-        .collect()
-}
-
 /// A `strict` entry-mode tree read at run time fails on a static rule violation its
 /// `validate-allow.txt` does not excuse, as `build.rs` fails on one in `sql/`.
 fn strict_check(root: &Path, closure: &entry::EntryTree) -> Result<()> {
@@ -164,11 +98,11 @@ fn strict_check(root: &Path, closure: &entry::EntryTree) -> Result<()> {
 }
 
 static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
-    scripts: borrowed(COMPILED_SCRIPTS),
+    scripts: COMPILED_SCRIPTS.to_vec(),
     schema_hash: COMPILED_SCHEMA_HASH.to_string(),
     settings: compiled_settings(),
     registry: Registry::compiled(),
-    data: borrowed(COMPILED_DATA),
+    data: COMPILED_DATA.to_vec(),
     unreached: COMPILED_UNREACHED.iter().map(|s| s.to_string()).collect(),
     label: "sql".to_string(),
 });
@@ -196,19 +130,9 @@ impl Manifest {
         let schema_hash = scan::schema_hash(
             scanned
                 .iter()
-                .map(|s| (s.root_path.as_str(), s.sha256.as_str())),
+                .map(|s| (s.root_path.as_str(), s.script.sha256.as_ref())),
         );
-        let scripts = scanned
-            .into_iter()
-            .map(|s| Script {
-                phase: Phase::parse(&s.phase),
-                path: Cow::Owned(s.rel_path),
-                component: Cow::Owned(s.component),
-                entity: Cow::Owned(s.entity),
-                sha256: Cow::Owned(s.sha256),
-                sql: Cow::Owned(s.sql),
-            })
-            .collect();
+        let scripts = scanned.into_iter().map(|s| s.script).collect();
         Ok(Manifest {
             scripts,
             schema_hash,
@@ -241,14 +165,7 @@ impl Manifest {
         );
         let (mut scripts, mut data) = (Vec::new(), Vec::new());
         for f in closure.files {
-            let script = Script {
-                phase: Phase::Create,
-                component: Cow::Owned(entry::component_of(&f.root_path)),
-                entity: Cow::Owned(entry::entity_of(&f.root_path)),
-                path: Cow::Owned(f.rel_path),
-                sha256: Cow::Owned(f.sha256),
-                sql: Cow::Owned(f.text),
-            };
+            let script = f.script();
             if f.data {
                 data.push(script)
             } else {

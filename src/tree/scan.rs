@@ -12,6 +12,7 @@
 //! so the order is always the one a human reads off the names.
 
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,27 +20,54 @@ use std::path::{Path, PathBuf};
 /// The two phases, applied in this order.
 pub const PHASES: [&str; 2] = ["create", "populate"];
 
-/// One script found on disk, with everything the manifest needs to know about it.
+/// Which of the two passes a script belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// `sql/create`: DDL, functions, triggers, policies.
+    Create,
+    /// `sql/populate`: seed data.
+    Populate,
+}
+
+impl Phase {
+    /// `create` or `populate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Create => "create",
+            Phase::Populate => "populate",
+        }
+    }
+}
+
+/// One script: the one type the scanner, the static rules, `build.rs`, the manifest
+/// and the runner share. Compiled-in scripts borrow their text from the binary;
+/// scripts read at run time own it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// Create or populate.
+    pub phase: Phase,
+    /// Relative path with `/` separators, e.g. `sql/create/02_iam/010_iam_tenants.sql`.
+    pub path: Cow<'static, str>,
+    /// Component folder without its prefix, e.g. `iam`; empty at the phase root.
+    pub component: Cow<'static, str>,
+    /// Entity key (file stem without prefix), e.g. `iam_tenants`.
+    pub entity: Cow<'static, str>,
+    /// Hex SHA-256 of the script with normalised line endings.
+    pub sha256: Cow<'static, str>,
+    /// The SQL text, line endings normalised to `\n`.
+    pub sql: Cow<'static, str>,
+}
+
+/// A script as found on disk: the script, and where it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScannedScript {
-    /// `create` or `populate`.
-    pub phase: String,
-    /// Path relative to the scanned root's parent, with `/` separators,
-    /// e.g. `sql/create/02_iam/010_iam_tenants.sql`.
-    pub rel_path: String,
+    /// The script.
+    pub script: Script,
     /// Path relative to the scanned root (`create/02_iam/010_iam_tenants.sql`); the
     /// schema hash is computed over these, so it does not depend on where the tree is.
     pub root_path: String,
     /// Absolute path on disk (used by `include_str!`).
     pub abs_path: PathBuf,
-    /// The folder name without its prefix (`iam`); empty for scripts at the phase root.
-    pub component: String,
-    /// The file stem without its prefix (`iam_tenants`).
-    pub entity: String,
-    /// Script text with line endings normalised to `\n`.
-    pub sql: String,
-    /// Hex SHA-256 of the normalised text.
-    pub sha256: String,
 }
 
 /// Why a directory could not become a manifest. Every variant names the file.
@@ -169,7 +197,7 @@ pub fn scan(root: &Path, label: &str) -> Result<Vec<ScannedScript>, ScanError> {
     }
     let strip = format!("{label}/");
     for s in &mut out {
-        s.root_path = s.rel_path[strip.len()..].to_string();
+        s.root_path = s.script.path[strip.len()..].to_string();
     }
     Ok(out)
 }
@@ -249,14 +277,20 @@ fn scan_dir(
             });
         }
         out.push(ScannedScript {
+            script: Script {
+                phase: if phase == "populate" {
+                    Phase::Populate
+                } else {
+                    Phase::Create
+                },
+                sha256: Cow::Owned(sha256_hex(sql.as_bytes())),
+                path: Cow::Owned(child_rel),
+                component: Cow::Owned(component.to_string()),
+                entity: Cow::Owned(entity.to_string()),
+                sql: Cow::Owned(sql),
+            },
             root_path: String::new(),
-            phase: phase.to_string(),
-            sha256: sha256_hex(sql.as_bytes()),
-            rel_path: child_rel,
             abs_path: path,
-            component: component.to_string(),
-            entity: entity.to_string(),
-            sql,
         });
     }
     Ok(())

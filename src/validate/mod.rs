@@ -155,13 +155,6 @@ fn apply_allow_list(report: &mut Report, found: Vec<Violation>, entries: &[Allow
 /// Static rules over a manifest's scripts (the scan-level rules S001/S002 held when
 /// the manifest was built, or it would not exist).
 pub fn check_manifest(manifest: &Manifest) -> Vec<Violation> {
-    let sources = manifest.scripts().iter().map(|s| lint::Source {
-        phase: s.phase.as_str(),
-        path: &s.path,
-        component: &s.component,
-        entity: &s.entity,
-        sql: &s.sql,
-    });
     if manifest.entry_mode() {
         let scripts = manifest
             .scripts()
@@ -172,7 +165,7 @@ pub fn check_manifest(manifest: &Manifest) -> Vec<Violation> {
             .map(Violation::from)
             .collect();
     }
-    lint::check_scripts(sources, &manifest.registry().known_components())
+    lint::check_scripts(manifest.scripts(), &manifest.registry().known_components())
         .into_iter()
         .map(Violation::from)
         .collect()

@@ -1,10 +1,11 @@
 //! Rules S001, S002 (from the scanner), S005 and S006: where scripts sit and what
 //! they are called.
 
-use super::super::scan::{self, ScanError, ScannedScript};
+use super::super::scan::{self, Phase, ScanError, ScannedScript, Script};
+use super::StaticViolation;
 use super::rules::RuleId::{S001, S002, S005, S006, S008};
 use super::statements::check_sql;
-use super::{Source, StaticViolation};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// The rule a scan error breaks, as a violation.
@@ -41,7 +42,7 @@ pub fn check_tree(
 ) -> (Option<Vec<ScannedScript>>, Vec<StaticViolation>) {
     match scan::scan(root, label) {
         Ok(scripts) => {
-            let violations = check_scripts(scripts.iter().map(Source::from), known_components);
+            let violations = check_scripts(scripts.iter().map(|s| &s.script), known_components);
             (Some(scripts), violations)
         }
         Err(e) => (None, vec![scan_violation(&e)]),
@@ -50,13 +51,13 @@ pub fn check_tree(
 
 /// Checks rules S003..S008 over scripts that were already scanned.
 pub fn check_scripts<'a>(
-    scripts: impl IntoIterator<Item = Source<'a>>,
+    scripts: impl IntoIterator<Item = &'a Script>,
     known_components: &[&str],
 ) -> Vec<StaticViolation> {
     let mut out = Vec::new();
     for s in scripts {
-        check_layout(&s, known_components, &mut out);
-        check_sql(&s, &mut out);
+        check_layout(s, known_components, &mut out);
+        check_sql(s, &mut out);
     }
     out
 }
@@ -84,12 +85,13 @@ pub fn check_entry_scripts<'a>(
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let source = Source {
-            phase: "create",
-            path,
-            component: "",
-            entity: "",
-            sql: &sql,
+        let source = Script {
+            phase: Phase::Create,
+            path: Cow::Owned(path.to_string()),
+            component: Cow::Borrowed(""),
+            entity: Cow::Borrowed(""),
+            sha256: Cow::Borrowed(""),
+            sql: Cow::Owned(sql),
         };
         let mut found = Vec::new();
         check_sql(&source, &mut found);
@@ -98,7 +100,7 @@ pub fn check_entry_scripts<'a>(
     out
 }
 
-fn check_layout(s: &Source<'_>, known: &[&str], out: &mut Vec<StaticViolation>) {
+fn check_layout(s: &Script, known: &[&str], out: &mut Vec<StaticViolation>) {
     let mut push = |rule, message: String| {
         out.push(StaticViolation {
             rule,
@@ -114,7 +116,7 @@ fn check_layout(s: &Source<'_>, known: &[&str], out: &mut Vec<StaticViolation>) 
         );
         return;
     }
-    if !known.contains(&s.component) {
+    if !known.contains(&s.component.as_ref()) {
         push(
             S005,
             format!(

@@ -17,7 +17,6 @@ mod statements;
 #[cfg(test)]
 mod tests;
 
-use super::scan::ScannedScript;
 use std::fmt;
 
 pub use allow::{AllowEntry, parse_allow_list};
@@ -45,32 +44,5 @@ impl fmt::Display for StaticViolation {
             write!(f, ":{line}")?;
         }
         write!(f, ": {}", self.message)
-    }
-}
-
-/// The script facts the rules need, borrowed from whichever manifest holds them.
-#[derive(Debug, Clone, Copy)]
-pub struct Source<'a> {
-    /// `create` or `populate`.
-    pub phase: &'a str,
-    /// Relative path, used as the violation's object.
-    pub path: &'a str,
-    /// Folder component without prefix; empty at the phase root.
-    pub component: &'a str,
-    /// Entity key (file stem without prefix).
-    pub entity: &'a str,
-    /// The SQL text.
-    pub sql: &'a str,
-}
-
-impl<'a> From<&'a ScannedScript> for Source<'a> {
-    fn from(s: &'a ScannedScript) -> Source<'a> {
-        Source {
-            phase: &s.phase,
-            path: &s.rel_path,
-            component: &s.component,
-            entity: &s.entity,
-            sql: &s.sql,
-        }
     }
 }

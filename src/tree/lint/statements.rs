@@ -2,9 +2,10 @@
 
 use std::collections::BTreeSet;
 
+use super::super::scan::Script;
+use super::StaticViolation;
 use super::lexer::{Statement, Tok, lex, statements};
 use super::rules::RuleId::{self, S003, S004, S007, S008};
-use super::{Source, StaticViolation};
 
 /// Index after `[IF EXISTS] [ONLY]` / `[IF NOT EXISTS]` at `i`.
 pub(super) fn skip_modifiers(st: &Statement, mut i: usize) -> usize {
@@ -138,8 +139,8 @@ pub(super) fn column_change(action: &[Tok]) -> Option<&'static str> {
     }
 }
 
-pub(super) fn check_sql(s: &Source<'_>, out: &mut Vec<StaticViolation>) {
-    let toks = lex(s.sql);
+pub(super) fn check_sql(s: &Script, out: &mut Vec<StaticViolation>) {
+    let toks = lex(&s.sql);
     let mut push = |rule, line, message: String| {
         out.push(StaticViolation {
             rule,

@@ -1,16 +1,18 @@
 use super::rules::RuleId::{self, *};
 use super::statements::*;
 use super::*;
+use crate::tree::scan::{Phase, Script};
 
 fn rules_of(sql: &str) -> Vec<RuleId> {
     let mut out = Vec::new();
     check_sql(
-        &Source {
-            phase: "create",
-            path: "x.sql",
-            component: "iam",
-            entity: "iam_x",
-            sql,
+        &Script {
+            phase: Phase::Create,
+            path: "x.sql".into(),
+            component: "iam".into(),
+            entity: "iam_x".into(),
+            sha256: "".into(),
+            sql: sql.to_string().into(),
         },
         &mut out,
     );
