@@ -2,13 +2,16 @@
 //! CREATEROLE, as managed PostgreSQL services give, on the run's private test
 //! cluster (where the tests may create and drop such a login freely).
 
+mod common;
+
+use common::fixture;
+
 use ores_sql::lifecycle::entity::recreate_entity_with;
 use ores_sql::lifecycle::reset::reset_system;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::server::roles::roles_for;
 use ores_sql::testing::{EmbeddedCluster, unique_label};
-use ores_sql::{Config, Error, Manifest};
-use std::path::Path;
+use ores_sql::{Config, Error};
 
 /// An environment on the private cluster, and a login of its own that is not a
 /// superuser; both removed on drop (as the cluster's superuser).
@@ -118,15 +121,6 @@ impl Drop for Managed {
             let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS \"{}\"", self.admin));
         }
     }
-}
-
-fn fixture(name: &str) -> Manifest {
-    Manifest::from_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name),
-    )
-    .expect("fixture manifest")
 }
 
 fn owner_of(m: &Managed) -> String {
@@ -518,4 +512,29 @@ fn a_managed_admin_recovers_an_interrupted_run_and_takes_back_what_one_left() {
     );
     assert_eq!(m.leftovers().1, vec![db]);
     assert_eq!(m.memberships(), vec![owner]);
+}
+
+#[test]
+fn an_entry_tree_builds_as_a_managed_admin_and_ends_up_the_owner_groups() {
+    let m = Managed::new("mge");
+    let mut config = m.config.clone();
+    config
+        .passwords
+        .insert("wt_user".into(), ores_sql::Secret::new("managed-wt"));
+    ores_sql::recreate_with(&config, &fixture("entry_tree")).unwrap();
+    let owners: Vec<String> = connect_admin_to(&m.su, &m.su.database)
+        .unwrap()
+        .query(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner)::text FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'public' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(owners, vec![owner_of(&m)]);
+    // The scripts ran as the tree's DDL user; the login did not keep that membership.
+    assert_eq!(m.memberships(), vec![owner_of(&m)]);
 }

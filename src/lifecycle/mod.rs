@@ -249,7 +249,14 @@ fn build_into(
     // can only install trusted ones, as the database's owner.
     let as_owner = !rights.superuser;
     if manifest.entry_mode() {
-        apply_entry(&mut tx, manifest, config, owner, &extensions, as_owner)?;
+        apply_entry(
+            &mut tx,
+            manifest,
+            config,
+            owner,
+            &extensions,
+            rights.superuser,
+        )?;
     } else {
         apply_scripts(&mut tx, scripts, owner, &extensions, as_owner)?;
     }

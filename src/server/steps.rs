@@ -62,10 +62,18 @@ pub(crate) fn apply_entry(
     config: &Config,
     owner_role: &str,
     extensions: &[String],
-    extensions_as_owner: bool,
+    admin_is_superuser: bool,
 ) -> Result<()> {
     let ddl = ddl_login(manifest, &config.env);
+    let extensions_as_owner = !admin_is_superuser;
+    // A login that is not a superuser may only SET ROLE to roles it is a member of:
+    // it joins the DDL user for this transaction alone (taken back below, or by the
+    // rollback of a failed build), so it never keeps more than the owner group.
+    let borrow_ddl = !admin_is_superuser && ddl != owner_role;
     let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
+    if borrow_ddl {
+        prologue.push_str(&format!("GRANT {} TO CURRENT_USER;\n", quote_ident(&ddl)));
+    }
     let create_extensions: String = extensions
         .iter()
         .map(|ext| {
@@ -99,6 +107,13 @@ pub(crate) fn apply_entry(
             "REASSIGN OWNED BY {} TO {};\n",
             quote_ident(&ddl),
             quote_ident(owner_role)
+        ));
+    }
+    // After the hand-over, which needs the DDL user's privileges.
+    if borrow_ddl {
+        epilogue.push_str(&format!(
+            "REVOKE {} FROM CURRENT_USER;\n",
+            quote_ident(&ddl)
         ));
     }
     epilogue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
