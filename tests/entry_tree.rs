@@ -7,12 +7,13 @@
 //! and the result is compared with what `psql -X -1 -v ON_ERROR_STOP=1` makes of the
 //! same tree.
 
+mod common;
+
 use ores_sql::config::Secret;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::{ScratchEnv, unique_label};
 use ores_sql::tree::scan::sha256_hex;
 use ores_sql::{Config, Error, Manifest, validate};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -226,40 +227,6 @@ fn broken_trees_are_refused_naming_file_and_line() {
     }
 }
 
-/// Every table of `public` with its rows as JSON, in a stable order.
-fn contents(config: &Config, database: &str) -> BTreeMap<String, Vec<String>> {
-    let mut client = connect_admin_to(config, database).expect("connect");
-    let tables: Vec<String> = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c
-              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
-                AND c.relname <> 'ores_database_applied_scripts_tbl'
-                AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                                 WHERE d.objid = c.oid AND d.deptype = 'e')
-              ORDER BY 1",
-            &[],
-        )
-        .expect("tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
-        .into_iter()
-        .map(|t| {
-            let rows = client
-                .query(
-                    &format!("SELECT row_to_json(t)::text FROM \"{t}\" t ORDER BY 1"),
-                    &[],
-                )
-                .expect("rows")
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            (t, rows)
-        })
-        .collect()
-}
-
 /// The same tree through psql, as the DDL user, into a database of the same owner.
 fn through_psql(config: &Config, database: &str) {
     let env = &config.env;
@@ -438,7 +405,7 @@ fn builds_with_its_own_roles_and_grants_as_psql_builds_it() {
     let theirs = format!("{}_psql", unique_label("et"));
     let _extra = Extra(&config, vec![theirs.clone()]);
     through_psql(&config, &theirs);
-    let ours = contents(&config, &config.database);
+    let ours = common::table_contents(&config, &config.database);
     assert_eq!(
         ours.keys().collect::<Vec<_>>(),
         [
@@ -457,7 +424,7 @@ fn builds_with_its_own_roles_and_grants_as_psql_builds_it() {
             .any(|r| r.contains("currencies: 3")),
         "a \\gset value reached a later statement: {ours:?}"
     );
-    assert_eq!(ours, contents(&config, &theirs));
+    assert_eq!(ours, common::table_contents(&config, &theirs));
 
     // Validation runs on the foreign tree with its own registry: entry-script rules
     // instead of the layout ones, the catalog rules unchanged, the unreached files

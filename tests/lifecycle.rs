@@ -13,16 +13,7 @@ fn existing_roles(env: &ScratchEnv) -> Vec<String> {
         .into_iter()
         .map(|r| r.name)
         .collect();
-    connect_admin(&env.config)
-        .unwrap()
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1",
-            &[&names],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    common::existing_roles(&env.config, &names)
 }
 
 #[test]

@@ -71,16 +71,8 @@ impl Managed {
     /// The environment's roles that exist, and databases named after it.
     fn leftovers(&self) -> (Vec<String>, Vec<String>) {
         let names: Vec<String> = roles_for(self.env()).into_iter().map(|r| r.name).collect();
+        let roles = common::existing_roles(&self.su, &names);
         let mut c = connect_admin(&self.su).unwrap();
-        let roles = c
-            .query(
-                "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1",
-                &[&names],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
         let dbs = c
             .query(
                 "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",

@@ -3,6 +3,8 @@
 //! through `psql -X -1 -v ON_ERROR_STOP=1` into another, and both must hold the
 //! same tables with the same rows.
 
+mod common;
+
 use ores_sql::config::Config;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::unique_label;
@@ -57,34 +59,6 @@ fn fixture() -> &'static Path {
 }
 
 /// Every table of `public` with its rows as JSON, in a stable order.
-fn contents(config: &Config, database: &str) -> BTreeMap<String, Vec<String>> {
-    let mut client = connect_admin_to(config, database).expect("connect");
-    let tables: Vec<String> = client
-        .query(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = 'public' ORDER BY 1",
-            &[],
-        )
-        .expect("tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
-        .into_iter()
-        .map(|t| {
-            let rows = client
-                .query(
-                    &format!("SELECT row_to_json(t)::text FROM \"{t}\" t ORDER BY 1"),
-                    &[],
-                )
-                .expect("rows")
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            (t, rows)
-        })
-        .collect()
-}
 
 #[test]
 fn fixture_builds_as_psql_builds_it() {
@@ -177,7 +151,7 @@ fn fixture_builds_as_psql_builds_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let built = contents(&config, &ours);
+    let built = common::table_contents(&config, &ours);
     assert_eq!(
         built.keys().collect::<Vec<_>>(),
         ["fx_flags", "fx_note", "fx_party"]
@@ -191,5 +165,5 @@ fn fixture_builds_as_psql_builds_it() {
     );
     assert_eq!(built["fx_party"].len(), 5, "{built:?}");
     assert_eq!(expansion.data_files, ["populate/fx_party.csv"]);
-    assert_eq!(built, contents(&config, &theirs));
+    assert_eq!(built, common::table_contents(&config, &theirs));
 }

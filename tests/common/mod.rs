@@ -108,3 +108,56 @@ pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, postgres::Error>) -> Strin
 pub fn services() -> &'static [Service] {
     registry::SERVICES
 }
+
+/// Every table of `public` (ours, not an extension's, and not the runner's own
+/// record of applied scripts) with its rows as JSON, in a stable order: what two
+/// builds of one tree must agree on.
+pub fn table_contents(
+    config: &ores_sql::Config,
+    database: &str,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut client = ores_sql::server::admin::connect_admin_to(config, database).expect("connect");
+    let tables: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+                AND c.relname <> 'ores_database_applied_scripts_tbl'
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.objid = c.oid AND d.deptype = 'e')
+              ORDER BY 1",
+            &[],
+        )
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let rows = client
+                .query(
+                    &format!("SELECT row_to_json(t)::text FROM \"{t}\" t ORDER BY 1"),
+                    &[],
+                )
+                .expect("rows")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// Which of `names` exist as roles, by name.
+pub fn existing_roles(config: &ores_sql::Config, names: &[String]) -> Vec<String> {
+    ores_sql::server::admin::connect_admin(config)
+        .expect("admin connection")
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1",
+            &[&names],
+        )
+        .expect("roles")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
