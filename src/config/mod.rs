@@ -67,6 +67,9 @@ pub struct Config {
     pub terminate_connections: bool,
     /// Extensions installed into the database, checked before anything is created.
     pub extensions: Vec<String>,
+    /// Build from the SQL even when the environment's cached template matches
+    /// (`compass db recreate --rebuild`); the template is made afresh from that build.
+    pub rebuild: bool,
     /// The `.env` file that was read, if any.
     pub dotenv_path: Option<PathBuf>,
 }
@@ -86,6 +89,7 @@ impl fmt::Debug for Config {
             .field("lock_timeout", &self.lock_timeout)
             .field("terminate_connections", &self.terminate_connections)
             .field("extensions", &self.extensions)
+            .field("rebuild", &self.rebuild)
             .field("dotenv_path", &self.dotenv_path)
             .finish()
     }
@@ -160,6 +164,7 @@ impl Config {
             lock_timeout: seconds(&get("ORES_DB_LOCK_TIMEOUT"), DEFAULT_LOCK_TIMEOUT)?,
             terminate_connections: false,
             extensions,
+            rebuild: false,
             dotenv_path: None,
         })
     }

@@ -17,12 +17,19 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
         crate::lifecycle::target::check_environment(&mut admin, config, database)?;
         // The environment's own database is also what recreate swaps; hold its lock so
         // a drop cannot land in the middle of a swap.
+        // The database's cached template goes with it: it is a copy of a build
+        // nobody asked to keep once the database itself is gone.
+        let template = crate::lifecycle::cache::template_name(database);
         if database == config.database {
             let mut lock = EnvLock::acquire(admin, config)?;
-            drop_database(lock.client(), database, kill)
+            let dropped = drop_database(lock.client(), database, kill)?;
+            drop_database(lock.client(), &template, true)?;
+            Ok(dropped)
         } else {
             let mut admin = admin;
-            drop_database(&mut admin, database, kill)
+            let dropped = drop_database(&mut admin, database, kill)?;
+            drop_database(&mut admin, &template, true)?;
+            Ok(dropped)
         }
     })
 }

@@ -4,6 +4,7 @@
 //! and renamed into place only once complete, so a failed build leaves the previous
 //! database untouched. Runs on one environment are serialised by an advisory lock.
 
+pub mod cache;
 pub mod drop;
 pub mod entity;
 pub mod reset;
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::target::{RETIRED_SUFFIX, STAGING_SUFFIX};
-use crate::lifecycle::version::record_build;
+use crate::lifecycle::version::{BuildPath, record_build};
 use crate::server::admin::{
     check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
     terminate_sessions, wait_for_no_sessions,
@@ -41,6 +42,8 @@ pub struct BuildReport {
     pub replaced: bool,
     /// Login roles that have no password.
     pub roles_without_password: Vec<String>,
+    /// How the database was made (from the SQL, or cloned from the cached template).
+    pub path: BuildPath,
     /// Wall time of the whole operation.
     pub elapsed: Duration,
 }
@@ -75,7 +78,8 @@ pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
     crate::runtime::off_runtime(|| build(config, manifest, Mode::Setup))
 }
 
-/// Drops the environment's database and roles; other environments are untouched.
+/// Drops the environment's database, its cached template and its roles; other
+/// environments are untouched.
 pub fn teardown(config: &Config) -> Result<TeardownReport> {
     crate::runtime::off_runtime(|| {
         config.validate()?;
@@ -87,8 +91,14 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         let retired = format!("{}{RETIRED_SUFFIX}", config.database);
         drop_database(admin, &staging, true)?;
         drop_database(admin, &retired, true)?;
+        drop_database(admin, &cache::template_name(&config.database), true)?;
         let database_dropped =
             drop_database(admin, &config.database, config.terminate_connections)?;
+        let names: Vec<String> = crate::server::roles::roles_for(&config.env)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        cache::drop_templates_of(admin, &names)?;
         let roles_dropped = drop_roles(admin, &config.env)?;
         Ok(TeardownReport {
             database_dropped,
@@ -135,7 +145,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     lap.log("checks and recovery");
     let roles_without_password = ensure_roles(admin, config)?;
     lap.log("roles");
-    build_database(admin, config, &staging, manifest)?;
+    let path = cache::build_staging(admin, config, manifest, &staging)?;
     let mut lap = Lap::start();
     if let Err(e) = swap_into_place(admin, config, &staging, target, &retired, exists) {
         discard(admin, &staging);
@@ -149,6 +159,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
         schema_hash: manifest.schema_hash().to_string(),
         replaced: exists,
         roles_without_password,
+        path,
         elapsed: started.elapsed(),
     })
 }
@@ -207,7 +218,7 @@ fn build_into(
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;
     lap.log("grants");
-    record_build(&mut tx, manifest)?;
+    record_build(&mut tx, manifest, BuildPath::Full)?;
     tx.commit().context("committing the build")?;
     lap.log("build record and commit");
     Ok(())
@@ -215,14 +226,14 @@ fn build_into(
 
 /// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends
 /// its time, without a profiler.
-struct Lap(Instant);
+pub(crate) struct Lap(Instant);
 
 impl Lap {
-    fn start() -> Lap {
+    pub(crate) fn start() -> Lap {
         Lap(Instant::now())
     }
 
-    fn log(&mut self, phase: &str) {
+    pub(crate) fn log(&mut self, phase: &str) {
         log::debug!("{phase}: {:.1} ms", self.0.elapsed().as_secs_f64() * 1e3);
         self.0 = Instant::now();
     }
@@ -230,7 +241,7 @@ impl Lap {
 
 /// Best effort removal of a staging database after a failure; the original error
 /// matters more than a failure to clean up (the next run retries).
-fn discard(admin: &mut Client, staging: &str) {
+pub(crate) fn discard(admin: &mut Client, staging: &str) {
     if let Err(e) = drop_database(admin, staging, true) {
         log::warn!("could not remove staging database {staging}: {e}; the next run will");
     }

@@ -70,6 +70,9 @@ enum Db {
         /// Database to build instead of the environment's (must start with `ores_`).
         #[arg(short = 'D', long = "database", value_name = "NAME")]
         database: Option<String>,
+        /// Build from the SQL even if the cached template of the last build matches.
+        #[arg(long = "rebuild")]
+        rebuild: bool,
         #[command(flatten)]
         yes: Yes,
         #[command(flatten)]
@@ -358,12 +361,14 @@ fn run_db(command: Db) -> Outcome {
     match command {
         Db::Recreate {
             database,
+            rebuild,
             yes,
             kill,
             target,
         } => {
             let mut config = build_target(&target, database.as_deref())?;
             config.terminate_connections = kill.kill;
+            config.rebuild = rebuild;
             confirm(
                 yes.yes,
                 &format!(
@@ -790,12 +795,13 @@ fn recreate(config: &Config) -> Outcome {
     drop(bar);
     let report = report?;
     println!(
-        "{} {} (environment {}): {} scripts, schema {}, in {:.2} s",
+        "{} {} (environment {}): {} scripts, schema {}, {} build, in {:.2} s",
         if report.replaced { "rebuilt" } else { "built" },
         report.database,
         report.env,
         report.scripts_applied,
         short(&report.schema_hash),
+        report.path.as_str(),
         report.elapsed.as_secs_f64()
     );
     Ok(())
