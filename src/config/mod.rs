@@ -70,6 +70,10 @@ pub struct Config {
     /// Build from the SQL even when the environment's cached template matches
     /// (`compass db recreate --rebuild`); the template is made afresh from that build.
     pub rebuild: bool,
+    /// Return from a recreate as soon as the new database is in place, and drop the
+    /// previous copy on a background thread that keeps holding the environment's lock
+    /// (see [`crate::lifecycle::retire`]).
+    pub retire_in_background: bool,
     /// The `.env` file that was read, if any.
     pub dotenv_path: Option<PathBuf>,
 }
@@ -90,6 +94,7 @@ impl fmt::Debug for Config {
             .field("terminate_connections", &self.terminate_connections)
             .field("extensions", &self.extensions)
             .field("rebuild", &self.rebuild)
+            .field("retire_in_background", &self.retire_in_background)
             .field("dotenv_path", &self.dotenv_path)
             .finish()
     }
@@ -165,6 +170,7 @@ impl Config {
             terminate_connections: false,
             extensions,
             rebuild: false,
+            retire_in_background: false,
             dotenv_path: None,
         })
     }

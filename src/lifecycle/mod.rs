@@ -8,6 +8,7 @@ pub mod cache;
 pub mod drop;
 pub mod entity;
 pub mod reset;
+pub mod retire;
 pub mod target;
 pub mod version;
 
@@ -44,6 +45,10 @@ pub struct BuildReport {
     pub roles_without_password: Vec<String>,
     /// How the database was made (from the SQL, or cloned from the cached template).
     pub path: BuildPath,
+    /// Wall time until the new database was in place under its name and open: what
+    /// a service waiting for it waits. The rest of [`BuildReport::elapsed`] is the drop
+    /// of the previous copy.
+    pub usable_after: Duration,
     /// Wall time of the whole operation.
     pub elapsed: Duration,
 }
@@ -152,6 +157,15 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
         return Err(e);
     }
     lap.log("swap");
+    let usable_after = started.elapsed();
+    if exists {
+        if config.retire_in_background {
+            retire::drop_later(lock, retired);
+        } else {
+            drop_database(admin, &retired, true)?;
+            lap.log("drop of the previous copy");
+        }
+    }
     Ok(BuildReport {
         env: config.env.clone(),
         database: target.to_string(),
@@ -160,6 +174,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
         replaced: exists,
         roles_without_password,
         path,
+        usable_after,
         elapsed: started.elapsed(),
     })
 }
@@ -263,7 +278,8 @@ fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result
 }
 
 /// Renames the finished staging database into place. The previous database is kept
-/// under the retired name until the new one carries the real name, then dropped.
+/// under the retired name until the new one carries the real name; the caller drops
+/// it.
 fn swap_into_place(
     admin: &mut Client,
     config: &Config,
@@ -356,9 +372,6 @@ fn swap_into_place(
             q(target)
         ))
         .context(format!("opening {target}"))?;
-    if exists {
-        drop_database(admin, retired, true)?;
-    }
     Ok(())
 }
 

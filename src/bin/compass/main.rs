@@ -791,19 +791,24 @@ fn run_env(command: EnvCmd) -> Outcome {
 
 fn recreate(config: &Config) -> Outcome {
     let bar = spinner(format!("rebuilding {}", config.database));
-    let report = ores_sql::recreate(config);
+    // Say it is ready as soon as it is; the previous copy is dropped meanwhile, and
+    // compass exits only once that is done.
+    let mut config = config.clone();
+    config.retire_in_background = true;
+    let report = ores_sql::recreate(&config);
     drop(bar);
     let report = report?;
     println!(
-        "{} {} (environment {}): {} scripts, schema {}, {} build, in {:.2} s",
+        "{} {} (environment {}): {} scripts, schema {}, {} build, usable in {:.2} s",
         if report.replaced { "rebuilt" } else { "built" },
         report.database,
         report.env,
         report.scripts_applied,
         short(&report.schema_hash),
         report.path.as_str(),
-        report.elapsed.as_secs_f64()
+        report.usable_after.as_secs_f64()
     );
+    ores_sql::lifecycle::retire::wait_for_background_drops();
     Ok(())
 }
 
