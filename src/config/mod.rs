@@ -74,6 +74,10 @@ pub struct Config {
     /// previous copy on a background thread that keeps holding the environment's lock
     /// (see [`crate::lifecycle::retire`]).
     pub retire_in_background: bool,
+    /// Connections a full build applies the scripts on: 0 or 1 builds in one
+    /// transaction, more applies independent scripts at once (see
+    /// [`crate::server::parallel`]).
+    pub build_workers: usize,
     /// The `.env` file that was read, if any.
     pub dotenv_path: Option<PathBuf>,
 }
@@ -95,6 +99,7 @@ impl fmt::Debug for Config {
             .field("extensions", &self.extensions)
             .field("rebuild", &self.rebuild)
             .field("retire_in_background", &self.retire_in_background)
+            .field("build_workers", &self.build_workers)
             .field("dotenv_path", &self.dotenv_path)
             .finish()
     }
@@ -171,6 +176,7 @@ impl Config {
             extensions,
             rebuild: false,
             retire_in_background: false,
+            build_workers: 1,
             dotenv_path: None,
         })
     }

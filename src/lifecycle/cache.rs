@@ -154,7 +154,19 @@ pub(crate) fn build_staging(
     if drop_database(admin, &template, true)? {
         log::info!("dropped the cached template {template}: it no longer matches");
     }
-    build_database(admin, config, staging, manifest)?;
+    let path = if config.build_workers > 1 {
+        crate::server::parallel::build_database(
+            admin,
+            config,
+            staging,
+            manifest,
+            config.build_workers,
+        )?;
+        BuildPath::Parallel
+    } else {
+        build_database(admin, config, staging, manifest)?;
+        BuildPath::Full
+    };
     let mut lap = Lap::start();
     if let Err(e) = keep_template(admin, staging, &template, &key) {
         log::warn!(
@@ -163,7 +175,7 @@ pub(crate) fn build_staging(
         discard(admin, &template);
     }
     lap.log("template kept");
-    Ok(BuildPath::Full)
+    Ok(path)
 }
 
 /// Clones the template into `staging` and redoes what is per copy: the database's

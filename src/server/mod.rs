@@ -5,5 +5,6 @@ pub mod admin;
 pub(crate) mod apply;
 pub mod grants;
 pub mod inspect;
+pub mod parallel;
 pub mod psql;
 pub mod roles;
