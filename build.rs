@@ -44,7 +44,12 @@ fn main() {
     println!("cargo:rerun-if-changed=src/tree/entry.rs");
     println!("cargo:rerun-if-changed=build.rs");
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    // Read when the script runs, not when it was compiled: a build script compiled in
+    // another checkout (a copied target/ directory) would otherwise embed that
+    // checkout's SQL.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| fail("CARGO_MANIFEST_DIR is not set"));
+    let root = Path::new(&manifest_dir).join("sql");
     let out_dir = Path::new(&std::env::var("OUT_DIR").unwrap()).to_path_buf();
     let settings_path = root.join(settings::FILE_NAME);
     let settings_text = match std::fs::read_to_string(&settings_path) {

@@ -94,7 +94,8 @@ fn recreate_twice_replaces_the_database() {
     assert!(database_exists(&mut admin, &env.config.database).unwrap());
     let leftovers: i64 = admin
         .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '\\_\\_%'",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '\\_\\_%'
+                AND datname <> $1 || '__template'",
             &[&env.config.database],
         )
         .unwrap()

@@ -41,11 +41,14 @@ fn precious(config: &Config) -> String {
         .get(0)
 }
 
+/// The environment's databases, without its cached template (a build's by-product,
+/// tested in tests/cache.rs).
 fn databases_like(config: &Config) -> Vec<String> {
     connect_admin(config)
         .unwrap()
         .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 || '%' ORDER BY 1",
+            "SELECT datname::text FROM pg_database WHERE datname LIKE $1 || '%'
+                AND datname <> $1 || '__template' ORDER BY 1",
             &[&config.database],
         )
         .unwrap()

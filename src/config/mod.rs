@@ -69,6 +69,17 @@ pub struct Config {
     pub terminate_connections: bool,
     /// Extensions installed into the database, checked before anything is created.
     pub extensions: Vec<String>,
+    /// Build from the SQL even when the environment's cached template matches
+    /// (`compass db recreate --rebuild`); the template is made afresh from that build.
+    pub rebuild: bool,
+    /// Return from a recreate as soon as the new database is in place, and drop the
+    /// previous copy on a background thread that keeps holding the environment's lock
+    /// (see [`crate::lifecycle::retire`]).
+    pub retire_in_background: bool,
+    /// Connections a full build applies the scripts on: 0 or 1 builds in one
+    /// transaction, more applies independent scripts at once (see
+    /// [`crate::server::parallel`]).
+    pub build_workers: usize,
     /// The `.env` file that was read, if any.
     pub dotenv_path: Option<PathBuf>,
 }
@@ -88,6 +99,9 @@ impl fmt::Debug for Config {
             .field("lock_timeout", &self.lock_timeout)
             .field("terminate_connections", &self.terminate_connections)
             .field("extensions", &self.extensions)
+            .field("rebuild", &self.rebuild)
+            .field("retire_in_background", &self.retire_in_background)
+            .field("build_workers", &self.build_workers)
             .field("dotenv_path", &self.dotenv_path)
             .finish()
     }
@@ -165,6 +179,9 @@ impl Config {
             lock_timeout: seconds(&get("ORES_DB_LOCK_TIMEOUT"), DEFAULT_LOCK_TIMEOUT)?,
             terminate_connections: false,
             extensions,
+            rebuild: false,
+            retire_in_background: false,
+            build_workers: 1,
             dotenv_path: None,
         })
     }

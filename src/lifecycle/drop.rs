@@ -17,7 +17,9 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
         let mut admin = connect_admin(config)?;
         crate::lifecycle::target::check_environment(&mut admin, config, database)?;
         // The environment's own database is also what recreate swaps; hold its lock so
-        // a drop cannot land in the middle of a swap.
+        // a drop cannot land in the middle of a swap. The database's cached template
+        // goes with it: a copy of a build nobody asked to keep once the database is gone.
+        let template = crate::lifecycle::cache::template_name(database);
         let mut lock;
         let mut unlocked;
         let admin = if database == config.database {
@@ -30,13 +32,15 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
         // Dropping a database takes its owner's rights.
         let rights = AdminRights::detect(admin)?;
         rights.join_owner(admin, &config.env)?;
-        if kill {
+        let dropped = if kill {
             rights.signalling(admin, &config.env, database, |admin| {
                 drop_database(admin, database, true)
-            })
+            })?
         } else {
-            drop_database(admin, database, false)
-        }
+            drop_database(admin, database, false)?
+        };
+        drop_database(admin, &template, true)?;
+        Ok(dropped)
     })
 }
 

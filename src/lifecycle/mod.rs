@@ -4,9 +4,11 @@
 //! and renamed into place only once complete, so a failed build leaves the previous
 //! database untouched. Runs on one environment are serialised by an advisory lock.
 
+pub mod cache;
 pub mod drop;
 pub mod entity;
 pub mod reset;
+pub mod retire;
 pub mod target;
 pub mod version;
 
@@ -14,7 +16,7 @@ use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::target::{RETIRED_SUFFIX, STAGING_SUFFIX};
-use crate::lifecycle::version::record_build;
+use crate::lifecycle::version::{BuildPath, record_build};
 use crate::server::admin::{
     check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
     terminate_sessions, wait_for_no_sessions,
@@ -45,6 +47,12 @@ pub struct BuildReport {
     pub replaced: bool,
     /// Login roles that have no password.
     pub roles_without_password: Vec<String>,
+    /// How the database was made (from the SQL, or cloned from the cached template).
+    pub path: BuildPath,
+    /// Wall time until the new database was in place under its name and open: what
+    /// a service waiting for it waits. The rest of [`BuildReport::elapsed`] is the drop
+    /// of the previous copy.
+    pub usable_after: Duration,
     /// Wall time of the whole operation.
     pub elapsed: Duration,
 }
@@ -79,7 +87,8 @@ pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
     crate::runtime::off_runtime(|| build(config, manifest, Mode::Setup))
 }
 
-/// Drops the environment's database and roles; other environments are untouched.
+/// Drops the environment's database, its cached template and its roles; other
+/// environments are untouched.
 pub fn teardown(config: &Config) -> Result<TeardownReport> {
     crate::runtime::off_runtime(|| {
         config.validate()?;
@@ -98,11 +107,17 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         let retired = format!("{}{RETIRED_SUFFIX}", config.database);
         force_drop(admin, &rights, &config.env, &staging)?;
         force_drop(admin, &rights, &config.env, &retired)?;
+        drop_database(admin, &cache::template_name(&config.database), true)?;
         let database_dropped = if config.terminate_connections {
             force_drop(admin, &rights, &config.env, &config.database)?
         } else {
             drop_database(admin, &config.database, false)?
         };
+        let names: Vec<String> = crate::server::roles::roles_for(&config.env)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        cache::drop_templates_of(admin, &names)?;
         let roles_dropped = drop_roles_as(admin, &config.env, &rights, Registry::compiled())?;
         Ok(TeardownReport {
             database_dropped,
@@ -162,13 +177,22 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let roles_without_password = ensure_roles_as(admin, config, &rights, manifest.registry())?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
-    build_database_as(admin, config, &staging, manifest, &rights)?;
+    let path = cache::build_staging(admin, config, manifest, &staging)?;
     let mut lap = Lap::start();
     if let Err(e) = swap_into_place(admin, &rights, config, &staging, target, &retired, exists) {
-        discard(admin, &rights, &config.env, &staging);
+        discard(admin, &config.env, &staging);
         return Err(e);
     }
     lap.log("swap");
+    let usable_after = started.elapsed();
+    if exists {
+        if config.retire_in_background {
+            retire::drop_later(lock, retired);
+        } else {
+            drop_database(admin, &retired, true)?;
+            lap.log("drop of the previous copy");
+        }
+    }
     Ok(BuildReport {
         env: config.env.clone(),
         database: target.to_string(),
@@ -176,6 +200,8 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
         schema_hash: manifest.schema_hash().to_string(),
         replaced: exists,
         roles_without_password,
+        path,
+        usable_after,
         elapsed: started.elapsed(),
     })
 }
@@ -218,7 +244,7 @@ fn build_database_as(
     lap.log("create database");
     let scripts = all_scripts(manifest);
     if let Err(e) = build_into(config, database, &owner, manifest, &scripts, rights) {
-        discard(admin, rights, &config.env, database);
+        discard(admin, &config.env, database);
         return Err(e);
     }
     // The build session has disconnected but its backend may still be exiting; a
@@ -265,7 +291,7 @@ fn build_into(
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;
     lap.log("grants");
-    record_build(&mut tx, manifest)?;
+    record_build(&mut tx, manifest, BuildPath::Full)?;
     tx.commit().context("committing the build")?;
     lap.log("build record and commit");
     Ok(())
@@ -273,7 +299,7 @@ fn build_into(
 
 /// The required extensions, then the tree's optional ones the server has (the others
 /// are reported at info level and skipped).
-fn extensions_for(
+pub(crate) fn extensions_for(
     tx: &mut postgres::Transaction<'_>,
     config: &Config,
     manifest: &Manifest,
@@ -306,14 +332,14 @@ fn extensions_for(
 
 /// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends
 /// its time, without a profiler.
-struct Lap(Instant);
+pub(crate) struct Lap(Instant);
 
 impl Lap {
-    fn start() -> Lap {
+    pub(crate) fn start() -> Lap {
         Lap(Instant::now())
     }
 
-    fn log(&mut self, phase: &str) {
+    pub(crate) fn log(&mut self, phase: &str) {
         log::debug!("{phase}: {:.1} ms", self.0.elapsed().as_secs_f64() * 1e3);
         self.0 = Instant::now();
     }
@@ -328,8 +354,12 @@ fn force_drop(admin: &mut Client, rights: &AdminRights, env: &str, database: &st
 
 /// Best effort removal of a staging database after a failure; the original error
 /// matters more than a failure to clean up (the next run retries).
-fn discard(admin: &mut Client, rights: &AdminRights, env: &str, staging: &str) {
-    if let Err(e) = force_drop(admin, rights, env, staging) {
+/// (Detects the login's rights itself: it runs on error paths, where the caller's
+/// may not be at hand.)
+pub(crate) fn discard(admin: &mut Client, env: &str, staging: &str) {
+    let dropped =
+        AdminRights::detect(admin).and_then(|rights| force_drop(admin, &rights, env, staging));
+    if let Err(e) = dropped {
         log::warn!("could not remove staging database {staging}: {e}; the next run will");
     }
 }
@@ -350,7 +380,8 @@ fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result
 }
 
 /// Renames the finished staging database into place. The previous database is kept
-/// under the retired name until the new one carries the real name, then dropped.
+/// under the retired name until the new one carries the real name; the caller drops
+/// it.
 fn swap_into_place(
     admin: &mut Client,
     rights: &AdminRights,
@@ -457,9 +488,6 @@ fn swap_into_place(
             q(target)
         ))
         .context(format!("opening {target}"))?;
-    if exists {
-        force_drop(admin, rights, &config.env, retired)?;
-    }
     Ok(())
 }
 

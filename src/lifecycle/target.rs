@@ -19,6 +19,9 @@ pub const ORES_DATABASE_PREFIX: &str = "ores_";
 pub const STAGING_SUFFIX: &str = "__staging";
 /// Suffix the previous database carries during the swap.
 pub const RETIRED_SUFFIX: &str = "__retired";
+/// Suffix of the environment's cached build, which recreate clones when nothing that
+/// shapes the database changed (see [`crate::lifecycle::cache`]).
+pub const TEMPLATE_SUFFIX: &str = "__template";
 
 /// Whether `name` follows the ORE Studio pattern (`ores_` and something after it).
 pub fn is_ores_database_name(name: &str) -> bool {
@@ -58,6 +61,11 @@ pub fn check_name(database: &str) -> Result<()> {
     {
         return refuse(format!(
             "names ending in {suffix} are the working copies of a swap, which cleanup drops"
+        ));
+    }
+    if database.ends_with(TEMPLATE_SUFFIX) {
+        return refuse(format!(
+            "names ending in {TEMPLATE_SUFFIX} are cached builds that only recreate clones"
         ));
     }
     Ok(())
@@ -118,6 +126,7 @@ mod tests {
             "ores_",
             "ores_dev_x__staging",
             "ores_dev_x__retired",
+            "ores_dev_x__template",
         ] {
             assert!(check_name(bad).is_err(), "{bad} accepted");
         }

@@ -25,6 +25,31 @@ pub struct BuildInfo {
     pub built_at: String,
     /// Server version at build time.
     pub server_version: String,
+    /// How the database was made (`full`, `parallel`, `cached`); `None` in a record
+    /// without the column (an older build, or a tree whose record table lacks it).
+    pub build_path: Option<String>,
+}
+
+/// How a database was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPath {
+    /// Every script applied in manifest order in one transaction.
+    Full,
+    /// Independent parts of the manifest applied on several connections at once.
+    Parallel,
+    /// Cloned from the environment's cached template of an earlier full build.
+    Cached,
+}
+
+impl BuildPath {
+    /// `full`, `parallel` or `cached`, as the build record stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildPath::Full => "full",
+            BuildPath::Parallel => "parallel",
+            BuildPath::Cached => "cached",
+        }
+    }
 }
 
 /// How a database compares with this binary's manifest.
@@ -40,22 +65,46 @@ pub enum Drift {
 
 /// Writes the build record inside the build transaction. A manifest without the
 /// build table (a test fixture) simply gets no record.
-pub(crate) fn record_build(tx: &mut postgres::Transaction<'_>, manifest: &Manifest) -> Result<()> {
-    let has_table: bool = tx
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&BUILD_TABLE])
-        .context("looking for the build record table")?
-        .get(0);
+pub(crate) fn record_build(
+    tx: &mut impl postgres::GenericClient,
+    manifest: &Manifest,
+    path: BuildPath,
+) -> Result<()> {
+    let row = tx
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_attribute
+                             WHERE attrelid = to_regclass($1) AND attname = 'build_path'
+                               AND NOT attisdropped)",
+            &[&BUILD_TABLE],
+        )
+        .context("looking for the build record table")?;
+    let (has_table, has_path): (bool, bool) = (row.get(0), row.get(1));
     if !has_table {
         log::debug!("manifest has no {BUILD_TABLE}; no build record written");
         return Ok(());
     }
     let count = manifest.scripts().len() as i32;
-    tx.execute(
-        "INSERT INTO ores_database_builds_tbl
-                (schema_hash, script_count, crate_version, server_version)
-         VALUES ($1, $2, $3, current_setting('server_version'))",
-        &[&manifest.schema_hash(), &count, &CRATE_VERSION],
-    )
+    if has_path {
+        tx.execute(
+            "INSERT INTO ores_database_builds_tbl
+                    (schema_hash, script_count, crate_version, server_version, build_path)
+             VALUES ($1, $2, $3, current_setting('server_version'), $4)",
+            &[
+                &manifest.schema_hash(),
+                &count,
+                &CRATE_VERSION,
+                &path.as_str(),
+            ],
+        )
+    } else {
+        tx.execute(
+            "INSERT INTO ores_database_builds_tbl
+                    (schema_hash, script_count, crate_version, server_version)
+             VALUES ($1, $2, $3, current_setting('server_version'))",
+            &[&manifest.schema_hash(), &count, &CRATE_VERSION],
+        )
+    }
     .context("writing the build record")?;
     Ok(())
 }
@@ -66,8 +115,11 @@ pub fn build_info(client: &mut Client) -> Result<Option<BuildInfo>> {
         .query(
             "SELECT schema_hash, script_count, crate_version,
                     to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    server_version
-               FROM ores_database_builds_tbl LIMIT 1",
+                    server_version,
+                    -- Read through the row's JSON so a record without the column
+                    -- (built before it existed) still reads.
+                    to_jsonb(b) ->> 'build_path'
+               FROM ores_database_builds_tbl b LIMIT 1",
             &[],
         )
         .or_else(|e| {
@@ -84,6 +136,7 @@ pub fn build_info(client: &mut Client) -> Result<Option<BuildInfo>> {
         crate_version: r.get(2),
         built_at: r.get(3),
         server_version: r.get(4),
+        build_path: r.get(5),
     }))
 }
 

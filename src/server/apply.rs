@@ -95,7 +95,7 @@ fn line_of(sql: &str, pos: usize) -> usize {
 }
 
 /// Migration name refinery accepts: `V<n>__<path with non-word characters as _>`.
-fn migration_name(index: usize, script: &Script) -> String {
+pub(crate) fn migration_name(index: usize, script: &Script) -> String {
     let word: String = script
         .path
         .chars()

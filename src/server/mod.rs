@@ -6,6 +6,7 @@ pub(crate) mod apply;
 pub mod grants;
 pub mod inspect;
 pub mod lock;
+pub mod parallel;
 pub mod psql;
 pub mod rights;
 pub mod roles;

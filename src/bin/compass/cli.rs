@@ -65,6 +65,9 @@ pub enum Db {
         /// Database to build instead of the environment's (must start with `ores_`).
         #[arg(short = 'D', long = "database", value_name = "NAME")]
         database: Option<String>,
+        /// Build from the SQL even if the cached template of the last build matches.
+        #[arg(long = "rebuild")]
+        rebuild: bool,
         #[command(flatten)]
         guard: Guard,
         #[command(flatten)]

@@ -25,11 +25,16 @@ pub fn run(command: Db) -> Outcome {
     match command {
         Db::Recreate {
             database,
+            rebuild,
             guard,
             target,
         } => {
             let mut config = build_target(&target, database.as_deref())?;
             config.terminate_connections = guard.kill;
+            config.rebuild = rebuild;
+            // Say it is ready as soon as it is; the previous copy is dropped meanwhile,
+            // and compass exits only once that is done.
+            config.retire_in_background = true;
             confirm(
                 guard.yes,
                 &format!(
@@ -41,6 +46,7 @@ pub fn run(command: Db) -> Outcome {
                 ores_sql::recreate(&config)
             })?;
             println!("{}", render::built(&report));
+            ores_sql::lifecycle::retire::wait_for_background_drops();
             Ok(())
         }
         Db::Setup { database, target } => {

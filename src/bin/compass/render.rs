@@ -40,13 +40,14 @@ fn short(hash: &str) -> &str {
 
 pub fn built(report: &BuildReport) -> String {
     format!(
-        "{} {} (environment {}): {} scripts, schema {}, in {:.2} s",
+        "{} {} (environment {}): {} scripts, schema {}, {} build, usable in {:.2} s",
         if report.replaced { "rebuilt" } else { "built" },
         report.database,
         report.env,
         report.scripts_applied,
         short(&report.schema_hash),
-        report.elapsed.as_secs_f64()
+        report.path.as_str(),
+        report.usable_after.as_secs_f64()
     )
 }
 

@@ -1,0 +1,412 @@
+//! A parallel build into staging: independent scripts of the manifest applied on
+//! several connections at once.
+//!
+//! The staging database is invisible until the swap, so a build does not need one
+//! transaction to be atomic: if anything fails, staging is dropped and the previous
+//! database stays. Each script therefore runs in a transaction of its own (with its
+//! applied-scripts record), on whichever worker is free, once every script it must
+//! follow has committed.
+//!
+//! Which script must follow which is derived from the text, conservatively (see
+//! [`plan`]): two scripts keep their manifest order when either mentions a name the
+//! other creates; every populate script waits for every create script; and two
+//! populate scripts keep their order when the tables they reach (the tables they
+//! name, and through the create scripts of whatever they name, the tables those name:
+//! triggers, their functions, foreign keys, lookups in dynamic SQL given as text)
+//! overlap. A mention inside a comment or a string counts, which only costs
+//! parallelism. What the text cannot show is not covered: a script must not rely on
+//! session state (a `set_config`, a `SET`) left by a script of another file, which is
+//! also why each worker resets its session after every script.
+
+use crate::config::Config;
+use crate::config::ident::quote_ident;
+use crate::error::{Error, PgContext, Result};
+use crate::lifecycle::version::{BuildPath, record_build};
+use crate::server::admin::{connect_admin_to, wait_for_no_sessions};
+use crate::server::apply::{APPLIED_SCRIPTS_TABLE, failure_in, migration_name};
+use crate::server::grants::{apply_grants_in, database_grants_sql};
+use crate::server::rights::AdminRights;
+use crate::server::roles::role_name;
+use crate::tree::lint::lexer::{Tok, lex_spans};
+use crate::tree::manifest::{Manifest, Phase, Script};
+use postgres::Client;
+use refinery_core::Migration;
+use refinery_core::traits::sync::Migrate;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// For each script (by manifest index), the earlier scripts it must wait for.
+/// Populate scripts also wait for every create script, which is not listed.
+pub fn plan(scripts: &[&Script]) -> Vec<Vec<usize>> {
+    let words: Vec<HashSet<String>> = scripts.iter().map(|s| words(&s.sql)).collect();
+    let defs: Vec<HashSet<String>> = scripts
+        .iter()
+        .map(|s| match s.phase {
+            Phase::Create => defined_names(&s.sql, false),
+            Phase::Populate => HashSet::new(),
+        })
+        .collect();
+    let tables: HashSet<String> = scripts
+        .iter()
+        .filter(|s| s.phase == Phase::Create)
+        .flat_map(|s| defined_names(&s.sql, true))
+        .collect();
+    let mut definers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        for name in d {
+            definers.entry(name.as_str()).or_default().push(i);
+        }
+    }
+    // The tables a populate script can touch, directly or through what it reaches.
+    let reach = |i: usize| -> HashSet<String> {
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut names: HashSet<String> = words[i].clone();
+        let mut queue: Vec<String> = names.iter().cloned().collect();
+        while let Some(name) = queue.pop() {
+            for &c in definers.get(name.as_str()).into_iter().flatten() {
+                if seen.insert(c) {
+                    for w in &words[c] {
+                        if names.insert(w.clone()) {
+                            queue.push(w.clone());
+                        }
+                    }
+                }
+            }
+        }
+        names.retain(|n| tables.contains(n));
+        names
+    };
+    let reaches: Vec<Option<HashSet<String>>> = scripts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.phase == Phase::Populate).then(|| reach(i)))
+        .collect();
+    let mut deps = vec![Vec::new(); scripts.len()];
+    for j in 0..scripts.len() {
+        for i in 0..j {
+            let ordered = match (&reaches[i], &reaches[j]) {
+                (Some(a), Some(b)) => !a.is_disjoint(b),
+                (None, None) => !words[j].is_disjoint(&defs[i]) || !words[i].is_disjoint(&defs[j]),
+                // Populate after create: the barrier covers it. Create after populate
+                // does not happen in a manifest (creates come first).
+                _ => false,
+            };
+            if ordered {
+                deps[j].push(i);
+            }
+        }
+    }
+    deps
+}
+
+/// Every identifier-like word of the text, as written and lowercased.
+fn words(sql: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for w in sql.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')) {
+        if w.chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        {
+            out.insert(w.to_lowercase());
+            out.insert(w.to_string());
+        }
+    }
+    out
+}
+
+/// Names a script's `CREATE` statements make (tables only, if `tables_only`).
+fn defined_names(sql: &str, tables_only: bool) -> HashSet<String> {
+    const MODIFIERS: &[&str] = &[
+        "or",
+        "replace",
+        "unique",
+        "temporary",
+        "temp",
+        "unlogged",
+        "global",
+        "local",
+        "recursive",
+        "materialized",
+    ];
+    const KINDS: &[&str] = &[
+        "table",
+        "view",
+        "function",
+        "procedure",
+        "type",
+        "domain",
+        "sequence",
+        "index",
+        "aggregate",
+        "schema",
+    ];
+    let toks: Vec<Tok> = lex_spans(sql).into_iter().map(|(t, _, _)| t).collect();
+    let mut out = HashSet::new();
+    for st in toks.split(|t| *t == Tok::Semi) {
+        let word = |i: usize| match st.get(i) {
+            Some(Tok::Word(w)) => Some(w.as_str()),
+            _ => None,
+        };
+        if word(0) != Some("create") {
+            continue;
+        }
+        let mut i = 1;
+        while word(i).is_some_and(|w| MODIFIERS.contains(&w)) {
+            i += 1;
+        }
+        let Some(kind) = word(i).filter(|w| KINDS.contains(w)) else {
+            continue;
+        };
+        if tables_only && kind != "table" {
+            continue;
+        }
+        i += 1;
+        while word(i).is_some_and(|w| ["if", "not", "exists", "concurrently"].contains(&w)) {
+            i += 1;
+        }
+        // The last part of a possibly qualified name.
+        let mut name = None;
+        while let Some(Tok::Word(w) | Tok::Quoted(w)) = st.get(i) {
+            name = Some(w.clone());
+            if st.get(i + 1) == Some(&Tok::Punct('.')) {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        if let Some(n) = name {
+            out.insert(n);
+        }
+    }
+    out
+}
+
+/// What the workers share.
+struct Board {
+    done: Vec<bool>,
+    started: Vec<bool>,
+    creates_left: usize,
+    left: usize,
+    failure: Option<Error>,
+}
+
+/// Creates `database` owned by the environment's owner and builds `manifest` into it
+/// on `workers` connections. On failure the half-made database is dropped and the
+/// first failure returned (path, line and SQLSTATE for a script).
+pub(crate) fn build_database(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+    workers: usize,
+) -> Result<()> {
+    let owner = role_name(&config.env, "owner");
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+            quote_ident(database),
+            quote_ident(&owner)
+        ))
+        .context(format!("creating database {database}"))?;
+    if let Err(e) = build_into(config, database, &owner, manifest, workers) {
+        crate::lifecycle::discard(admin, &config.env, database);
+        return Err(e);
+    }
+    wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn build_into(
+    config: &Config,
+    database: &str,
+    owner: &str,
+    manifest: &Manifest,
+    workers: usize,
+) -> Result<()> {
+    let mut lap = crate::lifecycle::Lap::start();
+    let scripts: Vec<&Script> = manifest.scripts().iter().collect();
+    let deps = plan(&scripts);
+    lap.log("parallel plan");
+    let mut client = connect_admin_to(config, database)?;
+    // As in the sequential build: a superuser installs the extensions itself, any
+    // other login (trusted ones only) as the database's owner.
+    let superuser = AdminRights::detect(&mut client)?.superuser;
+    let mut tx = client
+        .transaction()
+        .context("opening the prologue transaction")?;
+    let create_extensions: String = crate::lifecycle::extensions_for(&mut tx, config, manifest)?
+        .iter()
+        .map(|ext| {
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
+                quote_ident(ext)
+            )
+        })
+        .collect();
+    let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
+    if superuser {
+        prologue.push_str(&create_extensions);
+    }
+    prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner)));
+    if !superuser {
+        prologue.push_str(&create_extensions);
+    }
+    prologue.push_str(&<Client as Migrate>::assert_migrations_table_query(
+        APPLIED_SCRIPTS_TABLE,
+    ));
+    tx.batch_execute(&prologue)
+        .context("preparing the database (extensions, owner role, applied-scripts table)")?;
+    tx.commit().context("committing the prologue")?;
+    lap.log("extensions");
+
+    let board = Mutex::new(Board {
+        done: vec![false; scripts.len()],
+        started: vec![false; scripts.len()],
+        creates_left: scripts.iter().filter(|s| s.phase == Phase::Create).count(),
+        left: scripts.len(),
+        failure: None,
+    });
+    let wake = Condvar::new();
+    let mut connections = vec![client];
+    for _ in 1..workers.clamp(1, scripts.len().max(1)) {
+        connections.push(connect_admin_to(config, database)?);
+    }
+    std::thread::scope(|s| {
+        for mut c in connections.drain(..) {
+            let (board, wake, scripts, deps) = (&board, &wake, &scripts, &deps);
+            s.spawn(move || work(&mut c, owner, scripts, deps, board, wake));
+        }
+    });
+    let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = board.failure {
+        return Err(e);
+    }
+    lap.log("scripts on all workers");
+
+    let mut client = connect_admin_to(config, database)?;
+    let mut tx = client
+        .transaction()
+        .context("opening the grants transaction")?;
+    tx.batch_execute(&format!(
+        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
+        quote_ident(owner)
+    ))
+    .context("acting as the owner")?;
+    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
+    tx.batch_execute(&database_grants_sql(&config.env, database))
+        .context("granting database access")?;
+    record_build(&mut tx, manifest, BuildPath::Parallel)?;
+    tx.commit().context("committing the build")?;
+    lap.log("grants, build record and commit");
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One worker: takes the first ready script, applies it, repeats until everything is
+/// done or anything failed.
+fn work(
+    client: &mut Client,
+    owner: &str,
+    scripts: &[&Script],
+    deps: &[Vec<usize>],
+    board: &Mutex<Board>,
+    wake: &Condvar,
+) {
+    loop {
+        let next = {
+            let mut b = lock(board);
+            loop {
+                if b.failure.is_some() || b.left == 0 {
+                    return;
+                }
+                let ready = (0..scripts.len()).find(|&i| {
+                    !b.started[i]
+                        && (scripts[i].phase == Phase::Create || b.creates_left == 0)
+                        && deps[i].iter().all(|&d| b.done[d])
+                });
+                if let Some(i) = ready {
+                    b.started[i] = true;
+                    break i;
+                }
+                b = wake.wait(b).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let outcome = apply_one(client, owner, next, scripts[next]);
+        let mut b = lock(board);
+        match outcome {
+            Ok(()) => {
+                b.done[next] = true;
+                b.left -= 1;
+                if scripts[next].phase == Phase::Create {
+                    b.creates_left -= 1;
+                }
+            }
+            Err(e) => {
+                if b.failure.is_none() {
+                    b.failure = Some(e);
+                }
+            }
+        }
+        wake.notify_all();
+    }
+}
+
+/// Applies one script and its applied-scripts record in a transaction of its own. A
+/// deadlock with another worker (two scripts locking shared tables in different
+/// orders, e.g. foreign keys) rolls the script back; it is tried again.
+fn apply_one(client: &mut Client, owner: &str, index: usize, script: &Script) -> Result<()> {
+    // Recorded exactly as refinery records it in a one-transaction build.
+    let migration = Migration::unapplied(&migration_name(index, script), &script.sql)
+        .map_err(|e| Error::Config(format!("manifest rejected by refinery: {e}")))?;
+    let (name, checksum) = (
+        migration.name().to_string(),
+        migration.checksum().to_string(),
+    );
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = client
+            .transaction()
+            .context("opening a script transaction")?;
+        tx.batch_execute(&format!(
+            "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
+            quote_ident(owner)
+        ))
+        .context("acting as the owner")?;
+        if let Err(e) = tx.batch_execute(&script.sql) {
+            drop(tx);
+            if e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) && attempt < 4 {
+                log::debug!(
+                    "{}: deadlock with another worker, trying again",
+                    script.path
+                );
+                reset(client)?;
+                continue;
+            }
+            return Err(Error::Script(failure_in(&script.path, &script.sql, &e)));
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (version, name, applied_on, checksum)
+                 VALUES ($1, $2, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), $3)",
+                quote_ident(APPLIED_SCRIPTS_TABLE)
+            ),
+            &[&(index as i32 + 1), &name, &checksum],
+        )
+        .map_err(|e| Error::Script(failure_in(APPLIED_SCRIPTS_TABLE, "", &e)))?;
+        tx.commit().context("committing a script")?;
+        return reset(client);
+    }
+}
+
+/// Clears the settings a script left in the session, so the next script
+/// on this worker starts as on a fresh connection.
+fn reset(client: &mut Client) -> Result<()> {
+    client
+        .batch_execute("RESET ALL")
+        .context("resetting the worker's session")
+}

@@ -1,0 +1,307 @@
+//! Cached rebuilds: recreate clones the environment's template when nothing that
+//! shapes the database changed, builds in full when anything did, and never lets the
+//! template be reached.
+
+use ores_sql::lifecycle::cache::template_name;
+use ores_sql::lifecycle::version::{BuildPath, build_info};
+use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
+use ores_sql::server::roles::roles_for;
+use ores_sql::testing::ScratchEnv;
+use ores_sql::{Config, Error, Manifest};
+use std::path::{Path, PathBuf};
+
+/// A copy of the repository's `sql/` tree that a test may change.
+fn sql_tree() -> (tempfile::TempDir, PathBuf) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sql");
+    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sql"), &root);
+    (dir, root)
+}
+
+fn recorded_path(config: &Config) -> Option<String> {
+    let mut db = connect_admin_to(config, &config.database).unwrap();
+    build_info(&mut db)
+        .unwrap()
+        .expect("build record")
+        .build_path
+}
+
+/// Every public table with its row count, as the superuser sees it.
+fn contents(config: &Config) -> Vec<(String, i64)> {
+    let mut db = connect_admin_to(config, &config.database).unwrap();
+    let tables: Vec<String> = db
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .filter(|t| t != "ores_database_builds_tbl")
+        .map(|t| {
+            let n: i64 = db
+                .query_one(&format!("SELECT count(*) FROM \"{t}\""), &[])
+                .unwrap()
+                .get(0);
+            (t, n)
+        })
+        .collect()
+}
+
+/// Which of the environment's roles may connect to `database`.
+fn who_may_connect(config: &Config, database: &str) -> Vec<String> {
+    let names: Vec<String> = roles_for(&config.env).into_iter().map(|r| r.name).collect();
+    connect_admin(config)
+        .unwrap()
+        .query(
+            "SELECT rolname::text FROM pg_roles
+              WHERE rolname = ANY($1) AND has_database_privilege(oid, $2, 'CONNECT')
+              ORDER BY 1",
+            &[&names, &database],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn an_unchanged_recreate_clones_the_template_which_nobody_can_reach() {
+    let env = ScratchEnv::new("ca").unwrap();
+    let first = ores_sql::recreate(&env.config).unwrap();
+    assert_eq!(first.path, BuildPath::Full);
+    assert_eq!(recorded_path(&env.config).as_deref(), Some("full"));
+    let built = contents(&env.config);
+    let access = who_may_connect(&env.config, &env.config.database);
+    assert!(!access.is_empty());
+
+    let template = template_name(&env.config.database);
+    let mut admin = connect_admin(&env.config).unwrap();
+    assert!(database_exists(&mut admin, &template).unwrap());
+    // Closed, owned by a superuser, not a template anyone else may clone, and no role
+    // of the environment holds CONNECT on it.
+    let (closed, superuser_owned, is_template): (bool, bool, bool) = admin
+        .query_one(
+            "SELECT NOT datallowconn, r.rolsuper, datistemplate
+               FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE datname = $1",
+            &[&template],
+        )
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .unwrap();
+    assert!(closed && superuser_owned && !is_template);
+    assert!(who_may_connect(&env.config, &template).is_empty());
+    assert!(connect_admin_to(&env.config, &template).is_err());
+    let ddl = roles_for(&env.config.env)
+        .into_iter()
+        .find(|r| r.suffix == "ddl_user")
+        .unwrap();
+    let mut as_ddl = env.config.role_pg_config(&ddl.name, None);
+    as_ddl.dbname(&template);
+    assert!(as_ddl.connect(postgres::NoTls).is_err());
+    // Naming the template is refused by every command.
+    let aimed = env.config.clone().with_database(&template).unwrap();
+    assert!(matches!(
+        ores_sql::recreate(&aimed),
+        Err(Error::Protected { .. })
+    ));
+
+    // Something done to the live database after its build must not survive a
+    // cached recreate: the copy comes from the build, not from the live database.
+    connect_admin_to(&env.config, &env.config.database)
+        .unwrap()
+        .batch_execute("CREATE TABLE ores_iam_scribble_tbl (x int)")
+        .unwrap();
+    let second = ores_sql::recreate(&env.config).unwrap();
+    assert_eq!(second.path, BuildPath::Cached);
+    assert!(second.replaced);
+    assert_eq!(second.schema_hash, first.schema_hash);
+    assert_eq!(recorded_path(&env.config).as_deref(), Some("cached"));
+    assert_eq!(contents(&env.config), built);
+    assert_eq!(
+        who_may_connect(&env.config, &env.config.database),
+        access,
+        "database privileges are per copy and must be given again"
+    );
+    // A service logs in and reads what it is granted, as after a full build.
+    let iam = roles_for(&env.config.env)
+        .into_iter()
+        .find(|r| r.suffix == "iam_service")
+        .unwrap();
+    let mut svc = env
+        .config
+        .role_pg_config(&iam.name, None)
+        .connect(postgres::NoTls)
+        .unwrap();
+    svc.simple_query("SELECT count(*) FROM ores_database_builds_tbl")
+        .unwrap();
+}
+
+#[test]
+fn a_changed_script_invalidates_the_template() {
+    let env = ScratchEnv::new("cs").unwrap();
+    let (_dir, root) = sql_tree();
+    let tree = Manifest::from_dir(&root).unwrap();
+    assert_eq!(
+        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        BuildPath::Full
+    );
+    assert_eq!(
+        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        BuildPath::Cached
+    );
+
+    // A new table in an existing component: the template lacks it.
+    let script = root.join("create/02_iam/990_iam_extras.sql");
+    std::fs::write(
+        &script,
+        "CREATE TABLE ores_iam_extras_tbl (id integer PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let changed = Manifest::from_dir(&root).unwrap();
+    let report = ores_sql::recreate_with(&env.config, &changed).unwrap();
+    assert_eq!(report.path, BuildPath::Full);
+    assert_eq!(report.schema_hash, changed.schema_hash());
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    db.simple_query("SELECT * FROM ores_iam_extras_tbl")
+        .unwrap();
+    drop(db);
+    assert_eq!(
+        ores_sql::recreate_with(&env.config, &changed).unwrap().path,
+        BuildPath::Cached
+    );
+    // Back to the first tree: the template is of the changed one.
+    assert_eq!(
+        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        BuildPath::Full
+    );
+}
+
+#[test]
+fn a_recreated_role_invalidates_the_template() {
+    let env = ScratchEnv::new("cr").unwrap();
+    ores_sql::recreate(&env.config).unwrap();
+    assert_eq!(
+        ores_sql::recreate(&env.config).unwrap().path,
+        BuildPath::Cached
+    );
+    // A login role holds nothing in the databases, so it can be dropped; recreate
+    // makes it again under the same name with another identity.
+    let role = roles_for(&env.config.env)
+        .into_iter()
+        .find(|r| r.suffix == "readonly_user")
+        .unwrap()
+        .name;
+    connect_admin(&env.config)
+        .unwrap()
+        .batch_execute(&format!("DROP ROLE \"{role}\""))
+        .unwrap();
+    assert_eq!(
+        ores_sql::recreate(&env.config).unwrap().path,
+        BuildPath::Full
+    );
+    assert_eq!(
+        ores_sql::recreate(&env.config).unwrap().path,
+        BuildPath::Cached
+    );
+}
+
+#[test]
+fn rebuild_forces_a_full_build_and_teardown_removes_the_template() {
+    let env = ScratchEnv::new("cb").unwrap();
+    ores_sql::recreate(&env.config).unwrap();
+    let mut forced = env.config.clone();
+    forced.rebuild = true;
+    assert_eq!(ores_sql::recreate(&forced).unwrap().path, BuildPath::Full);
+    assert_eq!(recorded_path(&env.config).as_deref(), Some("full"));
+    // The forced build left a template of itself.
+    assert_eq!(
+        ores_sql::recreate(&env.config).unwrap().path,
+        BuildPath::Cached
+    );
+
+    let template = template_name(&env.config.database);
+    let mut admin = connect_admin(&env.config).unwrap();
+    assert!(database_exists(&mut admin, &template).unwrap());
+    // A second database of the environment, dropped by name: its template goes too.
+    let other = format!("{}_b", env.config.database);
+    let other_config = env.config.clone().with_database(&other).unwrap();
+    ores_sql::recreate(&other_config).unwrap();
+    assert!(database_exists(&mut admin, &template_name(&other)).unwrap());
+    ores_sql::lifecycle::drop::drop_named(&env.config, &other, true).unwrap();
+    assert!(!database_exists(&mut admin, &template_name(&other)).unwrap());
+    // A third whose database is gone another way: teardown still finds its template
+    // (it holds objects of the environment's roles) and removes it with the roles.
+    let third = format!("{}_c", env.config.database);
+    ores_sql::recreate(&env.config.clone().with_database(&third).unwrap()).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE \"{third}\""))
+        .unwrap();
+    ores_sql::teardown(&env.config).unwrap();
+    assert!(!database_exists(&mut admin, &template).unwrap());
+    assert!(!database_exists(&mut admin, &template_name(&third)).unwrap());
+    assert!(!database_exists(&mut admin, &env.config.database).unwrap());
+}
+
+#[test]
+fn failures_keep_the_previous_database() {
+    let env = ScratchEnv::new("cf").unwrap();
+    let (_dir, root) = sql_tree();
+    let tree = Manifest::from_dir(&root).unwrap();
+    ores_sql::recreate_with(&env.config, &tree).unwrap();
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    db.batch_execute("CREATE TABLE ores_iam_marker_tbl (x int)")
+        .unwrap();
+
+    // A cached recreate refused for a connected session changes nothing, and the
+    // template stays usable.
+    let mut polite = env.config.clone();
+    polite.terminate_connections = false;
+    assert!(matches!(
+        ores_sql::recreate_with(&polite, &tree),
+        Err(Error::ActiveConnections { .. })
+    ));
+    db.simple_query("SELECT * FROM ores_iam_marker_tbl")
+        .unwrap();
+    drop(db);
+
+    // A broken script: the full build fails, the previous database stays.
+    std::fs::write(
+        root.join("create/02_iam/990_iam_broken.sql"),
+        "SELECT 1;\nSELECT * FROM ores_iam_missing_tbl;\n",
+    )
+    .unwrap();
+    let broken = Manifest::from_dir(&root).unwrap();
+    match ores_sql::recreate_with(&env.config, &broken) {
+        Err(Error::Script(f)) => assert_eq!((f.sqlstate.as_str(), f.line), ("42P01", Some(2))),
+        other => panic!("expected a script failure, got {other:?}"),
+    }
+    let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
+    db.simple_query("SELECT * FROM ores_iam_marker_tbl")
+        .unwrap();
+    let mut admin = connect_admin(&env.config).unwrap();
+    let staging = format!("{}__staging", env.config.database);
+    assert!(!database_exists(&mut admin, &staging).unwrap());
+    drop(db);
+    // The template of the good tree was dropped as stale before the failed build, so
+    // the next good recreate builds in full.
+    std::fs::remove_file(root.join("create/02_iam/990_iam_broken.sql")).unwrap();
+    assert_eq!(
+        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        BuildPath::Full
+    );
+}

@@ -1,0 +1,169 @@
+//! The parallel build: the same database as the one-transaction build, and the same
+//! guarantees when a script fails.
+
+use ores_sql::lifecycle::version::{BuildPath, build_info};
+use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
+use ores_sql::testing::ScratchEnv;
+use ores_sql::{Config, Error, Manifest};
+use std::process::Command;
+
+fn schema_dump(config: &Config, database: &str) -> String {
+    let out = Command::new("pg_dump")
+        .args(["--schema-only", "--no-owner"])
+        .env("PGHOST", &config.host)
+        .env("PGPORT", config.port.to_string())
+        .env("PGUSER", &config.admin_user)
+        .env("PGDATABASE", database)
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // pg_dump brackets its output with a random \restrict key; the rest is the schema.
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Drops the second database of the test's environment whatever happens, so the
+/// environment's teardown can drop its roles.
+struct DropOnExit(Config);
+
+impl Drop for DropOnExit {
+    fn drop(&mut self) {
+        let _ = ores_sql::lifecycle::drop::drop_named(&self.0, &self.0.database, true);
+    }
+}
+
+fn row_counts(config: &Config, database: &str) -> Vec<(String, i64)> {
+    let mut db = connect_admin_to(config, database).unwrap();
+    let tables: Vec<String> = db
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let n: i64 = db
+                .query_one(&format!("SELECT count(*) FROM \"{t}\""), &[])
+                .unwrap()
+                .get(0);
+            (t, n)
+        })
+        .collect()
+}
+
+#[test]
+fn a_parallel_build_equals_a_sequential_one() {
+    let env = ScratchEnv::new("pe").unwrap();
+    let mut sequential = env.config.clone();
+    sequential.rebuild = true;
+    let mut parallel = env
+        .config
+        .clone()
+        .with_database(&format!("{}_p", env.config.database))
+        .unwrap();
+    parallel.rebuild = true;
+    parallel.build_workers = 3;
+    let _cleanup = DropOnExit(parallel.clone());
+    assert_eq!(
+        ores_sql::recreate(&sequential).unwrap().path,
+        BuildPath::Full
+    );
+    assert_eq!(
+        ores_sql::recreate(&parallel).unwrap().path,
+        BuildPath::Parallel
+    );
+    let mut db = connect_admin_to(&parallel, &parallel.database).unwrap();
+    let info = build_info(&mut db).unwrap().expect("build record");
+    assert_eq!(info.build_path.as_deref(), Some("parallel"));
+    assert_eq!(info.schema_hash, Manifest::compiled().schema_hash());
+    drop(db);
+    assert_eq!(
+        schema_dump(&sequential, &sequential.database),
+        schema_dump(&parallel, &parallel.database)
+    );
+    let counts = row_counts(&sequential, &sequential.database);
+    assert!(counts.iter().any(|(_, n)| *n > 0));
+    assert_eq!(counts, row_counts(&parallel, &parallel.database));
+    // The applied-scripts record lists the same scripts under the same names.
+    let applied = |c: &Config| -> Vec<(i32, String, String)> {
+        connect_admin_to(c, &c.database)
+            .unwrap()
+            .query(
+                &format!(
+                    "SELECT version, name::text, checksum::text FROM {} ORDER BY 1",
+                    ores_sql::APPLIED_SCRIPTS_TABLE
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    assert_eq!(applied(&sequential), applied(&parallel));
+}
+
+#[test]
+fn a_failing_script_in_a_parallel_build_keeps_the_previous_database() {
+    let env = ScratchEnv::new("pf").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, sql: &str| {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, sql).unwrap();
+    };
+    write(
+        "create/01_iam/010_iam_widgets.sql",
+        "CREATE TABLE ores_iam_widgets_tbl (id integer PRIMARY KEY, name text NOT NULL);",
+    );
+    write(
+        "create/02_dq/010_dq_things.sql",
+        "CREATE TABLE ores_dq_things_tbl (id integer PRIMARY KEY);",
+    );
+    write(
+        "populate/01_iam/010_iam_widgets.sql",
+        "INSERT INTO ores_iam_widgets_tbl VALUES (1, 'precious');",
+    );
+    let mut config = env.config.clone();
+    config.build_workers = 2;
+    let good = Manifest::from_dir(dir.path()).unwrap();
+    ores_sql::recreate_with(&config, &good).unwrap();
+
+    write(
+        "create/02_dq/020_dq_broken.sql",
+        "SELECT 1;\nSELECT * FROM ores_dq_missing_tbl;",
+    );
+    let bad = Manifest::from_dir(dir.path()).unwrap();
+    match ores_sql::recreate_with(&config, &bad) {
+        Err(Error::Script(f)) => {
+            assert!(
+                f.path.ends_with("create/02_dq/020_dq_broken.sql"),
+                "{}",
+                f.path
+            );
+            assert_eq!((f.sqlstate.as_str(), f.line), ("42P01", Some(2)));
+        }
+        other => panic!("expected a script failure, got {other:?}"),
+    }
+    let name: String = connect_admin_to(&config, &config.database)
+        .unwrap()
+        .query_one("SELECT name FROM ores_iam_widgets_tbl WHERE id = 1", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "precious");
+    let mut admin = connect_admin(&config).unwrap();
+    let staging = format!("{}__staging", config.database);
+    assert!(!database_exists(&mut admin, &staging).unwrap());
+}
