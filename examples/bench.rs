@@ -1,8 +1,12 @@
 //! Measures the product's speed, every path side by side in one run, medians of
 //! several runs:
 //!
-//! - `recreate`: the full build from scratch (database absent, roles present as after
-//!   any first run): roles, database, extensions, scripts, grants, build record;
+//! - `recreate` replacing an existing database three ways: full (`Config::rebuild`,
+//!   one transaction), parallel (`--workers N` connections, default 2) and cached
+//!   (clone of the environment's template); each total includes the drop of the
+//!   previous copy, and the time until the new database is in place is shown apart;
+//! - all files in one `batch_execute` in one transaction on an open connection;
+//! - seeding 5,000 new keys into one of the compiled schema's versioned tables;
 //! - the same SQL through `psql -v ON_ERROR_STOP=1 -f`, one process per file in
 //!   manifest order, the way shell-script provisioning does it (autocommit: every
 //!   statement its own transaction);
@@ -18,7 +22,7 @@
 //! build record: that work is ours alone and counted against us.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N] [--synthetic TABLES | --workload upstream]
+//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream]
 //! ```
 //!
 //! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
@@ -26,7 +30,8 @@
 //! `--workload upstream` measures a generated schema shaped like the real ORE Studio
 //! one (see [`Shape::upstream`]): generated here, never copied from it.
 //!
-//! The last line printed is one JSON object with the medians in milliseconds.
+//! The last line printed is one JSON object with the medians (milliseconds, rows/s)
+//! and the ratios.
 
 use ores_sql::config::ident::quote_ident;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, drop_database};
@@ -161,8 +166,38 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     ores_sql::recreate_with(config, manifest)?;
     drop(TestDatabase::with_manifest(manifest)?);
 
-    let mut recreate = Sample {
-        name: "recreate (roles, db, scripts, grants, record)",
+    let workers: usize = std::env::args()
+        .skip_while(|a| a != "--workers")
+        .nth(1)
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(2);
+    let mut full_config = config.clone();
+    full_config.rebuild = true;
+    let mut parallel_config = full_config.clone();
+    parallel_config.build_workers = workers;
+    let mut full = Sample {
+        name: "recreate, full (sequential, one transaction)",
+        times: vec![],
+    };
+    let mut full_usable = Sample {
+        name: "  of which until usable (renamed, open)",
+        times: vec![],
+    };
+    let mut parallel = Sample {
+        name: "recreate, parallel build",
+        times: vec![],
+    };
+    let mut parallel_usable = Sample {
+        name: "  of which until usable",
+        times: vec![],
+    };
+    let mut cached = Sample {
+        name: "recreate, cached (clone of the template)",
+        times: vec![],
+    };
+    let mut cached_usable = Sample {
+        name: "  of which until usable",
         times: vec![],
     };
     let mut per_file = Sample {
@@ -173,6 +208,10 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         name: "psql -1, all files in one transaction",
         times: vec![],
     };
+    let mut batch = Sample {
+        name: "batch_execute, all files in one transaction",
+        times: vec![],
+    };
     // Not part of the psql figures (they get their database for free); shown so the
     // fixed cost our side carries is visible.
     let mut create_db = Sample {
@@ -180,11 +219,29 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         times: vec![],
     };
     let psql_db = format!("{}_psql", config.database);
+    let all_sql = std::fs::read_to_string(&files.all)?;
     for _ in 0..runs {
-        drop_database(&mut admin, &config.database, true)?;
-        recreate
-            .times
-            .push(timed(|| Ok(ores_sql::recreate_with(config, manifest)?))?.0);
+        // Every recreate replaces an existing database, as a real one does, so each
+        // total includes the drop of the previous copy.
+        for (cfg, total, usable, expected) in [
+            (&full_config, &mut full, &mut full_usable, "full"),
+            (
+                &parallel_config,
+                &mut parallel,
+                &mut parallel_usable,
+                "parallel",
+            ),
+            (config, &mut cached, &mut cached_usable, "cached"),
+        ] {
+            let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest)?))?;
+            if report.path.as_str() != expected {
+                return Err(
+                    format!("expected a {expected} build, got {}", report.path.as_str()).into(),
+                );
+            }
+            total.times.push(d);
+            usable.times.push(report.usable_after);
+        }
 
         fresh_database(&mut admin, &psql_db, &owner)?;
         per_file.times.push(
@@ -203,6 +260,18 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         single
             .times
             .push(timed(|| psql(config, &psql_db, &owner, &files.all, true))?.0);
+        fresh_database(&mut admin, &psql_db, &owner)?;
+        batch.times.push(
+            timed(|| {
+                let mut c = connect_admin_to(config, &psql_db)?;
+                let mut tx = c.transaction()?;
+                tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))?;
+                tx.batch_execute(&all_sql)?;
+                tx.commit()?;
+                Ok(())
+            })?
+            .0,
+        );
     }
     drop_database(&mut admin, &psql_db, true)?;
 
@@ -330,11 +399,62 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         );
     }
 
+    // Seeding through our own versioned tables (the compiled schema's triggers, on
+    // any workload): one INSERT .. SELECT of new keys as the DDL user, as a seed does.
+    let seed_rows = 5_000i64;
+    let mut seed = Sample {
+        name: "seed 5,000 rows into a versioned table (compiled schema)",
+        times: vec![],
+    };
+    for _ in 0..runs.min(3) {
+        let db = TestDatabase::new()?;
+        let mut c = db.ddl_user()?;
+        c.batch_execute(&format!(
+            "SET ores.tenant_id = '{}'",
+            ores_sql::testing::SYSTEM_TENANT_ID
+        ))?;
+        let (d, ()) = timed(|| {
+            c.execute(
+                "INSERT INTO ores_refdata_rounding_types_tbl (code, name)
+                 SELECT 'bench_' || g, 'bench ' || g FROM generate_series(1, $1::bigint) g",
+                &[&seed_rows],
+            )?;
+            Ok(())
+        })?;
+        seed.times.push(d);
+    }
+
+    // Size of what was built.
+    let mut built = connect_admin_to(config, &config.database)?;
+    let table_names: Vec<String> = built
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut rows = 0i64;
+    for t in &table_names {
+        let n: i64 = built
+            .query_one(&format!("SELECT count(*) FROM {}", quote_ident(t)), &[])?
+            .get(0);
+        rows += n;
+    }
+    drop(built);
+
     let samples = [
-        &recreate,
+        &full,
+        &full_usable,
+        &parallel,
+        &parallel_usable,
+        &cached,
+        &cached_usable,
         &per_file,
         &single,
+        &batch,
         &create_db,
+        &seed,
         &clone,
         &drop_sample,
         &pooled,
@@ -345,13 +465,13 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     ];
     println!();
     println!(
-        "{:<48} {:>10} {:>10} {:>10} {:>5}",
+        "{:<58} {:>10} {:>10} {:>10} {:>5}",
         "path", "median ms", "min ms", "max ms", "runs"
     );
-    println!("{}", "-".repeat(87));
+    println!("{}", "-".repeat(97));
     for s in samples {
         println!(
-            "{:<48} {:>10.1} {:>10.1} {:>10.1} {:>5}",
+            "{:<58} {:>10.1} {:>10.1} {:>10.1} {:>5}",
             s.name,
             s.median_ms(),
             s.min_ms(),
@@ -359,33 +479,65 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
             s.times.len()
         );
     }
-    let (r, pf, st, cl, dr) = (
-        recreate.median_ms(),
+    let (f, p, c, u, pf, st, be, cl, dr) = (
+        full.median_ms(),
+        parallel.median_ms(),
+        cached.median_ms(),
+        full_usable.median_ms(),
         per_file.median_ms(),
         single.median_ms(),
+        batch.median_ms(),
         clone.median_ms(),
         drift_open.median_ms(),
     );
+    let seed_rows_per_s = seed_rows as f64 / (seed.median_ms() / 1e3);
     println!();
-    println!("relations in a test database (tables, indexes, TOAST, sequences): {relations}");
     println!(
-        "per-file psql / recreate:      {:>6.2}x  (target >= 5)",
-        pf / r
+        "built: {} tables, {rows} rows; {relations} relations in a test database (tables, indexes, TOAST, sequences)",
+        table_names.len()
+    );
+    println!("per-file psql / full recreate:   {:>6.2}x", pf / f);
+    println!("full recreate / psql -1:         {:>6.2}x", f / st);
+    println!(
+        "parallel ({workers} workers) / psql -1:   {:>6.2}x  (target <= 0.7)",
+        p / st
     );
     println!(
-        "recreate / single-tx psql:     {:>6.2}x  (target <= 1.25)",
-        r / st
+        "full / cached recreate:          {:>6.2}x  (target >= 20)",
+        f / c
     );
-    println!("recreate / clone:              {:>6.2}x", r / cl);
-    println!("clone median {cl:.1} ms (target < 50), drift check {dr:.2} ms (target < 5)");
-    println!(
-        "{{\"recreate_ms\": {r:.2}, \"psql_per_file_ms\": {pf:.2}, \"psql_single_tx_ms\": {st:.2}, \"clone_ms\": {cl:.2}, \"drift_check_ms\": {dr:.3}, \"drift_check_connect_ms\": {:.2}, \"clone_wal_log_ms\": {:.2}, \"clone_file_copy_ms\": {:.2}, \"pooled_new_ms\": {:.2}, \"drop_ms\": {:.2}, \"relations\": {relations}, \"runs\": {runs}}}",
-        drift_connect.median_ms(),
-        wal_log.median_ms(),
-        file_copy.median_ms(),
-        pooled.median_ms(),
-        drop_sample.median_ms()
-    );
+    println!("full recreate: usable after {u:.0} ms of {f:.0} ms");
+    println!("seeding a versioned table: {seed_rows_per_s:.0} rows/s (target >= 15,000)");
+    println!("clone median {cl:.1} ms, drift check {dr:.2} ms");
+    let json = serde_json::json!({
+        "recreate_full_ms": f,
+        "recreate_parallel_ms": p,
+        "recreate_cached_ms": c,
+        "time_to_usable_ms": u,
+        "time_to_usable_parallel_ms": parallel_usable.median_ms(),
+        "time_to_usable_cached_ms": cached_usable.median_ms(),
+        "psql_per_file_ms": pf,
+        "psql_single_tx_ms": st,
+        "batch_execute_ms": be,
+        "seed_rows_per_s": seed_rows_per_s,
+        "tables": table_names.len(),
+        "rows": rows,
+        "relations": relations,
+        "workers": workers,
+        "ratio_per_file_to_full": pf / f,
+        "ratio_full_to_single_tx": f / st,
+        "ratio_parallel_to_single_tx": p / st,
+        "ratio_full_to_cached": f / c,
+        "clone_ms": cl,
+        "clone_wal_log_ms": wal_log.median_ms(),
+        "clone_file_copy_ms": file_copy.median_ms(),
+        "pooled_new_ms": pooled.median_ms(),
+        "drop_ms": drop_sample.median_ms(),
+        "drift_check_ms": dr,
+        "drift_check_connect_ms": drift_connect.median_ms(),
+        "runs": runs,
+    });
+    println!("{json}");
     Ok(())
 }
 
@@ -593,7 +745,8 @@ fn generated_manifest(dir: &Path, shape: &Shape) -> Res<Manifest> {
             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
             schema_hash text NOT NULL, script_count integer NOT NULL, crate_version text NOT NULL,
             server_version text NOT NULL, built_at timestamptz NOT NULL DEFAULT now(),
-            built_by text NOT NULL DEFAULT session_user);\n",
+            built_by text NOT NULL DEFAULT session_user,
+            build_path text NOT NULL DEFAULT 'full');\n",
     )?;
     Ok(Manifest::from_dir(dir)?)
 }
