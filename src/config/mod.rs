@@ -80,6 +80,10 @@ pub struct Config {
     /// transaction, more applies independent scripts at once (see
     /// [`crate::server::parallel`]).
     pub build_workers: usize,
+    /// Seed versioned tables during a build without the per-row read-and-close of
+    /// the versioning trigger (every key is new in a database nobody reads yet; see
+    /// docs/design.md). `false` seeds row by row as any later write does.
+    pub bulk_seed: bool,
     /// The `.env` file that was read, if any.
     pub dotenv_path: Option<PathBuf>,
 }
@@ -102,6 +106,7 @@ impl fmt::Debug for Config {
             .field("rebuild", &self.rebuild)
             .field("retire_in_background", &self.retire_in_background)
             .field("build_workers", &self.build_workers)
+            .field("bulk_seed", &self.bulk_seed)
             .field("dotenv_path", &self.dotenv_path)
             .finish()
     }
@@ -182,6 +187,7 @@ impl Config {
             rebuild: false,
             retire_in_background: false,
             build_workers: 1,
+            bulk_seed: true,
             dotenv_path: None,
         })
     }

@@ -271,6 +271,10 @@ fn build_into(
         .context("opening the build transaction")?;
     lap.log("connect to the new database");
     let extensions = extensions_for(&mut tx, config, manifest)?;
+    if config.bulk_seed {
+        tx.batch_execute(BULK_SEED_SQL)
+            .context("switching on bulk seeding")?;
+    }
     // A superuser installs the extensions itself, as it always has; any other login
     // can only install trusted ones, as the database's owner.
     let as_owner = !rights.superuser;
@@ -329,6 +333,10 @@ pub(crate) fn extensions_for(
     }
     Ok(out)
 }
+
+/// Tells the versioning trigger, for one transaction, that the database is being
+/// built: every key it seeds is new (sql/create/01_utility, versioned insert).
+pub(crate) const BULK_SEED_SQL: &str = "SET LOCAL ores.bulk_seed = 'on'";
 
 /// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends
 /// its time, without a profiler.

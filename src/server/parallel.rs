@@ -268,6 +268,15 @@ fn build_into(
         failure: None,
     });
     let wake = Condvar::new();
+    // What every script's transaction starts with.
+    let mut setup = format!(
+        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
+        quote_ident(owner)
+    );
+    if config.bulk_seed {
+        setup.push_str(crate::lifecycle::BULK_SEED_SQL);
+    }
+    let setup = setup.as_str();
     let mut connections = vec![client];
     for _ in 1..workers.clamp(1, scripts.len().max(1)) {
         connections.push(connect_admin_to(config, database)?);
@@ -275,7 +284,7 @@ fn build_into(
     std::thread::scope(|s| {
         for mut c in connections.drain(..) {
             let (board, wake, scripts, deps) = (&board, &wake, &scripts, &deps);
-            s.spawn(move || work(&mut c, owner, scripts, deps, board, wake));
+            s.spawn(move || work(&mut c, setup, scripts, deps, board, wake));
         }
     });
     let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -310,7 +319,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// done or anything failed.
 fn work(
     client: &mut Client,
-    owner: &str,
+    setup: &str,
     scripts: &[&Script],
     deps: &[Vec<usize>],
     board: &Mutex<Board>,
@@ -335,7 +344,7 @@ fn work(
                 b = wake.wait(b).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let outcome = apply_one(client, owner, next, scripts[next]);
+        let outcome = apply_one(client, setup, next, scripts[next]);
         let mut b = lock(board);
         match outcome {
             Ok(()) => {
@@ -358,7 +367,7 @@ fn work(
 /// Applies one script and its applied-scripts record in a transaction of its own. A
 /// deadlock with another worker (two scripts locking shared tables in different
 /// orders, e.g. foreign keys) rolls the script back; it is tried again.
-fn apply_one(client: &mut Client, owner: &str, index: usize, script: &Script) -> Result<()> {
+fn apply_one(client: &mut Client, setup: &str, index: usize, script: &Script) -> Result<()> {
     // Recorded exactly as refinery records it in a one-transaction build.
     let migration = Migration::unapplied(&migration_name(index, script), &script.sql)
         .map_err(|e| Error::Config(format!("manifest rejected by refinery: {e}")))?;
@@ -372,11 +381,7 @@ fn apply_one(client: &mut Client, owner: &str, index: usize, script: &Script) ->
         let mut tx = client
             .transaction()
             .context("opening a script transaction")?;
-        tx.batch_execute(&format!(
-            "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
-            quote_ident(owner)
-        ))
-        .context("acting as the owner")?;
+        tx.batch_execute(setup).context("acting as the owner")?;
         if let Err(e) = tx.batch_execute(&script.sql) {
             drop(tx);
             if e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) && attempt < 4 {
