@@ -36,6 +36,19 @@ impl std::fmt::Display for ScriptFailure {
 }
 
 /// Everything that can go wrong.
+///
+/// ```no_run
+/// let config = ores_sql::Config::load()?;
+/// match ores_sql::recreate(&config) {
+///     Err(ores_sql::Error::Script(failure)) => {
+///         // e.g. sql/create/02_iam/010_iam_tenants.sql:12: SQLSTATE 42P01: ...
+///         eprintln!("{failure}");
+///         assert_eq!(failure.sqlstate.len(), 5);
+///     }
+///     other => { other?; }
+/// }
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configuration value is missing, malformed or unsafe.

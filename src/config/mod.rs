@@ -1,6 +1,17 @@
 //! Configuration: `.env` first, exported variables over it, libpq defaults under both.
 //!
 //! Nothing here talks to the server; everything is validated before any SQL is sent.
+//!
+//! ```no_run
+//! use ores_sql::Config;
+//! let mut config = Config::load()?.with_env("ci")?;
+//! config.rebuild = true; // skip the cached template this once
+//! let check = ores_sql::config::envfile::check()?;
+//! if !check.is_ok() {
+//!     eprintln!("missing: {}", check.missing.join(", "));
+//! }
+//! # Ok::<(), ores_sql::Error>(())
+//! ```
 
 pub mod configure;
 pub mod envfile;
@@ -119,6 +130,12 @@ fn is_ours(key: &str) -> bool {
 impl Config {
     /// Loads `.env` (working directory, else the enclosing repository root), then lets
     /// exported variables override it. `ORES_DOTENV` names another file explicitly.
+    ///
+    /// ```no_run
+    /// let config = ores_sql::Config::load()?;
+    /// println!("environment {} builds {} on {}", config.env, config.database, config.server_label());
+    /// # Ok::<(), ores_sql::Error>(())
+    /// ```
     pub fn load() -> Result<Config> {
         let explicit = std::env::var_os("ORES_DOTENV").map(PathBuf::from);
         let path = match explicit {

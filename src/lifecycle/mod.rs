@@ -3,6 +3,17 @@
 //! A build never happens in place: the new database is built under a staging name
 //! and renamed into place only once complete, so a failed build leaves the previous
 //! database untouched. Runs on one environment are serialised by an advisory lock.
+//! The submodules are the other commands: rebuild one entity, reset tenants, drop
+//! by name, and the rule of which databases may be touched ([`target`]).
+//!
+//! ```no_run
+//! use ores_sql::lifecycle::{entity, reset};
+//! let config = ores_sql::Config::load()?;
+//! reset::reset_tenant(&config, "acme")?;
+//! let rebuilt = entity::recreate_entity(&config, "iam_tenants", false)?;
+//! println!("recreated {} ({} script(s))", rebuilt.entity, rebuilt.scripts.len());
+//! # Ok::<(), ores_sql::Error>(())
+//! ```
 
 pub mod cache;
 pub mod drop;
@@ -66,29 +77,68 @@ pub struct TeardownReport {
     pub roles_dropped: Vec<String>,
 }
 
-/// Drops and rebuilds the environment's database from the compiled-in manifest.
+/// Drops and rebuilds the environment's database from the compiled-in manifest:
+/// built beside the live one and swapped in, so a failure leaves it as it was.
+///
+/// ```no_run
+/// let mut config = ores_sql::Config::load()?;
+/// config.terminate_connections = true; // end other sessions instead of refusing
+/// let report = ores_sql::recreate(&config)?;
+/// println!("{} usable after {:?} ({} build)", report.database, report.usable_after, report.path.as_str());
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
 pub fn recreate(config: &Config) -> Result<BuildReport> {
     recreate_with(config, Manifest::compiled())
 }
 
 /// [`recreate`] with another manifest (tests use small or broken ones).
+///
+/// ```no_run
+/// let config = ores_sql::Config::load()?;
+/// let tree = ores_sql::Manifest::from_dir(std::path::Path::new("their/sql"))?;
+/// ores_sql::recreate_with(&config, &tree)?;
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
 pub fn recreate_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
     crate::runtime::off_runtime(|| build(config, manifest, Mode::Replace))
 }
 
 /// Creates the database and applies everything, without dropping anything first.
 /// Refuses if the database already holds a schema.
+///
+/// ```no_run
+/// let config = ores_sql::Config::load()?;
+/// match ores_sql::setup(&config) {
+///     Ok(report) => println!("set up {}", report.database),
+///     Err(ores_sql::Error::AlreadyExists(db)) => println!("{db} is already there"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
 pub fn setup(config: &Config) -> Result<BuildReport> {
     setup_with(config, Manifest::compiled())
 }
 
 /// [`setup`] with another manifest.
+///
+/// ```no_run
+/// let config = ores_sql::Config::load()?.with_database("ores_dev_demo")?;
+/// ores_sql::setup_with(&config, ores_sql::Manifest::compiled())?;
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
 pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
     crate::runtime::off_runtime(|| build(config, manifest, Mode::Setup))
 }
 
 /// Drops the environment's database, its cached template and its roles; other
 /// environments are untouched.
+///
+/// ```no_run
+/// let config = ores_sql::Config::load()?.with_env("ci")?;
+/// let removed = ores_sql::teardown(&config)?;
+/// println!("dropped {} role(s)", removed.roles_dropped.len());
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
 pub fn teardown(config: &Config) -> Result<TeardownReport> {
     crate::runtime::off_runtime(|| {
         config.validate()?;

@@ -150,7 +150,15 @@ pub fn drift(client: &mut Client, manifest: &Manifest) -> Result<Drift> {
 }
 
 /// Connects to the configured database as the administrator and runs [`drift`]
-/// against the compiled-in manifest.
+/// against the compiled-in manifest: what a service calls at start-up.
+///
+/// ```no_run
+/// let config = ores_sql::Config::load()?;
+/// if let ores_sql::Drift::Stale(info) = ores_sql::check_database(&config)? {
+///     eprintln!("{} was built from schema {}; run `compass db recreate`", config.database, info.schema_hash);
+/// }
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
 pub fn check_database(config: &Config) -> Result<Drift> {
     crate::runtime::off_runtime(|| {
         let mut client = crate::server::admin::connect_admin_to(config, &config.database)?;

@@ -4,6 +4,21 @@
 //! Nothing here connects to a database other than the one asked about: a stray
 //! session in someone else's database would make their `DROP DATABASE` or template
 //! clone fail.
+//!
+//! Every report type serialises (serde) in the shapes `compass ... --json` prints
+//! (docs/json.md).
+//!
+//! ```no_run
+//! let config = ores_sql::Config::load()?;
+//! let status = ores_sql::inspect::status(&config)?;
+//! println!("{} is {}, {} session(s)", status.database, status.state.as_str(), status.sessions.len());
+//! for role in ores_sql::inspect::roles(&config, &config.env)? {
+//!     if !role.problems.is_empty() {
+//!         println!("{}: {}", role.name, role.problems.join(", "));
+//!     }
+//! }
+//! # Ok::<(), ores_sql::Error>(())
+//! ```
 
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};

@@ -109,6 +109,12 @@ static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
 
 impl Manifest {
     /// The manifest compiled into this binary from `sql/`.
+    ///
+    /// ```
+    /// let m = ores_sql::Manifest::compiled();
+    /// assert!(!m.scripts().is_empty());
+    /// println!("schema {} from {} scripts", m.schema_hash(), m.scripts().len());
+    /// ```
     pub fn compiled() -> &'static Manifest {
         &COMPILED
     }
