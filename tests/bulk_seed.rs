@@ -87,6 +87,18 @@ fn a_bulk_seeded_build_holds_what_a_row_by_row_build_holds() {
     assert_eq!(odd, 0);
 }
 
+/// Inserts the party ACME again as if its key were new; the error it must get.
+fn insert_acme_again(client: &mut postgres::Client) -> postgres::Error {
+    client
+        .execute(
+            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code, party_id)
+             SELECT short_code, 'again', party_type_code, party_id
+               FROM ores_refdata_parties_tbl WHERE short_code = 'ACME'",
+            &[],
+        )
+        .unwrap_err()
+}
+
 #[test]
 fn a_session_that_asks_for_bulk_seeding_still_gets_every_check() {
     let db = TestDatabase::new().unwrap();
@@ -97,14 +109,7 @@ fn a_session_that_asks_for_bulk_seeding_still_gets_every_check() {
     // A second write of the key as if it were new: row by row this is a stale write
     // (ORE01); had the trigger skipped its checks, the exclusion constraint would
     // have refused it instead (23P01).
-    let err = refdata
-        .execute(
-            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code, party_id)
-             SELECT short_code, 'again', party_type_code, party_id
-               FROM ores_refdata_parties_tbl WHERE short_code = 'ACME'",
-            &[],
-        )
-        .unwrap_err();
+    let err = insert_acme_again(&mut refdata);
     assert_eq!(err.code().unwrap().code(), "ORE01", "{err}");
 }
 
@@ -124,13 +129,6 @@ fn the_build_itself_skips_the_read_and_close() {
     // The same key as new again: with the lookup skipped, only the exclusion
     // constraint stands in the way (23P01), where a normal write is refused as
     // stale (ORE01) by the trigger, as the test above shows.
-    let err = owner
-        .execute(
-            "INSERT INTO ores_refdata_parties_tbl (short_code, name, party_type_code, party_id)
-             SELECT short_code, 'again', party_type_code, party_id
-               FROM ores_refdata_parties_tbl WHERE short_code = 'ACME'",
-            &[],
-        )
-        .unwrap_err();
+    let err = insert_acme_again(&mut owner);
     assert_eq!(err.code().unwrap().code(), "23P01", "{err}");
 }

@@ -2,6 +2,8 @@
 //! shapes the database changed, builds in full when anything did, and never lets the
 //! template be reached.
 
+mod common;
+
 use ores_sql::lifecycle::cache::template_name;
 use ores_sql::lifecycle::version::{BuildPath, build_info};
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
@@ -9,6 +11,13 @@ use ores_sql::server::roles::roles_for;
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Config, Error, Manifest};
 use std::path::{Path, PathBuf};
+
+/// Every public table but the build record with its row count.
+fn contents(config: &Config) -> Vec<(String, i64)> {
+    let mut counts = common::row_counts(config, &config.database);
+    counts.retain(|(t, _)| t != "ores_database_builds_tbl");
+    counts
+}
 
 /// A copy of the repository's `sql/` tree that a test may change.
 fn sql_tree() -> (tempfile::TempDir, PathBuf) {
@@ -36,31 +45,6 @@ fn recorded_path(config: &Config) -> Option<String> {
         .unwrap()
         .expect("build record")
         .build_path
-}
-
-/// Every public table with its row count, as the superuser sees it.
-fn contents(config: &Config) -> Vec<(String, i64)> {
-    let mut db = connect_admin_to(config, &config.database).unwrap();
-    let tables: Vec<String> = db
-        .query(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
-        .into_iter()
-        .filter(|t| t != "ores_database_builds_tbl")
-        .map(|t| {
-            let n: i64 = db
-                .query_one(&format!("SELECT count(*) FROM \"{t}\""), &[])
-                .unwrap()
-                .get(0);
-            (t, n)
-        })
-        .collect()
 }
 
 /// Which of the environment's roles may connect to `database`.

@@ -1,6 +1,8 @@
 //! The parallel build: the same database as the one-transaction build, and the same
 //! guarantees when a script fails.
 
+mod common;
+
 use ores_sql::lifecycle::version::{BuildPath, build_info};
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
@@ -40,29 +42,6 @@ impl Drop for DropOnExit {
     }
 }
 
-fn row_counts(config: &Config, database: &str) -> Vec<(String, i64)> {
-    let mut db = connect_admin_to(config, database).unwrap();
-    let tables: Vec<String> = db
-        .query(
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
-        .into_iter()
-        .map(|t| {
-            let n: i64 = db
-                .query_one(&format!("SELECT count(*) FROM \"{t}\""), &[])
-                .unwrap()
-                .get(0);
-            (t, n)
-        })
-        .collect()
-}
-
 #[test]
 fn a_parallel_build_equals_a_sequential_one() {
     let env = ScratchEnv::new("pe").unwrap();
@@ -93,9 +72,9 @@ fn a_parallel_build_equals_a_sequential_one() {
         schema_dump(&sequential, &sequential.database),
         schema_dump(&parallel, &parallel.database)
     );
-    let counts = row_counts(&sequential, &sequential.database);
+    let counts = common::row_counts(&sequential, &sequential.database);
     assert!(counts.iter().any(|(_, n)| *n > 0));
-    assert_eq!(counts, row_counts(&parallel, &parallel.database));
+    assert_eq!(counts, common::row_counts(&parallel, &parallel.database));
     // The applied-scripts record lists the same scripts under the same names.
     let applied = |c: &Config| -> Vec<(i32, String, String)> {
         connect_admin_to(c, &c.database)

@@ -161,3 +161,27 @@ pub fn existing_roles(config: &ores_sql::Config, names: &[String]) -> Vec<String
         .map(|r| r.get(0))
         .collect()
 }
+
+/// Every public table with its row count, as the superuser sees it.
+pub fn row_counts(config: &ores_sql::Config, database: &str) -> Vec<(String, i64)> {
+    let mut db = ores_sql::server::admin::connect_admin_to(config, database).unwrap();
+    let tables: Vec<String> = db
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let n: i64 = db
+                .query_one(&format!("SELECT count(*) FROM \"{t}\""), &[])
+                .unwrap()
+                .get(0);
+            (t, n)
+        })
+        .collect()
+}
