@@ -102,29 +102,23 @@ fn main() {
             code.push_str("pub(crate) static COMPILED_DATA: &[Script] = &[\n");
         }
     }
-    match &allow_text {
-        Some(_) => writeln!(
-            code,
-            "pub(crate) const COMPILED_ALLOW_LIST: &str = include_str!({:?});",
-            allow_path.display().to_string()
-        )
-        .unwrap(),
-        None => code.push_str("pub(crate) const COMPILED_ALLOW_LIST: &str = \"\";\n"),
-    }
+    embed_file(
+        &mut code,
+        "COMPILED_ALLOW_LIST",
+        allow_text.is_some(),
+        &allow_path,
+    );
     writeln!(
         code,
         "pub(crate) const COMPILED_UNREACHED: &[&str] = &{unreached:?};"
     )
     .unwrap();
-    match &settings_text {
-        Some(_) => writeln!(
-            code,
-            "pub(crate) const COMPILED_SETTINGS: &str = include_str!({:?});",
-            settings_path.display().to_string()
-        )
-        .unwrap(),
-        None => code.push_str("pub(crate) const COMPILED_SETTINGS: &str = \"\";\n"),
-    }
+    embed_file(
+        &mut code,
+        "COMPILED_SETTINGS",
+        settings_text.is_some(),
+        &settings_path,
+    );
     writeln!(
         code,
         "pub(crate) const COMPILED_SCHEMA_HASH: &str = {hash:?};"
@@ -275,6 +269,21 @@ fn entry_rows(
     let rows = closure.files.iter().filter(|f| !f.data).map(row).collect();
     let data = closure.files.iter().filter(|f| f.data).map(row).collect();
     (rows, data, hash)
+}
+
+/// `const NAME: &str`, the file's text compiled in (`include_str!`, so cargo tracks
+/// it), or empty when the file does not exist.
+fn embed_file(code: &mut String, name: &str, exists: bool, path: &Path) {
+    if exists {
+        writeln!(
+            code,
+            "pub(crate) const {name}: &str = include_str!({:?});",
+            path.display().to_string()
+        )
+        .unwrap();
+    } else {
+        writeln!(code, "pub(crate) const {name}: &str = \"\";").unwrap();
+    }
 }
 
 fn fail(message: &str) -> ! {
