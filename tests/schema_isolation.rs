@@ -6,8 +6,18 @@ mod common;
 use common::*;
 use ores_sql::tree::registry::{PROVISIONER_COMPONENTS, component_of_table};
 
-#[test]
-fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
+/// Two tenants, each with a refdata session and one party of its own.
+struct TwoTenants {
+    env: ores_sql::testing::TestDatabase,
+    a: String,
+    b: String,
+    ra: postgres::Client,
+    rb: postgres::Client,
+    a_party: String,
+    b_party: String,
+}
+
+fn two_tenants() -> TwoTenants {
     let env = built();
     let a = create_tenant(&env, "tenant_a");
     let b = create_tenant(&env, "tenant_b");
@@ -15,7 +25,27 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
     let mut rb = service(&env, "refdata", Some(&b));
     let a_party = insert_party(&mut ra, "A1", "Alpha Bank");
     let b_party = insert_party(&mut rb, "B1", "Beta Bank");
+    TwoTenants {
+        env,
+        a,
+        b,
+        ra,
+        rb,
+        a_party,
+        b_party,
+    }
+}
 
+#[test]
+fn each_tenant_reads_only_its_own_rows() {
+    // `_env` keeps the database alive: a field left to `..` is dropped at once.
+    let TwoTenants {
+        env: _env,
+        mut ra,
+        a_party,
+        b_party,
+        ..
+    } = two_tenants();
     // Read: each tenant sees exactly its own parties.
     let visible: Vec<String> = ra
         .query("SELECT party_id::text FROM ores_refdata_parties_tbl", &[])
@@ -31,7 +61,18 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
         )
         .unwrap();
     assert!(seen.is_empty(), "tenant A read tenant B's party");
+}
 
+#[test]
+fn a_tenant_cannot_insert_update_or_delete_another_tenants_rows() {
+    let TwoTenants {
+        env: _env,
+        b,
+        mut ra,
+        mut rb,
+        b_party,
+        ..
+    } = two_tenants();
     // Insert into another tenant: refused by the policy's WITH CHECK.
     let state = sqlstate(ra.execute(
         "INSERT INTO ores_refdata_parties_tbl (tenant_id, short_code, name, party_type_code)
@@ -59,7 +100,13 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
           WHERE valid_to = ores_utility_infinity_timestamp_fn() AND name = 'Beta Bank'",
     );
     assert_eq!(b_current, 1, "tenant B's party was changed by tenant A");
+}
 
+#[test]
+fn rows_cannot_be_moved_to_another_tenant() {
+    let TwoTenants {
+        env, a, b, mut ra, ..
+    } = two_tenants();
     // Moving one's own versioned row to another tenant: versioned rows are never
     // updated in place (ORE03), and the policy would refuse it anyway.
     let state = sqlstate(ra.execute(
@@ -102,7 +149,12 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
         count(&mut ib, "SELECT count(*) FROM ores_iam_accounts_tbl"),
         0
     );
+}
 
+#[test]
+fn a_tenant_sees_only_its_own_registration_and_tenant_codes_stay_unique() {
+    let TwoTenants { env, a, .. } = two_tenants();
+    let mut ia = service(&env, "iam", Some(&a));
     // Tenants: A sees its own registration and the system tenant's, never B's, and
     // cannot register tenants itself.
     let codes: Vec<String> = ia
@@ -124,7 +176,11 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
         &[],
     ));
     assert_eq!(state, "23P01", "a second tenant with code tenant_a");
+}
 
+#[test]
+fn shared_reference_data_is_readable_by_all_and_writable_only_by_the_system() {
+    let TwoTenants { env, mut ra, .. } = two_tenants();
     // Shared reference data: readable by every tenant, writable by none but the system.
     assert_eq!(
         count(
@@ -154,7 +210,12 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
         ),
         1
     );
+}
 
+#[test]
+fn sessions_without_a_tenant_or_as_the_system_see_no_tenants_private_data() {
+    let TwoTenants { env, .. } = two_tenants();
+    let mut sys = service(&env, "refdata", Some(SYSTEM_TENANT));
     // A session that never chose a tenant sees no tenant's data at all.
     let mut none = service(&env, "refdata", None);
     assert_eq!(
@@ -166,7 +227,11 @@ fn a_tenant_cannot_read_write_or_take_another_tenants_rows() {
         count(&mut sys, "SELECT count(*) FROM ores_refdata_parties_tbl"),
         0
     );
+}
 
+#[test]
+fn even_the_table_owner_is_subject_to_the_policies() {
+    let TwoTenants { env, .. } = two_tenants();
     // Even the table owner is subject to the policies (FORCE ROW LEVEL SECURITY).
     let mut admin = admin(&env);
     let unforced = count(
