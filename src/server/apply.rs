@@ -104,15 +104,15 @@ pub(crate) fn migration_name(index: usize, script: &Script) -> String {
     format!("V{}__{word}", index + 1)
 }
 
-/// Installs extensions, then applies `scripts` as `owner_role` and records each one,
-/// inside the caller's transaction. Nothing is committed here.
-pub(crate) fn apply_scripts(
-    tx: &mut postgres::Transaction<'_>,
-    scripts: &[&Script],
-    owner_role: &str,
+/// How every build transaction starts: the extensions installed, the session acting
+/// as `owner_role`, and the applied-scripts table in place. A superuser installs the
+/// extensions itself; any other login (`extensions_as_owner`) can only install
+/// trusted ones, as the database's owner, so it does so after taking the role.
+pub(crate) fn build_prologue(
     extensions: &[String],
+    owner_role: &str,
     extensions_as_owner: bool,
-) -> Result<()> {
+) -> String {
     let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
     let create_extensions = extensions
         .iter()
@@ -135,6 +135,19 @@ pub(crate) fn apply_scripts(
     prologue.push_str(
         &<postgres::Client as Migrate>::assert_migrations_table_query(APPLIED_SCRIPTS_TABLE),
     );
+    prologue
+}
+
+/// Installs extensions, then applies `scripts` as `owner_role` and records each one,
+/// inside the caller's transaction. Nothing is committed here.
+pub(crate) fn apply_scripts(
+    tx: &mut postgres::Transaction<'_>,
+    scripts: &[&Script],
+    owner_role: &str,
+    extensions: &[String],
+    extensions_as_owner: bool,
+) -> Result<()> {
+    let prologue = build_prologue(extensions, owner_role, extensions_as_owner);
     tx.batch_execute(&prologue)
         .context("preparing the database (extensions, owner role, applied-scripts table)")?;
 

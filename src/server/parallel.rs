@@ -23,7 +23,7 @@ use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::version::{BuildPath, record_build};
 use crate::server::admin::{connect_admin_to, wait_for_no_sessions};
-use crate::server::apply::{APPLIED_SCRIPTS_TABLE, failure_in, migration_name};
+use crate::server::apply::{APPLIED_SCRIPTS_TABLE, build_prologue, failure_in, migration_name};
 use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::rights::AdminRights;
 use crate::server::roles::role_name;
@@ -31,7 +31,6 @@ use crate::tree::lint::lexer::{Tok, lex_spans};
 use crate::tree::manifest::{Manifest, Phase, Script};
 use postgres::Client;
 use refinery_core::Migration;
-use refinery_core::traits::sync::Migrate;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -235,27 +234,8 @@ fn build_into(
     let mut tx = client
         .transaction()
         .context("opening the prologue transaction")?;
-    let create_extensions: String = crate::lifecycle::extensions_for(&mut tx, config, manifest)?
-        .iter()
-        .map(|ext| {
-            format!(
-                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
-                quote_ident(ext)
-            )
-        })
-        .collect();
-    let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
-    if superuser {
-        prologue.push_str(&create_extensions);
-    }
-    prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner)));
-    if !superuser {
-        prologue.push_str(&create_extensions);
-    }
-    prologue.push_str(&<Client as Migrate>::assert_migrations_table_query(
-        APPLIED_SCRIPTS_TABLE,
-    ));
-    tx.batch_execute(&prologue)
+    let extensions = crate::lifecycle::extensions_for(&mut tx, config, manifest)?;
+    tx.batch_execute(&build_prologue(&extensions, owner, !superuser))
         .context("preparing the database (extensions, owner role, applied-scripts table)")?;
     tx.commit().context("committing the prologue")?;
     lap.log("extensions");

@@ -16,7 +16,7 @@
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
-use crate::server::apply::{APPLIED_SCRIPTS_TABLE, failure_in};
+use crate::server::apply::{APPLIED_SCRIPTS_TABLE, build_prologue, failure_in};
 use crate::server::roles::{Redacted, role_name};
 use crate::tree::entry::engine_variables;
 use crate::tree::manifest::Manifest;
@@ -70,32 +70,12 @@ pub(crate) fn apply_entry(
     // it joins the DDL user for this transaction alone (taken back below, or by the
     // rollback of a failed build), so it never keeps more than the owner group.
     let borrow_ddl = !admin_is_superuser && ddl != owner_role;
-    let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
+    let mut prologue = String::new();
     if borrow_ddl {
         prologue.push_str(&format!("GRANT {} TO CURRENT_USER;\n", quote_ident(&ddl)));
     }
-    let create_extensions: String = extensions
-        .iter()
-        .map(|ext| {
-            format!(
-                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
-                quote_ident(ext)
-            )
-        })
-        .collect();
-    if !extensions_as_owner {
-        prologue.push_str(&create_extensions);
-    }
-    prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
-    if extensions_as_owner {
-        prologue.push_str(&create_extensions);
-    }
-    prologue.push_str(&format!(
-        "CREATE TABLE IF NOT EXISTS {APPLIED_SCRIPTS_TABLE} (
-             version int4 PRIMARY KEY, name varchar(255), applied_on varchar(255),
-             checksum varchar(255));\n"
-    ));
-    prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(&ddl)));
+    prologue.push_str(&build_prologue(extensions, owner_role, extensions_as_owner));
+    prologue.push_str(&format!(";\nSET LOCAL ROLE {};\n", quote_ident(&ddl)));
     tx.batch_execute(&prologue)
         .context("preparing the database (extensions, DDL login user, applied-scripts table)")?;
 
