@@ -32,13 +32,7 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
         // Dropping a database takes its owner's rights.
         let rights = AdminRights::detect(admin)?;
         rights.join_owner(admin, &config.env)?;
-        let dropped = if kill {
-            rights.signalling(admin, &config.env, database, |admin| {
-                drop_database(admin, database, true)
-            })?
-        } else {
-            drop_database(admin, database, false)?
-        };
+        let dropped = crate::lifecycle::drop_as(admin, &rights, &config.env, database, kill)?;
         drop_database(admin, &template, true)?;
         Ok(dropped)
     })

@@ -158,11 +158,13 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         force_drop(admin, &rights, &config.env, &staging)?;
         force_drop(admin, &rights, &config.env, &retired)?;
         drop_database(admin, &cache::template_name(&config.database), true)?;
-        let database_dropped = if config.terminate_connections {
-            force_drop(admin, &rights, &config.env, &config.database)?
-        } else {
-            drop_database(admin, &config.database, false)?
-        };
+        let database_dropped = drop_as(
+            admin,
+            &rights,
+            &config.env,
+            &config.database,
+            config.terminate_connections,
+        )?;
         let names: Vec<String> = crate::server::roles::roles_for(&config.env)
             .into_iter()
             .map(|r| r.name)
@@ -405,6 +407,21 @@ impl Lap {
 
 /// Drops `database`, terminating its sessions (with what that takes).
 fn force_drop(admin: &mut Client, rights: &AdminRights, env: &str, database: &str) -> Result<bool> {
+    drop_as(admin, rights, env, database, true)
+}
+
+/// Drops `database` as `rights` allow: with `kill`, terminating its sessions (joining
+/// what that takes); without, refusing while others are connected.
+pub(crate) fn drop_as(
+    admin: &mut Client,
+    rights: &AdminRights,
+    env: &str,
+    database: &str,
+    kill: bool,
+) -> Result<bool> {
+    if !kill {
+        return drop_database(admin, database, false);
+    }
     rights.signalling(admin, env, database, |admin| {
         drop_database(admin, database, true)
     })
