@@ -132,3 +132,45 @@ fn the_build_itself_skips_the_read_and_close() {
     let err = insert_acme_again(&mut owner);
     assert_eq!(err.code().unwrap().code(), "23P01", "{err}");
 }
+
+/// The next notification on `listener`'s channels (5 s at most).
+fn next_notification(listener: &mut postgres::Client) -> postgres::Notification {
+    use postgres::fallible_iterator::FallibleIterator;
+    listener
+        .notifications()
+        .timeout_iter(std::time::Duration::from_secs(5))
+        .next()
+        .expect("reading notifications")
+        .expect("a notification within 5 seconds")
+}
+
+#[test]
+fn a_build_seed_announces_nothing_and_any_other_write_is_announced() {
+    let db = TestDatabase::new().unwrap();
+    let tenant = common::create_tenant(&db, "bulk_quiet");
+    let mut listener = common::service(&db, "refdata", Some(&tenant));
+    listener.batch_execute("LISTEN ores_refdata_parties").unwrap();
+    let mut owner = db.admin().unwrap();
+    owner
+        .batch_execute(&format!(
+            "SET ores.tenant_id = '{tenant}'; SET ores.service = 'refdata';
+             SET ROLE \"{}\"; SET ores.bulk_seed = 'on'",
+            db.role("owner")
+        ))
+        .unwrap();
+    common::insert_party(&mut owner, "SEEDED", "Seeded as the build seeds");
+    // A service asking for bulk seeding gets no such silence: notifications arrive in
+    // commit order, so the first one must be the service's and not the seed's.
+    let mut refdata = common::service(&db, "refdata", Some(&tenant));
+    refdata.batch_execute("SET ores.bulk_seed = 'on'").unwrap();
+    let id = common::insert_party(&mut refdata, "WRITTEN", "Written by a service");
+    let note = next_notification(&mut listener);
+    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(payload["ids"]["party_id"], id.as_str(), "{payload}");
+    // The owner's announcements come back as soon as it stops seeding.
+    owner.batch_execute("RESET ores.bulk_seed").unwrap();
+    let again = common::insert_party(&mut owner, "AFTER", "Written after the seed");
+    let note = next_notification(&mut listener);
+    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(payload["ids"]["party_id"], again.as_str(), "{payload}");
+}

@@ -59,6 +59,21 @@ BEGIN
 END
 $$;
 
+-- Whether this session is seeding the database while it is being built: the build
+-- says so with ores.bulk_seed for its own transaction, and it counts only for a
+-- member of the database's owner (the owner group, which owns the database and every
+-- table in it and is what the build runs as). No service or ordinary login user is
+-- one, so no other session can use it to skip a check; the DDL users are, but they
+-- could switch the triggers off outright. Nobody can read or listen to a database
+-- that is still being built, and every key it seeds is new. Asked for every seeded
+-- row: a SQL function of two built-ins, inlined into the caller, runs no query.
+CREATE OR REPLACE FUNCTION ores_utility_bulk_seeding_fn()
+RETURNS boolean LANGUAGE sql STABLE
+AS $$
+    SELECT coalesce(current_setting('ores.bulk_seed', true), '') = 'on'
+       AND pg_catalog.pg_has_role(current_user, 'pg_database_owner', 'USAGE')
+$$;
+
 -- `tenant_id = ($1).tenant_id AND k1 = ($1).k1 ...`: the predicate selecting the
 -- rows of one entity key, with the row passed as $1.
 CREATE OR REPLACE FUNCTION ores_utility_key_predicate_fn(p_keys text[])
@@ -194,14 +209,10 @@ BEGIN
         RETURN NEW;
     END IF;
 
-    -- Seeding while the database is built: nobody reads it yet and every key is new,
-    -- so there is no current row to look up or close. The build says so with
-    -- ores.bulk_seed for its own transaction; it counts only for the table's owner
-    -- (the build runs as the owner group, which no service or login user is), so a
-    -- session cannot use it to skip the checks. Should a key come twice anyway, the
-    -- exclusion constraint refuses the second row rather than letting it in wrong.
-    IF current_setting('ores.bulk_seed', true) = 'on'
-       AND current_user::regrole = (SELECT relowner FROM pg_class WHERE oid = TG_RELID) THEN
+    -- Seeding while the database is built: there is no current row to look up or
+    -- close. Should a key come twice anyway, the exclusion constraint refuses the
+    -- second row rather than letting it in wrong.
+    IF ores_utility_bulk_seeding_fn() THEN
         IF expected <> 0 THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'ORE01',
@@ -463,7 +474,10 @@ RETURNS trigger LANGUAGE plpgsql
 SET search_path = public, pg_temp
 AS $$
 BEGIN
-    IF pg_trigger_depth() > 1 OR ores_utility_purging_fn(TG_RELID) THEN
+    -- Nobody can listen to a database that is still being built: a seed's
+    -- notifications would only fill the server's queue.
+    IF pg_trigger_depth() > 1 OR ores_utility_purging_fn(TG_RELID)
+       OR ores_utility_bulk_seeding_fn() THEN
         RETURN NULL;
     END IF;
     PERFORM ores_utility_notify_fn(
