@@ -4,7 +4,8 @@
 
 mod common;
 
-use ores_sql::lifecycle::cache::template_name;
+use ores_sql::lifecycle::cache::{spare_name, template_name};
+use ores_sql::lifecycle::retire::wait_for_background;
 use ores_sql::lifecycle::version::{BuildPath, build_info};
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::server::roles::roles_for;
@@ -288,4 +289,106 @@ fn failures_keep_the_previous_database() {
         ores_sql::recreate_with(&env.config, &tree).unwrap().path,
         BuildPath::Full
     );
+}
+
+/// `database`'s OID (kept by a rename, new for every copy), if it exists.
+fn oid_of(admin: &mut postgres::Client, database: &str) -> Option<u32> {
+    admin
+        .query_opt(
+            "SELECT oid FROM pg_database WHERE datname = $1",
+            &[&database],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+/// The database's privileges with the environment's label masked, as text.
+fn database_acl(config: &Config, database: &str) -> String {
+    connect_admin(config)
+        .unwrap()
+        .query_one(
+            "SELECT coalesce(datacl::text, '') FROM pg_database WHERE datname = $1",
+            &[&database],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_takes() {
+    let env = ScratchEnv::new("cp").unwrap();
+    let mut config = env.config.clone();
+    config.retire_in_background = true;
+    let db = config.database.clone();
+    let spare = spare_name(&db);
+    let template = template_name(&db);
+    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Full);
+    wait_for_background();
+    let built = contents(&config);
+    let acl = database_acl(&config, &db);
+    let mut admin = connect_admin(&config).unwrap();
+
+    // Kept as the template is: closed, owned by a superuser, labelled with the
+    // template's key, and nobody's to connect to or to name.
+    let (closed, superuser_owned, label, template_label): (bool, bool, String, String) = admin
+        .query_one(
+            "SELECT NOT d.datallowconn, r.rolsuper, shobj_description(d.oid, 'pg_database'),
+                    shobj_description((SELECT oid FROM pg_database WHERE datname = $2), 'pg_database')
+               FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1",
+            &[&spare, &template],
+        )
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .unwrap();
+    assert!(closed && superuser_owned);
+    assert_eq!(label, template_label);
+    assert!(who_may_connect(&config, &spare).is_empty());
+    assert!(connect_admin_to(&config, &spare).is_err());
+    let aimed = config.clone().with_database(&spare).unwrap();
+    assert!(matches!(
+        ores_sql::recreate(&aimed),
+        Err(Error::Protected { .. })
+    ));
+
+    // The next cached recreate renames that very copy into place (a rename keeps
+    // the OID), with what a clone gets: the build's contents, the record, the
+    // database privileges. What was done to the live database is gone.
+    connect_admin_to(&config, &db)
+        .unwrap()
+        .batch_execute("CREATE TABLE ores_iam_scribble_tbl (x int)")
+        .unwrap();
+    let spare_oid = oid_of(&mut admin, &spare).expect("a spare after the first build");
+    let second = ores_sql::recreate(&config).unwrap();
+    assert_eq!(second.path, BuildPath::Cached);
+    assert_eq!(oid_of(&mut admin, &db), Some(spare_oid));
+    assert_eq!(recorded_path(&config).as_deref(), Some("cached"));
+    assert_eq!(contents(&config), built);
+    assert_eq!(database_acl(&config, &db), acl);
+    let owner: String = admin
+        .query_one(
+            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
+            &[&db],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, ores_sql::server::roles::role_name(&config.env, "owner"));
+    // ... and the background work makes the next one.
+    wait_for_background();
+    let next = oid_of(&mut admin, &spare).expect("a new spare");
+    assert_ne!(next, spare_oid);
+
+    // A spare that no longer carries the key is not taken: the recreate clones the
+    // template, and the stale copy is replaced.
+    admin
+        .batch_execute(&format!("COMMENT ON DATABASE \"{spare}\" IS 'stale'"))
+        .unwrap();
+    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Cached);
+    assert_ne!(oid_of(&mut admin, &db), Some(next));
+    assert_eq!(contents(&config), built);
+    wait_for_background();
+    assert!(oid_of(&mut admin, &spare).is_some());
+
+    // Teardown removes it with the template.
+    ores_sql::teardown(&config).unwrap();
+    assert_eq!(oid_of(&mut admin, &spare), None);
+    assert_eq!(oid_of(&mut admin, &template), None);
 }

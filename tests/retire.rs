@@ -2,7 +2,7 @@
 //! recreate returns, runs stay serialised while the drop runs, and a copy left behind
 //! (the process ended first) is removed by the next run.
 
-use ores_sql::lifecycle::retire::wait_for_background_drops;
+use ores_sql::lifecycle::retire::wait_for_background;
 use ores_sql::lifecycle::target::RETIRED_SUFFIX;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
@@ -41,7 +41,7 @@ fn the_previous_copy_is_dropped_in_the_background_and_runs_stay_serialised() {
         a.join().unwrap().unwrap();
         b.join().unwrap().unwrap();
     });
-    wait_for_background_drops();
+    wait_for_background();
     let retired = format!("{}{RETIRED_SUFFIX}", config.database);
     let mut admin = connect_admin(&config).unwrap();
     assert!(!database_exists(&mut admin, &retired).unwrap());

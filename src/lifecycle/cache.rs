@@ -10,11 +10,20 @@
 //! anyone, and not marked `IS_TEMPLATE` (so only a superuser can clone it). Its name
 //! carries a suffix [`crate::lifecycle::target::check_name`] refuses, so no command
 //! can be pointed at it.
+//!
+//! Cloning the template costs a copy of every page (a quarter of a second at the real
+//! schema's size) and leaves those pages for the swap's `DROP DATABASE` checkpoint to
+//! write. With [`Config::retire_in_background`](crate::Config::retire_in_background),
+//! the background work after a recreate therefore also makes the next copy,
+//! `<db>__spare`, kept exactly like the template (closed, owned by the administrator,
+//! labelled with the key), and flushes it; the next cached recreate renames that copy
+//! into staging instead of cloning. A spare whose key does not match is dropped like a
+//! stale template.
 
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
-use crate::lifecycle::target::TEMPLATE_SUFFIX;
+use crate::lifecycle::target::{SPARE_SUFFIX, TEMPLATE_SUFFIX};
 use crate::lifecycle::version::{BUILD_TABLE, BuildPath, CRATE_VERSION};
 use crate::lifecycle::{Lap, build_database, discard};
 use crate::server::admin::{connect_admin_to, drop_database, wait_for_no_sessions};
@@ -28,6 +37,26 @@ use std::time::Duration;
 /// The name of `database`'s cached template.
 pub fn template_name(database: &str) -> String {
     format!("{database}{TEMPLATE_SUFFIX}")
+}
+
+/// The name of the ready copy of `database`'s template.
+pub fn spare_name(database: &str) -> String {
+    format!("{database}{SPARE_SUFFIX}")
+}
+
+/// Drops `database`'s cached template and its spare copy; whether a template was
+/// there.
+pub(crate) fn drop_cache(admin: &mut Client, database: &str) -> Result<bool> {
+    drop_database(admin, &spare_name(database), true)?;
+    drop_database(admin, &template_name(database), true)
+}
+
+/// What a build hands on to the work after the swap: the template to make the next
+/// spare from, when one was kept (or used) and still matches.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheState {
+    pub(crate) path: BuildPath,
+    pub(crate) template: Option<(String, String)>,
 }
 
 /// The digest of everything a build's result depends on besides the database's own
@@ -96,25 +125,27 @@ pub(crate) fn cache_key(
             row.get::<_, i64>(1)
         ));
     }
-    Ok(hex(&Sha256::digest(text.as_bytes())))
+    Ok(hex::encode(Sha256::digest(text.as_bytes())))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Drops every cached template holding objects or privileges of `roles`: a
-/// template left by a database that has since gone under another name (`compass db
-/// drop`, a changed `ORES_DB_NAME`) would otherwise keep those roles from being
-/// dropped. Found through `pg_shdepend`, which sees into databases we cannot enter.
+/// Drops every cached template and spare holding objects or privileges of `roles`:
+/// one left by a database that has since gone under another name (`compass db drop`,
+/// a changed `ORES_DB_NAME`) would otherwise keep those roles from being dropped.
+/// Found through `pg_shdepend`, which sees into databases we cannot enter.
 pub(crate) fn drop_templates_of(admin: &mut Client, roles: &[String]) -> Result<Vec<String>> {
     let templates: Vec<String> = admin
         .query(
             "SELECT DISTINCT d.datname::text FROM pg_shdepend s
                JOIN pg_database d ON d.oid = s.dbid
                JOIN pg_roles r ON r.oid = s.refobjid AND s.refclassid = 'pg_authid'::regclass
-              WHERE r.rolname = ANY($1) AND right(d.datname, $2) = $3",
-            &[&roles, &(TEMPLATE_SUFFIX.len() as i32), &TEMPLATE_SUFFIX],
+              WHERE r.rolname = ANY($1) AND (right(d.datname, $2) = $3 OR right(d.datname, $4) = $5)",
+            &[
+                &roles,
+                &(TEMPLATE_SUFFIX.len() as i32),
+                &TEMPLATE_SUFFIX,
+                &(SPARE_SUFFIX.len() as i32),
+                &SPARE_SUFFIX,
+            ],
         )
         .context("looking for cached templates of the environment")?
         .iter()
@@ -141,25 +172,39 @@ fn template_matches(admin: &mut Client, template: &str, key: &str) -> Result<boo
         .is_some())
 }
 
-/// Builds `staging` for `config`'s database: a clone of the cached template when its
-/// key matches and no rebuild is asked for, otherwise from the SQL, keeping a new
-/// template of the result. On failure `staging` is gone and the error returned; a
-/// failure to keep the template is only logged (the next run builds again).
+/// Builds `staging` for `config`'s database: the spare copy or a clone of the cached
+/// template when its key matches and no rebuild is asked for, otherwise from the SQL,
+/// keeping a new template of the result. On failure `staging` is gone and the error
+/// returned; a failure to keep the template is only logged (the next run builds
+/// again).
 pub(crate) fn build_staging(
     admin: &mut Client,
     config: &Config,
     manifest: &Manifest,
     staging: &str,
-) -> Result<BuildPath> {
+) -> Result<CacheState> {
     let template = template_name(&config.database);
+    let spare = spare_name(&config.database);
     let key = cache_key(admin, config, manifest)?;
     if !config.rebuild && template_matches(admin, &template, &key)? {
-        clone_template(admin, config, &template, staging)?;
-        return Ok(BuildPath::Cached);
+        let mut lap = Lap::start();
+        if template_matches(admin, &spare, &key)? {
+            take_spare(admin, config, &spare, staging)?;
+            lap.log("spare copy taken");
+        } else {
+            // Half made by a run that ended, or of an older build.
+            drop_database(admin, &spare, true)?;
+            clone_template(admin, config, &template, staging)?;
+        }
+        per_copy(admin, config, staging)?;
+        return Ok(CacheState {
+            path: BuildPath::Cached,
+            template: Some((template, key)),
+        });
     }
     // Stale, forced out, or not in the state we leave it in. Dropped before the
     // build so that no copy of another schema survives a failed one.
-    if drop_database(admin, &template, true)? {
+    if drop_cache(admin, &config.database)? {
         log::info!("dropped the cached template {template}: it no longer matches");
     }
     // An entry-script tree runs as psql runs it, one step after another (a `\gset`
@@ -178,18 +223,24 @@ pub(crate) fn build_staging(
         BuildPath::Full
     };
     let mut lap = Lap::start();
-    if let Err(e) = keep_template(admin, staging, &template, &key) {
-        log::warn!(
-            "could not keep {template} for cached rebuilds ({e}); the next run builds in full"
-        );
-        discard(admin, &config.env, &template);
-    }
+    let kept = match keep_template(admin, staging, &template, &key) {
+        Ok(()) => Some((template, key)),
+        Err(e) => {
+            log::warn!(
+                "could not keep {template} for cached rebuilds ({e}); the next run builds in full"
+            );
+            discard(admin, &config.env, &template);
+            None
+        }
+    };
     lap.log("template kept");
-    Ok(path)
+    Ok(CacheState {
+        path,
+        template: kept,
+    })
 }
 
-/// Clones the template into `staging` and redoes what is per copy: the database's
-/// own privileges (not copied by `CREATE DATABASE`) and the build record.
+/// Clones the template into `staging`, owned by the environment's owner.
 fn clone_template(
     admin: &mut Client,
     config: &Config,
@@ -207,7 +258,31 @@ fn clone_template(
         ))
         .context(format!("cloning {template}"))?;
     lap.log("clone of the template");
-    let per_copy = (|| {
+    Ok(())
+}
+
+/// Renames the spare copy to `staging` and puts it in the state a clone starts in:
+/// owned by the environment's owner, open, unlabelled.
+fn take_spare(admin: &mut Client, config: &Config, spare: &str, staging: &str) -> Result<()> {
+    let (s, t) = (quote_ident(spare), quote_ident(staging));
+    let owner = quote_ident(&role_name(&config.env, "owner"));
+    let taken = admin.batch_execute(&format!(
+        "ALTER DATABASE {s} RENAME TO {t}; ALTER DATABASE {t} OWNER TO {owner};
+         ALTER DATABASE {t} WITH ALLOW_CONNECTIONS true; COMMENT ON DATABASE {t} IS NULL"
+    ));
+    if let Err(e) = taken {
+        // Renamed or not, it is no longer a spare anyone may trust.
+        discard(admin, &config.env, staging);
+        return Err(e).context(format!("taking {spare}"));
+    }
+    Ok(())
+}
+
+/// What is per copy: the database's own privileges (`CREATE DATABASE` copies none)
+/// and the build record.
+fn per_copy(admin: &mut Client, config: &Config, staging: &str) -> Result<()> {
+    let mut lap = Lap::start();
+    let done = (|| {
         admin
             .batch_execute(&database_grants_sql(&config.env, staging))
             .context("granting database access")?;
@@ -233,11 +308,33 @@ fn clone_template(
         wait_for_no_sessions(admin, staging, Duration::from_secs(5))?;
         Ok(())
     })();
-    if let Err(e) = per_copy {
+    if let Err(e) = done {
         discard(admin, &config.env, staging);
         return Err(e);
     }
     lap.log("grants and build record of the copy");
+    Ok(())
+}
+
+/// Makes `database`'s spare copy from `template` if the template still carries `key`
+/// and no matching spare exists, then flushes it (`CHECKPOINT`), so that the next
+/// swap's `DROP DATABASE` checkpoint does not have to write the copy's pages. Runs
+/// after the swap, off the critical path (see [`crate::lifecycle::retire`]).
+pub(crate) fn make_spare(
+    admin: &mut Client,
+    database: &str,
+    template: &str,
+    key: &str,
+) -> Result<()> {
+    let spare = spare_name(database);
+    if !template_matches(admin, template, key)? || template_matches(admin, &spare, key)? {
+        return Ok(());
+    }
+    drop_database(admin, &spare, true)?;
+    copy_closed(admin, template, &spare, key)?;
+    admin
+        .batch_execute("CHECKPOINT")
+        .context("flushing the spare copy")?;
     Ok(())
 }
 
@@ -252,19 +349,26 @@ fn keep_template(admin: &mut Client, staging: &str, template: &str, key: &str) -
         .context(format!("closing {staging}"))?;
     crate::server::admin::terminate_sessions(admin, staging)?;
     wait_for_no_sessions(admin, staging, Duration::from_secs(10))?;
-    let t = quote_ident(template);
-    // Created closed: there is no moment at which it accepts a connection.
+    copy_closed(admin, staging, template, key)
+}
+
+/// `CREATE DATABASE to TEMPLATE from`, closed from the start (there is no moment at
+/// which it accepts a connection), owned by the administrator, with no privileges
+/// for anyone, labelled with `key`. A copy whose label is missing (the run ended
+/// between the two statements) matches no key and is dropped by the next run.
+fn copy_closed(admin: &mut Client, from: &str, to: &str, key: &str) -> Result<()> {
+    let t = quote_ident(to);
     admin
         .batch_execute(&format!(
             "CREATE DATABASE {t} TEMPLATE {} STRATEGY WAL_LOG ALLOW_CONNECTIONS false",
-            quote_ident(staging)
+            quote_ident(from)
         ))
-        .context(format!("copying {staging} to {template}"))?;
+        .context(format!("copying {from} to {to}"))?;
     admin
         .batch_execute(&format!(
             "REVOKE ALL ON DATABASE {t} FROM PUBLIC; COMMENT ON DATABASE {t} IS {}",
             crate::config::ident::quote_literal(key)
         ))
-        .context(format!("labelling {template}"))?;
+        .context(format!("labelling {to}"))?;
     Ok(())
 }

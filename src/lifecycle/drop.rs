@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::lifecycle::TeardownReport;
 use crate::lifecycle::target::check_name;
 use crate::lifecycle::{EnvLock, teardown};
-use crate::server::admin::{connect_admin, drop_database};
+use crate::server::admin::connect_admin;
 use crate::server::rights::AdminRights;
 
 /// Drops `database` if it exists; returns whether it did. Refuses the server's own
@@ -18,8 +18,8 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
         crate::lifecycle::target::check_environment(&mut admin, config, database)?;
         // The environment's own database is also what recreate swaps; hold its lock so
         // a drop cannot land in the middle of a swap. The database's cached template
-        // goes with it: a copy of a build nobody asked to keep once the database is gone.
-        let template = crate::lifecycle::cache::template_name(database);
+        // and spare go with it: copies of a build nobody asked to keep once the
+        // database is gone.
         let mut lock;
         let mut unlocked;
         let admin = if database == config.database {
@@ -33,7 +33,7 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
         let rights = AdminRights::detect(admin)?;
         rights.join_owner(admin, &config.env)?;
         let dropped = crate::lifecycle::drop_as(admin, &rights, &config.env, database, kill)?;
-        drop_database(admin, &template, true)?;
+        crate::lifecycle::cache::drop_cache(admin, database)?;
         Ok(dropped)
     })
 }

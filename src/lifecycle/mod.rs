@@ -157,7 +157,7 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         let retired = format!("{}{RETIRED_SUFFIX}", config.database);
         force_drop(admin, &rights, &config.env, &staging)?;
         force_drop(admin, &rights, &config.env, &retired)?;
-        drop_database(admin, &cache::template_name(&config.database), true)?;
+        cache::drop_cache(admin, &config.database)?;
         let database_dropped = drop_as(
             admin,
             &rights,
@@ -229,7 +229,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let roles_without_password = ensure_roles_as(admin, config, &rights, manifest.registry())?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
-    let path = cache::build_staging(admin, config, manifest, &staging)?;
+    let built = cache::build_staging(admin, config, manifest, &staging)?;
     let mut lap = Lap::start();
     if let Err(e) = swap_into_place(admin, &rights, config, &staging, target, &retired, exists) {
         discard(admin, &config.env, &staging);
@@ -237,14 +237,19 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     }
     lap.log("swap");
     let usable_after = started.elapsed();
-    if exists {
-        if config.retire_in_background {
-            retire::drop_later(lock, retired);
-        } else {
-            drop_database(admin, &retired, true)?;
-            lap.log("drop of the previous copy");
-        }
+    let retired = exists.then_some(retired);
+    if config.retire_in_background {
+        let spare = built.template.map(|(template, key)| retire::NextSpare {
+            database: target.to_string(),
+            template,
+            key,
+        });
+        retire::finish_later(lock, retired, spare);
+    } else if let Some(retired) = retired {
+        drop_database(admin, &retired, true)?;
+        lap.log("drop of the previous copy");
     }
+    let path = built.path;
     Ok(BuildReport {
         env: config.env.clone(),
         database: target.to_string(),

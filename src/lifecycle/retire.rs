@@ -1,30 +1,53 @@
-//! Dropping the previous copy off the critical path.
+//! The work after the swap, off the critical path.
 //!
 //! Once the swap has renamed the new database into place, what is left of a recreate
-//! is the `DROP DATABASE` of the retired copy, and PostgreSQL 15 makes every such
-//! drop request a checkpoint (over a second after a large build). With
-//! [`Config::retire_in_background`](crate::Config::retire_in_background) that drop
-//! runs on a background thread instead, on the session that holds the environment's
-//! advisory lock: until it is done, every other run on the environment (in this
-//! process or another) waits for the lock exactly as it waits for a build, so runs
-//! stay serialised. If the process ends first, the retired copy is left behind next
-//! to the live database, and the next run on the environment (or teardown) drops it
-//! before doing anything else, as it does after a killed swap.
+//! is the `DROP DATABASE` of the retired copy (PostgreSQL 15 makes every such drop
+//! request a checkpoint: over a second after a large build) and, when a cached
+//! template exists, making the next cached recreate's ready copy (see
+//! [`crate::lifecycle::cache`]). With
+//! [`Config::retire_in_background`](crate::Config::retire_in_background) both run on a
+//! background thread instead, on the session that holds the environment's advisory
+//! lock: until they are done, every other run on the environment (in this process or
+//! another) waits for the lock exactly as it waits for a build, so runs stay
+//! serialised. If the process ends first, the retired copy is left behind next to the
+//! live database, and the next run on the environment (or teardown) drops it before
+//! doing anything else, as it does after a killed swap; a half-made spare carries no
+//! label, matches no key, and is dropped the same way.
 
 use crate::lifecycle::EnvLock;
+use crate::lifecycle::cache::make_spare;
 use crate::server::admin::drop_database;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 static PENDING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 
-/// Drops `retired` on a background thread that owns `lock` (released when done).
-pub(crate) fn drop_later(mut lock: EnvLock, retired: String) {
+/// The next spare copy to make: of `database`'s `template`, if it still has `key`.
+pub(crate) struct NextSpare {
+    pub(crate) database: String,
+    pub(crate) template: String,
+    pub(crate) key: String,
+}
+
+/// Drops `retired` (if any) and then makes `spare` (if any) on a background thread
+/// that owns `lock` (released when done). The drop comes first: its checkpoint then
+/// has only the swap's own writes to flush, not a fresh copy's.
+pub(crate) fn finish_later(mut lock: EnvLock, retired: Option<String>, spare: Option<NextSpare>) {
     let spawned = std::thread::Builder::new()
         .name("ores-sql-retire".into())
         .spawn(move || {
-            if let Err(e) = drop_database(lock.client(), &retired, true) {
+            if let Some(retired) = retired
+                && let Err(e) = drop_database(lock.client(), &retired, true)
+            {
                 log::warn!("could not drop {retired} ({e}); the next run will");
+            }
+            if let Some(s) = spare
+                && let Err(e) = make_spare(lock.client(), &s.database, &s.template, &s.key)
+            {
+                log::warn!(
+                    "could not make the spare copy of {} ({e}); the next cached recreate clones",
+                    s.template
+                );
             }
             drop(lock);
         });
@@ -33,13 +56,14 @@ pub(crate) fn drop_later(mut lock: EnvLock, retired: String) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(handle),
-        Err(e) => log::warn!("no thread to drop the previous copy on ({e}); the next run will"),
+        Err(e) => log::warn!("no thread for the work after the swap ({e}); the next run does it"),
     }
 }
 
-/// Waits until every drop handed to the background by this process is done. A
-/// program that wants nothing left behind when it exits calls this last.
-pub fn wait_for_background_drops() {
+/// Waits until the work this process handed to the background (drops of previous
+/// copies, spare copies) is done. A program that wants nothing left half-done when
+/// it exits calls this last.
+pub fn wait_for_background() {
     let handles = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
     for h in handles {
         let _ = h.join();

@@ -22,6 +22,9 @@ pub const RETIRED_SUFFIX: &str = "__retired";
 /// Suffix of the environment's cached build, which recreate clones when nothing that
 /// shapes the database changed (see [`crate::lifecycle::cache`]).
 pub const TEMPLATE_SUFFIX: &str = "__template";
+/// Suffix of a ready copy of the cached build, made after a recreate in the
+/// background so that the next cached recreate renames it instead of cloning.
+pub const SPARE_SUFFIX: &str = "__spare";
 
 /// Whether `name` follows the ORE Studio pattern (`ores_` and something after it).
 pub fn is_ores_database_name(name: &str) -> bool {
@@ -63,9 +66,12 @@ pub fn check_name(database: &str) -> Result<()> {
             "names ending in {suffix} are the working copies of a swap, which cleanup drops"
         ));
     }
-    if database.ends_with(TEMPLATE_SUFFIX) {
+    if let Some(suffix) = [TEMPLATE_SUFFIX, SPARE_SUFFIX]
+        .into_iter()
+        .find(|s| database.ends_with(s))
+    {
         return refuse(format!(
-            "names ending in {TEMPLATE_SUFFIX} are cached builds that only recreate clones"
+            "names ending in {suffix} are cached builds that only recreate uses"
         ));
     }
     Ok(())

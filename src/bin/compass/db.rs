@@ -46,7 +46,7 @@ pub fn run(command: Db) -> Outcome {
                 ores_sql::recreate(&config)
             })?;
             println!("{}", render::built(&report));
-            ores_sql::lifecycle::retire::wait_for_background_drops();
+            ores_sql::lifecycle::retire::wait_for_background();
             Ok(())
         }
         Db::Setup { database, target } => {
