@@ -201,32 +201,46 @@ pub(crate) fn build_database(
     workers: usize,
 ) -> Result<()> {
     let owner = role_name(&config.env, "owner");
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
-            quote_ident(database),
-            quote_ident(&owner)
-        ))
-        .context(format!("creating database {database}"))?;
-    if let Err(e) = build_into(config, database, &owner, manifest, workers) {
-        crate::lifecycle::discard(admin, &config.env, database);
-        return Err(e);
-    }
-    wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
-    Ok(())
+    let scripts: Vec<&Script> = manifest.scripts().iter().collect();
+    // The plan is the client's work and the database's creation and prologue the
+    // server's: they overlap.
+    std::thread::scope(|s| {
+        let planned = s.spawn(|| plan(&scripts));
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+                quote_ident(database),
+                quote_ident(&owner)
+            ))
+            .context(format!("creating database {database}"))?;
+        let built = prologue(config, database, &owner, manifest).and_then(|client| {
+            let deps = planned
+                .join()
+                .map_err(|_| Error::Config("the parallel plan panicked".into()))?;
+            let job = Job {
+                config,
+                database,
+                owner: &owner,
+                manifest,
+                scripts: &scripts,
+                deps: &deps,
+                workers,
+            };
+            build_into(&job, client)
+        });
+        if let Err(e) = built {
+            crate::lifecycle::discard(admin, &config.env, database);
+            return Err(e);
+        }
+        wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
+        Ok(())
+    })
 }
 
-fn build_into(
-    config: &Config,
-    database: &str,
-    owner: &str,
-    manifest: &Manifest,
-    workers: usize,
-) -> Result<()> {
+/// Installs the extensions and the applied-scripts table; the connection it did it
+/// on becomes the first worker's.
+fn prologue(config: &Config, database: &str, owner: &str, manifest: &Manifest) -> Result<Client> {
     let mut lap = crate::lifecycle::Lap::start();
-    let scripts: Vec<&Script> = manifest.scripts().iter().collect();
-    let deps = plan(&scripts);
-    lap.log("parallel plan");
     let mut client = connect_admin_to(config, database)?;
     // As in the sequential build: a superuser installs the extensions itself, any
     // other login (trusted ones only) as the database's owner.
@@ -239,6 +253,31 @@ fn build_into(
         .context("preparing the database (extensions, owner role, applied-scripts table)")?;
     tx.commit().context("committing the prologue")?;
     lap.log("extensions");
+    Ok(client)
+}
+
+/// A planned parallel build of `manifest` into `database`.
+struct Job<'a> {
+    config: &'a Config,
+    database: &'a str,
+    owner: &'a str,
+    manifest: &'a Manifest,
+    scripts: &'a [&'a Script],
+    deps: &'a [Vec<usize>],
+    workers: usize,
+}
+
+fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
+    let Job {
+        config,
+        database,
+        owner,
+        manifest,
+        scripts,
+        deps,
+        workers,
+    } = *job;
+    let mut lap = crate::lifecycle::Lap::start();
 
     let board = Mutex::new(Board {
         done: vec![false; scripts.len()],
@@ -263,7 +302,7 @@ fn build_into(
     }
     std::thread::scope(|s| {
         for mut c in connections.drain(..) {
-            let (board, wake, scripts, deps) = (&board, &wake, &scripts, &deps);
+            let (board, wake) = (&board, &wake);
             s.spawn(move || work(&mut c, setup, scripts, deps, board, wake));
         }
     });
