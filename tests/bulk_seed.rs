@@ -113,10 +113,8 @@ fn a_session_that_asks_for_bulk_seeding_still_gets_every_check() {
     assert_eq!(err.code().unwrap().code(), "ORE01", "{err}");
 }
 
-#[test]
-fn the_build_itself_skips_the_read_and_close() {
-    let db = TestDatabase::new().unwrap();
-    let tenant = common::create_tenant(&db, "bulk_owner");
+/// A session of `tenant` acting as the build does: the owner group, bulk seeding on.
+fn seeding_as_the_build(db: &TestDatabase, tenant: &str) -> postgres::Client {
     let mut owner = db.admin().unwrap();
     owner
         .batch_execute(&format!(
@@ -125,6 +123,14 @@ fn the_build_itself_skips_the_read_and_close() {
             db.role("owner")
         ))
         .unwrap();
+    owner
+}
+
+#[test]
+fn the_build_itself_skips_the_read_and_close() {
+    let db = TestDatabase::new().unwrap();
+    let tenant = common::create_tenant(&db, "bulk_owner");
+    let mut owner = seeding_as_the_build(&db, &tenant);
     common::insert_party(&mut owner, "ACME", "Acme Bank");
     // The same key as new again: with the lookup skipped, only the exclusion
     // constraint stands in the way (23P01), where a normal write is refused as
@@ -149,15 +155,10 @@ fn a_build_seed_announces_nothing_and_any_other_write_is_announced() {
     let db = TestDatabase::new().unwrap();
     let tenant = common::create_tenant(&db, "bulk_quiet");
     let mut listener = common::service(&db, "refdata", Some(&tenant));
-    listener.batch_execute("LISTEN ores_refdata_parties").unwrap();
-    let mut owner = db.admin().unwrap();
-    owner
-        .batch_execute(&format!(
-            "SET ores.tenant_id = '{tenant}'; SET ores.service = 'refdata';
-             SET ROLE \"{}\"; SET ores.bulk_seed = 'on'",
-            db.role("owner")
-        ))
+    listener
+        .batch_execute("LISTEN ores_refdata_parties")
         .unwrap();
+    let mut owner = seeding_as_the_build(&db, &tenant);
     common::insert_party(&mut owner, "SEEDED", "Seeded as the build seeds");
     // A service asking for bulk seeding gets no such silence: notifications arrive in
     // commit order, so the first one must be the service's and not the seed's.

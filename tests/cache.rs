@@ -370,7 +370,10 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
         )
         .unwrap()
         .get(0);
-    assert_eq!(owner, ores_sql::server::roles::role_name(&config.env, "owner"));
+    assert_eq!(
+        owner,
+        ores_sql::server::roles::role_name(&config.env, "owner")
+    );
     // ... and the background work makes the next one.
     wait_for_background();
     let next = oid_of(&mut admin, &spare).expect("a new spare");

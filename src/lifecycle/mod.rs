@@ -291,13 +291,7 @@ fn build_database_as(
 ) -> Result<()> {
     let owner = role_name(&config.env, "owner");
     let mut lap = Lap::start();
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
-            quote_ident(database),
-            quote_ident(&owner)
-        ))
-        .context(format!("creating database {database}"))?;
+    crate::server::admin::create_empty_database(admin, database, &owner)?;
     lap.log("create database");
     let scripts = all_scripts(manifest);
     if let Err(e) = build_into(config, database, &owner, manifest, &scripts, rights) {

@@ -186,6 +186,18 @@ pub fn wait_for_no_sessions(
     }
 }
 
+/// Creates an empty `database` owned by `owner`, from `template0` in UTF-8: what
+/// every build starts from.
+pub fn create_empty_database(client: &mut Client, database: &str, owner: &str) -> Result<()> {
+    client
+        .batch_execute(&format!(
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+            quote_ident(database),
+            quote_ident(owner)
+        ))
+        .context(format!("creating database {database}"))
+}
+
 /// Drops a database. With other sessions present it refuses (listing them) unless
 /// `force`, in which case `DROP DATABASE ... WITH (FORCE)` terminates them and drops in
 /// one step, so no new session can slip in between. Returns false if it did not exist.

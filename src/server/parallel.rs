@@ -206,13 +206,7 @@ pub(crate) fn build_database(
     // server's: they overlap.
     std::thread::scope(|s| {
         let planned = s.spawn(|| plan(&scripts));
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
-                quote_ident(database),
-                quote_ident(&owner)
-            ))
-            .context(format!("creating database {database}"))?;
+        crate::server::admin::create_empty_database(admin, database, &owner)?;
         let built = prologue(config, database, &owner, manifest).and_then(|client| {
             let deps = planned
                 .join()
