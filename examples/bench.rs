@@ -22,13 +22,17 @@
 //! build record: that work is ours alone and counted against us.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream]
+//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream | --workload upstream-entry]
 //! ```
 //!
 //! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
 //! instead of the compiled one, to see how each path scales with the schema.
 //! `--workload upstream` measures a generated schema shaped like the real ORE Studio
-//! one (see [`Shape::upstream`]): generated here, never copied from it.
+//! one (see [`Shape::upstream`]): generated, never copied from it.
+//! `--workload upstream-entry` writes the same schema as a tree of psql entry scripts
+//! (`ores_sql::testing::workload::entry_tree`) and compares our recreate of it with
+//! the way such a team runs its tree: `psql -X -v ON_ERROR_STOP=1 -f setup_schema.sql`
+//! (one process, autocommit) and the same with `-1`.
 //!
 //! The last line printed is one JSON object with the medians (milliseconds, rows/s)
 //! and the ratios.
@@ -36,7 +40,9 @@
 use ores_sql::config::ident::quote_ident;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, drop_database};
 use ores_sql::server::roles::role_name;
-use ores_sql::testing::workload::{Shape, generated_manifest};
+use ores_sql::testing::workload::{
+    COPY_DIR, Shape, entry_psql_variables, entry_tree, generated_manifest,
+};
 use ores_sql::testing::{TestDatabase, unique_label};
 use ores_sql::{Config, Manifest};
 use std::path::{Path, PathBuf};
@@ -113,6 +119,14 @@ fn run() -> Res<()> {
         .transpose()?;
     let workload: Option<String> = std::env::args().skip_while(|a| a != "--workload").nth(1);
     let synthetic_dir = tempfile::tempdir()?;
+    if workload.as_deref() == Some("upstream-entry") {
+        if synthetic.is_some() {
+            return Err("--synthetic and --workload exclude each other".into());
+        }
+        let result = measure_entry(&config, synthetic_dir.path(), runs);
+        cleanup(&config);
+        return result;
+    }
     let owned;
     let manifest = match (synthetic, workload.as_deref()) {
         (Some(_), Some(_)) => return Err("--synthetic and --workload exclude each other".into()),
@@ -124,7 +138,9 @@ fn run() -> Res<()> {
             &owned
         }
         (None, Some(other)) => {
-            return Err(format!("unknown workload {other:?} (known: upstream)").into());
+            return Err(
+                format!("unknown workload {other:?} (known: upstream, upstream-entry)").into(),
+            );
         }
         (Some(n), None) => {
             owned = generated_manifest(synthetic_dir.path(), &Shape::synthetic(n))?;
@@ -143,16 +159,20 @@ fn run() -> Res<()> {
     );
 
     let result = measure(&config, manifest, runs);
-    // The scratch environment goes whatever happened.
-    if let Ok(mut admin) = connect_admin(&config) {
+    cleanup(&config);
+    result
+}
+
+/// The scratch environment goes whatever happened.
+fn cleanup(config: &Config) {
+    if let Ok(mut admin) = connect_admin(config) {
         for suffix in ["_psql", "_clone"] {
             let _ = drop_database(&mut admin, &format!("{}{suffix}", config.database), true);
         }
     }
-    if let Err(e) = ores_sql::teardown(&config) {
+    if let Err(e) = ores_sql::teardown(config) {
         eprintln!("warning: could not tear down {}: {e}", config.env);
     }
-    result
 }
 
 fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
@@ -638,6 +658,191 @@ fn psql(config: &Config, database: &str, role: &str, file: &Path, single_tx: boo
         return Err(format!(
             "psql {} failed: {}",
             file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `--workload upstream-entry`: our recreate of the entry-layout tree (full and
+/// cached) against psql running its entry script, autocommit and `-1`.
+fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
+    let tree = entry_tree(dir, &Shape::upstream())?;
+    let manifest = &tree.manifest;
+    println!(
+        "upstream-sized entry tree: {} tables in 19 components through setup_schema.sql, 3 tables by \\copy",
+        tree.tables.len()
+    );
+    println!(
+        "ores-sql benchmark: {} scripts and {} data files, schema {}, server {}, {runs} runs each",
+        manifest.scripts().len(),
+        manifest.data_files().len(),
+        &manifest.schema_hash()[..12],
+        config.server_label()
+    );
+    let mut admin = connect_admin(config)?;
+    let owner = role_name(&config.env, "owner");
+    let ddl = role_name(&config.env, "ddl_user");
+    // Warm-up: creates the roles and the template the cached path clones.
+    ores_sql::recreate_with(config, manifest)?;
+    let mut full_config = config.clone();
+    full_config.rebuild = true;
+    let mut full = Sample {
+        name: "recreate, full (one transaction)",
+        times: vec![],
+    };
+    let mut full_usable = Sample {
+        name: "  of which until usable (renamed, open)",
+        times: vec![],
+    };
+    let mut cached = Sample {
+        name: "recreate, cached (clone of the template)",
+        times: vec![],
+    };
+    let mut autocommit = Sample {
+        name: "psql -f setup_schema.sql (autocommit)",
+        times: vec![],
+    };
+    let mut single = Sample {
+        name: "psql -1 -f setup_schema.sql",
+        times: vec![],
+    };
+    let psql_db = format!("{}_psql", config.database);
+    let vars = entry_psql_variables(&config.env, &config.database);
+    for _ in 0..runs {
+        for (cfg, total, expected) in [
+            (&full_config, &mut full, "full"),
+            (config, &mut cached, "cached"),
+        ] {
+            let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest)?))?;
+            if report.path.as_str() != expected {
+                return Err(
+                    format!("expected a {expected} build, got {}", report.path.as_str()).into(),
+                );
+            }
+            total.times.push(d);
+            if expected == "full" {
+                full_usable.times.push(report.usable_after);
+            }
+        }
+        for (sample, single_tx) in [(&mut autocommit, false), (&mut single, true)] {
+            // Their database, with its extensions, is made outside the timing, as
+            // their scripts expect to find it.
+            fresh_database(&mut admin, &psql_db, &owner)?;
+            connect_admin_to(config, &psql_db)?
+                .batch_execute("CREATE EXTENSION btree_gist; CREATE EXTENSION pg_trgm;")?;
+            sample
+                .times
+                .push(timed(|| psql_entry(config, &psql_db, &ddl, dir, &vars, single_tx))?.0);
+        }
+    }
+    let mut built = connect_admin_to(config, &psql_db)?;
+    let mut psql_rows = 0i64;
+    for t in &tree.tables {
+        psql_rows += built
+            .query_one(
+                &format!("SELECT count(*) FROM {}", quote_ident(&t.name)),
+                &[],
+            )?
+            .get::<_, i64>(0);
+    }
+    drop(built);
+    drop_database(&mut admin, &psql_db, true)?;
+    if psql_rows as u64 != tree.total_rows() {
+        return Err(format!(
+            "psql built {psql_rows} rows, the tree writes {}",
+            tree.total_rows()
+        )
+        .into());
+    }
+
+    println!();
+    println!(
+        "{:<58} {:>10} {:>10} {:>10} {:>5}",
+        "path", "median ms", "min ms", "max ms", "runs"
+    );
+    println!("{}", "-".repeat(97));
+    for s in [&full, &full_usable, &cached, &autocommit, &single] {
+        println!(
+            "{:<58} {:>10.1} {:>10.1} {:>10.1} {:>5}",
+            s.name,
+            s.median_ms(),
+            s.min_ms(),
+            s.max_ms(),
+            s.times.len()
+        );
+    }
+    let (f, u, c, a, st) = (
+        full.median_ms(),
+        full_usable.median_ms(),
+        cached.median_ms(),
+        autocommit.median_ms(),
+        single.median_ms(),
+    );
+    println!();
+    println!(
+        "built: {} tables, {} rows (psql built the same rows)",
+        tree.tables.len(),
+        tree.total_rows()
+    );
+    println!("psql autocommit / full recreate: {:>6.2}x", a / f);
+    println!("full recreate / psql -1:         {:>6.2}x", f / st);
+    println!("full / cached recreate:          {:>6.2}x", f / c);
+    println!("full recreate: usable after {u:.0} ms of {f:.0} ms");
+    let json = serde_json::json!({
+        "workload": "upstream-entry",
+        "recreate_full_ms": f,
+        "time_to_usable_ms": u,
+        "recreate_cached_ms": c,
+        "psql_entry_autocommit_ms": a,
+        "psql_entry_single_tx_ms": st,
+        "ratio_autocommit_to_full": a / f,
+        "ratio_full_to_single_tx": f / st,
+        "ratio_full_to_cached": f / c,
+        "tables": tree.tables.len(),
+        "rows": tree.total_rows(),
+        "scripts": manifest.scripts().len(),
+        "runs": runs,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+/// Runs the tree's entry script through psql as the team does, as its DDL user (the
+/// administrator acting as it), from the folder its `\copy` files are in.
+fn psql_entry(
+    config: &Config,
+    database: &str,
+    role: &str,
+    tree: &Path,
+    vars: &[(String, String)],
+    single_tx: bool,
+) -> Res<()> {
+    let mut cmd = Command::new("psql");
+    cmd.current_dir(tree.join(COPY_DIR))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
+    if single_tx {
+        cmd.arg("-1");
+    }
+    for (k, v) in vars {
+        cmd.arg("-v").arg(format!("{k}={v}"));
+    }
+    cmd.arg("-f")
+        .arg(tree.join("setup_schema.sql"))
+        .env("PGHOST", &config.host)
+        .env("PGPORT", config.port.to_string())
+        .env("PGUSER", &config.admin_user)
+        .env("PGDATABASE", database)
+        .env("PGOPTIONS", format!("-c role={role}"))
+        .stdout(Stdio::null());
+    if let Some(p) = &config.admin_password {
+        cmd.env("PGPASSWORD", p.expose());
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql setup_schema.sql failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )
         .into());
