@@ -268,3 +268,50 @@ fn an_upstream_sized_entry_tree_builds_through_compass_with_its_registry() {
         .get(0);
     assert_eq!(n as u64, victim.rows);
 }
+
+#[test]
+fn setup_takes_a_tree_from_a_directory_and_a_missing_one_changes_nothing() {
+    let cli = Cli::new("esd");
+    let missing = cli
+        .compass()
+        .args(["db", "setup", "--sql-dir", "/nonexistent/ores-sql-tree"])
+        .output()
+        .expect("run compass");
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("/nonexistent/ores-sql-tree: not a directory"),
+        "{stderr}"
+    );
+    let exists = |cli: &Cli| {
+        ores_sql::server::admin::database_exists(&mut cli.admin(), cli.database()).unwrap()
+    };
+    assert!(!exists(&cli), "a missing tree created the database");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = entry_tree(dir.path(), &Shape::synthetic(6)).expect("generated tree");
+    let out = cli
+        .compass()
+        .args(["db", "setup", "--sql-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run compass");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut db = cli.db();
+    for t in &tree.tables {
+        let n: i64 = db
+            .query_one(&format!("SELECT count(*) FROM {}", t.name), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n as u64, t.rows, "{}", t.name);
+    }
+    let hash: String = db
+        .query_one("SELECT schema_hash FROM ores_database_builds_tbl", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(hash, tree.manifest.schema_hash());
+}
