@@ -22,13 +22,17 @@
 //! build record: that work is ours alone and counted against us.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream]
+//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream | --workload upstream-entry]
 //! ```
 //!
 //! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
 //! instead of the compiled one, to see how each path scales with the schema.
 //! `--workload upstream` measures a generated schema shaped like the real ORE Studio
-//! one (see [`Shape::upstream`]): generated here, never copied from it.
+//! one (see [`Shape::upstream`]): generated, never copied from it.
+//! `--workload upstream-entry` writes the same schema as a tree of psql entry scripts
+//! (`ores_sql::testing::workload::entry_tree`) and compares our recreate of it with
+//! the way such a team runs its tree: `psql -X -v ON_ERROR_STOP=1 -f setup_schema.sql`
+//! (one process, autocommit) and the same with `-1`.
 //!
 //! The last line printed is one JSON object with the medians (milliseconds, rows/s)
 //! and the ratios.
@@ -36,6 +40,9 @@
 use ores_sql::config::ident::quote_ident;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, drop_database};
 use ores_sql::server::roles::role_name;
+use ores_sql::testing::workload::{
+    COPY_DIR, Shape, entry_psql_variables, entry_tree, generated_manifest,
+};
 use ores_sql::testing::{TestDatabase, unique_label};
 use ores_sql::{Config, Manifest};
 use std::path::{Path, PathBuf};
@@ -112,6 +119,14 @@ fn run() -> Res<()> {
         .transpose()?;
     let workload: Option<String> = std::env::args().skip_while(|a| a != "--workload").nth(1);
     let synthetic_dir = tempfile::tempdir()?;
+    if workload.as_deref() == Some("upstream-entry") {
+        if synthetic.is_some() {
+            return Err("--synthetic and --workload exclude each other".into());
+        }
+        let result = measure_entry(&config, synthetic_dir.path(), runs);
+        cleanup(&config);
+        return result;
+    }
     let owned;
     let manifest = match (synthetic, workload.as_deref()) {
         (Some(_), Some(_)) => return Err("--synthetic and --workload exclude each other".into()),
@@ -123,7 +138,9 @@ fn run() -> Res<()> {
             &owned
         }
         (None, Some(other)) => {
-            return Err(format!("unknown workload {other:?} (known: upstream)").into());
+            return Err(
+                format!("unknown workload {other:?} (known: upstream, upstream-entry)").into(),
+            );
         }
         (Some(n), None) => {
             owned = generated_manifest(synthetic_dir.path(), &Shape::synthetic(n))?;
@@ -142,16 +159,20 @@ fn run() -> Res<()> {
     );
 
     let result = measure(&config, manifest, runs);
-    // The scratch environment goes whatever happened.
-    if let Ok(mut admin) = connect_admin(&config) {
+    cleanup(&config);
+    result
+}
+
+/// The scratch environment goes whatever happened.
+fn cleanup(config: &Config) {
+    if let Ok(mut admin) = connect_admin(config) {
         for suffix in ["_psql", "_clone"] {
             let _ = drop_database(&mut admin, &format!("{}{suffix}", config.database), true);
         }
     }
-    if let Err(e) = ores_sql::teardown(&config) {
+    if let Err(e) = ores_sql::teardown(config) {
         eprintln!("warning: could not tear down {}: {e}", config.env);
     }
-    result
 }
 
 fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
@@ -685,198 +706,187 @@ fn psql(config: &Config, database: &str, role: &str, file: &Path, single_tx: boo
     Ok(())
 }
 
-/// What to generate: entity tables per component, how many of them carry a notify
-/// function and trigger, extra indexes each, seed rows each, and large plain tables
-/// (no trigger, no policy) with their row counts.
-struct Shape {
-    components: Vec<(&'static str, usize)>,
-    notify_every: usize,
-    extra_indexes: usize,
-    rows_each: usize,
-    large: Vec<usize>,
-}
-
-impl Shape {
-    fn synthetic(tables: usize) -> Shape {
-        let names = ["iam", "dq", "refdata", "trading"];
-        Shape {
-            components: names
-                .iter()
-                .enumerate()
-                .map(|(c, n)| {
-                    (
-                        *n,
-                        tables / names.len() + usize::from(c < tables % names.len()),
-                    )
-                })
-                .collect(),
-            notify_every: 1,
-            extra_indexes: 0,
-            rows_each: 20,
-            large: vec![],
-        }
-    }
-
-    /// The real schema's proportions as measured (NOTES.md): 271 tables in 19
-    /// prefixes, ~1,500 indexes, ~300 functions and triggers, ~71.5 k seed rows of
-    /// which ~65.5 k sit in three plain staging tables. Three of the 271 tables are
-    /// the large ones, so the entity tables are 268 (the build record is extra).
-    fn upstream() -> Shape {
-        Shape {
-            components: vec![
-                ("refdata", 84),
-                ("dq", 73),
-                ("trading", 41),
-                ("iam", 15),
-                ("compute", 12),
-                ("reporting", 8),
-                ("synthetic", 7),
-                ("marketdata", 5),
-                ("telemetry", 4),
-                ("mq", 4),
-                ("analytics", 4),
-                ("assets", 3),
-                ("workflow", 2),
-                ("scheduler", 2),
-                ("workspace", 1),
-                ("workspaces", 1),
-                ("variability", 1),
-                ("geo", 1),
-                ("staging", 0),
-            ],
-            // PK, exclusion, code and trigram indexes plus one or two more: ~5.5 a table.
-            notify_every: 2,
-            extra_indexes: 2,
-            rows_each: 22,
-            large: vec![30_000, 22_000, 13_572],
-        }
-    }
-}
-
-/// Writes a schema of entity tables shaped like the real ones (bitemporal columns,
-/// exclusion constraint, trigram index, notify trigger, forced RLS with a tenant
-/// policy, seed rows) per `shape`, and scans it.
-fn generated_manifest(dir: &Path, shape: &Shape) -> Res<Manifest> {
-    let write = |rel: &str, text: &str| -> Res<()> {
-        let path = dir.join(rel);
-        std::fs::create_dir_all(path.parent().ok_or("no parent")?)?;
-        std::fs::write(path, text)?;
-        Ok(())
-    };
-    write(
-        "create/01_utility/010_utility_functions.sql",
-        "CREATE FUNCTION ores_utility_infinity_timestamp_fn() RETURNS timestamptz LANGUAGE sql IMMUTABLE
-           AS $$ SELECT '9999-12-31 23:59:59+00'::timestamptz $$;
-         CREATE FUNCTION ores_utility_system_tenant_id_fn() RETURNS uuid LANGUAGE sql IMMUTABLE
-           AS $$ SELECT 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid $$;
-         CREATE FUNCTION ores_utility_current_tenant_id_fn() RETURNS uuid LANGUAGE sql STABLE
-           AS $$ SELECT nullif(current_setting('ores.tenant_id', true), '')::uuid $$;\n",
-    )?;
-    let mut i = 0;
-    for (c, (comp, count)) in shape.components.iter().enumerate() {
-        for _ in 0..*count {
-            i += 1;
-            generated_table(&write, shape, c, comp, i)?;
-        }
-    }
-    // The large staging tables go in the last component, the way the real schema
-    // keeps them apart from the versioned entities.
-    let (c, comp) = (
-        shape.components.len() - 1,
-        shape.components.last().map_or("staging", |x| x.0),
+/// `--workload upstream-entry`: our recreate of the entry-layout tree (full and
+/// cached) against psql running its entry script, autocommit and `-1`.
+fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
+    let tree = entry_tree(dir, &Shape::upstream())?;
+    let manifest = &tree.manifest;
+    println!(
+        "upstream-sized entry tree: {} tables in 19 components through setup_schema.sql, 3 tables by \\copy",
+        tree.tables.len()
     );
-    for (n, rows) in shape.large.iter().enumerate() {
-        i += 1;
-        let t = format!("ores_{comp}_bulk{n}_tbl");
-        let rel = format!("{:02}_{comp}/{i:04}_{comp}_bulk{n}.sql", c + 2);
-        write(
-            &format!("create/{rel}"),
-            &format!(
-                "CREATE TABLE {t} (id bigint PRIMARY KEY, code text NOT NULL, payload text, amount numeric(18, 4));
-                 CREATE INDEX {comp}_bulk{n}_code_idx ON {t} (code);\n"
-            ),
-        )?;
-        write(
-            &format!("populate/{rel}"),
-            &format!(
-                "INSERT INTO {t} SELECT g, 'c' || g, repeat(md5(g::text), 2), g * 0.25
-                   FROM generate_series(1, {rows}) g;\n"
-            ),
-        )?;
+    println!(
+        "ores-sql benchmark: {} scripts and {} data files, schema {}, server {}, {runs} runs each",
+        manifest.scripts().len(),
+        manifest.data_files().len(),
+        &manifest.schema_hash()[..12],
+        config.server_label()
+    );
+    let mut admin = connect_admin(config)?;
+    let owner = role_name(&config.env, "owner");
+    let ddl = role_name(&config.env, "ddl_user");
+    // Warm-up: creates the roles and the template the cached path clones.
+    ores_sql::recreate_with(config, manifest)?;
+    let mut full_config = config.clone();
+    full_config.rebuild = true;
+    let mut full = Sample {
+        name: "recreate, full (one transaction)",
+        times: vec![],
+    };
+    let mut full_usable = Sample {
+        name: "  of which until usable (renamed, open)",
+        times: vec![],
+    };
+    let mut cached = Sample {
+        name: "recreate, cached (clone of the template)",
+        times: vec![],
+    };
+    let mut autocommit = Sample {
+        name: "psql -f setup_schema.sql (autocommit)",
+        times: vec![],
+    };
+    let mut single = Sample {
+        name: "psql -1 -f setup_schema.sql",
+        times: vec![],
+    };
+    let psql_db = format!("{}_psql", config.database);
+    let vars = entry_psql_variables(&config.env, &config.database);
+    for _ in 0..runs {
+        for (cfg, total, expected) in [
+            (&full_config, &mut full, "full"),
+            (config, &mut cached, "cached"),
+        ] {
+            let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest)?))?;
+            if report.path.as_str() != expected {
+                return Err(
+                    format!("expected a {expected} build, got {}", report.path.as_str()).into(),
+                );
+            }
+            total.times.push(d);
+            if expected == "full" {
+                full_usable.times.push(report.usable_after);
+            }
+        }
+        for (sample, single_tx) in [(&mut autocommit, false), (&mut single, true)] {
+            // Their database, with its extensions, is made outside the timing, as
+            // their scripts expect to find it.
+            fresh_database(&mut admin, &psql_db, &owner)?;
+            connect_admin_to(config, &psql_db)?
+                .batch_execute("CREATE EXTENSION btree_gist; CREATE EXTENSION pg_trgm;")?;
+            sample
+                .times
+                .push(timed(|| psql_entry(config, &psql_db, &ddl, dir, &vars, single_tx))?.0);
+        }
     }
-    write(
-        "create/99_database/010_database_builds.sql",
-        "CREATE TABLE ores_database_builds_tbl (
-            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-            schema_hash text NOT NULL, script_count integer NOT NULL, crate_version text NOT NULL,
-            server_version text NOT NULL, built_at timestamptz NOT NULL DEFAULT now(),
-            built_by text NOT NULL DEFAULT session_user,
-            build_path text NOT NULL DEFAULT 'full');\n",
-    )?;
-    Ok(Manifest::from_dir(dir)?)
+    let mut built = connect_admin_to(config, &psql_db)?;
+    let mut psql_rows = 0i64;
+    for t in &tree.tables {
+        psql_rows += built
+            .query_one(
+                &format!("SELECT count(*) FROM {}", quote_ident(&t.name)),
+                &[],
+            )?
+            .get::<_, i64>(0);
+    }
+    drop(built);
+    drop_database(&mut admin, &psql_db, true)?;
+    if psql_rows as u64 != tree.total_rows() {
+        return Err(format!(
+            "psql built {psql_rows} rows, the tree writes {}",
+            tree.total_rows()
+        )
+        .into());
+    }
+
+    println!();
+    println!(
+        "{:<58} {:>10} {:>10} {:>10} {:>5}",
+        "path", "median ms", "min ms", "max ms", "runs"
+    );
+    println!("{}", "-".repeat(97));
+    for s in [&full, &full_usable, &cached, &autocommit, &single] {
+        println!(
+            "{:<58} {:>10.1} {:>10.1} {:>10.1} {:>5}",
+            s.name,
+            s.median_ms(),
+            s.min_ms(),
+            s.max_ms(),
+            s.times.len()
+        );
+    }
+    let (f, u, c, a, st) = (
+        full.median_ms(),
+        full_usable.median_ms(),
+        cached.median_ms(),
+        autocommit.median_ms(),
+        single.median_ms(),
+    );
+    println!();
+    println!(
+        "built: {} tables, {} rows (psql built the same rows)",
+        tree.tables.len(),
+        tree.total_rows()
+    );
+    println!("psql autocommit / full recreate: {:>6.2}x", a / f);
+    println!("full recreate / psql -1:         {:>6.2}x", f / st);
+    println!("full / cached recreate:          {:>6.2}x", f / c);
+    println!("full recreate: usable after {u:.0} ms of {f:.0} ms");
+    let json = serde_json::json!({
+        "workload": "upstream-entry",
+        "recreate_full_ms": f,
+        "time_to_usable_ms": u,
+        "recreate_cached_ms": c,
+        "psql_entry_autocommit_ms": a,
+        "psql_entry_single_tx_ms": st,
+        "ratio_autocommit_to_full": a / f,
+        "ratio_full_to_single_tx": f / st,
+        "ratio_full_to_cached": f / c,
+        "tables": tree.tables.len(),
+        "rows": tree.total_rows(),
+        "scripts": manifest.scripts().len(),
+        "runs": runs,
+    });
+    println!("{json}");
+    Ok(())
 }
 
-/// One entity table of component number `c`: table, indexes, policy, every
-/// `notify_every`-th with its notify function and trigger, and its seed.
-fn generated_table(
-    write: &dyn Fn(&str, &str) -> Res<()>,
-    shape: &Shape,
-    c: usize,
-    comp: &str,
-    i: usize,
+/// Runs the tree's entry script through psql as the team does, as its DDL user (the
+/// administrator acting as it), from the folder its `\copy` files are in.
+fn psql_entry(
+    config: &Config,
+    database: &str,
+    role: &str,
+    tree: &Path,
+    vars: &[(String, String)],
+    single_tx: bool,
 ) -> Res<()> {
-    let entity = format!("{comp}_things{i}");
-    let t = format!("ores_{entity}_tbl");
-    let rel = format!("{:02}_{comp}/{i:04}_{entity}.sql", c + 2);
-    let rows = shape.rows_each;
-    let notify = if i.is_multiple_of(shape.notify_every) {
-        format!(
-            "CREATE OR REPLACE FUNCTION ores_{entity}_notify_fn() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN PERFORM pg_notify('{entity}', json_build_object('id', NEW.id)::text); RETURN NEW; END $$;
-             CREATE OR REPLACE TRIGGER ores_{entity}_notify_trg AFTER INSERT OR UPDATE ON {t}
-                 FOR EACH ROW EXECUTE FUNCTION ores_{entity}_notify_fn();\n"
+    let mut cmd = Command::new("psql");
+    cmd.current_dir(tree.join(COPY_DIR))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
+    if single_tx {
+        cmd.arg("-1");
+    }
+    for (k, v) in vars {
+        cmd.arg("-v").arg(format!("{k}={v}"));
+    }
+    cmd.arg("-f")
+        .arg(tree.join("setup_schema.sql"))
+        .env("PGHOST", &config.host)
+        .env("PGPORT", config.port.to_string())
+        .env("PGUSER", &config.admin_user)
+        .env("PGDATABASE", database)
+        .env("PGOPTIONS", format!("-c role={role}"))
+        .stdout(Stdio::null());
+    if let Some(p) = &config.admin_password {
+        cmd.env("PGPASSWORD", p.expose());
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql setup_schema.sql failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
         )
-    } else {
-        String::new()
-    };
-    let extra: String = (0..shape.extra_indexes)
-        .filter(|x| *x == 0 || i.is_multiple_of(2))
-        .map(|x| {
-            let col = ["amount", "modified_by"][x % 2];
-            format!("CREATE INDEX things{i}_{col}_idx ON {t} (tenant_id, {col});\n")
-        })
-        .collect();
-    write(
-        &format!("create/{rel}"),
-        &format!(
-            "CREATE TABLE {t} (
-                tenant_id uuid NOT NULL, id integer NOT NULL, version integer NOT NULL DEFAULT 1,
-                code text NOT NULL, name text NOT NULL, amount numeric(18, 4),
-                modified_by text NOT NULL DEFAULT current_user, change_reason_code text,
-                valid_from timestamptz NOT NULL DEFAULT now(),
-                valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
-                PRIMARY KEY (tenant_id, id, valid_from),
-                EXCLUDE USING gist (tenant_id WITH =, id WITH =, tstzrange(valid_from, valid_to) WITH &&));
-             CREATE INDEX things{i}_code_idx ON {t} (tenant_id, code);
-             CREATE INDEX things{i}_name_trgm_idx ON {t} USING gin (name gin_trgm_ops);
-             {notify}{extra}                 ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
-             ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
-             CREATE POLICY ores_{entity}_isolation_pol ON {t}
-                 USING (tenant_id IN (ores_utility_current_tenant_id_fn(), ores_utility_system_tenant_id_fn()))
-                 WITH CHECK (tenant_id = ores_utility_current_tenant_id_fn());\n"
-        ),
-    )?;
-    write(
-        &format!("populate/{rel}"),
-        // Session-scoped like the real populate scripts: the per-file psql path
-        // runs autocommit, where a transaction-local setting is gone before the
-        // INSERT and row-level security refuses it.
-        &format!(
-            "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
-             INSERT INTO {t} (tenant_id, id, code, name, amount)
-             SELECT ores_utility_system_tenant_id_fn(), g, 'c' || g, 'name ' || g, g * 1.5
-               FROM generate_series(1, {rows}) g;\n"
-        ),
-    )?;
+        .into());
+    }
     Ok(())
 }

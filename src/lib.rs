@@ -91,3 +91,4 @@ pub use ores_sql_macros::test;
 pub use server::apply::APPLIED_SCRIPTS_TABLE;
 pub use server::inspect;
 pub use tree::manifest::{Manifest, Phase, Script};
+pub use tree::source::SqlTree;

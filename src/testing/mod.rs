@@ -15,6 +15,7 @@ pub mod names;
 pub mod owner;
 pub mod pool;
 pub mod template;
+pub mod workload;
 
 pub use cluster::{EmbeddedCluster, SERVER_MODE_VAR, ServerMode};
 pub use pool::{POOL_SIZE_VAR, pool_size, set_pool_size};

@@ -13,3 +13,4 @@ pub mod psql;
 pub mod registry;
 pub mod scan;
 pub mod settings;
+pub mod source;

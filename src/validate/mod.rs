@@ -69,6 +69,12 @@ pub fn run(config: &Config) -> Result<Report> {
     run_with(config, Manifest::compiled(), COMPILED_ALLOW_LIST)
 }
 
+/// [`run`] for a tree read at run time or the compiled one (`db validate --sql-dir`),
+/// with that tree's allow-list.
+pub fn run_tree(config: &Config, tree: &crate::tree::source::SqlTree) -> Result<Report> {
+    run_with(config, tree.manifest(), tree.allow_list())
+}
+
 /// [`run`] with another manifest and allow-list text (tests use fixtures).
 pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Result<Report> {
     crate::runtime::off_runtime(|| {

@@ -68,6 +68,11 @@ pub enum Db {
         /// Build from the SQL even if the cached template of the last build matches.
         #[arg(long = "rebuild")]
         rebuild: bool,
+        /// Build the tree in this directory (laid out like `sql/`: numeric prefixes,
+        /// or psql entry scripts named in its `ores-sql.toml`) instead of the one
+        /// compiled in; its scripts and `\copy` data are read now.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         #[command(flatten)]
         guard: Guard,
         #[command(flatten)]
@@ -79,6 +84,11 @@ pub enum Db {
         /// Database to create instead of the environment's (must start with `ores_`).
         #[arg(value_name = "NAME")]
         database: Option<String>,
+        /// Build the tree in this directory (laid out like `sql/`: numeric prefixes,
+        /// or psql entry scripts named in its `ores-sql.toml`) instead of the one
+        /// compiled in; its scripts and `\copy` data are read now.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -199,6 +209,11 @@ pub enum Db {
         /// Print JSON instead of text (docs/json.md).
         #[arg(long)]
         json: bool,
+        /// Validate against the tree in this directory (its registry, its
+        /// `validate-allow.txt`, and the list of `.sql` files no entry script reaches)
+        /// instead of the one compiled in; the database must have been built from it.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },

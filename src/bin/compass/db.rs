@@ -6,7 +6,7 @@ use crate::ui::{Refusal, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
 use ores_sql::lifecycle::target::check_name;
 use ores_sql::server::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
-use ores_sql::{Config, Error, Manifest};
+use ores_sql::{Config, Error, SqlTree};
 use std::os::unix::process::CommandExt;
 
 /// The configuration for a command that builds or replaces `database` (default: the
@@ -26,6 +26,7 @@ pub fn run(command: Db) -> Outcome {
         Db::Recreate {
             database,
             rebuild,
+            sql_dir,
             guard,
             target,
         } => {
@@ -42,17 +43,23 @@ pub fn run(command: Db) -> Outcome {
                     config.database, config.env
                 ),
             )?;
+            let tree = SqlTree::open(sql_dir.as_deref())?;
             let report = with_spinner(format!("rebuilding {}", config.database), || {
-                ores_sql::recreate(&config)
+                ores_sql::recreate_with(&config, tree.manifest())
             })?;
             println!("{}", render::built(&report));
             ores_sql::lifecycle::retire::wait_for_background();
             Ok(())
         }
-        Db::Setup { database, target } => {
+        Db::Setup {
+            database,
+            sql_dir,
+            target,
+        } => {
             let config = build_target(&target, database.as_deref())?;
+            let tree = SqlTree::open(sql_dir.as_deref())?;
             let report = with_spinner(format!("setting up {}", config.database), || {
-                ores_sql::setup(&config)
+                ores_sql::setup_with(&config, tree.manifest())
             })?;
             println!("{}", render::set_up(&report));
             Ok(())
@@ -224,9 +231,14 @@ pub fn run(command: Db) -> Outcome {
             }
             Ok(())
         }
-        Db::Validate { json, target } => {
+        Db::Validate {
+            json,
+            sql_dir,
+            target,
+        } => {
             let config = load(&target)?;
-            let report = ores_sql::validate::run(&config)?;
+            let tree = SqlTree::open(sql_dir.as_deref())?;
+            let report = ores_sql::validate::run_tree(&config, &tree)?;
             if json {
                 render::json(&report);
             } else {
@@ -247,14 +259,8 @@ pub fn run(command: Db) -> Outcome {
             yes,
             target,
         } => {
-            let loaded;
-            let manifest = match &sql_dir {
-                Some(dir) => {
-                    loaded = Manifest::from_dir(dir)?;
-                    &loaded
-                }
-                None => Manifest::compiled(),
-            };
+            let tree = SqlTree::open(sql_dir.as_deref())?;
+            let manifest = tree.manifest();
             if list {
                 println!("{}", render::entities(manifest));
                 return Ok(());
