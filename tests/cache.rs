@@ -390,6 +390,25 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
     wait_for_background();
     assert!(oid_of(&mut admin, &spare).is_some());
 
+    // A rebuild sets the template and spare aside rather than dropping them on its
+    // critical path; the work after the swap drops them and makes a spare of the new
+    // template.
+    let stale: Vec<String> = ["__stale__template", "__stale__spare"]
+        .iter()
+        .map(|s| format!("{db}{s}"))
+        .collect();
+    let old_template = oid_of(&mut admin, &template).unwrap();
+    let mut forced = config.clone();
+    forced.rebuild = true;
+    assert_eq!(ores_sql::recreate(&forced).unwrap().path, BuildPath::Full);
+    wait_for_background();
+    for s in &stale {
+        assert_eq!(oid_of(&mut admin, s), None, "{s} is left");
+    }
+    assert_ne!(oid_of(&mut admin, &template), Some(old_template));
+    assert!(oid_of(&mut admin, &spare).is_some());
+    assert_eq!(contents(&config), built);
+
     // Teardown removes it with the template.
     ores_sql::teardown(&config).unwrap();
     assert_eq!(oid_of(&mut admin, &spare), None);

@@ -81,7 +81,7 @@ fn a_database_outside_the_ores_pattern_is_never_touched() {
 #[test]
 fn the_swap_suffixes_are_not_database_names() {
     let env = ScratchEnv::new("tgs").unwrap();
-    for suffix in ["__staging", "__retired", "__template", "__spare"] {
+    for suffix in ["__staging", "__retired", "__template", "__spare", "__stale"] {
         let name = format!("ores_dev_{}{suffix}", env.config.env);
         let config = env.config.clone().with_database(&name).unwrap();
         assert_all_refused(&config, suffix);

@@ -23,10 +23,12 @@
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
-use crate::lifecycle::target::{SPARE_SUFFIX, TEMPLATE_SUFFIX};
+use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
 use crate::lifecycle::version::{BUILD_TABLE, BuildPath, CRATE_VERSION};
 use crate::lifecycle::{Lap, build_database, discard};
-use crate::server::admin::{connect_admin_to, drop_database, wait_for_no_sessions};
+use crate::server::admin::{
+    connect_admin_to, database_exists, drop_database, wait_for_no_sessions,
+};
 use crate::server::grants::database_grants_sql;
 use crate::server::roles::{role_name, roles_in};
 use crate::tree::manifest::Manifest;
@@ -44,19 +46,70 @@ pub fn spare_name(database: &str) -> String {
     format!("{database}{SPARE_SUFFIX}")
 }
 
-/// Drops `database`'s cached template and its spare copy; whether a template was
-/// there.
-pub(crate) fn drop_cache(admin: &mut Client, database: &str) -> Result<bool> {
-    drop_database(admin, &spare_name(database), true)?;
-    drop_database(admin, &template_name(database), true)
+/// The names a rebuild sets `database`'s template and spare aside under.
+fn stale_names(database: &str) -> [(String, String); 2] {
+    [
+        (
+            template_name(database),
+            format!("{database}{STALE_INFIX}{TEMPLATE_SUFFIX}"),
+        ),
+        (
+            spare_name(database),
+            format!("{database}{STALE_INFIX}{SPARE_SUFFIX}"),
+        ),
+    ]
+}
+
+/// Drops `database`'s cached template and spare copy, and any set aside.
+pub(crate) fn drop_cache(admin: &mut Client, database: &str) -> Result<()> {
+    drop_stale(admin, database)?;
+    for (live, _) in stale_names(database) {
+        drop_database(admin, &live, true)?;
+    }
+    Ok(())
+}
+
+/// Drops the cached copies a rebuild set aside and nobody dropped (the run ended
+/// first).
+pub(crate) fn drop_stale(admin: &mut Client, database: &str) -> Result<()> {
+    for (_, stale) in stale_names(database) {
+        drop_database(admin, &stale, true)?;
+    }
+    Ok(())
+}
+
+/// Renames the template and spare out of the way of a rebuild, for the work after the
+/// swap to drop: a `DROP DATABASE` requests a checkpoint, which at the real schema's
+/// size costs the critical path half a second or more. They are closed and named with
+/// a suffix no command accepts, and nothing clones them: a failed build drops them
+/// (no copy of another schema survives it), and so does the next run if this one
+/// ends first.
+fn set_aside(admin: &mut Client, database: &str) -> Result<Vec<String>> {
+    drop_stale(admin, database)?;
+    let mut aside = Vec::new();
+    for (live, stale) in stale_names(database) {
+        if database_exists(admin, &live)? {
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    quote_ident(&live),
+                    quote_ident(&stale)
+                ))
+                .context(format!("setting {live} aside"))?;
+            aside.push(stale);
+        }
+    }
+    Ok(aside)
 }
 
 /// What a build hands on to the work after the swap: the template to make the next
-/// spare from, when one was kept (or used) and still matches.
+/// spare from, when one was kept (or used) and still matches, and the stale cached
+/// copies to drop.
 #[derive(Debug, Clone)]
 pub(crate) struct CacheState {
     pub(crate) path: BuildPath,
     pub(crate) template: Option<(String, String)>,
+    pub(crate) stale: Vec<String>,
 }
 
 /// The digest of everything a build's result depends on besides the database's own
@@ -200,27 +253,38 @@ pub(crate) fn build_staging(
         return Ok(CacheState {
             path: BuildPath::Cached,
             template: Some((template, key)),
+            stale: Vec::new(),
         });
     }
-    // Stale, forced out, or not in the state we leave it in. Dropped before the
-    // build so that no copy of another schema survives a failed one.
-    if drop_cache(admin, &config.database)? {
-        log::info!("dropped the cached template {template}: it no longer matches");
+    // Stale, forced out, or not in the state we leave it in.
+    let stale = set_aside(admin, &config.database)?;
+    if !stale.is_empty() {
+        log::info!("set the cached template {template} aside: it is to be built again");
     }
     // An entry-script tree runs as psql runs it, one step after another (a `\gset`
     // feeds later steps), so it always builds on one connection.
-    let path = if config.build_workers > 1 && !manifest.entry_mode() {
+    let built = if config.build_workers > 1 && !manifest.entry_mode() {
         crate::server::parallel::build_database(
             admin,
             config,
             staging,
             manifest,
             config.build_workers,
-        )?;
-        BuildPath::Parallel
+        )
+        .map(|()| BuildPath::Parallel)
     } else {
-        build_database(admin, config, staging, manifest)?;
-        BuildPath::Full
+        build_database(admin, config, staging, manifest).map(|()| BuildPath::Full)
+    };
+    let path = match built {
+        Ok(path) => path,
+        Err(e) => {
+            for s in &stale {
+                if let Err(d) = drop_database(admin, s, true) {
+                    log::warn!("could not drop {s} ({d}); the next run will");
+                }
+            }
+            return Err(e);
+        }
     };
     let mut lap = Lap::start();
     let kept = match keep_template(admin, staging, &template, &key) {
@@ -237,6 +301,7 @@ pub(crate) fn build_staging(
     Ok(CacheState {
         path,
         template: kept,
+        stale,
     })
 }
 

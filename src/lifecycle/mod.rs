@@ -237,16 +237,22 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     }
     lap.log("swap");
     let usable_after = started.elapsed();
-    let retired = exists.then_some(retired);
+    let leftovers: Vec<String> = exists
+        .then_some(retired)
+        .into_iter()
+        .chain(built.stale)
+        .collect();
     if config.retire_in_background {
         let spare = built.template.map(|(template, key)| retire::NextSpare {
             database: target.to_string(),
             template,
             key,
         });
-        retire::finish_later(lock, retired, spare);
-    } else if let Some(retired) = retired {
-        drop_database(admin, &retired, true)?;
+        retire::finish_later(lock, leftovers, spare);
+    } else if !leftovers.is_empty() {
+        for d in &leftovers {
+            drop_database(admin, d, true)?;
+        }
         lap.log("drop of the previous copy");
     }
     let path = built.path;
@@ -578,6 +584,7 @@ fn recover_interrupted(
     if force_drop(admin, rights, env, staging)? {
         log::warn!("removed {staging}, left behind by an interrupted run");
     }
+    cache::drop_stale(admin, target)?;
     if database_exists(admin, retired)? {
         if database_exists(admin, target)? {
             force_drop(admin, rights, env, retired)?;

@@ -29,17 +29,18 @@ pub(crate) struct NextSpare {
     pub(crate) key: String,
 }
 
-/// Drops `retired` (if any) and then makes `spare` (if any) on a background thread
-/// that owns `lock` (released when done). The drop comes first: its checkpoint then
-/// has only the swap's own writes to flush, not a fresh copy's.
-pub(crate) fn finish_later(mut lock: EnvLock, retired: Option<String>, spare: Option<NextSpare>) {
+/// Drops `leftovers` (the retired copy, cached copies a rebuild set aside) and then
+/// makes `spare` (if any) on a background thread that owns `lock` (released when
+/// done). The drops come first: their checkpoints then have only the swap's own
+/// writes to flush, not a fresh copy's.
+pub(crate) fn finish_later(mut lock: EnvLock, leftovers: Vec<String>, spare: Option<NextSpare>) {
     let spawned = std::thread::Builder::new()
         .name("ores-sql-retire".into())
         .spawn(move || {
-            if let Some(retired) = retired
-                && let Err(e) = drop_database(lock.client(), &retired, true)
-            {
-                log::warn!("could not drop {retired} ({e}); the next run will");
+            for d in leftovers {
+                if let Err(e) = drop_database(lock.client(), &d, true) {
+                    log::warn!("could not drop {d} ({e}); the next run will");
+                }
             }
             if let Some(s) = spare
                 && let Err(e) = make_spare(lock.client(), &s.database, &s.template, &s.key)

@@ -19,6 +19,9 @@ pub const ORES_DATABASE_PREFIX: &str = "ores_";
 pub const STAGING_SUFFIX: &str = "__staging";
 /// Suffix the previous database carries during the swap.
 pub const RETIRED_SUFFIX: &str = "__retired";
+/// What a rebuild puts before the suffix of the cached copies it replaces, which are
+/// set aside for the work after the swap to drop (`<db>__stale__template`).
+pub const STALE_INFIX: &str = "__stale";
 /// Suffix of the environment's cached build, which recreate clones when nothing that
 /// shapes the database changed (see [`crate::lifecycle::cache`]).
 pub const TEMPLATE_SUFFIX: &str = "__template";
@@ -58,7 +61,7 @@ pub fn check_name(database: &str) -> Result<()> {
              set ORES_DB_NAME to one"
         ));
     }
-    if let Some(suffix) = [STAGING_SUFFIX, RETIRED_SUFFIX]
+    if let Some(suffix) = [STAGING_SUFFIX, RETIRED_SUFFIX, STALE_INFIX]
         .into_iter()
         .find(|s| database.ends_with(s))
     {
