@@ -16,7 +16,7 @@
 //! write. With [`Config::retire_in_background`](crate::Config::retire_in_background),
 //! the background work after a recreate therefore also makes the next copy,
 //! `<db>__spare`, kept exactly like the template (closed, owned by the administrator,
-//! labelled with the key), and flushes it; the next cached recreate renames that copy
+//! labelled with the key); the next cached recreate renames that copy
 //! into staging instead of cloning. A spare whose key does not match is dropped like a
 //! stale template.
 
@@ -382,9 +382,9 @@ fn per_copy(admin: &mut Client, config: &Config, staging: &str) -> Result<()> {
 }
 
 /// Makes `database`'s spare copy from `template` if the template still carries `key`
-/// and no matching spare exists, then flushes it (`CHECKPOINT`), so that the next
-/// swap's `DROP DATABASE` checkpoint does not have to write the copy's pages. Runs
-/// after the swap, off the critical path (see [`crate::lifecycle::retire`]).
+/// and no matching spare exists. Runs after the swap, off the critical path (see
+/// [`crate::lifecycle::retire`]), as does the next swap's drop whose checkpoint
+/// writes the copy's pages if the server has not written them by then.
 pub(crate) fn make_spare(
     admin: &mut Client,
     database: &str,
@@ -396,11 +396,7 @@ pub(crate) fn make_spare(
         return Ok(());
     }
     drop_database(admin, &spare, true)?;
-    copy_closed(admin, template, &spare, key)?;
-    admin
-        .batch_execute("CHECKPOINT")
-        .context("flushing the spare copy")?;
-    Ok(())
+    copy_closed(admin, template, &spare, key)
 }
 
 /// Copies the finished `staging` to `template`, closed, and labels it with `key`.
