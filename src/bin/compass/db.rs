@@ -33,9 +33,11 @@ pub fn run(command: Db) -> Outcome {
             let mut config = build_target(&target, database.as_deref())?;
             config.terminate_connections = guard.kill;
             config.rebuild = rebuild;
-            // Say it is ready as soon as it is; the previous copy is dropped meanwhile,
-            // and compass exits only once that is done.
+            // Say it is ready as soon as it is; the previous copy is dropped and the
+            // next cached copy made meanwhile, and compass exits only once that is done.
             config.retire_in_background = true;
+            // A tree that does not read is refused before anything is asked.
+            let tree = SqlTree::open(sql_dir.as_deref())?;
             confirm(
                 guard.yes,
                 &format!(
@@ -43,12 +45,13 @@ pub fn run(command: Db) -> Outcome {
                     config.database, config.env
                 ),
             )?;
-            let tree = SqlTree::open(sql_dir.as_deref())?;
             let report = with_spinner(format!("rebuilding {}", config.database), || {
                 ores_sql::recreate_with(&config, tree.manifest())
             })?;
             println!("{}", render::built(&report));
-            ores_sql::lifecycle::retire::wait_for_background();
+            with_spinner("dropping the previous copy", || {
+                ores_sql::lifecycle::retire::wait_for_background()
+            });
             Ok(())
         }
         Db::Setup {
