@@ -390,3 +390,74 @@ fn sql_refuses_unknown_and_group_roles() {
         .failure()
         .stderr(predicate::str::contains("group role"));
 }
+
+#[test]
+fn recreate_says_which_path_built_it_and_takes_workers_from_the_flag_or_the_environment() {
+    let cli = Cli::new("clw");
+    let path_of = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = cli.compass();
+        cmd.args(["db", "recreate", "-y", "-k"]).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let recorded: String = cli
+            .db()
+            .query_one("SELECT build_path FROM ores_database_builds_tbl", &[])
+            .unwrap()
+            .get(0);
+        assert!(
+            stdout(&out).contains(&format!("{recorded} build")),
+            "{}",
+            stdout(&out)
+        );
+        recorded
+    };
+    assert_eq!(path_of(&[], &[]), "full");
+    assert_eq!(path_of(&[], &[]), "cached");
+    assert_eq!(path_of(&["--rebuild", "--workers", "2"], &[]), "parallel");
+    assert_eq!(
+        path_of(&["--rebuild"], &[("ORES_DB_BUILD_WORKERS", "2")]),
+        "parallel"
+    );
+    assert_eq!(
+        path_of(
+            &["--rebuild", "--workers", "1"],
+            &[("ORES_DB_BUILD_WORKERS", "2")]
+        ),
+        "full"
+    );
+    // Nonsense is refused before anything is touched, naming what was wrong.
+    // A recreate makes a new database: its OID tells whether anything was rebuilt.
+    let oid = || -> u32 {
+        cli.admin()
+            .query_one(
+                "SELECT oid FROM pg_database WHERE datname = $1",
+                &[&cli.database()],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let before = oid();
+    for (args, env) in [
+        (&["--workers", "0"][..], None),
+        (&[][..], Some(("ORES_DB_BUILD_WORKERS", "many"))),
+        (&[][..], Some(("ORES_DB_BUILD_WORKERS", "0"))),
+    ] {
+        let mut cmd = cli.compass();
+        cmd.args(["db", "recreate", "-y", "-k", "--rebuild"])
+            .args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{args:?} {env:?} was accepted");
+        let err = stderr(&out);
+        assert!(
+            err.contains("workers") || err.contains("ORES_DB_BUILD_WORKERS"),
+            "{err}"
+        );
+    }
+    assert_eq!(oid(), before, "a refused recreate rebuilt the database");
+}

@@ -25,12 +25,13 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const REQUIRED_KEYS: [&str; 2] = [FORMAT_KEY, "ORES_ENV"];
 
 /// Keys this binary understands besides `ORES_DB_<SUFFIX>_PASSWORD`.
-const KNOWN_KEYS: [&str; 12] = [
+const KNOWN_KEYS: [&str; 13] = [
     FORMAT_KEY,
     "ORES_ENV",
     "ORES_DB_NAME",
     "ORES_DB_CONNECT_TIMEOUT",
     "ORES_DB_LOCK_TIMEOUT",
+    "ORES_DB_BUILD_WORKERS",
     "ORES_DB_EXTENSIONS",
     "ORES_DOTENV",
     "ORES_PSQL",

@@ -87,9 +87,10 @@ pub struct Config {
     /// previous copy on a background thread that keeps holding the environment's lock
     /// (see [`crate::lifecycle::retire`]).
     pub retire_in_background: bool,
-    /// Connections a full build applies the scripts on: 0 or 1 builds in one
-    /// transaction, more applies independent scripts at once (see
-    /// [`crate::server::parallel`]).
+    /// Connections a full build applies the scripts on (`ORES_DB_BUILD_WORKERS`,
+    /// default 1): 0 or 1 builds in one transaction, more applies independent scripts
+    /// at once (see [`crate::server::parallel`]). An entry-script tree always builds
+    /// on one connection.
     pub build_workers: usize,
     /// Seed versioned tables during a build without the per-row read-and-close of
     /// the versioning trigger (every key is new in a database nobody reads yet; see
@@ -203,7 +204,7 @@ impl Config {
             extensions,
             rebuild: false,
             retire_in_background: false,
-            build_workers: 1,
+            build_workers: workers(&get("ORES_DB_BUILD_WORKERS"))?,
             bulk_seed: true,
             dotenv_path: None,
         })
@@ -329,6 +330,27 @@ pub fn default_database(env: &str) -> String {
 /// Longest timeout accepted: a day. PostgreSQL's own `lock_timeout` stops at about
 /// 24.8 days, and a longer wait is a typo, not a plan.
 pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// The most connections a parallel build may use: more than the server has cores
+/// only queues.
+pub const MAX_BUILD_WORKERS: usize = 64;
+
+/// `ORES_DB_BUILD_WORKERS`: 1 (one transaction) unless set.
+fn workers(value: &Option<String>) -> Result<usize> {
+    match value {
+        None => Ok(1),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_BUILD_WORKERS).contains(n))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "ORES_DB_BUILD_WORKERS={v:?} is not a number of connections between 1 and {MAX_BUILD_WORKERS}"
+                ))
+            }),
+    }
+}
 
 fn seconds(value: &Option<String>, default: Duration) -> Result<Duration> {
     match value {

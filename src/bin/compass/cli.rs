@@ -68,6 +68,10 @@ pub enum Db {
         /// Build from the SQL even if the cached template of the last build matches.
         #[arg(long = "rebuild")]
         rebuild: bool,
+        /// Apply a full build's independent scripts on N connections at once
+        /// (default: ORES_DB_BUILD_WORKERS, else 1, one transaction).
+        #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        workers: Option<u16>,
         /// Build the tree in this directory (laid out like `sql/`: numeric prefixes,
         /// or psql entry scripts named in its `ores-sql.toml`) instead of the one
         /// compiled in; its scripts and `\copy` data are read now.

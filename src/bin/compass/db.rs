@@ -26,6 +26,7 @@ pub fn run(command: Db) -> Outcome {
         Db::Recreate {
             database,
             rebuild,
+            workers,
             sql_dir,
             guard,
             target,
@@ -33,6 +34,9 @@ pub fn run(command: Db) -> Outcome {
             let mut config = build_target(&target, database.as_deref())?;
             config.terminate_connections = guard.kill;
             config.rebuild = rebuild;
+            if let Some(n) = workers {
+                config.build_workers = n.into();
+            }
             // Say it is ready as soon as it is; the previous copy is dropped and the
             // next cached copy made meanwhile, and compass exits only once that is done.
             config.retire_in_background = true;
