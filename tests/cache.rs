@@ -357,6 +357,18 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
         .batch_execute("CREATE TABLE ores_iam_scribble_tbl (x int)")
         .unwrap();
     let spare_oid = oid_of(&mut admin, &spare).expect("a spare after the first build");
+    // Refused for a connected session: nothing changes, the spare stays for later.
+    let live_oid = oid_of(&mut admin, &db);
+    let session = connect_admin_to(&config, &db).unwrap();
+    let mut polite = config.clone();
+    polite.terminate_connections = false;
+    assert!(matches!(
+        ores_sql::recreate(&polite),
+        Err(Error::ActiveConnections { .. })
+    ));
+    drop(session);
+    assert_eq!(oid_of(&mut admin, &db), live_oid);
+    assert_eq!(oid_of(&mut admin, &spare), Some(spare_oid));
     let second = ores_sql::recreate(&config).unwrap();
     assert_eq!(second.path, BuildPath::Cached);
     assert_eq!(oid_of(&mut admin, &db), Some(spare_oid));
