@@ -693,13 +693,41 @@ fn fresh_database(admin: &mut postgres::Client, name: &str, owner: &str) -> Res<
     Ok(())
 }
 
+/// How one psql run is started besides its file: the directory it runs in (psql
+/// resolves `\copy` files against it) and its `-v` variables.
+#[derive(Default)]
+struct PsqlRun<'a> {
+    dir: Option<PathBuf>,
+    vars: &'a [(String, String)],
+    single_tx: bool,
+}
+
 /// Runs one file through psql as the administrator acting as `role` (the extensions
 /// are trusted, so the owner may install them).
 fn psql(config: &Config, database: &str, role: &str, file: &Path, single_tx: bool) -> Res<()> {
+    psql_run(
+        config,
+        database,
+        role,
+        file,
+        &PsqlRun {
+            single_tx,
+            ..PsqlRun::default()
+        },
+    )
+}
+
+fn psql_run(config: &Config, database: &str, role: &str, file: &Path, run: &PsqlRun) -> Res<()> {
     let mut cmd = Command::new("psql");
+    if let Some(dir) = &run.dir {
+        cmd.current_dir(dir);
+    }
     cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
-    if single_tx {
+    if run.single_tx {
         cmd.arg("-1");
+    }
+    for (k, v) in run.vars {
+        cmd.arg("-v").arg(format!("{k}={v}"));
     }
     cmd.arg("-f")
         .arg(file)
@@ -801,9 +829,19 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
             fresh_database(&mut admin, &psql_db, &owner)?;
             connect_admin_to(config, &psql_db)?
                 .batch_execute("CREATE EXTENSION btree_gist; CREATE EXTENSION pg_trgm;")?;
-            sample
-                .times
-                .push(timed(|| psql_entry(config, &psql_db, &ddl, dir, &vars, single_tx))?.0);
+            sample.times.push(
+                timed(|| {
+                    // As the team runs it: as its DDL user (the administrator acting
+                    // as it), from the folder its `\copy` files are in.
+                    let run = PsqlRun {
+                        dir: Some(dir.join(COPY_DIR)),
+                        vars: &vars,
+                        single_tx,
+                    };
+                    psql_run(config, &psql_db, &ddl, &dir.join("setup_schema.sql"), &run)
+                })?
+                .0,
+            );
         }
     }
     let mut built = connect_admin_to(config, &psql_db)?;
@@ -891,46 +929,5 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
         "runs": runs,
     });
     println!("{json}");
-    Ok(())
-}
-
-/// Runs the tree's entry script through psql as the team does, as its DDL user (the
-/// administrator acting as it), from the folder its `\copy` files are in.
-fn psql_entry(
-    config: &Config,
-    database: &str,
-    role: &str,
-    tree: &Path,
-    vars: &[(String, String)],
-    single_tx: bool,
-) -> Res<()> {
-    let mut cmd = Command::new("psql");
-    cmd.current_dir(tree.join(COPY_DIR))
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
-    if single_tx {
-        cmd.arg("-1");
-    }
-    for (k, v) in vars {
-        cmd.arg("-v").arg(format!("{k}={v}"));
-    }
-    cmd.arg("-f")
-        .arg(tree.join("setup_schema.sql"))
-        .env("PGHOST", &config.host)
-        .env("PGPORT", config.port.to_string())
-        .env("PGUSER", &config.admin_user)
-        .env("PGDATABASE", database)
-        .env("PGOPTIONS", format!("-c role={role}"))
-        .stdout(Stdio::null());
-    if let Some(p) = &config.admin_password {
-        cmd.env("PGPASSWORD", p.expose());
-    }
-    let out = cmd.output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "psql setup_schema.sql failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-        .into());
-    }
     Ok(())
 }
