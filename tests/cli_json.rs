@@ -80,6 +80,21 @@ fn list_json_names_the_environment_database_and_its_owner() {
     assert_eq!(ours.len(), 1, "{v}");
     assert_eq!(ours[0]["owner"], format!("ores_{}_owner", cli.label()));
     assert_eq!(ours[0]["allows_connections"], true);
+    assert_eq!(ours[0]["kind"], Value::Null);
+    // The build's cached copy is listed for what it is.
+    let kind_of = |name: String| {
+        v["databases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name.as_str())
+            .map(|d| d["kind"].clone())
+    };
+    assert_eq!(
+        kind_of(format!("{}__template", cli.database())),
+        Some(Value::from("cached build")),
+        "{v}"
+    );
     assert!(
         v["databases"]
             .as_array()

@@ -46,6 +46,38 @@ pub struct DatabaseSummary {
     pub is_template: bool,
     /// Whether it accepts connections (false during a swap).
     pub allows_connections: bool,
+    /// What ores-sql keeps it for, told by its name: `cached build`, `spare copy`,
+    /// `set aside`, `staging`, `retired`, `test template`, `ready test clone`,
+    /// `test database`; `None` for
+    /// an environment's database (or anything else).
+    pub kind: Option<&'static str>,
+}
+
+/// What a database of this name is to ores-sql (see [`DatabaseSummary::kind`]).
+pub fn kind_of(name: &str) -> Option<&'static str> {
+    use crate::lifecycle::target::{
+        RETIRED_SUFFIX, SPARE_SUFFIX, STAGING_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX,
+    };
+    if name.contains(STALE_INFIX) {
+        Some("set aside")
+    } else if name.ends_with(TEMPLATE_SUFFIX) {
+        Some("cached build")
+    } else if name.ends_with(SPARE_SUFFIX) {
+        Some("spare copy")
+    } else if name.ends_with(STAGING_SUFFIX) {
+        Some("staging")
+    } else if name.ends_with(RETIRED_SUFFIX) {
+        Some("retired")
+    // The test harness's names (`testing::names`, not compiled into every build).
+    } else if name.starts_with("ores_tpl_") {
+        Some("test template")
+    } else if name.starts_with("ores_tp_") {
+        Some("ready test clone")
+    } else if name.starts_with("ores_t_") {
+        Some("test database")
+    } else {
+        None
+    }
 }
 
 /// Every database whose name starts with `ores_`, by name. Reads the catalogue only.
@@ -77,6 +109,7 @@ pub fn list_databases(config: &Config) -> Result<Vec<DatabaseSummary>> {
                 connections: r.get(3),
                 is_template: r.get(4),
                 allows_connections: r.get(5),
+                kind: kind_of(r.get(0)),
             })
             .collect())
     })

@@ -170,7 +170,9 @@ pub fn databases(listing: &DatabaseListing) -> String {
         if d.name == listing.env_database {
             notes.push(format!("environment {}", listing.env));
         }
-        if d.is_template {
+        if let Some(kind) = d.kind {
+            notes.push(kind.to_string());
+        } else if d.is_template {
             notes.push("template".to_string());
         }
         if !d.allows_connections {
