@@ -153,10 +153,16 @@ pub(crate) fn ensure_roles_as(
         set_verifier(client, role, verifier)?;
     }
     if !without_password.is_empty() {
+        // The first few show the pattern; `BuildReport::roles_without_password` (and
+        // `compass db roles`) carry every one of them.
+        const NAMED: usize = 3;
+        let mut named = without_password[..without_password.len().min(NAMED)].join(", ");
+        if without_password.len() > NAMED {
+            named.push_str(&format!(" and {} more", without_password.len() - NAMED));
+        }
         log::warn!(
-            "no password configured for {} login role(s) ({}); they can only log in where the server trusts the connection (set ORES_DB_<SUFFIX>_PASSWORD)",
+            "no password configured for {} login role(s) ({named}); they can only log in where the server trusts the connection (set ORES_DB_<SUFFIX>_PASSWORD, or write them all with compass env configure)",
             without_password.len(),
-            without_password.join(", ")
         );
     }
     Ok(without_password)
