@@ -68,6 +68,33 @@ struct Sample {
 }
 
 impl Sample {
+    fn print_header() {
+        println!();
+        println!(
+            "{:<58} {:>10} {:>10} {:>10} {:>5}",
+            "path", "median ms", "min ms", "max ms", "runs"
+        );
+        println!("{}", "-".repeat(97));
+    }
+
+    fn print_row(&self) {
+        println!(
+            "{:<58} {:>10.1} {:>10.1} {:>10.1} {:>5}",
+            self.name,
+            self.median_ms(),
+            self.min_ms(),
+            self.max_ms(),
+            self.times.len()
+        );
+    }
+
+    fn new(name: &'static str) -> Sample {
+        Sample {
+            name,
+            times: vec![],
+        }
+    }
+
     fn median_ms(&self) -> f64 {
         let mut t: Vec<f64> = self.times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         t.sort_by(|a, b| a.total_cmp(b));
@@ -101,6 +128,40 @@ fn timed<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
     let started = Instant::now();
     let value = f()?;
     Ok((started.elapsed(), value))
+}
+
+/// `config` as `compass db recreate` runs it (the work after the swap in the
+/// background), and the same forced to build in full.
+fn as_compass_runs(config: &Config) -> (Config, Config) {
+    let mut cached = config.clone();
+    cached.retire_in_background = true;
+    let mut full = cached.clone();
+    full.rebuild = true;
+    (cached, full)
+}
+
+/// One recreate's times: until usable, the work after return, and both.
+struct RecreateTimes {
+    usable: Duration,
+    after_return: Duration,
+    total: Duration,
+}
+
+/// Recreates with `cfg`, waits for the work after return, and checks the path taken.
+fn timed_recreate(cfg: &Config, manifest: &Manifest, expected: &str) -> Res<RecreateTimes> {
+    let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest)?))?;
+    let (after_return, ()) = timed(|| {
+        ores_sql::lifecycle::retire::wait_for_background();
+        Ok(())
+    })?;
+    if report.path.as_str() != expected {
+        return Err(format!("expected a {expected} build, got {}", report.path.as_str()).into());
+    }
+    Ok(RecreateTimes {
+        usable: report.usable_after,
+        after_return,
+        total: d + after_return,
+    })
 }
 
 fn run() -> Res<()> {
@@ -196,61 +257,24 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     // As `compass db recreate` runs them: each returns once its database is in place,
     // and what follows the swap (the previous copy's drop, the next spare copy of the
     // template) runs in the background. The totals below wait for that work too.
-    let mut cached_config = config.clone();
-    cached_config.retire_in_background = true;
-    let mut full_config = cached_config.clone();
-    full_config.rebuild = true;
+    let (cached_config, full_config) = as_compass_runs(config);
     let mut parallel_config = full_config.clone();
     parallel_config.build_workers = workers;
-    let mut full = Sample {
-        name: "recreate, full (sequential, one transaction)",
-        times: vec![],
-    };
-    let mut full_usable = Sample {
-        name: "  of which until usable (renamed, open)",
-        times: vec![],
-    };
-    let mut parallel = Sample {
-        name: "recreate, parallel build",
-        times: vec![],
-    };
-    let mut parallel_usable = Sample {
-        name: "  of which until usable",
-        times: vec![],
-    };
-    let mut cached = Sample {
-        name: "recreate, cached (clone of the template)",
-        times: vec![],
-    };
-    let mut cached_usable = Sample {
-        name: "  of which until usable",
-        times: vec![],
-    };
-    let background = |name| Sample {
-        name,
-        times: vec![],
-    };
-    let mut full_background = background("  of which after return (drop, spare copy)");
-    let mut parallel_background = background("  of which after return");
-    let mut cached_background = background("  of which after return");
-    let mut per_file = Sample {
-        name: "psql -f, one process per file (autocommit)",
-        times: vec![],
-    };
-    let mut single = Sample {
-        name: "psql -1, all files in one transaction",
-        times: vec![],
-    };
-    let mut batch = Sample {
-        name: "batch_execute, all files in one transaction",
-        times: vec![],
-    };
+    let mut full = Sample::new("recreate, full (sequential, one transaction)");
+    let mut full_usable = Sample::new("  of which until usable (renamed, open)");
+    let mut parallel = Sample::new("recreate, parallel build");
+    let mut parallel_usable = Sample::new("  of which until usable");
+    let mut cached = Sample::new("recreate, cached (spare copy of the template)");
+    let mut cached_usable = Sample::new("  of which until usable");
+    let mut full_background = Sample::new("  of which after return (drop, spare copy)");
+    let mut parallel_background = Sample::new("  of which after return");
+    let mut cached_background = Sample::new("  of which after return");
+    let mut per_file = Sample::new("psql -f, one process per file (autocommit)");
+    let mut single = Sample::new("psql -1, all files in one transaction");
+    let mut batch = Sample::new("batch_execute, all files in one transaction");
     // Not part of the psql figures (they get their database for free); shown so the
     // fixed cost our side carries is visible.
-    let mut create_db = Sample {
-        name: "  CREATE DATABASE .. TEMPLATE template0 (psql: untimed)",
-        times: vec![],
-    };
+    let mut create_db = Sample::new("  CREATE DATABASE .. TEMPLATE template0 (psql: untimed)");
     let psql_db = format!("{}_psql", config.database);
     let all_sql = std::fs::read_to_string(&files.all)?;
     for _ in 0..runs {
@@ -279,19 +303,10 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
                 "cached",
             ),
         ] {
-            let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest)?))?;
-            let (bg, ()) = timed(|| {
-                ores_sql::lifecycle::retire::wait_for_background();
-                Ok(())
-            })?;
-            if report.path.as_str() != expected {
-                return Err(
-                    format!("expected a {expected} build, got {}", report.path.as_str()).into(),
-                );
-            }
-            total.times.push(d + bg);
-            usable.times.push(report.usable_after);
-            after.times.push(bg);
+            let t = timed_recreate(cfg, manifest, expected)?;
+            total.times.push(t.total);
+            usable.times.push(t.usable);
+            after.times.push(t.after_return);
         }
 
         fresh_database(&mut admin, &psql_db, &owner)?;
@@ -327,14 +342,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     drop_database(&mut admin, &psql_db, true)?;
 
     let clone_runs = runs.max(10);
-    let mut clone = Sample {
-        name: "TestDatabase::new() (template exists, no pool)",
-        times: vec![],
-    };
-    let mut drop_sample = Sample {
-        name: "dropping a TestDatabase (DROP DATABASE .. WITH (FORCE))",
-        times: vec![],
-    };
+    let mut clone = Sample::new("TestDatabase::new() (template exists, no pool)");
+    let mut drop_sample = Sample::new("dropping a TestDatabase (DROP DATABASE .. WITH (FORCE))");
     let mut relations = 0i64;
     let mut template = String::new();
     for _ in 0..clone_runs {
@@ -365,10 +374,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     // until a ready clone exists) gets its database by a rename.
     ores_sql::testing::set_pool_size(2);
     drop(TestDatabase::with_manifest(manifest)?);
-    let mut pooled = Sample {
-        name: "TestDatabase::new() from the pool of ready clones",
-        times: vec![],
-    };
+    let mut pooled = Sample::new("TestDatabase::new() from the pool of ready clones");
     let pool_prefix = format!("ores_tp_{}_", template.trim_start_matches("ores_tpl_"));
     for _ in 0..clone_runs {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -403,14 +409,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     for db in leftovers {
         drop_database(&mut admin, &db, true)?;
     }
-    let mut wal_log = Sample {
-        name: "  raw CREATE DATABASE .. STRATEGY WAL_LOG",
-        times: vec![],
-    };
-    let mut file_copy = Sample {
-        name: "  raw CREATE DATABASE .. STRATEGY FILE_COPY",
-        times: vec![],
-    };
+    let mut wal_log = Sample::new("  raw CREATE DATABASE .. STRATEGY WAL_LOG");
+    let mut file_copy = Sample::new("  raw CREATE DATABASE .. STRATEGY FILE_COPY");
     let raw = format!("{}_clone", config.database);
     for _ in 0..runs {
         for (sample, strategy) in [(&mut wal_log, "WAL_LOG"), (&mut file_copy, "FILE_COPY")] {
@@ -427,19 +427,13 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     }
 
     let mut open = connect_admin_to(config, &config.database)?;
-    let mut drift_open = Sample {
-        name: "drift check on an open connection",
-        times: vec![],
-    };
+    let mut drift_open = Sample::new("drift check on an open connection");
     for _ in 0..50 {
         drift_open
             .times
             .push(timed(|| Ok(ores_sql::lifecycle::version::drift(&mut open, manifest)?))?.0);
     }
-    let mut drift_connect = Sample {
-        name: "drift check including connect",
-        times: vec![],
-    };
+    let mut drift_connect = Sample::new("drift check including connect");
     for _ in 0..20 {
         drift_connect.times.push(
             timed(|| {
@@ -455,20 +449,11 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     // build seeds (the owner group, bulk seeding on for the transaction), once as a
     // later write does (the DDL user, the trigger's per-row read-and-close).
     let seed_rows = 5_000i64;
-    let mut seed = Sample {
-        name: "seed 5,000 rows into a versioned table, as the build does",
-        times: vec![],
-    };
-    let mut seed_row_by_row = Sample {
-        name: "seed 5,000 rows into a versioned table, row by row",
-        times: vec![],
-    };
+    let mut seed = Sample::new("seed 5,000 rows into a versioned table, as the build does");
+    let mut seed_row_by_row = Sample::new("seed 5,000 rows into a versioned table, row by row");
     // The bound bulk seeding can reach: the same rows with every trigger off, so only
     // the table, its indexes (the GiST exclusion above all), checks and policies.
-    let mut seed_bare = Sample {
-        name: "  the same rows with every trigger off (the bound)",
-        times: vec![],
-    };
+    let mut seed_bare = Sample::new("  the same rows with every trigger off (the bound)");
     for _ in 0..runs.min(3) {
         for mode in ["bulk", "row by row", "bare"] {
             let db = TestDatabase::new()?;
@@ -553,21 +538,9 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         &drift_open,
         &drift_connect,
     ];
-    println!();
-    println!(
-        "{:<58} {:>10} {:>10} {:>10} {:>5}",
-        "path", "median ms", "min ms", "max ms", "runs"
-    );
-    println!("{}", "-".repeat(97));
+    Sample::print_header();
     for s in samples {
-        println!(
-            "{:<58} {:>10.1} {:>10.1} {:>10.1} {:>5}",
-            s.name,
-            s.median_ms(),
-            s.min_ms(),
-            s.max_ms(),
-            s.times.len()
-        );
+        s.print_row();
     }
     let (f, p, c, u, pf, st, be, cl, dr) = (
         full.median_ms(),
@@ -775,34 +748,13 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     ores_sql::recreate_with(config, manifest)?;
     // Run as compass runs them, as in `measure`: the totals include the work after
     // return.
-    let mut cached_config = config.clone();
-    cached_config.retire_in_background = true;
-    let mut full_config = cached_config.clone();
-    full_config.rebuild = true;
-    let mut full = Sample {
-        name: "recreate, full (one transaction)",
-        times: vec![],
-    };
-    let mut full_usable = Sample {
-        name: "  of which until usable (renamed, open)",
-        times: vec![],
-    };
-    let mut cached = Sample {
-        name: "recreate, cached (spare copy of the template)",
-        times: vec![],
-    };
-    let mut cached_usable = Sample {
-        name: "  of which until usable",
-        times: vec![],
-    };
-    let mut autocommit = Sample {
-        name: "psql -f setup_schema.sql (autocommit)",
-        times: vec![],
-    };
-    let mut single = Sample {
-        name: "psql -1 -f setup_schema.sql",
-        times: vec![],
-    };
+    let (cached_config, full_config) = as_compass_runs(config);
+    let mut full = Sample::new("recreate, full (one transaction)");
+    let mut full_usable = Sample::new("  of which until usable (renamed, open)");
+    let mut cached = Sample::new("recreate, cached (spare copy of the template)");
+    let mut cached_usable = Sample::new("  of which until usable");
+    let mut autocommit = Sample::new("psql -f setup_schema.sql (autocommit)");
+    let mut single = Sample::new("psql -1 -f setup_schema.sql");
     let psql_db = format!("{}_psql", config.database);
     let vars = entry_psql_variables(&config.env, &config.database);
     for _ in 0..runs {
@@ -810,18 +762,9 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
             (&full_config, &mut full, &mut full_usable, "full"),
             (&cached_config, &mut cached, &mut cached_usable, "cached"),
         ] {
-            let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest)?))?;
-            let (bg, ()) = timed(|| {
-                ores_sql::lifecycle::retire::wait_for_background();
-                Ok(())
-            })?;
-            if report.path.as_str() != expected {
-                return Err(
-                    format!("expected a {expected} build, got {}", report.path.as_str()).into(),
-                );
-            }
-            total.times.push(d + bg);
-            usable.times.push(report.usable_after);
+            let t = timed_recreate(cfg, manifest, expected)?;
+            total.times.push(t.total);
+            usable.times.push(t.usable);
         }
         for (sample, single_tx) in [(&mut autocommit, false), (&mut single, true)] {
             // Their database, with its extensions, is made outside the timing, as
@@ -864,12 +807,7 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
         .into());
     }
 
-    println!();
-    println!(
-        "{:<58} {:>10} {:>10} {:>10} {:>5}",
-        "path", "median ms", "min ms", "max ms", "runs"
-    );
-    println!("{}", "-".repeat(97));
+    Sample::print_header();
     for s in [
         &full,
         &full_usable,
@@ -878,14 +816,7 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
         &autocommit,
         &single,
     ] {
-        println!(
-            "{:<58} {:>10.1} {:>10.1} {:>10.1} {:>5}",
-            s.name,
-            s.median_ms(),
-            s.min_ms(),
-            s.max_ms(),
-            s.times.len()
-        );
+        s.print_row();
     }
     let (f, u, c, a, st) = (
         full.median_ms(),
