@@ -130,6 +130,16 @@ fn timed<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
     Ok((started.elapsed(), value))
 }
 
+/// `--workers N`: the parallel build's connections (default 2).
+fn workers_arg() -> Res<usize> {
+    Ok(std::env::args()
+        .skip_while(|a| a != "--workers")
+        .nth(1)
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(2))
+}
+
 /// `config` as `compass db recreate` runs it (the work after the swap in the
 /// background), and the same forced to build in full.
 fn as_compass_runs(config: &Config) -> (Config, Config) {
@@ -248,12 +258,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     ores_sql::recreate_with(config, manifest)?;
     drop(TestDatabase::with_manifest(manifest)?);
 
-    let workers: usize = std::env::args()
-        .skip_while(|a| a != "--workers")
-        .nth(1)
-        .map(|v| v.parse())
-        .transpose()?
-        .unwrap_or(2);
+    let workers = workers_arg()?;
     // As `compass db recreate` runs them: each returns once its database is in place,
     // and what follows the swap (the previous copy's drop, the next spare copy of the
     // template) runs in the background. The totals below wait for that work too.
@@ -749,8 +754,13 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     // Run as compass runs them, as in `measure`: the totals include the work after
     // return.
     let (cached_config, full_config) = as_compass_runs(config);
+    let workers = workers_arg()?;
+    let mut parallel_config = full_config.clone();
+    parallel_config.build_workers = workers;
     let mut full = Sample::new("recreate, full (one transaction)");
     let mut full_usable = Sample::new("  of which until usable (renamed, open)");
+    let mut parallel = Sample::new("recreate, parallel build");
+    let mut parallel_usable = Sample::new("  of which until usable");
     let mut cached = Sample::new("recreate, cached (spare copy of the template)");
     let mut cached_usable = Sample::new("  of which until usable");
     let mut autocommit = Sample::new("psql -f setup_schema.sql (autocommit)");
@@ -760,6 +770,12 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     for _ in 0..runs {
         for (cfg, total, usable, expected) in [
             (&full_config, &mut full, &mut full_usable, "full"),
+            (
+                &parallel_config,
+                &mut parallel,
+                &mut parallel_usable,
+                "parallel",
+            ),
             (&cached_config, &mut cached, &mut cached_usable, "cached"),
         ] {
             let t = timed_recreate(cfg, manifest, expected)?;
@@ -811,6 +827,8 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     for s in [
         &full,
         &full_usable,
+        &parallel,
+        &parallel_usable,
         &cached,
         &cached_usable,
         &autocommit,
@@ -834,6 +852,12 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     println!("psql autocommit / full recreate: {:>6.2}x", a / f);
     println!("full recreate / psql -1:         {:>6.2}x", f / st);
     let cu = cached_usable.median_ms();
+    let (p, pu) = (parallel.median_ms(), parallel_usable.median_ms());
+    println!(
+        "parallel ({workers} workers): psql autocommit / until usable {:.2}x, / total {:.2}x",
+        a / pu,
+        a / p
+    );
     println!(
         "full / cached recreate:          {:>6.2}x in total, {:.1}x until usable",
         f / c,
@@ -852,6 +876,9 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
         "ratio_full_to_single_tx": f / st,
         "ratio_full_to_cached": f / c,
         "time_to_usable_cached_ms": cu,
+        "recreate_parallel_ms": p,
+        "time_to_usable_parallel_ms": pu,
+        "workers": workers,
         "ratio_full_to_cached_usable": u / cu,
         "ratio_autocommit_to_cached_usable": a / cu,
         "tables": tree.tables.len(),

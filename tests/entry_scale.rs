@@ -188,6 +188,35 @@ fn an_upstream_sized_entry_tree_builds_through_compass_with_its_registry() {
     check_built(&cli, &tree);
     check_service_rights(&cli, &tree);
 
+    // The same tree on two connections builds the same database.
+    let out = cli
+        .compass()
+        .args([
+            "db",
+            "recreate",
+            "-y",
+            "-k",
+            "--rebuild",
+            "--workers",
+            "2",
+            "--sql-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run compass");
+    assert!(
+        out.status.success(),
+        "parallel recreate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("parallel build"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    check_built(&cli, &tree);
+    check_service_rights(&cli, &tree);
+
     // Validation against the tree's own registry and allow-list lists what no entry
     // script reaches. (The generated tables lack the versioning triggers our
     // conventions ask for, so it reports violations and exits 1; the document is

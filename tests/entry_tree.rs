@@ -531,3 +531,78 @@ fn recreate_entity_refuses_an_entry_mode_tree_before_touching_anything() {
     .expect_err("refused");
     assert!(e.to_string().contains("psql entry scripts"), "{e}");
 }
+
+#[test]
+fn a_parallel_build_of_the_tree_equals_the_one_transaction_build() {
+    let mut env = ScratchEnv::new("ep").expect("scratch env");
+    env.config
+        .passwords
+        .insert("wt_user".into(), Secret::new(TOKEN));
+    let mut sequential = env.config.clone();
+    sequential.rebuild = true;
+    let mut parallel = sequential
+        .clone()
+        .with_database(&format!("{}_p", env.config.database))
+        .unwrap();
+    parallel.build_workers = 3;
+    let _cleanup = common::DropOnExit(parallel.clone());
+    let manifest = Manifest::from_dir(&fixture()).expect("fixture reads");
+    use ores_sql::lifecycle::version::BuildPath;
+    assert_eq!(
+        ores_sql::recreate_with(&sequential, &manifest)
+            .unwrap()
+            .path,
+        BuildPath::Full
+    );
+    assert_eq!(
+        ores_sql::recreate_with(&parallel, &manifest).unwrap().path,
+        BuildPath::Parallel
+    );
+    // The same schema, the same rows (the `\gset` value included), the same owners.
+    assert_eq!(
+        common::schema_dump(&sequential, &sequential.database),
+        common::schema_dump(&parallel, &parallel.database)
+    );
+    let rows = common::table_contents(&sequential, &sequential.database);
+    assert!(
+        rows["ores_synthetic_runs_tbl"]
+            .iter()
+            .any(|r| r.contains("currencies: 3")),
+        "{rows:?}"
+    );
+    assert_eq!(rows, common::table_contents(&parallel, &parallel.database));
+    let owners = |c: &Config| -> Vec<(String, String)> {
+        connect_admin_to(c, &c.database)
+            .unwrap()
+            .query(
+                "SELECT relname::text, pg_get_userbyid(relowner)::text FROM pg_class
+                  WHERE relnamespace = 'public'::regnamespace ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    assert_eq!(owners(&sequential), owners(&parallel));
+
+    // A failing statement deep in an included file: its path and line, and the
+    // previous parallel build stays in place.
+    let synthetic =
+        std::fs::read_to_string(fixture().join("create/synthetic/synthetic_create.sql")).unwrap();
+    let broken = copy_with(&[(
+        "create/synthetic/synthetic_create.sql",
+        &format!("{synthetic}\n-- line 7 is next\ninsert into no_such_table values (1);\n"),
+    )]);
+    match ores_sql::recreate_with(&parallel, &Manifest::from_dir(broken.path()).unwrap()) {
+        Err(Error::Script(f)) => {
+            assert!(
+                f.path.ends_with("create/synthetic/synthetic_create.sql"),
+                "{f}"
+            );
+            assert_eq!((f.line, f.sqlstate.as_str()), (Some(8), "42P01"), "{f}");
+        }
+        other => panic!("expected a script failure, got {other:?}"),
+    }
+    assert_eq!(rows, common::table_contents(&parallel, &parallel.database));
+}

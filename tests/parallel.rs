@@ -7,40 +7,6 @@ use ores_sql::lifecycle::version::{BuildPath, build_info};
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Config, Error, Manifest};
-use std::process::Command;
-
-fn schema_dump(config: &Config, database: &str) -> String {
-    let out = Command::new("pg_dump")
-        .args(["--schema-only", "--no-owner"])
-        .env("PGHOST", &config.host)
-        .env("PGPORT", config.port.to_string())
-        .env("PGUSER", &config.admin_user)
-        .env("PGDATABASE", database)
-        .output()
-        .expect("pg_dump runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // pg_dump brackets its output with a random \restrict key; the rest is the schema.
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Drops the second database of the test's environment whatever happens, so the
-/// environment's teardown can drop its roles.
-struct DropOnExit(Config);
-
-impl Drop for DropOnExit {
-    fn drop(&mut self) {
-        let _ = ores_sql::lifecycle::drop::drop_named(&self.0, &self.0.database, true);
-    }
-}
 
 #[test]
 fn a_parallel_build_equals_a_sequential_one() {
@@ -54,7 +20,7 @@ fn a_parallel_build_equals_a_sequential_one() {
         .unwrap();
     parallel.rebuild = true;
     parallel.build_workers = 3;
-    let _cleanup = DropOnExit(parallel.clone());
+    let _cleanup = common::DropOnExit(parallel.clone());
     assert_eq!(
         ores_sql::recreate(&sequential).unwrap().path,
         BuildPath::Full
@@ -69,8 +35,8 @@ fn a_parallel_build_equals_a_sequential_one() {
     assert_eq!(info.schema_hash, Manifest::compiled().schema_hash());
     drop(db);
     assert_eq!(
-        schema_dump(&sequential, &sequential.database),
-        schema_dump(&parallel, &parallel.database)
+        common::schema_dump(&sequential, &sequential.database),
+        common::schema_dump(&parallel, &parallel.database)
     );
     let counts = common::row_counts(&sequential, &sequential.database);
     assert!(counts.iter().any(|(_, n)| *n > 0));

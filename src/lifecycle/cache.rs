@@ -256,14 +256,25 @@ pub(crate) fn build_staging(
             stale: Vec::new(),
         });
     }
+    let superuser = crate::server::rights::AdminRights::detect(admin)?.superuser;
     // Stale, forced out, or not in the state we leave it in.
     let stale = set_aside(admin, &config.database)?;
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    // An entry-script tree runs as psql runs it, one step after another (a `\gset`
-    // feeds later steps), so it always builds on one connection.
-    let built = if config.build_workers > 1 && !manifest.entry_mode() {
+    // An entry-script tree keeps psql's one ordered stream and overlaps only what its
+    // order does not decide; it takes a superuser, whom the DDL login user's session
+    // on every worker needs (any other administrator builds it on one connection).
+    let built = if config.build_workers > 1 && manifest.entry_mode() && superuser {
+        crate::server::entry_parallel::build_database(
+            admin,
+            config,
+            staging,
+            manifest,
+            config.build_workers,
+        )
+        .map(|()| BuildPath::Parallel)
+    } else if config.build_workers > 1 && !manifest.entry_mode() {
         crate::server::parallel::build_database(
             admin,
             config,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub(crate) mod apply;
+pub(crate) mod entry_parallel;
 pub mod grants;
 pub mod inspect;
 pub mod lock;

@@ -100,7 +100,7 @@ pub fn plan(scripts: &[&Script]) -> Vec<Vec<usize>> {
 }
 
 /// Every identifier-like word of the text, as written and lowercased.
-fn words(sql: &str) -> HashSet<String> {
+pub(crate) fn words(sql: &str) -> HashSet<String> {
     let mut out = HashSet::new();
     for w in sql.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')) {
         if w.chars()
@@ -115,7 +115,7 @@ fn words(sql: &str) -> HashSet<String> {
 }
 
 /// Names a script's `CREATE` statements make (tables only, if `tables_only`).
-fn defined_names(sql: &str, tables_only: bool) -> HashSet<String> {
+pub(crate) fn defined_names(sql: &str, tables_only: bool) -> HashSet<String> {
     const MODIFIERS: &[&str] = &[
         "or",
         "replace",

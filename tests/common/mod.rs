@@ -185,3 +185,37 @@ pub fn row_counts(config: &ores_sql::Config, database: &str) -> Vec<(String, i64
         })
         .collect()
 }
+
+/// `pg_dump --schema-only` of `database`, without its random `\restrict` key.
+pub fn schema_dump(config: &ores_sql::Config, database: &str) -> String {
+    let out = std::process::Command::new("pg_dump")
+        .args(["--schema-only", "--no-owner"])
+        .env("PGHOST", &config.host)
+        .env("PGPORT", config.port.to_string())
+        .env("PGUSER", &config.admin_user)
+        .env("PGDATABASE", database)
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // pg_dump brackets its output with a random \restrict key; the rest is the schema.
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Drops the second database of the test's environment whatever happens, so the
+/// environment's teardown can drop its roles.
+pub struct DropOnExit(pub ores_sql::Config);
+
+impl Drop for DropOnExit {
+    fn drop(&mut self) {
+        let _ = ores_sql::lifecycle::drop::drop_named(&self.0, &self.0.database, true);
+    }
+}
