@@ -265,24 +265,14 @@ pub(crate) fn build_staging(
     // An entry-script tree keeps psql's one ordered stream and overlaps only what its
     // order does not decide; it takes a superuser, whom the DDL login user's session
     // on every worker needs (any other administrator builds it on one connection).
-    let built = if config.build_workers > 1 && manifest.entry_mode() && superuser {
-        crate::server::entry_parallel::build_database(
-            admin,
-            config,
-            staging,
-            manifest,
-            config.build_workers,
-        )
-        .map(|()| BuildPath::Parallel)
-    } else if config.build_workers > 1 && !manifest.entry_mode() {
-        crate::server::parallel::build_database(
-            admin,
-            config,
-            staging,
-            manifest,
-            config.build_workers,
-        )
-        .map(|()| BuildPath::Parallel)
+    let workers = config.build_workers;
+    let built = if workers > 1 && (superuser || !manifest.entry_mode()) {
+        let parallel = if manifest.entry_mode() {
+            crate::server::entry_parallel::build_database
+        } else {
+            crate::server::parallel::build_database
+        };
+        parallel(admin, config, staging, manifest, workers).map(|()| BuildPath::Parallel)
     } else {
         build_database(admin, config, staging, manifest).map(|()| BuildPath::Full)
     };

@@ -295,17 +295,32 @@ fn build_database_as(
     manifest: &Manifest,
     rights: &AdminRights,
 ) -> Result<()> {
+    let scripts = all_scripts(manifest);
+    create_and_fill(admin, config, database, |owner| {
+        build_into(config, database, owner, manifest, &scripts, rights)
+    })
+}
+
+/// Creates `database` empty, owned by the environment's owner group, and has `fill`
+/// build it (given the owner's name); on failure the half-made database is dropped
+/// again. Every build path (one transaction, parallel, entry tree in parallel) goes
+/// through here.
+pub(crate) fn create_and_fill(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    fill: impl FnOnce(&str) -> Result<()>,
+) -> Result<()> {
     let owner = role_name(&config.env, "owner");
     let mut lap = Lap::start();
     crate::server::admin::create_empty_database(admin, database, &owner)?;
     lap.log("create database");
-    let scripts = all_scripts(manifest);
-    if let Err(e) = build_into(config, database, &owner, manifest, &scripts, rights) {
+    if let Err(e) = fill(&owner) {
         discard(admin, &config.env, database);
         return Err(e);
     }
-    // The build session has disconnected but its backend may still be exiting; a
-    // rename right now would sit in PostgreSQL's 100 ms wait.
+    // The build sessions have disconnected but their backends may still be exiting;
+    // a rename right now would sit in PostgreSQL's 100 ms wait.
     let mut lap = Lap::start();
     wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
     lap.log("build session gone");

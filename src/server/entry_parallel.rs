@@ -22,18 +22,16 @@ use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::version::{BuildPath, record_build};
-use crate::server::admin::{connect_admin_to, create_empty_database, wait_for_no_sessions};
+use crate::server::admin::connect_admin_to;
 use crate::server::apply::build_prologue;
 use crate::server::grants::{apply_grants_in, database_grants_sql};
-use crate::server::parallel::{defined_names, words};
-use crate::server::roles::role_name;
+use crate::server::parallel::{defined_names, lock, words};
 use crate::server::steps::{Row, ddl_login, expand_tree, record_applied, run_step};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{Action, Step};
 use postgres::Client;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
 
 /// A run of consecutive steps from one file, with what the order analysis needs.
 struct Unit {
@@ -130,10 +128,6 @@ fn unit_text(steps: &[Step]) -> String {
     text
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Creates `database` owned by the environment's owner and builds the entry tree of
 /// `manifest` into it on `workers` connections. The administrator must be a
 /// superuser (the caller builds on one connection otherwise). On failure the
@@ -145,14 +139,9 @@ pub(crate) fn build_database(
     manifest: &Manifest,
     workers: usize,
 ) -> Result<()> {
-    let owner = role_name(&config.env, "owner");
-    create_empty_database(admin, database, &owner)?;
-    if let Err(e) = build_into(config, database, &owner, manifest, workers) {
-        crate::lifecycle::discard(admin, &config.env, database);
-        return Err(e);
-    }
-    wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
-    Ok(())
+    crate::lifecycle::create_and_fill(admin, config, database, |owner| {
+        build_into(config, database, owner, manifest, workers)
+    })
 }
 
 fn build_into(

@@ -22,18 +22,16 @@ use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::version::{BuildPath, record_build};
-use crate::server::admin::{connect_admin_to, wait_for_no_sessions};
+use crate::server::admin::connect_admin_to;
 use crate::server::apply::{APPLIED_SCRIPTS_TABLE, build_prologue, failure_in, migration_name};
 use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::rights::AdminRights;
-use crate::server::roles::role_name;
 use crate::tree::lint::lexer::{Tok, lex_spans};
 use crate::tree::manifest::{Manifest, Phase, Script};
 use postgres::Client;
 use refinery_core::Migration;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
 
 /// For each script (by manifest index), the earlier scripts it must wait for.
 /// Populate scripts also wait for every create script, which is not listed.
@@ -200,34 +198,27 @@ pub(crate) fn build_database(
     manifest: &Manifest,
     workers: usize,
 ) -> Result<()> {
-    let owner = role_name(&config.env, "owner");
     let scripts: Vec<&Script> = manifest.scripts().iter().collect();
     // The plan is the client's work and the database's creation and prologue the
     // server's: they overlap.
     std::thread::scope(|s| {
         let planned = s.spawn(|| plan(&scripts));
-        crate::server::admin::create_empty_database(admin, database, &owner)?;
-        let built = prologue(config, database, &owner, manifest).and_then(|client| {
+        crate::lifecycle::create_and_fill(admin, config, database, |owner| {
+            let client = prologue(config, database, owner, manifest)?;
             let deps = planned
                 .join()
                 .map_err(|_| Error::Config("the parallel plan panicked".into()))?;
             let job = Job {
                 config,
                 database,
-                owner: &owner,
+                owner,
                 manifest,
                 scripts: &scripts,
                 deps: &deps,
                 workers,
             };
             build_into(&job, client)
-        });
-        if let Err(e) = built {
-            crate::lifecycle::discard(admin, &config.env, database);
-            return Err(e);
-        }
-        wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
-        Ok(())
+        })
     })
 }
 
@@ -324,7 +315,7 @@ fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
     Ok(())
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
