@@ -25,11 +25,12 @@ use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
 use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
 use crate::lifecycle::version::{BUILD_TABLE, BuildPath, CRATE_VERSION};
-use crate::lifecycle::{Lap, build_database, discard};
+use crate::lifecycle::{Lap, build_database_as, discard};
 use crate::server::admin::{
     connect_admin_to, database_exists, drop_database, wait_for_no_sessions,
 };
 use crate::server::grants::database_grants_sql;
+use crate::server::rights::AdminRights;
 use crate::server::roles::{role_name, roles_in};
 use crate::tree::manifest::Manifest;
 use postgres::Client;
@@ -235,6 +236,7 @@ pub(crate) fn build_staging(
     config: &Config,
     manifest: &Manifest,
     staging: &str,
+    rights: &AdminRights,
 ) -> Result<CacheState> {
     let template = template_name(&config.database);
     let spare = spare_name(&config.database);
@@ -256,7 +258,6 @@ pub(crate) fn build_staging(
             stale: Vec::new(),
         });
     }
-    let superuser = crate::server::rights::AdminRights::detect(admin)?.superuser;
     // Stale, forced out, or not in the state we leave it in.
     let stale = set_aside(admin, &config.database)?;
     if !stale.is_empty() {
@@ -266,7 +267,7 @@ pub(crate) fn build_staging(
     // order does not decide; it takes a superuser, whom the DDL login user's session
     // on every worker needs (any other administrator builds it on one connection).
     let workers = config.build_workers;
-    let built = if workers > 1 && (superuser || !manifest.entry_mode()) {
+    let built = if workers > 1 && (rights.superuser || !manifest.entry_mode()) {
         let parallel = if manifest.entry_mode() {
             crate::server::entry_parallel::build_database
         } else {
@@ -274,7 +275,7 @@ pub(crate) fn build_staging(
         };
         parallel(admin, config, staging, manifest, workers).map(|()| BuildPath::Parallel)
     } else {
-        build_database(admin, config, staging, manifest).map(|()| BuildPath::Full)
+        build_database_as(admin, config, staging, manifest, rights).map(|()| BuildPath::Full)
     };
     let path = match built {
         Ok(path) => path,

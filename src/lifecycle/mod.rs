@@ -229,7 +229,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let roles_without_password = ensure_roles_as(admin, config, &rights, manifest.registry())?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
-    let built = cache::build_staging(admin, config, manifest, &staging)?;
+    let built = cache::build_staging(admin, config, manifest, &staging, &rights)?;
     let mut lap = Lap::start();
     if let Err(e) = swap_into_place(admin, &rights, config, &staging, target, &retired, exists) {
         discard(admin, &config.env, &staging);
@@ -288,7 +288,7 @@ pub fn build_database(
 
 /// [`build_database`] for an administrator whose rights are known (and who is a
 /// member of the owner group if it is not a superuser).
-fn build_database_as(
+pub(crate) fn build_database_as(
     admin: &mut Client,
     config: &Config,
     database: &str,
@@ -363,14 +363,26 @@ fn build_into(
         apply_scripts(&mut tx, scripts, owner, &extensions, as_owner)?;
     }
     lap.log("extensions and scripts");
+    finish_build(tx, config, database, manifest, BuildPath::Full)?;
+    lap.log("grants, build record and commit");
+    Ok(())
+}
+
+/// What every build path ends with, in its last transaction (acting as the owner
+/// group): the grants derived from the registry, the database's own privileges, the
+/// build record, the commit.
+pub(crate) fn finish_build(
+    mut tx: postgres::Transaction<'_>,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+    path: BuildPath,
+) -> Result<()> {
     apply_grants_in(&mut tx, &config.env, manifest.registry())?;
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;
-    lap.log("grants");
-    record_build(&mut tx, manifest, BuildPath::Full)?;
-    tx.commit().context("committing the build")?;
-    lap.log("build record and commit");
-    Ok(())
+    record_build(&mut tx, manifest, path)?;
+    tx.commit().context("committing the build")
 }
 
 /// The required extensions, then the tree's optional ones the server has (the others

@@ -21,12 +21,11 @@
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
-use crate::lifecycle::version::{BuildPath, record_build};
+use crate::lifecycle::version::BuildPath;
 use crate::server::admin::connect_admin_to;
 use crate::server::apply::build_prologue;
-use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::parallel::{defined_names, lock, words};
-use crate::server::steps::{Row, ddl_login, expand_tree, record_applied, run_step};
+use crate::server::steps::{Row, ddl_login, expand_tree, hand_over_sql, record_applied, run_step};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{Action, Step};
 use postgres::Client;
@@ -206,23 +205,15 @@ fn build_into(
     let mut tx = main
         .transaction()
         .context("opening the grants transaction")?;
-    let mut epilogue = String::from("SET LOCAL synchronous_commit = off;\n");
-    if ddl != owner {
-        epilogue.push_str(&format!(
-            "REASSIGN OWNED BY {} TO {};\n",
-            quote_ident(&ddl),
-            quote_ident(owner)
-        ));
-    }
-    epilogue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner)));
+    let epilogue = format!(
+        "SET LOCAL synchronous_commit = off;\n{}SET LOCAL ROLE {};\n",
+        hand_over_sql(&ddl, owner),
+        quote_ident(owner)
+    );
     tx.batch_execute(&epilogue)
         .context(format!("handing what {ddl} created to {owner}"))?;
     record_applied(&mut tx, manifest)?;
-    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
-    tx.batch_execute(&database_grants_sql(&config.env, database))
-        .context("granting database access")?;
-    record_build(&mut tx, manifest, BuildPath::Parallel)?;
-    tx.commit().context("committing the build")?;
+    crate::lifecycle::finish_build(tx, config, database, manifest, BuildPath::Parallel)?;
     lap.log("ownership, grants, build record and commit");
     Ok(())
 }

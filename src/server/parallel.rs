@@ -21,10 +21,9 @@
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
-use crate::lifecycle::version::{BuildPath, record_build};
+use crate::lifecycle::version::BuildPath;
 use crate::server::admin::connect_admin_to;
 use crate::server::apply::{APPLIED_SCRIPTS_TABLE, build_prologue, failure_in, migration_name};
-use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::rights::AdminRights;
 use crate::tree::lint::lexer::{Tok, lex_spans};
 use crate::tree::manifest::{Manifest, Phase, Script};
@@ -306,11 +305,7 @@ fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
         quote_ident(owner)
     ))
     .context("acting as the owner")?;
-    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
-    tx.batch_execute(&database_grants_sql(&config.env, database))
-        .context("granting database access")?;
-    record_build(&mut tx, manifest, BuildPath::Parallel)?;
-    tx.commit().context("committing the build")?;
+    crate::lifecycle::finish_build(tx, config, database, manifest, BuildPath::Parallel)?;
     lap.log("grants, build record and commit");
     Ok(())
 }

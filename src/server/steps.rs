@@ -81,14 +81,7 @@ pub(crate) fn apply_entry(
 
     run_steps(tx, manifest, config)?;
 
-    let mut epilogue = String::from("RESET ROLE;\n");
-    if ddl != owner_role {
-        epilogue.push_str(&format!(
-            "REASSIGN OWNED BY {} TO {};\n",
-            quote_ident(&ddl),
-            quote_ident(owner_role)
-        ));
-    }
+    let mut epilogue = format!("RESET ROLE;\n{}", hand_over_sql(&ddl, owner_role));
     // After the hand-over, which needs the DDL user's privileges.
     if borrow_ddl {
         epilogue.push_str(&format!(
@@ -100,6 +93,19 @@ pub(crate) fn apply_entry(
     tx.batch_execute(&epilogue)
         .context(format!("handing what {ddl} created to {owner_role}"))?;
     record_applied(tx, manifest)
+}
+
+/// `REASSIGN OWNED` of everything the DDL login user made to the owner group (nothing
+/// when the tree runs as the owner group itself).
+pub(crate) fn hand_over_sql(ddl: &str, owner_role: &str) -> String {
+    if ddl == owner_role {
+        return String::new();
+    }
+    format!(
+        "REASSIGN OWNED BY {} TO {};\n",
+        quote_ident(ddl),
+        quote_ident(owner_role)
+    )
 }
 
 /// Records every script of the entry tree in the applied-scripts table, in one
