@@ -304,14 +304,9 @@ fn run_step_on(
     secrets: &[String],
 ) -> Result<Option<Row>> {
     let path = format!("{label}/{}", step.path);
-    let mut tx = client.transaction().context("opening a step transaction")?;
-    tx.batch_execute(setup).context("acting as the DDL user")?;
-    let row = run_step(&mut tx, step, &path, secrets)?;
-    tx.commit().context("committing a step")?;
-    client
-        .batch_execute("RESET ALL")
-        .context("resetting the session")?;
-    Ok(row)
+    as_ddl_user(client, setup, &path, |tx| {
+        run_step(tx, step, &path, secrets)
+    })
 }
 
 /// Waits until every unit handed over so far has committed, or one failed.
@@ -365,9 +360,7 @@ fn work(client: &mut Client, setup: &str, label: &str, board: &Mutex<Board>, wak
     }
 }
 
-/// Applies one unit in a transaction of its own, then clears what it left in the
-/// session. A deadlock with another worker (two units locking shared tables in
-/// different orders) rolls the unit back; it is tried again.
+/// Applies one unit in a transaction of its own as the DDL user.
 fn apply_unit(
     client: &mut Client,
     setup: &str,
@@ -376,30 +369,45 @@ fn apply_unit(
     steps: &[Step],
 ) -> Result<()> {
     let full = format!("{label}/{path}");
+    as_ddl_user(client, setup, &full, |tx| {
+        steps
+            .iter()
+            .try_for_each(|step| run_step(tx, step, &full, &[]).map(drop))
+    })
+}
+
+/// Runs `apply` in a transaction of its own acting as the DDL user (`setup`), then
+/// clears what it left in the session. A deadlock with another worker (two units
+/// locking shared tables in different orders) rolls it back; it is tried again.
+fn as_ddl_user<T>(
+    client: &mut Client,
+    setup: &str,
+    path: &str,
+    mut apply: impl FnMut(&mut postgres::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut tx = client.transaction().context("opening a unit transaction")?;
+        let mut tx = client.transaction().context("opening a transaction")?;
         tx.batch_execute(setup).context("acting as the DDL user")?;
-        let applied = steps
-            .iter()
-            .try_for_each(|step| run_step(&mut tx, step, &full, &[]).map(drop));
-        match applied {
-            Ok(()) => {
-                tx.commit().context("committing a unit")?;
-                break;
+        let outcome = apply(&mut tx);
+        let value = match outcome {
+            Ok(value) => {
+                tx.commit().context("committing")?;
+                Some(value)
             }
             Err(Error::Script(f)) if f.sqlstate == "40P01" && attempt < 4 => {
                 drop(tx);
-                log::debug!("{full}: deadlock with another worker, trying again");
-                client
-                    .batch_execute("RESET ALL")
-                    .context("resetting the worker's session")?;
+                log::debug!("{path}: deadlock with another worker, trying again");
+                None
             }
             Err(e) => return Err(e),
+        };
+        client
+            .batch_execute("RESET ALL")
+            .context("resetting the session")?;
+        if let Some(value) = value {
+            return Ok(value);
         }
     }
-    client
-        .batch_execute("RESET ALL")
-        .context("resetting the worker's session")
 }
