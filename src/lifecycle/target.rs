@@ -25,6 +25,12 @@ pub const STALE_INFIX: &str = "__stale";
 /// Suffix of the environment's cached build, which recreate clones when nothing that
 /// shapes the database changed (see [`crate::lifecycle::cache`]).
 pub const TEMPLATE_SUFFIX: &str = "__template";
+/// Prefix of every test database the harness (`ores_sql::testing`) makes.
+pub const TEST_DB_PREFIX: &str = "ores_t_";
+/// Prefix of the harness's template databases.
+pub const TEMPLATE_PREFIX: &str = "ores_tpl_";
+/// Prefix of the harness's ready clones of a template.
+pub const POOL_PREFIX: &str = "ores_tp_";
 /// Suffix of a ready copy of the cached build, made after a recreate in the
 /// background so that the next cached recreate renames it instead of cloning.
 pub const SPARE_SUFFIX: &str = "__spare";

@@ -56,7 +56,8 @@ pub struct DatabaseSummary {
 /// What a database of this name is to ores-sql (see [`DatabaseSummary::kind`]).
 pub fn kind_of(name: &str) -> Option<&'static str> {
     use crate::lifecycle::target::{
-        RETIRED_SUFFIX, SPARE_SUFFIX, STAGING_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX,
+        POOL_PREFIX, RETIRED_SUFFIX, SPARE_SUFFIX, STAGING_SUFFIX, STALE_INFIX, TEMPLATE_PREFIX,
+        TEMPLATE_SUFFIX, TEST_DB_PREFIX,
     };
     if name.contains(STALE_INFIX) {
         Some("set aside")
@@ -68,12 +69,11 @@ pub fn kind_of(name: &str) -> Option<&'static str> {
         Some("staging")
     } else if name.ends_with(RETIRED_SUFFIX) {
         Some("retired")
-    // The test harness's names (`testing::names`, not compiled into every build).
-    } else if name.starts_with("ores_tpl_") {
+    } else if name.starts_with(TEMPLATE_PREFIX) {
         Some("test template")
-    } else if name.starts_with("ores_tp_") {
+    } else if name.starts_with(POOL_PREFIX) {
         Some("ready test clone")
-    } else if name.starts_with("ores_t_") {
+    } else if name.starts_with(TEST_DB_PREFIX) {
         Some("test database")
     } else {
         None

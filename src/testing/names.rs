@@ -5,11 +5,10 @@
 
 use super::owner::Owner;
 
-/// Prefix of every test database name.
-pub const TEST_DB_PREFIX: &str = "ores_t_";
+// Defined beside the other reserved names, so `compass db list` can tell them
+// apart in a build without this harness.
+pub use crate::lifecycle::target::{POOL_PREFIX, TEMPLATE_PREFIX, TEST_DB_PREFIX};
 
-/// Prefix of template database names.
-pub const TEMPLATE_PREFIX: &str = "ores_tpl_";
 /// Comment that marks a test database kept for debugging (cleanup leaves it alone).
 pub const KEPT_COMMENT: &str = "ores-sql: kept test database";
 /// Length of the key prefix used in names.
@@ -59,8 +58,6 @@ pub(super) fn label(short: &str) -> String {
     format!("t_{short}")
 }
 
-/// Prefix of pool database names.
-pub const POOL_PREFIX: &str = "ores_tp_";
 /// Prefix of the pool databases of `key`.
 pub fn pool_prefix(short: &str) -> String {
     format!("{POOL_PREFIX}{short}_")
