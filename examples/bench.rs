@@ -6,7 +6,8 @@
 //!   (clone of the environment's template); each total includes the drop of the
 //!   previous copy, and the time until the new database is in place is shown apart;
 //! - all files in one `batch_execute` in one transaction on an open connection;
-//! - seeding 5,000 new keys into one of the compiled schema's versioned tables;
+//! - seeding 20,000 new keys into one of the compiled schema's versioned tables inside
+//!   a build (builds with and without that seed, side by side);
 //! - the same SQL through `psql -v ON_ERROR_STOP=1 -f`, one process per file in
 //!   manifest order, the way shell-script provisioning does it (autocommit: every
 //!   statement its own transaction);
@@ -124,6 +125,14 @@ impl Sample {
     }
 }
 
+/// Every timed path starts from the same state: no dirty pages left by the path
+/// before it for this one's writes to wait behind (a build writes tens of
+/// megabytes, and shared buffers hold the previous build's until they are flushed).
+fn settle(admin: &mut postgres::Client) -> Res<()> {
+    admin.batch_execute("CHECKPOINT")?;
+    Ok(())
+}
+
 fn timed<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
     let started = Instant::now();
     let value = f()?;
@@ -237,7 +246,7 @@ fn run() -> Res<()> {
 /// The scratch environment goes whatever happened.
 fn cleanup(config: &Config) {
     if let Ok(mut admin) = connect_admin(config) {
-        for suffix in ["_psql", "_clone"] {
+        for suffix in ["_psql", "_clone", SEED_SUFFIX] {
             let _ = drop_database(&mut admin, &format!("{}{suffix}", config.database), true);
         }
     }
@@ -308,6 +317,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
                 "cached",
             ),
         ] {
+            settle(&mut admin)?;
             let t = timed_recreate(cfg, manifest, expected)?;
             total.times.push(t.total);
             usable.times.push(t.usable);
@@ -315,6 +325,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         }
 
         fresh_database(&mut admin, &psql_db, &owner)?;
+        settle(&mut admin)?;
         per_file.times.push(
             timed(|| {
                 for f in &files.each {
@@ -325,13 +336,16 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
             .0,
         );
         drop_database(&mut admin, &psql_db, true)?;
+        settle(&mut admin)?;
         create_db
             .times
             .push(timed(|| fresh_database(&mut admin, &psql_db, &owner))?.0);
+        settle(&mut admin)?;
         single
             .times
             .push(timed(|| psql(config, &psql_db, &owner, &files.all, true))?.0);
         fresh_database(&mut admin, &psql_db, &owner)?;
+        settle(&mut admin)?;
         batch.times.push(
             timed(|| {
                 let mut c = connect_admin_to(config, &psql_db)?;
@@ -449,55 +463,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         );
     }
 
-    // Seeding through our own versioned tables (the compiled schema's triggers, on
-    // any workload): one INSERT .. SELECT of new keys, as a seed does. Once as the
-    // build seeds (the owner group, bulk seeding on for the transaction), once as a
-    // later write does (the DDL user, the trigger's per-row read-and-close).
-    let seed_rows = 5_000i64;
-    let mut seed = Sample::new("seed 5,000 rows into a versioned table, as the build does");
-    let mut seed_row_by_row = Sample::new("seed 5,000 rows into a versioned table, row by row");
-    // The bound bulk seeding can reach: the same rows with every trigger off, so only
-    // the table, its indexes (the GiST exclusion above all), checks and policies.
-    let mut seed_bare = Sample::new("  the same rows with every trigger off (the bound)");
-    for _ in 0..runs.min(3) {
-        for mode in ["bulk", "row by row", "bare"] {
-            let db = TestDatabase::new()?;
-            let mut c = if mode == "row by row" {
-                db.ddl_user()?
-            } else {
-                db.admin()?
-            };
-            let mut setup = format!(
-                "SET ores.tenant_id = '{}';",
-                ores_sql::testing::SYSTEM_TENANT_ID
-            );
-            if mode == "bare" {
-                setup.push_str("SET session_replication_role = replica;");
-            }
-            if mode != "row by row" {
-                setup.push_str(&format!(
-                    "SET ROLE {}; SET ores.bulk_seed = 'on';",
-                    quote_ident(&db.role("owner"))
-                ));
-            }
-            c.batch_execute(&setup)?;
-            let (d, ()) = timed(|| {
-                c.execute(
-                    "INSERT INTO ores_refdata_rounding_types_tbl (code, name, version, valid_from, valid_to)
-                     SELECT 'bench_' || g, 'bench ' || g, CASE WHEN $2 THEN 1 ELSE 0 END,
-                            clock_timestamp(), ores_utility_infinity_timestamp_fn()
-                       FROM generate_series(1, $1::bigint) g",
-                    &[&seed_rows, &(mode == "bare")],
-                )?;
-                Ok(())
-            })?;
-            match mode {
-                "bulk" => seed.times.push(d),
-                "row by row" => seed_row_by_row.times.push(d),
-                _ => seed_bare.times.push(d),
-            }
-        }
-    }
+    let seeding = measure_seeding(config, runs.min(3))?;
 
     // Size of what was built.
     let mut built = connect_admin_to(config, &config.database)?;
@@ -532,9 +498,12 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         &single,
         &batch,
         &create_db,
-        &seed,
-        &seed_bare,
-        &seed_row_by_row,
+        &seeding.without_seed,
+        &seeding.bulk,
+        &seeding.bare,
+        &seeding.row_by_row_base,
+        &seeding.row_by_row,
+        &seeding.first_statement,
         &clone,
         &drop_sample,
         &pooled,
@@ -558,9 +527,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         clone.median_ms(),
         drift_open.median_ms(),
     );
-    let seed_rows_per_s = seed_rows as f64 / (seed.median_ms() / 1e3);
-    let seed_row_by_row_per_s = seed_rows as f64 / (seed_row_by_row.median_ms() / 1e3);
-    let seed_bare_per_s = seed_rows as f64 / (seed_bare.median_ms() / 1e3);
+    let (seed_rows_per_s, seed_row_by_row_per_s, seed_bare_per_s, seed_first_per_s) =
+        seeding.rates();
     println!();
     println!(
         "built: {} tables, {rows} rows; {relations} relations in a test database (tables, indexes, TOAST, sequences)",
@@ -581,7 +549,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     );
     println!("full recreate: usable after {u:.0} ms of {f:.0} ms");
     println!(
-        "seeding a versioned table: {seed_rows_per_s:.0} rows/s as the build does (target >= 15,000), {seed_row_by_row_per_s:.0} rows/s row by row, {seed_bare_per_s:.0} rows/s with every trigger off"
+        "seeding {SEED_ROWS} rows into a versioned table inside a build: {seed_rows_per_s:.0} rows/s as the build does (target >= 15,000), {seed_row_by_row_per_s:.0} rows/s row by row, {seed_bare_per_s:.0} rows/s with every trigger off; {seed_first_per_s:.0} rows/s as a new session's first statement"
     );
     println!("clone median {cl:.1} ms, drift check {dr:.2} ms");
     let json = serde_json::json!({
@@ -600,6 +568,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         "seed_rows_per_s": seed_rows_per_s,
         "seed_rows_per_s_row_by_row": seed_row_by_row_per_s,
         "seed_rows_per_s_without_triggers": seed_bare_per_s,
+        "seed_rows_per_s_first_statement": seed_first_per_s,
         "tables": table_names.len(),
         "rows": rows,
         "relations": relations,
@@ -620,6 +589,145 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         "runs": runs,
     });
     println!("{json}");
+    Ok(())
+}
+
+/// The seed measured inside real builds: how many rows, and the scratch database's
+/// suffix.
+const SEED_ROWS: i64 = 20_000;
+const SEED_SUFFIX: &str = "_seed";
+
+/// Builds of the compiled tree with and without one extra populate script that seeds
+/// [`SEED_ROWS`] new keys into a versioned table, side by side. A build runs its seed
+/// on the session that has just created the schema, in the same transaction, so the
+/// rate is the difference of the medians: measured in a freshly cloned database
+/// instead, the first statement also pays for loading the new database's catalogs
+/// and compiling the trigger functions, which a build pays once for all its tables.
+struct Seeding {
+    without_seed: Sample,
+    bulk: Sample,
+    bare: Sample,
+    row_by_row_base: Sample,
+    row_by_row: Sample,
+    /// How this figure was taken before: [`FIRST_STATEMENT_ROWS`] rows as the first
+    /// statement of a new session in a new test database, bulk seeding on.
+    first_statement: Sample,
+}
+
+const FIRST_STATEMENT_ROWS: i64 = 5_000;
+
+impl Seeding {
+    /// Rows per second: bulk (as the build seeds), row by row, with every trigger
+    /// off (the bound: the table, its indexes, checks and policies), and as the first
+    /// statement of a new session.
+    fn rates(&self) -> (f64, f64, f64, f64) {
+        let rate = |with: &Sample, without: &Sample| {
+            SEED_ROWS as f64 / ((with.median_ms() - without.median_ms()) / 1e3)
+        };
+        (
+            rate(&self.bulk, &self.without_seed),
+            rate(&self.row_by_row, &self.row_by_row_base),
+            rate(&self.bare, &self.without_seed),
+            FIRST_STATEMENT_ROWS as f64 / (self.first_statement.median_ms() / 1e3),
+        )
+    }
+}
+
+fn measure_seeding(config: &Config, runs: usize) -> Res<Seeding> {
+    let trees = tempfile::tempdir()?;
+    let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    let insert = format!(
+        "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
+INSERT INTO ores_refdata_rounding_types_tbl (code, name, description)
+SELECT 'bench_' || g, 'Bench ' || g, '' FROM generate_series(1, {SEED_ROWS}) g;
+"
+    );
+    // With the triggers off the seed must write what the insert trigger would have.
+    let bare = format!(
+        "SELECT set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false);
+ALTER TABLE ores_refdata_rounding_types_tbl DISABLE TRIGGER USER;
+INSERT INTO ores_refdata_rounding_types_tbl (code, name, description, version, valid_from, valid_to)
+SELECT 'bench_' || g, 'Bench ' || g, '', 1, clock_timestamp(), ores_utility_infinity_timestamp_fn()
+  FROM generate_series(1, {SEED_ROWS}) g;
+ALTER TABLE ores_refdata_rounding_types_tbl ENABLE TRIGGER USER;
+"
+    );
+    let tree = |name: &str, seed: Option<&str>| -> Res<Manifest> {
+        let root = trees.path().join(name);
+        copy_tree(&sql, &root)?;
+        if let Some(seed) = seed {
+            std::fs::write(
+                root.join("populate/04_refdata/011_refdata_rounding_types_bench.sql"),
+                seed,
+            )?;
+        }
+        Ok(Manifest::from_dir(&root)?)
+    };
+    let (base, seeded, seeded_bare) = (
+        tree("base", None)?,
+        tree("bulk", Some(&insert))?,
+        tree("bare", Some(&bare))?,
+    );
+    let mut row_by_row_config = config.clone();
+    row_by_row_config.bulk_seed = false;
+    let mut s = Seeding {
+        without_seed: Sample::new("build of the compiled tree (no extra seed)"),
+        bulk: Sample::new("  the same with 20,000 seed rows into a versioned table"),
+        bare: Sample::new("  the same with every trigger off for the seed"),
+        row_by_row_base: Sample::new("build of the compiled tree, bulk seeding off"),
+        row_by_row: Sample::new("  the same with 20,000 seed rows, row by row"),
+        first_statement: Sample::new("5,000 seed rows as a new session's first statement"),
+    };
+    let mut admin = connect_admin(config)?;
+    let database = format!("{}{SEED_SUFFIX}", config.database);
+    for _ in 0..runs {
+        for (cfg, manifest, sample) in [
+            (config, &base, &mut s.without_seed),
+            (config, &seeded, &mut s.bulk),
+            (config, &seeded_bare, &mut s.bare),
+            (&row_by_row_config, &base, &mut s.row_by_row_base),
+            (&row_by_row_config, &seeded, &mut s.row_by_row),
+        ] {
+            settle(&mut admin)?;
+            let (d, ()) = timed(|| {
+                Ok(ores_sql::lifecycle::build_database(
+                    &mut admin, cfg, &database, manifest,
+                )?)
+            })?;
+            sample.times.push(d);
+            drop_database(&mut admin, &database, true)?;
+        }
+        let db = TestDatabase::new()?;
+        let mut c = db.admin()?;
+        c.batch_execute(&format!(
+            "SET ores.tenant_id = '{}'; SET ROLE {}; SET ores.bulk_seed = 'on';",
+            ores_sql::testing::SYSTEM_TENANT_ID,
+            quote_ident(&db.role("owner"))
+        ))?;
+        settle(&mut admin)?;
+        let (d, _) = timed(|| {
+            Ok(c.execute(
+                "INSERT INTO ores_refdata_rounding_types_tbl (code, name, description)
+                 SELECT 'bench_' || g, 'Bench ' || g, '' FROM generate_series(1, $1::bigint) g",
+                &[&FIRST_STATEMENT_ROWS],
+            )?)
+        })?;
+        s.first_statement.times.push(d);
+    }
+    Ok(s)
+}
+
+/// Copies a SQL tree (its scripts, settings and allow-list) to `to`.
+fn copy_tree(from: &Path, to: &Path) -> Res<()> {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry?;
+        let target = to.join(entry.path().strip_prefix(from)?);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
     Ok(())
 }
 
@@ -778,6 +886,7 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
             ),
             (&cached_config, &mut cached, &mut cached_usable, "cached"),
         ] {
+            settle(&mut admin)?;
             let t = timed_recreate(cfg, manifest, expected)?;
             total.times.push(t.total);
             usable.times.push(t.usable);
@@ -788,6 +897,7 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
             fresh_database(&mut admin, &psql_db, &owner)?;
             connect_admin_to(config, &psql_db)?
                 .batch_execute("CREATE EXTENSION btree_gist; CREATE EXTENSION pg_trgm;")?;
+            settle(&mut admin)?;
             sample.times.push(
                 timed(|| {
                     // As the team runs it: as its DDL user (the administrator acting
