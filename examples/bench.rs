@@ -141,12 +141,19 @@ fn timed<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
 
 /// `--workers N`: the parallel build's connections (default 2).
 fn workers_arg() -> Res<usize> {
-    Ok(std::env::args()
+    let n = std::env::args()
         .skip_while(|a| a != "--workers")
         .nth(1)
         .map(|v| v.parse())
         .transpose()?
-        .unwrap_or(2))
+        .unwrap_or(2);
+    if n < 2 {
+        return Err(
+            "--workers must be at least 2 (one connection is the full build, measured anyway)"
+                .into(),
+        );
+    }
+    Ok(n)
 }
 
 /// `config` as `compass db recreate` runs it (the work after the swap in the

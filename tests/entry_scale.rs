@@ -4,6 +4,7 @@
 //! the compass binary with `--sql-dir`.
 
 mod cli_support;
+mod common;
 
 use cli_support::Cli;
 use ores_sql::testing::SYSTEM_TENANT_ID;
@@ -187,6 +188,7 @@ fn an_upstream_sized_entry_tree_builds_through_compass_with_its_registry() {
     );
     check_built(&cli, &tree);
     check_service_rights(&cli, &tree);
+    let sequential_dump = common::schema_dump(&cli.env.config, &cli.env.config.database);
 
     // The same tree on two connections builds the same database.
     let out = cli
@@ -216,6 +218,11 @@ fn an_upstream_sized_entry_tree_builds_through_compass_with_its_registry() {
     );
     check_built(&cli, &tree);
     check_service_rights(&cli, &tree);
+    common::assert_same_schema(
+        &sequential_dump,
+        &common::schema_dump(&cli.env.config, &cli.env.config.database),
+        "one transaction against --workers 2",
+    );
 
     // Validation against the tree's own registry and allow-list lists what no entry
     // script reaches. (The generated tables lack the versioning triggers our

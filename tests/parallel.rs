@@ -6,6 +6,7 @@ mod common;
 use ores_sql::lifecycle::version::{BuildPath, build_info};
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
+use ores_sql::testing::workload::{Shape, generated_manifest};
 use ores_sql::{Config, Error, Manifest};
 
 #[test]
@@ -34,9 +35,10 @@ fn a_parallel_build_equals_a_sequential_one() {
     assert_eq!(info.build_path.as_deref(), Some("parallel"));
     assert_eq!(info.schema_hash, Manifest::compiled().schema_hash());
     drop(db);
-    assert_eq!(
-        common::schema_dump(&sequential, &sequential.database),
-        common::schema_dump(&parallel, &parallel.database)
+    common::assert_same_schema(
+        &common::schema_dump(&sequential, &sequential.database),
+        &common::schema_dump(&parallel, &parallel.database),
+        "sequential against parallel",
     );
     let counts = common::row_counts(&sequential, &sequential.database);
     assert!(counts.iter().any(|(_, n)| *n > 0));
@@ -111,4 +113,46 @@ fn a_failing_script_in_a_parallel_build_keeps_the_previous_database() {
     let mut admin = connect_admin(&config).unwrap();
     let staging = format!("{}__staging", config.database);
     assert!(!database_exists(&mut admin, &staging).unwrap());
+}
+
+#[test]
+fn a_parallel_build_of_the_upstream_sized_workload_equals_a_sequential_one() {
+    // The benchmark's `--workload upstream` (271 tables, ~71.5 k rows, three large
+    // tables), where the parallel build's figures come from.
+    let env = ScratchEnv::new("pu").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = generated_manifest(dir.path(), &Shape::upstream()).unwrap();
+    let mut sequential = env.config.clone();
+    sequential.rebuild = true;
+    let mut parallel = env
+        .config
+        .clone()
+        .with_database(&format!("{}_p", env.config.database))
+        .unwrap();
+    parallel.rebuild = true;
+    parallel.build_workers = 2;
+    let _cleanup = common::DropOnExit(parallel.clone());
+    assert_eq!(
+        ores_sql::recreate_with(&sequential, &manifest)
+            .unwrap()
+            .path,
+        BuildPath::Full
+    );
+    assert_eq!(
+        ores_sql::recreate_with(&parallel, &manifest).unwrap().path,
+        BuildPath::Parallel
+    );
+    common::assert_same_schema(
+        &common::schema_dump(&sequential, &sequential.database),
+        &common::schema_dump(&parallel, &parallel.database),
+        "sequential against parallel",
+    );
+    let counts = common::row_counts(&sequential, &sequential.database);
+    let rows: i64 = counts.iter().map(|(_, n)| n).sum();
+    assert!(
+        counts.len() > 271 && rows > 70_000,
+        "{} tables, {rows} rows",
+        counts.len()
+    );
+    assert_eq!(counts, common::row_counts(&parallel, &parallel.database));
 }

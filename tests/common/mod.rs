@@ -210,6 +210,27 @@ pub fn schema_dump(config: &ores_sql::Config, database: &str) -> String {
         .join("\n")
 }
 
+/// Fails unless two `schema_dump`s are equal, naming the first line that differs
+/// (a whole dump of a large schema would drown the report).
+pub fn assert_same_schema(left: &str, right: &str, what: &str) {
+    if left == right {
+        return;
+    }
+    let (l, r) = (
+        left.lines().collect::<Vec<_>>(),
+        right.lines().collect::<Vec<_>>(),
+    );
+    let at = (0..l.len().max(r.len()))
+        .find(|&i| l.get(i) != r.get(i))
+        .unwrap_or(0);
+    panic!(
+        "{what}: pg_dump --schema-only differs first at line {}: {:?} against {:?}",
+        at + 1,
+        l.get(at).unwrap_or(&"<end>"),
+        r.get(at).unwrap_or(&"<end>")
+    );
+}
+
 /// Drops the second database of the test's environment whatever happens, so the
 /// environment's teardown can drop its roles.
 pub struct DropOnExit(pub ores_sql::Config);
