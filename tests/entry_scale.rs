@@ -4,9 +4,8 @@
 //! the compass binary with `--sql-dir`.
 
 mod cli_support;
-mod common;
 
-use cli_support::Cli;
+use cli_support::{Cli, common};
 use ores_sql::testing::SYSTEM_TENANT_ID;
 use ores_sql::testing::workload::{
     EntryTree, GeneratedTable, Shape, UPSTREAM_SERVICES, entry_tree,

@@ -96,6 +96,6 @@ pub fn stderr(output: &std::process::Output) -> String {
 }
 
 #[path = "../common/mod.rs"]
-mod common;
+pub mod common;
 #[allow(unused_imports)]
 pub use common::fixture;
