@@ -229,6 +229,11 @@ fn broken_trees_are_refused_naming_file_and_line() {
 
 /// The same tree through psql, as the DDL user, into a database of the same owner.
 fn through_psql(config: &Config, database: &str) {
+    through_psql_at(config, database, &fixture());
+}
+
+/// [`through_psql`] for the tree at `root`.
+fn through_psql_at(config: &Config, database: &str, root: &Path) {
     let env = &config.env;
     let mut admin = connect_admin(config).expect("admin");
     admin
@@ -248,7 +253,6 @@ fn through_psql(config: &Config, database: &str) {
         ("ddl_user", role("ddl_user")),
         ("seed_label", format!("fixture_{env}")),
     ];
-    let root = fixture();
     let mut psql = Command::new("psql");
     // psql reads a \copy file relative to its working directory; ores-sql relative to
     // the script, which is the same place when psql runs from there.
@@ -605,4 +609,103 @@ fn a_parallel_build_of_the_tree_equals_the_one_transaction_build() {
         other => panic!("expected a script failure, got {other:?}"),
     }
     assert_eq!(rows, common::table_contents(&parallel, &parallel.database));
+}
+
+/// `path` of the fixture with `more` after its last line, and the line `more` starts on.
+fn appended(path: &str, more: &str) -> (String, usize) {
+    let text = std::fs::read_to_string(fixture().join(path)).unwrap();
+    let text = text.trim_end();
+    (format!("{text}\n{more}\n"), text.lines().count() + 1)
+}
+
+fn run_labels(config: &Config, database: &str) -> Vec<String> {
+    connect_admin_to(config, database)
+        .unwrap()
+        .query("SELECT label FROM ores_synthetic_runs_tbl ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn settings_a_file_leaves_in_the_session_hold_in_later_files_on_every_path() {
+    // psql's session carries a file's settings into the files after it; the parallel
+    // build runs those files on other connections and must hand them on.
+    let (utility, _) = appended(
+        "create/utility/utility_create.sql",
+        "select set_config('fixture.origin', 'set in utility_create', false);\n\
+         set datestyle = 'SQL, DMY';\nset intervalstyle = 'postgres_verbose';",
+    );
+    let (iam, _) = appended("create/iam/iam_create.sql", "reset intervalstyle;");
+    let (populate, _) = appended(
+        "populate/synthetic/synthetic_populate.sql",
+        "insert into ores_synthetic_runs_tbl (label) values\n\
+         (current_setting('fixture.origin')), (date '2024-03-01'::text), (interval '90 minutes'::text);",
+    );
+    let tree = copy_with(&[
+        ("create/utility/utility_create.sql", &utility),
+        ("create/iam/iam_create.sql", &iam),
+        ("populate/synthetic/synthetic_populate.sql", &populate),
+    ]);
+    let manifest = Manifest::from_dir(tree.path()).expect("tree reads");
+    let mut env = ScratchEnv::new("es").expect("scratch env");
+    env.config
+        .passwords
+        .insert("wt_user".into(), Secret::new(TOKEN));
+    let mut sequential = env.config.clone();
+    sequential.rebuild = true;
+    let mut parallel = sequential
+        .clone()
+        .with_database(&format!("{}_p", env.config.database))
+        .unwrap();
+    parallel.build_workers = 3;
+    let _cleanup = common::DropOnExit(parallel.clone());
+    ores_sql::recreate_with(&sequential, &manifest).expect("one-transaction build");
+    ores_sql::recreate_with(&parallel, &manifest).expect("parallel build");
+    let psql_db = format!("{}_q", env.config.database);
+    let _psql = Extra(&env.config, vec![psql_db.clone()]);
+    through_psql_at(&sequential, &psql_db, tree.path());
+
+    let by_psql = run_labels(&sequential, &psql_db);
+    for expected in ["set in utility_create", "01/03/2024", "01:30:00"] {
+        assert!(
+            by_psql.iter().any(|l| l == expected),
+            "{expected}: {by_psql:?}"
+        );
+    }
+    assert_eq!(run_labels(&sequential, &sequential.database), by_psql);
+    assert_eq!(run_labels(&parallel, &parallel.database), by_psql);
+}
+
+#[test]
+fn a_session_change_a_parallel_build_cannot_hand_on_is_refused_naming_its_line() {
+    let (utility, line) = appended(
+        "create/utility/utility_create.sql",
+        "select set_config('fixture.origin', 'mixed', false), 1 as other_work;",
+    );
+    let tree = copy_with(&[("create/utility/utility_create.sql", &utility)]);
+    let manifest = Manifest::from_dir(tree.path()).expect("tree reads");
+    let mut env = ScratchEnv::new("eo").expect("scratch env");
+    env.config
+        .passwords
+        .insert("wt_user".into(), Secret::new(TOKEN));
+    env.config.build_workers = 2;
+    let e = ores_sql::recreate_with(&env.config, &manifest).expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("create/utility/utility_create.sql:{line}:"))
+            && text.contains("one connection"),
+        "{text}"
+    );
+    let mut admin = connect_admin(&env.config).unwrap();
+    for db in [
+        env.config.database.clone(),
+        format!("{}__staging", env.config.database),
+    ] {
+        assert!(
+            !ores_sql::server::admin::database_exists(&mut admin, &db).unwrap(),
+            "{db} was left"
+        );
+    }
 }

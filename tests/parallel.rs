@@ -156,3 +156,71 @@ fn a_parallel_build_of_the_upstream_sized_workload_equals_a_sequential_one() {
     );
     assert_eq!(counts, common::row_counts(&parallel, &parallel.database));
 }
+
+#[test]
+fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths() {
+    // One transaction runs every script in one session, as `psql -1` would; the
+    // parallel build hands the settings on to the scripts that come after.
+    let env = ScratchEnv::new("ps").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, sql: &str| {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, sql).unwrap();
+    };
+    write(
+        "create/01_iam/010_iam_widgets.sql",
+        "CREATE TABLE ores_iam_widgets_tbl (id integer PRIMARY KEY, label text NOT NULL);\n\
+         SELECT set_config('fixture.origin', 'set by iam widgets', false);\n\
+         SET datestyle = 'SQL, DMY';",
+    );
+    write(
+        "create/02_dq/010_dq_things.sql",
+        "CREATE TABLE ores_dq_things_tbl (id integer PRIMARY KEY, label text NOT NULL);\n\
+         RESET datestyle;\nSET intervalstyle = 'postgres_verbose';",
+    );
+    write(
+        "populate/02_dq/010_dq_things.sql",
+        "INSERT INTO ores_dq_things_tbl VALUES (1, current_setting('fixture.origin')),\n\
+         (2, date '2024-03-01'::text), (3, interval '90 minutes'::text);",
+    );
+    let manifest = Manifest::from_dir(dir.path()).unwrap();
+    let mut sequential = env.config.clone();
+    sequential.rebuild = true;
+    let mut parallel = env
+        .config
+        .clone()
+        .with_database(&format!("{}_p", env.config.database))
+        .unwrap();
+    parallel.rebuild = true;
+    parallel.build_workers = 2;
+    let _cleanup = common::DropOnExit(parallel.clone());
+    ores_sql::recreate_with(&sequential, &manifest).unwrap();
+    ores_sql::recreate_with(&parallel, &manifest).unwrap();
+    let labels = |c: &Config| -> Vec<String> {
+        connect_admin_to(c, &c.database)
+            .unwrap()
+            .query("SELECT label FROM ores_dq_things_tbl ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let expected = ["set by iam widgets", "2024-03-01", "@ 1 hour 30 mins"];
+    assert_eq!(labels(&sequential), expected);
+    assert_eq!(labels(&parallel), expected);
+
+    // A change that cannot be replayed alone is refused before anything is built.
+    write(
+        "create/02_dq/020_dq_more.sql",
+        "SELECT 1;\nSELECT set_config('fixture.origin', 'mixed', false), now();",
+    );
+    let mixed = Manifest::from_dir(dir.path()).unwrap();
+    let e = ores_sql::recreate_with(&parallel, &mixed).expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("create/02_dq/020_dq_more.sql:2: this statement changes the session"),
+        "{e}"
+    );
+    assert_eq!(labels(&parallel), expected, "the previous build stays");
+}

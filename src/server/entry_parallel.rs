@@ -14,9 +14,10 @@
 //! phases, which an entry tree does not have: two units keep their order when either
 //! defines a name the other mentions; when one defines nothing (it fills, alters,
 //! grants or adds triggers and policies), the tables it reaches (named, and through
-//! the definitions of what it names) must not be mentioned by the other. What the
-//! text cannot show is not covered, as for the numeric layout: a file must not rely
-//! on session state (a `SET`, a session-level `set_config`) left by another file.
+//! the definitions of what it names) must not be mentioned by the other. The session
+//! settings psql would carry from earlier files (a `SET`, a session-level
+//! `set_config`) are replayed at the start of each unit, as for the numeric layout
+//! ([`crate::server::session_state`]).
 
 use crate::config::Config;
 use crate::config::ident::quote_ident;
@@ -25,6 +26,7 @@ use crate::lifecycle::version::BuildPath;
 use crate::server::admin::connect_admin_to;
 use crate::server::apply::build_prologue;
 use crate::server::parallel::{defined_names, lock, words};
+use crate::server::session_state::{SessionState, cannot_hand_on};
 use crate::server::steps::{Row, ddl_login, expand_tree, hand_over_sql, record_applied, run_step};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{Action, Step};
@@ -37,6 +39,8 @@ struct Unit {
     path: String,
     steps: Vec<Step>,
     deps: Vec<usize>,
+    /// The session settings in force where the unit starts in psql's stream.
+    prelude: String,
 }
 
 /// What the expander and the workers share.
@@ -231,12 +235,17 @@ fn expand_into_units(
     let label = manifest.label().to_string();
     let mut analysis = Analysis::default();
     let mut pending: Vec<Step> = Vec::new();
-    let submit = |pending: &mut Vec<Step>, analysis: &mut Analysis| -> Result<()> {
+    // psql's session settings as the stream stands, and as they stood where the
+    // pending unit began.
+    let mut session = SessionState::default();
+    let mut pending_prelude = String::new();
+    let submit = |pending: &mut Vec<Step>, prelude: &str, analysis: &mut Analysis| -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
         let steps = std::mem::take(pending);
-        let deps = analysis.add(&unit_text(&steps));
+        // What the replayed settings name counts as used by the unit.
+        let deps = analysis.add(&format!("{prelude}{}", unit_text(&steps)));
         let mut b = lock(board);
         if let Some(e) = &b.failure {
             return Err(Error::Config(format!("a unit failed: {e}")));
@@ -245,6 +254,7 @@ fn expand_into_units(
             path: steps[0].path.clone(),
             steps,
             deps,
+            prelude: prelude.to_string(),
         });
         b.started.push(false);
         b.done.push(false);
@@ -269,19 +279,29 @@ fn expand_into_units(
                 // A `\gset` feeds what follows, and a statement holding a value read
                 // through a backtick runs hidden: both run here, after everything
                 // before them.
-                Action::Gset { .. } => {
-                    submit(&mut pending, &mut analysis)?;
+                Action::Gset { query, .. } => {
+                    submit(&mut pending, &pending_prelude, &mut analysis)?;
                     wait_for_all(board, wake)?;
-                    run_step_on(main, setup, &label, step, secrets)
+                    let prelude = session.replay();
+                    follow(&mut session, &label, step, query)?;
+                    run_step_on(main, setup, &prelude, &label, step, secrets)
                 }
                 Action::Sql(sql) if holds_secret(sql) => {
-                    submit(&mut pending, &mut analysis)?;
+                    submit(&mut pending, &pending_prelude, &mut analysis)?;
                     wait_for_all(board, wake)?;
-                    run_step_on(main, setup, &label, step, secrets)
+                    let prelude = session.replay();
+                    follow(&mut session, &label, step, sql)?;
+                    run_step_on(main, setup, &prelude, &label, step, secrets)
                 }
                 Action::Sql(_) | Action::Copy { .. } => {
                     if pending.first().is_some_and(|p| p.path != step.path) {
-                        submit(&mut pending, &mut analysis)?;
+                        submit(&mut pending, &pending_prelude, &mut analysis)?;
+                    }
+                    if pending.is_empty() {
+                        pending_prelude = session.replay();
+                    }
+                    if let Action::Sql(sql) = &step.action {
+                        follow(&mut session, &label, step, sql)?;
                     }
                     pending.push(step.clone());
                     Ok(None)
@@ -290,8 +310,16 @@ fn expand_into_units(
         };
         expand_tree(manifest, config, &mut run)?;
     }
-    submit(&mut pending, &mut analysis)?;
+    submit(&mut pending, &pending_prelude, &mut analysis)?;
     wait_for_all(board, wake)
+}
+
+/// Follows one piece of the stream in `session`, refusing a statement whose change
+/// to the session cannot be handed on to the files after it.
+fn follow(session: &mut SessionState, label: &str, step: &Step, sql: &str) -> Result<()> {
+    session.follow_all(sql).map_err(|(_, line)| {
+        cannot_hand_on(&format!("{label}/{}", step.path), step.line + line - 1)
+    })
 }
 
 /// Runs one step on the expander's own connection, in a transaction of its own as
@@ -299,12 +327,13 @@ fn expand_into_units(
 fn run_step_on(
     client: &mut Client,
     setup: &str,
+    prelude: &str,
     label: &str,
     step: &Step,
     secrets: &[String],
 ) -> Result<Option<Row>> {
     let path = format!("{label}/{}", step.path);
-    as_ddl_user(client, setup, &path, |tx| {
+    as_ddl_user(client, setup, prelude, &path, |tx| {
         run_step(tx, step, &path, secrets)
     })
 }
@@ -327,7 +356,7 @@ fn wait_for_all(board: &Mutex<Board>, wake: &Condvar) -> Result<()> {
 /// repeats until the expansion is over and every unit is done, or anything failed.
 fn work(client: &mut Client, setup: &str, label: &str, board: &Mutex<Board>, wake: &Condvar) {
     loop {
-        let (index, steps, path) = {
+        let (index, steps, path, prelude) = {
             let mut b = lock(board);
             loop {
                 if b.failure.is_some() || b.stop {
@@ -337,7 +366,8 @@ fn work(client: &mut Client, setup: &str, label: &str, board: &Mutex<Board>, wak
                     .find(|&i| !b.started[i] && b.units[i].deps.iter().all(|&d| b.done[d]));
                 if let Some(i) = ready {
                     b.started[i] = true;
-                    break (i, b.units[i].steps.clone(), b.units[i].path.clone());
+                    let u = &b.units[i];
+                    break (i, u.steps.clone(), u.path.clone(), u.prelude.clone());
                 }
                 if b.sealed && b.started.iter().all(|s| *s) {
                     return;
@@ -345,7 +375,7 @@ fn work(client: &mut Client, setup: &str, label: &str, board: &Mutex<Board>, wak
                 b = wake.wait(b).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let outcome = apply_unit(client, setup, label, &path, &steps);
+        let outcome = apply_unit(client, setup, &prelude, label, &path, &steps);
         let mut b = lock(board);
         match outcome {
             Ok(()) => b.done[index] = true,
@@ -364,24 +394,27 @@ fn work(client: &mut Client, setup: &str, label: &str, board: &Mutex<Board>, wak
 fn apply_unit(
     client: &mut Client,
     setup: &str,
+    prelude: &str,
     label: &str,
     path: &str,
     steps: &[Step],
 ) -> Result<()> {
     let full = format!("{label}/{path}");
-    as_ddl_user(client, setup, &full, |tx| {
+    as_ddl_user(client, setup, prelude, &full, |tx| {
         steps
             .iter()
             .try_for_each(|step| run_step(tx, step, &full, &[]).map(drop))
     })
 }
 
-/// Runs `apply` in a transaction of its own acting as the DDL user (`setup`), then
-/// clears what it left in the session. A deadlock with another worker (two units
-/// locking shared tables in different orders) rolls it back; it is tried again.
+/// Runs `apply` in a transaction of its own acting as the DDL user (`setup`) with the
+/// session settings psql would have at that point (`prelude`), then clears what it
+/// left in the session. A deadlock with another worker (two units locking shared
+/// tables in different orders) rolls it back; it is tried again.
 fn as_ddl_user<T>(
     client: &mut Client,
     setup: &str,
+    prelude: &str,
     path: &str,
     mut apply: impl FnMut(&mut postgres::Transaction<'_>) -> Result<T>,
 ) -> Result<T> {
@@ -390,6 +423,11 @@ fn as_ddl_user<T>(
         attempt += 1;
         let mut tx = client.transaction().context("opening a transaction")?;
         tx.batch_execute(setup).context("acting as the DDL user")?;
+        if !prelude.is_empty() {
+            tx.batch_execute(prelude).context(format!(
+                "{path}: setting the session up as the files before it left it"
+            ))?;
+        }
         let outcome = apply(&mut tx);
         let value = match outcome {
             Ok(value) => {
@@ -403,8 +441,9 @@ fn as_ddl_user<T>(
             }
             Err(e) => return Err(e),
         };
+        // RESET ALL leaves the role and the session authorisation alone.
         client
-            .batch_execute("RESET ALL")
+            .batch_execute("RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION")
             .context("resetting the session")?;
         if let Some(value) = value {
             return Ok(value);

@@ -11,4 +11,5 @@ pub mod parallel;
 pub mod psql;
 pub mod rights;
 pub mod roles;
+pub(crate) mod session_state;
 pub(crate) mod steps;

@@ -14,9 +14,11 @@
 //! name, and through the create scripts of whatever they name, the tables those name:
 //! triggers, their functions, foreign keys, lookups in dynamic SQL given as text)
 //! overlap. A mention inside a comment or a string counts, which only costs
-//! parallelism. What the text cannot show is not covered: a script must not rely on
-//! session state (a `set_config`, a `SET`) left by a script of another file, which is
-//! also why each worker resets its session after every script.
+//! parallelism. The session settings earlier scripts left (a `SET`, a session-level
+//! `set_config`), which the one-transaction build's single session keeps, are
+//! replayed at the start of each script (`server/session_state.rs`); each
+//! worker resets its session after every script. What the text cannot show is not
+//! covered: a dependency hidden in dynamic SQL, a setting made inside a function.
 
 use crate::config::Config;
 use crate::config::ident::quote_ident;
@@ -25,6 +27,7 @@ use crate::lifecycle::version::BuildPath;
 use crate::server::admin::connect_admin_to;
 use crate::server::apply::{APPLIED_SCRIPTS_TABLE, build_prologue, failure_in, migration_name};
 use crate::server::rights::AdminRights;
+use crate::server::session_state::preludes;
 use crate::tree::lint::lexer::{Tok, lex_spans};
 use crate::tree::manifest::{Manifest, Phase, Script};
 use postgres::Client;
@@ -33,9 +36,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 
 /// For each script (by manifest index), the earlier scripts it must wait for.
-/// Populate scripts also wait for every create script, which is not listed.
-pub fn plan(scripts: &[&Script]) -> Vec<Vec<usize>> {
-    let words: Vec<HashSet<String>> = scripts.iter().map(|s| words(&s.sql)).collect();
+/// Populate scripts also wait for every create script, which is not listed. What a
+/// script's `prelude` (the session settings it starts with) names counts as named
+/// by the script.
+pub fn plan(scripts: &[&Script], preludes: &[String]) -> Vec<Vec<usize>> {
+    let words: Vec<HashSet<String>> = scripts
+        .iter()
+        .zip(preludes)
+        .map(|(s, p)| words(&format!("{p}{}", s.sql)))
+        .collect();
     let defs: Vec<HashSet<String>> = scripts
         .iter()
         .map(|s| match s.phase {
@@ -201,12 +210,16 @@ pub(crate) fn build_database(
     // The plan is the client's work and the database's creation and prologue the
     // server's: they overlap.
     std::thread::scope(|s| {
-        let planned = s.spawn(|| plan(&scripts));
+        let planned = s.spawn(|| -> Result<(Vec<String>, Vec<Vec<usize>>)> {
+            let preludes = preludes(&scripts)?;
+            let deps = plan(&scripts, &preludes);
+            Ok((preludes, deps))
+        });
         crate::lifecycle::create_and_fill(admin, config, database, |owner| {
             let client = prologue(config, database, owner, manifest)?;
-            let deps = planned
+            let (preludes, deps) = planned
                 .join()
-                .map_err(|_| Error::Config("the parallel plan panicked".into()))?;
+                .map_err(|_| Error::Config("the parallel plan panicked".into()))??;
             let job = Job {
                 config,
                 database,
@@ -214,6 +227,7 @@ pub(crate) fn build_database(
                 manifest,
                 scripts: &scripts,
                 deps: &deps,
+                preludes: &preludes,
                 workers,
             };
             build_into(&job, client)
@@ -248,6 +262,8 @@ struct Job<'a> {
     manifest: &'a Manifest,
     scripts: &'a [&'a Script],
     deps: &'a [Vec<usize>],
+    /// For each script, the session settings the scripts before it left.
+    preludes: &'a [String],
     workers: usize,
 }
 
@@ -259,6 +275,7 @@ fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
         manifest,
         scripts,
         deps,
+        preludes,
         workers,
     } = *job;
     let mut lap = crate::lifecycle::Lap::start();
@@ -287,7 +304,7 @@ fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
     std::thread::scope(|s| {
         for mut c in connections.drain(..) {
             let (board, wake) = (&board, &wake);
-            s.spawn(move || work(&mut c, setup, scripts, deps, board, wake));
+            s.spawn(move || work(&mut c, setup, scripts, deps, preludes, board, wake));
         }
     });
     let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -321,6 +338,7 @@ fn work(
     setup: &str,
     scripts: &[&Script],
     deps: &[Vec<usize>],
+    preludes: &[String],
     board: &Mutex<Board>,
     wake: &Condvar,
 ) {
@@ -343,7 +361,7 @@ fn work(
                 b = wake.wait(b).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let outcome = apply_one(client, setup, next, scripts[next]);
+        let outcome = apply_one(client, setup, &preludes[next], next, scripts[next]);
         let mut b = lock(board);
         match outcome {
             Ok(()) => {
@@ -366,7 +384,13 @@ fn work(
 /// Applies one script and its applied-scripts record in a transaction of its own. A
 /// deadlock with another worker (two scripts locking shared tables in different
 /// orders, e.g. foreign keys) rolls the script back; it is tried again.
-fn apply_one(client: &mut Client, setup: &str, index: usize, script: &Script) -> Result<()> {
+fn apply_one(
+    client: &mut Client,
+    setup: &str,
+    prelude: &str,
+    index: usize,
+    script: &Script,
+) -> Result<()> {
     // Recorded exactly as refinery records it in a one-transaction build.
     let migration = Migration::unapplied(&migration_name(index, script), &script.sql)
         .map_err(|e| Error::Config(format!("manifest rejected by refinery: {e}")))?;
@@ -381,6 +405,12 @@ fn apply_one(client: &mut Client, setup: &str, index: usize, script: &Script) ->
             .transaction()
             .context("opening a script transaction")?;
         tx.batch_execute(setup).context("acting as the owner")?;
+        if !prelude.is_empty() {
+            tx.batch_execute(prelude).context(format!(
+                "{}: setting the session up as the scripts before it left it",
+                script.path
+            ))?;
+        }
         if let Err(e) = tx.batch_execute(&script.sql) {
             drop(tx);
             if e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) && attempt < 4 {
@@ -408,9 +438,9 @@ fn apply_one(client: &mut Client, setup: &str, index: usize, script: &Script) ->
 }
 
 /// Clears the settings a script left in the session, so the next script
-/// on this worker starts as on a fresh connection.
+/// on this worker starts as on a fresh connection (RESET ALL leaves the role).
 fn reset(client: &mut Client) -> Result<()> {
     client
-        .batch_execute("RESET ALL")
+        .batch_execute("RESET ALL; RESET ROLE")
         .context("resetting the worker's session")
 }

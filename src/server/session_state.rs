@@ -1,0 +1,366 @@
+//! The session settings psql would carry from one file into the next.
+//!
+//! psql runs a tree in one session, so a `SET search_path` or a session-level
+//! `set_config` in one file still holds in every file after it. A parallel build runs
+//! each file's statements in a transaction of its own on whichever connection is
+//! free, and clears the session after each, so it must hand that state on itself:
+//! [`SessionState`] follows the stream in psql's order and gives each unit the
+//! statements that recreate the settings in force where the unit starts.
+//!
+//! Only statements that change the session when they run are followed: `SET` (not
+//! `SET LOCAL`, `SET TRANSACTION` or `SET CONSTRAINTS`), `RESET`, and a `SELECT` that
+//! is one `set_config(name, value, false)` call. A function body that sets something
+//! acts when it is called, which the text cannot tell; any other statement that calls
+//! `set_config(.., false)` directly is refused, since replaying it would repeat
+//! whatever else it does.
+
+use crate::error::{Error, Result};
+use crate::tree::lint::lexer::{Tok, lex_spans};
+use crate::tree::manifest::Script;
+
+/// What one statement does to the session.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    /// Sets a setting (lower case); the statement replays it.
+    Set(String),
+    Reset(String),
+    ResetAll,
+    /// Changes the session in a way that cannot be replayed on its own.
+    Opaque,
+}
+
+/// The settings in force at a point of the stream, as the statements that made them,
+/// in the order they were last set.
+#[derive(Debug, Default)]
+pub(crate) struct SessionState {
+    set: Vec<(String, String)>,
+}
+
+/// A statement that changes the session in a form that cannot be carried over.
+#[derive(Debug)]
+pub(crate) struct Opaque;
+
+/// The refusal of such a statement at `path`:`line`.
+pub(crate) fn cannot_hand_on(path: &str, line: usize) -> Error {
+    Error::Config(format!(
+        "{path}:{line}: this statement changes the session (set_config(.., false) \
+         together with other work), which psql would carry into the files after it and \
+         a parallel build cannot; give the set_config a SELECT of its own, or build on \
+         one connection"
+    ))
+}
+
+/// For each script of a numeric-layout manifest, the statements that recreate the
+/// settings the scripts before it left (one session runs them all in a one-transaction
+/// build, as `psql -1` would).
+pub(crate) fn preludes(scripts: &[&Script]) -> Result<Vec<String>> {
+    let mut session = SessionState::default();
+    scripts
+        .iter()
+        .map(|s| {
+            let before = session.replay();
+            session
+                .follow_all(&s.sql)
+                .map_err(|(_, line)| cannot_hand_on(&s.path, line))?;
+            Ok(before)
+        })
+        .collect()
+}
+
+impl SessionState {
+    /// Follows every statement of `sql` (a piece of the stream); a refusal gives the
+    /// 1-based line in `sql` of the statement it is about.
+    pub(crate) fn follow_all(&mut self, sql: &str) -> std::result::Result<(), (Opaque, usize)> {
+        let chars: Vec<char> = sql.chars().collect();
+        let (mut start, mut first_line) = (0, None);
+        let mut ends: Vec<(usize, usize, usize)> = Vec::new();
+        for (tok, line, at) in lex_spans(sql) {
+            if tok == Tok::Semi {
+                ends.push((start, at, first_line.unwrap_or(line)));
+                start = at + 1;
+                first_line = None;
+            } else if first_line.is_none() {
+                first_line = Some(line);
+            }
+        }
+        if let Some(line) = first_line {
+            ends.push((start, chars.len(), line));
+        }
+        for (from, to, line) in ends {
+            let statement: String = chars[from..to].iter().collect();
+            self.follow(&statement).map_err(|o| (o, line))?;
+        }
+        Ok(())
+    }
+
+    /// Follows one statement of the stream.
+    fn follow(&mut self, sql: &str) -> std::result::Result<(), Opaque> {
+        match change_of(sql) {
+            None => {}
+            Some(Change::Set(name)) => {
+                self.set.retain(|(n, _)| *n != name);
+                self.set.push((name, statement(sql)));
+            }
+            Some(Change::Reset(name)) => self.set.retain(|(n, _)| *n != name),
+            Some(Change::ResetAll) => self.set.clear(),
+            Some(Change::Opaque) => return Err(Opaque),
+        }
+        Ok(())
+    }
+
+    /// The statements that recreate the current settings (empty when there are none).
+    pub(crate) fn replay(&self) -> String {
+        self.set
+            .iter()
+            .map(|(_, sql)| format!("{sql};\n"))
+            .collect()
+    }
+}
+
+/// The statement without comments around it or its final semicolon.
+fn statement(sql: &str) -> String {
+    strip_leading_comments(sql)
+        .trim_end()
+        .trim_end_matches(';')
+        .trim_end()
+        .to_string()
+}
+
+fn strip_leading_comments(mut sql: &str) -> &str {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            return sql;
+        }
+    }
+}
+
+/// Words of the statement's head, lower case, up to the first non-word character
+/// (so `search_path=x` and `search_path = x` both give `search_path`).
+fn head_words(sql: &str, n: usize) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut rest = sql;
+    while words.len() < n {
+        rest = rest.trim_start();
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '"'))
+            .unwrap_or(rest.len());
+        if end == 0 {
+            break;
+        }
+        words.push(rest[..end].trim_matches('"').to_lowercase());
+        rest = &rest[end..];
+    }
+    words
+}
+
+fn change_of(sql: &str) -> Option<Change> {
+    let sql = strip_leading_comments(sql);
+    let words = head_words(sql, 3);
+    let word = |i: usize| words.get(i).map(String::as_str);
+    match word(0)? {
+        "set" => {
+            let (first, second) = match word(1)? {
+                "session" => (word(2)?, None),
+                w => (w, word(2)),
+            };
+            let name = match (first, second) {
+                ("local" | "transaction" | "constraints", _) => return None,
+                ("session" | "authorization", _) if word(1) == Some("session") => {
+                    "session_authorization"
+                }
+                ("characteristics", _) => "transaction_characteristics",
+                ("time", Some("zone")) => "timezone",
+                ("schema", _) => "search_path",
+                ("names", _) => "client_encoding",
+                ("xml", Some("option")) => "xmloption",
+                (name, _) => name,
+            };
+            Some(Change::Set(name.to_string()))
+        }
+        "reset" => Some(match (word(1)?, word(2)) {
+            ("all", _) => Change::ResetAll,
+            ("session", Some("authorization")) => Change::Reset("session_authorization".into()),
+            ("time", Some("zone")) => Change::Reset("timezone".into()),
+            (name, _) => Change::Reset(name.to_string()),
+        }),
+        "select" | "do" | "call" | "with" | "values" => set_config_of(sql),
+        _ => None,
+    }
+}
+
+/// A statement that runs `set_config(.., false)` now: one clean call (an alias
+/// allowed) is replayable, anything else is not.
+fn set_config_of(sql: &str) -> Option<Change> {
+    let body = statement(sql);
+    let lower = body.to_lowercase();
+    let at = lower.find("set_config")?;
+    let (args, rest) = call_args(&lower[at + "set_config".len()..])?;
+    let last = split_top_level(args).last().map(|a| a.trim()).unwrap_or("");
+    if matches!(last, "true" | "'true'" | "'t'" | "'on'") {
+        // Transaction-local: gone when the unit commits, as in psql's session.
+        return None;
+    }
+    let head = lower[..at].trim_end();
+    let head_clean = head == "select" || head == "select pg_catalog.";
+    let rest = rest.trim();
+    let alias_only = rest.is_empty()
+        || rest
+            .strip_prefix("as ")
+            .unwrap_or(rest)
+            .trim()
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_');
+    if !(head_clean && alias_only) {
+        return Some(Change::Opaque);
+    }
+    let name = split_top_level(args)
+        .first()?
+        .trim()
+        .strip_prefix('\'')?
+        .split_once('\'')?
+        .0
+        .to_string();
+    Some(Change::Set(name))
+}
+
+/// The text inside the parentheses that open `s` (after spaces), and what follows
+/// the matching close; quotes are skipped over.
+fn call_args(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim_start().strip_prefix('(')?;
+    let (mut depth, mut quoted) = (0usize, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth == 0 => return Some((&s[..i], &s[i + 1..])),
+            ')' if !quoted => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `args` split at its top-level commas.
+fn split_top_level(args: &str) -> Vec<&str> {
+    let (mut out, mut start, mut depth, mut quoted) = (Vec::new(), 0, 0usize, false);
+    for (i, c) in args.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            ',' if !quoted && depth == 0 => {
+                out.push(&args[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&args[start..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay_of(statements: &[&str]) -> String {
+        let mut s = SessionState::default();
+        for sql in statements {
+            s.follow_all(sql).expect("replayable");
+        }
+        s.replay()
+    }
+
+    #[test]
+    fn session_settings_are_followed_and_transaction_ones_are_not() {
+        assert_eq!(
+            replay_of(&[
+                "-- the schema\nSET search_path = app, public;",
+                "SET LOCAL work_mem = '64MB'",
+                "set transaction isolation level serializable",
+                "SELECT set_config('ores.tenant_id', 'abc', false);",
+                "SELECT set_config('ores.service', 'x', true)",
+                "SET TIME ZONE 'UTC'",
+                "SET SESSION datestyle TO 'SQL, DMY'",
+            ]),
+            "SET search_path = app, public;\n\
+             SELECT set_config('ores.tenant_id', 'abc', false);\n\
+             SET TIME ZONE 'UTC';\n\
+             SET SESSION datestyle TO 'SQL, DMY';\n"
+        );
+    }
+
+    #[test]
+    fn the_last_setting_wins_and_reset_removes_it() {
+        assert_eq!(
+            replay_of(&[
+                "SET search_path = a",
+                "SET datestyle = 'German'",
+                "SET search_path=b",
+                "RESET datestyle",
+            ]),
+            "SET search_path=b;\n"
+        );
+        assert_eq!(replay_of(&["SET search_path = a", "RESET ALL"]), "");
+        assert_eq!(
+            replay_of(&["SET ROLE someone", "SET SESSION AUTHORIZATION other"]),
+            "SET ROLE someone;\nSET SESSION AUTHORIZATION other;\n"
+        );
+        assert_eq!(replay_of(&["SET ROLE someone", "RESET ROLE"]), "");
+    }
+
+    #[test]
+    fn a_piece_of_several_statements_is_followed_statement_by_statement() {
+        assert_eq!(
+            replay_of(&[
+                "create function f() returns text language sql as $$ select 'a;b' $$;\n\
+                 comment on function f() is 'x; y';\nset search_path = a;\nselect 1"
+            ]),
+            "set search_path = a;\n"
+        );
+        let mut s = SessionState::default();
+        let (_, line) = s
+            .follow_all("select 1;\n\n-- why\nselect set_config('a', 'b', false), 2;")
+            .unwrap_err();
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn definitions_that_set_something_when_called_change_nothing_now() {
+        assert_eq!(
+            replay_of(&[
+                "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$ SELECT set_config('a', 'b', false) $$",
+                "INSERT INTO t VALUES (1)",
+                "SELECT count(*) FROM t",
+            ]),
+            ""
+        );
+    }
+
+    #[test]
+    fn a_set_config_mixed_with_other_work_is_refused() {
+        let mut s = SessionState::default();
+        for sql in [
+            "SELECT set_config('a', 'b', false), nextval('s')",
+            "DO $$ BEGIN PERFORM set_config('a', 'b', false); END $$",
+            "SELECT set_config('a', 'b', false) FROM t",
+        ] {
+            assert!(s.follow_all(sql).is_err(), "{sql}");
+        }
+        assert!(
+            s.follow_all("SELECT set_config('a', 'b', true) FROM t")
+                .is_ok()
+        );
+        assert_eq!(
+            replay_of(&[
+                "select pg_catalog.set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false) as t"
+            ]),
+            "select pg_catalog.set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false) as t;\n"
+        );
+    }
+}
