@@ -542,26 +542,9 @@ fn a_parallel_build_of_the_tree_equals_the_one_transaction_build() {
     env.config
         .passwords
         .insert("wt_user".into(), Secret::new(TOKEN));
-    let mut sequential = env.config.clone();
-    sequential.rebuild = true;
-    let mut parallel = sequential
-        .clone()
-        .with_database(&format!("{}_p", env.config.database))
-        .unwrap();
-    parallel.build_workers = 3;
-    let _cleanup = common::DropOnExit(parallel.clone());
+    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 3);
     let manifest = Manifest::from_dir(&fixture()).expect("fixture reads");
-    use ores_sql::lifecycle::version::BuildPath;
-    assert_eq!(
-        ores_sql::recreate_with(&sequential, &manifest)
-            .unwrap()
-            .path,
-        BuildPath::Full
-    );
-    assert_eq!(
-        ores_sql::recreate_with(&parallel, &manifest).unwrap().path,
-        BuildPath::Parallel
-    );
+    common::build_both(&sequential, &parallel, &manifest);
     // The same schema, the same rows (the `\gset` value included), the same owners.
     assert_eq!(
         common::schema_dump(&sequential, &sequential.database),
@@ -653,16 +636,8 @@ fn settings_a_file_leaves_in_the_session_hold_in_later_files_on_every_path() {
     env.config
         .passwords
         .insert("wt_user".into(), Secret::new(TOKEN));
-    let mut sequential = env.config.clone();
-    sequential.rebuild = true;
-    let mut parallel = sequential
-        .clone()
-        .with_database(&format!("{}_p", env.config.database))
-        .unwrap();
-    parallel.build_workers = 3;
-    let _cleanup = common::DropOnExit(parallel.clone());
-    ores_sql::recreate_with(&sequential, &manifest).expect("one-transaction build");
-    ores_sql::recreate_with(&parallel, &manifest).expect("parallel build");
+    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 3);
+    common::build_both(&sequential, &parallel, &manifest);
     let psql_db = format!("{}_q", env.config.database);
     let _psql = Extra(&env.config, vec![psql_db.clone()]);
     through_psql_at(&sequential, &psql_db, tree.path());

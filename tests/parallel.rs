@@ -12,16 +12,7 @@ use ores_sql::{Config, Error, Manifest};
 #[test]
 fn a_parallel_build_equals_a_sequential_one() {
     let env = ScratchEnv::new("pe").unwrap();
-    let mut sequential = env.config.clone();
-    sequential.rebuild = true;
-    let mut parallel = env
-        .config
-        .clone()
-        .with_database(&format!("{}_p", env.config.database))
-        .unwrap();
-    parallel.rebuild = true;
-    parallel.build_workers = 3;
-    let _cleanup = common::DropOnExit(parallel.clone());
+    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 3);
     assert_eq!(
         ores_sql::recreate(&sequential).unwrap().path,
         BuildPath::Full
@@ -66,11 +57,7 @@ fn a_parallel_build_equals_a_sequential_one() {
 fn a_failing_script_in_a_parallel_build_keeps_the_previous_database() {
     let env = ScratchEnv::new("pf").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let write = |path: &str, sql: &str| {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    };
+    let write = |path: &str, sql: &str| common::write_script(dir.path(), path, sql);
     write(
         "create/01_iam/010_iam_widgets.sql",
         "CREATE TABLE ores_iam_widgets_tbl (id integer PRIMARY KEY, name text NOT NULL);",
@@ -122,26 +109,8 @@ fn a_parallel_build_of_the_upstream_sized_workload_equals_a_sequential_one() {
     let env = ScratchEnv::new("pu").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let manifest = generated_manifest(dir.path(), &Shape::upstream()).unwrap();
-    let mut sequential = env.config.clone();
-    sequential.rebuild = true;
-    let mut parallel = env
-        .config
-        .clone()
-        .with_database(&format!("{}_p", env.config.database))
-        .unwrap();
-    parallel.rebuild = true;
-    parallel.build_workers = 2;
-    let _cleanup = common::DropOnExit(parallel.clone());
-    assert_eq!(
-        ores_sql::recreate_with(&sequential, &manifest)
-            .unwrap()
-            .path,
-        BuildPath::Full
-    );
-    assert_eq!(
-        ores_sql::recreate_with(&parallel, &manifest).unwrap().path,
-        BuildPath::Parallel
-    );
+    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 2);
+    common::build_both(&sequential, &parallel, &manifest);
     common::assert_same_schema(
         &common::schema_dump(&sequential, &sequential.database),
         &common::schema_dump(&parallel, &parallel.database),
@@ -163,11 +132,7 @@ fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths()
     // parallel build hands the settings on to the scripts that come after.
     let env = ScratchEnv::new("ps").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let write = |path: &str, sql: &str| {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, sql).unwrap();
-    };
+    let write = |path: &str, sql: &str| common::write_script(dir.path(), path, sql);
     write(
         "create/01_iam/010_iam_widgets.sql",
         "CREATE TABLE ores_iam_widgets_tbl (id integer PRIMARY KEY, label text NOT NULL);\n\
@@ -185,18 +150,8 @@ fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths()
          (2, date '2024-03-01'::text), (3, interval '90 minutes'::text);",
     );
     let manifest = Manifest::from_dir(dir.path()).unwrap();
-    let mut sequential = env.config.clone();
-    sequential.rebuild = true;
-    let mut parallel = env
-        .config
-        .clone()
-        .with_database(&format!("{}_p", env.config.database))
-        .unwrap();
-    parallel.rebuild = true;
-    parallel.build_workers = 2;
-    let _cleanup = common::DropOnExit(parallel.clone());
-    ores_sql::recreate_with(&sequential, &manifest).unwrap();
-    ores_sql::recreate_with(&parallel, &manifest).unwrap();
+    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 2);
+    common::build_both(&sequential, &parallel, &manifest);
     let labels = |c: &Config| -> Vec<String> {
         connect_admin_to(c, &c.database)
             .unwrap()

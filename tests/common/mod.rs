@@ -231,6 +231,43 @@ pub fn assert_same_schema(left: &str, right: &str, what: &str) {
     );
 }
 
+/// Two full builds of one environment side by side: in one transaction into its own
+/// database, and on `workers` connections into `<database>_p`, which the guard drops.
+pub fn sequential_and_parallel(
+    config: &ores_sql::Config,
+    workers: usize,
+) -> (ores_sql::Config, ores_sql::Config, DropOnExit) {
+    let mut sequential = config.clone();
+    sequential.rebuild = true;
+    let mut parallel = sequential
+        .clone()
+        .with_database(&format!("{}_p", config.database))
+        .unwrap();
+    parallel.build_workers = workers;
+    let guard = DropOnExit(parallel.clone());
+    (sequential, parallel, guard)
+}
+
+/// Builds `manifest` both ways (see [`sequential_and_parallel`]) and checks that each
+/// build took the path asked for.
+pub fn build_both(
+    sequential: &ores_sql::Config,
+    parallel: &ores_sql::Config,
+    manifest: &ores_sql::Manifest,
+) {
+    use ores_sql::lifecycle::version::BuildPath;
+    let path = |c: &ores_sql::Config| ores_sql::recreate_with(c, manifest).unwrap().path;
+    assert_eq!(path(sequential), BuildPath::Full);
+    assert_eq!(path(parallel), BuildPath::Parallel);
+}
+
+/// Writes `sql` at `path` under `root`, making the folders on the way.
+pub fn write_script(root: &std::path::Path, path: &str, sql: &str) {
+    let p = root.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, sql).unwrap();
+}
+
 /// Drops the second database of the test's environment whatever happens, so the
 /// environment's teardown can drop its roles.
 pub struct DropOnExit(pub ores_sql::Config);
