@@ -25,7 +25,7 @@ use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::version::BuildPath;
 use crate::server::admin::connect_admin_to;
 use crate::server::apply::build_prologue;
-use crate::server::parallel::{defined_names, lock, words};
+use crate::server::parallel::{defined_names, lock, panic_as_error, words};
 use crate::server::session_state::{SessionState, cannot_hand_on};
 use crate::server::steps::{Row, ddl_login, expand_tree, hand_over_sql, record_applied, run_step};
 use crate::tree::manifest::Manifest;
@@ -186,7 +186,9 @@ fn build_into(
             let (board, wake, setup, label) = (&board, &wake, setup.as_str(), label.as_str());
             s.spawn(move || work(&mut c, setup, label, board, wake));
         }
-        let result = expand_into_units(manifest, config, &mut main, &setup, &board, &wake);
+        let result = panic_as_error("the entry-script expander", || {
+            expand_into_units(manifest, config, &mut main, &setup, &board, &wake)
+        });
         let mut b = lock(&board);
         b.sealed = true;
         // Nothing after a failure may run.
@@ -375,7 +377,9 @@ fn work(client: &mut Client, setup: &str, label: &str, board: &Mutex<Board>, wak
                 b = wake.wait(b).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let outcome = apply_unit(client, setup, &prelude, label, &path, &steps);
+        let outcome = panic_as_error(&format!("the worker applying {label}/{path}"), || {
+            apply_unit(client, setup, &prelude, label, &path, &steps)
+        });
         let mut b = lock(board);
         match outcome {
             Ok(()) => b.done[index] = true,

@@ -331,6 +331,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `f` with a panic turned into an error. The other threads of a build wait on
+/// the board for what this one was doing; told of a failure they stop, where a
+/// panic alone would leave them (and the build) waiting for ever.
+pub(crate) fn panic_as_error<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Config(format!(
+            "{what} panicked; the build was stopped"
+        )))
+    })
+}
+
 /// One worker: takes the first ready script, applies it, repeats until everything is
 /// done or anything failed.
 fn work(
@@ -361,7 +372,10 @@ fn work(
                 b = wake.wait(b).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let outcome = apply_one(client, setup, &preludes[next], next, scripts[next]);
+        let outcome = panic_as_error(
+            &format!("the worker applying {}", scripts[next].path),
+            || apply_one(client, setup, &preludes[next], next, scripts[next]),
+        );
         let mut b = lock(board);
         match outcome {
             Ok(()) => {
@@ -443,4 +457,19 @@ fn reset(client: &mut Client) -> Result<()> {
     client
         .batch_execute("RESET ALL; RESET ROLE")
         .context("resetting the worker's session")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_as_error;
+
+    #[test]
+    fn a_panic_becomes_an_error_naming_the_thread_and_results_pass_through() {
+        let e = panic_as_error::<()>("the worker applying x.sql", || panic!("bug")).unwrap_err();
+        assert!(
+            e.to_string().contains("the worker applying x.sql panicked"),
+            "{e}"
+        );
+        assert_eq!(panic_as_error("w", || Ok(7)).unwrap(), 7);
+    }
 }
