@@ -128,8 +128,9 @@ fn a_parallel_build_of_the_upstream_sized_workload_equals_a_sequential_one() {
 
 #[test]
 fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths() {
-    // One transaction runs every script in one session, as `psql -1` would; the
-    // parallel build hands the settings on to the scripts that come after.
+    // One transaction runs every script in one session, as `psql -1` would, so even a
+    // SET LOCAL lasts to the end; the parallel build hands the settings on to the
+    // scripts that come after.
     let env = ScratchEnv::new("ps").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let write = |path: &str, sql: &str| common::write_script(dir.path(), path, sql);
@@ -142,7 +143,7 @@ fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths()
     write(
         "create/02_dq/010_dq_things.sql",
         "CREATE TABLE ores_dq_things_tbl (id integer PRIMARY KEY, label text NOT NULL);\n\
-         RESET datestyle;\nSET intervalstyle = 'postgres_verbose';",
+         RESET datestyle;\nSET LOCAL intervalstyle = 'postgres_verbose';",
     );
     write(
         "populate/02_dq/010_dq_things.sql",

@@ -1,18 +1,19 @@
 //! The session settings psql would carry from one file into the next.
 //!
-//! psql runs a tree in one session, so a `SET search_path` or a session-level
-//! `set_config` in one file still holds in every file after it. A parallel build runs
+//! psql runs a tree in one session (and the one-transaction build in one transaction),
+//! so a `SET search_path` or a `set_config` in one file still holds in every file
+//! after it. A parallel build runs
 //! each file's statements in a transaction of its own on whichever connection is
 //! free, and clears the session after each, so it must hand that state on itself:
 //! [`SessionState`] follows the stream in psql's order and gives each unit the
 //! statements that recreate the settings in force where the unit starts.
 //!
-//! Only statements that change the session when they run are followed: `SET` (not
-//! `SET LOCAL`, `SET TRANSACTION` or `SET CONSTRAINTS`), `RESET`, and a `SELECT` that
-//! is one `set_config(name, value, false)` call. A function body that sets something
-//! acts when it is called, which the text cannot tell; any other statement that calls
-//! `set_config(.., false)` directly is refused, since replaying it would repeat
-//! whatever else it does.
+//! Only statements that change the settings when they run are followed: `SET`
+//! (`SET LOCAL` too, which a one-transaction build keeps to its end; not `SET
+//! TRANSACTION` or `SET CONSTRAINTS`), `RESET`, and a `SELECT` that is one
+//! `set_config(..)` call. A function body that sets something acts when it is called,
+//! which the text cannot tell; any other statement that calls `set_config` directly
+//! is refused, since replaying it would repeat whatever else it does.
 
 use crate::error::{Error, Result};
 use crate::tree::lint::lexer::{Tok, lex_spans};
@@ -43,8 +44,8 @@ pub(crate) struct Opaque;
 /// The refusal of such a statement at `path`:`line`.
 pub(crate) fn cannot_hand_on(path: &str, line: usize) -> Error {
     Error::Config(format!(
-        "{path}:{line}: this statement changes the session (set_config(.., false) \
-         together with other work), which psql would carry into the files after it and \
+        "{path}:{line}: this statement changes the session (a set_config together \
+         with other work), which psql would carry into the files after it and \
          a parallel build cannot; give the set_config a SELECT of its own, or build on \
          one connection"
     ))
@@ -160,20 +161,24 @@ fn head_words(sql: &str, n: usize) -> Vec<String> {
 
 fn change_of(sql: &str) -> Option<Change> {
     let sql = strip_leading_comments(sql);
-    let words = head_words(sql, 3);
+    let words = head_words(sql, 4);
     let word = |i: usize| words.get(i).map(String::as_str);
     match word(0)? {
         "set" => {
-            let (first, second) = match word(1)? {
-                "session" => (word(2)?, None),
-                w => (w, word(2)),
+            // `SET LOCAL` counts too: a one-transaction build keeps it to the end,
+            // and replayed in the unit's transaction it holds there just the same.
+            let at = match (word(1)?, word(2)) {
+                ("local", _) => 2,
+                ("session", Some("authorization" | "characteristics")) => 1,
+                ("session", _) => 2,
+                _ => 1,
             };
-            let name = match (first, second) {
-                ("local" | "transaction" | "constraints", _) => return None,
-                ("session" | "authorization", _) if word(1) == Some("session") => {
-                    "session_authorization"
-                }
-                ("characteristics", _) => "transaction_characteristics",
+            let name = match (word(at)?, word(at + 1)) {
+                // Only valid first in a transaction, or naming constraints one by
+                // one: neither is a setting to hand on.
+                ("transaction" | "constraints", _) => return None,
+                ("session", Some("authorization")) => "session_authorization",
+                ("session", Some("characteristics")) => "transaction_characteristics",
                 ("time", Some("zone")) => "timezone",
                 ("schema", _) => "search_path",
                 ("names", _) => "client_encoding",
@@ -193,28 +198,23 @@ fn change_of(sql: &str) -> Option<Change> {
     }
 }
 
-/// A statement that runs `set_config(.., false)` now: one clean call (an alias
-/// allowed) is replayable, anything else is not.
+/// A statement that runs `set_config` now: one clean call (an alias allowed) is
+/// replayable, anything else is not. A transaction-local one (`true`) counts as well,
+/// as `SET LOCAL` does.
 fn set_config_of(sql: &str) -> Option<Change> {
     let body = statement(sql);
     let lower = body.to_lowercase();
     let at = lower.find("set_config")?;
     let (args, rest) = call_args(&lower[at + "set_config".len()..])?;
-    let last = split_top_level(args).last().map(|a| a.trim()).unwrap_or("");
-    if matches!(last, "true" | "'true'" | "'t'" | "'on'") {
-        // Transaction-local: gone when the unit commits, as in psql's session.
-        return None;
-    }
     let head = lower[..at].trim_end();
     let head_clean = head == "select" || head == "select pg_catalog.";
     let rest = rest.trim();
-    let alias_only = rest.is_empty()
-        || rest
-            .strip_prefix("as ")
-            .unwrap_or(rest)
-            .trim()
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_');
+    let alias_only = rest
+        .strip_prefix("as ")
+        .unwrap_or(rest)
+        .trim()
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_');
     if !(head_clean && alias_only) {
         return Some(Change::Opaque);
     }
@@ -283,14 +283,17 @@ mod tests {
                 "-- the schema\nSET search_path = app, public;",
                 "SET LOCAL work_mem = '64MB'",
                 "set transaction isolation level serializable",
+                "SET CONSTRAINTS ALL DEFERRED",
                 "SELECT set_config('ores.tenant_id', 'abc', false);",
                 "SELECT set_config('ores.service', 'x', true)",
-                "SET TIME ZONE 'UTC'",
+                "SET LOCAL TIME ZONE 'UTC'",
                 "SET SESSION datestyle TO 'SQL, DMY'",
             ]),
             "SET search_path = app, public;\n\
+             SET LOCAL work_mem = '64MB';\n\
              SELECT set_config('ores.tenant_id', 'abc', false);\n\
-             SET TIME ZONE 'UTC';\n\
+             SELECT set_config('ores.service', 'x', true);\n\
+             SET LOCAL TIME ZONE 'UTC';\n\
              SET SESSION datestyle TO 'SQL, DMY';\n"
         );
     }
@@ -308,8 +311,14 @@ mod tests {
         );
         assert_eq!(replay_of(&["SET search_path = a", "RESET ALL"]), "");
         assert_eq!(
-            replay_of(&["SET ROLE someone", "SET SESSION AUTHORIZATION other"]),
-            "SET ROLE someone;\nSET SESSION AUTHORIZATION other;\n"
+            replay_of(&[
+                "SET ROLE someone",
+                "SET SESSION AUTHORIZATION other",
+                "SET LOCAL SESSION AUTHORIZATION other",
+                "SET TIME ZONE 'UTC'",
+                "RESET TIME ZONE",
+            ]),
+            "SET ROLE someone;\nSET LOCAL SESSION AUTHORIZATION other;\n"
         );
         assert_eq!(replay_of(&["SET ROLE someone", "RESET ROLE"]), "");
     }
@@ -349,13 +358,10 @@ mod tests {
             "SELECT set_config('a', 'b', false), nextval('s')",
             "DO $$ BEGIN PERFORM set_config('a', 'b', false); END $$",
             "SELECT set_config('a', 'b', false) FROM t",
+            "SELECT set_config('a', 'b', true) FROM t",
         ] {
             assert!(s.follow_all(sql).is_err(), "{sql}");
         }
-        assert!(
-            s.follow_all("SELECT set_config('a', 'b', true) FROM t")
-                .is_ok()
-        );
         assert_eq!(
             replay_of(&[
                 "select pg_catalog.set_config('ores.tenant_id', ores_utility_system_tenant_id_fn()::text, false) as t"
