@@ -25,7 +25,7 @@ use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::version::BuildPath;
 use crate::server::admin::connect_admin_to;
 use crate::server::apply::build_prologue;
-use crate::server::parallel::{defined_names, lock, panic_as_error, words};
+use crate::server::parallel::{defined_names, in_own_transaction, lock, panic_as_error, words};
 use crate::server::session_state::{SessionState, cannot_hand_on};
 use crate::server::steps::{Row, ddl_login, expand_tree, hand_over_sql, record_applied, run_step};
 use crate::tree::manifest::Manifest;
@@ -335,7 +335,7 @@ fn run_step_on(
     secrets: &[String],
 ) -> Result<Option<Row>> {
     let path = format!("{label}/{}", step.path);
-    as_ddl_user(client, setup, prelude, &path, |tx| {
+    in_own_transaction(client, setup, prelude, &path, |tx| {
         run_step(tx, step, &path, secrets)
     })
 }
@@ -404,53 +404,9 @@ fn apply_unit(
     steps: &[Step],
 ) -> Result<()> {
     let full = format!("{label}/{path}");
-    as_ddl_user(client, setup, prelude, &full, |tx| {
+    in_own_transaction(client, setup, prelude, &full, |tx| {
         steps
             .iter()
             .try_for_each(|step| run_step(tx, step, &full, &[]).map(drop))
     })
-}
-
-/// Runs `apply` in a transaction of its own acting as the DDL user (`setup`) with the
-/// session settings psql would have at that point (`prelude`), then clears what it
-/// left in the session. A deadlock with another worker (two units locking shared
-/// tables in different orders) rolls it back; it is tried again.
-fn as_ddl_user<T>(
-    client: &mut Client,
-    setup: &str,
-    prelude: &str,
-    path: &str,
-    mut apply: impl FnMut(&mut postgres::Transaction<'_>) -> Result<T>,
-) -> Result<T> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut tx = client.transaction().context("opening a transaction")?;
-        tx.batch_execute(setup).context("acting as the DDL user")?;
-        if !prelude.is_empty() {
-            tx.batch_execute(prelude).context(format!(
-                "{path}: setting the session up as the files before it left it"
-            ))?;
-        }
-        let outcome = apply(&mut tx);
-        let value = match outcome {
-            Ok(value) => {
-                tx.commit().context("committing")?;
-                Some(value)
-            }
-            Err(Error::Script(f)) if f.sqlstate == "40P01" && attempt < 4 => {
-                drop(tx);
-                log::debug!("{path}: deadlock with another worker, trying again");
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        // RESET ALL leaves the role and the session authorisation alone.
-        client
-            .batch_execute("RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION")
-            .context("resetting the session")?;
-        if let Some(value) = value {
-            return Ok(value);
-        }
-    }
 }

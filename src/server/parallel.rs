@@ -395,9 +395,7 @@ fn work(
     }
 }
 
-/// Applies one script and its applied-scripts record in a transaction of its own. A
-/// deadlock with another worker (two scripts locking shared tables in different
-/// orders, e.g. foreign keys) rolls the script back; it is tried again.
+/// Applies one script and its applied-scripts record in a transaction of its own.
 fn apply_one(
     client: &mut Client,
     setup: &str,
@@ -412,31 +410,9 @@ fn apply_one(
         migration.name().to_string(),
         migration.checksum().to_string(),
     );
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut tx = client
-            .transaction()
-            .context("opening a script transaction")?;
-        tx.batch_execute(setup).context("acting as the owner")?;
-        if !prelude.is_empty() {
-            tx.batch_execute(prelude).context(format!(
-                "{}: setting the session up as the scripts before it left it",
-                script.path
-            ))?;
-        }
-        if let Err(e) = tx.batch_execute(&script.sql) {
-            drop(tx);
-            if e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) && attempt < 4 {
-                log::debug!(
-                    "{}: deadlock with another worker, trying again",
-                    script.path
-                );
-                reset(client)?;
-                continue;
-            }
-            return Err(Error::Script(failure_in(&script.path, &script.sql, &e)));
-        }
+    in_own_transaction(client, setup, prelude, &script.path, |tx| {
+        tx.batch_execute(&script.sql)
+            .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
         tx.execute(
             &format!(
                 "INSERT INTO {} (version, name, applied_on, checksum)
@@ -446,17 +422,54 @@ fn apply_one(
             &[&(index as i32 + 1), &name, &checksum],
         )
         .map_err(|e| Error::Script(failure_in(APPLIED_SCRIPTS_TABLE, "", &e)))?;
-        tx.commit().context("committing a script")?;
-        return reset(client);
-    }
+        Ok(())
+    })
 }
 
-/// Clears the settings a script left in the session, so the next script
-/// on this worker starts as on a fresh connection (RESET ALL leaves the role).
-fn reset(client: &mut Client) -> Result<()> {
-    client
-        .batch_execute("RESET ALL; RESET ROLE")
-        .context("resetting the worker's session")
+/// How a worker of either parallel build applies one piece (a script, a file's
+/// unit): in a transaction of its own that starts with `setup` (the build's role)
+/// and `prelude` (the session settings the pieces before it left), committed, then
+/// the session cleared so the next piece on this connection starts as on a fresh
+/// one. A deadlock with another worker (two pieces locking shared tables in
+/// different orders, e.g. foreign keys) rolls the piece back; it is tried again.
+pub(crate) fn in_own_transaction<T>(
+    client: &mut Client,
+    setup: &str,
+    prelude: &str,
+    path: &str,
+    mut apply: impl FnMut(&mut postgres::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = client.transaction().context("opening a transaction")?;
+        tx.batch_execute(setup).context("taking the build's role")?;
+        if !prelude.is_empty() {
+            tx.batch_execute(prelude).context(format!(
+                "{path}: setting the session up as the files before it left it"
+            ))?;
+        }
+        let value = match apply(&mut tx) {
+            Ok(value) => {
+                tx.commit().context("committing")?;
+                Some(value)
+            }
+            Err(Error::Script(f)) if f.sqlstate == "40P01" && attempt < 4 => {
+                drop(tx);
+                log::debug!("{path}: deadlock with another worker, trying again");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        // RESET ALL leaves the role and the session authorisation alone; resetting
+        // those is open to any login.
+        client
+            .batch_execute("RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION")
+            .context("resetting the worker's session")?;
+        if let Some(value) = value {
+            return Ok(value);
+        }
+    }
 }
 
 #[cfg(test)]
