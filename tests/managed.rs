@@ -532,3 +532,22 @@ fn an_entry_tree_builds_as_a_managed_admin_and_ends_up_the_owner_groups() {
     // The scripts ran as the tree's DDL user; the login did not keep that membership.
     assert_eq!(m.memberships(), vec![owner_of(&m)]);
 }
+
+#[test]
+fn a_parallel_build_as_a_managed_admin_holds_what_the_one_transaction_build_holds() {
+    // Each worker takes the owner group's role and clears its session after every
+    // script, all of which a login without superuser may do.
+    let m = Managed::new("mgp");
+    let full = ores_sql::recreate(&m.config).unwrap();
+    assert_eq!(full.path.as_str(), "full");
+    let sequential = common::row_counts(&m.su, &m.su.database);
+    let mut parallel = m.config.clone();
+    parallel.rebuild = true;
+    parallel.build_workers = 2;
+    assert_eq!(
+        ores_sql::recreate(&parallel).unwrap().path.as_str(),
+        "parallel"
+    );
+    assert!(sequential.iter().any(|(_, n)| *n > 0));
+    assert_eq!(common::row_counts(&m.su, &m.su.database), sequential);
+}
