@@ -368,8 +368,10 @@ fn work(client: &mut Client, setup: &str, label: &str, board: &Mutex<Board>, wak
                     .find(|&i| !b.started[i] && b.units[i].deps.iter().all(|&d| b.done[d]));
                 if let Some(i) = ready {
                     b.started[i] = true;
-                    let u = &b.units[i];
-                    break (i, u.steps.clone(), u.path.clone(), u.prelude.clone());
+                    // A started unit's steps are not read again.
+                    let u = &mut b.units[i];
+                    let steps = std::mem::take(&mut u.steps);
+                    break (i, steps, u.path.clone(), std::mem::take(&mut u.prelude));
                 }
                 if b.sealed && b.started.iter().all(|s| *s) {
                     return;

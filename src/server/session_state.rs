@@ -204,7 +204,18 @@ fn change_of(sql: &str) -> Option<Change> {
 fn set_config_of(sql: &str) -> Option<Change> {
     let body = statement(sql);
     let lower = body.to_lowercase();
-    let at = lower.find("set_config")?;
+    // The function itself, not a name that ends or starts with its name.
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let at = lower
+        .match_indices("set_config")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            !lower[..i].chars().next_back().is_some_and(ident)
+                && !lower[i + "set_config".len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(ident)
+        })?;
     let (args, rest) = call_args(&lower[at + "set_config".len()..])?;
     let head = lower[..at].trim_end();
     let head_clean = head == "select" || head == "select pg_catalog.";
@@ -345,6 +356,7 @@ mod tests {
             replay_of(&[
                 "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$ SELECT set_config('a', 'b', false) $$",
                 "INSERT INTO t VALUES (1)",
+                "SELECT my_set_config('a'), set_config_log(2)",
                 "SELECT count(*) FROM t",
             ]),
             ""
