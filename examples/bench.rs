@@ -605,11 +605,10 @@ const SEED_ROWS: i64 = 20_000;
 const SEED_SUFFIX: &str = "_seed";
 
 /// Builds of the compiled tree with and without one extra populate script that seeds
-/// [`SEED_ROWS`] new keys into a versioned table, side by side. A build runs its seed
+/// [`SEED_ROWS`] new keys into a versioned table, side by side: a build runs its seed
 /// on the session that has just created the schema, in the same transaction, so the
-/// rate is the difference of the medians: measured in a freshly cloned database
-/// instead, the first statement also pays for loading the new database's catalogs
-/// and compiling the trigger functions, which a build pays once for all its tables.
+/// rate is taken there, from the difference of the medians. `first_statement` keeps
+/// the earlier measure (rows into a fresh test database) beside it for comparison.
 struct Seeding {
     without_seed: Sample,
     bulk: Sample,
@@ -661,7 +660,7 @@ ALTER TABLE ores_refdata_rounding_types_tbl ENABLE TRIGGER USER;
     );
     let tree = |name: &str, seed: Option<&str>| -> Res<Manifest> {
         let root = trees.path().join(name);
-        copy_tree(&sql, &root)?;
+        ores_sql::testing::workload::copy_tree(&sql, &root)?;
         if let Some(seed) = seed {
             std::fs::write(
                 root.join("populate/04_refdata/011_refdata_rounding_types_bench.sql"),
@@ -722,20 +721,6 @@ ALTER TABLE ores_refdata_rounding_types_tbl ENABLE TRIGGER USER;
         s.first_statement.times.push(d);
     }
     Ok(s)
-}
-
-/// Copies a SQL tree (its scripts, settings and allow-list) to `to`.
-fn copy_tree(from: &Path, to: &Path) -> Res<()> {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry?;
-        let target = to.join(entry.path().strip_prefix(from)?);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 struct Files {

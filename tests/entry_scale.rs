@@ -8,7 +8,7 @@ mod cli_support;
 use cli_support::{Cli, common};
 use ores_sql::testing::SYSTEM_TENANT_ID;
 use ores_sql::testing::workload::{
-    EntryTree, GeneratedTable, Shape, UPSTREAM_SERVICES, entry_tree,
+    EntryTree, GeneratedTable, Shape, UPSTREAM_SERVICES, copy_tree, entry_tree,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -64,18 +64,6 @@ fn write_as(
     });
     tx.rollback().expect("roll back");
     outcome
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk tree");
-        let target = to.join(entry.path().strip_prefix(from).expect("inside"));
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn check_built(cli: &Cli, tree: &EntryTree) {
@@ -265,7 +253,7 @@ fn an_upstream_sized_entry_tree_builds_through_compass_with_its_registry() {
     // A second build of a copy with one deep file broken fails naming that file and
     // line, and the first database stays as it was.
     let broken = tempfile::tempdir().expect("tempdir");
-    copy_tree(dir.path(), broken.path());
+    copy_tree(dir.path(), broken.path()).expect("copy the tree");
     let victim = tree
         .tables
         .iter()

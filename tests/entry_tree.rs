@@ -26,21 +26,9 @@ fn fixture() -> PathBuf {
 /// A copy of the fixture tree to change, with `edits` (path, new text) applied.
 fn copy_with(edits: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = fixture();
-    for entry in walkdir::WalkDir::new(&src) {
-        let entry = entry.expect("walk fixture");
-        let rel = entry.path().strip_prefix(&src).expect("inside");
-        let to = dir.path().join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&to).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &to).expect("copy");
-        }
-    }
+    ores_sql::testing::workload::copy_tree(&fixture(), dir.path()).expect("copy the fixture");
     for (path, text) in edits {
-        let to = dir.path().join(path);
-        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-        std::fs::write(to, text).expect("write");
+        common::write_script(dir.path(), path, text);
     }
     dir
 }

@@ -10,6 +10,7 @@ use common::tree;
 use ores_sql::Manifest;
 use ores_sql::server::admin::connect_admin_to;
 use ores_sql::testing::ScratchEnv;
+use ores_sql::testing::workload::copy_tree;
 use ores_sql::validate;
 use std::fs;
 use std::path::Path;
@@ -130,18 +131,6 @@ fn the_compiled_manifest_passes_the_static_rules() {
     assert_eq!(unique.len(), ids.len(), "duplicate rule id");
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The real schema plus `tests/fixtures/validate_broken`: every rule's breakage in
 /// one build.
 fn broken_manifest() -> (tempfile::TempDir, Manifest) {
@@ -149,13 +138,14 @@ fn broken_manifest() -> (tempfile::TempDir, Manifest) {
     let dir = tempfile::tempdir().unwrap();
     for phase in ["create", "populate"] {
         if root.join("sql").join(phase).exists() {
-            copy_tree(&root.join("sql").join(phase), &dir.path().join(phase));
+            copy_tree(&root.join("sql").join(phase), &dir.path().join(phase)).unwrap();
         }
     }
     copy_tree(
         &root.join("tests/fixtures/validate_broken/create"),
         &dir.path().join("create"),
-    );
+    )
+    .unwrap();
     let manifest = Manifest::from_dir(dir.path()).unwrap();
     (dir, manifest)
 }

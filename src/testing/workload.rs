@@ -163,6 +163,32 @@ fn write(dir: &Path, rel: &str, text: &str) -> Result<()> {
     std::fs::write(&path, text).map_err(io)
 }
 
+/// Copies the tree at `from` (its folders and every file in them) to `to`, for a test
+/// or the bench to change a copy and leave the original alone.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let io = |path: &Path, source| Error::Io {
+        context: format!("copying {}", path.display()),
+        source,
+    };
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.map_err(|e| Error::Io {
+            context: format!("reading {}", from.display()),
+            source: e.into(),
+        })?;
+        let rel = entry
+            .path()
+            .strip_prefix(from)
+            .expect("walkdir stays inside its root");
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| io(entry.path(), e))?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
 const BUILD_RECORD_SQL: &str = "CREATE TABLE ores_database_builds_tbl (
             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
             schema_hash text NOT NULL, script_count integer NOT NULL, crate_version text NOT NULL,
