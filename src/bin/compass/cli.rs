@@ -70,7 +70,7 @@ pub enum Db {
         rebuild: bool,
         /// Apply a full build's independent scripts on N connections at once
         /// (default: ORES_DB_BUILD_WORKERS, else 1, one transaction).
-        #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=ores_sql::config::MAX_BUILD_WORKERS as i64))]
         workers: Option<u16>,
         /// Build the tree in this directory (laid out like `sql/`: numeric prefixes,
         /// or psql entry scripts named in its `ores-sql.toml`) instead of the one

@@ -53,7 +53,7 @@ pub fn run(command: Db) -> Outcome {
                 ores_sql::recreate_with(&config, tree.manifest())
             })?;
             println!("{}", render::built(&report));
-            with_spinner("dropping the previous copy", || {
+            with_spinner("dropping the previous copy, keeping a spare", || {
                 ores_sql::lifecycle::retire::wait_for_background()
             });
             Ok(())
