@@ -14,9 +14,7 @@ pub use ores_sql::testing::SYSTEM_TENANT_ID as SYSTEM_TENANT;
 pub fn tree<B: AsRef<[u8]>>(files: &[(&str, B)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary directory");
     for (path, body) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().expect("a file under the root")).unwrap();
-        std::fs::write(p, body).unwrap();
+        write_script(dir.path(), path, body);
     }
     dir
 }
@@ -261,11 +259,11 @@ pub fn build_both(
     assert_eq!(path(parallel), BuildPath::Parallel);
 }
 
-/// Writes `sql` at `path` under `root`, making the folders on the way.
-pub fn write_script(root: &std::path::Path, path: &str, sql: &str) {
+/// Writes `body` at `path` under `root`, making the folders on the way.
+pub fn write_script(root: &std::path::Path, path: &str, body: impl AsRef<[u8]>) {
     let p = root.join(path);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, sql).unwrap();
+    std::fs::create_dir_all(p.parent().expect("a file under the root")).unwrap();
+    std::fs::write(p, body).unwrap();
 }
 
 /// Drops the second database of the test's environment whatever happens, so the
