@@ -156,14 +156,93 @@ fn workers_arg() -> Res<usize> {
     Ok(n)
 }
 
-/// `config` as `compass db recreate` runs it (the work after the swap in the
-/// background), and the same forced to build in full.
-fn as_compass_runs(config: &Config) -> (Config, Config) {
-    let mut cached = config.clone();
-    cached.retire_in_background = true;
-    let mut full = cached.clone();
-    full.rebuild = true;
-    (cached, full)
+/// One recreate path, run as `compass db recreate` runs it, and its samples.
+struct RecreatePath {
+    config: Config,
+    /// The build path its report must name.
+    expected: &'static str,
+    total: Sample,
+    usable: Sample,
+    after_return: Sample,
+}
+
+/// The three recreates every workload measures, each replacing an existing database
+/// as a real one does (so each total includes the drop of the previous copy): full
+/// (`rebuild`, one transaction), parallel (`--workers N`) and cached. Each returns
+/// once its database is in place, and what follows the swap (the previous copy's
+/// drop, the next spare copy of the template) runs in the background; the totals
+/// wait for that work too.
+struct Recreates {
+    full: RecreatePath,
+    parallel: RecreatePath,
+    cached: RecreatePath,
+}
+
+impl Recreates {
+    fn new(config: &Config, workers: usize, full_name: &'static str) -> Recreates {
+        let mut cached = config.clone();
+        cached.retire_in_background = true;
+        let mut full = cached.clone();
+        full.rebuild = true;
+        let mut parallel = full.clone();
+        parallel.build_workers = workers;
+        let path = |config, expected, total, usable, after_return| RecreatePath {
+            config,
+            expected,
+            total: Sample::new(total),
+            usable: Sample::new(usable),
+            after_return: Sample::new(after_return),
+        };
+        Recreates {
+            full: path(
+                full,
+                "full",
+                full_name,
+                "  of which until usable (renamed, open)",
+                "  of which after return (drop, spare copy)",
+            ),
+            parallel: path(
+                parallel,
+                "parallel",
+                "recreate, parallel build",
+                "  of which until usable",
+                "  of which after return",
+            ),
+            cached: path(
+                cached,
+                "cached",
+                "recreate, cached (spare copy of the template)",
+                "  of which until usable",
+                "  of which after return",
+            ),
+        }
+    }
+
+    /// One recreate of each path, each from a settled server.
+    fn run_once(&mut self, admin: &mut postgres::Client, manifest: &Manifest) -> Res<()> {
+        for p in [&mut self.full, &mut self.parallel, &mut self.cached] {
+            settle(admin)?;
+            let t = timed_recreate(&p.config, manifest, p.expected)?;
+            p.total.times.push(t.total);
+            p.usable.times.push(t.usable);
+            p.after_return.times.push(t.after_return);
+        }
+        Ok(())
+    }
+
+    /// The samples in table order, the work after return shown or not.
+    fn rows(&self, after_return: bool) -> Vec<&Sample> {
+        [&self.full, &self.parallel, &self.cached]
+            .into_iter()
+            .flat_map(|p| {
+                let mut rows = vec![&p.total, &p.usable];
+                if after_return {
+                    rows.push(&p.after_return);
+                }
+                rows
+            })
+            .collect()
+    }
 }
 
 /// One recreate's times: until usable, the work after return, and both.
@@ -275,21 +354,11 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     drop(TestDatabase::with_manifest(manifest)?);
 
     let workers = workers_arg()?;
-    // As `compass db recreate` runs them: each returns once its database is in place,
-    // and what follows the swap (the previous copy's drop, the next spare copy of the
-    // template) runs in the background. The totals below wait for that work too.
-    let (cached_config, full_config) = as_compass_runs(config);
-    let mut parallel_config = full_config.clone();
-    parallel_config.build_workers = workers;
-    let mut full = Sample::new("recreate, full (sequential, one transaction)");
-    let mut full_usable = Sample::new("  of which until usable (renamed, open)");
-    let mut parallel = Sample::new("recreate, parallel build");
-    let mut parallel_usable = Sample::new("  of which until usable");
-    let mut cached = Sample::new("recreate, cached (spare copy of the template)");
-    let mut cached_usable = Sample::new("  of which until usable");
-    let mut full_background = Sample::new("  of which after return (drop, spare copy)");
-    let mut parallel_background = Sample::new("  of which after return");
-    let mut cached_background = Sample::new("  of which after return");
+    let mut recreates = Recreates::new(
+        config,
+        workers,
+        "recreate, full (sequential, one transaction)",
+    );
     let mut per_file = Sample::new("psql -f, one process per file (autocommit)");
     let mut single = Sample::new("psql -1, all files in one transaction");
     let mut batch = Sample::new("batch_execute, all files in one transaction");
@@ -299,37 +368,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     let psql_db = format!("{}_psql", config.database);
     let all_sql = std::fs::read_to_string(&files.all)?;
     for _ in 0..runs {
-        // Every recreate replaces an existing database, as a real one does, so each
-        // total includes the drop of the previous copy.
-        for (cfg, total, usable, after, expected) in [
-            (
-                &full_config,
-                &mut full,
-                &mut full_usable,
-                &mut full_background,
-                "full",
-            ),
-            (
-                &parallel_config,
-                &mut parallel,
-                &mut parallel_usable,
-                &mut parallel_background,
-                "parallel",
-            ),
-            (
-                &cached_config,
-                &mut cached,
-                &mut cached_usable,
-                &mut cached_background,
-                "cached",
-            ),
-        ] {
-            settle(&mut admin)?;
-            let t = timed_recreate(cfg, manifest, expected)?;
-            total.times.push(t.total);
-            usable.times.push(t.usable);
-            after.times.push(t.after_return);
-        }
+        recreates.run_once(&mut admin, manifest)?;
 
         fresh_database(&mut admin, &psql_db, &owner)?;
         settle(&mut admin)?;
@@ -491,16 +530,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     }
     drop(built);
 
-    let samples = [
-        &full,
-        &full_usable,
-        &full_background,
-        &parallel,
-        &parallel_usable,
-        &parallel_background,
-        &cached,
-        &cached_usable,
-        &cached_background,
+    let mut samples = recreates.rows(true);
+    samples.extend([
         &per_file,
         &single,
         &batch,
@@ -518,16 +549,21 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         &file_copy,
         &drift_open,
         &drift_connect,
-    ];
+    ]);
     Sample::print_header();
     for s in samples {
         s.print_row();
     }
+    let Recreates {
+        full,
+        parallel,
+        cached,
+    } = &recreates;
     let (f, p, c, u, pf, st, be, cl, dr) = (
-        full.median_ms(),
-        parallel.median_ms(),
-        cached.median_ms(),
-        full_usable.median_ms(),
+        full.total.median_ms(),
+        parallel.total.median_ms(),
+        cached.total.median_ms(),
+        full.usable.median_ms(),
         per_file.median_ms(),
         single.median_ms(),
         batch.median_ms(),
@@ -543,7 +579,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     );
     println!("per-file psql / full recreate:   {:>6.2}x", pf / f);
     println!("full recreate / psql -1:         {:>6.2}x", f / st);
-    let (pu, cu) = (parallel_usable.median_ms(), cached_usable.median_ms());
+    let (pu, cu) = (parallel.usable.median_ms(), cached.usable.median_ms());
     println!(
         "parallel ({workers} workers) / psql -1:   {:>6.2}x in total, {:.2}x until usable (target <= 0.7)",
         p / st,
@@ -566,9 +602,9 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         "time_to_usable_ms": u,
         "time_to_usable_parallel_ms": pu,
         "time_to_usable_cached_ms": cu,
-        "after_return_full_ms": full_background.median_ms(),
-        "after_return_parallel_ms": parallel_background.median_ms(),
-        "after_return_cached_ms": cached_background.median_ms(),
+        "after_return_full_ms": full.after_return.median_ms(),
+        "after_return_parallel_ms": parallel.after_return.median_ms(),
+        "after_return_cached_ms": cached.after_return.median_ms(),
         "psql_per_file_ms": pf,
         "psql_single_tx_ms": st,
         "batch_execute_ms": be,
@@ -851,38 +887,15 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     let ddl = role_name(&config.env, "ddl_user");
     // Warm-up: creates the roles and the template the cached path clones.
     ores_sql::recreate_with(config, manifest)?;
-    // Run as compass runs them, as in `measure`: the totals include the work after
-    // return.
-    let (cached_config, full_config) = as_compass_runs(config);
+    // Run as in `measure`: the totals include the work after return.
     let workers = workers_arg()?;
-    let mut parallel_config = full_config.clone();
-    parallel_config.build_workers = workers;
-    let mut full = Sample::new("recreate, full (one transaction)");
-    let mut full_usable = Sample::new("  of which until usable (renamed, open)");
-    let mut parallel = Sample::new("recreate, parallel build");
-    let mut parallel_usable = Sample::new("  of which until usable");
-    let mut cached = Sample::new("recreate, cached (spare copy of the template)");
-    let mut cached_usable = Sample::new("  of which until usable");
+    let mut recreates = Recreates::new(config, workers, "recreate, full (one transaction)");
     let mut autocommit = Sample::new("psql -f setup_schema.sql (autocommit)");
     let mut single = Sample::new("psql -1 -f setup_schema.sql");
     let psql_db = format!("{}_psql", config.database);
     let vars = entry_psql_variables(&config.env, &config.database);
     for _ in 0..runs {
-        for (cfg, total, usable, expected) in [
-            (&full_config, &mut full, &mut full_usable, "full"),
-            (
-                &parallel_config,
-                &mut parallel,
-                &mut parallel_usable,
-                "parallel",
-            ),
-            (&cached_config, &mut cached, &mut cached_usable, "cached"),
-        ] {
-            settle(&mut admin)?;
-            let t = timed_recreate(cfg, manifest, expected)?;
-            total.times.push(t.total);
-            usable.times.push(t.usable);
-        }
+        recreates.run_once(&mut admin, manifest)?;
         for (sample, single_tx) in [(&mut autocommit, false), (&mut single, true)] {
             // Their database, with its extensions, is made outside the timing, as
             // their scripts expect to find it.
@@ -926,22 +939,20 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     }
 
     Sample::print_header();
-    for s in [
-        &full,
-        &full_usable,
-        &parallel,
-        &parallel_usable,
-        &cached,
-        &cached_usable,
-        &autocommit,
-        &single,
-    ] {
+    let mut rows = recreates.rows(false);
+    rows.extend([&autocommit, &single]);
+    for s in rows {
         s.print_row();
     }
+    let Recreates {
+        full,
+        parallel,
+        cached,
+    } = &recreates;
     let (f, u, c, a, st) = (
-        full.median_ms(),
-        full_usable.median_ms(),
-        cached.median_ms(),
+        full.total.median_ms(),
+        full.usable.median_ms(),
+        cached.total.median_ms(),
         autocommit.median_ms(),
         single.median_ms(),
     );
@@ -953,8 +964,8 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     );
     println!("psql autocommit / full recreate: {:>6.2}x", a / f);
     println!("full recreate / psql -1:         {:>6.2}x", f / st);
-    let cu = cached_usable.median_ms();
-    let (p, pu) = (parallel.median_ms(), parallel_usable.median_ms());
+    let cu = cached.usable.median_ms();
+    let (p, pu) = (parallel.total.median_ms(), parallel.usable.median_ms());
     println!(
         "parallel ({workers} workers): psql autocommit / until usable {:.2}x, / total {:.2}x",
         a / pu,
