@@ -49,12 +49,20 @@ const SCRATCH_MARK: &str = "__";
 /// recognises the leftovers of a killed one.
 pub fn unique_label(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let prefix: String = prefix.chars().take(4).collect();
-    format!(
-        "{prefix}{SCRATCH_MARK}{}_{}",
-        Owner::current().tag(),
-        owner::base36(n as u64)
-    )
+    label_of(prefix, &Owner::current(), u64::from(n))
+}
+
+/// The owner part's length varies with the pid and the machine's uptime (a start
+/// time in clock ticks since boot), and the sweep needs all of it; the prefix, there
+/// only to be read, gives way (down to its first letter) so that the label stays an
+/// environment label on a long-running host with large pids.
+fn label_of(prefix: &str, owner: &Owner, n: u64) -> String {
+    let tail = format!("{SCRATCH_MARK}{}_{}", owner.tag(), owner::base36(n));
+    let room = crate::config::ident::MAX_ENV_LEN
+        .saturating_sub(tail.len())
+        .clamp(1, 4);
+    let prefix: String = prefix.chars().take(room).collect();
+    format!("{prefix}{tail}")
 }
 
 /// The process that made a scratch label, if the label is one.
@@ -613,4 +621,34 @@ fn conninfo(pg: &postgres::Config) -> String {
         parts.push(format!("options={}", quote(options)));
     }
     parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_labels_fit_and_name_their_owner_even_for_large_pids_and_long_uptimes() {
+        let owners = [
+            Owner {
+                host: "0a1f".into(),
+                pid: 7,
+                start: 3,
+            },
+            // pid_max at its ceiling, and two decades of uptime at 100 ticks a second.
+            Owner {
+                host: "ffff".into(),
+                pid: 4_194_304,
+                start: 63_000_000_000,
+            },
+        ];
+        for owner in &owners {
+            for n in [0, 35, 36, 1_295] {
+                let label = label_of("cache", owner, n);
+                crate::config::ident::validate_env_label(&label).unwrap();
+                assert_eq!(scratch_owner(&label).as_ref(), Some(owner), "{label}");
+            }
+        }
+        assert!(label_of("cache", &owners[0], 0).starts_with("cach__"));
+    }
 }
