@@ -426,3 +426,55 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
     assert_eq!(oid_of(&mut admin, &spare), None);
     assert_eq!(oid_of(&mut admin, &template), None);
 }
+
+/// The databases whose names start with `database`, itself included.
+fn named_after(config: &Config, database: &str) -> Vec<String> {
+    connect_admin(config)
+        .unwrap()
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",
+            &[&database],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn a_database_name_of_the_longest_allowed_length_takes_every_working_copy() {
+    use ores_sql::config::ident::{MAX_DB_LEN, MAX_IDENT_LEN};
+    let mut env = ScratchEnv::new("cl").unwrap();
+    let base = &env.config.database;
+    let name = format!("{base}_{}", "l".repeat(MAX_DB_LEN - base.len() - 1));
+    assert!(matches!(
+        env.config.clone().with_database(&format!("{name}l")),
+        Err(Error::InvalidIdentifier { .. })
+    ));
+    // The environment's teardown (on drop, however the test ends) takes this name.
+    env.config = env.config.clone().with_database(&name).unwrap();
+    env.config.retire_in_background = true;
+    let config = env.config.clone();
+
+    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Full);
+    wait_for_background();
+    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Cached);
+    wait_for_background();
+    // A forced rebuild sets the template and its spare aside under the longest
+    // names the library makes, then drops them.
+    let mut forced = config.clone();
+    forced.rebuild = true;
+    assert_eq!(ores_sql::recreate(&forced).unwrap().path, BuildPath::Full);
+    wait_for_background();
+    let made = named_after(&config, &name);
+    assert_eq!(
+        made,
+        vec![name.clone(), spare_name(&name), template_name(&name)]
+    );
+    assert!(made.iter().all(|n| n.len() <= MAX_IDENT_LEN), "{made:?}");
+    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Cached);
+
+    ores_sql::teardown(&config).unwrap();
+    wait_for_background();
+    assert_eq!(named_after(&config, &name), Vec::<String>::new());
+}

@@ -11,9 +11,16 @@ use crate::error::{Error, Result};
 /// PostgreSQL's 63-byte identifier limit.
 pub const MAX_ENV_LEN: usize = 24;
 
-/// Longest database name we create. Staging and retired copies append a suffix of up
-/// to 15 bytes, and the result must stay within 63 bytes.
-pub const MAX_DB_LEN: usize = 48;
+/// PostgreSQL's identifier limit (`NAMEDATALEN - 1`). A longer name is not refused
+/// but silently truncated, so two names that differ only past it would collide.
+pub const MAX_IDENT_LEN: usize = 63;
+
+/// Longest database name one may choose. The library names its working copies by
+/// appending a suffix to it (the longest, `__stale__template`, is
+/// [`crate::lifecycle::target::LONGEST_WORKING_SUFFIX`] bytes), and every such name
+/// must still fit in [`MAX_IDENT_LEN`]; a compile-time check there keeps the two in
+/// step.
+pub const MAX_DB_LEN: usize = 46;
 
 /// Databases that no command of this crate will ever drop.
 pub const PROTECTED_DATABASES: [&str; 3] = ["postgres", "template0", "template1"];
@@ -52,14 +59,21 @@ pub fn validate_env_label(value: &str) -> Result<()> {
     check("environment label", value, MAX_ENV_LEN)
 }
 
-/// Validates a database name we may create or drop.
+/// Validates a database name one may choose (leaving room for the working copies'
+/// suffixes).
 pub fn validate_database_name(value: &str) -> Result<()> {
     check("database name", value, MAX_DB_LEN)
 }
 
+/// Validates a name the library made by appending a suffix to a chosen database
+/// name: the same pattern, bounded by the identifier limit alone.
+pub fn validate_working_name(value: &str) -> Result<()> {
+    check("database name", value, MAX_IDENT_LEN)
+}
+
 /// Validates a role name built from validated parts (defence in depth).
 pub fn validate_role_name(value: &str) -> Result<()> {
-    check("role name", value, 63)
+    check("role name", value, MAX_IDENT_LEN)
 }
 
 /// Quotes an identifier for SQL text: `a"b` becomes `"a""b"`.

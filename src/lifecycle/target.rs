@@ -8,7 +8,9 @@
 //! environment's owner group.
 
 use crate::config::Config;
-use crate::config::ident::{PROTECTED_DATABASES, validate_database_name};
+use crate::config::ident::{
+    MAX_DB_LEN, MAX_IDENT_LEN, PROTECTED_DATABASES, validate_database_name, validate_working_name,
+};
 use crate::error::{Error, PgContext, Result};
 use crate::server::roles::role_name;
 use postgres::Client;
@@ -35,13 +37,41 @@ pub const POOL_PREFIX: &str = "ores_tp_";
 /// background so that the next cached recreate renames it instead of cloning.
 pub const SPARE_SUFFIX: &str = "__spare";
 
+/// The longest suffix the library appends to a database name to name one of its
+/// working copies (`<db>__stale__template`).
+pub const LONGEST_WORKING_SUFFIX: usize = longest(&[
+    STAGING_SUFFIX.len(),
+    RETIRED_SUFFIX.len(),
+    TEMPLATE_SUFFIX.len(),
+    SPARE_SUFFIX.len(),
+    STALE_INFIX.len() + TEMPLATE_SUFFIX.len(),
+    STALE_INFIX.len() + SPARE_SUFFIX.len(),
+]);
+
+const fn longest(lengths: &[usize]) -> usize {
+    let (mut i, mut max) = (0, 0);
+    while i < lengths.len() {
+        if lengths[i] > max {
+            max = lengths[i];
+        }
+        i += 1;
+    }
+    max
+}
+
+// A chosen name of the longest allowed length must leave room for every working
+// copy's name, or PostgreSQL would truncate it (and the validation of that name
+// would refuse a drop the build itself needs).
+const _: () = assert!(MAX_DB_LEN + LONGEST_WORKING_SUFFIX <= MAX_IDENT_LEN);
+
 /// Whether `name` follows the ORE Studio pattern (`ores_` and something after it).
 pub fn is_ores_database_name(name: &str) -> bool {
     name.starts_with(ORES_DATABASE_PREFIX) && name.len() > ORES_DATABASE_PREFIX.len()
 }
 
 /// Refuses the server's own databases and names that are not valid identifiers:
-/// the floor under every drop, including the swap's own working copies.
+/// the floor under every drop, including the swap's own working copies (whose names
+/// may be longer than a chosen name may).
 pub fn check_not_system(database: &str) -> Result<()> {
     if PROTECTED_DATABASES.contains(&database) {
         return Err(Error::Protected {
@@ -49,7 +79,7 @@ pub fn check_not_system(database: &str) -> Result<()> {
             reason: "it is a system database".into(),
         });
     }
-    validate_database_name(database)
+    validate_working_name(database)
 }
 
 /// Refuses a name no command may build, fill, drop or reset, before any connection.
@@ -61,6 +91,7 @@ pub fn check_name(database: &str) -> Result<()> {
         })
     };
     check_not_system(database)?;
+    validate_database_name(database)?;
     if !is_ores_database_name(database) {
         return refuse(format!(
             "it is not an ORE Studio database (those are named {ORES_DATABASE_PREFIX}...); \
