@@ -5,6 +5,7 @@ mod common;
 
 use ores_sql::lifecycle::EnvLock;
 use ores_sql::lifecycle::target::STAGING_SUFFIX;
+use ores_sql::lifecycle::version::BuildPath;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Config, Error, Manifest};
@@ -66,12 +67,32 @@ fn assert_only_live_database(config: &Config, context: &str) {
     );
 }
 
+/// The two ways a build runs its SQL: one transaction on one connection, and the
+/// parallel build on two (`Config::build_workers`). Every guarantee below is tried on
+/// both; the cached path, which runs no SQL, has its own in tests/cache.rs.
+const BUILDS: [(&str, usize, BuildPath); 2] = [
+    ("one transaction", 1, BuildPath::Full),
+    ("parallel", 2, BuildPath::Parallel),
+];
+
+fn with_workers(config: &Config, workers: usize) -> Config {
+    let mut config = config.clone();
+    config.build_workers = workers;
+    config
+}
+
 #[test]
 fn a_failure_at_the_first_middle_or_last_script_keeps_the_previous_database() {
-    let env = ScratchEnv::new("sf").unwrap();
+    for (build, workers, _) in BUILDS {
+        let env = ScratchEnv::new("sf").unwrap();
+        a_failing_script_keeps_the_previous_database(&with_workers(&env.config, workers), build);
+    }
+}
+
+fn a_failing_script_keeps_the_previous_database(config: &Config, build: &str) {
     let (_d, good) = manifest(&GOOD);
-    ores_sql::recreate_with(&env.config, &good).unwrap();
-    assert_eq!(precious(&env.config), "precious");
+    ores_sql::recreate_with(config, &good).unwrap();
+    assert_eq!(precious(config), "precious");
 
     let broken = "SELECT 1;\nSELECT * FROM ores_iam_missing_tbl;";
     for (position, path) in [
@@ -82,52 +103,66 @@ fn a_failure_at_the_first_middle_or_last_script_keeps_the_previous_database() {
         let mut files = GOOD.to_vec();
         files.push((path, broken));
         let (_d, bad) = manifest(&files);
-        let err = ores_sql::recreate_with(&env.config, &bad).unwrap_err();
+        let err = ores_sql::recreate_with(config, &bad).unwrap_err();
+        let context = format!("{build}, {position}");
         match &err {
             Error::Script(f) => {
-                assert!(f.path.ends_with(path), "{position}: {}", f.path);
+                assert!(f.path.ends_with(path), "{context}: {}", f.path);
                 assert_eq!(
                     (f.sqlstate.as_str(), f.line),
                     ("42P01", Some(2)),
-                    "{position}"
+                    "{context}"
                 );
             }
-            other => panic!("{position}: {other:?}"),
+            other => panic!("{context}: {other:?}"),
         }
         // The previous database is exactly as it was, and nothing else is left.
-        assert_eq!(precious(&env.config), "precious", "{position}");
-        assert_only_live_database(&env.config, position);
+        assert_eq!(precious(config), "precious", "{context}");
+        assert_only_live_database(config, &context);
     }
 }
 
 #[test]
-fn concurrent_recreates_of_one_environment_are_serialised_and_both_succeed() {
-    let env = ScratchEnv::new("cc").unwrap();
+fn concurrent_recreates_of_one_environment_are_serialised_and_all_succeed() {
     let files = [
         GOOD[0],
         GOOD[2],
-        // Long enough that the two builds would overlap without the lock.
+        // Long enough that the builds would overlap without the lock.
         ("create/01_iam/030_iam_pause.sql", "SELECT pg_sleep(0.3);"),
     ];
     let (_d, slow) = manifest(&files);
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| ores_sql::recreate_with(&env.config, &slow)))
+    let env = ScratchEnv::new("cc").unwrap();
+    // Every path, one after the other on one environment: three full builds in one
+    // transaction, three parallel ones, then three of the unchanged tree (cached).
+    for (build, workers, path, rebuild) in [
+        ("one transaction", 1, BuildPath::Full, true),
+        ("parallel", 2, BuildPath::Parallel, true),
+        ("cached", 1, BuildPath::Cached, false),
+    ] {
+        let mut config = with_workers(&env.config, workers);
+        config.rebuild = rebuild;
+        let existed =
+            database_exists(&mut connect_admin(&config).unwrap(), &config.database).unwrap();
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| ores_sql::recreate_with(&config, &slow)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let reports: Vec<_> = results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|e| panic!("{build}: {e}")))
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for r in &results {
-        assert!(r.is_ok(), "{r:?}");
+        assert!(
+            reports.iter().all(|r| r.path == path),
+            "{build}: {reports:?}"
+        );
+        // Each run found the previous one's database: none of them overlapped.
+        let replaced = reports.iter().filter(|r| r.replaced).count();
+        assert_eq!(replaced, if existed { 3 } else { 2 }, "{build}");
+        assert_eq!(precious(&config), "precious", "{build}");
+        assert_only_live_database(&config, build);
     }
-    assert_eq!(
-        results
-            .iter()
-            .filter(|r| r.as_ref().unwrap().replaced)
-            .count(),
-        2
-    );
-    assert_eq!(precious(&env.config), "precious");
-    assert_only_live_database(&env.config, "");
 }
 
 #[test]
@@ -152,77 +187,198 @@ fn a_run_waiting_too_long_for_the_lock_gives_up_clearly_and_other_environments_p
     assert_eq!(precious(&free.config), "precious");
 }
 
+/// The good tree with one more script that sleeps `pause` seconds.
+fn paused(pause: &str) -> (tempfile::TempDir, Manifest) {
+    let mut files = GOOD.to_vec();
+    let pause_sql = format!("SELECT pg_sleep({pause});");
+    files.push(("create/01_iam/030_iam_pause.sql", &pause_sql));
+    manifest(&files)
+}
+
 /// Not a test on its own: the child process of the multi-process tests. It only runs
 /// when a parent names it explicitly (`--ignored --exact`) with its instructions.
 #[test]
 #[ignore = "child process of other tests"]
 fn child_recreate() {
-    let env = std::env::var("ORES_CHILD_ENV").expect("run by a parent test");
-    let pause = std::env::var("ORES_CHILD_PAUSE").expect("run by a parent test");
-    let config = Config::load().unwrap().with_env(&env).unwrap();
-    let mut files = GOOD.to_vec();
-    let pause_sql = format!("SELECT pg_sleep({pause});");
-    files.push(("create/01_iam/030_iam_pause.sql", &pause_sql));
-    let (_d, m) = manifest(&files);
+    let var = |name: &str| std::env::var(name).expect("run by a parent test");
+    let mut config = with_workers(
+        &Config::load()
+            .unwrap()
+            .with_env(&var("ORES_CHILD_ENV"))
+            .unwrap(),
+        var("ORES_CHILD_WORKERS").parse().unwrap(),
+    );
+    config.rebuild = var("ORES_CHILD_REBUILD") == "1";
+    let (_d, m) = paused(&var("ORES_CHILD_PAUSE"));
     ores_sql::recreate_with(&config, &m).unwrap();
 }
 
-fn spawn_child(env: &str, pause: &str) -> std::process::Child {
+/// Runs [`child_recreate`] in a process of its own: a recreate of `config`'s
+/// environment (its workers and `rebuild`) with [`paused`]`(pause)`.
+fn spawn_child(config: &Config, pause: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "child_recreate", "--nocapture"])
-        .env("ORES_CHILD_ENV", env)
+        .env("ORES_CHILD_ENV", &config.env)
         .env("ORES_CHILD_PAUSE", pause)
+        .env("ORES_CHILD_WORKERS", config.build_workers.to_string())
+        .env("ORES_CHILD_REBUILD", if config.rebuild { "1" } else { "0" })
         .spawn()
         .unwrap()
 }
 
 #[test]
 fn two_processes_recreating_one_environment_both_succeed() {
-    let env = ScratchEnv::new("pp").unwrap();
-    let mut a = spawn_child(&env.config.env, "0.3");
-    let mut b = spawn_child(&env.config.env, "0.3");
-    assert!(a.wait().unwrap().success());
-    assert!(b.wait().unwrap().success());
-    assert_eq!(precious(&env.config), "precious");
-    assert_only_live_database(&env.config, "");
+    for (build, workers, _) in BUILDS {
+        let env = ScratchEnv::new("pp").unwrap();
+        let config = with_workers(&env.config, workers);
+        let mut a = spawn_child(&config, "0.3");
+        let mut b = spawn_child(&config, "0.3");
+        assert!(a.wait().unwrap().success(), "{build}");
+        assert!(b.wait().unwrap().success(), "{build}");
+        assert_eq!(precious(&env.config), "precious", "{build}");
+        assert_only_live_database(&env.config, build);
+    }
 }
 
 #[test]
 fn a_killed_build_leaves_only_staging_which_the_next_run_removes() {
-    let env = ScratchEnv::new("kl").unwrap();
-    let (_d, good) = manifest(&GOOD);
-    ores_sql::recreate_with(&env.config, &good).unwrap();
+    for (build, workers, _) in BUILDS {
+        let env = ScratchEnv::new("kl").unwrap();
+        a_killed_build_is_cleaned_up(&with_workers(&env.config, workers), build);
+    }
+}
 
-    let mut child = spawn_child(&env.config.env, "60");
-    let staging = format!("{}{STAGING_SUFFIX}", env.config.database);
+fn a_killed_build_is_cleaned_up(config: &Config, build: &str) {
+    let (_d, good) = manifest(&GOOD);
+    ores_sql::recreate_with(config, &good).unwrap();
+
+    let mut child = spawn_child(config, "60");
+    let staging = format!("{}{STAGING_SUFFIX}", config.database);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut admin = connect_admin(&env.config).unwrap();
-    while !database_exists(&mut admin, &staging).unwrap() {
-        assert!(Instant::now() < deadline, "child never started building");
+    let mut admin = connect_admin(config).unwrap();
+    // Wait until it is inside the long script, then kill it without a chance to
+    // clean up.
+    while admin
+        .query_opt(
+            "SELECT 1 FROM pg_stat_activity
+              WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep(60)%'",
+            &[&staging],
+        )
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{build}: child never reached the pause"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Let it get into the long script, then kill it without a chance to clean up.
-    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
     // Besides staging, the cached template the build had set aside for the work
     // after the swap to drop (the good tree's, so it matched no key of the child).
-    let stale = format!("{}__stale__template", env.config.database);
-    let mut left = databases_like(&env.config);
+    let stale = format!("{}__stale__template", config.database);
+    let mut left = databases_like(config);
     left.sort();
-    let mut expected = vec![env.config.database.clone(), stale, staging.clone()];
+    let mut expected = vec![config.database.clone(), stale, staging.clone()];
     expected.sort();
-    assert_eq!(left, expected);
+    assert_eq!(left, expected, "{build}");
     assert_eq!(
-        precious(&env.config),
+        precious(config),
         "precious",
-        "the killed run touched the live database"
+        "{build}: the killed run touched the live database"
     );
 
-    ores_sql::recreate_with(&env.config, &good).unwrap();
-    assert_only_live_database(&env.config, "");
-    assert_eq!(precious(&env.config), "precious");
+    ores_sql::recreate_with(config, &good).unwrap();
+    assert_only_live_database(config, build);
+    assert_eq!(precious(config), "precious", "{build}");
+}
+
+#[test]
+fn a_run_killed_at_the_swap_is_cleaned_up_on_every_path() {
+    let (_d, tree) = paused("0");
+    for (build, workers, rebuild) in [
+        ("one transaction", 1, true),
+        ("parallel", 2, true),
+        ("cached", 1, false),
+    ] {
+        let env = ScratchEnv::new("ks").unwrap();
+        let mut config = with_workers(&env.config, workers);
+        ores_sql::recreate_with(&env.config, &tree).unwrap();
+        connect_admin_to(&config, &config.database)
+            .unwrap()
+            .batch_execute("CREATE TABLE ores_iam_marker_tbl (x int)")
+            .unwrap();
+
+        // An open transaction that has changed the live database's catalog row: the
+        // swap's first change to that row (closing it) waits for it, with staging
+        // finished and closed. That is where the child is killed.
+        let mut blocker = connect_admin(&config).unwrap();
+        blocker.batch_execute("BEGIN").unwrap();
+        blocker
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{}\" WITH CONNECTION LIMIT -1",
+                config.database
+            ))
+            .unwrap();
+        let blocker_pid: i32 = blocker
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        // Watched from another session: within a transaction, pg_stat_activity keeps
+        // the snapshot it first took.
+        let mut watcher = connect_admin(&config).unwrap();
+        let mut blocked = || -> Vec<i32> {
+            watcher
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                    &[&blocker_pid],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        };
+        config.rebuild = rebuild;
+        let mut child = spawn_child(&config, "0");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while blocked().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{build}: child never reached the swap"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "{build}: child ended");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // The server ends a dead client's session when it next talks to it; the
+        // waiting statement would first finish. End it now, as a server restart or
+        // a session timeout would, then let go.
+        for pid in blocked() {
+            watcher
+                .execute("SELECT pg_terminate_backend($1, 10000)", &[&pid])
+                .unwrap();
+        }
+        blocker.batch_execute("ROLLBACK").unwrap();
+
+        // The live database is untouched, and staging is left beside it.
+        let staging = format!("{}{STAGING_SUFFIX}", config.database);
+        let left = databases_like(&config);
+        assert!(left.contains(&staging), "{build}: {left:?}");
+        connect_admin_to(&config, &config.database)
+            .unwrap()
+            .batch_execute("SELECT * FROM ores_iam_marker_tbl")
+            .unwrap_or_else(|e| panic!("{build}: the killed run touched the live database: {e}"));
+
+        // The next run removes what it left and replaces the database.
+        let next = ores_sql::recreate_with(&env.config, &tree).unwrap();
+        assert_eq!(next.path, BuildPath::Cached, "{build}");
+        assert!(next.replaced, "{build}");
+        assert_only_live_database(&config, build);
+        assert_eq!(precious(&config), "precious", "{build}");
+    }
 }
 
 #[test]
