@@ -42,7 +42,7 @@ use ores_sql::config::ident::quote_ident;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, drop_database};
 use ores_sql::server::roles::role_name;
 use ores_sql::testing::workload::{
-    COPY_DIR, Shape, entry_psql_variables, entry_tree, generated_manifest,
+    COPY_DIR, CatalogCounts, Shape, entry_psql_variables, entry_tree, generated_manifest,
 };
 use ores_sql::testing::{TestDatabase, unique_label};
 use ores_sql::{Config, Manifest};
@@ -409,22 +409,13 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     let clone_runs = runs.max(10);
     let mut clone = Sample::new("TestDatabase::new() (template exists, no pool)");
     let mut drop_sample = Sample::new("dropping a TestDatabase (DROP DATABASE .. WITH (FORCE))");
-    let mut relations = 0i64;
+    let mut made = CatalogCounts::default();
     let mut template = String::new();
     for _ in 0..clone_runs {
         let (d, db) = timed(|| Ok(TestDatabase::with_manifest(manifest)?))?;
         clone.times.push(d);
-        if relations == 0 {
-            let mut c = db.admin()?;
-            relations = c
-                .query_one(
-                    // Relations with storage created by the build (FirstNormalObjectId
-                    // and up): tables, their indexes, TOAST tables and sequences.
-                    "SELECT count(*) FROM pg_class
-                      WHERE oid >= 16384 AND relkind IN ('r', 'i', 't', 'S', 'm')",
-                    &[],
-                )?
-                .get(0);
+        if made.relations == 0 {
+            made = CatalogCounts::of(&mut db.admin()?)?;
             template = format!("ores_tpl_{}", db.env().trim_start_matches("t_"));
         }
         // Dropping is part of every test's cost: PostgreSQL 15 requests a checkpoint
@@ -574,8 +565,13 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         seeding.rates();
     println!();
     println!(
-        "built: {} tables, {rows} rows; {relations} relations in a test database (tables, indexes, TOAST, sequences)",
-        table_names.len()
+        "built: {} tables, {rows} rows; {} relations in a test database (tables, indexes, TOAST, sequences); {} indexes, {} functions, {} triggers, {} policies",
+        table_names.len(),
+        made.relations,
+        made.indexes,
+        made.functions,
+        made.triggers,
+        made.policies
     );
     println!("per-file psql / full recreate:   {:>6.2}x", pf / f);
     println!("full recreate / psql -1:         {:>6.2}x", f / st);
@@ -614,7 +610,11 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         "seed_rows_per_s_first_statement": seed_first_per_s,
         "tables": table_names.len(),
         "rows": rows,
-        "relations": relations,
+        "relations": made.relations,
+        "indexes": made.indexes,
+        "functions": made.functions,
+        "triggers": made.triggers,
+        "policies": made.policies,
         "workers": workers,
         "ratio_per_file_to_full": pf / f,
         "ratio_full_to_single_tx": f / st,

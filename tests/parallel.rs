@@ -6,7 +6,7 @@ mod common;
 use ores_sql::lifecycle::version::{BuildPath, build_info};
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
-use ores_sql::testing::workload::{Shape, generated_manifest};
+use ores_sql::testing::workload::{CatalogCounts, Shape, generated_manifest};
 use ores_sql::{Config, Error, Manifest};
 
 #[test]
@@ -124,6 +124,31 @@ fn a_parallel_build_of_the_upstream_sized_workload_equals_a_sequential_one() {
         counts.len()
     );
     assert_eq!(counts, common::row_counts(&parallel, &parallel.database));
+
+    // The proportions the benchmark's documentation claims for this workload, read
+    // from what was built: 271 tables in 19 prefixes (plus the build record and the
+    // applied-scripts table), ~1,500 indexes, ~300 functions and triggers, most rows
+    // in three large tables.
+    let prefixes: std::collections::BTreeSet<&str> = counts
+        .iter()
+        .filter_map(|(t, _)| t.strip_prefix("ores_")?.split('_').next())
+        .filter(|p| *p != "database")
+        .collect();
+    assert_eq!(prefixes.len(), 19, "{prefixes:?}");
+    let mut by_size: Vec<i64> = counts.iter().map(|(_, n)| *n).collect();
+    by_size.sort_unstable_by(|a, b| b.cmp(a));
+    assert!(
+        by_size[..3].iter().sum::<i64>() * 10 > rows * 9,
+        "{by_size:?}"
+    );
+    for config in [&sequential, &parallel] {
+        let mut db = connect_admin_to(config, &config.database).unwrap();
+        let built = CatalogCounts::of(&mut db).unwrap();
+        assert!((1_400..=1_600).contains(&built.indexes), "{built:?}");
+        assert!((280..=330).contains(&built.functions), "{built:?}");
+        assert!((250..=330).contains(&built.triggers), "{built:?}");
+        assert!(built.policies >= 268, "{built:?}");
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! # Ok::<(), ores_sql::Error>(())
 //! ```
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PgContext, Result};
 use crate::tree::manifest::Manifest;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -31,6 +31,9 @@ pub struct Shape {
     pub components: Vec<(&'static str, usize)>,
     /// Every `notify_every`-th entity table gets a notify function and trigger.
     pub notify_every: usize,
+    /// Every `lookup_fn_every`-th entity table also gets a lookup function by code
+    /// (0: none).
+    pub lookup_fn_every: usize,
     /// Extra indexes per entity table (the second only on every other table).
     pub extra_indexes: usize,
     /// Seed rows per entity table.
@@ -56,6 +59,7 @@ impl Shape {
                 })
                 .collect(),
             notify_every: 1,
+            lookup_fn_every: 0,
             extra_indexes: 0,
             rows_each: 20,
             large: vec![],
@@ -63,7 +67,9 @@ impl Shape {
     }
 
     /// The real schema's proportions as measured (NOTES.md): 271 tables in 19
-    /// prefixes, ~1,500 indexes, ~300 functions and triggers, ~71.5 k seed rows of
+    /// prefixes, ~1,500 indexes, ~300 functions and ~270 triggers (each a trigger
+    /// function's worth of work per table, as the real schema's notify and
+    /// versioning triggers are), ~71.5 k seed rows of
     /// which ~65.5 k sit in three plain staging tables. Three of the 271 tables are
     /// the large ones, so the entity tables are 268 (the build record is extra).
     pub fn upstream() -> Shape {
@@ -89,8 +95,11 @@ impl Shape {
                 ("geo", 1),
                 ("staging", 0),
             ],
+            // A notify function and trigger on every entity table and a lookup
+            // function on every eighth: ~300 functions, ~270 triggers.
+            notify_every: 1,
+            lookup_fn_every: 8,
             // PK, exclusion, code and trigram indexes plus one or two more: ~5.5 a table.
-            notify_every: 2,
             extra_indexes: 2,
             rows_each: 22,
             large: vec![30_000, 22_000, 13_572],
@@ -274,7 +283,7 @@ fn large_create_sql(t: &GeneratedTable) -> String {
 }
 
 /// One entity table: table, indexes, policy, every `notify_every`-th with its notify
-/// function and trigger.
+/// function and trigger, every `lookup_fn_every`-th with a lookup function.
 fn entity_create_sql(shape: &Shape, t: &GeneratedTable) -> String {
     let i = t.number;
     let entity = format!("{}_things{i}", t.component);
@@ -285,6 +294,16 @@ fn entity_create_sql(shape: &Shape, t: &GeneratedTable) -> String {
              BEGIN PERFORM pg_notify('{entity}', json_build_object('id', NEW.id)::text); RETURN NEW; END $$;
              CREATE OR REPLACE TRIGGER ores_{entity}_notify_trg AFTER INSERT OR UPDATE ON {name}
                  FOR EACH ROW EXECUTE FUNCTION ores_{entity}_notify_fn();\n"
+        )
+    } else {
+        String::new()
+    };
+    let lookup = if shape.lookup_fn_every > 0 && i.is_multiple_of(shape.lookup_fn_every) {
+        format!(
+            "CREATE OR REPLACE FUNCTION ores_{entity}_by_code_fn(p_code text) RETURNS SETOF {name}
+                 LANGUAGE sql STABLE AS $$
+                 SELECT * FROM {name} WHERE code = p_code
+                    AND valid_to = ores_utility_infinity_timestamp_fn() $$;\n"
         )
     } else {
         String::new()
@@ -307,7 +326,7 @@ fn entity_create_sql(shape: &Shape, t: &GeneratedTable) -> String {
                 EXCLUDE USING gist (tenant_id WITH =, id WITH =, tstzrange(valid_from, valid_to) WITH &&));
              CREATE INDEX things{i}_code_idx ON {name} (tenant_id, code);
              CREATE INDEX things{i}_name_trgm_idx ON {name} USING gin (name gin_trgm_ops);
-             {notify}{extra}                 ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;
+             {notify}{lookup}{extra}                 ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;
              ALTER TABLE {name} FORCE ROW LEVEL SECURITY;
              CREATE POLICY ores_{entity}_isolation_pol ON {name}
                  USING (tenant_id IN (ores_utility_current_tenant_id_fn(), ores_utility_system_tenant_id_fn()))
@@ -649,4 +668,52 @@ fn entry_settings() -> String {
         let _ = writeln!(out, "{k} = {v:?}");
     }
     out
+}
+
+/// What a build made, counted in its catalog: the objects the build created (object
+/// ids from `FirstNormalObjectId` up, in `public`), not what the server or the
+/// extensions bring. The benchmark prints them beside its figures, and the scale
+/// tests hold a generated shape to the proportions it claims.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatalogCounts {
+    /// Relations with storage: tables, their indexes, TOAST tables and sequences.
+    pub relations: i64,
+    /// Indexes on the schema's tables.
+    pub indexes: i64,
+    /// Functions, the extensions' own excluded.
+    pub functions: i64,
+    /// Triggers, the internal ones (foreign keys) excluded.
+    pub triggers: i64,
+    /// Row-level security policies.
+    pub policies: i64,
+}
+
+impl CatalogCounts {
+    /// Counts them in the database `db` is connected to.
+    pub fn of(db: &mut postgres::Client) -> Result<CatalogCounts> {
+        let row = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_class
+                          WHERE oid >= 16384 AND relkind IN ('r', 'i', 't', 'S', 'm')),
+                        (SELECT count(*) FROM pg_class
+                          WHERE oid >= 16384 AND relkind = 'i'
+                            AND relnamespace = 'public'::regnamespace),
+                        (SELECT count(*) FROM pg_proc p
+                          WHERE p.oid >= 16384 AND p.pronamespace = 'public'::regnamespace
+                            AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                             WHERE d.classid = 'pg_proc'::regclass
+                                               AND d.objid = p.oid AND d.deptype = 'e')),
+                        (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal),
+                        (SELECT count(*) FROM pg_policy)",
+                &[],
+            )
+            .context("counting the catalog")?;
+        Ok(CatalogCounts {
+            relations: row.get(0),
+            indexes: row.get(1),
+            functions: row.get(2),
+            triggers: row.get(3),
+            policies: row.get(4),
+        })
+    }
 }
