@@ -225,6 +225,92 @@ fn overlapping_validity_is_refused_even_with_the_trigger_bypassed() {
 }
 
 #[test]
+fn every_versioned_table_refuses_an_overlapping_version_of_a_seeded_key_by_its_constraint_alone() {
+    // With the triggers off, a copy of a current row shifted by a microsecond (a new
+    // primary key, not current, its validity overlapping the original's, every other
+    // unchecked text column changed) must be refused by the exclusion constraint, whatever the
+    // key's shape (uuid, text, two text columns under one hash); the same copy moved
+    // before the original's validity must be accepted, so the refusal is the
+    // overlap's.
+    let env = built();
+    let mut admin = admin(&env);
+    let tables: Vec<String> = admin
+        .query(
+            "SELECT c.relname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+              WHERE k.contype = 'x' AND c.relnamespace = 'public'::regnamespace
+                AND c.relname <> 'ores_iam_tenants_tbl'
+              ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    admin
+        .batch_execute("BEGIN; SET LOCAL session_replication_role = replica")
+        .unwrap();
+    let mut checked = Vec::new();
+    for t in &tables {
+        // The columns to copy (generated ones are computed), and every text column
+        // outside the primary key and its table's checks changed, so that only the key
+        // can make the copy conflict with the original.
+        let (columns, values, changed): (String, String, String) = admin
+            .query_one(
+                "SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+                        string_agg('x.' || quote_ident(a.attname), ', ' ORDER BY a.attnum),
+                        coalesce(string_agg(format('%L, r.%I || ''~''', a.attname, a.attname), ', ')
+                                   FILTER (WHERE a.atttypid = 'text'::regtype
+                                             AND a.attnum <> ALL (p.conkey)
+                                             AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                                                              WHERE c.conrelid = a.attrelid
+                                                                AND c.contype = 'c'
+                                                                AND a.attnum = ANY (c.conkey))), '')
+                   FROM pg_attribute a
+                   JOIN pg_constraint p ON p.conrelid = a.attrelid AND p.contype = 'p'
+                  WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                    AND a.attgenerated = ''",
+                &[t],
+            )
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .unwrap();
+        let copy = |from: &str, to: &str| {
+            format!(
+                "INSERT INTO {t} ({columns}) SELECT {values}
+                   FROM {t} r, jsonb_populate_record(NULL::{t}, to_jsonb(r)
+                     || jsonb_build_object({changed})
+                     || jsonb_build_object('valid_from', r.valid_from + interval '{from}',
+                                           'valid_to', r.valid_from + interval '{to}')) x
+                  WHERE r.valid_to = ores_utility_infinity_timestamp_fn() LIMIT 1"
+            )
+        };
+        admin.batch_execute("SAVEPOINT probe").unwrap();
+        match admin.execute(&copy("1 microsecond", "1 day"), &[]) {
+            Ok(0) => {} // no seeded row to copy
+            Ok(n) => panic!("{t}: an overlapping version was accepted ({n} row)"),
+            Err(e) => {
+                assert_eq!(e.code().map(|c| c.code()), Some("23P01"), "{t}: {e}");
+                admin.batch_execute("ROLLBACK TO SAVEPOINT probe").unwrap();
+                let n = admin
+                    .execute(&copy("-2 days", "-1 day"), &[])
+                    .unwrap_or_else(|e| panic!("{t}: a version before the original: {e}"));
+                assert_eq!(n, 1, "{t}");
+                checked.push(t.as_str());
+            }
+        }
+        admin.batch_execute("ROLLBACK TO SAVEPOINT probe").unwrap();
+    }
+    admin.batch_execute("ROLLBACK").unwrap();
+    for shape in [
+        "ores_refdata_currencies_tbl",   // one text key
+        "ores_iam_role_permissions_tbl", // two text keys, one hash
+        "ores_variability_system_settings_tbl",
+    ] {
+        assert!(checked.contains(&shape), "{shape} not checked: {checked:?}");
+    }
+    assert!(checked.len() >= 20, "{checked:?}");
+}
+
+#[test]
 fn passwords_are_hashed_and_append_only_tables_refuse_changes() {
     let env = built();
     let a = create_tenant(&env, "tenant_a");

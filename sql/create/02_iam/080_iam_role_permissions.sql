@@ -12,7 +12,7 @@ CREATE TABLE ores_iam_role_permissions_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT role_permissions_pk_idx PRIMARY KEY (tenant_id, role_code, permission_code, valid_from),
-    CONSTRAINT role_permissions_validity_idx EXCLUDE USING gist (tenant_id WITH =, role_code WITH =, permission_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT role_permissions_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(role_code || '/' || permission_code, 0) WITH =, role_code WITH =, permission_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 

@@ -16,7 +16,7 @@ CREATE TABLE ores_refdata_currencies_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT currencies_pk_idx PRIMARY KEY (tenant_id, iso_code, valid_from),
-    CONSTRAINT currencies_validity_idx EXCLUDE USING gist (tenant_id WITH =, iso_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT currencies_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(iso_code, 0) WITH =, iso_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 

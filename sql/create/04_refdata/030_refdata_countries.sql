@@ -14,7 +14,7 @@ CREATE TABLE ores_refdata_countries_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT countries_pk_idx PRIMARY KEY (tenant_id, alpha2_code, valid_from),
-    CONSTRAINT countries_validity_idx EXCLUDE USING gist (tenant_id WITH =, alpha2_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT countries_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(alpha2_code, 0) WITH =, alpha2_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 

@@ -12,7 +12,7 @@ CREATE TABLE ores_refdata_party_types_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT party_types_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
-    CONSTRAINT party_types_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT party_types_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(code, 0) WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 

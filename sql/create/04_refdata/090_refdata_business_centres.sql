@@ -13,7 +13,7 @@ CREATE TABLE ores_refdata_business_centres_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT business_centres_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
-    CONSTRAINT business_centres_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT business_centres_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(code, 0) WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 

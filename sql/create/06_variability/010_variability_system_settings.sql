@@ -16,7 +16,7 @@ CREATE TABLE ores_variability_system_settings_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT system_settings_pk_idx PRIMARY KEY (tenant_id, name, valid_from),
-    CONSTRAINT system_settings_validity_idx EXCLUDE USING gist (tenant_id WITH =, name WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT system_settings_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(name, 0) WITH =, name WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (value_type <> 'boolean' OR value IN ('true', 'false')),
     CHECK (value_type <> 'integer' OR value ~ '^-?[0-9]{1,18}$'),
     CHECK (valid_from < valid_to)

@@ -18,7 +18,7 @@ CREATE TABLE ores_marketdata_series_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT series_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
-    CONSTRAINT series_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT series_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(code, 0) WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK ((series_type = 'fx_rate') = (quote_currency_code IS NOT NULL)),
     CHECK (valid_from < valid_to)
 );

@@ -21,7 +21,7 @@ CREATE TABLE ores_ore_run_configurations_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT run_configurations_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
-    CONSTRAINT run_configurations_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT run_configurations_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(code, 0) WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     -- Exposure and XVA need paths; the other analytics do not.
     CHECK (simulation_samples > 0 OR NOT analytics && '{exposure,xva}'::text[]),
     CHECK (valid_from < valid_to)

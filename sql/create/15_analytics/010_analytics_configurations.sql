@@ -17,7 +17,7 @@ CREATE TABLE ores_analytics_configurations_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT configurations_pk_idx PRIMARY KEY (tenant_id, code, valid_from),
-    CONSTRAINT configurations_validity_idx EXCLUDE USING gist (tenant_id WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT configurations_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(code, 0) WITH =, code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     -- Tail measures are meaningless without a confidence level and a horizon.
     CHECK (measure NOT IN ('var', 'expected_shortfall', 'pfe')
            OR (confidence_level IS NOT NULL AND horizon_days IS NOT NULL)),

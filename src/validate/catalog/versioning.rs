@@ -13,9 +13,23 @@ pub(super) fn check_versioned(client: &mut Client, tables: &[Table], push: Push<
         return Ok(());
     }
     let names: Vec<&str> = versioned.iter().map(|t| t.name.as_str()).collect();
+    // Per exclusion constraint: its definition, the columns it compares by
+    // themselves (`conkey`), the columns its expressions read, its operators, and the
+    // table's primary key.
     let exclusions = client
         .query(
-            "SELECT c.relname::text, pg_get_constraintdef(k.oid)
+            "SELECT c.relname::text, pg_get_constraintdef(k.oid),
+                    ARRAY(SELECT a.attname::text FROM pg_attribute a
+                           WHERE a.attrelid = c.oid AND a.attnum = ANY(k.conkey)),
+                    ARRAY(SELECT a.attname::text FROM pg_depend d
+                            JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                           WHERE d.classid = 'pg_class'::regclass AND d.objid = k.conindid
+                             AND d.refobjid = c.oid),
+                    ARRAY(SELECT o.oprname::text FROM unnest(k.conexclop) x
+                            JOIN pg_operator o ON o.oid = x),
+                    ARRAY(SELECT a.attname::text FROM pg_constraint p
+                            JOIN pg_attribute a ON a.attrelid = p.conrelid AND a.attnum = ANY(p.conkey)
+                           WHERE p.conrelid = c.oid AND p.contype = 'p')
                FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
               WHERE k.contype = 'x' AND c.relname = ANY($1)
                 AND c.relnamespace = 'public'::regnamespace",
@@ -30,9 +44,29 @@ pub(super) fn check_versioned(client: &mut Client, tables: &[Table], push: Push<
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
+        let set = |i: usize| {
+            r.get::<_, Vec<String>>(i)
+                .into_iter()
+                .collect::<BTreeSet<_>>()
+        };
+        let (plain, read, operators) = (set(2), set(3), r.get::<_, Vec<String>>(4));
+        // The key a version belongs to: the primary key without its valid_from.
+        let key: BTreeSet<String> = set(5).into_iter().filter(|c| c != "valid_from").collect();
+        let validity = ["valid_from", "valid_to"];
+        // Two versions of one key must always conflict: every column compared by
+        // itself is a key column and every key column is compared, every expression
+        // reads only key columns or the validity (so equal keys give equal values),
+        // and all but the validity's `&&` are `=`.
+        let over_the_key = plain == key
+            && read
+                .iter()
+                .all(|c| key.contains(c) || validity.contains(&c.as_str()))
+            && operators.iter().filter(|o| *o == "&&").count() == 1
+            && operators.iter().all(|o| o == "=" || o == "&&");
         if def.starts_with("exclude using gist (tenant_id with =")
             && def.contains("tstzrange(valid_from, valid_to")
             && def.contains("with &&")
+            && over_the_key
         {
             temporal.insert(table);
         }
@@ -80,7 +114,7 @@ pub(super) fn check_versioned(client: &mut Client, tables: &[Table], push: Push<
             push(
                 RuleId::C015,
                 name,
-                "no gist exclusion constraint led by tenant_id WITH = forbidding overlapping tstzrange(valid_from, valid_to)".into(),
+                "no gist exclusion constraint over the key (led by tenant_id WITH =, every other element a key column or a function of the key, compared WITH =) forbidding overlapping tstzrange(valid_from, valid_to)".into(),
             );
         }
         let stem = name.strip_suffix("_tbl").unwrap_or(name);
