@@ -12,7 +12,7 @@ CREATE TABLE ores_iam_account_roles_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT account_roles_pk_idx PRIMARY KEY (tenant_id, account_id, role_code, valid_from),
-    CONSTRAINT account_roles_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(role_code, 0) WITH =, account_id WITH =, role_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT account_roles_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(account_id::text || '/' || role_code, 0) WITH =, account_id WITH =, role_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 

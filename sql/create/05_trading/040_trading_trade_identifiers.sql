@@ -12,7 +12,7 @@ CREATE TABLE ores_trading_trade_identifiers_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT trade_identifiers_pk_idx PRIMARY KEY (tenant_id, trade_id, scheme_code, valid_from),
-    CONSTRAINT trade_identifiers_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(scheme_code, 0) WITH =, trade_id WITH =, scheme_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT trade_identifiers_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(trade_id::text || '/' || scheme_code, 0) WITH =, trade_id WITH =, scheme_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 

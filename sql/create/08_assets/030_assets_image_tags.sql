@@ -11,7 +11,7 @@ CREATE TABLE ores_assets_image_tags_tbl (
     valid_from timestamptz NOT NULL DEFAULT clock_timestamp(),
     valid_to timestamptz NOT NULL DEFAULT ores_utility_infinity_timestamp_fn(),
     CONSTRAINT image_tags_pk_idx PRIMARY KEY (tenant_id, image_id, tag_code, valid_from),
-    CONSTRAINT image_tags_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(tag_code, 0) WITH =, image_id WITH =, tag_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
+    CONSTRAINT image_tags_validity_idx EXCLUDE USING gist (tenant_id WITH =, hashtextextended(image_id::text || '/' || tag_code, 0) WITH =, image_id WITH =, tag_code WITH =, tstzrange(valid_from, valid_to) WITH &&),
     CHECK (valid_from < valid_to)
 );
 
