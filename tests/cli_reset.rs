@@ -95,18 +95,13 @@ fn reset_against_the_compiled_schema() {
     // settings table is the exception by design: bootstrap mode is switched back on,
     // which writes a new version of that setting (checked below).
     let mut db = cli.db();
-    let tables: Vec<String> = db
-        .query(
-            "SELECT tablename::text FROM pg_tables
-              WHERE schemaname = 'public' AND tablename NOT LIKE 'ores\\_iam\\_%'
-                AND tablename <> 'ores_variability_system_settings_tbl'
-              ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = cli_support::common::texts(
+        &mut db,
+        "SELECT tablename::text FROM pg_tables
+          WHERE schemaname = 'public' AND tablename NOT LIKE 'ores\\_iam\\_%'
+            AND tablename <> 'ores_variability_system_settings_tbl'
+          ORDER BY 1",
+    );
     let counts = |db: &mut postgres::Client| -> Vec<i64> {
         tables
             .iter()

@@ -252,16 +252,11 @@ fn even_the_table_owner_is_subject_to_the_policies() {
 fn each_service_writes_only_its_domain_and_reads_only_what_the_registry_allows() {
     let env = built();
     let mut admin = admin(&env);
-    let tables: Vec<String> = admin
-        .query(
-            "SELECT relname::text FROM pg_class
-              WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = texts(
+        &mut admin,
+        "SELECT relname::text FROM pg_class
+          WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1",
+    );
     assert!(tables.len() > 30, "{tables:?}");
 
     for svc in services() {

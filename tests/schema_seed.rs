@@ -17,12 +17,7 @@ fn iso_json(file: &str, key: &str) -> Vec<serde_json::Value> {
 }
 
 fn strings(client: &mut postgres::Client, sql: &str) -> BTreeSet<String> {
-    client
-        .query(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    texts(client, sql).into_iter().collect()
 }
 
 /// A fresh database and a tenant's refdata session: how a service reads shared data.

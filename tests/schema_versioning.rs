@@ -228,24 +228,19 @@ fn overlapping_validity_is_refused_even_with_the_trigger_bypassed() {
 fn every_versioned_table_refuses_an_overlapping_version_of_a_seeded_key_by_its_constraint_alone() {
     // With the triggers off, a copy of a current row shifted by a microsecond (a new
     // primary key, not current, its validity overlapping the original's, every other
-    // unchecked text column changed) must be refused by the exclusion constraint, whatever the
-    // key's shape (uuid, text, two text columns under one hash); the same copy moved
-    // before the original's validity must be accepted, so the refusal is the
-    // overlap's.
+    // unchecked text column changed) must be refused by the exclusion constraint,
+    // whatever the key's shape (uuid, text, several columns under one hash); the same
+    // copy moved before the original's validity must be accepted, so the refusal is
+    // the overlap's.
     let env = built();
     let mut admin = admin(&env);
-    let tables: Vec<String> = admin
-        .query(
-            "SELECT c.relname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-              WHERE k.contype = 'x' AND c.relnamespace = 'public'::regnamespace
-                AND c.relname <> 'ores_iam_tenants_tbl'
-              ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = texts(
+        &mut admin,
+        "SELECT c.relname::text FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+          WHERE k.contype = 'x' AND c.relnamespace = 'public'::regnamespace
+            AND c.relname <> 'ores_iam_tenants_tbl'
+          ORDER BY 1",
+    );
     admin
         .batch_execute("BEGIN; SET LOCAL session_replication_role = replica")
         .unwrap();

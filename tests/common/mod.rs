@@ -92,6 +92,16 @@ pub fn count(client: &mut Client, sql: &str) -> i64 {
         .get(0)
 }
 
+/// The first column of every row `sql` returns, as text.
+pub fn texts(client: &mut Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// The SQLSTATE of a failed statement, panicking if it succeeded.
 pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, postgres::Error>) -> String {
     match result {
