@@ -306,6 +306,41 @@ fn every_versioned_table_refuses_an_overlapping_version_of_a_seeded_key_by_its_c
 }
 
 #[test]
+fn a_key_written_twice_in_one_statement_gets_two_versions_or_a_stale_refusal() {
+    // The trigger's lookup of the key's latest row sees the rows its own statement
+    // wrote before, on a text-keyed table (whose lookup goes through the primary key,
+    // not the hash-organised exclusion index).
+    let env = built();
+    let a = create_tenant(&env, "tenant_a");
+    let mut ra = service(&env, "refdata", Some(&a));
+    let got: Vec<(String, i32, bool)> = ra
+        .query(
+            "INSERT INTO ores_refdata_rounding_types_tbl (code, name, version)
+             VALUES ('twice', 'First', 0), ('twice', 'Second', 1)
+             RETURNING name, version, valid_to = ores_utility_infinity_timestamp_fn()",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(got, [("First".into(), 1, true), ("Second".into(), 2, true)]);
+    let current = count(
+        &mut ra,
+        "SELECT count(*) FROM ores_refdata_rounding_types_tbl
+          WHERE code = 'twice' AND valid_to = ores_utility_infinity_timestamp_fn()",
+    );
+    assert_eq!(current, 1, "the first version was closed by the second");
+    // Both rows claiming to be the key's first write: the second is stale.
+    let refused = ra.execute(
+        "INSERT INTO ores_refdata_rounding_types_tbl (code, name, version)
+         VALUES ('again', 'One', 0), ('again', 'Other', 0)",
+        &[],
+    );
+    assert_eq!(sqlstate(refused), "ORE01");
+}
+
+#[test]
 fn passwords_are_hashed_and_append_only_tables_refuse_changes() {
     let env = built();
     let a = create_tenant(&env, "tenant_a");
