@@ -67,13 +67,19 @@ fn assert_only_live_database(config: &Config, context: &str) {
     );
 }
 
-/// The two ways a build runs its SQL: one transaction on one connection, and the
-/// parallel build on two (`Config::build_workers`). Every guarantee below is tried on
-/// both; the cached path, which runs no SQL, has its own in tests/cache.rs.
-const BUILDS: [(&str, usize, BuildPath); 2] = [
+/// The paths a recreate can take, with the connections each builds on: one
+/// transaction on one connection, the parallel build on two
+/// (`Config::build_workers`), and the cached copy of an unchanged tree. The first two
+/// run SQL ([`BUILDS`]); the guarantees about scripts are tried on both, those about
+/// runs on all three.
+const PATHS: [(&str, usize, BuildPath); 3] = [
     ("one transaction", 1, BuildPath::Full),
     ("parallel", 2, BuildPath::Parallel),
+    ("cached", 1, BuildPath::Cached),
 ];
+
+/// The paths that run SQL.
+const BUILDS: &[(&str, usize, BuildPath)] = PATHS.split_at(2).0;
 
 fn with_workers(config: &Config, workers: usize) -> Config {
     let mut config = config.clone();
@@ -81,9 +87,17 @@ fn with_workers(config: &Config, workers: usize) -> Config {
     config
 }
 
+/// `config` set to take `path` on `workers` connections: a full or parallel build is
+/// forced (`rebuild`), the cached path is what an unchanged tree takes.
+fn taking(config: &Config, workers: usize, path: BuildPath) -> Config {
+    let mut config = with_workers(config, workers);
+    config.rebuild = path != BuildPath::Cached;
+    config
+}
+
 #[test]
 fn a_failure_at_the_first_middle_or_last_script_keeps_the_previous_database() {
-    for (build, workers, _) in BUILDS {
+    for &(build, workers, _) in BUILDS {
         let env = ScratchEnv::new("sf").unwrap();
         a_failing_script_keeps_the_previous_database(&with_workers(&env.config, workers), build);
     }
@@ -124,23 +138,13 @@ fn a_failing_script_keeps_the_previous_database(config: &Config, build: &str) {
 
 #[test]
 fn concurrent_recreates_of_one_environment_are_serialised_and_all_succeed() {
-    let files = [
-        GOOD[0],
-        GOOD[2],
-        // Long enough that the builds would overlap without the lock.
-        ("create/01_iam/030_iam_pause.sql", "SELECT pg_sleep(0.3);"),
-    ];
-    let (_d, slow) = manifest(&files);
+    // Long enough that the builds would overlap without the lock.
+    let (_d, slow) = paused("0.3");
     let env = ScratchEnv::new("cc").unwrap();
     // Every path, one after the other on one environment: three full builds in one
     // transaction, three parallel ones, then three of the unchanged tree (cached).
-    for (build, workers, path, rebuild) in [
-        ("one transaction", 1, BuildPath::Full, true),
-        ("parallel", 2, BuildPath::Parallel, true),
-        ("cached", 1, BuildPath::Cached, false),
-    ] {
-        let mut config = with_workers(&env.config, workers);
-        config.rebuild = rebuild;
+    for (build, workers, path) in PATHS {
+        let config = taking(&env.config, workers, path);
         let existed =
             database_exists(&mut connect_admin(&config).unwrap(), &config.database).unwrap();
         let results: Vec<_> = std::thread::scope(|s| {
@@ -228,7 +232,7 @@ fn spawn_child(config: &Config, pause: &str) -> std::process::Child {
 
 #[test]
 fn two_processes_recreating_one_environment_both_succeed() {
-    for (build, workers, _) in BUILDS {
+    for &(build, workers, _) in BUILDS {
         let env = ScratchEnv::new("pp").unwrap();
         let config = with_workers(&env.config, workers);
         let mut a = spawn_child(&config, "0.3");
@@ -242,7 +246,7 @@ fn two_processes_recreating_one_environment_both_succeed() {
 
 #[test]
 fn a_killed_build_leaves_only_staging_which_the_next_run_removes() {
-    for (build, workers, _) in BUILDS {
+    for &(build, workers, _) in BUILDS {
         let env = ScratchEnv::new("kl").unwrap();
         a_killed_build_is_cleaned_up(&with_workers(&env.config, workers), build);
     }
@@ -298,13 +302,9 @@ fn a_killed_build_is_cleaned_up(config: &Config, build: &str) {
 #[test]
 fn a_run_killed_at_the_swap_is_cleaned_up_on_every_path() {
     let (_d, tree) = paused("0");
-    for (build, workers, rebuild) in [
-        ("one transaction", 1, true),
-        ("parallel", 2, true),
-        ("cached", 1, false),
-    ] {
+    for (build, workers, path) in PATHS {
         let env = ScratchEnv::new("ks").unwrap();
-        let mut config = with_workers(&env.config, workers);
+        let config = taking(&env.config, workers, path);
         ores_sql::recreate_with(&env.config, &tree).unwrap();
         connect_admin_to(&config, &config.database)
             .unwrap()
@@ -340,7 +340,6 @@ fn a_run_killed_at_the_swap_is_cleaned_up_on_every_path() {
                 .map(|r| r.get(0))
                 .collect()
         };
-        config.rebuild = rebuild;
         let mut child = spawn_child(&config, "0");
         let deadline = Instant::now() + Duration::from_secs(60);
         while blocked().is_empty() {
