@@ -732,7 +732,7 @@ ALTER TABLE ores_refdata_rounding_types_tbl ENABLE TRIGGER USER;
         ] {
             settle(&mut admin)?;
             let (d, ()) = timed(|| {
-                Ok(ores_sql::lifecycle::build_database(
+                Ok(ores_sql::build::build_database(
                     &mut admin, cfg, &database, manifest,
                 )?)
             })?;

@@ -50,6 +50,7 @@ impl std::fmt::Display for ScriptFailure {
 /// # Ok::<(), ores_sql::Error>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A configuration value is missing, malformed or unsafe.
     #[error("configuration: {0}")]
@@ -214,6 +215,22 @@ pub enum Error {
         /// The function's signature.
         function: String,
     },
+
+    /// The request is valid but this tool cannot do it (for this tree, server or
+    /// login); the message says what would work instead.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+
+    /// A failure inside ores-sql itself (a worker thread panicked, an invariant did
+    /// not hold): not the input's fault.
+    #[error(
+        "internal failure: {0}; this is a bug in ores-sql, please report it with the log (RUST_LOG=ores_sql=debug)"
+    )]
+    Internal(String),
+
+    /// The test harness could not set up or clean up (feature `testing`).
+    #[error("test harness: {0}")]
+    Harness(String),
 
     /// A file could not be read or written.
     #[error("{context}: {source}")]

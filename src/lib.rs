@@ -53,6 +53,10 @@
 
 #[cfg(feature = "tokio")]
 pub mod asynchronous;
+// How one database is built (the builders, the scheduler, the records): the
+// lifecycle layer decides whether to build, this layer how.
+#[doc(hidden)]
+pub mod build;
 pub mod config;
 mod error;
 pub mod lifecycle;
@@ -72,6 +76,7 @@ pub mod validate;
 
 pub use config::{Config, Secret};
 pub use error::{Error, Result, ScriptFailure};
+pub use lifecycle::inspect;
 pub use lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, check_database};
 pub use lifecycle::{
     BuildReport, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
@@ -88,7 +93,6 @@ pub use lifecycle::{
 /// }
 /// ```
 pub use ores_sql_macros::test;
-pub use server::apply::APPLIED_SCRIPTS_TABLE;
-pub use server::inspect;
+pub use tree::manifest::APPLIED_SCRIPTS_TABLE;
 pub use tree::manifest::{Manifest, Phase, Script};
 pub use tree::source::SqlTree;

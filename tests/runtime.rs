@@ -30,7 +30,7 @@ fn sync_test_database_round_trip() {
         check_database(db.config()).unwrap(),
         Drift::Current(_)
     ));
-    let listed = ores_sql::server::inspect::list_databases(db.config()).unwrap();
+    let listed = ores_sql::inspect::list_databases(db.config()).unwrap();
     assert!(listed.iter().any(|d| d.name == name), "{name} not listed");
     drop(db);
     assert!(!exists(&config, &name), "{name} survived its handle");

@@ -47,20 +47,26 @@ async fn blocking<T: Send + 'static>(
 /// [`crate::recreate`] on the blocking pool.
 pub async fn recreate(config: &Config) -> Result<BuildReport> {
     let config = config.clone();
-    blocking("recreating the database", move || crate::recreate(&config)).await
+    blocking("recreating the database", move || {
+        crate::lifecycle::recreate(&config)
+    })
+    .await
 }
 
 /// [`crate::setup`] on the blocking pool.
 pub async fn setup(config: &Config) -> Result<BuildReport> {
     let config = config.clone();
-    blocking("setting up the database", move || crate::setup(&config)).await
+    blocking("setting up the database", move || {
+        crate::lifecycle::setup(&config)
+    })
+    .await
 }
 
 /// [`crate::recreate_with`] (another manifest) on the blocking pool.
 pub async fn recreate_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
     let (config, manifest) = (config.clone(), manifest.clone());
     blocking("recreating the database", move || {
-        crate::recreate_with(&config, &manifest)
+        crate::lifecycle::recreate_with(&config, &manifest)
     })
     .await
 }
@@ -69,7 +75,7 @@ pub async fn recreate_with(config: &Config, manifest: &Manifest) -> Result<Build
 pub async fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
     let (config, manifest) = (config.clone(), manifest.clone());
     blocking("setting up the database", move || {
-        crate::setup_with(&config, &manifest)
+        crate::lifecycle::setup_with(&config, &manifest)
     })
     .await
 }
@@ -78,7 +84,7 @@ pub async fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildRep
 pub async fn teardown(config: &Config) -> Result<TeardownReport> {
     let config = config.clone();
     blocking("tearing down the environment", move || {
-        crate::teardown(&config)
+        crate::lifecycle::teardown(&config)
     })
     .await
 }

@@ -4,7 +4,7 @@
 use crate::config::envfile::{FORMAT_KEY, FORMAT_VERSION, password_key};
 use crate::config::ident::validate_env_label;
 use crate::error::{Error, Result};
-use crate::server::roles::roles_for;
+use crate::tree::roles::roles_for;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use std::io::Write;

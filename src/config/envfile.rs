@@ -12,7 +12,7 @@
 use crate::config::upstream::{self, UPSTREAM_VERSION_KEY};
 use crate::config::{Config, load_vars};
 use crate::error::{Error, Result};
-use crate::server::roles::roles_for;
+use crate::tree::roles::roles_for;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

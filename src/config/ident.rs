@@ -65,6 +65,19 @@ pub fn validate_database_name(value: &str) -> Result<()> {
     check("database name", value, MAX_DB_LEN)
 }
 
+/// Refuses the server's own databases and names that are not valid identifiers:
+/// the floor under every drop, including the swap's own working copies (whose names
+/// may be longer than a chosen name may).
+pub fn check_not_system(database: &str) -> Result<()> {
+    if PROTECTED_DATABASES.contains(&database) {
+        return Err(Error::Protected {
+            database: database.to_string(),
+            reason: "it is a system database".into(),
+        });
+    }
+    validate_working_name(database)
+}
+
 /// Validates a name the library made by appending a suffix to a chosen database
 /// name: the same pattern, bounded by the identifier limit alone.
 pub fn validate_working_name(value: &str) -> Result<()> {

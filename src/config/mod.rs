@@ -89,8 +89,8 @@ pub struct Config {
     pub retire_in_background: bool,
     /// Connections a full build applies the scripts on (`ORES_DB_BUILD_WORKERS`,
     /// default 1): 0 or 1 builds in one transaction, more applies independent scripts
-    /// at once (see [`crate::server::parallel`]; for an entry-script tree,
-    /// `crate::server::entry_parallel`, with a superuser administrator).
+    /// at once (see `build::parallel::numeric`; for an entry-script tree,
+    /// `build::parallel::entry`, with a superuser administrator).
     pub build_workers: usize,
     /// Seed versioned tables during a build without the per-row read-and-close of
     /// the versioning trigger (every key is new in a database nobody reads yet; see

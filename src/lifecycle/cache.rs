@@ -20,19 +20,20 @@
 //! into staging instead of cloning. A spare whose key does not match is dropped like a
 //! stale template.
 
+use crate::build::record::{BUILD_TABLE, BuildPath, CRATE_VERSION};
+use crate::build::staging::discard;
+use crate::build::{Lap, build_with};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
 use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
-use crate::lifecycle::version::{BUILD_TABLE, BuildPath, CRATE_VERSION};
-use crate::lifecycle::{Lap, build_database_as, discard};
 use crate::server::admin::{
     connect_admin_to, database_exists, drop_database, wait_for_no_sessions,
 };
 use crate::server::grants::database_grants_sql;
 use crate::server::rights::AdminRights;
-use crate::server::roles::{role_name, roles_in};
 use crate::tree::manifest::Manifest;
+use crate::tree::roles::{role_name, roles_in};
 use postgres::Client;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -263,20 +264,14 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    // An entry-script tree keeps psql's one ordered stream and overlaps only what its
-    // order does not decide; it takes a superuser, whom the DDL login user's session
-    // on every worker needs (any other administrator builds it on one connection).
-    let workers = config.build_workers;
-    let built = if workers > 1 && (rights.superuser || !manifest.entry_mode()) {
-        let parallel = if manifest.entry_mode() {
-            crate::server::entry_parallel::build_database
-        } else {
-            crate::server::parallel::build_database
-        };
-        parallel(admin, config, staging, manifest, workers).map(|()| BuildPath::Parallel)
-    } else {
-        build_database_as(admin, config, staging, manifest, rights).map(|()| BuildPath::Full)
-    };
+    let built = build_with(
+        admin,
+        config,
+        staging,
+        manifest,
+        rights,
+        config.build_workers,
+    );
     let path = match built {
         Ok(path) => path,
         Err(e) => {

@@ -61,10 +61,12 @@ pub fn teardown_named(config: &Config, database: Option<&str>) -> Result<Teardow
 
 /// Tears the environment down (database and roles) and builds it again from
 /// nothing: unlike `recreate`, the roles are dropped and created afresh too.
-pub fn recreate_environment(config: &Config) -> Result<(TeardownReport, crate::BuildReport)> {
+pub fn recreate_environment(
+    config: &Config,
+) -> Result<(TeardownReport, crate::lifecycle::BuildReport)> {
     crate::runtime::off_runtime(|| {
         let removed = teardown_named(config, None)?;
-        let built = crate::recreate(config)?;
+        let built = crate::lifecycle::recreate(config)?;
         Ok((removed, built))
     })
 }

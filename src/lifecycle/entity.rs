@@ -7,13 +7,13 @@
 //! table that `DROP ... CASCADE` took with it), the transaction is rolled back and
 //! the objects are named. Rows are never discarded without `force`.
 
+use crate::build::single::numeric::failure_in;
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::EnvLock;
 use crate::lifecycle::version::{Drift, drift};
 use crate::server::admin::{connect_admin, connect_admin_to, database_exists};
-use crate::server::apply::failure_in;
 use crate::server::grants::apply_grants;
 use crate::server::rights::AdminRights;
 use crate::server::roles::role_name;

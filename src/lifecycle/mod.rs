@@ -18,27 +18,26 @@
 pub mod cache;
 pub mod drop;
 pub mod entity;
+pub mod inspect;
 pub mod reset;
 pub mod retire;
 pub mod target;
 pub mod version;
 
+use crate::build::staging::{discard, drop_as};
+use crate::build::{BuildPath, Lap};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::target::{RETIRED_SUFFIX, STAGING_SUFFIX};
-use crate::lifecycle::version::{BuildPath, record_build};
 use crate::server::admin::{
     check_extensions, connect_admin, connect_admin_to, database_exists, drop_database, sessions,
     terminate_sessions, wait_for_no_sessions,
 };
-use crate::server::apply::{all_scripts, apply_scripts};
-use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::lock::{AdvisoryLock, LockClass};
 use crate::server::rights::AdminRights;
-use crate::server::roles::{drop_roles_as, ensure_roles_as, role_name};
-use crate::server::steps::apply_entry;
-use crate::tree::manifest::{Manifest, Script};
+use crate::server::roles::{drop_roles_as, ensure_roles_as};
+use crate::tree::manifest::Manifest;
 use crate::tree::registry::Registry;
 use postgres::Client;
 use std::time::{Duration, Instant};
@@ -269,208 +268,6 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     })
 }
 
-/// Creates `database` (owned by the environment's owner role, whose roles must exist)
-/// and builds `manifest` into it in one transaction. On failure the half-made database
-/// is dropped again. This is the one build path: `recreate`, `setup` and the test
-/// harness's templates all go through it, so a template is exactly what a recreate
-/// would have produced.
-pub fn build_database(
-    admin: &mut Client,
-    config: &Config,
-    database: &str,
-    manifest: &Manifest,
-) -> Result<()> {
-    let rights = AdminRights::detect(admin)?;
-    rights.check_extensions(admin, &config.extensions)?;
-    rights.join_owner(admin, &config.env)?;
-    build_database_as(admin, config, database, manifest, &rights)
-}
-
-/// [`build_database`] for an administrator whose rights are known (and who is a
-/// member of the owner group if it is not a superuser).
-pub(crate) fn build_database_as(
-    admin: &mut Client,
-    config: &Config,
-    database: &str,
-    manifest: &Manifest,
-    rights: &AdminRights,
-) -> Result<()> {
-    let scripts = all_scripts(manifest);
-    create_and_fill(admin, config, database, |owner| {
-        build_into(config, database, owner, manifest, &scripts, rights)
-    })
-}
-
-/// Creates `database` empty, owned by the environment's owner group, and has `fill`
-/// build it (given the owner's name); on failure the half-made database is dropped
-/// again. Every build path (one transaction, parallel, entry tree in parallel) goes
-/// through here.
-pub(crate) fn create_and_fill(
-    admin: &mut Client,
-    config: &Config,
-    database: &str,
-    fill: impl FnOnce(&str) -> Result<()>,
-) -> Result<()> {
-    let owner = role_name(&config.env, "owner");
-    let mut lap = Lap::start();
-    crate::server::admin::create_empty_database(admin, database, &owner)?;
-    lap.log("create database");
-    if let Err(e) = fill(&owner) {
-        discard(admin, &config.env, database);
-        return Err(e);
-    }
-    // The build sessions have disconnected but their backends may still be exiting;
-    // a rename right now would sit in PostgreSQL's 100 ms wait.
-    let mut lap = Lap::start();
-    wait_for_no_sessions(admin, database, Duration::from_secs(5))?;
-    lap.log("build session gone");
-    Ok(())
-}
-
-/// Applies scripts, grants and the build record to `database` in one transaction.
-fn build_into(
-    config: &Config,
-    database: &str,
-    owner: &str,
-    manifest: &Manifest,
-    scripts: &[&Script],
-    rights: &AdminRights,
-) -> Result<()> {
-    let mut lap = Lap::start();
-    let mut client = connect_admin_to(config, database)?;
-    let mut tx = client
-        .transaction()
-        .context("opening the build transaction")?;
-    lap.log("connect to the new database");
-    let extensions = extensions_for(&mut tx, config, manifest)?;
-    if config.bulk_seed {
-        tx.batch_execute(BULK_SEED_SQL)
-            .context("switching on bulk seeding")?;
-    }
-    // A superuser installs the extensions itself, as it always has; any other login
-    // can only install trusted ones, as the database's owner.
-    let as_owner = !rights.superuser;
-    if manifest.entry_mode() {
-        apply_entry(
-            &mut tx,
-            manifest,
-            config,
-            owner,
-            &extensions,
-            rights.superuser,
-        )?;
-    } else {
-        apply_scripts(&mut tx, scripts, owner, &extensions, as_owner)?;
-    }
-    lap.log("extensions and scripts");
-    finish_build(tx, config, database, manifest, BuildPath::Full)?;
-    lap.log("grants, build record and commit");
-    Ok(())
-}
-
-/// What every build path ends with, in its last transaction (acting as the owner
-/// group): the grants derived from the registry, the database's own privileges, the
-/// build record, the commit.
-pub(crate) fn finish_build(
-    mut tx: postgres::Transaction<'_>,
-    config: &Config,
-    database: &str,
-    manifest: &Manifest,
-    path: BuildPath,
-) -> Result<()> {
-    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
-    tx.batch_execute(&database_grants_sql(&config.env, database))
-        .context("granting database access")?;
-    record_build(&mut tx, manifest, path)?;
-    tx.commit().context("committing the build")
-}
-
-/// The required extensions, then the tree's optional ones the server has (the others
-/// are reported at info level and skipped).
-pub(crate) fn extensions_for(
-    tx: &mut postgres::Transaction<'_>,
-    config: &Config,
-    manifest: &Manifest,
-) -> Result<Vec<String>> {
-    let mut out = manifest.required_extensions(&config.extensions);
-    let optional = &manifest.settings().optional_extensions;
-    if optional.is_empty() {
-        return Ok(out);
-    }
-    let available: Vec<String> = tx
-        .query(
-            "SELECT name::text FROM pg_available_extensions WHERE name = ANY($1)",
-            &[optional],
-        )
-        .context("checking optional extensions")?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for e in optional {
-        if available.contains(e) {
-            if !out.contains(e) {
-                out.push(e.clone());
-            }
-        } else {
-            log::info!("optional extension {e} is not available on the server; skipped");
-        }
-    }
-    Ok(out)
-}
-
-/// Tells the versioning trigger, for one transaction, that the database is being
-/// built: every key it seeds is new (sql/create/01_utility, versioned insert).
-pub(crate) const BULK_SEED_SQL: &str = "SET LOCAL ores.bulk_seed = 'on'";
-
-/// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends
-/// its time, without a profiler.
-pub(crate) struct Lap(Instant);
-
-impl Lap {
-    pub(crate) fn start() -> Lap {
-        Lap(Instant::now())
-    }
-
-    pub(crate) fn log(&mut self, phase: &str) {
-        log::debug!("{phase}: {:.1} ms", self.0.elapsed().as_secs_f64() * 1e3);
-        self.0 = Instant::now();
-    }
-}
-
-/// Drops `database`, terminating its sessions (with what that takes).
-fn force_drop(admin: &mut Client, rights: &AdminRights, env: &str, database: &str) -> Result<bool> {
-    drop_as(admin, rights, env, database, true)
-}
-
-/// Drops `database` as `rights` allow: with `kill`, terminating its sessions (joining
-/// what that takes); without, refusing while others are connected.
-pub(crate) fn drop_as(
-    admin: &mut Client,
-    rights: &AdminRights,
-    env: &str,
-    database: &str,
-    kill: bool,
-) -> Result<bool> {
-    if !kill {
-        return drop_database(admin, database, false);
-    }
-    rights.signalling(admin, env, database, |admin| {
-        drop_database(admin, database, true)
-    })
-}
-
-/// Best effort removal of a staging database after a failure; the original error
-/// matters more than a failure to clean up (the next run retries).
-/// (Detects the login's rights itself: it runs on error paths, where the caller's
-/// may not be at hand.)
-pub(crate) fn discard(admin: &mut Client, env: &str, staging: &str) {
-    let dropped =
-        AdminRights::detect(admin).and_then(|rights| force_drop(admin, &rights, env, staging));
-    if let Err(e) = dropped {
-        log::warn!("could not remove staging database {staging}: {e}; the next run will");
-    }
-}
-
 fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result<()> {
     if config.terminate_connections {
         return Ok(());
@@ -596,6 +393,11 @@ fn swap_into_place(
         ))
         .context(format!("opening {target}"))?;
     Ok(())
+}
+
+/// Drops `database`, terminating its sessions (with what that takes).
+fn force_drop(admin: &mut Client, rights: &AdminRights, env: &str, database: &str) -> Result<bool> {
+    drop_as(admin, rights, env, database, true)
 }
 
 /// Cleans up after a run that was killed: a staging database is always discarded; a

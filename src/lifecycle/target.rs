@@ -8,11 +8,9 @@
 //! environment's owner group.
 
 use crate::config::Config;
-use crate::config::ident::{
-    MAX_DB_LEN, MAX_IDENT_LEN, PROTECTED_DATABASES, validate_database_name, validate_working_name,
-};
+use crate::config::ident::{MAX_DB_LEN, MAX_IDENT_LEN, validate_database_name};
 use crate::error::{Error, PgContext, Result};
-use crate::server::roles::role_name;
+use crate::tree::roles::role_name;
 use postgres::Client;
 
 /// Prefix of every ORE Studio database name.
@@ -69,18 +67,7 @@ pub fn is_ores_database_name(name: &str) -> bool {
     name.starts_with(ORES_DATABASE_PREFIX) && name.len() > ORES_DATABASE_PREFIX.len()
 }
 
-/// Refuses the server's own databases and names that are not valid identifiers:
-/// the floor under every drop, including the swap's own working copies (whose names
-/// may be longer than a chosen name may).
-pub fn check_not_system(database: &str) -> Result<()> {
-    if PROTECTED_DATABASES.contains(&database) {
-        return Err(Error::Protected {
-            database: database.to_string(),
-            reason: "it is a system database".into(),
-        });
-    }
-    validate_working_name(database)
-}
+pub use crate::config::ident::check_not_system;
 
 /// Refuses a name no command may build, fill, drop or reset, before any connection.
 pub fn check_name(database: &str) -> Result<()> {

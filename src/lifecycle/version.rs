@@ -1,16 +1,11 @@
 //! What built a database: the build record written at the end of every build, and
 //! the cheap start-up check that compares it with this binary's manifest.
 
+pub use crate::build::record::{BUILD_TABLE, BuildPath, CRATE_VERSION};
 use crate::config::Config;
 use crate::error::{PgContext, Result};
 use crate::tree::manifest::Manifest;
 use postgres::Client;
-
-/// The table holding the build record (one row).
-pub const BUILD_TABLE: &str = "ores_database_builds_tbl";
-
-/// The crate version compiled into this binary.
-pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The build record of a database.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -30,28 +25,6 @@ pub struct BuildInfo {
     pub build_path: Option<String>,
 }
 
-/// How a database was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuildPath {
-    /// Every script applied in manifest order in one transaction.
-    Full,
-    /// Independent parts of the manifest applied on several connections at once.
-    Parallel,
-    /// Cloned from the environment's cached template of an earlier full build.
-    Cached,
-}
-
-impl BuildPath {
-    /// `full`, `parallel` or `cached`, as the build record stores it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildPath::Full => "full",
-            BuildPath::Parallel => "parallel",
-            BuildPath::Cached => "cached",
-        }
-    }
-}
-
 /// How a database compares with this binary's manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Drift {
@@ -61,52 +34,6 @@ pub enum Drift {
     Stale(BuildInfo),
     /// No build record: not an ORE Studio database (or a half-made one).
     NotOres,
-}
-
-/// Writes the build record inside the build transaction. A manifest without the
-/// build table (a test fixture) simply gets no record.
-pub(crate) fn record_build(
-    tx: &mut impl postgres::GenericClient,
-    manifest: &Manifest,
-    path: BuildPath,
-) -> Result<()> {
-    let row = tx
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL,
-                    EXISTS (SELECT 1 FROM pg_attribute
-                             WHERE attrelid = to_regclass($1) AND attname = 'build_path'
-                               AND NOT attisdropped)",
-            &[&BUILD_TABLE],
-        )
-        .context("looking for the build record table")?;
-    let (has_table, has_path): (bool, bool) = (row.get(0), row.get(1));
-    if !has_table {
-        log::debug!("manifest has no {BUILD_TABLE}; no build record written");
-        return Ok(());
-    }
-    let count = manifest.scripts().len() as i32;
-    if has_path {
-        tx.execute(
-            "INSERT INTO ores_database_builds_tbl
-                    (schema_hash, script_count, crate_version, server_version, build_path)
-             VALUES ($1, $2, $3, current_setting('server_version'), $4)",
-            &[
-                &manifest.schema_hash(),
-                &count,
-                &CRATE_VERSION,
-                &path.as_str(),
-            ],
-        )
-    } else {
-        tx.execute(
-            "INSERT INTO ores_database_builds_tbl
-                    (schema_hash, script_count, crate_version, server_version)
-             VALUES ($1, $2, $3, current_setting('server_version'))",
-            &[&manifest.schema_hash(), &count, &CRATE_VERSION],
-        )
-    }
-    .context("writing the build record")?;
-    Ok(())
 }
 
 /// Reads the build record over any connection to the database (one query).

@@ -202,7 +202,7 @@ pub fn create_empty_database(client: &mut Client, database: &str, owner: &str) -
 /// `force`, in which case `DROP DATABASE ... WITH (FORCE)` terminates them and drops in
 /// one step, so no new session can slip in between. Returns false if it did not exist.
 pub fn drop_database(client: &mut Client, database: &str, force: bool) -> Result<bool> {
-    crate::lifecycle::target::check_not_system(database)?;
+    crate::config::ident::check_not_system(database)?;
     if !database_exists(client, database)? {
         return Ok(false);
     }

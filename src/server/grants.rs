@@ -5,9 +5,9 @@
 
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
-use crate::server::apply::APPLIED_SCRIPTS_TABLE;
-use crate::server::roles::role_name;
+use crate::tree::manifest::APPLIED_SCRIPTS_TABLE;
 use crate::tree::registry::Registry;
+use crate::tree::roles::role_name;
 use std::collections::BTreeMap;
 
 /// What one role may do on one relation.

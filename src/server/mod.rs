@@ -1,15 +1,9 @@
-//! Operations on the server: connections, sessions, roles, grants, catalog
-//! inspection, applying scripts and running psql.
+//! Operations on one server: connections, sessions, roles, grants, locks and what a
+//! non-superuser administrator may do. Nothing here knows what a build is.
 
 pub mod admin;
-pub(crate) mod apply;
-pub(crate) mod entry_parallel;
 pub mod grants;
-pub mod inspect;
 pub mod lock;
-pub mod parallel;
 pub mod psql;
 pub mod rights;
 pub mod roles;
-pub(crate) mod session_state;
-pub(crate) mod steps;

@@ -21,10 +21,10 @@ use super::names::{
     KEPT_COMMENT, SHORT, TEMPLATE_PREFIX, TEST_DB_PREFIX, TemplateKey, build_name, label,
     parse_test_db_name, pool_prefix,
 };
+use crate::build::build_database;
 use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{PgContext, Result};
-use crate::lifecycle::build_database;
 use crate::lifecycle::version::CRATE_VERSION;
 use crate::server::admin::{
     check_extensions, database_exists, drop_database, server_major_version,

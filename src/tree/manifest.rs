@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 use crate::tree::registry::Registry;
 use crate::tree::scan;
 pub use crate::tree::scan::{Phase, Script};
+
+/// The table recording which scripts of a manifest built a database (refinery-core's
+/// history table, under our name; written by `build::record`).
+pub const APPLIED_SCRIPTS_TABLE: &str = "ores_database_applied_scripts_tbl";
 use crate::tree::settings::{self, TreeSettings};
 use crate::tree::{entry, lint};
 use once_cell::sync::Lazy;

@@ -6,11 +6,13 @@
 //! use only `std`, their own dependencies and `super::` siblings. `registry` and
 //! `manifest` include what `build.rs` generated from them.
 
+pub mod analysis;
 pub mod entry;
 pub mod lint;
 pub mod manifest;
 pub mod psql;
 pub mod registry;
+pub mod roles;
 pub mod scan;
 pub mod settings;
 pub mod source;

@@ -4,8 +4,8 @@ use crate::cli::{Db, Target};
 use crate::render;
 use crate::ui::{Refusal, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
+use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
 use ores_sql::lifecycle::target::check_name;
-use ores_sql::server::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
 use ores_sql::{Config, Error, SqlTree};
 use std::os::unix::process::CommandExt;
 

@@ -4,10 +4,8 @@
 use comfy_table::{ContentArrangement, Table, presets};
 use ores_sql::config::configure::Configured;
 use ores_sql::config::envfile::{self, EnvCheck, Format};
+use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State, Status};
 use ores_sql::lifecycle::entity::EntityReport;
-use ores_sql::server::inspect::{
-    self, ConnectionsReport, DatabaseListing, RolesReport, State, Status,
-};
 use ores_sql::{BuildInfo, BuildReport, Config, Manifest, TeardownReport};
 use std::fmt::Write;
 

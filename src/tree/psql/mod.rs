@@ -8,7 +8,7 @@
 //! It runs twice for a tree: at build time without a server, to find the include
 //! closure and refuse what cannot work (`crate::tree::entry`), and at apply time with
 //! a [`Sink`] that runs each step as it comes, so `\gset` can answer from the server
-//! (`server::steps`).
+//! (`build::single::entry`).
 //!
 //! Where psql is lenient we refuse, naming file and line, because a tree built into a
 //! binary has nobody watching its output: an undefined variable (psql leaves `:name`

@@ -54,7 +54,7 @@ pub(crate) fn cannot_hand_on(path: &str, line: usize) -> Error {
 /// For each script of a numeric-layout manifest, the statements that recreate the
 /// settings the scripts before it left (one session runs them all in a one-transaction
 /// build, as `psql -1` would).
-pub(crate) fn preludes(scripts: &[&Script]) -> Result<Vec<String>> {
+pub(crate) fn preludes(scripts: &[Script]) -> Result<Vec<String>> {
     let mut session = SessionState::default();
     scripts
         .iter()

@@ -13,14 +13,16 @@
 //! group (`REASSIGN OWNED`, still inside the transaction), so the end state is the
 //! same as for a tree applied as the owner group.
 
+use crate::build::phases::prologue_sql;
+use crate::build::single::numeric::failure_in;
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
-use crate::server::apply::{APPLIED_SCRIPTS_TABLE, build_prologue, failure_in};
-use crate::server::roles::{Redacted, role_name};
+use crate::server::roles::Redacted;
 use crate::tree::entry::engine_variables;
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{self, Action, PsqlError, Step};
+use crate::tree::roles::role_name;
 use postgres::SimpleQueryMessage;
 use std::cell::RefCell;
 use std::io::Write;
@@ -53,9 +55,9 @@ fn lookup_in(config: &Config, name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Installs extensions, applies the tree as the DDL login user, hands ownership to
-/// `owner_role` and records every script in the applied-scripts table. Nothing is
-/// committed here; the caller's transaction ends as `owner_role`.
+/// Installs extensions, applies the tree as the DDL login user and hands ownership to
+/// `owner_role`. Nothing is committed here; the caller's transaction ends as
+/// `owner_role`.
 pub(crate) fn apply_entry(
     tx: &mut postgres::Transaction<'_>,
     manifest: &Manifest,
@@ -74,7 +76,7 @@ pub(crate) fn apply_entry(
     if borrow_ddl {
         prologue.push_str(&format!("GRANT {} TO CURRENT_USER;\n", quote_ident(&ddl)));
     }
-    prologue.push_str(&build_prologue(extensions, owner_role, extensions_as_owner));
+    prologue.push_str(&prologue_sql(extensions, owner_role, extensions_as_owner));
     prologue.push_str(&format!(";\nSET LOCAL ROLE {};\n", quote_ident(&ddl)));
     tx.batch_execute(&prologue)
         .context("preparing the database (extensions, DDL login user, applied-scripts table)")?;
@@ -91,8 +93,7 @@ pub(crate) fn apply_entry(
     }
     epilogue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
     tx.batch_execute(&epilogue)
-        .context(format!("handing what {ddl} created to {owner_role}"))?;
-    record_applied(tx, manifest)
+        .context(format!("handing what {ddl} created to {owner_role}"))
 }
 
 /// `REASSIGN OWNED` of everything the DDL login user made to the owner group (nothing
@@ -106,28 +107,6 @@ pub(crate) fn hand_over_sql(ddl: &str, owner_role: &str) -> String {
         quote_ident(ddl),
         quote_ident(owner_role)
     )
-}
-
-/// Records every script of the entry tree in the applied-scripts table, in one
-/// statement (one round trip per script was a fifth of a second at the real
-/// schema's size).
-pub(crate) fn record_applied(
-    tx: &mut postgres::Transaction<'_>,
-    manifest: &Manifest,
-) -> Result<()> {
-    let scripts = manifest.scripts();
-    let versions: Vec<i32> = (1..=scripts.len() as i32).collect();
-    let names: Vec<&str> = scripts.iter().map(|s| s.path.as_ref()).collect();
-    let checksums: Vec<&str> = scripts.iter().map(|s| s.sha256.as_ref()).collect();
-    tx.execute(
-        &format!(
-            "INSERT INTO {APPLIED_SCRIPTS_TABLE} (version, name, applied_on, checksum)
-             SELECT v, n, now()::text, c FROM unnest($1::int4[], $2::text[], $3::text[]) AS s(v, n, c)"
-        ),
-        &[&versions, &names, &checksums],
-    )
-    .context("recording applied scripts")?;
-    Ok(())
 }
 
 /// Expands the tree and runs each step as it comes.

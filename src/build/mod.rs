@@ -1,0 +1,95 @@
+//! Building one database from a manifest: everything between "an empty database
+//! exists" and "its build is committed", on every path.
+//!
+//! The lifecycle layer decides *whether* to build (the cache, the swap); this layer
+//! decides *how*. A build is the same three phases whichever builder runs:
+//!
+//! 1. [`staging::create_and_fill`] creates the database, owned by the environment's
+//!    owner group, and drops it again if anything after fails;
+//! 2. [`phases::prologue`] installs the extensions and the applied-scripts table, then
+//!    one builder of the 2×2 grid below applies the scripts;
+//! 3. [`phases::finish`] applies the grants, writes the applied-scripts rows and the
+//!    build record ([`record`]), and commits.
+//!
+//! | tree layout | one connection (one transaction) | several connections |
+//! |---|---|---|
+//! | numeric prefixes | [`single::numeric`] | [`parallel::numeric`] |
+//! | psql entry scripts | [`single::entry`] | [`parallel::entry`] |
+//!
+//! Both parallel builders hand their units to the one [`parallel::scheduler`]; the
+//! order it keeps comes from the text analysis in [`crate::tree::analysis`].
+
+pub mod parallel;
+pub(crate) mod phases;
+pub mod record;
+pub(crate) mod session_state;
+pub mod single;
+pub(crate) mod staging;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::server::rights::AdminRights;
+use crate::tree::manifest::Manifest;
+use postgres::Client;
+use std::time::Instant;
+
+pub use record::BuildPath;
+
+/// Creates `database` (owned by the environment's owner role, whose roles must exist)
+/// and builds `manifest` into it in one transaction. On failure the half-made database
+/// is dropped again. `recreate`, `setup` and the test harness's templates all reach
+/// the same builders, so a template is exactly what a recreate would have produced.
+pub fn build_database(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+) -> Result<()> {
+    let rights = AdminRights::detect(admin)?;
+    rights.check_extensions(admin, &config.extensions)?;
+    rights.join_owner(admin, &config.env)?;
+    build_with(admin, config, database, manifest, &rights, 1).map(drop)
+}
+
+/// Builds `manifest` into a new `database` on `workers` connections, choosing the
+/// builder: several connections when asked for and safe for this administrator, else
+/// one transaction. Returns the path taken. The administrator's `rights` are known
+/// and it is a member of the owner group if it is not a superuser.
+pub(crate) fn build_with(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+    rights: &AdminRights,
+    workers: usize,
+) -> Result<BuildPath> {
+    // An entry-script tree keeps psql's one ordered stream and overlaps only what its
+    // order does not decide; it takes a superuser, whom the DDL login user's session
+    // on every worker needs (any other administrator builds it on one connection).
+    let parallel = workers > 1 && (rights.superuser || !manifest.entry_mode());
+    if !parallel {
+        single::build(admin, config, database, manifest, rights)?;
+        return Ok(BuildPath::Full);
+    }
+    if manifest.entry_mode() {
+        parallel::entry::build(admin, config, database, manifest, workers)?;
+    } else {
+        parallel::numeric::build(admin, config, database, manifest, workers)?;
+    }
+    Ok(BuildPath::Parallel)
+}
+
+/// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends
+/// its time, without a profiler.
+pub(crate) struct Lap(Instant);
+
+impl Lap {
+    pub(crate) fn start() -> Lap {
+        Lap(Instant::now())
+    }
+
+    pub(crate) fn log(&mut self, phase: &str) {
+        log::debug!("{phase}: {:.1} ms", self.0.elapsed().as_secs_f64() * 1e3);
+        self.0 = Instant::now();
+    }
+}

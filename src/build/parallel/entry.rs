@@ -1,0 +1,281 @@
+//! A parallel build of an entry-script tree (`Config::build_workers` > 1).
+//!
+//! psql runs such a tree as one ordered stream, so this build keeps the stream and
+//! only overlaps what the order does not decide: the expander runs on this thread
+//! exactly as for the one-transaction build, and each run of steps from one file (a
+//! *unit*) goes to whichever worker connection is free once every earlier unit it
+//! depends on has committed. A `\gset` is a barrier: every unit before it commits,
+//! then its query runs and the expansion goes on with the values it set. Each unit
+//! runs in a transaction of its own as the DDL login user; staging is invisible until
+//! the swap, so a failure anywhere drops it and keeps the previous database.
+//!
+//! Which unit waits for which is derived from the text, conservatively, as for the
+//! numeric layout ([`crate::build::parallel::numeric`], [`crate::tree::analysis`]) but without its create/populate
+//! phases, which an entry tree does not have: two units keep their order when either
+//! defines a name the other mentions; when one defines nothing (it fills, alters,
+//! grants or adds triggers and policies), the tables it reaches (named, and through
+//! the definitions of what it names) must not be mentioned by the other. The session
+//! settings psql would carry from earlier files (a `SET`, a session-level
+//! `set_config`) are replayed at the start of each unit, as for the numeric layout
+//! (`build/session_state.rs`).
+
+use crate::build::parallel::in_own_transaction;
+use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
+use crate::build::phases::{BULK_SEED_SQL, extensions_for, finish, prologue_sql};
+use crate::build::session_state::{SessionState, cannot_hand_on};
+use crate::build::single::entry::{Row, ddl_login, expand_tree, hand_over_sql, run_step};
+use crate::build::staging::create_and_fill;
+use crate::build::{BuildPath, Lap};
+use crate::config::Config;
+use crate::config::ident::quote_ident;
+use crate::error::{PgContext, Result};
+use crate::server::admin::connect_admin_to;
+use crate::tree::analysis::{Analysis, UnitKind};
+use crate::tree::manifest::Manifest;
+use crate::tree::psql::{Action, Step};
+use postgres::Client;
+
+/// A run of consecutive steps from one file.
+struct Unit {
+    path: String,
+    steps: Vec<Step>,
+    /// The session settings in force where the unit starts in psql's stream.
+    prelude: String,
+}
+
+/// The SQL a unit sends, for the order analysis.
+fn unit_text(steps: &[Step]) -> String {
+    let mut text = String::new();
+    for s in steps {
+        match &s.action {
+            Action::Sql(sql) => text.push_str(sql),
+            Action::Copy { statement, .. } => text.push_str(statement),
+            Action::Echo(_) | Action::Gset { .. } => {}
+        }
+        text.push_str(";\n");
+    }
+    text
+}
+
+/// Creates `database` owned by the environment's owner and builds the entry tree of
+/// `manifest` into it on `workers` connections. The administrator must be a
+/// superuser (the caller builds on one connection otherwise). On failure the
+/// half-made database is dropped and the first failure returned.
+pub(crate) fn build(
+    admin: &mut Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+    workers: usize,
+) -> Result<()> {
+    create_and_fill(admin, config, database, |owner| {
+        build_into(config, database, owner, manifest, workers)
+    })
+}
+
+fn build_into(
+    config: &Config,
+    database: &str,
+    owner: &str,
+    manifest: &Manifest,
+    workers: usize,
+) -> Result<()> {
+    let mut lap = Lap::start();
+    let ddl = ddl_login(manifest, &config.env);
+    let mut main = connect_admin_to(config, database)?;
+    let mut tx = main
+        .transaction()
+        .context("opening the prologue transaction")?;
+    let extensions = extensions_for(&mut tx, config, manifest)?;
+    tx.batch_execute(&prologue_sql(&extensions, owner, false))
+        .context("preparing the database (extensions, owner role, applied-scripts table)")?;
+    tx.commit().context("committing the prologue")?;
+    lap.log("extensions");
+
+    // What every unit's transaction starts with: psql's session is the DDL user's.
+    let mut setup = format!(
+        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
+        quote_ident(&ddl)
+    );
+    if config.bulk_seed {
+        setup.push_str(BULK_SEED_SQL);
+    }
+    let label = manifest.label().to_string();
+    let scheduler = Scheduler::new();
+    let mut connections = Vec::new();
+    for _ in 0..workers.max(1) {
+        connections.push(connect_admin_to(config, database)?);
+    }
+    let expanded = std::thread::scope(|s| {
+        for mut c in connections.drain(..) {
+            let (scheduler, setup, label) = (&scheduler, setup.as_str(), label.as_str());
+            s.spawn(move || {
+                scheduler.work(
+                    |u: &Unit| format!("{label}/{}", u.path),
+                    |u| apply_unit(&mut c, setup, label, &u),
+                )
+            });
+        }
+        let result = panic_as_error("the entry-script expander", || {
+            Expander::new(manifest, &mut main, &setup, &scheduler).run(config)
+        });
+        // Nothing after a failure may run.
+        scheduler.seal(result.is_err());
+        result
+    });
+    // A unit's failure is the one psql would have reported (the expander only notices
+    // it at its next step), so it comes first.
+    if let Some(e) = scheduler.into_failure() {
+        return Err(e);
+    }
+    expanded?;
+    lap.log("entry scripts on all workers");
+
+    // As the one-transaction build ends: everything the DDL user made goes to the
+    // owner group, then grants, the records and the commit.
+    let mut tx = main
+        .transaction()
+        .context("opening the grants transaction")?;
+    let epilogue = format!(
+        "SET LOCAL synchronous_commit = off;\n{}SET LOCAL ROLE {};\n",
+        hand_over_sql(&ddl, owner),
+        quote_ident(owner)
+    );
+    tx.batch_execute(&epilogue)
+        .context(format!("handing what {ddl} created to {owner}"))?;
+    finish(tx, config, database, manifest, BuildPath::Parallel)?;
+    lap.log("ownership, grants, records and commit");
+    Ok(())
+}
+
+/// Runs the tree's expansion, handing each file's run of steps to the scheduler as a
+/// unit and running each `\gset` (and each statement holding a value read through a
+/// backtick) itself, once everything before it has committed.
+struct Expander<'a> {
+    label: String,
+    manifest: &'a Manifest,
+    main: &'a mut Client,
+    setup: &'a str,
+    scheduler: &'a Scheduler<Unit>,
+    analysis: Analysis,
+    pending: Vec<Step>,
+    /// psql's session settings as the stream stands, and as they stood where the
+    /// pending unit began.
+    session: SessionState,
+    pending_prelude: String,
+}
+
+impl<'a> Expander<'a> {
+    fn new(
+        manifest: &'a Manifest,
+        main: &'a mut Client,
+        setup: &'a str,
+        scheduler: &'a Scheduler<Unit>,
+    ) -> Self {
+        Expander {
+            label: manifest.label().to_string(),
+            manifest,
+            main,
+            setup,
+            scheduler,
+            analysis: Analysis::default(),
+            pending: Vec::new(),
+            session: SessionState::default(),
+            pending_prelude: String::new(),
+        }
+    }
+
+    fn run(mut self, config: &Config) -> Result<()> {
+        let manifest = self.manifest;
+        expand_tree(manifest, config, &mut |step, secrets| {
+            self.take(step, secrets)
+        })?;
+        self.submit()?;
+        self.scheduler.wait_for_all()
+    }
+
+    /// Hands the pending steps on as one unit.
+    fn submit(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let steps = std::mem::take(&mut self.pending);
+        let prelude = std::mem::take(&mut self.pending_prelude);
+        // What the replayed settings name counts as used by the unit.
+        let text = format!("{prelude}{}", unit_text(&steps));
+        let deps = self.analysis.add(&text, UnitKind::Stream);
+        let unit = Unit {
+            path: steps[0].path.clone(),
+            steps,
+            prelude,
+        };
+        self.scheduler.push(unit, &deps)
+    }
+
+    /// One step of the expansion.
+    fn take(&mut self, step: &Step, secrets: &[String]) -> Result<Option<Row>> {
+        let holds_secret = |sql: &str| secrets.iter().any(|s| !s.is_empty() && sql.contains(s));
+        match &step.action {
+            Action::Echo(text) => {
+                // Logged as it is reached, which may be before what precedes it has
+                // finished on the workers.
+                let mut shown = text.clone();
+                for s in secrets.iter().filter(|s| !s.is_empty()) {
+                    shown = shown.replace(s.as_str(), "<redacted>");
+                }
+                log::info!("{}/{}:{}: {shown}", self.label, step.path, step.line);
+                Ok(None)
+            }
+            // A `\gset` feeds what follows, and a statement holding a value read
+            // through a backtick runs hidden: both run here, after everything before
+            // them.
+            Action::Gset { query: sql, .. } => self.run_here(step, sql, secrets),
+            Action::Sql(sql) if holds_secret(sql) => self.run_here(step, sql, secrets),
+            Action::Sql(_) | Action::Copy { .. } => {
+                if self.pending.first().is_some_and(|p| p.path != step.path) {
+                    self.submit()?;
+                }
+                if self.pending.is_empty() {
+                    self.pending_prelude = self.session.replay();
+                }
+                if let Action::Sql(sql) = &step.action {
+                    self.follow(step, sql)?;
+                }
+                self.pending.push(step.clone());
+                Ok(None)
+            }
+        }
+    }
+
+    /// Runs one step on the expander's own connection, in a transaction of its own
+    /// as the DDL user, once every unit before it has committed.
+    fn run_here(&mut self, step: &Step, sql: &str, secrets: &[String]) -> Result<Option<Row>> {
+        self.submit()?;
+        self.scheduler.wait_for_all()?;
+        let prelude = self.session.replay();
+        self.follow(step, sql)?;
+        let path = format!("{}/{}", self.label, step.path);
+        in_own_transaction(self.main, self.setup, &prelude, &path, |tx| {
+            run_step(tx, step, &path, secrets)
+        })
+    }
+
+    /// Follows one piece of the stream, refusing a statement whose change to the
+    /// session cannot be handed on to the files after it.
+    fn follow(&mut self, step: &Step, sql: &str) -> Result<()> {
+        let label = &self.label;
+        self.session.follow_all(sql).map_err(|(_, line)| {
+            cannot_hand_on(&format!("{label}/{}", step.path), step.line + line - 1)
+        })
+    }
+}
+
+/// Applies one unit in a transaction of its own as the DDL user.
+fn apply_unit(client: &mut Client, setup: &str, label: &str, unit: &Unit) -> Result<()> {
+    let full = format!("{label}/{}", unit.path);
+    in_own_transaction(client, setup, &unit.prelude, &full, |tx| {
+        unit.steps
+            .iter()
+            .try_for_each(|step| run_step(tx, step, &full, &[]).map(drop))
+    })
+}

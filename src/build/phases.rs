@@ -1,0 +1,96 @@
+//! What every builder does before and after the scripts: the prologue (extensions,
+//! the applied-scripts table) and the end of the build (grants, the record, commit).
+
+use crate::build::record::{BuildPath, applied_table_sql, record_applied, record_build};
+use crate::config::Config;
+use crate::config::ident::quote_ident;
+use crate::error::{PgContext, Result};
+use crate::server::grants::{apply_grants_in, database_grants_sql};
+use crate::tree::manifest::Manifest;
+
+/// Tells the versioning trigger, for one transaction, that the database is being
+/// built: every key it seeds is new (sql/create/01_utility, versioned insert).
+pub(crate) const BULK_SEED_SQL: &str = "SET LOCAL ores.bulk_seed = 'on'";
+
+/// How every build transaction starts: the extensions installed, the session acting
+/// as `owner_role`, and the applied-scripts table in place. A superuser installs the
+/// extensions itself; any other login (`extensions_as_owner`) can only install
+/// trusted ones, as the database's owner, so it does so after taking the role.
+pub(crate) fn prologue_sql(
+    extensions: &[String],
+    owner_role: &str,
+    extensions_as_owner: bool,
+) -> String {
+    let mut prologue = String::from("SET LOCAL synchronous_commit = off;\n");
+    let create_extensions = extensions
+        .iter()
+        .map(|ext| {
+            format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public;\n",
+                quote_ident(ext)
+            )
+        })
+        .collect::<String>();
+    if !extensions_as_owner {
+        prologue.push_str(&create_extensions);
+    }
+    // Everything the scripts create belongs to the owner role, exactly as if the DDL
+    // user had run them; a superuser only installs extensions.
+    prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
+    if extensions_as_owner {
+        prologue.push_str(&create_extensions);
+    }
+    prologue.push_str(&applied_table_sql());
+    prologue
+}
+
+/// What every build path ends with, in its last transaction (acting as the owner
+/// group): the grants derived from the registry, the database's own privileges, the
+/// applied-scripts rows, the build record, the commit.
+pub(crate) fn finish(
+    mut tx: postgres::Transaction<'_>,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+    path: BuildPath,
+) -> Result<()> {
+    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
+    tx.batch_execute(&database_grants_sql(&config.env, database))
+        .context("granting database access")?;
+    record_applied(&mut tx, manifest)?;
+    record_build(&mut tx, manifest, path)?;
+    tx.commit().context("committing the build")
+}
+
+/// The required extensions, then the tree's optional ones the server has (the others
+/// are reported at info level and skipped).
+pub(crate) fn extensions_for(
+    tx: &mut postgres::Transaction<'_>,
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<Vec<String>> {
+    let mut out = manifest.required_extensions(&config.extensions);
+    let optional = &manifest.settings().optional_extensions;
+    if optional.is_empty() {
+        return Ok(out);
+    }
+    let available: Vec<String> = tx
+        .query(
+            "SELECT name::text FROM pg_available_extensions WHERE name = ANY($1)",
+            &[optional],
+        )
+        .context("checking optional extensions")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for e in optional {
+        if available.contains(e) {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+        } else {
+            log::info!("optional extension {e} is not available on the server; skipped");
+        }
+    }
+    Ok(out)
+}
