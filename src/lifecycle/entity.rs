@@ -18,7 +18,7 @@ use crate::server::grants::apply_grants;
 use crate::server::rights::AdminRights;
 use crate::server::roles::role_name;
 pub use crate::tree::lint::created_relations;
-use crate::tree::manifest::{Manifest, Phase};
+use crate::tree::manifest::{Manifest, Phase, Script};
 use crate::tree::registry::PROVISIONER_COMPONENTS;
 use std::collections::BTreeSet;
 
@@ -76,30 +76,7 @@ pub fn recreate_entity_with(
     crate::runtime::off_runtime(|| {
         config.validate()?;
         crate::lifecycle::target::check_name(&config.database)?;
-        if manifest.entry_mode() {
-            // Its scripts only make sense expanded from the entry scripts, in order.
-            return Err(Error::Config(
-                "recreate-entity needs a numeric-prefix tree; a tree built through psql entry scripts is rebuilt whole (db recreate)".into(),
-            ));
-        }
-        let scripts = manifest.entity_scripts(entity);
-        if scripts.is_empty() {
-            return Err(Error::UnknownEntity {
-                entity: entity.to_string(),
-                suggestions: close_matches(manifest, entity),
-            });
-        }
-        if scripts
-            .iter()
-            .any(|s| PROVISIONER_COMPONENTS.contains(&s.component.as_ref()))
-        {
-            return Err(Error::Protected {
-                database: config.database.clone(),
-                reason: format!(
-                    "entity {entity} is the provisioner's own record; rebuild the whole database with `compass db recreate`"
-                ),
-            });
-        }
+        let scripts = entity_scripts(config, manifest, entity)?;
         let tables = created_relations(
             scripts
                 .iter()
@@ -107,165 +84,34 @@ pub fn recreate_entity_with(
                 .map(|s| s.sql.as_ref()),
         );
 
-        // Serialised with recreate/teardown of the same environment.
+        // Serialised with recreate/teardown of the same environment, until the commit.
         let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
-        crate::lifecycle::target::check_environment(lock.client(), config, &config.database)?;
-        if !database_exists(lock.client(), &config.database)? {
-            return Err(Error::NoSuchDatabase(config.database.clone()));
-        }
-        let rights = AdminRights::detect(lock.client())?;
-        // The entity's scripts run as the owner group, which the login must be in.
-        rights.join_owner(lock.client(), &config.env)?;
+        let rights = join_owner_in(lock.client(), config)?;
         // A superuser sees every row whatever the policies say; any other login
         // (even as a member of the owner group) is held to the forced row-level
         // security, which would hide other tenants' rows from what follows.
         let unforce = !rights.superuser;
         let mut client = connect_admin_to(config, &config.database)?;
-        let stale = match drift(&mut client, manifest)? {
-            Drift::Current(_) => false,
-            Drift::Stale(_) => true,
-            Drift::NotOres => {
-                return Err(Error::Protected {
-                database: config.database.clone(),
-                reason: "it has no build record, so it is not an ORE Studio database; build it with `compass db recreate`".into(),
-            });
-            }
-        };
-        let owner = role_name(&config.env, "owner");
+        let stale = is_stale(&mut client, config, manifest)?;
+
+        // Everything from here to the commit is one transaction: any failure, or a
+        // refusal, leaves the database as it was.
         let mut tx = client
             .transaction()
             .context("opening the recreate-entity transaction")?;
         let ms = config.lock_timeout.as_millis().max(1);
         tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
             .context("setting lock timeout")?;
-
-        let existing: Vec<String> = tx
-            .query(
-                "SELECT c.relname::text FROM pg_class c
-              WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
-              ORDER BY 1",
-                &[&tables],
-            )
-            .context("finding the entity's relations")?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let tables_only: Vec<String> = tx
-            .query(
-                "SELECT c.relname::text FROM pg_class c
-              WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
-                AND c.relkind IN ('r', 'p')
-              ORDER BY 1",
-                &[&existing],
-            )
-            .context("finding the entity's tables")?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-
-        // Nobody writes while we count and rebuild; a busy table makes us wait at most
-        // the lock timeout, then fail with nothing changed.
-        if !tables_only.is_empty() {
-            let list = tables_only
-                .iter()
-                .map(|t| quote_ident(t))
-                .collect::<Vec<_>>()
-                .join(", ");
-            tx.batch_execute(&format!("LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE"))
-                .context(format!("locking {}", tables_only.join(", ")))?;
-        }
-        // Counted as the administrator: row-level security would hide other tenants' rows
-        // from the owner role and make a full table look empty. A login that is not a
-        // superuser counts as the tables' owner with the forcing lifted: the tables are
-        // locked, and dropped or put back as they were before anyone else sees them.
-        // With row_security off, a table still under a policy fails the count rather
-        // than look emptier than it is.
-        let lifted = if unforce {
-            lift_forced_rls(&mut tx, &tables_only)?
-        } else {
-            Vec::new()
-        };
-        let mut rows = Vec::new();
-        for t in &tables_only {
-            let n: i64 = tx
-                .query_one(&format!("SELECT count(*) FROM {}", quote_ident(t)), &[])
-                .context(format!("counting rows of {t}"))?
-                .get(0);
-            if n > 0 {
-                rows.push((t.clone(), n));
-            }
-        }
-        if !rows.is_empty() && !force {
-            return Err(Error::EntityHasRows {
-                entity: entity.to_string(),
-                rows,
-            });
-        }
-        if unforce {
-            // The entity's own tables are dropped below; those kept get FORCE back.
-            restore_forced_rls(&mut tx, &lifted)?;
-        }
-
+        let (existing, tables_only) = lock_relations(&mut tx, &tables)?;
+        let rows = count_rows_unless_refused(&mut tx, entity, &tables_only, unforce, force)?;
         let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
         let before = inventory(&mut tx, &existing)?;
 
-        tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
-            .context(format!("switching to {owner}"))?;
-        for rel in drop_statements(&mut tx, &existing)? {
-            tx.batch_execute(&rel)
-                .context(format!("dropping the entity's relations ({rel})"))?;
-        }
-        for script in &scripts {
-            tx.batch_execute(&script.sql)
-                .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
-        }
-        // Restored as the administrator: validating a foreign key as the owner role runs
-        // its check query under the referencing table's forced row-level security, which
-        // hides other tenants' rows and would pass a constraint that their rows violate.
-        tx.batch_execute("RESET ROLE")
-            .context("returning to the administrator")?;
-        // Not a superuser: the check runs as the tables' owner, under forced
-        // row-level security unless lifted for it (as for the count above).
-        let lifted = if unforce && !foreign_keys.is_empty() {
-            let mut both: Vec<String> = foreign_keys.iter().map(|fk| fk.table.clone()).collect();
-            both.extend(tables_only.iter().cloned());
-            both.sort();
-            both.dedup();
-            lift_forced_rls(&mut tx, &both)?
-        } else {
-            Vec::new()
-        };
-        let mut restored = Vec::new();
-        for fk in &foreign_keys {
-            tx.batch_execute(&format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} {}",
-            quote_ident(&fk.table),
-            quote_ident(&fk.name),
-            fk.definition
-        ))
-        .context(format!(
-            "restoring foreign key {} on {} (rows there refer to rows the recreated entity no longer has; nothing was changed)",
-            fk.name, fk.table
-        ))?;
-            restored.push(format!("{} on {}", fk.name, fk.table));
-        }
-        if unforce {
-            restore_forced_rls(&mut tx, &lifted)?;
-        }
-        tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
-            .context(format!("switching to {owner}"))?;
-        apply_grants(&mut tx, &config.env)?;
-        tx.batch_execute("RESET ROLE")
-            .context("returning to the administrator")?;
-
-        let after = inventory(&mut tx, &[])?;
-        let lost: Vec<String> = before.difference(&after).cloned().collect();
-        if !lost.is_empty() {
-            return Err(Error::DependentObjects {
-                entity: entity.to_string(),
-                objects: lost,
-            });
-        }
+        let owner = role_name(&config.env, "owner");
+        drop_and_rerun(&mut tx, &owner, &existing, &scripts)?;
+        let restored = restore_foreign_keys(&mut tx, &foreign_keys, &tables_only, unforce)?;
+        reapply_grants(&mut tx, &owner, &config.env)?;
+        refuse_lost_objects(&mut tx, entity, &before)?;
         tx.commit().context("committing the recreated entity")?;
         Ok(EntityReport {
             entity: entity.to_string(),
@@ -276,6 +122,245 @@ pub fn recreate_entity_with(
             database_was_stale: stale,
         })
     })
+}
+
+/// The entity's scripts in manifest order, refused when there are none or when
+/// re-running them alone could not work or is not ours to do.
+fn entity_scripts<'m>(
+    config: &Config,
+    manifest: &'m Manifest,
+    entity: &str,
+) -> Result<Vec<&'m Script>> {
+    if manifest.entry_mode() {
+        // Its scripts only make sense expanded from the entry scripts, in order.
+        return Err(Error::Config(
+            "recreate-entity needs a numeric-prefix tree; a tree built through psql entry scripts is rebuilt whole (db recreate)".into(),
+        ));
+    }
+    let scripts = manifest.entity_scripts(entity);
+    if scripts.is_empty() {
+        return Err(Error::UnknownEntity {
+            entity: entity.to_string(),
+            suggestions: close_matches(manifest, entity),
+        });
+    }
+    if scripts
+        .iter()
+        .any(|s| PROVISIONER_COMPONENTS.contains(&s.component.as_ref()))
+    {
+        return Err(Error::Protected {
+            database: config.database.clone(),
+            reason: format!(
+                "entity {entity} is the provisioner's own record; rebuild the whole database with `compass db recreate`"
+            ),
+        });
+    }
+    Ok(scripts)
+}
+
+/// Checks, on the environment lock's session, that the database is the environment's
+/// and exists, and makes the login a member of the owner group, as which the
+/// entity's scripts run; returns the login's rights.
+fn join_owner_in(client: &mut postgres::Client, config: &Config) -> Result<AdminRights> {
+    crate::lifecycle::target::check_environment(client, config, &config.database)?;
+    if !database_exists(client, &config.database)? {
+        return Err(Error::NoSuchDatabase(config.database.clone()));
+    }
+    let rights = AdminRights::detect(client)?;
+    rights.join_owner(client, &config.env)?;
+    Ok(rights)
+}
+
+/// Whether the database was built from another manifest; refused when it has no
+/// build record, since its tables may then not be ours to drop.
+fn is_stale(client: &mut postgres::Client, config: &Config, manifest: &Manifest) -> Result<bool> {
+    match drift(client, manifest)? {
+        Drift::Current(_) => Ok(false),
+        Drift::Stale(_) => Ok(true),
+        Drift::NotOres => Err(Error::Protected {
+            database: config.database.clone(),
+            reason: "it has no build record, so it is not an ORE Studio database; build it with `compass db recreate`".into(),
+        }),
+    }
+}
+
+/// Which of the relations the entity's scripts create exist now, and which of those
+/// are tables; the tables are locked against every other session.
+fn lock_relations(
+    tx: &mut postgres::Transaction<'_>,
+    tables: &[String],
+) -> Result<(Vec<String>, Vec<String>)> {
+    let existing: Vec<String> = tx
+        .query(
+            "SELECT c.relname::text FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
+              ORDER BY 1",
+            &[&tables],
+        )
+        .context("finding the entity's relations")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let tables_only: Vec<String> = tx
+        .query(
+            "SELECT c.relname::text FROM pg_class c
+              WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)
+                AND c.relkind IN ('r', 'p')
+              ORDER BY 1",
+            &[&existing],
+        )
+        .context("finding the entity's tables")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    // Nobody writes while we count and rebuild; a busy table makes us wait at most
+    // the lock timeout, then fail with nothing changed.
+    if !tables_only.is_empty() {
+        let list = tables_only
+            .iter()
+            .map(|t| quote_ident(t))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tx.batch_execute(&format!("LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE"))
+            .context(format!("locking {}", tables_only.join(", ")))?;
+    }
+    Ok((existing, tables_only))
+}
+
+/// The tables among `tables_only` that hold rows, and how many; refused unless
+/// `force`, since the rows are discarded.
+fn count_rows_unless_refused(
+    tx: &mut postgres::Transaction<'_>,
+    entity: &str,
+    tables_only: &[String],
+    unforce: bool,
+    force: bool,
+) -> Result<Vec<(String, i64)>> {
+    // Counted as the administrator: row-level security would hide other tenants' rows
+    // from the owner role and make a full table look empty. A login that is not a
+    // superuser counts as the tables' owner with the forcing lifted: the tables are
+    // locked, and dropped or put back as they were before anyone else sees them.
+    // With row_security off, a table still under a policy fails the count rather
+    // than look emptier than it is.
+    let lifted = if unforce {
+        lift_forced_rls(tx, tables_only)?
+    } else {
+        Vec::new()
+    };
+    let mut rows = Vec::new();
+    for t in tables_only {
+        let n: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {}", quote_ident(t)), &[])
+            .context(format!("counting rows of {t}"))?
+            .get(0);
+        if n > 0 {
+            rows.push((t.clone(), n));
+        }
+    }
+    if !rows.is_empty() && !force {
+        return Err(Error::EntityHasRows {
+            entity: entity.to_string(),
+            rows,
+        });
+    }
+    if unforce {
+        // The entity's own tables are dropped below; those kept get FORCE back.
+        restore_forced_rls(tx, &lifted)?;
+    }
+    Ok(rows)
+}
+
+/// Drops the entity's relations and re-runs its scripts, as the owner group so that
+/// what they create is owned as a full build would own it.
+fn drop_and_rerun(
+    tx: &mut postgres::Transaction<'_>,
+    owner: &str,
+    existing: &[String],
+    scripts: &[&Script],
+) -> Result<()> {
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(owner)))
+        .context(format!("switching to {owner}"))?;
+    for rel in drop_statements(tx, existing)? {
+        tx.batch_execute(&rel)
+            .context(format!("dropping the entity's relations ({rel})"))?;
+    }
+    for script in scripts {
+        tx.batch_execute(&script.sql)
+            .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
+    }
+    Ok(())
+}
+
+/// Puts back the foreign keys other tables had on the entity's tables (the drop's
+/// CASCADE took them); returns them as `name on table`.
+fn restore_foreign_keys(
+    tx: &mut postgres::Transaction<'_>,
+    foreign_keys: &[ForeignKey],
+    tables_only: &[String],
+    unforce: bool,
+) -> Result<Vec<String>> {
+    // Restored as the administrator: validating a foreign key as the owner role runs
+    // its check query under the referencing table's forced row-level security, which
+    // hides other tenants' rows and would pass a constraint that their rows violate.
+    tx.batch_execute("RESET ROLE")
+        .context("returning to the administrator")?;
+    // Not a superuser: the check runs as the tables' owner, under forced
+    // row-level security unless lifted for it (as for the count above).
+    let lifted = if unforce && !foreign_keys.is_empty() {
+        let mut both: Vec<String> = foreign_keys.iter().map(|fk| fk.table.clone()).collect();
+        both.extend(tables_only.iter().cloned());
+        both.sort();
+        both.dedup();
+        lift_forced_rls(tx, &both)?
+    } else {
+        Vec::new()
+    };
+    let mut restored = Vec::new();
+    for fk in foreign_keys {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+            quote_ident(&fk.table),
+            quote_ident(&fk.name),
+            fk.definition
+        ))
+        .context(format!(
+            "restoring foreign key {} on {} (rows there refer to rows the recreated entity no longer has; nothing was changed)",
+            fk.name, fk.table
+        ))?;
+        restored.push(format!("{} on {}", fk.name, fk.table));
+    }
+    if unforce {
+        restore_forced_rls(tx, &lifted)?;
+    }
+    Ok(restored)
+}
+
+/// Grants the registry's privileges again: the recreated tables start with none.
+fn reapply_grants(tx: &mut postgres::Transaction<'_>, owner: &str, env: &str) -> Result<()> {
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(owner)))
+        .context(format!("switching to {owner}"))?;
+    apply_grants(tx, env)?;
+    tx.batch_execute("RESET ROLE")
+        .context("returning to the administrator")
+}
+
+/// Refuses (and so rolls back) if any object outside the entity that the inventory
+/// `before` held is gone: what `DROP ... CASCADE` took from elsewhere.
+fn refuse_lost_objects(
+    tx: &mut postgres::Transaction<'_>,
+    entity: &str,
+    before: &BTreeSet<String>,
+) -> Result<()> {
+    let after = inventory(tx, &[])?;
+    let lost: Vec<String> = before.difference(&after).cloned().collect();
+    if !lost.is_empty() {
+        return Err(Error::DependentObjects {
+            entity: entity.to_string(),
+            objects: lost,
+        });
+    }
+    Ok(())
 }
 
 /// A foreign key on another table that references one of the entity's tables.

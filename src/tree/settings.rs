@@ -183,168 +183,15 @@ impl TreeSettings {
 
     /// Checks what serde cannot: names, groups, one owner per component. An error
     /// carries the quoted value to look for in the text (for its line).
-    fn from_raw(raw: Raw) -> Result<TreeSettings, (Option<String>, String)> {
-        let quoted = |v: &str| Some(format!("\"{v}\""));
-        let plain = |kind: &str, v: &str| {
-            if is_plain(v) {
-                Ok(())
-            } else {
-                Err((
-                    quoted(v),
-                    format!(
-                        "{kind} {v:?} must be lowercase ASCII letters, digits and _, starting with a letter (at most 40)"
-                    ),
-                ))
-            }
-        };
-        for e in &raw.entry {
-            if e.trim().is_empty() {
-                return Err((Some("entry".into()), "an entry script path is empty".into()));
-            }
-        }
-        let extensions = raw.extensions.unwrap_or_else(|| RawExtensions {
-            required: DEFAULT_REQUIRED_EXTENSIONS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            optional: Vec::new(),
-        });
-        for e in extensions.required.iter().chain(&extensions.optional) {
-            plain("extension", e)?;
-        }
-        let login_users = match (raw.login_users, raw.login_groups) {
-            (None, None) => DEFAULT_LOGIN_USERS
-                .iter()
-                .map(|(s, g)| (s.to_string(), g.to_string()))
-                .collect(),
-            (users, groups) => {
-                let users = users.unwrap_or_default();
-                let groups = groups.unwrap_or_default();
-                let mut out: Vec<(String, String)> = Vec::new();
-                for stem in &users {
-                    plain("login user", stem)?;
-                    if out.iter().any(|(s, _)| s == stem) {
-                        return Err((quoted(stem), format!("login user {stem:?} listed twice")));
-                    }
-                    let Some(group) = groups.get(stem) else {
-                        return Err((
-                            quoted(stem),
-                            format!("login user {stem:?} has no group in [login_groups]"),
-                        ));
-                    };
-                    if !LOGIN_GROUP_NAMES.contains(&group.as_str()) {
-                        return Err((
-                            quoted(group),
-                            format!(
-                                "login group {group:?} of {stem:?} is not one of {}",
-                                LOGIN_GROUP_NAMES.join(", ")
-                            ),
-                        ));
-                    }
-                    out.push((stem.clone(), group.clone()));
-                }
-                if let Some(extra) = groups.keys().find(|k| !users.contains(k)) {
-                    return Err((
-                        Some(format!("{extra} =")),
-                        format!("[login_groups] names {extra:?}, which is not in login_users"),
-                    ));
-                }
-                out
-            }
-        };
-        let components = raw.components.unwrap_or_default();
-        let list = |v: Option<Vec<String>>, default: &[&str]| {
-            v.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
-        };
-        let function_components = list(components.functions, &DEFAULT_FUNCTION_COMPONENTS);
-        let provisioner_components = list(components.provisioner, &DEFAULT_PROVISIONER_COMPONENTS);
-        for c in function_components.iter().chain(&provisioner_components) {
-            plain("component", c)?;
-        }
-        let mut services: Vec<ServiceDecl> = Vec::new();
-        for s in raw.services {
-            plain("service", &s.name)?;
-            if services.iter().any(|o| o.name == s.name) {
-                return Err((
-                    quoted(&s.name),
-                    format!("service {:?} declared twice", s.name),
-                ));
-            }
-            for c in s.owns.iter().chain(&s.reads).chain(&s.writes) {
-                plain("component or entity", c)?;
-            }
-            for c in &s.owns {
-                if let Some(other) = services.iter().find(|o| o.owns.contains(c)) {
-                    return Err((
-                        quoted(c),
-                        format!(
-                            "component {c:?} is owned by both {:?} and {:?}; one service owns a component (the other may list it in `writes`)",
-                            other.name, s.name
-                        ),
-                    ));
-                }
-                if provisioner_components.contains(c) || function_components.contains(c) {
-                    return Err((
-                        quoted(c),
-                        format!(
-                            "component {c:?} is a function or provisioner component; no service owns it"
-                        ),
-                    ));
-                }
-            }
-            if let Some(c) = s.writes.iter().find(|c| s.owns.contains(c)) {
-                return Err((
-                    quoted(c),
-                    format!("service {:?} both owns and `writes` {c:?}", s.name),
-                ));
-            }
-            services.push(ServiceDecl {
-                name: s.name,
-                owns: s.owns,
-                reads: s.reads,
-                writes: s.writes,
-            });
-        }
-        for s in &services {
-            for c in &s.writes {
-                if !services.iter().any(|o| o.owns.contains(c)) {
-                    return Err((
-                        quoted(c),
-                        format!("service {:?} writes {c:?}, which no service owns", s.name),
-                    ));
-                }
-            }
-        }
-        let mut engine: Vec<String> = ["env", "db_name", "owner_role", "rw_role", "ro_role"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        engine.push("service_role".into());
-        engine.extend(login_users.iter().map(|(stem, _)| format!("{stem}_user")));
-        engine.extend(services.iter().map(|s| format!("{}_service_user", s.name)));
-        for (name, value) in &raw.variables {
-            if engine.contains(name) {
-                return Err((
-                    Some(format!("{name} =")),
-                    format!(
-                        "[variables]: {name:?} is defined by ores-sql itself and cannot be overridden"
-                    ),
-                ));
-            }
-            if !is_var_name(name) {
-                return Err((
-                    Some(format!("{name} =")),
-                    format!("[variables]: {name:?} is not a psql variable name"),
-                ));
-            }
-            let rest = value.replace("{env}", "");
-            if rest.contains('{') || rest.contains('}') {
-                return Err((
-                    Some(format!("{name} =")),
-                    format!("[variables] {name}: the only placeholder is {{env}}"),
-                ));
-            }
-        }
+    fn from_raw(raw: Raw) -> Result<TreeSettings, Fault> {
+        // Section by section in the file's order, so the first fault found is the
+        // one it always was.
+        check_entry(&raw.entry)?;
+        let extensions = extensions(raw.extensions)?;
+        let login_users = login_users(raw.login_users, raw.login_groups)?;
+        let (function_components, provisioner_components) = components(raw.components)?;
+        let services = services(raw.services, &function_components, &provisioner_components)?;
+        check_variables(&raw.variables, &login_users, &services)?;
         Ok(TreeSettings {
             entry: raw.entry,
             strict: raw.strict,
@@ -376,6 +223,220 @@ impl TreeSettings {
         all.extend(self.provisioner_components.iter().map(String::as_str));
         all
     }
+}
+
+/// What is wrong with a settings file, and the text to look for to find its line
+/// (none when no line is to blame).
+type Fault = (Option<String>, String);
+
+/// `v` as the file writes a string, to find its line.
+fn quoted(v: &str) -> Option<String> {
+    Some(format!("\"{v}\""))
+}
+
+/// Refuses `v`, a `kind` of name, unless [`is_plain`].
+fn plain(kind: &str, v: &str) -> Result<(), Fault> {
+    if is_plain(v) {
+        Ok(())
+    } else {
+        Err((
+            quoted(v),
+            format!(
+                "{kind} {v:?} must be lowercase ASCII letters, digits and _, starting with a letter (at most 40)"
+            ),
+        ))
+    }
+}
+
+/// `entry`: an empty path would name the tree root, not a script.
+fn check_entry(entry: &[String]) -> Result<(), Fault> {
+    for e in entry {
+        if e.trim().is_empty() {
+            return Err((Some("entry".into()), "an entry script path is empty".into()));
+        }
+    }
+    Ok(())
+}
+
+/// `[extensions]`, or the defaults when the file has no such table.
+fn extensions(raw: Option<RawExtensions>) -> Result<RawExtensions, Fault> {
+    let extensions = raw.unwrap_or_else(|| RawExtensions {
+        required: DEFAULT_REQUIRED_EXTENSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        optional: Vec::new(),
+    });
+    for e in extensions.required.iter().chain(&extensions.optional) {
+        plain("extension", e)?;
+    }
+    Ok(extensions)
+}
+
+/// `login_users` and `[login_groups]`: (stem, group) pairs, each user with exactly one
+/// known group; the defaults when the file has neither key.
+fn login_users(
+    users: Option<Vec<String>>,
+    groups: Option<BTreeMap<String, String>>,
+) -> Result<Vec<(String, String)>, Fault> {
+    if users.is_none() && groups.is_none() {
+        return Ok(DEFAULT_LOGIN_USERS
+            .iter()
+            .map(|(s, g)| (s.to_string(), g.to_string()))
+            .collect());
+    }
+    let users = users.unwrap_or_default();
+    let groups = groups.unwrap_or_default();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for stem in &users {
+        plain("login user", stem)?;
+        if out.iter().any(|(s, _)| s == stem) {
+            return Err((quoted(stem), format!("login user {stem:?} listed twice")));
+        }
+        let Some(group) = groups.get(stem) else {
+            return Err((
+                quoted(stem),
+                format!("login user {stem:?} has no group in [login_groups]"),
+            ));
+        };
+        if !LOGIN_GROUP_NAMES.contains(&group.as_str()) {
+            return Err((
+                quoted(group),
+                format!(
+                    "login group {group:?} of {stem:?} is not one of {}",
+                    LOGIN_GROUP_NAMES.join(", ")
+                ),
+            ));
+        }
+        out.push((stem.clone(), group.clone()));
+    }
+    if let Some(extra) = groups.keys().find(|k| !users.contains(k)) {
+        return Err((
+            Some(format!("{extra} =")),
+            format!("[login_groups] names {extra:?}, which is not in login_users"),
+        ));
+    }
+    Ok(out)
+}
+
+/// `[components]`: the function and the provisioner components, each list defaulted
+/// on its own.
+fn components(raw: Option<RawComponents>) -> Result<(Vec<String>, Vec<String>), Fault> {
+    let components = raw.unwrap_or_default();
+    let list = |v: Option<Vec<String>>, default: &[&str]| {
+        v.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+    };
+    let function_components = list(components.functions, &DEFAULT_FUNCTION_COMPONENTS);
+    let provisioner_components = list(components.provisioner, &DEFAULT_PROVISIONER_COMPONENTS);
+    for c in function_components.iter().chain(&provisioner_components) {
+        plain("component", c)?;
+    }
+    Ok((function_components, provisioner_components))
+}
+
+/// `[[services]]`: unique names, one owner per component, none owning a function or
+/// provisioner component, and every `writes` owned by another service.
+fn services(
+    raw: Vec<RawService>,
+    function_components: &[String],
+    provisioner_components: &[String],
+) -> Result<Vec<ServiceDecl>, Fault> {
+    let mut services: Vec<ServiceDecl> = Vec::new();
+    for s in raw {
+        plain("service", &s.name)?;
+        if services.iter().any(|o| o.name == s.name) {
+            return Err((
+                quoted(&s.name),
+                format!("service {:?} declared twice", s.name),
+            ));
+        }
+        for c in s.owns.iter().chain(&s.reads).chain(&s.writes) {
+            plain("component or entity", c)?;
+        }
+        for c in &s.owns {
+            if let Some(other) = services.iter().find(|o| o.owns.contains(c)) {
+                return Err((
+                    quoted(c),
+                    format!(
+                        "component {c:?} is owned by both {:?} and {:?}; one service owns a component (the other may list it in `writes`)",
+                        other.name, s.name
+                    ),
+                ));
+            }
+            if provisioner_components.contains(c) || function_components.contains(c) {
+                return Err((
+                    quoted(c),
+                    format!(
+                        "component {c:?} is a function or provisioner component; no service owns it"
+                    ),
+                ));
+            }
+        }
+        if let Some(c) = s.writes.iter().find(|c| s.owns.contains(c)) {
+            return Err((
+                quoted(c),
+                format!("service {:?} both owns and `writes` {c:?}", s.name),
+            ));
+        }
+        services.push(ServiceDecl {
+            name: s.name,
+            owns: s.owns,
+            reads: s.reads,
+            writes: s.writes,
+        });
+    }
+    // Only once every service is known can a `writes` be matched to its owner.
+    for s in &services {
+        for c in &s.writes {
+            if !services.iter().any(|o| o.owns.contains(c)) {
+                return Err((
+                    quoted(c),
+                    format!("service {:?} writes {c:?}, which no service owns", s.name),
+                ));
+            }
+        }
+    }
+    Ok(services)
+}
+
+/// `[variables]`: psql names, none that ores-sql sets itself (those depend on the
+/// login users and services), and no placeholder but `{env}`.
+fn check_variables(
+    variables: &BTreeMap<String, String>,
+    login_users: &[(String, String)],
+    services: &[ServiceDecl],
+) -> Result<(), Fault> {
+    let mut engine: Vec<String> = ["env", "db_name", "owner_role", "rw_role", "ro_role"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    engine.push("service_role".into());
+    engine.extend(login_users.iter().map(|(stem, _)| format!("{stem}_user")));
+    engine.extend(services.iter().map(|s| format!("{}_service_user", s.name)));
+    for (name, value) in variables {
+        if engine.contains(name) {
+            return Err((
+                Some(format!("{name} =")),
+                format!(
+                    "[variables]: {name:?} is defined by ores-sql itself and cannot be overridden"
+                ),
+            ));
+        }
+        if !is_var_name(name) {
+            return Err((
+                Some(format!("{name} =")),
+                format!("[variables]: {name:?} is not a psql variable name"),
+            ));
+        }
+        let rest = value.replace("{env}", "");
+        if rest.contains('{') || rest.contains('}') {
+            return Err((
+                Some(format!("{name} =")),
+                format!("[variables] {name}: the only placeholder is {{env}}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The first line of `text` containing `needle` outside a comment, or 0.

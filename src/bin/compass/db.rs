@@ -1,13 +1,15 @@
 //! `compass db ...`: one environment's database.
 
-use crate::cli::{Db, Target};
+use crate::cli::{Db, Guard, Target, Yes};
 use crate::render;
 use crate::ui::{Refusal, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
 use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
 use ores_sql::lifecycle::target::check_name;
 use ores_sql::{Config, Error, SqlTree};
+use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 
 /// The configuration for a command that builds or replaces `database` (default: the
 /// environment's), refused before any question if the name may not be touched.
@@ -30,234 +32,50 @@ pub fn run(command: Db) -> Outcome {
             sql_dir,
             guard,
             target,
-        } => {
-            let mut config = build_target(&target, database.as_deref())?;
-            config.terminate_connections = guard.kill;
-            config.rebuild = rebuild;
-            if let Some(n) = workers {
-                config.build_workers = n.into();
-            }
-            // Say it is ready as soon as it is; the previous copy is dropped and the
-            // next cached copy made meanwhile, and compass exits only once that is done.
-            config.retire_in_background = true;
-            // A tree that does not read is refused before anything is asked.
-            let tree = SqlTree::open(sql_dir.as_deref())?;
-            confirm(
-                guard.yes,
-                &format!(
-                    "drop and rebuild database {} (environment {})",
-                    config.database, config.env
-                ),
-            )?;
-            let report = with_spinner(format!("rebuilding {}", config.database), || {
-                ores_sql::recreate_with(&config, tree.manifest())
-            })?;
-            println!("{}", render::built(&report));
-            with_spinner("dropping the previous copy, keeping a spare", || {
-                ores_sql::lifecycle::retire::wait_for_background()
-            });
-            Ok(())
-        }
+        } => recreate(database, rebuild, workers, sql_dir, guard, target),
         Db::Setup {
             database,
             sql_dir,
             target,
-        } => {
-            let config = build_target(&target, database.as_deref())?;
-            let tree = SqlTree::open(sql_dir.as_deref())?;
-            let report = with_spinner(format!("setting up {}", config.database), || {
-                ores_sql::setup_with(&config, tree.manifest())
-            })?;
-            println!("{}", render::set_up(&report));
-            Ok(())
-        }
+        } => setup(database, sql_dir, target),
         Db::Drop {
             database,
             guard,
             target,
-        } => {
-            let config = load(&target)?;
-            check_name(&database)?;
-            confirm(guard.yes, &format!("drop database {database}"))?;
-            if ores_sql::lifecycle::drop::drop_named(&config, &database, guard.kill)? {
-                println!("dropped {database}");
-            } else {
-                println!("{database} does not exist; nothing to drop");
-            }
-            Ok(())
-        }
+        } => drop_database(database, guard, target),
         Db::Teardown {
             database,
             guard,
             target,
-        } => {
-            let mut config = load(&target)?;
-            config.terminate_connections = guard.kill;
-            let name = database.clone().unwrap_or_else(|| config.database.clone());
-            check_name(&name)?;
-            confirm(
-                guard.yes,
-                &format!(
-                    "drop database {name} and every role of environment {}",
-                    config.env
-                ),
-            )?;
-            crate::env::teardown(&config, database.as_deref())
-        }
+        } => teardown(database, guard, target),
         Db::Sql {
             role,
             psql,
             target,
             args,
-        } => {
-            let config = load(&target)?;
-            let mut cmd = ores_sql::server::psql::command(&config, &psql, role.as_deref(), &args)?;
-            // exec only returns on failure.
-            let e = cmd.exec();
-            Err(Refusal(format!(
-                "cannot run {psql}: {e}; install postgresql-client or point ORES_PSQL (--psql) at psql"
-            ))
-            .into())
-        }
-        Db::ResetSystem { yes, target } => {
-            let config = load(&target)?;
-            confirm(
-                yes.yes,
-                &format!(
-                    "reset system data of {} (purges every non-system tenant)",
-                    config.database
-                ),
-            )?;
-            let n = ores_sql::lifecycle::reset::reset_system(&config)?;
-            println!(
-                "reset system data of {}: {n} row(s) affected",
-                config.database
-            );
-            Ok(())
-        }
+        } => sql(role, psql, target, args),
+        Db::ResetSystem { yes, target } => reset_system(yes, target),
         Db::ResetTenant {
             tenant,
             yes,
             target,
-        } => {
-            let config = load(&target)?;
-            confirm(
-                yes.yes,
-                &format!("reset the data of tenant {tenant} in {}", config.database),
-            )?;
-            let n = ores_sql::lifecycle::reset::reset_tenant(&config, &tenant)?;
-            println!(
-                "reset tenant {tenant} in {}: {n} row(s) affected",
-                config.database
-            );
-            Ok(())
-        }
-        Db::Status { json, target } => {
-            let status = inspect::status(&load(&target)?)?;
-            if json {
-                render::json(&status.report());
-            } else {
-                print!("{}", render::status(&status));
-            }
-            Ok(())
-        }
-        Db::Version { json, target } => {
-            let status = inspect::status(&load(&target)?)?;
-            if json {
-                render::json(&status.version_report());
-                return match status.recorded {
-                    Some(_) => Ok(()),
-                    None => Err(Failure::Reported),
-                };
-            }
-            match (&status.recorded, status.state) {
-                (Some(info), state) => {
-                    println!("{}", render::version(&status.database, info, state));
-                    Ok(())
-                }
-                (None, State::Missing) => Err(Error::NoSuchDatabase(status.database).into()),
-                (None, _) => Err(Refusal(format!(
-                    "database {} has no build record, so it is not an ORE Studio database (or was not built by compass); rebuild it with `compass db recreate`",
-                    status.database
-                ))
-                .into()),
-            }
-        }
-        Db::List { json, target } => {
-            let config = load(&target)?;
-            let listing = DatabaseListing {
-                server: config.server_label(),
-                env: config.env.clone(),
-                env_database: config.database.clone(),
-                databases: inspect::list_databases(&config)?,
-            };
-            if json {
-                render::json(&listing);
-            } else {
-                println!("{}", render::databases(&listing));
-            }
-            Ok(())
-        }
-        Db::Roles { json, target } => {
-            let config = load(&target)?;
-            let report = RolesReport {
-                env: config.env.clone(),
-                roles: inspect::roles(&config, &config.env)?,
-            };
-            if json {
-                render::json(&report);
-            } else {
-                println!("{}", render::roles(&report));
-            }
-            Ok(())
-        }
+        } => reset_tenant(tenant, yes, target),
+        Db::Status { json, target } => status(json, target),
+        Db::Version { json, target } => version(json, target),
+        Db::List { json, target } => list(json, target),
+        Db::Roles { json, target } => roles(json, target),
         Db::Connections {
             database,
             kill,
             json,
             yes,
             target,
-        } => {
-            let config = load(&target)?;
-            let name = database.unwrap_or_else(|| config.database.clone());
-            if kill {
-                check_name(&name)?;
-                confirm(yes.yes, &format!("terminate every session on {name}"))?;
-                let killed = inspect::kill_connections(&config, &name)?;
-                println!("terminated {} session(s) on {name}", killed.len());
-                return Ok(());
-            }
-            let report = ConnectionsReport {
-                sessions: inspect::connections(&config, &name)?,
-                database: name,
-            };
-            if json {
-                render::json(&report);
-            } else {
-                println!("{}", render::connections(&report));
-            }
-            Ok(())
-        }
+        } => connections(database, kill, json, yes, target),
         Db::Validate {
             json,
             sql_dir,
             target,
-        } => {
-            let config = load(&target)?;
-            let tree = SqlTree::open(sql_dir.as_deref())?;
-            let report = ores_sql::validate::run_tree(&config, &tree)?;
-            if json {
-                render::json(&report);
-            } else {
-                print!("{report}");
-            }
-            if report.is_clean() {
-                Ok(())
-            } else {
-                // The report above already lists every violation with its rule id.
-                Err(Failure::Reported)
-            }
-        }
+        } => validate(json, sql_dir, target),
         Db::RecreateEntity {
             entity,
             force,
@@ -265,34 +83,262 @@ pub fn run(command: Db) -> Outcome {
             sql_dir,
             yes,
             target,
-        } => {
-            let tree = SqlTree::open(sql_dir.as_deref())?;
-            let manifest = tree.manifest();
-            if list {
-                println!("{}", render::entities(manifest));
-                return Ok(());
-            }
-            let entity = entity.unwrap_or_default();
-            let config = load(&target)?;
-            if force {
-                confirm(
-                    yes.yes,
-                    &format!(
-                        "recreate {entity} in {}, discarding the rows its tables hold",
-                        config.database
-                    ),
-                )?;
-            }
-            let report = with_spinner(
-                format!("recreating {entity} in {}", config.database),
-                || {
-                    ores_sql::lifecycle::entity::recreate_entity_with(
-                        &config, manifest, &entity, force,
-                    )
-                },
-            )?;
-            print!("{}", render::entity(&report, &config.database));
+        } => recreate_entity(entity, force, list, sql_dir, yes, target),
+    }
+}
+
+fn recreate(
+    database: Option<String>,
+    rebuild: bool,
+    workers: Option<u16>,
+    sql_dir: Option<PathBuf>,
+    guard: Guard,
+    target: Target,
+) -> Outcome {
+    let mut config = build_target(&target, database.as_deref())?;
+    config.terminate_connections = guard.kill;
+    config.rebuild = rebuild;
+    if let Some(n) = workers {
+        config.build_workers = n.into();
+    }
+    // Say it is ready as soon as it is; the previous copy is dropped and the
+    // next cached copy made meanwhile, and compass exits only once that is done.
+    config.retire_in_background = true;
+    // A tree that does not read is refused before anything is asked.
+    let tree = SqlTree::open(sql_dir.as_deref())?;
+    confirm(
+        guard.yes,
+        &format!(
+            "drop and rebuild database {} (environment {})",
+            config.database, config.env
+        ),
+    )?;
+    let report = with_spinner(format!("rebuilding {}", config.database), || {
+        ores_sql::recreate_with(&config, tree.manifest())
+    })?;
+    println!("{}", render::built(&report));
+    with_spinner("dropping the previous copy, keeping a spare", || {
+        ores_sql::lifecycle::retire::wait_for_background()
+    });
+    Ok(())
+}
+
+fn setup(database: Option<String>, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = build_target(&target, database.as_deref())?;
+    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let report = with_spinner(format!("setting up {}", config.database), || {
+        ores_sql::setup_with(&config, tree.manifest())
+    })?;
+    println!("{}", render::set_up(&report));
+    Ok(())
+}
+
+fn drop_database(database: String, guard: Guard, target: Target) -> Outcome {
+    let config = load(&target)?;
+    check_name(&database)?;
+    confirm(guard.yes, &format!("drop database {database}"))?;
+    if ores_sql::lifecycle::drop::drop_named(&config, &database, guard.kill)? {
+        println!("dropped {database}");
+    } else {
+        println!("{database} does not exist; nothing to drop");
+    }
+    Ok(())
+}
+
+fn teardown(database: Option<String>, guard: Guard, target: Target) -> Outcome {
+    let mut config = load(&target)?;
+    config.terminate_connections = guard.kill;
+    let name = database.clone().unwrap_or_else(|| config.database.clone());
+    check_name(&name)?;
+    confirm(
+        guard.yes,
+        &format!(
+            "drop database {name} and every role of environment {}",
+            config.env
+        ),
+    )?;
+    crate::env::teardown(&config, database.as_deref())
+}
+
+fn sql(role: Option<String>, psql: String, target: Target, args: Vec<OsString>) -> Outcome {
+    let config = load(&target)?;
+    let mut cmd = ores_sql::server::psql::command(&config, &psql, role.as_deref(), &args)?;
+    // exec only returns on failure.
+    let e = cmd.exec();
+    Err(Refusal(format!(
+        "cannot run {psql}: {e}; install postgresql-client or point ORES_PSQL (--psql) at psql"
+    ))
+    .into())
+}
+
+fn reset_system(yes: Yes, target: Target) -> Outcome {
+    let config = load(&target)?;
+    confirm(
+        yes.yes,
+        &format!(
+            "reset system data of {} (purges every non-system tenant)",
+            config.database
+        ),
+    )?;
+    let n = ores_sql::lifecycle::reset::reset_system(&config)?;
+    println!(
+        "reset system data of {}: {n} row(s) affected",
+        config.database
+    );
+    Ok(())
+}
+
+fn reset_tenant(tenant: String, yes: Yes, target: Target) -> Outcome {
+    let config = load(&target)?;
+    confirm(
+        yes.yes,
+        &format!("reset the data of tenant {tenant} in {}", config.database),
+    )?;
+    let n = ores_sql::lifecycle::reset::reset_tenant(&config, &tenant)?;
+    println!(
+        "reset tenant {tenant} in {}: {n} row(s) affected",
+        config.database
+    );
+    Ok(())
+}
+
+fn status(json: bool, target: Target) -> Outcome {
+    let status = inspect::status(&load(&target)?)?;
+    if json {
+        render::json(&status.report());
+    } else {
+        print!("{}", render::status(&status));
+    }
+    Ok(())
+}
+
+fn version(json: bool, target: Target) -> Outcome {
+    let status = inspect::status(&load(&target)?)?;
+    if json {
+        render::json(&status.version_report());
+        return match status.recorded {
+            Some(_) => Ok(()),
+            None => Err(Failure::Reported),
+        };
+    }
+    match (&status.recorded, status.state) {
+        (Some(info), state) => {
+            println!("{}", render::version(&status.database, info, state));
             Ok(())
         }
+        (None, State::Missing) => Err(Error::NoSuchDatabase(status.database).into()),
+        (None, _) => Err(Refusal(format!(
+            "database {} has no build record, so it is not an ORE Studio database (or was not built by compass); rebuild it with `compass db recreate`",
+            status.database
+        ))
+        .into()),
     }
+}
+
+fn list(json: bool, target: Target) -> Outcome {
+    let config = load(&target)?;
+    let listing = DatabaseListing {
+        server: config.server_label(),
+        env: config.env.clone(),
+        env_database: config.database.clone(),
+        databases: inspect::list_databases(&config)?,
+    };
+    if json {
+        render::json(&listing);
+    } else {
+        println!("{}", render::databases(&listing));
+    }
+    Ok(())
+}
+
+fn roles(json: bool, target: Target) -> Outcome {
+    let config = load(&target)?;
+    let report = RolesReport {
+        env: config.env.clone(),
+        roles: inspect::roles(&config, &config.env)?,
+    };
+    if json {
+        render::json(&report);
+    } else {
+        println!("{}", render::roles(&report));
+    }
+    Ok(())
+}
+
+fn connections(
+    database: Option<String>,
+    kill: bool,
+    json: bool,
+    yes: Yes,
+    target: Target,
+) -> Outcome {
+    let config = load(&target)?;
+    let name = database.unwrap_or_else(|| config.database.clone());
+    if kill {
+        check_name(&name)?;
+        confirm(yes.yes, &format!("terminate every session on {name}"))?;
+        let killed = inspect::kill_connections(&config, &name)?;
+        println!("terminated {} session(s) on {name}", killed.len());
+        return Ok(());
+    }
+    let report = ConnectionsReport {
+        sessions: inspect::connections(&config, &name)?,
+        database: name,
+    };
+    if json {
+        render::json(&report);
+    } else {
+        println!("{}", render::connections(&report));
+    }
+    Ok(())
+}
+
+fn validate(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = load(&target)?;
+    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let report = ores_sql::validate::run_tree(&config, &tree)?;
+    if json {
+        render::json(&report);
+    } else {
+        print!("{report}");
+    }
+    if report.is_clean() {
+        Ok(())
+    } else {
+        // The report above already lists every violation with its rule id.
+        Err(Failure::Reported)
+    }
+}
+
+fn recreate_entity(
+    entity: Option<String>,
+    force: bool,
+    list: bool,
+    sql_dir: Option<PathBuf>,
+    yes: Yes,
+    target: Target,
+) -> Outcome {
+    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let manifest = tree.manifest();
+    if list {
+        println!("{}", render::entities(manifest));
+        return Ok(());
+    }
+    let entity = entity.unwrap_or_default();
+    let config = load(&target)?;
+    if force {
+        confirm(
+            yes.yes,
+            &format!(
+                "recreate {entity} in {}, discarding the rows its tables hold",
+                config.database
+            ),
+        )?;
+    }
+    let report = with_spinner(
+        format!("recreating {entity} in {}", config.database),
+        || ores_sql::lifecycle::entity::recreate_entity_with(&config, manifest, &entity, force),
+    )?;
+    print!("{}", render::entity(&report, &config.database));
+    Ok(())
 }

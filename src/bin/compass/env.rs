@@ -1,7 +1,7 @@
 //! `compass env ...`: a whole environment and its configuration.
 
 use crate::Outcome;
-use crate::cli::EnvCmd;
+use crate::cli::{EnvCmd, Guard};
 use crate::render;
 use crate::ui::{confirm, with_spinner};
 use ores_sql::config::envfile;
@@ -10,56 +10,64 @@ use ores_sql::{Config, Error};
 
 pub fn run(command: EnvCmd) -> Outcome {
     match command {
-        EnvCmd::Recreate { env, guard } => {
-            let mut config = load_env(&env)?;
-            config.terminate_connections = guard.kill;
-            check_name(&config.database)?;
-            confirm(
-                guard.yes,
-                &format!(
-                    "tear down environment {env} (database {} and its roles) and build it again",
-                    config.database
-                ),
-            )?;
-            let (removed, built) = with_spinner(format!("recreating environment {env}"), || {
-                ores_sql::lifecycle::drop::recreate_environment(&config)
-            })?;
-            println!("{}", render::environment_rebuilt(&env, &removed, &built));
-            Ok(())
-        }
-        EnvCmd::Teardown { env, guard } => {
-            let mut config = load_env(&env)?;
-            config.terminate_connections = guard.kill;
-            confirm(
-                guard.yes,
-                &format!(
-                    "drop database {} and every role of environment {env}",
-                    config.database
-                ),
-            )?;
-            teardown(&config, None)
-        }
-        EnvCmd::Check => {
-            let check = envfile::check()?;
-            print!("{}", render::env_check(&check));
-            match envfile::describe_failure(&check) {
-                None => {
-                    println!("ok: configuration is complete");
-                    Ok(())
-                }
-                Some(e) => Err(e.into()),
-            }
-        }
-        EnvCmd::Configure { env, force } => {
-            let dir = std::env::current_dir().map_err(|source| Error::Io {
-                context: "finding the working directory".into(),
-                source,
-            })?;
-            let written = ores_sql::config::configure::write_env_file(&dir, &env, force)?;
-            println!("{}", render::configured(&written));
-            Ok(())
-        }
+        EnvCmd::Recreate { env, guard } => recreate(&env, guard),
+        EnvCmd::Teardown { env, guard } => teardown_env(&env, guard),
+        EnvCmd::Check => check(),
+        EnvCmd::Configure { env, force } => configure(&env, force),
     }
+}
+
+fn recreate(env: &str, guard: Guard) -> Outcome {
+    let mut config = load_env(env)?;
+    config.terminate_connections = guard.kill;
+    check_name(&config.database)?;
+    confirm(
+        guard.yes,
+        &format!(
+            "tear down environment {env} (database {} and its roles) and build it again",
+            config.database
+        ),
+    )?;
+    let (removed, built) = with_spinner(format!("recreating environment {env}"), || {
+        ores_sql::lifecycle::drop::recreate_environment(&config)
+    })?;
+    println!("{}", render::environment_rebuilt(env, &removed, &built));
+    Ok(())
+}
+
+fn teardown_env(env: &str, guard: Guard) -> Outcome {
+    let mut config = load_env(env)?;
+    config.terminate_connections = guard.kill;
+    confirm(
+        guard.yes,
+        &format!(
+            "drop database {} and every role of environment {env}",
+            config.database
+        ),
+    )?;
+    teardown(&config, None)
+}
+
+fn check() -> Outcome {
+    let check = envfile::check()?;
+    print!("{}", render::env_check(&check));
+    match envfile::describe_failure(&check) {
+        None => {
+            println!("ok: configuration is complete");
+            Ok(())
+        }
+        Some(e) => Err(e.into()),
+    }
+}
+
+fn configure(env: &str, force: bool) -> Outcome {
+    let dir = std::env::current_dir().map_err(|source| Error::Io {
+        context: "finding the working directory".into(),
+        source,
+    })?;
+    let written = ores_sql::config::configure::write_env_file(&dir, env, force)?;
+    println!("{}", render::configured(&written));
+    Ok(())
 }
 
 fn load_env(env: &str) -> Result<Config, Error> {

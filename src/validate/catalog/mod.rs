@@ -64,9 +64,6 @@ struct Table {
 /// The transition table of `<table stem>_lookup_trg` (`sql/README.md`).
 const LOOKUP_NEW_TABLE: &str = "inserted_rows";
 
-/// Rule, trigger kind, timing in words, and the test on `pg_trigger.tgtype`.
-type TriggerExpectation = (RuleId, &'static str, &'static str, fn(i32) -> bool);
-
 type Push<'a> = &'a mut dyn FnMut(RuleId, &str, String);
 
 /// Every catalog rule (C001..C023) on the database `client` is connected to, whose

@@ -3,6 +3,20 @@
 use super::*;
 use std::collections::BTreeSet;
 
+// pg_trigger.tgtype bits.
+const ROW: i32 = 1;
+const BEFORE: i32 = 2;
+const INSERT: i32 = 4;
+const DELETE: i32 = 8;
+const UPDATE: i32 = 16;
+const INSTEAD: i32 = 64;
+
+/// A trigger as `pg_trigger` has it: `tgtype`, `tgenabled` and `tgnewtable`.
+type Trigger = (i32, String, Option<String>);
+
+/// Triggers by `table/trigger`.
+type Triggers = BTreeMap<String, Trigger>;
+
 /// C014..C018, C023: the bitemporal machinery of every versioned table.
 pub(super) fn check_versioned(client: &mut Client, tables: &[Table], push: Push<'_>) -> Result<()> {
     let versioned: Vec<&Table> = tables
@@ -13,6 +27,23 @@ pub(super) fn check_versioned(client: &mut Client, tables: &[Table], push: Push<
         return Ok(());
     }
     let names: Vec<&str> = versioned.iter().map(|t| t.name.as_str()).collect();
+    let temporal = tables_with_temporal_exclusion(client, &names)?;
+    let triggers = load_triggers(client, &names)?;
+    // Table by table, every rule in turn: the order the violations were always found in.
+    for t in versioned {
+        check_versioned_columns(t, push);
+        check_temporal_exclusion(t, &temporal, push);
+        check_insert_trigger(t, &triggers, push);
+        check_delete_trigger(t, &triggers, push);
+        check_notify_trigger(t, &triggers, push);
+        check_lookup_trigger(t, &triggers, push);
+    }
+    Ok(())
+}
+
+/// The tables among `names` with an exclusion constraint that makes two versions of
+/// one key always conflict (what C015 asks for).
+fn tables_with_temporal_exclusion(client: &mut Client, names: &[&str]) -> Result<BTreeSet<String>> {
     // Per exclusion constraint: its definition, the columns it compares by
     // themselves (`conkey`), the columns its expressions read, its operators, and the
     // table's primary key.
@@ -71,7 +102,12 @@ pub(super) fn check_versioned(client: &mut Client, tables: &[Table], push: Push<
             temporal.insert(table);
         }
     }
-    let triggers = client
+    Ok(temporal)
+}
+
+/// The user triggers on the tables among `names`.
+fn load_triggers(client: &mut Client, names: &[&str]) -> Result<Triggers> {
+    let rows = client
         .query(
             "SELECT c.relname::text, t.tgname::text, t.tgtype::int4, t.tgenabled::text,
                     t.tgnewtable::text
@@ -81,91 +117,134 @@ pub(super) fn check_versioned(client: &mut Client, tables: &[Table], push: Push<
             &[&names],
         )
         .context("validate: listing triggers")?;
-    let mut by_name: BTreeMap<String, (i32, String, Option<String>)> = BTreeMap::new();
-    for r in triggers {
+    let mut by_name = Triggers::new();
+    for r in rows {
         let (table, trigger): (String, String) = (r.get(0), r.get(1));
         by_name.insert(format!("{table}/{trigger}"), (r.get(2), r.get(3), r.get(4)));
     }
-    // pg_trigger.tgtype bits.
-    const ROW: i32 = 1;
-    const BEFORE: i32 = 2;
-    const INSERT: i32 = 4;
-    const DELETE: i32 = 8;
-    const UPDATE: i32 = 16;
-    const INSTEAD: i32 = 64;
-    for t in versioned {
-        let name = t.name.as_str();
-        let problems: Vec<String> = VERSIONED_COLUMNS
-            .iter()
-            .filter_map(|(col, ty)| match t.columns.get(*col) {
-                None => Some(format!("{col} missing")),
-                Some(actual) if actual != ty => Some(format!("{col} is {actual}, not {ty}")),
-                Some(_) => None,
-            })
-            .collect();
-        if !problems.is_empty() {
-            push(
-                RuleId::C014,
-                name,
-                format!("versioned column set incomplete: {}", problems.join(", ")),
-            );
-        }
-        if !temporal.contains(name) {
-            push(
-                RuleId::C015,
-                name,
-                "no gist exclusion constraint over the key (led by tenant_id WITH =, every other element a key column or a function of the key, compared WITH =) forbidding overlapping tstzrange(valid_from, valid_to)".into(),
-            );
-        }
-        let stem = name.strip_suffix("_tbl").unwrap_or(name);
-        let expectations: [TriggerExpectation; 4] = [
-            (RuleId::C016, "insert", "BEFORE INSERT FOR EACH ROW", |ty| {
-                ty & (ROW | BEFORE | INSERT) == ROW | BEFORE | INSERT && ty & INSTEAD == 0
-            }),
-            (RuleId::C017, "delete", "BEFORE DELETE FOR EACH ROW", |ty| {
-                ty & (ROW | BEFORE | DELETE) == ROW | BEFORE | DELETE && ty & INSTEAD == 0
-            }),
-            (
-                RuleId::C018,
-                "notify",
-                "AFTER INSERT OR UPDATE OR DELETE",
-                |ty| {
-                    ty & (BEFORE | INSTEAD) == 0
-                        && ty & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
-                },
-            ),
-            (
-                RuleId::C023,
-                "lookup",
-                "AFTER INSERT FOR EACH STATEMENT",
-                |ty| ty & (ROW | BEFORE | INSTEAD) == 0 && ty & INSERT == INSERT,
-            ),
-        ];
-        for (rule, kind, timing, ok) in expectations {
-            let trigger = format!("{stem}_{kind}_trg");
-            match by_name.get(&format!("{name}/{trigger}")) {
-                None => push(rule, name, format!("has no trigger {trigger} ({timing})")),
-                Some((ty, _, _)) if !ok(*ty) => {
-                    push(rule, name, format!("trigger {trigger} is not {timing}"))
-                }
-                Some((_, enabled, _)) if enabled == "D" => {
-                    push(rule, name, format!("trigger {trigger} is disabled"))
-                }
-                // ores_utility_versioned_lookup_fn reads the rows under this name.
-                Some((_, _, new_table))
-                    if rule == RuleId::C023 && new_table.as_deref() != Some(LOOKUP_NEW_TABLE) =>
-                {
-                    push(
-                        rule,
-                        name,
-                        format!(
-                            "trigger {trigger} does not say REFERENCING NEW TABLE AS {LOOKUP_NEW_TABLE}"
-                        ),
-                    )
-                }
-                Some(_) => {}
-            }
-        }
+    Ok(by_name)
+}
+
+/// C014: the versioning triggers and every reader of history rely on each of these
+/// columns, with exactly these types.
+fn check_versioned_columns(t: &Table, push: Push<'_>) {
+    let problems: Vec<String> = VERSIONED_COLUMNS
+        .iter()
+        .filter_map(|(col, ty)| match t.columns.get(*col) {
+            None => Some(format!("{col} missing")),
+            Some(actual) if actual != ty => Some(format!("{col} is {actual}, not {ty}")),
+            Some(_) => None,
+        })
+        .collect();
+    if !problems.is_empty() {
+        push(
+            RuleId::C014,
+            &t.name,
+            format!("versioned column set incomplete: {}", problems.join(", ")),
+        );
     }
-    Ok(())
+}
+
+/// C015: without such a constraint two current versions of one key can coexist
+/// whenever the triggers are bypassed or race.
+fn check_temporal_exclusion(t: &Table, temporal: &BTreeSet<String>, push: Push<'_>) {
+    if !temporal.contains(&t.name) {
+        push(
+            RuleId::C015,
+            &t.name,
+            "no gist exclusion constraint over the key (led by tenant_id WITH =, every other element a key column or a function of the key, compared WITH =) forbidding overlapping tstzrange(valid_from, valid_to)".into(),
+        );
+    }
+}
+
+/// C016: the insert trigger closes the current version, bumps `version` and refuses a
+/// stale expected version, so it must run on each row before it lands.
+fn check_insert_trigger(t: &Table, triggers: &Triggers, push: Push<'_>) {
+    check_trigger(
+        t,
+        triggers,
+        (RuleId::C016, "insert", "BEFORE INSERT FOR EACH ROW"),
+        |ty| ty & (ROW | BEFORE | INSERT) == ROW | BEFORE | INSERT && ty & INSTEAD == 0,
+        push,
+    );
+}
+
+/// C017: a delete is a soft delete (the trigger closes the current row and returns
+/// NULL), so it must run on each row before the row goes.
+fn check_delete_trigger(t: &Table, triggers: &Triggers, push: Push<'_>) {
+    check_trigger(
+        t,
+        triggers,
+        (RuleId::C017, "delete", "BEFORE DELETE FOR EACH ROW"),
+        |ty| ty & (ROW | BEFORE | DELETE) == ROW | BEFORE | DELETE && ty & INSTEAD == 0,
+        push,
+    );
+}
+
+/// C018: services learn of every change through pg_notify, sent once it has happened.
+fn check_notify_trigger(t: &Table, triggers: &Triggers, push: Push<'_>) {
+    check_trigger(
+        t,
+        triggers,
+        (RuleId::C018, "notify", "AFTER INSERT OR UPDATE OR DELETE"),
+        |ty| {
+            ty & (BEFORE | INSTEAD) == 0
+                && ty & (INSERT | UPDATE | DELETE) == INSERT | UPDATE | DELETE
+        },
+        push,
+    );
+}
+
+/// C023: the lookups, tenant and change reason of inserted rows are checked once per
+/// statement, reading the rows under the transition table's agreed name.
+fn check_lookup_trigger(t: &Table, triggers: &Triggers, push: Push<'_>) {
+    let Some((_, _, new_table)) = check_trigger(
+        t,
+        triggers,
+        (RuleId::C023, "lookup", "AFTER INSERT FOR EACH STATEMENT"),
+        |ty| ty & (ROW | BEFORE | INSTEAD) == 0 && ty & INSERT == INSERT,
+        push,
+    ) else {
+        return;
+    };
+    // ores_utility_versioned_lookup_fn reads the rows under this name.
+    if new_table.as_deref() != Some(LOOKUP_NEW_TABLE) {
+        push(
+            RuleId::C023,
+            &t.name,
+            format!(
+                "trigger {}_lookup_trg does not say REFERENCING NEW TABLE AS {LOOKUP_NEW_TABLE}",
+                stem(t)
+            ),
+        );
+    }
+}
+
+/// Pushes `rule` unless `<table stem>_<kind>_trg` exists, fires as `ok` says (`timing`
+/// in words) and is enabled; returns the trigger when it does all three.
+fn check_trigger<'a>(
+    t: &Table,
+    triggers: &'a Triggers,
+    (rule, kind, timing): (RuleId, &str, &str),
+    ok: fn(i32) -> bool,
+    push: Push<'_>,
+) -> Option<&'a Trigger> {
+    let name = t.name.as_str();
+    let trigger = format!("{}_{kind}_trg", stem(t));
+    match triggers.get(&format!("{name}/{trigger}")) {
+        None => push(rule, name, format!("has no trigger {trigger} ({timing})")),
+        Some((ty, _, _)) if !ok(*ty) => {
+            push(rule, name, format!("trigger {trigger} is not {timing}"))
+        }
+        Some((_, enabled, _)) if enabled == "D" => {
+            push(rule, name, format!("trigger {trigger} is disabled"))
+        }
+        Some(found) => return Some(found),
+    }
+    None
+}
+
+/// The table's name without `_tbl`, which its triggers' names start with.
+fn stem(t: &Table) -> &str {
+    t.name.strip_suffix("_tbl").unwrap_or(&t.name)
 }
