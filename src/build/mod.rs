@@ -6,10 +6,13 @@
 //!
 //! 1. [`staging::create_and_fill`] creates the database, owned by the environment's
 //!    owner group, and drops it again if anything after fails;
-//! 2. [`phases::prologue`] installs the extensions and the applied-scripts table, then
-//!    one builder of the 2×2 grid below applies the scripts;
-//! 3. [`phases::finish`] applies the grants, writes the applied-scripts rows and the
-//!    build record ([`record`]), and commits.
+//! 2. [`phases::prepare`], the administrator's part, installs the extensions and the
+//!    applied-scripts table; then one builder of the 2×2 grid below applies the
+//!    scripts in sessions of the tree's DDL login ([`login`]), never the
+//!    administrator's;
+//! 3. [`phases::finish`], still as the DDL login, hands what it made to the owner
+//!    group, applies the grants, writes the applied-scripts rows and the build
+//!    record ([`record`]), and commits.
 //!
 //! | tree layout | one connection (one transaction) | several connections |
 //! |---|---|---|
@@ -19,6 +22,7 @@
 //! Both parallel builders hand their units to the one [`parallel::scheduler`]; the
 //! order it keeps comes from the text analysis in [`crate::tree::analysis`].
 
+pub(crate) mod login;
 pub mod parallel;
 pub(crate) mod phases;
 pub mod record;
@@ -48,27 +52,21 @@ pub fn build_database(
     let rights = AdminRights::detect(admin)?;
     rights.check_extensions(admin, &config.extensions)?;
     rights.join_owner(admin, &config.env)?;
-    build_with(admin, config, database, manifest, &rights, 1).map(drop)
+    build_with(admin, config, database, manifest, 1).map(drop)
 }
 
 /// Builds `manifest` into a new `database` on `workers` connections, choosing the
-/// builder: several connections when asked for and safe for this administrator, else
-/// one transaction. Returns the path taken. The administrator's `rights` are known
-/// and it is a member of the owner group if it is not a superuser.
+/// builder: several connections when asked for, else one transaction. Returns the path taken. The administrator is a member of the
+/// owner group if it is not a superuser.
 pub(crate) fn build_with(
     admin: &mut Client,
     config: &Config,
     database: &str,
     manifest: &Manifest,
-    rights: &AdminRights,
     workers: usize,
 ) -> Result<BuildPath> {
-    // An entry-script tree keeps psql's one ordered stream and overlaps only what its
-    // order does not decide; it takes a superuser, whom the DDL login user's session
-    // on every worker needs (any other administrator builds it on one connection).
-    let parallel = workers > 1 && (rights.superuser || !manifest.entry_mode());
-    if !parallel {
-        single::build(admin, config, database, manifest, rights)?;
+    if workers <= 1 {
+        single::build(admin, config, database, manifest)?;
         return Ok(BuildPath::Full);
     }
     if manifest.entry_mode() {

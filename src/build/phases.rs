@@ -1,11 +1,14 @@
 //! What every builder does before and after the scripts: the prologue (extensions,
 //! the applied-scripts table) and the end of the build (grants, the record, commit).
 
+use crate::build::Lap;
 use crate::build::record::{BuildPath, applied_table_sql, record_applied, record_build};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
+use crate::server::admin::connect_admin_to;
 use crate::server::grants::{apply_grants_in, database_grants_sql};
+use crate::server::rights::AdminRights;
 use crate::tree::manifest::Manifest;
 
 /// Tells the versioning trigger, for one transaction, that the database is being
@@ -44,9 +47,49 @@ pub(crate) fn prologue_sql(
     prologue
 }
 
-/// What every build path ends with, in its last transaction (acting as the owner
-/// group): the grants derived from the registry, the database's own privileges, the
-/// applied-scripts rows, the build record, the commit.
+/// The administrator's part of a build, in a session of its own before any script
+/// of the tree runs: the extensions and the applied-scripts table, committed.
+pub(crate) fn prepare(
+    config: &Config,
+    database: &str,
+    owner: &str,
+    manifest: &Manifest,
+) -> Result<()> {
+    let mut lap = Lap::start();
+    let mut client = connect_admin_to(config, database)?;
+    // A superuser installs the extensions itself; any other login (trusted ones
+    // only) as the database's owner.
+    let superuser = AdminRights::detect(&mut client)?.superuser;
+    let mut tx = client
+        .transaction()
+        .context("opening the prologue transaction")?;
+    let extensions = extensions_for(&mut tx, config, manifest)?;
+    tx.batch_execute(&prologue_sql(&extensions, owner, !superuser))
+        .context("preparing the database (extensions, applied-scripts table)")?;
+    tx.commit().context("committing the prologue")?;
+    lap.log("extensions");
+    Ok(())
+}
+
+/// What a transaction of the tree's scripts starts with, in a DDL login's session:
+/// acting as `role` when given (a numeric tree runs as the owner group, an entry
+/// tree as the DDL login itself), and bulk seeding when asked for.
+pub(crate) fn session_setup(config: &Config, role: Option<&str>) -> String {
+    let mut setup = String::from("SET LOCAL synchronous_commit = off;\n");
+    if let Some(role) = role {
+        setup.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(role)));
+    }
+    if config.bulk_seed {
+        setup.push_str(BULK_SEED_SQL);
+        setup.push_str(";\n");
+    }
+    setup
+}
+
+/// What every build path ends with, in its last transaction on a session of the DDL
+/// login `ddl`: whatever the scripts made as that login goes to the owner group, then
+/// (acting as the owner group) the grants derived from the registry, the database's
+/// own privileges, the applied-scripts rows, the build record, the commit.
 pub(crate) fn finish(
     mut tx: postgres::Transaction<'_>,
     config: &Config,
@@ -54,6 +97,14 @@ pub(crate) fn finish(
     manifest: &Manifest,
     path: BuildPath,
 ) -> Result<()> {
+    let owner = crate::tree::roles::role_name(&config.env, "owner");
+    let ddl = crate::build::login::ddl_role(manifest, &config.env)?;
+    tx.batch_execute(&format!(
+        "SET LOCAL synchronous_commit = off; RESET ROLE;\nREASSIGN OWNED BY {d} TO {o};\nSET LOCAL ROLE {o};",
+        d = quote_ident(&ddl),
+        o = quote_ident(&owner)
+    ))
+    .context(format!("handing what {ddl} created to {owner}"))?;
     apply_grants_in(&mut tx, &config.env, manifest.registry())?;
     tx.batch_execute(&database_grants_sql(&config.env, database))
         .context("granting database access")?;

@@ -142,3 +142,39 @@ pub(crate) fn record_build(
     .context("writing the build record")?;
     Ok(())
 }
+
+/// Marks a copy of a built database as made by cloning: its build record says
+/// `cached` and when. Written in a session of the tree's DDL login acting as the
+/// owner group, like the record itself.
+pub(crate) fn mark_copy(
+    admin: &mut postgres::Client,
+    config: &crate::config::Config,
+    manifest: &Manifest,
+    database: &str,
+) -> Result<()> {
+    let mut sessions = crate::build::login::open_sessions(admin, config, manifest, database, 1)?;
+    let client = &mut sessions[0];
+    let owner = crate::tree::roles::role_name(&config.env, "owner");
+    let mut tx = client
+        .transaction()
+        .context("opening the record's transaction")?;
+    tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
+        .context("acting as the owner group")?;
+    let has_path: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute
+                             WHERE attrelid = to_regclass($1) AND attname = 'build_path'
+                               AND NOT attisdropped)",
+            &[&BUILD_TABLE],
+        )
+        .context("looking for the build record table")?
+        .get(0);
+    if has_path {
+        tx.execute(
+            "UPDATE ores_database_builds_tbl SET build_path = $1, built_at = now()",
+            &[&BuildPath::Cached.as_str()],
+        )
+        .context("writing the build record")?;
+    }
+    tx.commit().context("committing the build record")
+}

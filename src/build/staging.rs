@@ -11,19 +11,19 @@ use postgres::Client;
 use std::time::Duration;
 
 /// Creates `database` empty, owned by the environment's owner group, and has `fill`
-/// build it (given the owner's name); on failure the half-made database is dropped
-/// again. Every builder goes through here.
+/// build it (given the administrator's session and the owner's name); on failure the
+/// half-made database is dropped again. Every builder goes through here.
 pub(crate) fn create_and_fill(
     admin: &mut Client,
     config: &Config,
     database: &str,
-    fill: impl FnOnce(&str) -> Result<()>,
+    fill: impl FnOnce(&mut Client, &str) -> Result<()>,
 ) -> Result<()> {
     let owner = role_name(&config.env, "owner");
     let mut lap = Lap::start();
     create_empty_database(admin, database, &owner)?;
     lap.log("create database");
-    if let Err(e) = fill(&owner) {
+    if let Err(e) = fill(admin, &owner) {
         discard(admin, &config.env, database);
         return Err(e);
     }

@@ -20,18 +20,15 @@
 //! into staging instead of cloning. A spare whose key does not match is dropped like a
 //! stale template.
 
-use crate::build::record::{BUILD_TABLE, BuildPath, CRATE_VERSION};
+use crate::build::record::{BuildPath, CRATE_VERSION, mark_copy};
 use crate::build::staging::discard;
 use crate::build::{Lap, build_with};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
 use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
-use crate::server::admin::{
-    connect_admin_to, database_exists, drop_database, wait_for_no_sessions,
-};
+use crate::server::admin::{database_exists, drop_database, wait_for_no_sessions};
 use crate::server::grants::database_grants_sql;
-use crate::server::rights::AdminRights;
 use crate::tree::manifest::Manifest;
 use crate::tree::roles::{role_name, roles_in};
 use postgres::Client;
@@ -237,7 +234,6 @@ pub(crate) fn build_staging(
     config: &Config,
     manifest: &Manifest,
     staging: &str,
-    rights: &AdminRights,
 ) -> Result<CacheState> {
     let template = template_name(&config.database);
     let spare = spare_name(&config.database);
@@ -252,7 +248,7 @@ pub(crate) fn build_staging(
             drop_database(admin, &spare, true)?;
             clone_template(admin, config, &template, staging)?;
         }
-        per_copy(admin, config, staging)?;
+        per_copy(admin, config, manifest, staging)?;
         return Ok(CacheState {
             path: BuildPath::Cached,
             template: Some((template, key)),
@@ -264,14 +260,7 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    let built = build_with(
-        admin,
-        config,
-        staging,
-        manifest,
-        rights,
-        config.build_workers,
-    );
+    let built = build_with(admin, config, staging, manifest, config.build_workers);
     let path = match built {
         Ok(path) => path,
         Err(e) => {
@@ -341,32 +330,15 @@ fn take_spare(admin: &mut Client, config: &Config, spare: &str, staging: &str) -
 }
 
 /// What is per copy: the database's own privileges (`CREATE DATABASE` copies none)
-/// and the build record.
-fn per_copy(admin: &mut Client, config: &Config, staging: &str) -> Result<()> {
+/// and the build record, written by the DDL login (the administrator runs nothing in
+/// a database the tree's code is in).
+fn per_copy(admin: &mut Client, config: &Config, manifest: &Manifest, staging: &str) -> Result<()> {
     let mut lap = Lap::start();
     let done = (|| {
         admin
             .batch_execute(&database_grants_sql(&config.env, staging))
             .context("granting database access")?;
-        let mut client = connect_admin_to(config, staging)?;
-        let has_path: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_attribute
-                                 WHERE attrelid = to_regclass($1) AND attname = 'build_path'
-                                   AND NOT attisdropped)",
-                &[&BUILD_TABLE],
-            )
-            .context("looking for the build record table")?
-            .get(0);
-        if has_path {
-            client
-                .execute(
-                    "UPDATE ores_database_builds_tbl SET build_path = $1, built_at = now()",
-                    &[&BuildPath::Cached.as_str()],
-                )
-                .context("writing the build record")?;
-        }
-        drop(client);
+        mark_copy(admin, config, manifest, staging)?;
         wait_for_no_sessions(admin, staging, Duration::from_secs(5))?;
         Ok(())
     })();

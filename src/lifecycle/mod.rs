@@ -228,7 +228,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let roles_without_password = ensure_roles_as(admin, config, &rights, manifest.registry())?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
-    let built = cache::build_staging(admin, config, manifest, &staging, &rights)?;
+    let built = cache::build_staging(admin, config, manifest, &staging)?;
     let mut lap = Lap::start();
     if let Err(e) = swap_into_place(admin, &rights, config, &staging, target, &retired, exists) {
         discard(admin, &config.env, &staging);

@@ -147,7 +147,7 @@ fn refuse_escalated(client: &mut Client, names: &[&str], rights: &AdminRights) -
 /// whose `Debug` is redacted, because the driver logs statement text and parameters
 /// at debug level: with `RUST_LOG=debug` an `ALTER ROLE ... PASSWORD '...'` would
 /// print it, and a verifier is enough to attempt an offline guess.
-fn set_verifier(client: &mut Client, role: &str, verifier: &str) -> Result<()> {
+pub(crate) fn set_verifier(client: &mut Client, role: &str, verifier: &str) -> Result<()> {
     client
         .execute(
             "SELECT set_config('ores.role_verifier', $1, false)",

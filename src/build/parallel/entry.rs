@@ -6,7 +6,7 @@
 //! *unit*) goes to whichever worker connection is free once every earlier unit it
 //! depends on has committed. A `\gset` is a barrier: every unit before it commits,
 //! then its query runs and the expansion goes on with the values it set. Each unit
-//! runs in a transaction of its own as the DDL login user; staging is invisible until
+//! runs in a transaction of its own in a session of the DDL login user; staging is invisible until
 //! the swap, so a failure anywhere drops it and keeps the previous database.
 //!
 //! Which unit waits for which is derived from the text, conservatively, as for the
@@ -19,17 +19,16 @@
 //! `set_config`) are replayed at the start of each unit, as for the numeric layout
 //! (`build/session_state.rs`).
 
+use crate::build::login::open_sessions;
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
-use crate::build::phases::{BULK_SEED_SQL, extensions_for, finish, prologue_sql};
+use crate::build::phases::{finish, prepare, session_setup};
 use crate::build::session_state::{SessionState, cannot_hand_on};
-use crate::build::single::entry::{Row, ddl_login, expand_tree, hand_over_sql, run_step};
+use crate::build::single::entry::{Row, expand_tree, run_step};
 use crate::build::staging::create_and_fill;
 use crate::build::{BuildPath, Lap};
 use crate::config::Config;
-use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
-use crate::server::admin::connect_admin_to;
 use crate::tree::analysis::{Analysis, UnitKind};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{Action, Step};
@@ -58,9 +57,9 @@ fn unit_text(steps: &[Step]) -> String {
 }
 
 /// Creates `database` owned by the environment's owner and builds the entry tree of
-/// `manifest` into it on `workers` connections. The administrator must be a
-/// superuser (the caller builds on one connection otherwise). On failure the
-/// half-made database is dropped and the first failure returned.
+/// `manifest` into it on `workers` sessions of the tree's DDL login (and one more,
+/// the expander's own). On failure the half-made database is dropped and the first
+/// failure returned.
 pub(crate) fn build(
     admin: &mut Client,
     config: &Config,
@@ -68,46 +67,28 @@ pub(crate) fn build(
     manifest: &Manifest,
     workers: usize,
 ) -> Result<()> {
-    create_and_fill(admin, config, database, |owner| {
-        build_into(config, database, owner, manifest, workers)
+    create_and_fill(admin, config, database, |admin, owner| {
+        prepare(config, database, owner, manifest)?;
+        let mut sessions = open_sessions(admin, config, manifest, database, workers.max(1) + 1)?;
+        let mut main = sessions.pop().expect("at least two sessions");
+        build_into(config, database, manifest, &mut main, sessions)
     })
 }
 
 fn build_into(
     config: &Config,
     database: &str,
-    owner: &str,
     manifest: &Manifest,
-    workers: usize,
+    main: &mut Client,
+    workers: Vec<Client>,
 ) -> Result<()> {
     let mut lap = Lap::start();
-    let ddl = ddl_login(manifest, &config.env);
-    let mut main = connect_admin_to(config, database)?;
-    let mut tx = main
-        .transaction()
-        .context("opening the prologue transaction")?;
-    let extensions = extensions_for(&mut tx, config, manifest)?;
-    tx.batch_execute(&prologue_sql(&extensions, owner, false))
-        .context("preparing the database (extensions, owner role, applied-scripts table)")?;
-    tx.commit().context("committing the prologue")?;
-    lap.log("extensions");
-
-    // What every unit's transaction starts with: psql's session is the DDL user's.
-    let mut setup = format!(
-        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
-        quote_ident(&ddl)
-    );
-    if config.bulk_seed {
-        setup.push_str(BULK_SEED_SQL);
-    }
+    // psql's session is the DDL login's own.
+    let setup = session_setup(config, None);
     let label = manifest.label().to_string();
     let scheduler = Scheduler::new();
-    let mut connections = Vec::new();
-    for _ in 0..workers.max(1) {
-        connections.push(connect_admin_to(config, database)?);
-    }
     let expanded = std::thread::scope(|s| {
-        for mut c in connections.drain(..) {
+        for mut c in workers {
             let (scheduler, setup, label) = (&scheduler, setup.as_str(), label.as_str());
             s.spawn(move || {
                 scheduler.work(
@@ -117,7 +98,7 @@ fn build_into(
             });
         }
         let result = panic_as_error("the entry-script expander", || {
-            Expander::new(manifest, &mut main, &setup, &scheduler).run(config)
+            Expander::new(manifest, main, &setup, &scheduler).run(config)
         });
         // Nothing after a failure may run.
         scheduler.seal(result.is_err());
@@ -130,19 +111,9 @@ fn build_into(
     }
     expanded?;
     lap.log("entry scripts on all workers");
-
-    // As the one-transaction build ends: everything the DDL user made goes to the
-    // owner group, then grants, the records and the commit.
-    let mut tx = main
+    let tx = main
         .transaction()
         .context("opening the grants transaction")?;
-    let epilogue = format!(
-        "SET LOCAL synchronous_commit = off;\n{}SET LOCAL ROLE {};\n",
-        hand_over_sql(&ddl, owner),
-        quote_ident(owner)
-    );
-    tx.batch_execute(&epilogue)
-        .context(format!("handing what {ddl} created to {owner}"))?;
     finish(tx, config, database, manifest, BuildPath::Parallel)?;
     lap.log("ownership, grants, records and commit");
     Ok(())

@@ -17,18 +17,16 @@
 //! worker resets its session after every script. What the text cannot show is not
 //! covered: a dependency hidden in dynamic SQL, a setting made inside a function.
 
+use crate::build::login::open_sessions;
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::Scheduler;
-use crate::build::phases::{BULK_SEED_SQL, extensions_for, finish, prologue_sql};
+use crate::build::phases::{finish, prepare, session_setup};
 use crate::build::session_state::preludes;
 use crate::build::single::numeric::failure_in;
 use crate::build::staging::create_and_fill;
 use crate::build::{BuildPath, Lap};
 use crate::config::Config;
-use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
-use crate::server::admin::connect_admin_to;
-use crate::server::rights::AdminRights;
 use crate::tree::analysis::{Analysis, UnitKind};
 use crate::tree::manifest::{Manifest, Phase, Script};
 use postgres::Client;
@@ -53,8 +51,8 @@ pub fn plan(scripts: &[Script], preludes: &[String]) -> Vec<Vec<usize>> {
 }
 
 /// Creates `database` owned by the environment's owner and builds `manifest` into it
-/// on `workers` connections. On failure the half-made database is dropped and the
-/// first failure returned (path, line and SQLSTATE for a script).
+/// on `workers` sessions of the tree's DDL login. On failure the half-made database
+/// is dropped and the first failure returned (path, line and SQLSTATE for a script).
 pub(crate) fn build(
     admin: &mut Client,
     config: &Config,
@@ -71,88 +69,39 @@ pub(crate) fn build(
             let deps = plan(scripts, &preludes);
             Ok((preludes, deps))
         });
-        create_and_fill(admin, config, database, |owner| {
-            let client = prologue(config, database, owner, manifest)?;
+        create_and_fill(admin, config, database, |admin, owner| {
+            prepare(config, database, owner, manifest)?;
+            // One more session than workers: the last transaction's.
+            let count = workers.clamp(1, scripts.len().max(1)) + 1;
+            let mut sessions = open_sessions(admin, config, manifest, database, count)?;
+            let last = sessions.pop().expect("at least two sessions");
             let (preludes, deps) = planned
                 .join()
                 .map_err(|_| Error::Internal("the parallel plan panicked".into()))??;
-            let job = Job {
-                config,
-                database,
-                owner,
-                manifest,
-                deps: &deps,
-                preludes: &preludes,
-                workers,
-            };
-            build_into(&job, client)
+            let setup = session_setup(config, Some(owner));
+            apply_all(sessions, &setup, scripts, &deps, &preludes)?;
+            finish_on(last, config, database, manifest)
         })
     })
 }
 
-/// Installs the extensions and the applied-scripts table; the connection it did it
-/// on becomes the first worker's.
-fn prologue(config: &Config, database: &str, owner: &str, manifest: &Manifest) -> Result<Client> {
-    let mut lap = Lap::start();
-    let mut client = connect_admin_to(config, database)?;
-    // As in the sequential build: a superuser installs the extensions itself, any
-    // other login (trusted ones only) as the database's owner.
-    let superuser = AdminRights::detect(&mut client)?.superuser;
-    let mut tx = client
-        .transaction()
-        .context("opening the prologue transaction")?;
-    let extensions = extensions_for(&mut tx, config, manifest)?;
-    tx.batch_execute(&prologue_sql(&extensions, owner, !superuser))
-        .context("preparing the database (extensions, owner role, applied-scripts table)")?;
-    tx.commit().context("committing the prologue")?;
-    lap.log("extensions");
-    Ok(client)
-}
-
-/// A planned parallel build of `manifest` into `database`.
-struct Job<'a> {
-    config: &'a Config,
-    database: &'a str,
-    owner: &'a str,
-    manifest: &'a Manifest,
-    deps: &'a [Vec<usize>],
-    /// For each script, the session settings the scripts before it left.
-    preludes: &'a [String],
-    workers: usize,
-}
-
-fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
-    let Job {
-        config,
-        database,
-        owner,
-        manifest,
-        deps,
-        preludes,
-        workers,
-    } = *job;
-    let scripts = manifest.scripts();
+/// Applies every script on the worker `sessions`, each once the scripts it follows
+/// have committed.
+fn apply_all(
+    sessions: Vec<Client>,
+    setup: &str,
+    scripts: &[Script],
+    deps: &[Vec<usize>],
+    preludes: &[String],
+) -> Result<()> {
     let mut lap = Lap::start();
     let scheduler = Scheduler::new();
     for (i, d) in deps.iter().enumerate() {
         scheduler.push(i, d)?;
     }
     scheduler.seal(false);
-    // What every script's transaction starts with.
-    let mut setup = format!(
-        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
-        quote_ident(owner)
-    );
-    if config.bulk_seed {
-        setup.push_str(BULK_SEED_SQL);
-    }
-    let setup = setup.as_str();
-    let mut connections = vec![client];
-    for _ in 1..workers.clamp(1, scripts.len().max(1)) {
-        connections.push(connect_admin_to(config, database)?);
-    }
     std::thread::scope(|s| {
-        for mut c in connections.drain(..) {
+        for mut c in sessions {
             let scheduler = &scheduler;
             s.spawn(move || {
                 scheduler.work(
@@ -166,16 +115,20 @@ fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
         return Err(e);
     }
     lap.log("scripts on all workers");
+    Ok(())
+}
 
-    let mut client = connect_admin_to(config, database)?;
-    let mut tx = client
+/// The build's last transaction, on its own session of the DDL login.
+fn finish_on(
+    mut client: Client,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+) -> Result<()> {
+    let mut lap = Lap::start();
+    let tx = client
         .transaction()
         .context("opening the grants transaction")?;
-    tx.batch_execute(&format!(
-        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
-        quote_ident(owner)
-    ))
-    .context("acting as the owner")?;
     finish(tx, config, database, manifest, BuildPath::Parallel)?;
     lap.log("grants, records and commit");
     Ok(())

@@ -1,5 +1,5 @@
 //! Applies an entry-mode tree (psql entry scripts, see `crate::tree::entry`) inside the
-//! build transaction.
+//! build transaction of a DDL login's session (`build/login.rs`).
 //!
 //! The tree is expanded again here, from its compiled-in text, with the environment's
 //! real variables, and each step runs the moment the expander reaches it, so a
@@ -7,40 +7,23 @@
 //! names the file and line the failing statement came from (an included file's own
 //! line, not the entry script's).
 //!
-//! Ownership: the scripts run as the environment's DDL login user (`SET LOCAL ROLE`),
-//! so `current_user` is what it would be under psql run by that user; afterwards
-//! everything that user came to own in the new database is reassigned to the owner
-//! group (`REASSIGN OWNED`, still inside the transaction), so the end state is the
-//! same as for a tree applied as the owner group.
+//! Ownership: the scripts run as the environment's DDL login, so `current_user` is
+//! what it would be under psql run by that user; the build's end reassigns
+//! everything that login came to own in the new database to the owner group
+//! (`build/phases.rs`, `finish`), so the end state is the same as for a tree
+//! applied as the owner group.
 
-use crate::build::phases::prologue_sql;
 use crate::build::single::numeric::failure_in;
 use crate::config::Config;
-use crate::config::ident::quote_ident;
-use crate::error::{Error, PgContext, Result};
+use crate::error::{Error, Result};
 use crate::server::roles::Redacted;
 use crate::tree::entry::engine_variables;
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{self, Action, PsqlError, Step};
-use crate::tree::roles::role_name;
 use postgres::SimpleQueryMessage;
 use std::cell::RefCell;
 use std::io::Write;
 use std::path::Path;
-
-/// The login user the scripts run as: the `ddl` login user, else the first login user
-/// of the owner group, else the owner group itself.
-pub(crate) fn ddl_login(manifest: &Manifest, env: &str) -> String {
-    let users = &manifest.settings().login_users;
-    users
-        .iter()
-        .find(|(stem, group)| stem == "ddl" && group == "owner")
-        .or_else(|| users.iter().find(|(_, group)| group == "owner"))
-        .map_or_else(
-            || role_name(env, "owner"),
-            |(stem, _)| role_name(env, &format!("{stem}_user")),
-        )
-}
 
 /// What a backtick ``echo "$NAME"`` reads: a password of the configuration for
 /// `ORES_DB_<SUFFIX>_PASSWORD`, else the process environment.
@@ -55,62 +38,8 @@ fn lookup_in(config: &Config, name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Installs extensions, applies the tree as the DDL login user and hands ownership to
-/// `owner_role`. Nothing is committed here; the caller's transaction ends as
-/// `owner_role`.
-pub(crate) fn apply_entry(
-    tx: &mut postgres::Transaction<'_>,
-    manifest: &Manifest,
-    config: &Config,
-    owner_role: &str,
-    extensions: &[String],
-    admin_is_superuser: bool,
-) -> Result<()> {
-    let ddl = ddl_login(manifest, &config.env);
-    let extensions_as_owner = !admin_is_superuser;
-    // A login that is not a superuser may only SET ROLE to roles it is a member of:
-    // it joins the DDL user for this transaction alone (taken back below, or by the
-    // rollback of a failed build), so it never keeps more than the owner group.
-    let borrow_ddl = !admin_is_superuser && ddl != owner_role;
-    let mut prologue = String::new();
-    if borrow_ddl {
-        prologue.push_str(&format!("GRANT {} TO CURRENT_USER;\n", quote_ident(&ddl)));
-    }
-    prologue.push_str(&prologue_sql(extensions, owner_role, extensions_as_owner));
-    prologue.push_str(&format!(";\nSET LOCAL ROLE {};\n", quote_ident(&ddl)));
-    tx.batch_execute(&prologue)
-        .context("preparing the database (extensions, DDL login user, applied-scripts table)")?;
-
-    run_steps(tx, manifest, config)?;
-
-    let mut epilogue = format!("RESET ROLE;\n{}", hand_over_sql(&ddl, owner_role));
-    // After the hand-over, which needs the DDL user's privileges.
-    if borrow_ddl {
-        epilogue.push_str(&format!(
-            "REVOKE {} FROM CURRENT_USER;\n",
-            quote_ident(&ddl)
-        ));
-    }
-    epilogue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
-    tx.batch_execute(&epilogue)
-        .context(format!("handing what {ddl} created to {owner_role}"))
-}
-
-/// `REASSIGN OWNED` of everything the DDL login user made to the owner group (nothing
-/// when the tree runs as the owner group itself).
-pub(crate) fn hand_over_sql(ddl: &str, owner_role: &str) -> String {
-    if ddl == owner_role {
-        return String::new();
-    }
-    format!(
-        "REASSIGN OWNED BY {} TO {};\n",
-        quote_ident(ddl),
-        quote_ident(owner_role)
-    )
-}
-
 /// Expands the tree and runs each step as it comes.
-fn run_steps(
+pub(crate) fn run_steps(
     tx: &mut postgres::Transaction<'_>,
     manifest: &Manifest,
     config: &Config,
