@@ -11,6 +11,7 @@
 
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result, ScriptFailure};
+use crate::server::statements::execute_each;
 use crate::tree::manifest::{Manifest, Script};
 use postgres::error::ErrorPosition;
 use refinery_core::traits::sync::{Migrate, Transaction as RefineryTransaction, migrate};
@@ -36,13 +37,14 @@ impl RefineryTransaction for ScriptRunner<'_, '_> {
         // refinery hands us script, record, script, record, ... in manifest order.
         let mut count = 0;
         for (i, query) in queries.enumerate() {
-            if let Err(e) = self.tx.batch_execute(query) {
-                let script = self.scripts[i / 2];
-                self.failure = Some(if i % 2 == 0 {
-                    failure_in(&script.path, query, &e)
-                } else {
-                    failure_in(APPLIED_SCRIPTS_TABLE, query, &e)
-                });
+            let script = self.scripts[i / 2];
+            if i % 2 == 0 {
+                if let Err(e) = execute_each(self.tx, query) {
+                    self.failure = Some(e.failure(&script.path));
+                    return Err(e.error);
+                }
+            } else if let Err(e) = self.tx.batch_execute(query) {
+                self.failure = Some(failure_in(APPLIED_SCRIPTS_TABLE, query, &e));
                 return Err(e);
             }
             count += 1;

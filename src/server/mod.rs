@@ -12,4 +12,5 @@ pub mod psql;
 pub mod rights;
 pub mod roles;
 pub(crate) mod session_state;
+pub(crate) mod statements;
 pub(crate) mod steps;

@@ -28,6 +28,7 @@ use crate::server::admin::connect_admin_to;
 use crate::server::apply::{APPLIED_SCRIPTS_TABLE, build_prologue, failure_in, migration_name};
 use crate::server::rights::AdminRights;
 use crate::server::session_state::preludes;
+use crate::server::statements::execute_each;
 use crate::tree::lint::lexer::{Tok, lex_spans};
 use crate::tree::manifest::{Manifest, Phase, Script};
 use postgres::Client;
@@ -411,8 +412,7 @@ fn apply_one(
         migration.checksum().to_string(),
     );
     in_own_transaction(client, setup, prelude, &script.path, |tx| {
-        tx.batch_execute(&script.sql)
-            .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
+        execute_each(tx, &script.sql).map_err(|e| Error::Script(e.failure(&script.path)))?;
         tx.execute(
             &format!(
                 "INSERT INTO {} (version, name, applied_on, checksum)
