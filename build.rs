@@ -9,6 +9,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+#[path = "src/tree/boundary.rs"]
+#[allow(dead_code)]
+mod boundary;
+
 #[path = "src/tree/scan.rs"]
 #[allow(dead_code)]
 mod scan;
@@ -37,6 +41,7 @@ const ALLOW_LIST: &str = "validate-allow.txt";
 
 fn main() {
     println!("cargo:rerun-if-changed=sql");
+    println!("cargo:rerun-if-changed=src/tree/boundary.rs");
     println!("cargo:rerun-if-changed=src/tree/scan.rs");
     println!("cargo:rerun-if-changed=src/tree/lint/mod.rs");
     println!("cargo:rerun-if-changed=src/tree/settings.rs");
@@ -52,11 +57,7 @@ fn main() {
     let root = Path::new(&manifest_dir).join("sql");
     let out_dir = Path::new(&std::env::var("OUT_DIR").unwrap()).to_path_buf();
     let settings_path = root.join(settings::FILE_NAME);
-    let settings_text = match std::fs::read_to_string(&settings_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => fail(&format!("sql/{}: {e}", settings::FILE_NAME)),
-    };
+    let settings_text = optional_file(&root, settings::FILE_NAME);
     let tree = match &settings_text {
         Some(text) => settings::TreeSettings::parse(text, &format!("sql/{}", settings::FILE_NAME))
             .unwrap_or_else(|e| fail(&e.to_string())),
@@ -64,11 +65,7 @@ fn main() {
     };
     std::fs::write(out_dir.join("registry.rs"), registry_code(&tree)).expect("write registry.rs");
     let allow_path = root.join(ALLOW_LIST);
-    let allow_text = match std::fs::read_to_string(&allow_path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => fail(&format!("sql/{ALLOW_LIST}: {e}")),
-    };
+    let allow_text = optional_file(&root, ALLOW_LIST);
     let (allowed, violations) = lint::parse_allow_list(
         allow_text.as_deref().unwrap_or(""),
         &format!("sql/{ALLOW_LIST}"),
@@ -269,6 +266,12 @@ fn entry_rows(
     let rows = closure.files.iter().filter(|f| !f.data).map(row).collect();
     let data = closure.files.iter().filter(|f| f.data).map(row).collect();
     (rows, data, hash)
+}
+
+/// A file of the tree's root that may be absent, read inside the tree like every
+/// script (it is compiled in too).
+fn optional_file(root: &Path, name: &str) -> Option<String> {
+    boundary::read_optional(root, name).unwrap_or_else(|e| fail(&format!("sql/{name}: {e}")))
 }
 
 /// `const NAME: &str`, the file's text compiled in (`include_str!`, so cargo tracks

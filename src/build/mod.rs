@@ -29,6 +29,7 @@ pub mod record;
 pub(crate) mod session_state;
 pub mod single;
 pub(crate) mod staging;
+pub(crate) mod statements;
 
 use crate::config::Config;
 use crate::error::Result;

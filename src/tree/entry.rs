@@ -94,10 +94,10 @@ pub fn engine_variables(
     vars
 }
 
-/// Reads a tree file relative to `root`, normalising line endings and refusing
-/// anything that is not UTF-8.
+/// Reads a tree file relative to `root` (inside the tree: `super::boundary`),
+/// normalising line endings and refusing anything that is not UTF-8.
 pub fn read_file(root: &Path, rel: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(root.join(rel)).map_err(|e| e.to_string())?;
+    let bytes = super::boundary::read_in_tree(root, rel).map_err(|e| e.to_string())?;
     let text = String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string())?;
     Ok(normalise_newlines(&text))
 }

@@ -13,7 +13,7 @@ pub use crate::tree::scan::{Phase, Script};
 /// history table, under our name; written by `build::record`).
 pub const APPLIED_SCRIPTS_TABLE: &str = "ores_database_applied_scripts_tbl";
 use crate::tree::settings::{self, TreeSettings};
-use crate::tree::{entry, lint};
+use crate::tree::{boundary, entry, lint};
 use once_cell::sync::Lazy;
 use std::borrow::Cow;
 use std::path::Path;
@@ -49,16 +49,14 @@ fn compiled_settings() -> TreeSettings {
 /// for our own schema are built).
 fn settings_of(root: &Path, label: &str) -> Result<(TreeSettings, &'static Registry)> {
     let path = root.join(settings::FILE_NAME);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
+    match boundary::read_optional(root, settings::FILE_NAME) {
+        Ok(Some(text)) => {
             let s = TreeSettings::parse(&text, &format!("{label}/{}", settings::FILE_NAME))
                 .map_err(|e| Error::Config(e.to_string()))?;
             let registry = Registry::from_settings(&s);
             Ok((s, registry))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok((TreeSettings::default(), Registry::compiled()))
-        }
+        Ok(None) => Ok((TreeSettings::default(), Registry::compiled())),
         Err(e) => Err(Error::Io {
             context: format!("reading {}", path.display()),
             source: e,
@@ -69,9 +67,8 @@ fn settings_of(root: &Path, label: &str) -> Result<(TreeSettings, &'static Regis
 /// A `strict` entry-mode tree read at run time fails on a static rule violation its
 /// `validate-allow.txt` does not excuse, as `build.rs` fails on one in `sql/`.
 fn strict_check(root: &Path, closure: &entry::EntryTree) -> Result<()> {
-    let allow = match std::fs::read_to_string(root.join("validate-allow.txt")) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    let allow = match boundary::read_optional(root, "validate-allow.txt") {
+        Ok(text) => text.unwrap_or_default(),
         Err(e) => {
             return Err(Error::Io {
                 context: format!("reading {}/validate-allow.txt", root.display()),

@@ -3,7 +3,9 @@
 //! This file is compiled twice: by `build.rs` (through `#[path]`) to produce the
 //! compiled-in manifest, and into the library so tests and tools can scan a fixture
 //! directory with exactly the same rules. It therefore depends on nothing but `std`,
-//! `sha2` and `walkdir`, which are both build and normal dependencies.
+//! `sha2`, `walkdir` (both build and normal dependencies) and its siblings `boundary`
+//! (every file is read inside the tree) and `lint` (a script controlling the
+//! transaction is refused here, where every path that loads a tree passes).
 //!
 //! Ordering rules (see docs/design.md): under `<root>/create` then `<root>/populate`,
 //! every directory and `.sql` file name starts with a decimal prefix and an
@@ -104,7 +106,17 @@ pub enum ScanError {
         /// The script naming the same entity.
         second: String,
     },
-    /// The file system refused.
+    /// The script controls the transaction the build runs in (rule S009).
+    TransactionControl {
+        /// The script.
+        path: String,
+        /// 1-based line of the statement.
+        line: usize,
+        /// The statement, e.g. `COMMIT`.
+        what: String,
+    },
+    /// The file system refused, or the file is not one a tree may hold
+    /// (`super::boundary`).
     Io {
         /// The path being read.
         path: String,
@@ -126,6 +138,11 @@ impl fmt::Display for ScanError {
             ScanError::DuplicateEntity { first, second } => write!(
                 f,
                 "{second}: names the same entity as {first}; one script per entity and phase"
+            ),
+            ScanError::TransactionControl { path, line, what } => write!(
+                f,
+                "{path}:{line}: S009: {}",
+                super::lint::transaction_control_message(what)
             ),
             ScanError::Io { path, message } => write!(f, "{path}: {message}"),
         }
@@ -187,6 +204,7 @@ pub fn scan(root: &Path, label: &str) -> Result<Vec<ScannedScript>, ScanError> {
         }
         let mut seen_entities: BTreeMap<String, String> = BTreeMap::new();
         scan_dir(
+            root,
             &dir,
             &format!("{label}/{phase}"),
             phase,
@@ -203,6 +221,7 @@ pub fn scan(root: &Path, label: &str) -> Result<Vec<ScannedScript>, ScanError> {
 }
 
 fn scan_dir(
+    root: &Path,
     dir: &Path,
     rel: &str,
     phase: &str,
@@ -257,16 +276,27 @@ fn scan_dir(
         let child_rel = format!("{rel}/{name}");
         if is_dir {
             let (_, comp) = split_prefix(&name).expect("checked above");
-            scan_dir(&path, &child_rel, phase, comp, out, seen_entities)?;
+            scan_dir(root, &path, &child_rel, phase, comp, out, seen_entities)?;
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|e| io(&e))?;
+        let inside = path.strip_prefix(root).unwrap_or(&path);
+        let bytes = super::boundary::read_in_tree(root, inside).map_err(|e| ScanError::Io {
+            path: child_rel.clone(),
+            message: e.to_string(),
+        })?;
         let text = String::from_utf8(bytes).map_err(|_| ScanError::NotUtf8 {
             path: child_rel.clone(),
         })?;
         let sql = normalise_newlines(&text);
         if !has_sql(&sql) {
             return Err(ScanError::Empty { path: child_rel });
+        }
+        if let Some((line, what)) = super::lint::transaction_control(&sql).into_iter().next() {
+            return Err(ScanError::TransactionControl {
+                path: child_rel,
+                line,
+                what,
+            });
         }
         let stem = name.strip_suffix(".sql").expect("checked above");
         let (_, entity) = split_prefix(stem).expect("checked above");

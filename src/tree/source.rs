@@ -2,6 +2,7 @@
 //! from a directory at run time (`compass db ... --sql-dir DIR`), so another team's
 //! tree can be built and validated without rebuilding compass.
 
+use super::boundary::read_optional;
 use super::manifest::{COMPILED_ALLOW_LIST, Manifest};
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -31,10 +32,9 @@ impl SqlTree {
     pub fn from_dir(dir: &Path) -> Result<SqlTree> {
         let manifest = Manifest::from_dir(dir)?;
         let path = dir.join(ALLOW_LIST_FILE);
-        let allow_list = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let allow_list = match read_optional(dir, ALLOW_LIST_FILE) {
             // No file is an empty allow-list, as for a tree without exceptions.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Ok(text) => text.unwrap_or_default(),
             Err(source) => {
                 return Err(Error::Io {
                     context: format!("reading {}", path.display()),

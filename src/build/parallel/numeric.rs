@@ -22,8 +22,8 @@ use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::Scheduler;
 use crate::build::phases::{finish, prepare, session_setup};
 use crate::build::session_state::preludes;
-use crate::build::single::numeric::failure_in;
 use crate::build::staging::create_and_fill;
+use crate::build::statements::execute_each;
 use crate::build::{BuildPath, Lap};
 use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
@@ -137,7 +137,6 @@ fn finish_on(
 /// Applies one script in a transaction of its own.
 fn apply_one(client: &mut Client, setup: &str, prelude: &str, script: &Script) -> Result<()> {
     in_own_transaction(client, setup, prelude, &script.path, |tx| {
-        tx.batch_execute(&script.sql)
-            .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))
+        execute_each(tx, &script.sql).map_err(|e| Error::Script(e.failure(&script.path)))
     })
 }

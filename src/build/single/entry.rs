@@ -14,8 +14,9 @@
 //! applied as the owner group.
 
 use crate::build::single::numeric::failure_in;
+use crate::build::statements::execute_each_with;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ScriptFailure};
 use crate::server::roles::Redacted;
 use crate::tree::entry::engine_variables;
 use crate::tree::manifest::Manifest;
@@ -143,20 +144,24 @@ pub(crate) fn run_step(
     };
     // The server quotes values back (invalid input, the statement an EXECUTE ran): a
     // password read through a backtick is taken out of the report.
-    let at_line = |sql: &str, e: &postgres::Error| {
-        let mut f = failure_in(path, sql, e);
+    let report = |mut f: ScriptFailure| {
         f.line = Some(f.line.map_or(step.line, |l| step.line + l - 1));
         f.message = redact(&f.message);
         f.detail = f.detail.as_deref().map(redact);
         Error::Script(f)
     };
+    let at_line = |sql: &str, e: &postgres::Error| report(failure_in(path, sql, e));
     match &step.action {
-        Action::Sql(sql) if secrets.iter().any(|s| !s.is_empty() && sql.contains(s)) => {
-            run_hidden(tx, sql).map_err(|e| at_line("", &e))?;
-            Ok(None)
-        }
         Action::Sql(sql) => {
-            tx.batch_execute(sql).map_err(|e| at_line(sql, &e))?;
+            let hidden = |s: &str| secrets.iter().any(|x| !x.is_empty() && s.contains(x));
+            execute_each_with(sql, |s| {
+                if hidden(s) {
+                    run_hidden(tx, s)
+                } else {
+                    tx.batch_execute(s)
+                }
+            })
+            .map_err(|e| report(e.failure(path)))?;
             Ok(None)
         }
         Action::Copy {

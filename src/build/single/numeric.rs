@@ -1,7 +1,8 @@
 //! Applies the scripts of a numeric-prefix tree, in manifest order, inside the
-//! caller's build transaction: one round trip per script, a failure naming the
-//! script's path, line and SQLSTATE.
+//! caller's build transaction, one statement at a time (`build/statements.rs`), a
+//! failure naming the script's path, the failing statement's line and the SQLSTATE.
 
+use crate::build::statements::execute_each;
 use crate::error::{Error, Result, ScriptFailure};
 use crate::tree::manifest::Script;
 use postgres::error::ErrorPosition;
@@ -10,8 +11,7 @@ use postgres::error::ErrorPosition;
 /// here.
 pub(crate) fn apply_scripts(tx: &mut postgres::Transaction<'_>, scripts: &[Script]) -> Result<()> {
     for script in scripts {
-        tx.batch_execute(&script.sql)
-            .map_err(|e| Error::Script(failure_in(&script.path, &script.sql, &e)))?;
+        execute_each(tx, &script.sql).map_err(|e| Error::Script(e.failure(&script.path)))?;
     }
     Ok(())
 }

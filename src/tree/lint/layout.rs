@@ -3,7 +3,7 @@
 
 use super::super::scan::{self, Phase, ScanError, ScannedScript, Script};
 use super::StaticViolation;
-use super::rules::RuleId::{S001, S002, S005, S006, S008};
+use super::rules::RuleId::{S001, S002, S005, S006, S008, S009};
 use super::statements::check_sql;
 use std::borrow::Cow;
 use std::path::Path;
@@ -17,6 +17,14 @@ pub fn scan_violation(e: &ScanError) -> StaticViolation {
         | ScanError::NotUtf8 { path }
         | ScanError::Io { path, .. } => (S002, path),
         ScanError::DuplicateEntity { second, .. } => (S002, second),
+        ScanError::TransactionControl { path, line, what } => {
+            return StaticViolation {
+                rule: S009,
+                object: path.clone(),
+                line: Some(*line),
+                message: super::transaction_control_message(what),
+            };
+        }
     };
     // The scanner's message already starts with the path; keep only what follows.
     let text = e.to_string();

@@ -223,14 +223,70 @@ impl Statement {
     }
 }
 
+/// Where statements end, decided the way psql decides it (`psqlscan.l`), so a tree
+/// is split exactly as psql would send it: a `;` inside parentheses does not end one,
+/// nor does one inside the `BEGIN ATOMIC ... END` body of a `CREATE [OR REPLACE]
+/// FUNCTION | PROCEDURE` (where `CASE ... END` nests too).
+#[derive(Default)]
+pub(crate) struct Splitter {
+    /// First letters of the statement's leading words, as psql keeps them.
+    leading: Vec<char>,
+    words: usize,
+    parens: usize,
+    begins: usize,
+}
+
+impl Splitter {
+    /// Feeds the next token; true when it is the `;` that ends the statement.
+    pub(crate) fn ends(&mut self, t: &Tok) -> bool {
+        match t {
+            Tok::Semi if self.parens == 0 && self.begins == 0 => {
+                *self = Splitter::default();
+                return true;
+            }
+            Tok::Punct('(') => self.parens += 1,
+            Tok::Punct(')') => self.parens = self.parens.saturating_sub(1),
+            Tok::Word(w) => self.word(w),
+            _ => {}
+        }
+        false
+    }
+
+    fn word(&mut self, w: &str) {
+        if self.words < 4 {
+            let keep = matches!(w, "create" | "function" | "procedure" | "or" | "replace");
+            self.leading.push(if keep {
+                w.chars().next().unwrap_or(' ')
+            } else {
+                ' '
+            });
+        }
+        self.words += 1;
+        let routine = matches!(
+            self.leading.as_slice(),
+            ['c', 'f' | 'p', ..] | ['c', 'o', 'r', 'f' | 'p', ..]
+        );
+        if !routine || self.parens > 0 {
+            return;
+        }
+        match w {
+            "begin" => self.begins += 1,
+            "case" if self.begins > 0 => self.begins += 1,
+            "end" => self.begins = self.begins.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
 pub(super) fn statements(toks: Vec<(Tok, usize)>) -> Vec<Statement> {
     let mut out = Vec::new();
     let mut cur = Statement {
         toks: Vec::new(),
         line: 0,
     };
+    let mut split = Splitter::default();
     for (t, line) in toks {
-        if t == Tok::Semi {
+        if split.ends(&t) {
             if !cur.toks.is_empty() {
                 out.push(std::mem::replace(
                     &mut cur,
@@ -249,6 +305,60 @@ pub(super) fn statements(toks: Vec<(Tok, usize)>) -> Vec<Statement> {
     }
     if !cur.toks.is_empty() {
         out.push(cur);
+    }
+    out
+}
+
+/// One statement of a script as it would be sent: its text from its first token
+/// through its `;` (comments before it left out), and the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatementSpan {
+    /// Byte range in the script.
+    pub(crate) range: std::ops::Range<usize>,
+    /// 1-based line of its first token.
+    pub(crate) line: usize,
+}
+
+/// The statements of `sql`, split as psql splits them ([`Splitter`]). A backslash
+/// does not split here: what is sent has no meta-commands left, and a stray one is
+/// left for the server to refuse.
+pub(crate) fn statement_spans(sql: &str) -> Vec<StatementSpan> {
+    let toks = lex_spans(sql);
+    // Token starts are char indices; slicing needs bytes.
+    let bytes: Vec<usize> = sql
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain([sql.len()])
+        .collect();
+    let mut out = Vec::new();
+    let mut split = Splitter::default();
+    let mut open: Option<(usize, usize)> = None;
+    let mut after_backslash = false;
+    for (t, line, start) in &toks {
+        // The lexer ends a backslash's line with a `;` of its own.
+        let synthetic = after_backslash && *t == Tok::Semi;
+        after_backslash = *t == Tok::Backslash;
+        if synthetic {
+            continue;
+        }
+        if split.ends(t) {
+            if let Some((from, line)) = open.take() {
+                out.push(StatementSpan {
+                    range: bytes[from]..bytes[start + 1],
+                    line,
+                });
+            }
+            continue;
+        }
+        if *t != Tok::Semi {
+            open.get_or_insert((*start, *line));
+        }
+    }
+    if let Some((from, line)) = open {
+        out.push(StatementSpan {
+            range: bytes[from]..sql.len(),
+            line,
+        });
     }
     out
 }

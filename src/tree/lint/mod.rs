@@ -16,6 +16,7 @@ mod rules;
 mod statements;
 #[cfg(test)]
 mod tests;
+mod transaction;
 
 use std::fmt;
 
@@ -23,6 +24,7 @@ pub use allow::{AllowEntry, parse_allow_list};
 pub use layout::{check_entry_scripts, check_scripts, check_tree, scan_violation};
 pub use rules::{Rule, RuleId, all_rules, catalog_rules, static_rules};
 pub use statements::created_relations;
+pub use transaction::{transaction_control, transaction_control_message};
 
 /// One broken rule, found without a server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,6 +56,7 @@ rules! {
     Static S006 => "a script's entity key starts with its component (`NNN_<component>_<entity_plural>.sql`)",
     Static S007 => "functions, procedures and triggers are created with `CREATE OR REPLACE` (so recreate-entity can re-run them)",
     Static S008 => "no psql meta-commands (`\\i`, `\\set`, ...): no backslash outside literals, comments and dollar-quoted bodies",
+    Static S009 => "no transaction control outside function bodies (`BEGIN`, `START TRANSACTION`, `COMMIT`, `ROLLBACK`, `END`, `ABORT`, `SAVEPOINT`, `RELEASE`, `PREPARE TRANSACTION`, `SET TRANSACTION`): the build is one transaction; refused on every layout, never allow-listed",
     Static A001 => "every allow-list entry reads `RULE OBJECT # reason` with a known rule id and a non-empty reason",
     Catalog C001 => "every table in `public` is named `ores_<component>_<entity_plural>_tbl` with a component of the service registry",
     Catalog C002 => "function and procedure names end in `_fn` (extension-owned functions excepted)",

@@ -156,3 +156,80 @@ fn allow_list_entries_need_a_reason() {
     );
     assert!(bad.iter().all(|v| v.rule == A001));
 }
+
+#[test]
+fn statements_split_as_psql_splits_them() {
+    let sql = "create table t (a int);\n\
+               create or replace function f_fn() returns int language sql\n\
+               begin atomic\n  select case when 1 = 1 then 1 end;\n  select 2;\nend;\n\
+               -- a comment\nselect (1);select 3";
+    let spans = super::lexer::statement_spans(sql);
+    let texts: Vec<&str> = spans.iter().map(|s| &sql[s.range.clone()]).collect();
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    assert_eq!(texts[0], "create table t (a int);");
+    assert!(
+        texts[1].starts_with("create or replace function"),
+        "{texts:?}"
+    );
+    assert!(texts[1].ends_with("select 2;\nend;"), "{texts:?}");
+    assert_eq!(texts[2], "select (1);");
+    assert_eq!(texts[3], "select 3");
+    let lines: Vec<usize> = spans.iter().map(|s| s.line).collect();
+    assert_eq!(lines, [1, 2, 8, 8]);
+    // Multi-byte text before a statement: ranges are bytes, not chars.
+    let sql = "select 'ä';\nselect 'ö';";
+    let spans = super::lexer::statement_spans(sql);
+    assert_eq!(&sql[spans[1].range.clone()], "select 'ö';");
+}
+
+#[test]
+fn transaction_control_is_found_only_where_a_statement_starts() {
+    let found = |sql: &str| -> Vec<String> {
+        transaction_control(sql)
+            .into_iter()
+            .map(|(_, what)| what)
+            .collect()
+    };
+    for (sql, what) in [
+        ("begin;", "BEGIN"),
+        ("BEGIN ISOLATION LEVEL SERIALIZABLE;", "BEGIN"),
+        ("start transaction;", "START TRANSACTION"),
+        ("commit;", "COMMIT"),
+        ("commit prepared 'x';", "COMMIT"),
+        ("rollback;", "ROLLBACK"),
+        ("rollback to savepoint s;", "ROLLBACK"),
+        ("end;", "END"),
+        ("abort;", "ABORT"),
+        ("savepoint s;", "SAVEPOINT"),
+        ("release savepoint s;", "RELEASE"),
+        ("prepare transaction 'x';", "PREPARE TRANSACTION"),
+        (
+            "set transaction isolation level serializable;",
+            "SET TRANSACTION",
+        ),
+        ("set local transaction read only;", "SET TRANSACTION"),
+        (
+            "set session characteristics as transaction read only;",
+            "SET TRANSACTION",
+        ),
+    ] {
+        assert_eq!(found(sql), [what], "{sql}");
+    }
+    let innocent = "create table t (a int);\n\
+        do $$ begin commit; end $$;\n\
+        create or replace function f_fn() returns int language plpgsql as $f$\n\
+        begin rollback; return 1; end $f$;\n\
+        create or replace procedure p_fn() language sql begin atomic\n\
+          select case when true then 1 end; select 2; end;\n\
+        select case when a > 0 then 'x' end from t;\n\
+        prepare q as select 1;\n\
+        set local role x; set search_path = public;\n\
+        -- commit;\n\
+        select 'commit;';";
+    assert_eq!(found(innocent), Vec::<String>::new());
+    let lines: Vec<usize> = transaction_control("select 1;\n\nselect 2; commit;\nbegin;")
+        .into_iter()
+        .map(|(line, _)| line)
+        .collect();
+    assert_eq!(lines, [3, 4]);
+}

@@ -21,7 +21,9 @@
 #[cfg(test)]
 mod tests;
 
+use super::boundary::MAX_INCLUDE_DEPTH;
 use super::lint::lexer::{Tok, lex_spans};
+use super::lint::{transaction_control, transaction_control_message};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
@@ -109,11 +111,7 @@ pub fn expand(
     variables: BTreeMap<String, String>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Expansion, PsqlError> {
-    let read = |rel: &Path| {
-        std::fs::read_to_string(root.join(rel))
-            .map(|t| t.replace("\r\n", "\n"))
-            .map_err(|e| e.to_string())
-    };
+    let read = |rel: &Path| super::entry::read_file(root, rel);
     expand_with(&read, entries, variables, lookup, None)
 }
 
@@ -228,6 +226,12 @@ impl Run<'_, '_> {
             chain.push(display(rel));
             return Err(refuse(format!("include cycle: {}", chain.join(" -> "))));
         }
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(refuse(format!(
+                "{} is included {MAX_INCLUDE_DEPTH} files deep, the most a tree may nest \\i / \\ir; include it from higher up",
+                display(rel)
+            )));
+        }
         let text =
             (self.read)(rel).map_err(|e| refuse(format!("cannot read {}: {e}", display(rel))))?;
         if self.seen.insert(rel.to_path_buf()) {
@@ -246,7 +250,6 @@ impl Run<'_, '_> {
         let mut conds: Vec<Cond> = Vec::new();
         // SQL runs from `sql_from` to the next meta-command.
         let mut sql_from = 0usize;
-        let mut sql_line = 1usize;
         let mut k = 0;
         while k <= toks.len() {
             let meta = toks.get(k).filter(|t| t.0 == Tok::Backslash);
@@ -257,7 +260,7 @@ impl Run<'_, '_> {
             let end = meta.map_or(chars.len(), |t| t.2);
             let active = conds.last().is_none_or(|c| c.active);
             if active {
-                self.sql(&path, &chars, &toks, sql_from, end, sql_line)?;
+                self.sql(&path, &chars, &toks, sql_from, end)?;
             }
             let Some(&(_, line, start)) = meta else { break };
             let eol = chars[start..]
@@ -267,7 +270,6 @@ impl Run<'_, '_> {
             let command: String = chars[start + 1..eol].iter().collect();
             self.meta(&path, rel, line, &command, &mut conds)?;
             sql_from = eol;
-            sql_line = line;
             k += 1;
         }
         // psql sends what is left of a file's query buffer at its end.
@@ -290,13 +292,14 @@ impl Run<'_, '_> {
         toks: &[(Tok, usize, usize)],
         from: usize,
         to: usize,
-        line: usize,
     ) -> Result<(), PsqlError> {
         let mut out = String::new();
-        let mut i = from;
-        let mut first_line = None;
+        // The text starts at its first token (comments before it are not sent), so a
+        // line counted in the text is a line counted from the step's.
+        let Some(&(_, first_line, mut i)) = toks.iter().find(|t| t.2 >= from && t.2 < to) else {
+            return Ok(());
+        };
         for (t, tline, start) in toks.iter().filter(|t| t.2 >= from && t.2 < to) {
-            first_line.get_or_insert(*tline);
             if *t != Tok::Punct(':') || *start < i {
                 continue;
             }
@@ -312,7 +315,7 @@ impl Run<'_, '_> {
             }
         }
         out.extend(&chars[i..to]);
-        if first_line.is_none() || out.trim().is_empty() {
+        if out.trim().is_empty() {
             return Ok(());
         }
         let open = toks
@@ -325,16 +328,20 @@ impl Run<'_, '_> {
         self.pending_open = open;
         match &mut self.pending {
             Some(Step {
+                line: at,
                 action: Action::Sql(text),
                 ..
             }) => {
-                text.push('\n');
+                // Blank lines stand for the meta-commands in between, so every line
+                // of the joined text is still its line in the file.
+                let end = *at + text.matches('\n').count();
+                text.push_str(&"\n".repeat(first_line.saturating_sub(end).max(1)));
                 text.push_str(out.trim());
             }
             _ => {
                 self.pending = Some(Step {
                     path: path.to_string(),
-                    line: first_line.unwrap_or(line),
+                    line: first_line,
                     action: Action::Sql(out.trim().to_string()),
                 })
             }
@@ -581,8 +588,23 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Records a step and hands it to the sink, if any.
+    /// Records a step and hands it to the sink, if any. A statement controlling the
+    /// transaction is refused here, after variables are substituted, so neither a
+    /// script nor a variable's value can end the build's transaction.
     fn emit(&mut self, step: Step) -> Result<(), PsqlError> {
+        let sql = match &step.action {
+            Action::Sql(sql) => sql,
+            Action::Gset { query, .. } => query,
+            Action::Copy { statement, .. } => statement,
+            Action::Echo(_) => "",
+        };
+        if let Some((line, what)) = transaction_control(sql).into_iter().next() {
+            return Err(PsqlError {
+                path: step.path.clone(),
+                line: step.line + line - 1,
+                message: format!("S009: {}", transaction_control_message(&what)),
+            });
+        }
         let answer = match self.sink.as_mut() {
             Some(sink) => sink(&step)?,
             None => None,

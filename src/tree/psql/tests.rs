@@ -109,10 +109,10 @@ fn variables_are_substituted_only_where_psql_does() {
         &[("env_n", "42")],
     )
     .expect("expands");
+    // A step starts at its first token: the comment before it is not sent.
     assert_eq!(
         sql(&exp),
         [concat!(
-            "-- :nope in a comment\n",
             "create table \"my_table\" (x text default 'O''Brien', y int);\n",
             "select 'a :nope b', $$ :nope $$, \"col:nope\", 1::int, 42::text;"
         )]
@@ -238,7 +238,11 @@ fn a_statement_may_be_split_by_set_and_if_as_in_psql() {
     .expect("expands");
     assert_eq!(
         sql(&exp),
-        ["create table t (\n    a int\n, b int\n);", "select 1;"]
+        // Blank lines stand for the meta-commands, so each line keeps its number.
+        [
+            "create table t (\n    a int\n\n, b int\n\n\n);",
+            "select 1;"
+        ]
     );
     assert_eq!(exp.steps[1].action, Action::Echo("done".into()));
 }
@@ -310,4 +314,68 @@ fn bad_gset_is_refused_with_file_and_line() {
         let e = refused(&[("setup.sql", text)]);
         assert!(e.starts_with(message), "{text:?}: {e}");
     }
+}
+
+#[test]
+fn transaction_control_is_refused_even_when_a_variable_spells_it() {
+    let e = run(&[("setup.sql", "select 1;\n\n  commit;\n")], &[]).unwrap_err();
+    assert_eq!((e.path.as_str(), e.line), ("setup.sql", 3), "{e}");
+    assert!(e.message.starts_with("S009: `COMMIT`"), "{e}");
+    let e = run(
+        &[("setup.sql", "\\set how commit\nselect 1;\n:how;\n")],
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+    let e = run(&[("setup.sql", "savepoint s \\gset\n")], &[]).unwrap_err();
+    assert!(e.message.contains("SAVEPOINT"), "{e}");
+    // Bodies and CASE are not statements of their own.
+    run(
+        &[(
+            "setup.sql",
+            "do $$ begin commit; end $$;\nselect case when true then 1 end;\n",
+        )],
+        &[],
+    )
+    .expect("no transaction control");
+}
+
+/// `setup.sql` including `f1.sql`, which includes `f2.sql`, ... down to `f<last>.sql`.
+fn chain(last: usize) -> Vec<(String, String)> {
+    (0..=last)
+        .map(|i| {
+            let name = if i == 0 {
+                "setup.sql".to_string()
+            } else {
+                format!("f{i}.sql")
+            };
+            let body = if i < last {
+                format!("\\ir f{}.sql\n", i + 1)
+            } else {
+                "select 1;\n".to_string()
+            };
+            (name, body)
+        })
+        .collect()
+}
+
+#[test]
+fn includes_nest_at_most_max_include_depth() {
+    let depth = crate::tree::boundary::MAX_INCLUDE_DEPTH;
+    let expand_chain = |last: usize| {
+        let files = chain(last);
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_str()))
+            .collect();
+        run(&files, &[])
+    };
+    expand_chain(depth - 1).expect("within the limit");
+    let e = expand_chain(depth).unwrap_err();
+    assert!(
+        e.message
+            .contains(&format!("f{depth}.sql is included {depth} files deep")),
+        "{e}"
+    );
+    assert_eq!((e.path, e.line), (format!("f{}.sql", depth - 1), 1));
 }
