@@ -88,7 +88,11 @@ fn every_attack_is_refused(config: &Config, other_role: &str) {
             let good = tree(None);
             ores_sql::recreate_with(&config, &Manifest::from_dir(good.path()).unwrap())
                 .unwrap_or_else(|e| panic!("{layout}, {workers} worker(s): {e}"));
-            assert_eq!(who(&config), [format!("{ddl} {acting}")], "{layout}, {workers}");
+            assert_eq!(
+                who(&config),
+                [format!("{ddl} {acting}")],
+                "{layout}, {workers}"
+            );
 
             for attack in attacks(&config.admin_user, other_role) {
                 let bad = tree(Some(&attack));
@@ -132,7 +136,10 @@ fn a_tree_cannot_leave_the_ddl_login_under_a_superuser() {
 fn verifier(config: &Config, role: &str) -> Option<String> {
     connect_admin(config)
         .unwrap()
-        .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&role])
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&role],
+        )
         .unwrap()
         .get(0)
 }

@@ -7,13 +7,14 @@
 //! table that `DROP ... CASCADE` took with it), the transaction is rolled back and
 //! the objects are named. Rows are never discarded without `force`.
 
+use crate::build::login::open_sessions;
 use crate::build::single::numeric::failure_in;
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::EnvLock;
 use crate::lifecycle::version::{Drift, drift};
-use crate::server::admin::{connect_admin, connect_admin_to, database_exists};
+use crate::server::admin::{connect_admin, database_exists};
 use crate::server::grants::apply_grants;
 use crate::server::rights::AdminRights;
 use crate::server::roles::role_name;
@@ -86,13 +87,15 @@ pub fn recreate_entity_with(
 
         // Serialised with recreate/teardown of the same environment, until the commit.
         let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
-        let rights = join_owner_in(lock.client(), config)?;
-        // A superuser sees every row whatever the policies say; any other login
-        // (even as a member of the owner group) is held to the forced row-level
+        join_owner_in(lock.client(), config)?;
+        // The entity's scripts are the tree's code: they run in a session of the DDL
+        // login, as in a build (`build/login.rs`), never the administrator's. That
+        // login (even acting as the owner group) is held to the forced row-level
         // security, which would hide other tenants' rows from what follows.
-        let unforce = !rights.superuser;
-        let mut client = connect_admin_to(config, &config.database)?;
-        let stale = is_stale(&mut client, config, manifest)?;
+        let unforce = true;
+        let mut sessions = open_sessions(lock.client(), config, manifest, &config.database, 1)?;
+        let client = &mut sessions[0];
+        let stale = is_stale(client, config, manifest)?;
 
         // Everything from here to the commit is one transaction: any failure, or a
         // refusal, leaves the database as it was.

@@ -19,6 +19,7 @@
 //! `set_config`) are replayed at the start of each unit, as for the numeric layout
 //! (`build/session_state.rs`).
 
+use crate::build::hidden;
 use crate::build::login::open_sessions;
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
@@ -185,15 +186,11 @@ impl<'a> Expander<'a> {
 
     /// One step of the expansion.
     fn take(&mut self, step: &Step, secrets: &[String]) -> Result<Option<Row>> {
-        let holds_secret = |sql: &str| secrets.iter().any(|s| !s.is_empty() && sql.contains(s));
         match &step.action {
             Action::Echo(text) => {
                 // Logged as it is reached, which may be before what precedes it has
                 // finished on the workers.
-                let mut shown = text.clone();
-                for s in secrets.iter().filter(|s| !s.is_empty()) {
-                    shown = shown.replace(s.as_str(), "<redacted>");
-                }
+                let shown = hidden::redact(text, secrets);
                 log::info!("{}/{}:{}: {shown}", self.label, step.path, step.line);
                 Ok(None)
             }
@@ -201,7 +198,7 @@ impl<'a> Expander<'a> {
             // through a backtick runs hidden: both run here, after everything before
             // them.
             Action::Gset { query: sql, .. } => self.run_here(step, sql, secrets),
-            Action::Sql(sql) if holds_secret(sql) => self.run_here(step, sql, secrets),
+            Action::Sql(sql) if hidden::holds(sql, secrets) => self.run_here(step, sql, secrets),
             Action::Sql(_) | Action::Copy { .. } => {
                 if self.pending.first().is_some_and(|p| p.path != step.path) {
                     self.submit()?;

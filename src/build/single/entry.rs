@@ -13,11 +13,11 @@
 //! (`build/phases.rs`, `finish`), so the end state is the same as for a tree
 //! applied as the owner group.
 
+use crate::build::hidden;
 use crate::build::single::numeric::failure_in;
 use crate::build::statements::execute_each_with;
 use crate::config::Config;
 use crate::error::{Error, Result, ScriptFailure};
-use crate::server::roles::Redacted;
 use crate::tree::entry::engine_variables;
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{self, Action, PsqlError, Step};
@@ -26,15 +26,18 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::Path;
 
-/// What a backtick ``echo "$NAME"`` reads: a password of the configuration for
-/// `ORES_DB_<SUFFIX>_PASSWORD`, else the process environment.
+/// What a backtick ``echo "$NAME"`` reads, for a name the interpreter lets a tree
+/// read (`tree::psql::readable_by_tree`): the password of the environment's login
+/// role for `ORES_DB_<SUFFIX>_PASSWORD`, from the configuration, else the process
+/// environment.
 fn lookup_in(config: &Config, name: &str) -> Option<String> {
     if let Some(suffix) = name
         .strip_prefix("ORES_DB_")
         .and_then(|n| n.strip_suffix("_PASSWORD"))
-        && let Some(secret) = config.password_for(&suffix.to_ascii_lowercase())
     {
-        return Some(secret.expose().to_string());
+        return config
+            .password_for(&suffix.to_ascii_lowercase())
+            .map(|secret| secret.expose().to_string());
     }
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -103,25 +106,6 @@ pub(crate) fn expand_tree(manifest: &Manifest, config: &Config, run: StepRunner<
     }
 }
 
-/// Runs a statement that holds a value read through a backtick (a password) without
-/// its text passing through the driver's debug log: the text travels as a redacted
-/// bind parameter and the server runs it with `EXECUTE`. The error then has no
-/// position, so the failure names the statement's first line.
-fn run_hidden(
-    tx: &mut postgres::Transaction<'_>,
-    sql: &str,
-) -> std::result::Result<(), postgres::Error> {
-    tx.execute(
-        "SELECT set_config('ores.hidden_step', $1, true)",
-        &[&Redacted(sql)],
-    )?;
-    let run =
-        tx.batch_execute("DO $ores$ BEGIN EXECUTE current_setting('ores.hidden_step'); END $ores$");
-    let cleared = tx.execute("SELECT set_config('ores.hidden_step', '', true)", &[]);
-    run?;
-    cleared.map(drop)
-}
-
 /// Values psql's `\gset` sets: the columns of the query's one row.
 pub(crate) type Row = Vec<(String, Option<String>)>;
 
@@ -135,13 +119,7 @@ pub(crate) fn run_step(
     path: &str,
     secrets: &[String],
 ) -> Result<Option<Row>> {
-    let redact = |text: &str| {
-        let mut out = text.to_string();
-        for s in secrets.iter().filter(|s| !s.is_empty()) {
-            out = out.replace(s.as_str(), "<redacted>");
-        }
-        out
-    };
+    let redact = |text: &str| hidden::redact(text, secrets);
     // The server quotes values back (invalid input, the statement an EXECUTE ran): a
     // password read through a backtick is taken out of the report.
     let report = |mut f: ScriptFailure| {
@@ -153,10 +131,9 @@ pub(crate) fn run_step(
     let at_line = |sql: &str, e: &postgres::Error| report(failure_in(path, sql, e));
     match &step.action {
         Action::Sql(sql) => {
-            let hidden = |s: &str| secrets.iter().any(|x| !x.is_empty() && s.contains(x));
             execute_each_with(sql, |s| {
-                if hidden(s) {
-                    run_hidden(tx, s)
+                if hidden::holds(s, secrets) {
+                    hidden::execute(tx, s, secrets)
                 } else {
                     tx.batch_execute(s)
                 }
@@ -182,7 +159,12 @@ pub(crate) fn run_step(
             Ok(None)
         }
         Action::Gset { query, .. } => {
-            let messages = tx.simple_query(query).map_err(|e| at_line(query, &e))?;
+            let messages = if hidden::holds(query, secrets) {
+                hidden::query(tx, query, secrets)
+            } else {
+                tx.simple_query(query)
+            }
+            .map_err(|e| at_line(query, &e))?;
             // The rows of the last statement, as psql's \gset sees them.
             let mut rows = Vec::new();
             for m in messages {

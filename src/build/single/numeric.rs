@@ -32,10 +32,11 @@ pub(crate) fn failure_in(path: &str, sql: &str, e: &postgres::Error) -> ScriptFa
         _ => None,
     };
     let mut extra = Vec::new();
-    if let Some(d) = db.detail() {
+    // A re-raised error (`build/hidden.rs`) carries empty ones.
+    if let Some(d) = db.detail().filter(|d| !d.is_empty()) {
         extra.push(format!("detail: {d}"));
     }
-    if let Some(h) = db.hint() {
+    if let Some(h) = db.hint().filter(|h| !h.is_empty()) {
         extra.push(format!("hint: {h}"));
     }
     if let Some(w) = db.where_() {

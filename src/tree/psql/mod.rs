@@ -762,6 +762,11 @@ impl Run<'_, '_> {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(refuse());
         }
+        if !readable_by_tree(name) {
+            return Err(err(format!(
+                "backtick: ${name} may not be read by a tree (it reads ORES_DB_<SUFFIX>_PASSWORD and the other ORES_* settings, never the administrator's credentials or anything else of the environment)"
+            )));
+        }
         (self.lookup)(name).ok_or_else(|| err(format!("backtick: ${name} is not set")))
     }
 }
@@ -795,4 +800,14 @@ fn quote_literal(value: &str) -> String {
 
 fn quote_ident(value: &str) -> String {
     format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+/// Whether a tree may read the variable `name` through a backtick: the passwords of
+/// its environment's login roles (`ORES_DB_<SUFFIX>_PASSWORD`, which the engine
+/// answers from its configuration) and the other `ORES_*` settings that are not
+/// passwords. Never `PG*` (the administrator's login and password), another
+/// spelling of a password, or anything else of the process environment.
+pub fn readable_by_tree(name: &str) -> bool {
+    let role_password = name.starts_with("ORES_DB_") && name.ends_with("_PASSWORD");
+    name.starts_with("ORES_") && (role_password || !name.contains("PASSWORD"))
 }

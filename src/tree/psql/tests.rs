@@ -18,7 +18,7 @@ fn run(files: &[(&str, &str)], vars: &[(&str, &str)]) -> Result<Expansion, PsqlE
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     expand(dir.path(), &["setup.sql"], vars, &|name| {
-        (name == "SECRET").then(|| "s3cr'et".to_string())
+        (name == "ORES_SECRET").then(|| "s3cr'et".to_string())
     })
 }
 
@@ -158,7 +158,7 @@ fn set_reads_backtick_echo_and_refuses_other_commands() {
     let exp = run(
         &[(
             "setup.sql",
-            "\\set pw `echo \"$SECRET\"`\n\\echo set :pw\nselect :'pw';\n\\pset format aligned\n\\timing on\n",
+            "\\set pw `echo \"$ORES_SECRET\"`\n\\echo set :pw\nselect :'pw';\n\\pset format aligned\n\\timing on\n",
         )],
         &[],
     )
@@ -170,8 +170,19 @@ fn set_reads_backtick_echo_and_refuses_other_commands() {
         shell.starts_with("setup.sql:2: backtick command `rm -rf /` refused"),
         "{shell}"
     );
-    let unset = refused(&[("setup.sql", "\\set x `echo $NOT_SET`\n")]);
-    assert_eq!(unset, "setup.sql:1: backtick: $NOT_SET is not set");
+    let unset = refused(&[("setup.sql", "\\set x `echo $ORES_NOT_SET`\n")]);
+    assert_eq!(unset, "setup.sql:1: backtick: $ORES_NOT_SET is not set");
+    // The administrator's credentials and the rest of the environment are not a
+    // tree's to read.
+    for name in ["PGPASSWORD", "HOME", "ORES_IAM_SERVICE_DB_PASSWORD"] {
+        let e = refused(&[("setup.sql", format!("\\set x `echo ${name}`\n").as_str())]);
+        assert!(
+            e.starts_with(&format!(
+                "setup.sql:1: backtick: ${name} may not be read by a tree"
+            )),
+            "{e}"
+        );
+    }
 }
 
 #[test]
