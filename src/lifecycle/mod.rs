@@ -285,7 +285,8 @@ fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result
 
 /// Renames the finished staging database into place. The previous database is kept
 /// under the retired name until the new one carries the real name; the caller drops
-/// it.
+/// it. Invariant: whatever fails, the live name is left on the previous database,
+/// open, as it was ([`put_back`] is the one way back).
 fn swap_into_place(
     admin: &mut Client,
     rights: &AdminRights,
@@ -295,104 +296,101 @@ fn swap_into_place(
     retired: &str,
     exists: bool,
 ) -> Result<()> {
-    let q = quote_ident;
     // Staging is ours until the swap: close it and turn out anyone who got in, so no
     // session can make the final rename fail with the previous database retired.
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-            q(staging)
-        ))
-        .context(format!("closing {staging}"))?;
-    rights.signalling(admin, &config.env, staging, |admin| {
-        terminate_sessions(admin, staging)
-    })?;
-    wait_for_no_sessions(admin, staging, Duration::from_secs(10))?;
+    close_and_empty(admin, rights, config, staging)?;
     if exists {
         refuse_if_busy(admin, config, target)?;
         if config.terminate_connections {
             // Close the door before emptying the room, so nobody slips in between.
-            admin
-                .batch_execute(&format!(
-                    "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-                    q(target)
-                ))
-                .context(format!("blocking new connections to {target}"))?;
-            // Terminated backends take a moment to exit; the rename needs them gone.
-            let emptied = rights
-                .signalling(admin, &config.env, target, |admin| {
-                    terminate_sessions(admin, target)
-                })
-                .and_then(|_| wait_for_no_sessions(admin, target, Duration::from_secs(10)));
-            if let Err(e) = emptied {
-                // Still the live database: open it again before reporting.
-                let _ = admin.batch_execute(&format!(
-                    "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-                    q(target)
-                ));
+            if let Err(e) = close_and_empty(admin, rights, config, target) {
+                put_back(admin, None, target);
                 return Err(e);
             }
         }
-        let renamed = admin.batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            q(target),
-            q(retired)
-        ));
-        if let Err(e) = renamed {
-            let _ = admin.batch_execute(&format!(
-                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-                q(target)
-            ));
-            if e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) {
-                return Err(Error::ActiveConnections {
-                    database: target.to_string(),
-                    sessions: sessions(admin, target)?
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                });
-            }
-            return Err(e).context(format!("retiring {target}"));
+        if let Err(e) = rename(admin, target, retired) {
+            put_back(admin, None, target);
+            return Err(in_use_or(admin, e, target, format!("retiring {target}")));
         }
     }
-    let promoted = admin.batch_execute(&format!(
-        "ALTER DATABASE {} RENAME TO {}",
-        q(staging),
-        q(target)
-    ));
-    if let Err(e) = promoted {
-        // The previous database is offline under its retired name: put it back (and
-        // open it again) before reporting, so a failed swap changes nothing.
+    if let Err(e) = rename(admin, staging, target) {
         if exists {
-            let restored = admin.batch_execute(&format!(
-                "ALTER DATABASE {r} RENAME TO {t}; ALTER DATABASE {t} WITH ALLOW_CONNECTIONS true",
-                r = q(retired),
-                t = q(target)
-            ));
-            if let Err(restore) = restored {
-                log::error!(
-                    "could not put {retired} back as {target} ({restore}); the next run will"
-                );
-            }
+            put_back(admin, Some(retired), target);
         }
-        if e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) {
-            return Err(Error::ActiveConnections {
-                database: staging.to_string(),
-                sessions: sessions(admin, staging)?
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-            });
-        }
-        return Err(e).context(format!("renaming {staging} to {target}"));
+        return Err(in_use_or(
+            admin,
+            e,
+            staging,
+            format!("renaming {staging} to {target}"),
+        ));
     }
     admin
         .batch_execute(&format!(
             "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-            q(target)
+            quote_ident(target)
         ))
-        .context(format!("opening {target}"))?;
-    Ok(())
+        .context(format!("opening {target}"))
+}
+
+/// Closes `database` to new sessions and ends the ones it has (with what that takes).
+fn close_and_empty(
+    admin: &mut Client,
+    rights: &AdminRights,
+    config: &Config,
+    database: &str,
+) -> Result<()> {
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+            quote_ident(database)
+        ))
+        .context(format!("closing {database}"))?;
+    // Terminated backends take a moment to exit; the rename needs them gone.
+    rights.signalling(admin, &config.env, database, |admin| {
+        terminate_sessions(admin, database)
+    })?;
+    wait_for_no_sessions(admin, database, Duration::from_secs(10)).map(drop)
+}
+
+fn rename(admin: &mut Client, from: &str, to: &str) -> std::result::Result<(), postgres::Error> {
+    admin.batch_execute(&format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    ))
+}
+
+/// Puts the previous database back under `target` (from `retired`, when it had been
+/// renamed) and opens it again, so a failed swap changes nothing. A failure here is
+/// logged: the next run's recovery finishes it.
+fn put_back(admin: &mut Client, retired: Option<&str>, target: &str) {
+    let t = quote_ident(target);
+    let mut sql = String::new();
+    if let Some(r) = retired {
+        sql.push_str(&format!(
+            "ALTER DATABASE {} RENAME TO {t}; ",
+            quote_ident(r)
+        ));
+    }
+    sql.push_str(&format!("ALTER DATABASE {t} WITH ALLOW_CONNECTIONS true"));
+    if let Err(e) = admin.batch_execute(&sql) {
+        log::error!("could not put {target} back as it was ({e}); the next run will");
+    }
+}
+
+/// A rename's error: the sessions in the way when another session held `database`,
+/// else the error with `context`.
+fn in_use_or(admin: &mut Client, e: postgres::Error, database: &str, context: String) -> Error {
+    if e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) {
+        return match sessions(admin, database) {
+            Ok(others) => Error::ActiveConnections {
+                database: database.to_string(),
+                sessions: others.iter().map(|s| s.to_string()).collect(),
+            },
+            Err(e) => e,
+        };
+    }
+    Error::Postgres { context, source: e }
 }
 
 /// Drops `database`, terminating its sessions (with what that takes).
