@@ -145,7 +145,8 @@ fn a_strict_tree_fails_on_static_rules_and_a_lenient_one_does_not() {
         ("ores-sql.toml", &format!("strict = true\n{toml}")),
     ]);
     match Manifest::from_dir(strict.path()) {
-        Err(Error::Config(message)) => {
+        Err(Error::StrictTree(violations)) => {
+            let message = violations.join("\n");
             assert!(message.contains("S003"), "{message}");
             assert!(
                 message.contains("create/synthetic/synthetic_create.sql:1"),

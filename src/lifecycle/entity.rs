@@ -24,6 +24,7 @@ use std::collections::BTreeSet;
 
 /// What [`recreate_entity`] did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EntityReport {
     /// The entity key.
     pub entity: String,
@@ -78,7 +79,7 @@ pub fn recreate_entity_with(
         crate::lifecycle::target::check_name(&config.database)?;
         if manifest.entry_mode() {
             // Its scripts only make sense expanded from the entry scripts, in order.
-            return Err(Error::Config(
+            return Err(Error::Unsupported(
                 "recreate-entity needs a numeric-prefix tree; a tree built through psql entry scripts is rebuilt whole (db recreate)".into(),
             ));
         }

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 /// What a build did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BuildReport {
     /// Environment label.
     pub env: String,
@@ -69,6 +70,7 @@ pub struct BuildReport {
 
 /// What a teardown removed.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TeardownReport {
     /// Whether the database existed and was dropped.
     pub database_dropped: bool,

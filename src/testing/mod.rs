@@ -202,7 +202,7 @@ impl Harness {
             None | Some("") | Some("wal_log") => "WAL_LOG",
             Some("file_copy") => "FILE_COPY",
             Some(other) => {
-                return Err(Error::Config(format!(
+                return Err(Error::Harness(format!(
                     "{CLONE_STRATEGY_VAR}={other:?}: expected wal_log or file_copy"
                 )));
             }
@@ -485,7 +485,7 @@ impl TestDatabase {
     pub fn tenant_session(&self, service: &str, tenant_id: &str) -> Result<Client> {
         let suffix = service_suffix(service)?;
         if !is_uuid(tenant_id) {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidArgument(format!(
                 "tenant id {tenant_id:?} is not a uuid"
             )));
         }
@@ -572,7 +572,7 @@ fn service_suffix(service: &str) -> Result<String> {
         .find(|s| s.name == service)
         .map(|s| s.password_key())
         .ok_or_else(|| {
-            Error::Config(format!(
+            Error::InvalidArgument(format!(
                 "no service {service:?} in the registry (known: {})",
                 SERVICES
                     .iter()
