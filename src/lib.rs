@@ -79,7 +79,8 @@ pub use error::{Error, Result, ScriptFailure};
 pub use lifecycle::inspect;
 pub use lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, check_database};
 pub use lifecycle::{
-    BuildReport, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
+    BuildReport, RunOptions, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
+    teardown_with,
 };
 /// `#[ores_sql::test]`: a test that takes a fresh `testing::TestDatabase` (feature
 /// `testing`; see the README's "Test harness" section).

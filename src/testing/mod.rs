@@ -23,7 +23,7 @@ pub use pool::{POOL_SIZE_VAR, pool_size, set_pool_size};
 use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{Error, PgContext, Result};
-use crate::lifecycle::teardown;
+use crate::lifecycle::{RunOptions, teardown_with};
 use crate::server::admin::connect_within;
 use crate::server::grants::database_grants_sql;
 use crate::server::roles::role_name;
@@ -77,6 +77,10 @@ fn scratch_owner(label: &str) -> Option<Owner> {
 pub struct ScratchEnv {
     /// Configuration pointing at the scratch environment.
     pub config: Config,
+    /// The options its runs take: [`RunOptions::kill`], because a session a test
+    /// closed a moment ago may still be on its way out and nobody else uses a
+    /// scratch environment; the rest are the defaults.
+    pub options: RunOptions,
 }
 
 impl ScratchEnv {
@@ -95,16 +99,18 @@ impl ScratchEnv {
                 eprintln!("warning: could not clean up dead scratch environments: {e}");
             }
         });
-        let mut config = base.with_env(&unique_label(prefix))?;
-        config.terminate_connections = true;
-        Ok(ScratchEnv { config })
+        let config = base.with_env(&unique_label(prefix))?;
+        Ok(ScratchEnv {
+            config,
+            options: RunOptions::new().kill(true),
+        })
     }
 }
 
 impl Drop for ScratchEnv {
     fn drop(&mut self) {
-        let config = &self.config;
-        if let Err(e) = crate::runtime::in_drop(|| teardown(config).map(drop)) {
+        let (config, options) = (&self.config, &self.options);
+        if let Err(e) = crate::runtime::in_drop(|| teardown_with(config, options).map(drop)) {
             eprintln!("warning: could not tear down {}: {e}", config.env);
         }
     }
@@ -135,11 +141,10 @@ pub fn sweep_dead_scratch_envs(base: &Config) -> Result<Vec<String>> {
             if owner.host != Owner::current().host || owner.alive_here() {
                 continue;
             }
-            let mut config = base.clone().with_env(&label)?;
-            config.terminate_connections = true;
+            let config = base.clone().with_env(&label)?;
             // One environment that cannot go (something outside it holds on to its
             // roles) must not keep the others, nor fail the test that swept.
-            match teardown(&config) {
+            match teardown_with(&config, &RunOptions::new().kill(true)) {
                 Ok(_) => removed.push(label),
                 Err(e) => log::warn!("could not sweep scratch environment {label}: {e}"),
             }

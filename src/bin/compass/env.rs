@@ -6,13 +6,13 @@ use crate::render;
 use crate::ui::{confirm, with_spinner};
 use ores_sql::config::envfile;
 use ores_sql::lifecycle::target::check_name;
-use ores_sql::{Config, Error};
+use ores_sql::{Config, Error, RunOptions};
 
 pub fn run(command: EnvCmd) -> Outcome {
     match command {
         EnvCmd::Recreate { env, guard } => {
-            let mut config = load_env(&env)?;
-            config.terminate_connections = guard.kill;
+            let config = load_env(&env)?;
+            let options = RunOptions::new().kill(guard.kill);
             check_name(&config.database)?;
             confirm(
                 guard.yes,
@@ -22,14 +22,13 @@ pub fn run(command: EnvCmd) -> Outcome {
                 ),
             )?;
             let (removed, built) = with_spinner(format!("recreating environment {env}"), || {
-                ores_sql::lifecycle::drop::recreate_environment(&config)
+                ores_sql::lifecycle::drop::recreate_environment(&config, &options)
             })?;
             println!("{}", render::environment_rebuilt(&env, &removed, &built));
             Ok(())
         }
         EnvCmd::Teardown { env, guard } => {
-            let mut config = load_env(&env)?;
-            config.terminate_connections = guard.kill;
+            let config = load_env(&env)?;
             confirm(
                 guard.yes,
                 &format!(
@@ -37,7 +36,7 @@ pub fn run(command: EnvCmd) -> Outcome {
                     config.database
                 ),
             )?;
-            teardown(&config, None)
+            teardown(&config, None, &RunOptions::new().kill(guard.kill))
         }
         EnvCmd::Check => {
             let check = envfile::check()?;
@@ -67,9 +66,9 @@ fn load_env(env: &str) -> Result<Config, Error> {
 }
 
 /// Drops `database` (default: the environment's) and the environment's roles.
-pub fn teardown(config: &Config, database: Option<&str>) -> Outcome {
+pub fn teardown(config: &Config, database: Option<&str>, options: &RunOptions) -> Outcome {
     let report = with_spinner(format!("tearing down environment {}", config.env), || {
-        ores_sql::lifecycle::drop::teardown_named(config, database)
+        ores_sql::lifecycle::drop::teardown_named(config, database, options)
     })?;
     println!(
         "{}",

@@ -1,4 +1,4 @@
-//! A parallel build of an entry-script tree (`Config::build_workers` > 1).
+//! A parallel build of an entry-script tree (`RunOptions::workers` > 1).
 //!
 //! psql runs such a tree as one ordered stream, so this build keeps the stream and
 //! only overlaps what the order does not decide: the expander runs on this thread
@@ -67,9 +67,10 @@ pub(crate) fn build(
     database: &str,
     manifest: &Manifest,
     workers: usize,
+    bulk_seed: bool,
 ) -> Result<()> {
     create_and_fill(admin, config, database, |owner| {
-        build_into(config, database, owner, manifest, workers)
+        build_into(config, database, owner, manifest, workers, bulk_seed)
     })
 }
 
@@ -79,6 +80,7 @@ fn build_into(
     owner: &str,
     manifest: &Manifest,
     workers: usize,
+    bulk_seed: bool,
 ) -> Result<()> {
     let mut lap = Lap::start();
     let ddl = ddl_login(manifest, &config.env);
@@ -97,7 +99,7 @@ fn build_into(
         "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
         quote_ident(&ddl)
     );
-    if config.bulk_seed {
+    if bulk_seed {
         setup.push_str(BULK_SEED_SQL);
     }
     let label = manifest.label().to_string();

@@ -61,6 +61,7 @@ pub(crate) fn build(
     database: &str,
     manifest: &Manifest,
     workers: usize,
+    bulk_seed: bool,
 ) -> Result<()> {
     let scripts = manifest.scripts();
     // The plan is the client's work and the database's creation and prologue the
@@ -84,6 +85,7 @@ pub(crate) fn build(
                 deps: &deps,
                 preludes: &preludes,
                 workers,
+                bulk_seed,
             };
             build_into(&job, client)
         })
@@ -119,6 +121,7 @@ struct Job<'a> {
     /// For each script, the session settings the scripts before it left.
     preludes: &'a [String],
     workers: usize,
+    bulk_seed: bool,
 }
 
 fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
@@ -130,6 +133,7 @@ fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
         deps,
         preludes,
         workers,
+        bulk_seed,
     } = *job;
     let scripts = manifest.scripts();
     let mut lap = Lap::start();
@@ -143,7 +147,7 @@ fn build_into(job: &Job<'_>, client: Client) -> Result<()> {
         "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
         quote_ident(owner)
     );
-    if config.bulk_seed {
+    if bulk_seed {
         setup.push_str(BULK_SEED_SQL);
     }
     let setup = setup.as_str();

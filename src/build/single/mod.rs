@@ -22,9 +22,10 @@ pub(crate) fn build(
     database: &str,
     manifest: &Manifest,
     rights: &AdminRights,
+    bulk_seed: bool,
 ) -> Result<()> {
     create_and_fill(admin, config, database, |owner| {
-        build_into(config, database, owner, manifest, rights)
+        build_into(config, database, owner, manifest, rights, bulk_seed)
     })
 }
 
@@ -34,6 +35,7 @@ fn build_into(
     owner: &str,
     manifest: &Manifest,
     rights: &AdminRights,
+    bulk_seed: bool,
 ) -> Result<()> {
     let mut lap = Lap::start();
     let mut client = connect_admin_to(config, database)?;
@@ -42,7 +44,7 @@ fn build_into(
         .context("opening the build transaction")?;
     lap.log("connect to the new database");
     let extensions = extensions_for(&mut tx, config, manifest)?;
-    if config.bulk_seed {
+    if bulk_seed {
         tx.batch_execute(BULK_SEED_SQL)
             .context("switching on bulk seeding")?;
     }
