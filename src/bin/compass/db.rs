@@ -115,7 +115,7 @@ pub fn run(command: Db) -> Outcome {
             args,
         } => {
             let config = load(&target)?;
-            let mut cmd = ores_sql::server::psql::command(&config, &psql, role.as_deref(), &args)?;
+            let mut cmd = ores_sql::psql_command(&config, &psql, role.as_deref(), &args)?;
             // exec only returns on failure.
             let e = cmd.exec();
             Err(Refusal(format!(
