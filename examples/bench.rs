@@ -45,7 +45,7 @@ use ores_sql::testing::workload::{
     COPY_DIR, CatalogCounts, Shape, entry_psql_variables, entry_tree, generated_manifest,
 };
 use ores_sql::testing::{TestDatabase, unique_label};
-use ores_sql::{Config, Manifest};
+use ores_sql::{Config, Manifest, RunOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -159,6 +159,7 @@ fn workers_arg() -> Res<usize> {
 /// One recreate path, run as `compass db recreate` runs it, and its samples.
 struct RecreatePath {
     config: Config,
+    options: RunOptions,
     /// The build path its report must name.
     expected: &'static str,
     total: Sample,
@@ -180,14 +181,12 @@ struct Recreates {
 
 impl Recreates {
     fn new(config: &Config, workers: usize, full_name: &'static str) -> Recreates {
-        let mut cached = config.clone();
-        cached.retire_in_background = true;
-        let mut full = cached.clone();
-        full.rebuild = true;
-        let mut parallel = full.clone();
-        parallel.build_workers = workers;
-        let path = |config, expected, total, usable, after_return| RecreatePath {
-            config,
+        let cached = scratch_options().retire_in_background(true);
+        let full = cached.clone().rebuild(true);
+        let parallel = full.clone().workers(workers);
+        let path = |options, expected, total, usable, after_return| RecreatePath {
+            config: config.clone(),
+            options,
             expected,
             total: Sample::new(total),
             usable: Sample::new(usable),
@@ -222,7 +221,7 @@ impl Recreates {
     fn run_once(&mut self, admin: &mut postgres::Client, manifest: &Manifest) -> Res<()> {
         for p in [&mut self.full, &mut self.parallel, &mut self.cached] {
             settle(admin)?;
-            let t = timed_recreate(&p.config, manifest, p.expected)?;
+            let t = timed_recreate(&p.config, &p.options, manifest, p.expected)?;
             p.total.times.push(t.total);
             p.usable.times.push(t.usable);
             p.after_return.times.push(t.after_return);
@@ -252,9 +251,15 @@ struct RecreateTimes {
     total: Duration,
 }
 
-/// Recreates with `cfg`, waits for the work after return, and checks the path taken.
-fn timed_recreate(cfg: &Config, manifest: &Manifest, expected: &str) -> Res<RecreateTimes> {
-    let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest)?))?;
+/// Recreates with `cfg` and `options`, waits for the work after return, and checks
+/// the path taken.
+fn timed_recreate(
+    cfg: &Config,
+    options: &RunOptions,
+    manifest: &Manifest,
+    expected: &str,
+) -> Res<RecreateTimes> {
+    let (d, report) = timed(|| Ok(ores_sql::recreate_with(cfg, manifest, options)?))?;
     let (after_return, ()) = timed(|| {
         ores_sql::lifecycle::retire::wait_for_background();
         Ok(())
@@ -276,8 +281,7 @@ fn run() -> Res<()> {
         .map(|v| v.parse())
         .transpose()?
         .unwrap_or(5);
-    let mut config = Config::load()?.with_env(&unique_label("bench"))?;
-    config.terminate_connections = true;
+    let config = Config::load()?.with_env(&unique_label("bench"))?;
     let synthetic: Option<usize> = std::env::args()
         .skip_while(|a| a != "--synthetic")
         .nth(1)
@@ -329,6 +333,12 @@ fn run() -> Res<()> {
     result
 }
 
+/// What the benchmark's runs take: its scratch environment is its own, so a session
+/// left behind by a measurement is ended rather than refused.
+fn scratch_options() -> RunOptions {
+    RunOptions::new().kill(true)
+}
+
 /// The scratch environment goes whatever happened.
 fn cleanup(config: &Config) {
     if let Ok(mut admin) = connect_admin(config) {
@@ -336,7 +346,7 @@ fn cleanup(config: &Config) {
             let _ = drop_database(&mut admin, &format!("{}{suffix}", config.database), true);
         }
     }
-    if let Err(e) = ores_sql::teardown(config) {
+    if let Err(e) = ores_sql::teardown_with(config, &scratch_options()) {
         eprintln!("warning: could not tear down {}: {e}", config.env);
     }
 }
@@ -350,7 +360,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     // Warm-up: creates the roles, fills caches, builds the test template. The pool of
     // ready clones stays off until it is measured on its own.
     ores_sql::testing::set_pool_size(0);
-    ores_sql::recreate_with(config, manifest)?;
+    ores_sql::recreate_with(config, manifest, &scratch_options())?;
     drop(TestDatabase::with_manifest(manifest)?);
 
     let workers = workers_arg()?;
@@ -710,8 +720,6 @@ ALTER TABLE ores_refdata_rounding_types_tbl ENABLE TRIGGER USER;
         tree("bulk", Some(&insert))?,
         tree("bare", Some(&bare))?,
     );
-    let mut row_by_row_config = config.clone();
-    row_by_row_config.bulk_seed = false;
     let mut s = Seeding {
         without_seed: Sample::new("build of the compiled tree (no extra seed)"),
         bulk: Sample::new("  the same with 20,000 seed rows into a versioned table"),
@@ -723,17 +731,17 @@ ALTER TABLE ores_refdata_rounding_types_tbl ENABLE TRIGGER USER;
     let mut admin = connect_admin(config)?;
     let database = format!("{}{SEED_SUFFIX}", config.database);
     for _ in 0..runs {
-        for (cfg, manifest, sample) in [
-            (config, &base, &mut s.without_seed),
-            (config, &seeded, &mut s.bulk),
-            (config, &seeded_bare, &mut s.bare),
-            (&row_by_row_config, &base, &mut s.row_by_row_base),
-            (&row_by_row_config, &seeded, &mut s.row_by_row),
+        for (bulk_seed, manifest, sample) in [
+            (true, &base, &mut s.without_seed),
+            (true, &seeded, &mut s.bulk),
+            (true, &seeded_bare, &mut s.bare),
+            (false, &base, &mut s.row_by_row_base),
+            (false, &seeded, &mut s.row_by_row),
         ] {
             settle(&mut admin)?;
             let (d, ()) = timed(|| {
                 Ok(ores_sql::build::build_database(
-                    &mut admin, cfg, &database, manifest,
+                    &mut admin, config, &database, manifest, bulk_seed,
                 )?)
             })?;
             sample.times.push(d);
@@ -886,7 +894,7 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     let owner = role_name(&config.env, "owner");
     let ddl = role_name(&config.env, "ddl_user");
     // Warm-up: creates the roles and the template the cached path clones.
-    ores_sql::recreate_with(config, manifest)?;
+    ores_sql::recreate_with(config, manifest, &scratch_options())?;
     // Run as in `measure`: the totals include the work after return.
     let workers = workers_arg()?;
     let mut recreates = Recreates::new(config, workers, "recreate, full (one transaction)");

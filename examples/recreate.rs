@@ -16,16 +16,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut config = config;
     // A developer's own psql sessions should not block the example.
-    config.terminate_connections = true;
+    let options = ores_sql::RunOptions::new().kill(true);
     println!(
         "recreating environment {} (database {} on {})",
         config.env,
         config.database,
         config.server_label()
     );
-    match ores_sql::recreate(&config) {
+    match ores_sql::recreate_with(&config, ores_sql::Manifest::compiled(), &options) {
         Ok(r) => {
             println!("scripts applied: {}", r.scripts_applied);
             println!("schema hash:     {}", r.schema_hash);

@@ -8,6 +8,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A PostgreSQL error raised by one script of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScriptFailure {
     /// Relative path of the script, e.g. `sql/create/02_iam/010_iam_tenants.sql`.
     pub path: String,
@@ -52,9 +53,16 @@ impl std::fmt::Display for ScriptFailure {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A configuration value is missing, malformed or unsafe.
+    /// A configuration value (`.env`, `ORES_*`, `PG*`) is missing, malformed or
+    /// unsafe.
     #[error("configuration: {0}")]
     Config(String),
+
+    /// A library call was given an argument it cannot use (an empty tenant code, a
+    /// role that cannot log in, a path that is not a directory); the message says
+    /// what it accepts.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
 
     /// The `.env` file could not be parsed.
     #[error("{path}: line {line}: cannot parse `.env` entry{}; expected KEY=VALUE", key.as_deref().map(|k| format!(" for {k}")).unwrap_or_default())]
@@ -124,13 +132,22 @@ pub enum Error {
     #[error("invalid SQL manifest: {0}")]
     Manifest(ScanError),
 
+    /// The tree's `ores-sql.toml` is malformed, named by file and line.
+    #[error("invalid tree settings: {0}")]
+    Settings(crate::tree::settings::SettingsError),
+
+    /// A tree marked `strict = true` breaks static rules (one line per violation,
+    /// `rule path:line: message`).
+    #[error("strict tree: {} static rule violation(s):\n  {}; fix them, or set strict = false in ores-sql.toml to report them as warnings", .0.len(), .0.join("\n  "))]
+    StrictTree(Vec<String>),
+
     /// A psql entry script cannot be interpreted (include, variable, meta-command),
     /// named by file and line.
     #[error("invalid SQL tree: {0}")]
     Psql(crate::tree::psql::PsqlError),
 
     /// The operation would disturb other sessions.
-    #[error("database {database} has {} other connection(s) ({}); close them or pass --kill / terminate_connections", sessions.len(), sessions.join(", "))]
+    #[error("database {database} has {} other connection(s) ({}); close them or pass --kill (RunOptions::kill)", sessions.len(), sessions.join(", "))]
     ActiveConnections {
         /// Database.
         database: String,

@@ -11,8 +11,8 @@
 //! | you want to | use |
 //! |---|---|
 //! | read the configuration (`.env`, `ORES_*`, `PG*`) | [`Config::load`] |
-//! | build or rebuild the environment's database | [`recreate`], [`setup`] |
-//! | remove the database and the environment's roles | [`teardown`] |
+//! | build or rebuild the environment's database | [`recreate`], [`setup`]; with [`RunOptions`] (`--kill`, `--rebuild`, `--workers`): [`recreate_with`], [`setup_with`] |
+//! | remove the database and the environment's roles | [`teardown`], [`teardown_with`] |
 //! | check at start-up that a database matches this binary | [`check_database`] |
 //! | see what is on the server (status, roles, sessions) | [`inspect`] |
 //! | check the schema against its conventions | [`validate::run`] |
@@ -47,39 +47,57 @@
 //! ```
 //!
 //! Cargo features: `cli` (default: the `compass` binary), `tokio` (the async API),
-//! `testing` (the test harness; turn it on in `[dev-dependencies]`).
+//! `testing` (the test harness; turn it on in `[dev-dependencies]`). `internals` is
+//! for this crate's own tests only and is no API.
 
 #![warn(missing_docs)]
 
 #[cfg(feature = "tokio")]
 pub mod asynchronous;
-// How one database is built (the builders, the scheduler, the records): the
-// lifecycle layer decides whether to build, this layer how.
+// The three lower layers (`build`: how one database is built; `server`: connection
+// and DDL primitives; `tree`: the scanner, lint rules, registry and psql interpreter
+// `build.rs` compiles too) are not an API a service should build on: what it needs
+// of them is re-exported below. The crate's own tests, examples and benchmark reach
+// into them through the `internals` feature, which only this crate's own
+// dev-dependency turns on (hidden from the docs: nothing there is promised).
+// Without it, what only those tests or the harness use is unused: allowed there, as
+// it always was while these modules were public (public items are never "dead").
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod build;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod build;
 pub mod config;
 mod error;
 pub mod lifecycle;
 mod runtime;
-// Connection and DDL primitives (admin sessions, role and grant SQL, the script
-// runner): `compass` and the crate's own integration tests reach into them, but
-// they are not an API a service should build on. `inspect` is, and is re-exported.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod server;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
-// The build-time code `build.rs` compiles too (scanner, lint rules, registry, the
-// psql interpreter); public for the integration tests that feed it fixtures.
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod tree;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod tree;
 pub mod validate;
 
 pub use config::{Config, Secret};
 pub use error::{Error, Result, ScriptFailure};
 pub use lifecycle::inspect;
+pub use server::psql::command as psql_command;
+// The tree's own types a caller meets through `Manifest` (its settings and registry),
+// `validate` and `Error`.
 pub use lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, check_database};
 pub use lifecycle::{
-    BuildReport, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
+    BuildReport, RunOptions, TeardownReport, recreate, recreate_with, setup, setup_with, teardown,
+    teardown_with,
 };
 /// `#[ores_sql::test]`: a test that takes a fresh `testing::TestDatabase` (feature
 /// `testing`; see the README's "Test harness" section).
@@ -93,6 +111,11 @@ pub use lifecycle::{
 /// }
 /// ```
 pub use ores_sql_macros::test;
+pub use tree::lint::StaticViolation;
 pub use tree::manifest::APPLIED_SCRIPTS_TABLE;
 pub use tree::manifest::{Manifest, Phase, Script};
+pub use tree::psql::PsqlError;
+pub use tree::registry::{LoginUser, Registry, Service};
+pub use tree::scan::ScanError;
+pub use tree::settings::{ServiceDecl, SettingsError, TreeSettings};
 pub use tree::source::SqlTree;

@@ -28,7 +28,10 @@ fn a_sync_test_gets_its_own_database(db: TestDatabase) {
 fn a_test_may_return_a_result(db: TestDatabase) -> ores_sql::Result<()> {
     let mut iam = db.service("iam")?;
     iam.simple_query("SELECT 1")
-        .map_err(|e| ores_sql::Error::Config(e.to_string()))?;
+        .map_err(|source| ores_sql::Error::Postgres {
+            context: "querying as the iam service".into(),
+            source,
+        })?;
     Ok(())
 }
 

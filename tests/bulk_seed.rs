@@ -60,10 +60,10 @@ fn versioned_rows(config: &Config) -> BTreeMap<String, Vec<String>> {
 fn a_bulk_seeded_build_holds_what_a_row_by_row_build_holds() {
     let bulk = ScratchEnv::new("bks").unwrap();
     let mut slow = ScratchEnv::new("bkr").unwrap();
-    assert!(bulk.config.bulk_seed, "bulk seeding is the default");
-    slow.config.bulk_seed = false;
-    ores_sql::recreate(&bulk.config).unwrap();
-    ores_sql::recreate(&slow.config).unwrap();
+    assert!(bulk.options.bulk_seed, "bulk seeding is the default");
+    slow.options.bulk_seed = false;
+    ores_sql::recreate_with(&bulk.config, ores_sql::Manifest::compiled(), &bulk.options).unwrap();
+    ores_sql::recreate_with(&slow.config, ores_sql::Manifest::compiled(), &slow.options).unwrap();
     let (fast_rows, slow_rows) = (versioned_rows(&bulk.config), versioned_rows(&slow.config));
     let seeded: usize = fast_rows.values().map(Vec::len).sum();
     assert!(

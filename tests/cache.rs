@@ -68,7 +68,8 @@ fn who_may_connect(config: &Config, database: &str) -> Vec<String> {
 #[test]
 fn an_unchanged_recreate_clones_the_template_which_nobody_can_reach() {
     let env = ScratchEnv::new("ca").unwrap();
-    let first = ores_sql::recreate(&env.config).unwrap();
+    let first =
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
     assert_eq!(first.path, BuildPath::Full);
     assert_eq!(recorded_path(&env.config).as_deref(), Some("full"));
     let built = contents(&env.config);
@@ -101,7 +102,7 @@ fn an_unchanged_recreate_clones_the_template_which_nobody_can_reach() {
     // Naming the template is refused by every command.
     let aimed = env.config.clone().with_database(&template).unwrap();
     assert!(matches!(
-        ores_sql::recreate(&aimed),
+        ores_sql::recreate_with(&aimed, Manifest::compiled(), &env.options),
         Err(Error::Protected { .. })
     ));
 
@@ -111,7 +112,8 @@ fn an_unchanged_recreate_clones_the_template_which_nobody_can_reach() {
         .unwrap()
         .batch_execute("CREATE TABLE ores_iam_scribble_tbl (x int)")
         .unwrap();
-    let second = ores_sql::recreate(&env.config).unwrap();
+    let second =
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
     assert_eq!(second.path, BuildPath::Cached);
     assert!(second.replaced);
     assert_eq!(second.schema_hash, first.schema_hash);
@@ -142,11 +144,15 @@ fn a_changed_script_invalidates_the_template() {
     let (_dir, root) = sql_tree();
     let tree = Manifest::from_dir(&root).unwrap();
     assert_eq!(
-        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        ores_sql::recreate_with(&env.config, &tree, &env.options)
+            .unwrap()
+            .path,
         BuildPath::Full
     );
     assert_eq!(
-        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        ores_sql::recreate_with(&env.config, &tree, &env.options)
+            .unwrap()
+            .path,
         BuildPath::Cached
     );
 
@@ -158,7 +164,7 @@ fn a_changed_script_invalidates_the_template() {
     )
     .unwrap();
     let changed = Manifest::from_dir(&root).unwrap();
-    let report = ores_sql::recreate_with(&env.config, &changed).unwrap();
+    let report = ores_sql::recreate_with(&env.config, &changed, &env.options).unwrap();
     assert_eq!(report.path, BuildPath::Full);
     assert_eq!(report.schema_hash, changed.schema_hash());
     let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
@@ -166,12 +172,16 @@ fn a_changed_script_invalidates_the_template() {
         .unwrap();
     drop(db);
     assert_eq!(
-        ores_sql::recreate_with(&env.config, &changed).unwrap().path,
+        ores_sql::recreate_with(&env.config, &changed, &env.options)
+            .unwrap()
+            .path,
         BuildPath::Cached
     );
     // Back to the first tree: the template is of the changed one.
     assert_eq!(
-        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        ores_sql::recreate_with(&env.config, &tree, &env.options)
+            .unwrap()
+            .path,
         BuildPath::Full
     );
 }
@@ -179,9 +189,11 @@ fn a_changed_script_invalidates_the_template() {
 #[test]
 fn a_recreated_role_invalidates_the_template() {
     let env = ScratchEnv::new("cr").unwrap();
-    ores_sql::recreate(&env.config).unwrap();
+    ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
     assert_eq!(
-        ores_sql::recreate(&env.config).unwrap().path,
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options,)
+            .unwrap()
+            .path,
         BuildPath::Cached
     );
     // A login role holds nothing in the databases, so it can be dropped; recreate
@@ -196,11 +208,15 @@ fn a_recreated_role_invalidates_the_template() {
         .batch_execute(&format!("DROP ROLE \"{role}\""))
         .unwrap();
     assert_eq!(
-        ores_sql::recreate(&env.config).unwrap().path,
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options,)
+            .unwrap()
+            .path,
         BuildPath::Full
     );
     assert_eq!(
-        ores_sql::recreate(&env.config).unwrap().path,
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options,)
+            .unwrap()
+            .path,
         BuildPath::Cached
     );
 }
@@ -208,14 +224,20 @@ fn a_recreated_role_invalidates_the_template() {
 #[test]
 fn rebuild_forces_a_full_build_and_teardown_removes_the_template() {
     let env = ScratchEnv::new("cb").unwrap();
-    ores_sql::recreate(&env.config).unwrap();
-    let mut forced = env.config.clone();
-    forced.rebuild = true;
-    assert_eq!(ores_sql::recreate(&forced).unwrap().path, BuildPath::Full);
+    ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
+    let forced = env.options.clone().rebuild(true);
+    assert_eq!(
+        ores_sql::recreate_with(&env.config, Manifest::compiled(), &forced)
+            .unwrap()
+            .path,
+        BuildPath::Full
+    );
     assert_eq!(recorded_path(&env.config).as_deref(), Some("full"));
     // The forced build left a template of itself.
     assert_eq!(
-        ores_sql::recreate(&env.config).unwrap().path,
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options,)
+            .unwrap()
+            .path,
         BuildPath::Cached
     );
 
@@ -225,18 +247,19 @@ fn rebuild_forces_a_full_build_and_teardown_removes_the_template() {
     // A second database of the environment, dropped by name: its template goes too.
     let other = format!("{}_b", env.config.database);
     let other_config = env.config.clone().with_database(&other).unwrap();
-    ores_sql::recreate(&other_config).unwrap();
+    ores_sql::recreate_with(&other_config, Manifest::compiled(), &env.options).unwrap();
     assert!(database_exists(&mut admin, &template_name(&other)).unwrap());
     ores_sql::lifecycle::drop::drop_named(&env.config, &other, true).unwrap();
     assert!(!database_exists(&mut admin, &template_name(&other)).unwrap());
     // A third whose database is gone another way: teardown still finds its template
     // (it holds objects of the environment's roles) and removes it with the roles.
     let third = format!("{}_c", env.config.database);
-    ores_sql::recreate(&env.config.clone().with_database(&third).unwrap()).unwrap();
+    let third_config = env.config.clone().with_database(&third).unwrap();
+    ores_sql::recreate_with(&third_config, Manifest::compiled(), &env.options).unwrap();
     admin
         .batch_execute(&format!("DROP DATABASE \"{third}\""))
         .unwrap();
-    ores_sql::teardown(&env.config).unwrap();
+    ores_sql::teardown_with(&env.config, &env.options).unwrap();
     assert!(!database_exists(&mut admin, &template).unwrap());
     assert!(!database_exists(&mut admin, &template_name(&third)).unwrap());
     assert!(!database_exists(&mut admin, &env.config.database).unwrap());
@@ -247,17 +270,16 @@ fn failures_keep_the_previous_database() {
     let env = ScratchEnv::new("cf").unwrap();
     let (_dir, root) = sql_tree();
     let tree = Manifest::from_dir(&root).unwrap();
-    ores_sql::recreate_with(&env.config, &tree).unwrap();
+    ores_sql::recreate_with(&env.config, &tree, &env.options).unwrap();
     let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
     db.batch_execute("CREATE TABLE ores_iam_marker_tbl (x int)")
         .unwrap();
 
     // A cached recreate refused for a connected session changes nothing, and the
     // template stays usable.
-    let mut polite = env.config.clone();
-    polite.terminate_connections = false;
+    let polite = env.options.clone().kill(false);
     assert!(matches!(
-        ores_sql::recreate_with(&polite, &tree),
+        ores_sql::recreate_with(&env.config, &tree, &polite),
         Err(Error::ActiveConnections { .. })
     ));
     db.simple_query("SELECT * FROM ores_iam_marker_tbl")
@@ -271,7 +293,7 @@ fn failures_keep_the_previous_database() {
     )
     .unwrap();
     let broken = Manifest::from_dir(&root).unwrap();
-    match ores_sql::recreate_with(&env.config, &broken) {
+    match ores_sql::recreate_with(&env.config, &broken, &env.options) {
         Err(Error::Script(f)) => assert_eq!((f.sqlstate.as_str(), f.line), ("42P01", Some(2))),
         other => panic!("expected a script failure, got {other:?}"),
     }
@@ -286,7 +308,9 @@ fn failures_keep_the_previous_database() {
     // the next good recreate builds in full.
     std::fs::remove_file(root.join("create/02_iam/990_iam_broken.sql")).unwrap();
     assert_eq!(
-        ores_sql::recreate_with(&env.config, &tree).unwrap().path,
+        ores_sql::recreate_with(&env.config, &tree, &env.options)
+            .unwrap()
+            .path,
         BuildPath::Full
     );
 }
@@ -317,12 +341,17 @@ fn database_acl(config: &Config, database: &str) -> String {
 #[test]
 fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_takes() {
     let env = ScratchEnv::new("cp").unwrap();
-    let mut config = env.config.clone();
-    config.retire_in_background = true;
+    let config = env.config.clone();
+    let options = env.options.clone().retire_in_background(true);
     let db = config.database.clone();
     let spare = spare_name(&db);
     let template = template_name(&db);
-    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Full);
+    assert_eq!(
+        ores_sql::recreate_with(&config, Manifest::compiled(), &options)
+            .unwrap()
+            .path,
+        BuildPath::Full
+    );
     wait_for_background();
     let built = contents(&config);
     let acl = database_acl(&config, &db);
@@ -345,7 +374,7 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
     assert!(connect_admin_to(&config, &spare).is_err());
     let aimed = config.clone().with_database(&spare).unwrap();
     assert!(matches!(
-        ores_sql::recreate(&aimed),
+        ores_sql::recreate_with(&aimed, Manifest::compiled(), &options),
         Err(Error::Protected { .. })
     ));
 
@@ -360,16 +389,15 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
     // Refused for a connected session: nothing changes, the spare stays for later.
     let live_oid = oid_of(&mut admin, &db);
     let session = connect_admin_to(&config, &db).unwrap();
-    let mut polite = config.clone();
-    polite.terminate_connections = false;
+    let polite = options.clone().kill(false);
     assert!(matches!(
-        ores_sql::recreate(&polite),
+        ores_sql::recreate_with(&config, Manifest::compiled(), &polite),
         Err(Error::ActiveConnections { .. })
     ));
     drop(session);
     assert_eq!(oid_of(&mut admin, &db), live_oid);
     assert_eq!(oid_of(&mut admin, &spare), Some(spare_oid));
-    let second = ores_sql::recreate(&config).unwrap();
+    let second = ores_sql::recreate_with(&config, Manifest::compiled(), &options).unwrap();
     assert_eq!(second.path, BuildPath::Cached);
     assert_eq!(oid_of(&mut admin, &db), Some(spare_oid));
     assert_eq!(recorded_path(&config).as_deref(), Some("cached"));
@@ -396,7 +424,12 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
     admin
         .batch_execute(&format!("COMMENT ON DATABASE \"{spare}\" IS 'stale'"))
         .unwrap();
-    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Cached);
+    assert_eq!(
+        ores_sql::recreate_with(&config, Manifest::compiled(), &options)
+            .unwrap()
+            .path,
+        BuildPath::Cached
+    );
     assert_ne!(oid_of(&mut admin, &db), Some(next));
     assert_eq!(contents(&config), built);
     wait_for_background();
@@ -410,9 +443,13 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
         .map(|s| format!("{db}{s}"))
         .collect();
     let old_template = oid_of(&mut admin, &template).unwrap();
-    let mut forced = config.clone();
-    forced.rebuild = true;
-    assert_eq!(ores_sql::recreate(&forced).unwrap().path, BuildPath::Full);
+    let forced = options.clone().rebuild(true);
+    assert_eq!(
+        ores_sql::recreate_with(&config, Manifest::compiled(), &forced)
+            .unwrap()
+            .path,
+        BuildPath::Full
+    );
     wait_for_background();
     for s in &stale {
         assert_eq!(oid_of(&mut admin, s), None, "{s} is left");
@@ -422,7 +459,7 @@ fn the_work_after_the_swap_keeps_a_spare_copy_that_the_next_cached_recreate_take
     assert_eq!(contents(&config), built);
 
     // Teardown removes it with the template.
-    ores_sql::teardown(&config).unwrap();
+    ores_sql::teardown_with(&config, &options).unwrap();
     assert_eq!(oid_of(&mut admin, &spare), None);
     assert_eq!(oid_of(&mut admin, &template), None);
 }
@@ -453,18 +490,32 @@ fn a_database_name_of_the_longest_allowed_length_takes_every_working_copy() {
     ));
     // The environment's teardown (on drop, however the test ends) takes this name.
     env.config = env.config.clone().with_database(&name).unwrap();
-    env.config.retire_in_background = true;
-    let config = env.config.clone();
+    env.options.retire_in_background = true;
+    let (config, options) = (env.config.clone(), env.options.clone());
 
-    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Full);
+    assert_eq!(
+        ores_sql::recreate_with(&config, Manifest::compiled(), &options)
+            .unwrap()
+            .path,
+        BuildPath::Full
+    );
     wait_for_background();
-    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Cached);
+    assert_eq!(
+        ores_sql::recreate_with(&config, Manifest::compiled(), &options)
+            .unwrap()
+            .path,
+        BuildPath::Cached
+    );
     wait_for_background();
     // A forced rebuild sets the template and its spare aside under the longest
     // names the library makes, then drops them.
-    let mut forced = config.clone();
-    forced.rebuild = true;
-    assert_eq!(ores_sql::recreate(&forced).unwrap().path, BuildPath::Full);
+    let forced = options.clone().rebuild(true);
+    assert_eq!(
+        ores_sql::recreate_with(&config, Manifest::compiled(), &forced)
+            .unwrap()
+            .path,
+        BuildPath::Full
+    );
     wait_for_background();
     let made = named_after(&config, &name);
     assert_eq!(
@@ -472,9 +523,14 @@ fn a_database_name_of_the_longest_allowed_length_takes_every_working_copy() {
         vec![name.clone(), spare_name(&name), template_name(&name)]
     );
     assert!(made.iter().all(|n| n.len() <= MAX_IDENT_LEN), "{made:?}");
-    assert_eq!(ores_sql::recreate(&config).unwrap().path, BuildPath::Cached);
+    assert_eq!(
+        ores_sql::recreate_with(&config, Manifest::compiled(), &options)
+            .unwrap()
+            .path,
+        BuildPath::Cached
+    );
 
-    ores_sql::teardown(&config).unwrap();
+    ores_sql::teardown_with(&config, &options).unwrap();
     wait_for_background();
     assert_eq!(named_after(&config, &name), Vec::<String>::new());
 }

@@ -55,7 +55,7 @@ fn rows(cli: &Cli, table: &str) -> i64 {
 #[test]
 fn recreate_entity_keeps_constraints_grants_and_never_loses_rows_silently() {
     let cli = Cli::new("cee");
-    ores_sql::recreate_with(&cli.env.config, &fixture(SCHEMA)).unwrap();
+    ores_sql::recreate_with(&cli.env.config, &fixture(SCHEMA), &cli.env.options).unwrap();
     let types = "ores_iam_tenant_types_tbl";
     let tenants = "ores_iam_tenants_tbl";
     let seeded = rows(&cli, types);
@@ -190,7 +190,12 @@ fn recreate_entity_needs_a_database() {
 #[test]
 fn an_edited_entity_replaces_its_own_objects_and_keeps_everyone_elses() {
     let cli = Cli::new("ced");
-    ores_sql::recreate_with(&cli.env.config, &cli_support::fixture("entity_v1")).unwrap();
+    ores_sql::recreate_with(
+        &cli.env.config,
+        &cli_support::fixture("entity_v1"),
+        &cli.env.options,
+    )
+    .unwrap();
     let edited = cli_support::fixture("entity_v2");
     let report = ores_sql::lifecycle::entity::recreate_entity_with(
         &cli.env.config,

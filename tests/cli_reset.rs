@@ -21,7 +21,7 @@ fn tenants_and_accounts(cli: &Cli) -> (i64, i64) {
 #[test]
 fn reset_commands_call_the_schema_functions_and_count_rows() {
     let cli = Cli::new("crs");
-    ores_sql::recreate_with(&cli.env.config, &fixture("reset")).unwrap();
+    ores_sql::recreate_with(&cli.env.config, &fixture("reset"), &cli.env.options).unwrap();
     assert_eq!(tenants_and_accounts(&cli), (3, 4));
 
     // Destructive: no terminal and no -y is a refusal, and nothing changes.

@@ -145,7 +145,8 @@ fn a_strict_tree_fails_on_static_rules_and_a_lenient_one_does_not() {
         ("ores-sql.toml", &format!("strict = true\n{toml}")),
     ]);
     match Manifest::from_dir(strict.path()) {
-        Err(Error::Config(message)) => {
+        Err(Error::StrictTree(violations)) => {
+            let message = violations.join("\n");
             assert!(message.contains("S003"), "{message}");
             assert!(
                 message.contains("create/synthetic/synthetic_create.sql:1"),
@@ -296,7 +297,8 @@ fn builds_with_its_own_roles_and_grants_as_psql_builds_it() {
     let config = env.config.clone();
     let e = &config.env;
     let manifest = Manifest::from_dir(&fixture()).expect("fixture reads");
-    let report = ores_sql::recreate_with(&config, &manifest).expect("the tree builds");
+    let report =
+        ores_sql::recreate_with(&config, &manifest, &env.options).expect("the tree builds");
     assert_eq!(report.scripts_applied, manifest.scripts().len());
 
     let mut db = connect_admin_to(&config, &config.database).expect("connect");
@@ -457,7 +459,7 @@ fn a_failing_statement_in_an_included_file_names_that_file_and_line() {
         .passwords
         .insert("wt_user".into(), Secret::new(TOKEN));
     let good = Manifest::from_dir(&fixture()).unwrap();
-    ores_sql::recreate_with(&env.config, &good).expect("first build");
+    ores_sql::recreate_with(&env.config, &good, &env.options).expect("first build");
 
     let synthetic =
         std::fs::read_to_string(fixture().join("create/synthetic/synthetic_create.sql")).unwrap();
@@ -466,7 +468,7 @@ fn a_failing_statement_in_an_included_file_names_that_file_and_line() {
         &format!("{synthetic}\n-- line 7 is next\ninsert into no_such_table values (1);\n"),
     )]);
     let manifest = Manifest::from_dir(broken.path()).unwrap();
-    match ores_sql::recreate_with(&env.config, &manifest) {
+    match ores_sql::recreate_with(&env.config, &manifest, &env.options) {
         Err(Error::Script(f)) => {
             assert_eq!(
                 f.path,
@@ -491,7 +493,8 @@ fn a_failing_statement_in_an_included_file_names_that_file_and_line() {
             "{populate}select :'token'::integer;\nselect 1 where :'token' = 'x'::integer::text;\n"
         ),
     )]);
-    match ores_sql::recreate_with(&env.config, &Manifest::from_dir(leaky.path()).unwrap()) {
+    let leaky = Manifest::from_dir(leaky.path()).unwrap();
+    match ores_sql::recreate_with(&env.config, &leaky, &env.options) {
         Err(Error::Script(f)) => {
             let shown = Error::Script(f.clone()).to_string();
             assert!(!shown.contains(TOKEN), "{shown}");
@@ -530,7 +533,8 @@ fn a_parallel_build_of_the_tree_equals_the_one_transaction_build() {
     env.config
         .passwords
         .insert("wt_user".into(), Secret::new(TOKEN));
-    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 3);
+    let (sequential, parallel, _cleanup) =
+        common::sequential_and_parallel(&env.config, &env.options, 3);
     let manifest = Manifest::from_dir(&fixture()).expect("fixture reads");
     common::build_both(&sequential, &parallel, &manifest);
     // The same schema, the same rows (the `\gset` value included), the same owners.
@@ -569,7 +573,7 @@ fn a_parallel_build_of_the_tree_equals_the_one_transaction_build() {
         "create/synthetic/synthetic_create.sql",
         &format!("{synthetic}\n-- line 7 is next\ninsert into no_such_table values (1);\n"),
     )]);
-    match ores_sql::recreate_with(&parallel, &Manifest::from_dir(broken.path()).unwrap()) {
+    match parallel.recreate(&Manifest::from_dir(broken.path()).unwrap()) {
         Err(Error::Script(f)) => {
             assert!(
                 f.path.ends_with("create/synthetic/synthetic_create.sql"),
@@ -624,7 +628,8 @@ fn settings_a_file_leaves_in_the_session_hold_in_later_files_on_every_path() {
     env.config
         .passwords
         .insert("wt_user".into(), Secret::new(TOKEN));
-    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 3);
+    let (sequential, parallel, _cleanup) =
+        common::sequential_and_parallel(&env.config, &env.options, 3);
     common::build_both(&sequential, &parallel, &manifest);
     let psql_db = format!("{}_q", env.config.database);
     let _psql = Extra(&env.config, vec![psql_db.clone()]);
@@ -653,8 +658,8 @@ fn a_session_change_a_parallel_build_cannot_hand_on_is_refused_naming_its_line()
     env.config
         .passwords
         .insert("wt_user".into(), Secret::new(TOKEN));
-    env.config.build_workers = 2;
-    let e = ores_sql::recreate_with(&env.config, &manifest).expect_err("refused");
+    env.options.workers = Some(2);
+    let e = ores_sql::recreate_with(&env.config, &manifest, &env.options).expect_err("refused");
     let text = e.to_string();
     assert!(
         text.contains(&format!("create/utility/utility_create.sql:{line}:"))

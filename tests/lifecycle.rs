@@ -19,7 +19,8 @@ fn existing_roles(env: &ScratchEnv) -> Vec<String> {
 #[test]
 fn recreate_builds_roles_database_extensions_and_build_record() {
     let env = ScratchEnv::new("lc").unwrap();
-    let report = ores_sql::recreate(&env.config).unwrap();
+    let report =
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
     let manifest = Manifest::compiled();
     assert_eq!(report.scripts_applied, manifest.scripts().len());
     assert!(!report.replaced);
@@ -87,8 +88,9 @@ fn recreate_builds_roles_database_extensions_and_build_record() {
 #[test]
 fn recreate_twice_replaces_the_database() {
     let env = ScratchEnv::new("lc").unwrap();
-    ores_sql::recreate(&env.config).unwrap();
-    let second = ores_sql::recreate(&env.config).unwrap();
+    ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
+    let second =
+        ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
     assert!(second.replaced);
     let mut admin = connect_admin(&env.config).unwrap();
     assert!(database_exists(&mut admin, &env.config.database).unwrap());
@@ -106,8 +108,8 @@ fn recreate_twice_replaces_the_database() {
 #[test]
 fn setup_refuses_a_database_that_holds_a_schema() {
     let env = ScratchEnv::new("lc").unwrap();
-    ores_sql::setup(&env.config).unwrap();
-    match ores_sql::setup(&env.config) {
+    ores_sql::setup_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
+    match ores_sql::setup_with(&env.config, ores_sql::Manifest::compiled(), &env.options) {
         Err(Error::AlreadyExists(db)) => assert_eq!(db, env.config.database),
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
@@ -120,7 +122,7 @@ fn setup_fills_an_existing_empty_database() {
     admin
         .batch_execute(&format!("CREATE DATABASE \"{}\"", env.config.database))
         .unwrap();
-    ores_sql::setup(&env.config).unwrap();
+    ores_sql::setup_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
     let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
     assert!(
         ores_sql::lifecycle::version::build_info(&mut db)
@@ -133,10 +135,20 @@ fn setup_fills_an_existing_empty_database() {
 fn teardown_removes_one_environment_and_spares_another() {
     let doomed = ScratchEnv::new("td").unwrap();
     let survivor = ScratchEnv::new("td").unwrap();
-    ores_sql::recreate(&doomed.config).unwrap();
-    ores_sql::recreate(&survivor.config).unwrap();
+    ores_sql::recreate_with(
+        &doomed.config,
+        ores_sql::Manifest::compiled(),
+        &doomed.options,
+    )
+    .unwrap();
+    ores_sql::recreate_with(
+        &survivor.config,
+        ores_sql::Manifest::compiled(),
+        &survivor.options,
+    )
+    .unwrap();
 
-    let report = ores_sql::teardown(&doomed.config).unwrap();
+    let report = ores_sql::teardown_with(&doomed.config, &doomed.options).unwrap();
     assert!(report.database_dropped);
     assert_eq!(
         report.roles_dropped.len(),
@@ -163,7 +175,8 @@ fn teardown_removes_one_environment_and_spares_another() {
 #[test]
 fn a_broken_script_reports_path_line_and_sqlstate_and_leaves_nothing() {
     let env = ScratchEnv::new("br").unwrap();
-    let err = ores_sql::recreate_with(&env.config, &fixture("broken_middle")).unwrap_err();
+    let err =
+        ores_sql::recreate_with(&env.config, &fixture("broken_middle"), &env.options).unwrap_err();
     let Error::Script(failure) = &err else {
         panic!("expected a script failure, got {err:?}");
     };
@@ -190,8 +203,8 @@ fn a_broken_script_reports_path_line_and_sqlstate_and_leaves_nothing() {
 #[test]
 fn a_failed_rebuild_leaves_the_previous_database_intact() {
     let env = ScratchEnv::new("br").unwrap();
-    ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap();
-    ores_sql::recreate_with(&env.config, &fixture("broken_middle")).unwrap_err();
+    ores_sql::recreate_with(&env.config, &fixture("minimal"), &env.options).unwrap();
+    ores_sql::recreate_with(&env.config, &fixture("broken_middle"), &env.options).unwrap_err();
     let mut db = connect_admin_to(&env.config, &env.config.database).unwrap();
     let name: String = db
         .query_one("SELECT name FROM ores_iam_widgets_tbl WHERE id = 1", &[])
@@ -203,12 +216,11 @@ fn a_failed_rebuild_leaves_the_previous_database_intact() {
 #[test]
 fn recreate_refuses_while_others_are_connected_unless_told_to_terminate() {
     let env = ScratchEnv::new("cn").unwrap();
-    ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap();
+    ores_sql::recreate_with(&env.config, &fixture("minimal"), &env.options).unwrap();
     let _other = connect_admin_to(&env.config, &env.config.database).unwrap();
 
-    let mut polite = env.config.clone();
-    polite.terminate_connections = false;
-    match ores_sql::recreate_with(&polite, &fixture("minimal")) {
+    let polite = env.options.clone().kill(false);
+    match ores_sql::recreate_with(&env.config, &fixture("minimal"), &polite) {
         Err(Error::ActiveConnections { database, sessions }) => {
             assert_eq!(database, env.config.database);
             assert_eq!(sessions.len(), 1);
@@ -218,7 +230,7 @@ fn recreate_refuses_while_others_are_connected_unless_told_to_terminate() {
     }
     // Terminating works and the database is rebuilt.
     assert!(
-        ores_sql::recreate_with(&env.config, &fixture("minimal"))
+        ores_sql::recreate_with(&env.config, &fixture("minimal"), &env.options)
             .unwrap()
             .replaced
     );
@@ -228,7 +240,7 @@ fn recreate_refuses_while_others_are_connected_unless_told_to_terminate() {
 fn scratch_environments_of_dead_processes_are_swept_and_live_ones_kept() {
     use ores_sql::testing::owner::{Owner, base36};
     let live = ScratchEnv::new("swl").unwrap();
-    ores_sql::recreate_with(&live.config, &fixture("minimal")).unwrap();
+    ores_sql::recreate_with(&live.config, &fixture("minimal"), &live.options).unwrap();
 
     // A process that has exited: its pid no longer carries its start time.
     let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -241,11 +253,11 @@ fn scratch_environments_of_dead_processes_are_swept_and_live_ones_kept() {
         base36(pid as u64),
         base36(me.start + 1)
     );
-    let mut dead = live.config.clone().with_env(&dead_label).unwrap();
-    dead.terminate_connections = true;
-    ores_sql::recreate_with(&dead, &fixture("minimal")).unwrap();
+    let dead = live.config.clone().with_env(&dead_label).unwrap();
+    ores_sql::recreate_with(&dead, &fixture("minimal"), &live.options).unwrap();
     let dead_env = ScratchEnv {
         config: dead.clone(),
+        options: live.options.clone(),
     };
 
     let removed = ores_sql::testing::sweep_dead_scratch_envs(&live.config).unwrap();
@@ -264,7 +276,7 @@ fn scratch_environments_of_dead_processes_are_swept_and_live_ones_kept() {
 #[test]
 fn a_session_that_slips_into_staging_cannot_break_the_swap() {
     let env = ScratchEnv::new("sw").unwrap();
-    ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap();
+    ores_sql::recreate_with(&env.config, &fixture("minimal"), &env.options).unwrap();
     let staging = format!("{}__staging", env.config.database);
     let config = env.config.clone();
     // An intruder connects to staging while it is being built and stays there.
@@ -278,7 +290,7 @@ fn a_session_that_slips_into_staging_cannot_break_the_swap() {
         }
         None
     });
-    let built = ores_sql::recreate_with(&env.config, Manifest::compiled());
+    let built = ores_sql::recreate_with(&env.config, Manifest::compiled(), &env.options);
     let mut intruder = intruder
         .join()
         .unwrap()

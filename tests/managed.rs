@@ -11,7 +11,7 @@ use ores_sql::lifecycle::reset::reset_system;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::server::roles::roles_for;
 use ores_sql::testing::{EmbeddedCluster, unique_label};
-use ores_sql::{Config, Error};
+use ores_sql::{Config, Error, RunOptions};
 
 /// An environment on the private cluster, and a login of its own that is not a
 /// superuser; both removed on drop (as the cluster's superuser).
@@ -20,6 +20,8 @@ struct Managed {
     su: Config,
     /// The same environment through the managed login.
     config: Config,
+    /// What every run takes: ending other sessions, as a test environment's runs do.
+    options: RunOptions,
     admin: String,
 }
 
@@ -32,8 +34,7 @@ impl Managed {
         let cluster = EmbeddedCluster::for_this_run().expect("private test cluster");
         let base = cluster.config(Config::load().expect("configuration"));
         let env = unique_label(prefix);
-        let mut su = base.with_env(&env).unwrap();
-        su.terminate_connections = true;
+        let su = base.with_env(&env).unwrap();
         // Not named like an environment's role, so no sweep mistakes it for one.
         let admin = format!("mgd_{env}");
         connect_admin(&su)
@@ -44,7 +45,12 @@ impl Managed {
             .unwrap();
         let mut config = su.clone();
         config.admin_user = admin.clone();
-        Managed { su, config, admin }
+        Managed {
+            su,
+            config,
+            options: RunOptions::new().kill(true),
+            admin,
+        }
     }
 
     fn env(&self) -> &str {
@@ -106,7 +112,7 @@ impl Managed {
 
 impl Drop for Managed {
     fn drop(&mut self) {
-        if let Err(e) = ores_sql::teardown(&self.su) {
+        if let Err(e) = ores_sql::teardown_with(&self.su, &self.options) {
             eprintln!("warning: could not tear down {}: {e}", self.su.env);
         }
         if let Ok(mut c) = connect_admin(&self.su) {
@@ -122,7 +128,8 @@ fn owner_of(m: &Managed) -> String {
 #[test]
 fn recreate_twice_then_teardown_as_a_managed_admin_leaves_nothing() {
     let m = Managed::new("mgr");
-    let first = ores_sql::recreate(&m.config).unwrap();
+    let first =
+        ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     assert!(!first.replaced);
     let owner = owner_of(&m);
     let mut db = m.db();
@@ -156,9 +163,8 @@ fn recreate_twice_then_teardown_as_a_managed_admin_leaves_nothing() {
     // needs that service's rights for it, and must give them back afterwards.
     let mut service = m.login("iam_service", &m.su.database);
     service.batch_execute("SELECT 1").unwrap();
-    let mut config = m.config.clone();
-    config.terminate_connections = true;
-    let second = ores_sql::recreate(&config).unwrap();
+    let second =
+        ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     assert!(second.replaced);
     assert!(
         service.batch_execute("SELECT 1").is_err(),
@@ -186,7 +192,7 @@ fn recreate_twice_then_teardown_as_a_managed_admin_leaves_nothing() {
         .unwrap();
     assert_eq!(attributes, (false, true, true, false));
 
-    let report = ores_sql::teardown(&m.config).unwrap();
+    let report = ores_sql::teardown_with(&m.config, &m.options).unwrap();
     assert!(report.database_dropped);
     assert_eq!(m.leftovers(), (vec![], vec![]));
     assert!(m.memberships().is_empty());
@@ -200,10 +206,11 @@ fn recreate_twice_then_teardown_as_a_managed_admin_leaves_nothing() {
 #[test]
 fn setup_as_a_managed_admin_builds_once_and_refuses_a_second_time() {
     let m = Managed::new("mgs");
-    let report = ores_sql::setup(&m.config).unwrap();
+    let report =
+        ores_sql::setup_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     assert!(!report.replaced);
     assert!(m.count("SELECT count(*) FROM ores_database_builds_tbl") >= 1);
-    match ores_sql::setup(&m.config) {
+    match ores_sql::setup_with(&m.config, ores_sql::Manifest::compiled(), &m.options) {
         Err(Error::AlreadyExists(db)) => assert_eq!(db, m.su.database),
         other => panic!("second setup: {other:?}"),
     }
@@ -219,7 +226,8 @@ fn an_untrusted_extension_is_refused_before_anything_is_made() {
     let m = Managed::new("mgx");
     let mut config = m.config.clone();
     config.extensions.push("dblink".into());
-    let err = ores_sql::recreate(&config).unwrap_err();
+    let err =
+        ores_sql::recreate_with(&config, ores_sql::Manifest::compiled(), &m.options).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
     assert!(text.contains("dblink"), "{text}");
@@ -231,13 +239,14 @@ fn an_untrusted_extension_is_refused_before_anything_is_made() {
     // The same configuration is fine for a superuser: the refusal is about rights.
     let mut su = m.su.clone();
     su.extensions.push("dblink".into());
-    ores_sql::recreate(&su).unwrap();
+    ores_sql::recreate_with(&su, ores_sql::Manifest::compiled(), &m.options).unwrap();
 }
 
 #[test]
 fn a_login_without_createrole_is_refused_before_anything_is_made() {
     let m = Managed::with_attributes("mgc", "CREATEDB INHERIT");
-    let err = ores_sql::recreate(&m.config).unwrap_err();
+    let err =
+        ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
     assert!(text.contains("CREATEROLE"), "{text}");
@@ -249,7 +258,7 @@ fn a_login_without_createrole_is_refused_before_anything_is_made() {
 fn entity_counts_and_checks_every_tenants_rows_as_a_managed_admin() {
     let m = Managed::new("mge");
     let schema = fixture("entity_cli");
-    ores_sql::recreate_with(&m.config, &schema).unwrap();
+    ores_sql::recreate_with(&m.config, &schema, &m.options).unwrap();
     let types = "ores_iam_tenant_types_tbl";
     let tenants = "ores_iam_tenants_tbl";
     // A tenant the forced policy hides from a session that chose no tenant, of a
@@ -302,7 +311,7 @@ fn entity_counts_and_checks_every_tenants_rows_as_a_managed_admin() {
 #[test]
 fn reset_and_validate_work_as_a_managed_admin() {
     let m = Managed::new("mgv");
-    ores_sql::recreate(&m.config).unwrap();
+    ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     let mut iam = m.login("iam_service", &m.su.database);
     iam.batch_execute(
         "SET ores.service = 'iam';
@@ -336,25 +345,24 @@ fn reset_and_validate_work_as_a_managed_admin() {
 #[test]
 fn sessions_the_managed_admin_cannot_end_are_refused_before_anything_changes() {
     let m = Managed::new("mgk");
-    let mut config = m.config.clone();
-    config.terminate_connections = true;
-    ores_sql::recreate(&config).unwrap();
+    let config = m.config.clone();
+    ores_sql::recreate_with(&config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     // A superuser's session: no login but a superuser may end it.
     let mut other = m.db();
     other.batch_execute("SELECT 1").unwrap();
 
     // Without terminating, the session is seen (its details are not shown to this
     // login) and refused as for a superuser.
-    let mut polite = m.config.clone();
-    polite.terminate_connections = false;
-    match ores_sql::recreate(&polite) {
+    let polite = m.options.clone().kill(false);
+    match ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &polite) {
         Err(Error::ActiveConnections { sessions, .. }) => assert_eq!(sessions.len(), 1),
         other => panic!("recreate with a session open: {other:?}"),
     }
-    let err = ores_sql::recreate(&config).unwrap_err();
+    let err =
+        ores_sql::recreate_with(&config, ores_sql::Manifest::compiled(), &m.options).unwrap_err();
     assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
     assert!(err.to_string().contains("postgres"), "{err}");
-    let err = ores_sql::teardown(&config).unwrap_err();
+    let err = ores_sql::teardown_with(&config, &m.options).unwrap_err();
     assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
 
     other.batch_execute("SELECT 1").unwrap();
@@ -467,7 +475,8 @@ fn compass_commands_work_as_a_managed_admin() {
 #[test]
 fn a_noinherit_login_is_refused_before_anything_is_made() {
     let m = Managed::with_attributes("mgn", "CREATEDB CREATEROLE NOINHERIT");
-    let err = ores_sql::setup(&m.config).unwrap_err();
+    let err =
+        ores_sql::setup_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap_err();
     assert!(matches!(err, Error::AdminPrivilege { .. }), "{err:?}");
     assert!(err.to_string().contains("INHERIT"), "{err}");
     assert_eq!(m.leftovers(), (vec![], vec![]));
@@ -476,7 +485,7 @@ fn a_noinherit_login_is_refused_before_anything_is_made() {
 #[test]
 fn a_managed_admin_recovers_an_interrupted_run_and_takes_back_what_one_left() {
     let m = Managed::new("mgi");
-    ores_sql::recreate(&m.config).unwrap();
+    ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     let owner = owner_of(&m);
     let db = m.su.database.clone();
     // What a run killed at the wrong moment leaves: a half-built staging database,
@@ -498,7 +507,8 @@ fn a_managed_admin_recovers_an_interrupted_run_and_takes_back_what_one_left() {
     drop(su);
     assert_eq!(m.memberships(), vec![service.clone(), owner.clone()]);
 
-    let report = ores_sql::recreate(&m.config).unwrap();
+    let report =
+        ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     assert!(
         report.replaced,
         "the retired database was not put back first"
@@ -515,7 +525,7 @@ fn an_entry_tree_builds_as_a_managed_admin_and_ends_up_the_owner_groups() {
     config
         .passwords
         .insert("wt_user".into(), ores_sql::Secret::new("managed-wt"));
-    ores_sql::recreate_with(&config, &fixture("entry_tree")).unwrap();
+    ores_sql::recreate_with(&config, &fixture("entry_tree"), &m.options).unwrap();
     let owners: Vec<String> = connect_admin_to(&m.su, &m.su.database)
         .unwrap()
         .query(
@@ -538,14 +548,16 @@ fn a_parallel_build_as_a_managed_admin_holds_what_the_one_transaction_build_hold
     // Each worker takes the owner group's role and clears its session after every
     // script, all of which a login without superuser may do.
     let m = Managed::new("mgp");
-    let full = ores_sql::recreate(&m.config).unwrap();
+    let full =
+        ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
     assert_eq!(full.path.as_str(), "full");
     let sequential = common::row_counts(&m.su, &m.su.database);
-    let mut parallel = m.config.clone();
-    parallel.rebuild = true;
-    parallel.build_workers = 2;
+    let parallel = m.options.clone().rebuild(true).workers(2);
     assert_eq!(
-        ores_sql::recreate(&parallel).unwrap().path.as_str(),
+        ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &parallel)
+            .unwrap()
+            .path
+            .as_str(),
         "parallel"
     );
     assert!(sequential.iter().any(|(_, n)| *n > 0));

@@ -12,13 +12,14 @@ use ores_sql::{Config, Error, Manifest};
 #[test]
 fn a_parallel_build_equals_a_sequential_one() {
     let env = ScratchEnv::new("pe").unwrap();
-    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 3);
+    let (sequential, parallel, _cleanup) =
+        common::sequential_and_parallel(&env.config, &env.options, 3);
     assert_eq!(
-        ores_sql::recreate(&sequential).unwrap().path,
+        sequential.recreate(Manifest::compiled()).unwrap().path,
         BuildPath::Full
     );
     assert_eq!(
-        ores_sql::recreate(&parallel).unwrap().path,
+        parallel.recreate(Manifest::compiled()).unwrap().path,
         BuildPath::Parallel
     );
     let mut db = connect_admin_to(&parallel, &parallel.database).unwrap();
@@ -70,17 +71,17 @@ fn a_failing_script_in_a_parallel_build_keeps_the_previous_database() {
         "populate/01_iam/010_iam_widgets.sql",
         "INSERT INTO ores_iam_widgets_tbl VALUES (1, 'precious');",
     );
-    let mut config = env.config.clone();
-    config.build_workers = 2;
+    let config = env.config.clone();
+    let options = env.options.clone().workers(2);
     let good = Manifest::from_dir(dir.path()).unwrap();
-    ores_sql::recreate_with(&config, &good).unwrap();
+    ores_sql::recreate_with(&config, &good, &options).unwrap();
 
     write(
         "create/02_dq/020_dq_broken.sql",
         "SELECT 1;\nSELECT * FROM ores_dq_missing_tbl;",
     );
     let bad = Manifest::from_dir(dir.path()).unwrap();
-    match ores_sql::recreate_with(&config, &bad) {
+    match ores_sql::recreate_with(&config, &bad, &options) {
         Err(Error::Script(f)) => {
             assert!(
                 f.path.ends_with("create/02_dq/020_dq_broken.sql"),
@@ -109,7 +110,8 @@ fn a_parallel_build_of_the_upstream_sized_workload_equals_a_sequential_one() {
     let env = ScratchEnv::new("pu").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let manifest = generated_manifest(dir.path(), &Shape::upstream()).unwrap();
-    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 2);
+    let (sequential, parallel, _cleanup) =
+        common::sequential_and_parallel(&env.config, &env.options, 2);
     common::build_both(&sequential, &parallel, &manifest);
     common::assert_same_schema(
         &common::schema_dump(&sequential, &sequential.database),
@@ -176,7 +178,8 @@ fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths()
          (2, date '2024-03-01'::text), (3, interval '90 minutes'::text);",
     );
     let manifest = Manifest::from_dir(dir.path()).unwrap();
-    let (sequential, parallel, _cleanup) = common::sequential_and_parallel(&env.config, 2);
+    let (sequential, parallel, _cleanup) =
+        common::sequential_and_parallel(&env.config, &env.options, 2);
     common::build_both(&sequential, &parallel, &manifest);
     let labels = |c: &Config| -> Vec<String> {
         connect_admin_to(c, &c.database)
@@ -197,7 +200,7 @@ fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths()
         "SELECT 1;\nSELECT set_config('fixture.origin', 'mixed', false), now();",
     );
     let mixed = Manifest::from_dir(dir.path()).unwrap();
-    let e = ores_sql::recreate_with(&parallel, &mixed).expect_err("refused");
+    let e = parallel.recreate(&mixed).expect_err("refused");
     assert!(
         e.to_string()
             .contains("create/02_dq/020_dq_more.sql:2: this statement changes the session"),

@@ -25,10 +25,10 @@ fn widget(config: &Config) -> String {
 #[test]
 fn the_previous_copy_is_dropped_in_the_background_and_runs_stay_serialised() {
     let env = ScratchEnv::new("rb").unwrap();
-    let mut config = env.config.clone();
-    config.retire_in_background = true;
-    ores_sql::recreate_with(&config, &fixture()).unwrap();
-    let report = ores_sql::recreate_with(&config, &fixture()).unwrap();
+    let config = env.config.clone();
+    let options = env.options.clone().retire_in_background(true);
+    ores_sql::recreate_with(&config, &fixture(), &options).unwrap();
+    let report = ores_sql::recreate_with(&config, &fixture(), &options).unwrap();
     assert!(report.replaced);
     assert!(report.usable_after <= report.elapsed);
     // Usable now, whatever the background thread is doing.
@@ -36,8 +36,8 @@ fn the_previous_copy_is_dropped_in_the_background_and_runs_stay_serialised() {
     // Two more runs right away, from two threads: each waits for the lock the
     // previous drop holds, and all succeed.
     std::thread::scope(|s| {
-        let a = s.spawn(|| ores_sql::recreate_with(&config, &fixture()));
-        let b = s.spawn(|| ores_sql::recreate_with(&config, &fixture()));
+        let a = s.spawn(|| ores_sql::recreate_with(&config, &fixture(), &options));
+        let b = s.spawn(|| ores_sql::recreate_with(&config, &fixture(), &options));
         a.join().unwrap().unwrap();
         b.join().unwrap().unwrap();
     });
@@ -51,7 +51,7 @@ fn the_previous_copy_is_dropped_in_the_background_and_runs_stay_serialised() {
 #[test]
 fn a_retired_copy_left_next_to_the_live_database_is_dropped_by_the_next_run() {
     let env = ScratchEnv::new("rl").unwrap();
-    ores_sql::recreate_with(&env.config, &fixture()).unwrap();
+    ores_sql::recreate_with(&env.config, &fixture(), &env.options).unwrap();
     // What a process that ended before its background drop leaves: the previous
     // copy, closed, beside the live database.
     let retired = format!("{}{RETIRED_SUFFIX}", env.config.database);
@@ -69,7 +69,7 @@ fn a_retired_copy_left_next_to_the_live_database_is_dropped_by_the_next_run() {
         .batch_execute("UPDATE ores_iam_widgets_tbl SET name = 'live' WHERE id = 1")
         .unwrap();
     // setup refuses the live database (it holds a schema) but first cleans up.
-    assert!(ores_sql::setup_with(&env.config, &fixture()).is_err());
+    assert!(ores_sql::setup_with(&env.config, &fixture(), &env.options).is_err());
     assert!(!database_exists(&mut admin, &retired).unwrap());
     assert_eq!(widget(&env.config), "live");
 }

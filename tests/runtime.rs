@@ -49,10 +49,10 @@ async fn sync_test_database_inside_a_multi_thread_runtime() {
 fn sync_lifecycle_round_trip() {
     let env = ScratchEnv::new("rt").unwrap();
     let minimal = fixture("minimal");
-    let built = ores_sql::recreate_with(&env.config, &minimal).unwrap();
+    let built = ores_sql::recreate_with(&env.config, &minimal, &env.options).unwrap();
     assert_eq!(built.database, env.config.database);
     assert!(exists(&env.config, &env.config.database));
-    let gone = ores_sql::teardown(&env.config).unwrap();
+    let gone = ores_sql::teardown_with(&env.config, &env.options).unwrap();
     assert!(gone.database_dropped);
     assert!(!gone.roles_dropped.is_empty());
     assert!(!exists(&env.config, &env.config.database));
@@ -76,7 +76,7 @@ fn drops_during_unwinding() {
     let caught = catch_unwind(AssertUnwindSafe(|| {
         let db = TestDatabase::new().unwrap();
         let env = ScratchEnv::new("rtp").unwrap();
-        ores_sql::recreate_with(&env.config, &fixture("minimal")).unwrap();
+        ores_sql::recreate_with(&env.config, &fixture("minimal"), &env.options).unwrap();
         let lock = EnvLock::acquire(connect_admin(&env.config).unwrap(), &env.config).unwrap();
         seen = Some((db.name().to_string(), env.config.clone()));
         // A tuple drops in field order: the lock first, or the teardown would wait
@@ -150,21 +150,23 @@ mod asynchronous {
     async fn lifecycle_round_trip() {
         let env = ScratchEnv::new("art").unwrap();
         let minimal = fixture("minimal");
-        let built = asynchronous::setup_with(&env.config, &minimal)
+        let built = asynchronous::setup_with(&env.config, &minimal, &env.options)
             .await
             .unwrap();
         assert_eq!(built.database, env.config.database);
-        let err = asynchronous::setup_with(&env.config, &minimal)
+        let err = asynchronous::setup_with(&env.config, &minimal, &env.options)
             .await
             .unwrap_err();
         assert!(
             matches!(err, ores_sql::Error::AlreadyExists(_)),
             "setup over a schema: {err}"
         );
-        asynchronous::recreate_with(&env.config, &minimal)
+        asynchronous::recreate_with(&env.config, &minimal, &env.options)
             .await
             .unwrap();
-        let gone = asynchronous::teardown(&env.config).await.unwrap();
+        let gone = asynchronous::teardown_with(&env.config, &env.options)
+            .await
+            .unwrap();
         assert!(gone.database_dropped);
         assert!(!exists(&env.config, &env.config.database));
     }

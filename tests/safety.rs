@@ -3,12 +3,13 @@
 
 mod common;
 
+use common::Run;
 use ores_sql::lifecycle::EnvLock;
 use ores_sql::lifecycle::target::STAGING_SUFFIX;
 use ores_sql::lifecycle::version::BuildPath;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};
 use ores_sql::testing::ScratchEnv;
-use ores_sql::{Config, Error, Manifest};
+use ores_sql::{Config, Error, Manifest, RunOptions};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -81,31 +82,32 @@ const PATHS: [(&str, usize, BuildPath); 3] = [
 /// The paths that run SQL.
 const BUILDS: &[(&str, usize, BuildPath)] = PATHS.split_at(2).0;
 
-fn with_workers(config: &Config, workers: usize) -> Config {
-    let mut config = config.clone();
-    config.build_workers = workers;
-    config
+fn with_workers(env: &ScratchEnv, workers: usize) -> Run {
+    Run {
+        config: env.config.clone(),
+        options: env.options.clone().workers(workers),
+    }
 }
 
-/// `config` set to take `path` on `workers` connections: a full or parallel build is
-/// forced (`rebuild`), the cached path is what an unchanged tree takes.
-fn taking(config: &Config, workers: usize, path: BuildPath) -> Config {
-    let mut config = with_workers(config, workers);
-    config.rebuild = path != BuildPath::Cached;
-    config
+/// `env`'s runs set to take `path` on `workers` connections: a full or parallel build
+/// is forced (`rebuild`), the cached path is what an unchanged tree takes.
+fn taking(env: &ScratchEnv, workers: usize, path: BuildPath) -> Run {
+    let mut run = with_workers(env, workers);
+    run.options.rebuild = path != BuildPath::Cached;
+    run
 }
 
 #[test]
 fn a_failure_at_the_first_middle_or_last_script_keeps_the_previous_database() {
     for &(build, workers, _) in BUILDS {
         let env = ScratchEnv::new("sf").unwrap();
-        a_failing_script_keeps_the_previous_database(&with_workers(&env.config, workers), build);
+        a_failing_script_keeps_the_previous_database(&with_workers(&env, workers), build);
     }
 }
 
-fn a_failing_script_keeps_the_previous_database(config: &Config, build: &str) {
+fn a_failing_script_keeps_the_previous_database(config: &Run, build: &str) {
     let (_d, good) = manifest(&GOOD);
-    ores_sql::recreate_with(config, &good).unwrap();
+    config.recreate(&good).unwrap();
     assert_eq!(precious(config), "precious");
 
     let broken = "SELECT 1;\nSELECT * FROM ores_iam_missing_tbl;";
@@ -117,7 +119,7 @@ fn a_failing_script_keeps_the_previous_database(config: &Config, build: &str) {
         let mut files = GOOD.to_vec();
         files.push((path, broken));
         let (_d, bad) = manifest(&files);
-        let err = ores_sql::recreate_with(config, &bad).unwrap_err();
+        let err = config.recreate(&bad).unwrap_err();
         let context = format!("{build}, {position}");
         match &err {
             Error::Script(f) => {
@@ -144,13 +146,11 @@ fn concurrent_recreates_of_one_environment_are_serialised_and_all_succeed() {
     // Every path, one after the other on one environment: three full builds in one
     // transaction, three parallel ones, then three of the unchanged tree (cached).
     for (build, workers, path) in PATHS {
-        let config = taking(&env.config, workers, path);
+        let config = taking(&env, workers, path);
         let existed =
             database_exists(&mut connect_admin(&config).unwrap(), &config.database).unwrap();
         let results: Vec<_> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..3)
-                .map(|_| s.spawn(|| ores_sql::recreate_with(&config, &slow)))
-                .collect();
+            let handles: Vec<_> = (0..3).map(|_| s.spawn(|| config.recreate(&slow))).collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let reports: Vec<_> = results
@@ -178,7 +178,7 @@ fn a_run_waiting_too_long_for_the_lock_gives_up_clearly_and_other_environments_p
 
     let mut impatient = blocked.config.clone();
     impatient.lock_timeout = Duration::from_millis(300);
-    match ores_sql::recreate_with(&impatient, &good) {
+    match ores_sql::recreate_with(&impatient, &good, &blocked.options) {
         Err(e @ Error::LockTimeout { .. }) => {
             assert!(e.to_string().contains("ORES_DB_LOCK_TIMEOUT"), "{e}")
         }
@@ -187,7 +187,7 @@ fn a_run_waiting_too_long_for_the_lock_gives_up_clearly_and_other_environments_p
     assert!(databases_like(&blocked.config).is_empty());
 
     // Another environment is not held up by this one's lock.
-    ores_sql::recreate_with(&free.config, &good).unwrap();
+    ores_sql::recreate_with(&free.config, &good, &free.options).unwrap();
     assert_eq!(precious(&free.config), "precious");
 }
 
@@ -205,27 +205,30 @@ fn paused(pause: &str) -> (tempfile::TempDir, Manifest) {
 #[ignore = "child process of other tests"]
 fn child_recreate() {
     let var = |name: &str| std::env::var(name).expect("run by a parent test");
-    let mut config = with_workers(
-        &Config::load()
-            .unwrap()
-            .with_env(&var("ORES_CHILD_ENV"))
-            .unwrap(),
-        var("ORES_CHILD_WORKERS").parse().unwrap(),
-    );
-    config.rebuild = var("ORES_CHILD_REBUILD") == "1";
+    let config = Config::load()
+        .unwrap()
+        .with_env(&var("ORES_CHILD_ENV"))
+        .unwrap();
+    let options = RunOptions::new()
+        .workers(var("ORES_CHILD_WORKERS").parse().unwrap())
+        .rebuild(var("ORES_CHILD_REBUILD") == "1");
     let (_d, m) = paused(&var("ORES_CHILD_PAUSE"));
-    ores_sql::recreate_with(&config, &m).unwrap();
+    ores_sql::recreate_with(&config, &m, &options).unwrap();
 }
 
 /// Runs [`child_recreate`] in a process of its own: a recreate of `config`'s
 /// environment (its workers and `rebuild`) with [`paused`]`(pause)`.
-fn spawn_child(config: &Config, pause: &str) -> std::process::Child {
+fn spawn_child(config: &Run, pause: &str) -> std::process::Child {
+    let workers = config.options.workers_for(config);
     Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "child_recreate", "--nocapture"])
         .env("ORES_CHILD_ENV", &config.env)
         .env("ORES_CHILD_PAUSE", pause)
-        .env("ORES_CHILD_WORKERS", config.build_workers.to_string())
-        .env("ORES_CHILD_REBUILD", if config.rebuild { "1" } else { "0" })
+        .env("ORES_CHILD_WORKERS", workers.to_string())
+        .env(
+            "ORES_CHILD_REBUILD",
+            if config.options.rebuild { "1" } else { "0" },
+        )
         .spawn()
         .unwrap()
 }
@@ -234,7 +237,7 @@ fn spawn_child(config: &Config, pause: &str) -> std::process::Child {
 fn two_processes_recreating_one_environment_both_succeed() {
     for &(build, workers, _) in BUILDS {
         let env = ScratchEnv::new("pp").unwrap();
-        let config = with_workers(&env.config, workers);
+        let config = with_workers(&env, workers);
         let mut a = spawn_child(&config, "0.3");
         let mut b = spawn_child(&config, "0.3");
         assert!(a.wait().unwrap().success(), "{build}");
@@ -248,13 +251,13 @@ fn two_processes_recreating_one_environment_both_succeed() {
 fn a_killed_build_leaves_only_staging_which_the_next_run_removes() {
     for &(build, workers, _) in BUILDS {
         let env = ScratchEnv::new("kl").unwrap();
-        a_killed_build_is_cleaned_up(&with_workers(&env.config, workers), build);
+        a_killed_build_is_cleaned_up(&with_workers(&env, workers), build);
     }
 }
 
-fn a_killed_build_is_cleaned_up(config: &Config, build: &str) {
+fn a_killed_build_is_cleaned_up(config: &Run, build: &str) {
     let (_d, good) = manifest(&GOOD);
-    ores_sql::recreate_with(config, &good).unwrap();
+    config.recreate(&good).unwrap();
 
     let mut child = spawn_child(config, "60");
     let staging = format!("{}{STAGING_SUFFIX}", config.database);
@@ -294,7 +297,7 @@ fn a_killed_build_is_cleaned_up(config: &Config, build: &str) {
         "{build}: the killed run touched the live database"
     );
 
-    ores_sql::recreate_with(config, &good).unwrap();
+    config.recreate(&good).unwrap();
     assert_only_live_database(config, build);
     assert_eq!(precious(config), "precious", "{build}");
 }
@@ -304,8 +307,8 @@ fn a_run_killed_at_the_swap_is_cleaned_up_on_every_path() {
     let (_d, tree) = paused("0");
     for (build, workers, path) in PATHS {
         let env = ScratchEnv::new("ks").unwrap();
-        let config = taking(&env.config, workers, path);
-        ores_sql::recreate_with(&env.config, &tree).unwrap();
+        let config = taking(&env, workers, path);
+        ores_sql::recreate_with(&env.config, &tree, &env.options).unwrap();
         connect_admin_to(&config, &config.database)
             .unwrap()
             .batch_execute("CREATE TABLE ores_iam_marker_tbl (x int)")
@@ -372,7 +375,7 @@ fn a_run_killed_at_the_swap_is_cleaned_up_on_every_path() {
             .unwrap_or_else(|e| panic!("{build}: the killed run touched the live database: {e}"));
 
         // The next run removes what it left and replaces the database.
-        let next = ores_sql::recreate_with(&env.config, &tree).unwrap();
+        let next = ores_sql::recreate_with(&env.config, &tree, &env.options).unwrap();
         assert_eq!(next.path, BuildPath::Cached, "{build}");
         assert!(next.replaced, "{build}");
         assert_only_live_database(&config, build);
@@ -386,7 +389,7 @@ fn an_interrupted_swap_is_undone_by_the_next_run() {
     // leaves only `<db>__retired`: the next run must put it back, not lose it.
     let env = ScratchEnv::new("sw").unwrap();
     let (_d, good) = manifest(&GOOD);
-    ores_sql::recreate_with(&env.config, &good).unwrap();
+    ores_sql::recreate_with(&env.config, &good, &env.options).unwrap();
     let retired = format!(
         "{}{}",
         env.config.database,
@@ -400,7 +403,7 @@ fn an_interrupted_swap_is_undone_by_the_next_run() {
         ))
         .unwrap();
     // setup never overwrites a schema, so after restoring it must refuse.
-    match ores_sql::setup_with(&env.config, &good) {
+    match ores_sql::setup_with(&env.config, &good, &env.options) {
         Err(Error::AlreadyExists(db)) => assert_eq!(db, env.config.database),
         other => panic!("expected the restored database to be found, got {other:?}"),
     }
@@ -550,7 +553,7 @@ fn passwords_reach_the_server_only_as_scram_verifiers_and_never_the_logs() {
     // One role left without a password, to make sure the warning path runs too.
     config.passwords.remove("readonly_user");
     let (_d, good) = manifest(&GOOD);
-    ores_sql::recreate_with(&config, &good).unwrap();
+    ores_sql::recreate_with(&config, &good, &env.options).unwrap();
 
     let stored: Vec<(String, Option<String>)> = connect_admin(&config)
         .unwrap()
@@ -634,6 +637,6 @@ fn a_wrong_password_is_a_clear_error_and_changes_nothing() {
         .get(0);
     assert_eq!(roles, 0);
     let (_d, good) = manifest(&GOOD);
-    ores_sql::recreate_with(&ok, &good).unwrap();
+    ores_sql::recreate_with(&ok, &good, &RunOptions::new()).unwrap();
     assert_eq!(precious(&ok), "precious");
 }

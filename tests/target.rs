@@ -6,7 +6,7 @@ mod common;
 use ores_sql::lifecycle::{drop::drop_named, entity::recreate_entity, reset};
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::ScratchEnv;
-use ores_sql::{Config, Error, Manifest};
+use ores_sql::{Config, Error, Manifest, RunOptions};
 
 fn fixture() -> Manifest {
     common::fixture("minimal")
@@ -14,13 +14,20 @@ fn fixture() -> Manifest {
 
 /// Every entry point that changes a database, run against `config`'s database.
 fn every_entry_point(config: &Config) -> Vec<(&'static str, Result<(), Error>)> {
+    let options = RunOptions::new().kill(true);
     vec![
         (
             "recreate",
-            ores_sql::recreate_with(config, &fixture()).map(drop),
+            ores_sql::recreate_with(config, &fixture(), &options).map(drop),
         ),
-        ("setup", ores_sql::setup_with(config, &fixture()).map(drop)),
-        ("teardown", ores_sql::teardown(config).map(drop)),
+        (
+            "setup",
+            ores_sql::setup_with(config, &fixture(), &options).map(drop),
+        ),
+        (
+            "teardown",
+            ores_sql::teardown_with(config, &options).map(drop),
+        ),
         ("drop", drop_named(config, &config.database, true).map(drop)),
         (
             "entity",
@@ -92,7 +99,7 @@ fn the_swap_suffixes_are_not_database_names() {
 fn one_environment_never_touches_another_environments_database() {
     let a = ScratchEnv::new("tga").unwrap();
     let b = ScratchEnv::new("tgb").unwrap();
-    ores_sql::recreate_with(&a.config, &fixture()).unwrap();
+    ores_sql::recreate_with(&a.config, &fixture(), &a.options).unwrap();
     connect_admin_to(&a.config, &a.config.database)
         .unwrap()
         .batch_execute("UPDATE ores_iam_widgets_tbl SET name = 'kept'")

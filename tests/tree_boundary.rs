@@ -15,7 +15,7 @@ use ores_sql::testing::ScratchEnv;
 use ores_sql::tree::boundary::{MAX_FILE_BYTES, MAX_INCLUDE_DEPTH, read_optional};
 use ores_sql::tree::settings::TreeSettings;
 use ores_sql::tree::{entry, lint};
-use ores_sql::{Config, Error, Manifest};
+use ores_sql::{Config, Error, Manifest, RunOptions};
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Command;
@@ -292,11 +292,8 @@ fn widgets(config: &Config) -> Vec<String> {
     common::texts(&mut db, "SELECT name FROM ores_iam_widgets_tbl ORDER BY id")
 }
 
-fn workers(config: &Config, n: usize) -> Config {
-    let mut config = config.clone();
-    config.build_workers = n;
-    config.rebuild = true;
-    config
+fn workers(n: usize) -> RunOptions {
+    RunOptions::new().kill(true).rebuild(true).workers(n)
 }
 
 #[test]
@@ -308,10 +305,11 @@ fn transaction_control_a_variable_spells_is_refused_as_the_tree_runs_on_one_or_t
     unsafe { std::env::set_var("ORES_TEST_BOUNDARY_HOW", "commit") };
     let env = ScratchEnv::new("tb").expect("scratch env");
     for n in [1, 2] {
-        let config = workers(&env.config, n);
+        let (config, options) = (&env.config, workers(n));
         let good = entry_tree();
-        ores_sql::recreate_with(&config, &Manifest::from_dir(good.path()).unwrap()).unwrap();
-        assert_eq!(widgets(&config), ["precious", "second"]);
+        ores_sql::recreate_with(config, &Manifest::from_dir(good.path()).unwrap(), &options)
+            .unwrap();
+        assert_eq!(widgets(config), ["precious", "second"]);
 
         let tree = entry_tree();
         common::write_script(
@@ -320,7 +318,7 @@ fn transaction_control_a_variable_spells_is_refused_as_the_tree_runs_on_one_or_t
             "insert into ores_iam_widgets_tbl values (1, 'replaced');\n\\set how `echo \"$ORES_TEST_BOUNDARY_HOW\"`\n:how;\ninsert into ores_iam_widgets_tbl values (2, 'after');\n",
         );
         let m = Manifest::from_dir(tree.path()).expect("nothing to see when loading");
-        match ores_sql::recreate_with(&config, &m) {
+        match ores_sql::recreate_with(config, &m, &options) {
             Err(Error::Psql(e)) => {
                 assert!(e.path.ends_with("populate/widgets.sql"), "{e}");
                 assert_eq!(e.line, 3, "{e}");
@@ -328,7 +326,7 @@ fn transaction_control_a_variable_spells_is_refused_as_the_tree_runs_on_one_or_t
             }
             other => panic!("{n} worker(s): expected a refusal, got {other:?}"),
         }
-        assert_eq!(widgets(&config), ["precious", "second"], "{n} worker(s)");
+        assert_eq!(widgets(config), ["precious", "second"], "{n} worker(s)");
     }
 }
 
@@ -336,24 +334,25 @@ fn transaction_control_a_variable_spells_is_refused_as_the_tree_runs_on_one_or_t
 fn a_failing_statement_in_the_middle_of_a_script_names_its_own_line() {
     let env = ScratchEnv::new("tl").expect("scratch env");
     for n in [1, 2] {
-        let config = workers(&env.config, n);
+        let (config, options) = (&env.config, workers(n));
         // Numeric layout: a runtime error (no position) in the third statement.
         let (_good, good) = manifest(&NUMERIC);
-        ores_sql::recreate_with(&config, &good).unwrap();
+        ores_sql::recreate_with(config, &good, &options).unwrap();
         let mut files = NUMERIC.to_vec();
         files.push((
             "populate/01_iam/020_iam_more.sql",
             "select 1;\n\n-- a division\nselect 1 / 0;\nselect 4;\n",
         ));
         let (_bad, bad) = manifest(&files);
-        let f = script_failure(ores_sql::recreate_with(&config, &bad));
+        let f = script_failure(ores_sql::recreate_with(config, &bad, &options));
         assert_eq!((f.sqlstate.as_str(), f.line), ("22012", Some(4)), "{f}");
-        assert_eq!(widgets(&config), ["precious"], "{n} worker(s)");
+        assert_eq!(widgets(config), ["precious"], "{n} worker(s)");
 
         // Entry layout: a unique violation after comments and a meta-command, and a
         // server position inside a later statement of the same chunk.
         let good = entry_tree();
-        ores_sql::recreate_with(&config, &Manifest::from_dir(good.path()).unwrap()).unwrap();
+        ores_sql::recreate_with(config, &Manifest::from_dir(good.path()).unwrap(), &options)
+            .unwrap();
         for (body, sqlstate, line) in [
             (
                 "\\echo seeding\n-- one row\ninsert into ores_iam_widgets_tbl values (1, 'a');\n\ninsert into ores_iam_widgets_tbl\n  values (1, 'again');\n",
@@ -369,10 +368,10 @@ fn a_failing_statement_in_the_middle_of_a_script_names_its_own_line() {
             let tree = entry_tree();
             common::write_script(tree.path(), "populate/widgets.sql", body);
             let m = Manifest::from_dir(tree.path()).unwrap();
-            let f = script_failure(ores_sql::recreate_with(&config, &m));
+            let f = script_failure(ores_sql::recreate_with(config, &m, &options));
             assert!(f.path.ends_with("populate/widgets.sql"), "{f}");
             assert_eq!((f.sqlstate.as_str(), f.line), (sqlstate, Some(line)), "{f}");
-            assert_eq!(widgets(&config), ["precious", "second"], "{n} worker(s)");
+            assert_eq!(widgets(config), ["precious", "second"], "{n} worker(s)");
         }
     }
 }

@@ -9,7 +9,7 @@ mod common;
 
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::{EmbeddedCluster, unique_label};
-use ores_sql::{Config, Error, Manifest, Secret};
+use ores_sql::{Config, Error, Manifest, RunOptions, Secret};
 
 fn tree(populate: &str) -> tempfile::TempDir {
     common::tree(&[
@@ -49,8 +49,7 @@ fn a_backtick_value_never_reaches_the_server_log_or_the_report() {
     let cluster = EmbeddedCluster::for_this_run().expect("private test cluster");
     let base = cluster.config(Config::load().expect("configuration"));
     let mut config = base.with_env(&unique_label("sec")).unwrap();
-    config.terminate_connections = true;
-    config.rebuild = true;
+    let options = RunOptions::new().kill(true).rebuild(true);
     // A quote, as psql's :'pw' doubles it, and a tab, as COPY escapes it.
     let secret = format!("pa'ss\tword-{}", unique_label("s"));
     config
@@ -60,7 +59,7 @@ fn a_backtick_value_never_reaches_the_server_log_or_the_report() {
 
     let good = tree(GOOD);
     let good = Manifest::from_dir(good.path()).unwrap();
-    ores_sql::recreate_with(&config, &good).unwrap();
+    ores_sql::recreate_with(&config, &good, &options).unwrap();
     // Every statement of the DDL login's sessions is logged from here on.
     let ddl = format!("ores_{}_ddl_user", config.env);
     connect_admin(&config)
@@ -74,11 +73,10 @@ fn a_backtick_value_never_reaches_the_server_log_or_the_report() {
     ));
     let bad = Manifest::from_dir(bad.path()).unwrap();
     for workers in [1, 2] {
-        let mut config = config.clone();
-        config.build_workers = workers;
-        ores_sql::recreate_with(&config, &good).unwrap();
+        let options = options.clone().workers(workers);
+        ores_sql::recreate_with(&config, &good, &options).unwrap();
         assert_eq!(kept(&config), expected, "{workers} worker(s)");
-        match ores_sql::recreate_with(&config, &bad) {
+        match ores_sql::recreate_with(&config, &bad, &options) {
             Err(Error::Script(f)) => {
                 let shown = Error::Script(f.clone()).to_string();
                 assert_eq!(f.sqlstate, "22P02", "{shown}");
@@ -111,7 +109,7 @@ fn a_backtick_value_never_reaches_the_server_log_or_the_report() {
         }
     }
     assert_eq!(kept(&config), expected);
-    ores_sql::teardown(&config).unwrap();
+    ores_sql::teardown_with(&config, &options).unwrap();
 
     let log = std::fs::read_to_string(cluster.dir().join("log")).unwrap();
     // The DDL login's statements were logged, and the failure too.

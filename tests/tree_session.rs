@@ -8,7 +8,7 @@ mod common;
 
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::{EmbeddedCluster, ScratchEnv, unique_label};
-use ores_sql::{Config, Error, Manifest};
+use ores_sql::{Config, Error, Manifest, RunOptions};
 
 /// An entry-script tree like the team's; `attack` (if any) is the populate script's
 /// second line, after a `RESET ROLE`.
@@ -64,11 +64,8 @@ fn who(config: &Config) -> Vec<String> {
     )
 }
 
-fn taking(config: &Config, workers: usize) -> Config {
-    let mut config = config.clone();
-    config.build_workers = workers;
-    config.rebuild = true;
-    config
+fn taking(workers: usize) -> RunOptions {
+    RunOptions::new().kill(true).rebuild(true).workers(workers)
 }
 
 /// Builds the good trees, then each attack on both layouts and both builders:
@@ -84,12 +81,12 @@ fn every_attack_is_refused(config: &Config, other_role: &str) {
         // which the DDL login took with SET ROLE.
         let acting = if layout == "entry" { &ddl } else { &owner };
         for workers in [1, 2] {
-            let config = taking(config, workers);
+            let options = taking(workers);
             let good = tree(None);
-            ores_sql::recreate_with(&config, &Manifest::from_dir(good.path()).unwrap())
+            ores_sql::recreate_with(config, &Manifest::from_dir(good.path()).unwrap(), &options)
                 .unwrap_or_else(|e| panic!("{layout}, {workers} worker(s): {e}"));
             assert_eq!(
-                who(&config),
+                who(config),
                 [format!("{ddl} {acting}")],
                 "{layout}, {workers}"
             );
@@ -97,7 +94,7 @@ fn every_attack_is_refused(config: &Config, other_role: &str) {
             for attack in attacks(&config.admin_user, other_role) {
                 let bad = tree(Some(&attack));
                 let m = Manifest::from_dir(bad.path()).unwrap();
-                match ores_sql::recreate_with(&config, &m) {
+                match ores_sql::recreate_with(config, &m, &options) {
                     Err(Error::Script(f)) => {
                         assert_eq!(f.sqlstate, "42501", "{layout}/{workers}: {attack}: {f}");
                         assert_eq!(f.line, Some(2), "{layout}/{workers}: {attack}: {f}");
@@ -105,7 +102,7 @@ fn every_attack_is_refused(config: &Config, other_role: &str) {
                     }
                     other => panic!("{layout}, {workers} worker(s): {attack}: {other:?}"),
                 }
-                assert_eq!(who(&config), [format!("{ddl} {acting}")], "{attack}");
+                assert_eq!(who(config), [format!("{ddl} {acting}")], "{attack}");
             }
         }
     }
@@ -125,6 +122,7 @@ fn a_tree_cannot_leave_the_ddl_login_under_a_superuser() {
     ores_sql::recreate_with(
         &other.config,
         &Manifest::from_dir(entry_tree(None).path()).unwrap(),
+        &other.options,
     )
     .unwrap();
     let other_role = format!("ores_{}_test_ddl_user", other.config.env);
@@ -151,8 +149,7 @@ fn a_tree_cannot_leave_the_ddl_login_under_a_createdb_createrole_administrator()
     let cluster = EmbeddedCluster::for_this_run().expect("private test cluster");
     let base = cluster.config(Config::load().expect("configuration"));
     let env = unique_label("tsm");
-    let mut su = base.with_env(&env).unwrap();
-    su.terminate_connections = true;
+    let su = base.with_env(&env).unwrap();
     let admin = format!("mgd_{env}");
     let mut root = connect_admin(&su).unwrap();
     root.batch_execute(&format!(
@@ -166,7 +163,7 @@ fn a_tree_cannot_leave_the_ddl_login_under_a_createdb_createrole_administrator()
     let mut config = su.clone();
     config.admin_user = admin.clone();
     let outcome = std::panic::catch_unwind(|| every_attack_is_refused(&config, &other_role));
-    ores_sql::teardown(&config).unwrap();
+    ores_sql::teardown_with(&config, &RunOptions::new().kill(true)).unwrap();
     root.batch_execute(&format!(
         "DROP ROLE \"{other_role}\"; DROP OWNED BY \"{admin}\"; DROP ROLE \"{admin}\""
     ))

@@ -18,7 +18,7 @@ use std::path::Path;
 #[test]
 fn real_schema_passes_every_rule() {
     let env = ScratchEnv::new("vreal").unwrap();
-    ores_sql::recreate(&env.config).unwrap();
+    ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
     let report = validate::run(&env.config).unwrap();
     println!("{report}");
     assert!(report.is_clean(), "{report}");
@@ -154,7 +154,7 @@ fn broken_manifest() -> (tempfile::TempDir, Manifest) {
 fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
     let env = ScratchEnv::new("vcat").unwrap();
     let (_dir, manifest) = broken_manifest();
-    ores_sql::recreate_with(&env.config, &manifest).unwrap();
+    ores_sql::recreate_with(&env.config, &manifest, &env.options).unwrap();
 
     // What scripts cannot do: role attributes and privileges outside the registry.
     let e = &env.config.env;

@@ -22,7 +22,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lifecycle::version::Drift;
-use crate::lifecycle::{BuildReport, TeardownReport};
+use crate::lifecycle::{BuildReport, RunOptions, TeardownReport};
 use crate::server::admin::connect_message;
 #[cfg(feature = "testing")]
 use crate::testing::TestDatabase;
@@ -62,20 +62,28 @@ pub async fn setup(config: &Config) -> Result<BuildReport> {
     .await
 }
 
-/// [`crate::recreate_with`] (another manifest) on the blocking pool.
-pub async fn recreate_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
-    let (config, manifest) = (config.clone(), manifest.clone());
+/// [`crate::recreate_with`] (another manifest, other options) on the blocking pool.
+pub async fn recreate_with(
+    config: &Config,
+    manifest: &Manifest,
+    options: &RunOptions,
+) -> Result<BuildReport> {
+    let (config, manifest, options) = (config.clone(), manifest.clone(), options.clone());
     blocking("recreating the database", move || {
-        crate::lifecycle::recreate_with(&config, &manifest)
+        crate::lifecycle::recreate_with(&config, &manifest, &options)
     })
     .await
 }
 
-/// [`crate::setup_with`] (another manifest) on the blocking pool.
-pub async fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
-    let (config, manifest) = (config.clone(), manifest.clone());
+/// [`crate::setup_with`] (another manifest, other options) on the blocking pool.
+pub async fn setup_with(
+    config: &Config,
+    manifest: &Manifest,
+    options: &RunOptions,
+) -> Result<BuildReport> {
+    let (config, manifest, options) = (config.clone(), manifest.clone(), options.clone());
     blocking("setting up the database", move || {
-        crate::lifecycle::setup_with(&config, &manifest)
+        crate::lifecycle::setup_with(&config, &manifest, &options)
     })
     .await
 }
@@ -85,6 +93,15 @@ pub async fn teardown(config: &Config) -> Result<TeardownReport> {
     let config = config.clone();
     blocking("tearing down the environment", move || {
         crate::lifecycle::teardown(&config)
+    })
+    .await
+}
+
+/// [`crate::teardown_with`] (other options) on the blocking pool.
+pub async fn teardown_with(config: &Config, options: &RunOptions) -> Result<TeardownReport> {
+    let (config, options) = (config.clone(), options.clone());
+    blocking("tearing down the environment", move || {
+        crate::lifecycle::teardown_with(&config, &options)
     })
     .await
 }

@@ -42,23 +42,24 @@ use std::time::Instant;
 pub use record::BuildPath;
 
 /// Creates `database` (owned by the environment's owner role, whose roles must exist)
-/// and builds `manifest` into it in one transaction. On failure the half-made database
-/// is dropped again. `recreate`, `setup` and the test harness's templates all reach
+/// and builds `manifest` into it in one transaction, seeding in bulk when `bulk_seed`
+/// (see `RunOptions::bulk_seed`). On failure the half-made database is dropped again. `recreate`, `setup` and the test harness's templates all reach
 /// the same builders, so a template is exactly what a recreate would have produced.
 pub fn build_database(
     admin: &mut Client,
     config: &Config,
     database: &str,
     manifest: &Manifest,
+    bulk_seed: bool,
 ) -> Result<()> {
     let rights = AdminRights::detect(admin)?;
     rights.check_extensions(admin, &config.extensions)?;
     rights.join_owner(admin, &config.env)?;
-    build_with(admin, config, database, manifest, 1).map(drop)
+    build_with(admin, config, database, manifest, 1, bulk_seed).map(drop)
 }
 
-/// Builds `manifest` into a new `database` on `workers` connections, choosing the
-/// builder: several connections when asked for, else one transaction. Returns the path taken. The administrator is a member of the
+/// Builds `manifest` into a new `database` on `workers` connections (seeding in bulk
+/// when `bulk_seed`), choosing the builder: several connections when asked for, else one transaction. Returns the path taken. The administrator is a member of the
 /// owner group if it is not a superuser.
 pub(crate) fn build_with(
     admin: &mut Client,
@@ -66,15 +67,16 @@ pub(crate) fn build_with(
     database: &str,
     manifest: &Manifest,
     workers: usize,
+    bulk_seed: bool,
 ) -> Result<BuildPath> {
     if workers <= 1 {
-        single::build(admin, config, database, manifest)?;
+        single::build(admin, config, database, manifest, bulk_seed)?;
         return Ok(BuildPath::Full);
     }
     if manifest.entry_mode() {
-        parallel::entry::build(admin, config, database, manifest, workers)?;
+        parallel::entry::build(admin, config, database, manifest, workers, bulk_seed)?;
     } else {
-        parallel::numeric::build(admin, config, database, manifest, workers)?;
+        parallel::numeric::build(admin, config, database, manifest, workers, bulk_seed)?;
     }
     Ok(BuildPath::Parallel)
 }

@@ -74,12 +74,12 @@ pub(crate) fn prepare(
 /// What a transaction of the tree's scripts starts with, in a DDL login's session:
 /// acting as `role` when given (a numeric tree runs as the owner group, an entry
 /// tree as the DDL login itself), and bulk seeding when asked for.
-pub(crate) fn session_setup(config: &Config, role: Option<&str>) -> String {
+pub(crate) fn session_setup(bulk_seed: bool, role: Option<&str>) -> String {
     let mut setup = String::from("SET LOCAL synchronous_commit = off;\n");
     if let Some(role) = role {
         setup.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(role)));
     }
-    if config.bulk_seed {
+    if bulk_seed {
         setup.push_str(BULK_SEED_SQL);
         setup.push_str(";\n");
     }

@@ -43,7 +43,7 @@ pub(crate) struct Opaque;
 
 /// The refusal of such a statement at `path`:`line`.
 pub(crate) fn cannot_hand_on(path: &str, line: usize) -> Error {
-    Error::Config(format!(
+    Error::Unsupported(format!(
         "{path}:{line}: this statement changes the session (a set_config together \
          with other work), which psql would carry into the files after it and \
          a parallel build cannot; give the set_config a SELECT of its own, or build on \

@@ -4,8 +4,8 @@
 //!
 //! ```no_run
 //! use ores_sql::Config;
-//! let mut config = Config::load()?.with_env("ci")?;
-//! config.rebuild = true; // skip the cached template this once
+//! let config = Config::load()?.with_env("ci")?;
+//! println!("{} on {}", config.database, config.server_label());
 //! let check = ores_sql::config::envfile::check()?;
 //! if !check.is_ok() {
 //!     eprintln!("missing: {}", check.missing.join(", "));
@@ -76,26 +76,14 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// How long to wait for another run on the same environment.
     pub lock_timeout: Duration,
-    /// Terminate other sessions instead of refusing when they block a drop.
-    pub terminate_connections: bool,
     /// Extensions installed into the database, checked before anything is created.
     pub extensions: Vec<String>,
-    /// Build from the SQL even when the environment's cached template matches
-    /// (`compass db recreate --rebuild`); the template is made afresh from that build.
-    pub rebuild: bool,
-    /// Return from a recreate as soon as the new database is in place, and drop the
-    /// previous copy on a background thread that keeps holding the environment's lock
-    /// (see [`crate::lifecycle::retire`]).
-    pub retire_in_background: bool,
-    /// Connections a full build applies the scripts on (`ORES_DB_BUILD_WORKERS`,
-    /// default 1): 0 or 1 builds in one transaction, more applies independent scripts
-    /// at once (see `build::parallel::numeric`; for an entry-script tree,
-    /// `build::parallel::entry`, with a superuser administrator).
-    pub build_workers: usize,
-    /// Seed versioned tables during a build without the per-row read-and-close of
-    /// the versioning trigger (every key is new in a database nobody reads yet; see
-    /// docs/design.md). `false` seeds row by row as any later write does.
-    pub bulk_seed: bool,
+    /// Connections a full build applies the scripts on when the run's
+    /// [`RunOptions::workers`](crate::RunOptions::workers) does not say
+    /// (`ORES_DB_BUILD_WORKERS`, default 1). It is read here, with the rest of the
+    /// environment, because a machine's `.env` is where its free cores are known;
+    /// every other per-run choice lives in [`RunOptions`](crate::RunOptions) only.
+    pub default_workers: usize,
     /// The `.env` file that was read, if any.
     pub dotenv_path: Option<PathBuf>,
 }
@@ -113,12 +101,8 @@ impl fmt::Debug for Config {
             .field("passwords", &self.passwords.keys().collect::<Vec<_>>())
             .field("connect_timeout", &self.connect_timeout)
             .field("lock_timeout", &self.lock_timeout)
-            .field("terminate_connections", &self.terminate_connections)
             .field("extensions", &self.extensions)
-            .field("rebuild", &self.rebuild)
-            .field("retire_in_background", &self.retire_in_background)
-            .field("build_workers", &self.build_workers)
-            .field("bulk_seed", &self.bulk_seed)
+            .field("default_workers", &self.default_workers)
             .field("dotenv_path", &self.dotenv_path)
             .finish()
     }
@@ -200,12 +184,8 @@ impl Config {
             passwords,
             connect_timeout: seconds(&get("ORES_DB_CONNECT_TIMEOUT"), DEFAULT_CONNECT_TIMEOUT)?,
             lock_timeout: seconds(&get("ORES_DB_LOCK_TIMEOUT"), DEFAULT_LOCK_TIMEOUT)?,
-            terminate_connections: false,
             extensions,
-            rebuild: false,
-            retire_in_background: false,
-            build_workers: workers(&get("ORES_DB_BUILD_WORKERS"))?,
-            bulk_seed: true,
+            default_workers: workers(&get("ORES_DB_BUILD_WORKERS"))?,
             dotenv_path: None,
         })
     }

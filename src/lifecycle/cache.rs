@@ -13,7 +13,7 @@
 //!
 //! Cloning the template costs a copy of every page (a quarter of a second at the real
 //! schema's size) and leaves those pages for the swap's `DROP DATABASE` checkpoint to
-//! write. With [`Config::retire_in_background`](crate::Config::retire_in_background),
+//! write. With [`RunOptions::retire_in_background`](crate::RunOptions::retire_in_background),
 //! the background work after a recreate therefore also makes the next copy,
 //! `<db>__spare`, kept exactly like the template (closed, owned by the administrator,
 //! labelled with the key); the next cached recreate renames that copy
@@ -26,6 +26,7 @@ use crate::build::{Lap, build_with};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
+use crate::lifecycle::options::RunOptions;
 use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
 use crate::server::admin::{database_exists, drop_database, wait_for_no_sessions};
 use crate::server::grants::database_grants_sql;
@@ -234,11 +235,12 @@ pub(crate) fn build_staging(
     config: &Config,
     manifest: &Manifest,
     staging: &str,
+    options: &RunOptions,
 ) -> Result<CacheState> {
     let template = template_name(&config.database);
     let spare = spare_name(&config.database);
     let key = cache_key(admin, config, manifest)?;
-    if !config.rebuild && template_matches(admin, &template, &key)? {
+    if !options.rebuild && template_matches(admin, &template, &key)? {
         let mut lap = Lap::start();
         if template_matches(admin, &spare, &key)? {
             take_spare(admin, config, &spare, staging)?;
@@ -260,7 +262,14 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    let built = build_with(admin, config, staging, manifest, config.build_workers);
+    let built = build_with(
+        admin,
+        config,
+        staging,
+        manifest,
+        options.workers_for(config),
+        options.bulk_seed,
+    );
     let path = match built {
         Ok(path) => path,
         Err(e) => {

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lifecycle::TeardownReport;
 use crate::lifecycle::target::check_name;
-use crate::lifecycle::{EnvLock, teardown};
+use crate::lifecycle::{EnvLock, RunOptions, teardown_with};
 use crate::server::admin::connect_admin;
 use crate::server::rights::AdminRights;
 
@@ -38,8 +38,13 @@ pub fn drop_named(config: &Config, database: &str, kill: bool) -> Result<bool> {
     })
 }
 
-/// Tears down `database` (default: the environment's) and the environment's roles.
-pub fn teardown_named(config: &Config, database: Option<&str>) -> Result<TeardownReport> {
+/// Tears down `database` (default: the environment's) and the environment's roles,
+/// ending the database's sessions if `options` says [`RunOptions::kill`].
+pub fn teardown_named(
+    config: &Config,
+    database: Option<&str>,
+    options: &RunOptions,
+) -> Result<TeardownReport> {
     crate::runtime::off_runtime(|| {
         let config = match database {
             Some(name) => {
@@ -55,7 +60,7 @@ pub fn teardown_named(config: &Config, database: Option<&str>) -> Result<Teardow
             },
             other => other,
         })?;
-        teardown(&config)
+        teardown_with(&config, options)
     })
 }
 
@@ -63,10 +68,15 @@ pub fn teardown_named(config: &Config, database: Option<&str>) -> Result<Teardow
 /// nothing: unlike `recreate`, the roles are dropped and created afresh too.
 pub fn recreate_environment(
     config: &Config,
+    options: &RunOptions,
 ) -> Result<(TeardownReport, crate::lifecycle::BuildReport)> {
     crate::runtime::off_runtime(|| {
-        let removed = teardown_named(config, None)?;
-        let built = crate::lifecycle::recreate(config)?;
+        let removed = teardown_named(config, None, options)?;
+        let built = crate::lifecycle::recreate_with(
+            config,
+            crate::tree::manifest::Manifest::compiled(),
+            options,
+        )?;
         Ok((removed, built))
     })
 }

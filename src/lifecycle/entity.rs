@@ -25,6 +25,7 @@ use std::collections::BTreeSet;
 
 /// What [`recreate_entity`] did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EntityReport {
     /// The entity key.
     pub entity: String,
@@ -136,7 +137,7 @@ fn entity_scripts<'m>(
 ) -> Result<Vec<&'m Script>> {
     if manifest.entry_mode() {
         // Its scripts only make sense expanded from the entry scripts, in order.
-        return Err(Error::Config(
+        return Err(Error::Unsupported(
             "recreate-entity needs a numeric-prefix tree; a tree built through psql entry scripts is rebuilt whole (db recreate)".into(),
         ));
     }

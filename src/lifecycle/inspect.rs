@@ -359,6 +359,7 @@ pub fn sessions_by_user(sessions: &[Session]) -> Vec<UserSessions> {
 /// `compass db version --json`: the build record (its fields `null` when there is
 /// none) beside this binary's schema hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VersionReport {
     /// Environment label.
     pub env: String,
@@ -383,6 +384,7 @@ pub struct VersionReport {
 /// `compass db status --json`: [`VersionReport`]'s fields, then the server, this
 /// binary and who is connected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct StatusReport {
     /// The build record against this binary.
     #[serde(flatten)]

@@ -19,6 +19,7 @@ pub mod cache;
 pub mod drop;
 pub mod entity;
 pub mod inspect;
+mod options;
 pub mod reset;
 pub mod retire;
 pub mod target;
@@ -42,8 +43,11 @@ use crate::tree::registry::Registry;
 use postgres::Client;
 use std::time::{Duration, Instant};
 
+pub use options::RunOptions;
+
 /// What a build did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct BuildReport {
     /// Environment label.
     pub env: String,
@@ -69,6 +73,7 @@ pub struct BuildReport {
 
 /// What a teardown removed.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TeardownReport {
     /// Whether the database existed and was dropped.
     pub database_dropped: bool,
@@ -76,30 +81,37 @@ pub struct TeardownReport {
     pub roles_dropped: Vec<String>,
 }
 
-/// Drops and rebuilds the environment's database from the compiled-in manifest:
-/// built beside the live one and swapped in, so a failure leaves it as it was.
+/// Drops and rebuilds the environment's database from the compiled-in manifest with
+/// the default [`RunOptions`]: built beside the live one and swapped in, so a
+/// failure leaves it as it was.
 ///
 /// ```no_run
-/// let mut config = ores_sql::Config::load()?;
-/// config.terminate_connections = true; // end other sessions instead of refusing
+/// let config = ores_sql::Config::load()?;
 /// let report = ores_sql::recreate(&config)?;
 /// println!("{} usable after {:?} ({} build)", report.database, report.usable_after, report.path.as_str());
 /// # Ok::<(), ores_sql::Error>(())
 /// ```
 pub fn recreate(config: &Config) -> Result<BuildReport> {
-    recreate_with(config, Manifest::compiled())
+    recreate_with(config, Manifest::compiled(), &RunOptions::default())
 }
 
-/// [`recreate`] with another manifest (tests use small or broken ones).
+/// [`recreate`] of `manifest` (another tree, or a test's small or broken one) with
+/// `options`.
 ///
 /// ```no_run
+/// use ores_sql::RunOptions;
 /// let config = ores_sql::Config::load()?;
 /// let tree = ores_sql::Manifest::from_dir(std::path::Path::new("their/sql"))?;
-/// ores_sql::recreate_with(&config, &tree)?;
+/// // End other sessions instead of refusing.
+/// ores_sql::recreate_with(&config, &tree, &RunOptions::new().kill(true))?;
 /// # Ok::<(), ores_sql::Error>(())
 /// ```
-pub fn recreate_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
-    crate::runtime::off_runtime(|| build(config, manifest, Mode::Replace))
+pub fn recreate_with(
+    config: &Config,
+    manifest: &Manifest,
+    options: &RunOptions,
+) -> Result<BuildReport> {
+    crate::runtime::off_runtime(|| build(config, manifest, options, Mode::Replace))
 }
 
 /// Creates the database and applies everything, without dropping anything first.
@@ -115,22 +127,27 @@ pub fn recreate_with(config: &Config, manifest: &Manifest) -> Result<BuildReport
 /// # Ok::<(), ores_sql::Error>(())
 /// ```
 pub fn setup(config: &Config) -> Result<BuildReport> {
-    setup_with(config, Manifest::compiled())
+    setup_with(config, Manifest::compiled(), &RunOptions::default())
 }
 
-/// [`setup`] with another manifest.
+/// [`setup`] of `manifest` with `options`.
 ///
 /// ```no_run
+/// use ores_sql::{Manifest, RunOptions};
 /// let config = ores_sql::Config::load()?.with_database("ores_dev_demo")?;
-/// ores_sql::setup_with(&config, ores_sql::Manifest::compiled())?;
+/// ores_sql::setup_with(&config, Manifest::compiled(), &RunOptions::new().workers(2))?;
 /// # Ok::<(), ores_sql::Error>(())
 /// ```
-pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
-    crate::runtime::off_runtime(|| build(config, manifest, Mode::Setup))
+pub fn setup_with(
+    config: &Config,
+    manifest: &Manifest,
+    options: &RunOptions,
+) -> Result<BuildReport> {
+    crate::runtime::off_runtime(|| build(config, manifest, options, Mode::Setup))
 }
 
 /// Drops the environment's database, its cached template and its roles; other
-/// environments are untouched.
+/// environments are untouched. Refuses while other sessions use the database.
 ///
 /// ```no_run
 /// let config = ores_sql::Config::load()?.with_env("ci")?;
@@ -139,6 +156,19 @@ pub fn setup_with(config: &Config, manifest: &Manifest) -> Result<BuildReport> {
 /// # Ok::<(), ores_sql::Error>(())
 /// ```
 pub fn teardown(config: &Config) -> Result<TeardownReport> {
+    teardown_with(config, &RunOptions::default())
+}
+
+/// [`teardown`] with `options` (of which only [`RunOptions::kill`] matters: end
+/// the database's other sessions instead of refusing).
+///
+/// ```no_run
+/// use ores_sql::RunOptions;
+/// let config = ores_sql::Config::load()?.with_env("ci")?;
+/// ores_sql::teardown_with(&config, &RunOptions::new().kill(true))?;
+/// # Ok::<(), ores_sql::Error>(())
+/// ```
+pub fn teardown_with(config: &Config, options: &RunOptions) -> Result<TeardownReport> {
     crate::runtime::off_runtime(|| {
         config.validate()?;
         target::check_name(&config.database)?;
@@ -149,7 +179,7 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         target::check_environment(admin, config, &config.database)?;
         // Dropping a database takes its owner's rights.
         rights.join_owner(admin, &config.env)?;
-        if config.terminate_connections {
+        if options.kill {
             rights.check_can_end_sessions(admin, &config.env, &config.database)?;
         }
         let staging = format!("{}{STAGING_SUFFIX}", config.database);
@@ -157,13 +187,8 @@ pub fn teardown(config: &Config) -> Result<TeardownReport> {
         force_drop(admin, &rights, &config.env, &staging)?;
         force_drop(admin, &rights, &config.env, &retired)?;
         cache::drop_cache(admin, &config.database)?;
-        let database_dropped = drop_as(
-            admin,
-            &rights,
-            &config.env,
-            &config.database,
-            config.terminate_connections,
-        )?;
+        let database_dropped =
+            drop_as(admin, &rights, &config.env, &config.database, options.kill)?;
         let names: Vec<String> = crate::server::roles::roles_for(&config.env)
             .into_iter()
             .map(|r| r.name)
@@ -183,7 +208,12 @@ enum Mode {
     Setup,
 }
 
-fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport> {
+fn build(
+    config: &Config,
+    manifest: &Manifest,
+    options: &RunOptions,
+    mode: Mode,
+) -> Result<BuildReport> {
     let started = Instant::now();
     config.validate()?;
     target::check_name(&config.database)?;
@@ -216,8 +246,8 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
             }
             // Fail before spending time on a build that could not be swapped in.
             Mode::Replace => {
-                refuse_if_busy(admin, config, target)?;
-                if config.terminate_connections {
+                refuse_if_busy(admin, options, target)?;
+                if options.kill {
                     rights.check_can_end_sessions(admin, &config.env, target)?;
                 }
             }
@@ -228,9 +258,15 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     let roles_without_password = ensure_roles_as(admin, config, &rights, manifest.registry())?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
-    let built = cache::build_staging(admin, config, manifest, &staging)?;
+    let built = cache::build_staging(admin, config, manifest, &staging, options)?;
     let mut lap = Lap::start();
-    if let Err(e) = swap_into_place(admin, &rights, config, &staging, target, &retired, exists) {
+    let swap = Swap {
+        staging: &staging,
+        target,
+        retired: &retired,
+        exists,
+    };
+    if let Err(e) = swap_into_place(admin, &rights, config, options, &swap) {
         discard(admin, &config.env, &staging);
         return Err(e);
     }
@@ -241,7 +277,7 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
         .into_iter()
         .chain(built.stale)
         .collect();
-    if config.retire_in_background {
+    if options.retire_in_background {
         let spare = built.template.map(|(template, key)| retire::NextSpare {
             database: target.to_string(),
             template,
@@ -268,8 +304,8 @@ fn build(config: &Config, manifest: &Manifest, mode: Mode) -> Result<BuildReport
     })
 }
 
-fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result<()> {
-    if config.terminate_connections {
+fn refuse_if_busy(admin: &mut Client, options: &RunOptions, database: &str) -> Result<()> {
+    if options.kill {
         return Ok(());
     }
     let others = sessions(admin, database)?;
@@ -283,6 +319,15 @@ fn refuse_if_busy(admin: &mut Client, config: &Config, database: &str) -> Result
     }
 }
 
+/// The names a swap moves: the finished `staging` database becomes `target`, whose
+/// previous copy (if it `exists`) is kept as `retired` until then.
+struct Swap<'a> {
+    staging: &'a str,
+    target: &'a str,
+    retired: &'a str,
+    exists: bool,
+}
+
 /// Renames the finished staging database into place. The previous database is kept
 /// under the retired name until the new one carries the real name; the caller drops
 /// it. Invariant: whatever fails, the live name is left on the previous database,
@@ -291,17 +336,21 @@ fn swap_into_place(
     admin: &mut Client,
     rights: &AdminRights,
     config: &Config,
-    staging: &str,
-    target: &str,
-    retired: &str,
-    exists: bool,
+    options: &RunOptions,
+    swap: &Swap<'_>,
 ) -> Result<()> {
+    let &Swap {
+        staging,
+        target,
+        retired,
+        exists,
+    } = swap;
     // Staging is ours until the swap: close it and turn out anyone who got in, so no
     // session can make the final rename fail with the previous database retired.
     close_and_empty(admin, rights, config, staging)?;
     if exists {
-        refuse_if_busy(admin, config, target)?;
-        if config.terminate_connections {
+        refuse_if_busy(admin, options, target)?;
+        if options.kill {
             // Close the door before emptying the room, so nobody slips in between.
             if let Err(e) = close_and_empty(admin, rights, config, target) {
                 put_back(admin, None, target);

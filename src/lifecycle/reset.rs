@@ -32,7 +32,9 @@ pub fn reset_system(config: &Config) -> Result<i64> {
 pub fn reset_tenant(config: &Config, tenant_code: &str) -> Result<i64> {
     crate::runtime::off_runtime(|| {
         if tenant_code.trim().is_empty() {
-            return Err(Error::Config("a tenant code is required".into()));
+            return Err(Error::InvalidArgument(
+                "a tenant code is required (the code of a row of ores_iam_tenants_tbl)".into(),
+            ));
         }
         call(
             config,

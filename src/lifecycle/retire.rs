@@ -5,7 +5,7 @@
 //! request a checkpoint: over a second after a large build) and, when a cached
 //! template exists, making the next cached recreate's ready copy (see
 //! [`crate::lifecycle::cache`]). With
-//! [`Config::retire_in_background`](crate::Config::retire_in_background) both run on a
+//! [`RunOptions::retire_in_background`](crate::RunOptions::retire_in_background) both run on a
 //! background thread instead, on the session that holds the environment's advisory
 //! lock: until they are done, every other run on the environment (in this process or
 //! another) waits for the lock exactly as it waits for a build, so runs stay

@@ -9,6 +9,7 @@ use postgres::Client;
 
 /// The build record of a database.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct BuildInfo {
     /// Schema hash of the manifest it was built from.
     pub schema_hash: String,

@@ -45,12 +45,12 @@ pub fn login_for(config: &Config, role: Option<&str>) -> Result<Login> {
             user: spec.name.clone(),
             password: config.password_for(&spec.suffix).cloned(),
         }),
-        Some(spec) => Err(Error::Config(format!(
+        Some(spec) => Err(Error::InvalidArgument(format!(
             "{} is a group role and cannot log in; use one of: {}",
             spec.name,
             login_suffixes(config)
         ))),
-        None => Err(Error::Config(format!(
+        None => Err(Error::InvalidArgument(format!(
             "environment {} has no login role {role:?}; use one of: {}",
             config.env,
             login_suffixes(config)

@@ -38,7 +38,7 @@ impl ServerMode {
             None | Some("") | Some("auto") => Ok(ServerMode::Auto),
             Some("external") => Ok(ServerMode::External),
             Some("embedded") => Ok(ServerMode::Embedded),
-            Some(other) => Err(Error::Config(format!(
+            Some(other) => Err(Error::Harness(format!(
                 "{SERVER_MODE_VAR}={other:?}: expected auto, external or embedded"
             ))),
         }
@@ -131,7 +131,7 @@ impl EmbeddedCluster {
     /// Starts (or joins) the private cluster of this test run.
     pub fn for_this_run() -> Result<EmbeddedCluster> {
         let bin = bin_dir().ok_or_else(|| {
-            Error::Config(
+            Error::Harness(
                 "no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql; install postgresql, set ORES_TEST_PG_BINDIR, or point the tests at a server with PGHOST/PGPORT".into(),
             )
         })?;
@@ -158,7 +158,7 @@ impl EmbeddedCluster {
     /// cannot show.
     pub fn with_password(password: &Secret) -> Result<EmbeddedCluster> {
         let bin = bin_dir().ok_or_else(|| {
-            Error::Config("no PostgreSQL server binaries (initdb, pg_ctl) to start a password-protected cluster".into())
+            Error::Harness("no PostgreSQL server binaries (initdb, pg_ctl) to start a password-protected cluster".into())
         })?;
         let me = super::owner::Owner::current();
         let user = whoami::username().unwrap_or_default();
@@ -313,7 +313,7 @@ impl Runner {
             return Ok(Runner { ids: None });
         }
         let ids = postgres_user_ids().ok_or_else(|| {
-            Error::Config(
+            Error::Harness(
                 "running as root, and initdb refuses to: there is no `postgres` OS user to run a private test cluster as; create one, run the tests as another user, or point them at a server with PGHOST/PGPORT (and ORES_TEST_SERVER=external)".into(),
             )
         })?;
@@ -344,7 +344,7 @@ impl Runner {
         if out.status.success() {
             Ok(())
         } else {
-            Err(Error::Config(format!(
+            Err(Error::Harness(format!(
                 "{what} failed ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()

@@ -15,6 +15,11 @@ pub mod names;
 pub mod owner;
 pub mod pool;
 pub mod template;
+// The benchmark's and the scale tests' schema generator: tooling of this repository
+// (examples/bench.rs, tests/parallel.rs, tests/entry_scale.rs), not a harness a
+// service's tests need, so it sits behind `internals` with the other internals.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod workload;
 
 pub use cluster::{EmbeddedCluster, SERVER_MODE_VAR, ServerMode};
@@ -23,7 +28,7 @@ pub use pool::{POOL_SIZE_VAR, pool_size, set_pool_size};
 use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{Error, PgContext, Result};
-use crate::lifecycle::teardown;
+use crate::lifecycle::{RunOptions, teardown_with};
 use crate::server::admin::connect_within;
 use crate::server::grants::database_grants_sql;
 use crate::server::roles::role_name;
@@ -77,6 +82,10 @@ fn scratch_owner(label: &str) -> Option<Owner> {
 pub struct ScratchEnv {
     /// Configuration pointing at the scratch environment.
     pub config: Config,
+    /// The options its runs take: [`RunOptions::kill`], because a session a test
+    /// closed a moment ago may still be on its way out and nobody else uses a
+    /// scratch environment; the rest are the defaults.
+    pub options: RunOptions,
 }
 
 impl ScratchEnv {
@@ -95,16 +104,18 @@ impl ScratchEnv {
                 eprintln!("warning: could not clean up dead scratch environments: {e}");
             }
         });
-        let mut config = base.with_env(&unique_label(prefix))?;
-        config.terminate_connections = true;
-        Ok(ScratchEnv { config })
+        let config = base.with_env(&unique_label(prefix))?;
+        Ok(ScratchEnv {
+            config,
+            options: RunOptions::new().kill(true),
+        })
     }
 }
 
 impl Drop for ScratchEnv {
     fn drop(&mut self) {
-        let config = &self.config;
-        if let Err(e) = crate::runtime::in_drop(|| teardown(config).map(drop)) {
+        let (config, options) = (&self.config, &self.options);
+        if let Err(e) = crate::runtime::in_drop(|| teardown_with(config, options).map(drop)) {
             eprintln!("warning: could not tear down {}: {e}", config.env);
         }
     }
@@ -135,11 +146,10 @@ pub fn sweep_dead_scratch_envs(base: &Config) -> Result<Vec<String>> {
             if owner.host != Owner::current().host || owner.alive_here() {
                 continue;
             }
-            let mut config = base.clone().with_env(&label)?;
-            config.terminate_connections = true;
+            let config = base.clone().with_env(&label)?;
             // One environment that cannot go (something outside it holds on to its
             // roles) must not keep the others, nor fail the test that swept.
-            match teardown(&config) {
+            match teardown_with(&config, &RunOptions::new().kill(true)) {
                 Ok(_) => removed.push(label),
                 Err(e) => log::warn!("could not sweep scratch environment {label}: {e}"),
             }
@@ -202,7 +212,7 @@ impl Harness {
             None | Some("") | Some("wal_log") => "WAL_LOG",
             Some("file_copy") => "FILE_COPY",
             Some(other) => {
-                return Err(Error::Config(format!(
+                return Err(Error::Harness(format!(
                     "{CLONE_STRATEGY_VAR}={other:?}: expected wal_log or file_copy"
                 )));
             }
@@ -485,7 +495,7 @@ impl TestDatabase {
     pub fn tenant_session(&self, service: &str, tenant_id: &str) -> Result<Client> {
         let suffix = service_suffix(service)?;
         if !is_uuid(tenant_id) {
-            return Err(Error::Config(format!(
+            return Err(Error::InvalidArgument(format!(
                 "tenant id {tenant_id:?} is not a uuid"
             )));
         }
@@ -572,7 +582,7 @@ fn service_suffix(service: &str) -> Result<String> {
         .find(|s| s.name == service)
         .map(|s| s.password_key())
         .ok_or_else(|| {
-            Error::Config(format!(
+            Error::InvalidArgument(format!(
                 "no service {service:?} in the registry (known: {})",
                 SERVICES
                     .iter()

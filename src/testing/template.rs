@@ -184,7 +184,10 @@ fn build_locked(
         .with_database(&name)?;
     ensure_roles_in(anchor, &config, manifest.registry())?;
     log::info!("building test template {name}");
-    build_database(anchor, &config, &build, manifest)?;
+    // Seeded as a recreate with the default options seeds, so a test sees what a
+    // service's database holds.
+    let bulk_seed = crate::lifecycle::RunOptions::default().bulk_seed;
+    build_database(anchor, &config, &build, manifest, bulk_seed)?;
     anchor
         .batch_execute(&format!(
             "BEGIN;

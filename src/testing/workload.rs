@@ -66,7 +66,8 @@ impl Shape {
         }
     }
 
-    /// The real schema's proportions as measured (NOTES.md): 271 tables in 19
+    /// The real schema's proportions as measured (docs/bench.md, "The upstream-sized
+    /// workload"): 271 tables in 19
     /// prefixes, ~1,500 indexes, ~300 functions and ~270 triggers (each a trigger
     /// function's worth of work per table, as the real schema's notify and
     /// versioning triggers are), ~71.5 k seed rows of

@@ -52,7 +52,7 @@ fn settings_of(root: &Path, label: &str) -> Result<(TreeSettings, &'static Regis
     match boundary::read_optional(root, settings::FILE_NAME) {
         Ok(Some(text)) => {
             let s = TreeSettings::parse(&text, &format!("{label}/{}", settings::FILE_NAME))
-                .map_err(|e| Error::Config(e.to_string()))?;
+                .map_err(Error::Settings)?;
             let registry = Registry::from_settings(&s);
             Ok((s, registry))
         }
@@ -90,12 +90,9 @@ fn strict_check(root: &Path, closure: &entry::EntryTree) -> Result<()> {
     if violations.is_empty() {
         return Ok(());
     }
-    let lines: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
-    Err(Error::Config(format!(
-        "strict tree: {} static rule violation(s):\n  {}",
-        lines.len(),
-        lines.join("\n  ")
-    )))
+    Err(Error::StrictTree(
+        violations.iter().map(|v| v.to_string()).collect(),
+    ))
 }
 
 static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
@@ -127,7 +124,9 @@ impl Manifest {
         let label = root.display().to_string();
         // A typo in a path must not read as an empty tree.
         if !root.is_dir() {
-            return Err(Error::Config(format!("{label}: not a directory")));
+            return Err(Error::InvalidArgument(format!(
+                "{label}: not a directory; name the folder that holds create/ and populate/ (or ores-sql.toml)"
+            )));
         }
         let (settings, registry) = settings_of(root, &label)?;
         if settings.entry_mode() {

@@ -74,6 +74,7 @@ pub struct ScannedScript {
 
 /// Why a directory could not become a manifest. Every variant names the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScanError {
     /// A name without the `<digits>_` prefix, or with characters outside `[a-z0-9_]`.
     BadName {

@@ -129,6 +129,7 @@ impl Default for TreeSettings {
 
 /// A malformed settings file: the file, the line (0 when unknown) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SettingsError {
     /// The file as the caller named it.
     pub path: String,

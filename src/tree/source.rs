@@ -53,7 +53,7 @@ impl SqlTree {
     /// ```no_run
     /// let dir: Option<std::path::PathBuf> = std::env::args().nth(1).map(Into::into);
     /// let tree = ores_sql::SqlTree::open(dir.as_deref())?;
-    /// ores_sql::recreate_with(&ores_sql::Config::load()?, tree.manifest())?;
+    /// ores_sql::recreate_with(&ores_sql::Config::load()?, tree.manifest(), &ores_sql::RunOptions::new())?;
     /// # Ok::<(), ores_sql::Error>(())
     /// ```
     pub fn open(dir: Option<&Path>) -> Result<SqlTree> {

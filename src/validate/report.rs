@@ -11,6 +11,7 @@ fn rule_id<S: Serializer>(rule: &RuleId, s: S) -> Result<S::Ok, S::Error> {
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Violation {
     /// Rule id, e.g. `C008`.
     #[serde(serialize_with = "rule_id")]
@@ -44,6 +45,7 @@ impl From<StaticViolation> for Violation {
 
 /// A violation excused by the allow-list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Allowed {
     /// The violation.
     #[serde(flatten)]
@@ -54,6 +56,7 @@ pub struct Allowed {
 
 /// A rule that could not be checked, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Skipped {
     /// Rule id.
     #[serde(serialize_with = "rule_id")]
@@ -64,6 +67,7 @@ pub struct Skipped {
 
 /// The outcome of a validation run (`compass db validate --json` prints it).
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// The database whose catalog was checked.
     pub database: String,

@@ -53,7 +53,12 @@ impl Cli {
     /// Builds the environment's database through the library (quicker to read in a
     /// test than through the binary, which has its own tests for this).
     pub fn build(&self) {
-        ores_sql::recreate(&self.env.config).expect("build");
+        ores_sql::recreate_with(
+            &self.env.config,
+            ores_sql::Manifest::compiled(),
+            &self.env.options,
+        )
+        .expect("build");
     }
 
     /// A superuser connection to the environment's database.

@@ -239,32 +239,61 @@ pub fn assert_same_schema(left: &str, right: &str, what: &str) {
     );
 }
 
+/// A database to build and how: a configuration with the options of its runs. It
+/// reads as its configuration (`run.database`, `&run` where a `&Config` is asked).
+#[allow(dead_code)]
+pub struct Run {
+    pub config: ores_sql::Config,
+    pub options: ores_sql::RunOptions,
+}
+
+impl std::ops::Deref for Run {
+    type Target = ores_sql::Config;
+    fn deref(&self) -> &ores_sql::Config {
+        &self.config
+    }
+}
+
+#[allow(dead_code)]
+impl Run {
+    /// Recreates its database from `manifest` with its options.
+    pub fn recreate(
+        &self,
+        manifest: &ores_sql::Manifest,
+    ) -> ores_sql::Result<ores_sql::BuildReport> {
+        ores_sql::recreate_with(&self.config, manifest, &self.options)
+    }
+}
+
 /// Two full builds of one environment side by side: in one transaction into its own
 /// database, and on `workers` connections into `<database>_p`, which the guard drops.
+/// Both take `options` with a rebuild forced.
 pub fn sequential_and_parallel(
     config: &ores_sql::Config,
+    options: &ores_sql::RunOptions,
     workers: usize,
-) -> (ores_sql::Config, ores_sql::Config, DropOnExit) {
-    let mut sequential = config.clone();
-    sequential.rebuild = true;
-    let mut parallel = sequential
-        .clone()
-        .with_database(&format!("{}_p", config.database))
-        .unwrap();
-    parallel.build_workers = workers;
-    let guard = DropOnExit(parallel.clone());
+) -> (Run, Run, DropOnExit) {
+    let options = options.clone().rebuild(true);
+    let sequential = Run {
+        config: config.clone(),
+        options: options.clone().workers(1),
+    };
+    let parallel = Run {
+        config: config
+            .clone()
+            .with_database(&format!("{}_p", config.database))
+            .unwrap(),
+        options: options.workers(workers),
+    };
+    let guard = DropOnExit(parallel.config.clone());
     (sequential, parallel, guard)
 }
 
 /// Builds `manifest` both ways (see [`sequential_and_parallel`]) and checks that each
 /// build took the path asked for.
-pub fn build_both(
-    sequential: &ores_sql::Config,
-    parallel: &ores_sql::Config,
-    manifest: &ores_sql::Manifest,
-) {
+pub fn build_both(sequential: &Run, parallel: &Run, manifest: &ores_sql::Manifest) {
     use ores_sql::lifecycle::version::BuildPath;
-    let path = |c: &ores_sql::Config| ores_sql::recreate_with(c, manifest).unwrap().path;
+    let path = |r: &Run| r.recreate(manifest).unwrap().path;
     assert_eq!(path(sequential), BuildPath::Full);
     assert_eq!(path(parallel), BuildPath::Parallel);
 }

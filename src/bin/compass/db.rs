@@ -6,7 +6,7 @@ use crate::ui::{Refusal, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
 use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
 use ores_sql::lifecycle::target::check_name;
-use ores_sql::{Config, Error, SqlTree};
+use ores_sql::{Config, Error, RunOptions, SqlTree};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -95,15 +95,16 @@ fn recreate(
     guard: Guard,
     target: Target,
 ) -> Outcome {
-    let mut config = build_target(&target, database.as_deref())?;
-    config.terminate_connections = guard.kill;
-    config.rebuild = rebuild;
-    if let Some(n) = workers {
-        config.build_workers = n.into();
-    }
+    let config = build_target(&target, database.as_deref())?;
     // Say it is ready as soon as it is; the previous copy is dropped and the
     // next cached copy made meanwhile, and compass exits only once that is done.
-    config.retire_in_background = true;
+    let mut options = RunOptions::new()
+        .kill(guard.kill)
+        .rebuild(rebuild)
+        .retire_in_background(true);
+    if let Some(n) = workers {
+        options = options.workers(n.into());
+    }
     // A tree that does not read is refused before anything is asked.
     let tree = SqlTree::open(sql_dir.as_deref())?;
     confirm(
@@ -114,7 +115,7 @@ fn recreate(
         ),
     )?;
     let report = with_spinner(format!("rebuilding {}", config.database), || {
-        ores_sql::recreate_with(&config, tree.manifest())
+        ores_sql::recreate_with(&config, tree.manifest(), &options)
     })?;
     println!("{}", render::built(&report));
     with_spinner("dropping the previous copy, keeping a spare", || {
@@ -127,7 +128,7 @@ fn setup(database: Option<String>, sql_dir: Option<PathBuf>, target: Target) -> 
     let config = build_target(&target, database.as_deref())?;
     let tree = SqlTree::open(sql_dir.as_deref())?;
     let report = with_spinner(format!("setting up {}", config.database), || {
-        ores_sql::setup_with(&config, tree.manifest())
+        ores_sql::setup_with(&config, tree.manifest(), &RunOptions::new())
     })?;
     println!("{}", render::set_up(&report));
     Ok(())
@@ -146,8 +147,7 @@ fn drop_database(database: String, guard: Guard, target: Target) -> Outcome {
 }
 
 fn teardown(database: Option<String>, guard: Guard, target: Target) -> Outcome {
-    let mut config = load(&target)?;
-    config.terminate_connections = guard.kill;
+    let config = load(&target)?;
     let name = database.clone().unwrap_or_else(|| config.database.clone());
     check_name(&name)?;
     confirm(
@@ -157,12 +157,16 @@ fn teardown(database: Option<String>, guard: Guard, target: Target) -> Outcome {
             config.env
         ),
     )?;
-    crate::env::teardown(&config, database.as_deref())
+    crate::env::teardown(
+        &config,
+        database.as_deref(),
+        &RunOptions::new().kill(guard.kill),
+    )
 }
 
 fn sql(role: Option<String>, psql: String, target: Target, args: Vec<OsString>) -> Outcome {
     let config = load(&target)?;
-    let mut cmd = ores_sql::server::psql::command(&config, &psql, role.as_deref(), &args)?;
+    let mut cmd = ores_sql::psql_command(&config, &psql, role.as_deref(), &args)?;
     // exec only returns on failure.
     let e = cmd.exec();
     Err(Refusal(format!(

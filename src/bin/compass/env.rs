@@ -6,7 +6,7 @@ use crate::render;
 use crate::ui::{confirm, with_spinner};
 use ores_sql::config::envfile;
 use ores_sql::lifecycle::target::check_name;
-use ores_sql::{Config, Error};
+use ores_sql::{Config, Error, RunOptions};
 
 pub fn run(command: EnvCmd) -> Outcome {
     match command {
@@ -18,8 +18,8 @@ pub fn run(command: EnvCmd) -> Outcome {
 }
 
 fn recreate(env: &str, guard: Guard) -> Outcome {
-    let mut config = load_env(env)?;
-    config.terminate_connections = guard.kill;
+    let config = load_env(env)?;
+    let options = RunOptions::new().kill(guard.kill);
     check_name(&config.database)?;
     confirm(
         guard.yes,
@@ -29,15 +29,14 @@ fn recreate(env: &str, guard: Guard) -> Outcome {
         ),
     )?;
     let (removed, built) = with_spinner(format!("recreating environment {env}"), || {
-        ores_sql::lifecycle::drop::recreate_environment(&config)
+        ores_sql::lifecycle::drop::recreate_environment(&config, &options)
     })?;
     println!("{}", render::environment_rebuilt(env, &removed, &built));
     Ok(())
 }
 
 fn teardown_env(env: &str, guard: Guard) -> Outcome {
-    let mut config = load_env(env)?;
-    config.terminate_connections = guard.kill;
+    let config = load_env(env)?;
     confirm(
         guard.yes,
         &format!(
@@ -45,7 +44,7 @@ fn teardown_env(env: &str, guard: Guard) -> Outcome {
             config.database
         ),
     )?;
-    teardown(&config, None)
+    teardown(&config, None, &RunOptions::new().kill(guard.kill))
 }
 
 fn check() -> Outcome {
@@ -75,9 +74,9 @@ fn load_env(env: &str) -> Result<Config, Error> {
 }
 
 /// Drops `database` (default: the environment's) and the environment's roles.
-pub fn teardown(config: &Config, database: Option<&str>) -> Outcome {
+pub fn teardown(config: &Config, database: Option<&str>, options: &RunOptions) -> Outcome {
     let report = with_spinner(format!("tearing down environment {}", config.env), || {
-        ores_sql::lifecycle::drop::teardown_named(config, database)
+        ores_sql::lifecycle::drop::teardown_named(config, database, options)
     })?;
     println!(
         "{}",

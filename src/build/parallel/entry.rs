@@ -1,4 +1,4 @@
-//! A parallel build of an entry-script tree (`Config::build_workers` > 1).
+//! A parallel build of an entry-script tree (`RunOptions::workers` > 1).
 //!
 //! psql runs such a tree as one ordered stream, so this build keeps the stream and
 //! only overlaps what the order does not decide: the expander runs on this thread
@@ -67,12 +67,13 @@ pub(crate) fn build(
     database: &str,
     manifest: &Manifest,
     workers: usize,
+    bulk_seed: bool,
 ) -> Result<()> {
     create_and_fill(admin, config, database, |admin, owner| {
         prepare(config, database, owner, manifest)?;
         let mut sessions = open_sessions(admin, config, manifest, database, workers.max(1) + 1)?;
         let mut main = sessions.pop().expect("at least two sessions");
-        build_into(config, database, manifest, &mut main, sessions)
+        build_into(config, database, manifest, &mut main, sessions, bulk_seed)
     })
 }
 
@@ -82,10 +83,11 @@ fn build_into(
     manifest: &Manifest,
     main: &mut Client,
     workers: Vec<Client>,
+    bulk_seed: bool,
 ) -> Result<()> {
     let mut lap = Lap::start();
     // psql's session is the DDL login's own.
-    let setup = session_setup(config, None);
+    let setup = session_setup(bulk_seed, None);
     let label = manifest.label().to_string();
     let scheduler = Scheduler::new();
     let expanded = std::thread::scope(|s| {

@@ -59,6 +59,7 @@ pub(crate) fn build(
     database: &str,
     manifest: &Manifest,
     workers: usize,
+    bulk_seed: bool,
 ) -> Result<()> {
     let scripts = manifest.scripts();
     // The plan is the client's work and the database's creation and prologue the
@@ -78,7 +79,7 @@ pub(crate) fn build(
             let (preludes, deps) = planned
                 .join()
                 .map_err(|_| Error::Internal("the parallel plan panicked".into()))??;
-            let setup = session_setup(config, Some(owner));
+            let setup = session_setup(bulk_seed, Some(owner));
             apply_all(sessions, &setup, scripts, &deps, &preludes)?;
             finish_on(last, config, database, manifest)
         })

@@ -20,6 +20,7 @@ pub(crate) fn build(
     config: &Config,
     database: &str,
     manifest: &Manifest,
+    bulk_seed: bool,
 ) -> Result<()> {
     create_and_fill(admin, config, database, |admin, owner| {
         prepare(config, database, owner, manifest)?;
@@ -32,13 +33,13 @@ pub(crate) fn build(
             .context("opening the build transaction")?;
         if manifest.entry_mode() {
             // psql's session is the DDL login's own.
-            tx.batch_execute(&session_setup(config, None))
+            tx.batch_execute(&session_setup(bulk_seed, None))
                 .context("starting the build transaction")?;
             entry::run_steps(&mut tx, manifest, config)?;
         } else {
             // Everything a numeric tree creates belongs to the owner group, as if the
             // DDL login had run it after `SET ROLE`.
-            tx.batch_execute(&session_setup(config, Some(owner)))
+            tx.batch_execute(&session_setup(bulk_seed, Some(owner)))
                 .context("starting the build transaction")?;
             numeric::apply_scripts(&mut tx, manifest.scripts())?;
         }

@@ -30,6 +30,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// A refusal, naming the file (relative to the tree root) and line.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PsqlError {
     /// File relative to the tree root (`ores-sql.toml` for a bad entry).
     pub path: String,
