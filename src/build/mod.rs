@@ -4,13 +4,13 @@
 //! The lifecycle layer decides *whether* to build (the cache, the swap); this layer
 //! decides *how*. A build is the same three phases whichever builder runs:
 //!
-//! 1. [`staging::create_and_fill`] creates the database, owned by the environment's
+//! 1. `staging::create_and_fill` creates the database, owned by the environment's
 //!    owner group, and drops it again if anything after fails;
-//! 2. [`phases::prepare`], the administrator's part, installs the extensions and the
+//! 2. `phases::prepare`, the administrator's part, installs the extensions and the
 //!    applied-scripts table; then one builder of the 2×2 grid below applies the
-//!    scripts in sessions of the tree's DDL login ([`login`]), never the
+//!    scripts in sessions of the tree's DDL login (`login`), never the
 //!    administrator's;
-//! 3. [`phases::finish`], still as the DDL login, hands what it made to the owner
+//! 3. `phases::finish`, still as the DDL login, hands what it made to the owner
 //!    group, applies the grants, writes the applied-scripts rows and the build
 //!    record ([`record`]), and commits.
 //!
@@ -19,7 +19,7 @@
 //! | numeric prefixes | [`single::numeric`] | [`parallel::numeric`] |
 //! | psql entry scripts | [`single::entry`] | [`parallel::entry`] |
 //!
-//! Both parallel builders hand their units to the one [`parallel::scheduler`]; the
+//! Both parallel builders hand their units to the one `parallel::scheduler`; the
 //! order it keeps comes from the text analysis in [`crate::tree::analysis`].
 
 pub(crate) mod hidden;

@@ -1,7 +1,7 @@
 //! What a build writes about itself, in its last transaction: one row per script in
 //! the applied-scripts table, and the build record.
 //!
-//! The applied-scripts rows have one writer ([`record_applied`]) and one format on
+//! The applied-scripts rows have one writer (`record_applied`) and one format on
 //! every path, whatever the layout: `version` is the script's 1-based position in the
 //! manifest, `name` its path in the tree, `checksum` the SHA-256 the manifest holds
 //! for it (hex), `applied_on` when the build committed (UTC, RFC 3339). The table is

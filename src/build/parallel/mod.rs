@@ -1,7 +1,7 @@
 //! The builders on several connections. Staging is invisible until the swap, so a
 //! build does not need one transaction to be atomic: each unit (a script, or a run
 //! of one file's steps) commits on its own, on whichever worker is free once every
-//! unit it must follow has committed ([`scheduler`]); if anything fails, staging is
+//! unit it must follow has committed (`scheduler`); if anything fails, staging is
 //! dropped and the previous database stays. The session settings earlier units
 //! left, which the one-transaction build's single session keeps, are replayed at the
 //! start of each unit (`build/session_state.rs`).
