@@ -48,8 +48,18 @@ const SCRATCH_MARK: &str = "__";
 /// start time, so a reused pid is not mistaken for it), which is how a later run
 /// recognises the leftovers of a killed one.
 pub fn unique_label(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    label_of(prefix, &Owner::current(), u64::from(n))
+    let owner = Owner::current();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let label = label_of(prefix, &owner, u64::from(n));
+        // A counter whose base-36 digits spell a reserved ending (`dq` is 494) would
+        // make a label the engine refuses: such a number is skipped.
+        if crate::tree::roles::label_conflict(&label, crate::tree::registry::Registry::compiled())
+            .is_none()
+        {
+            return label;
+        }
+    }
 }
 
 /// The owner part's length varies with the pid and the machine's uptime (a start
