@@ -62,7 +62,10 @@ pub fn validate_env_label(value: &str) -> Result<()> {
 }
 
 /// [`validate_env_label`] under the registry of the tree being built (`--sql-dir`).
-pub fn validate_env_label_in(value: &str, registry: &crate::tree::registry::Registry) -> Result<()> {
+pub fn validate_env_label_in(
+    value: &str,
+    registry: &crate::tree::registry::Registry,
+) -> Result<()> {
     check("environment label", value, MAX_ENV_LEN)?;
     match crate::tree::roles::label_conflict(value, registry) {
         Some(reason) => Err(Error::InvalidIdentifier {

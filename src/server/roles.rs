@@ -5,9 +5,7 @@
 //! pattern that could reach a neighbour such as `ci` vs `ci_2`).
 
 use crate::config::Config;
-use crate::config::ident::{
-    quote_ident, quote_literal, validate_env_label_in, validate_role_name,
-};
+use crate::config::ident::{quote_ident, quote_literal, validate_env_label_in, validate_role_name};
 use crate::error::{Error, PgContext, Result};
 use crate::server::rights::AdminRights;
 use crate::tree::registry::Registry;

@@ -120,9 +120,10 @@ pub fn reserved_endings(registry: &Registry) -> Vec<String> {
 /// role both would claim.
 pub fn label_conflict(env: &str, registry: &Registry) -> Option<String> {
     let all = suffixes(registry);
-    let u = reserved_endings(registry)
-        .into_iter()
-        .find(|u| env.strip_suffix(u.as_str()).is_some_and(|x| x.ends_with('_') && x.len() > 1))?;
+    let u = reserved_endings(registry).into_iter().find(|u| {
+        env.strip_suffix(u.as_str())
+            .is_some_and(|x| x.ends_with('_') && x.len() > 1)
+    })?;
     let other = &env[..env.len() - u.len() - 1];
     // The pair that collides: `ores_<env>_<t>` is `ores_<other>_<u>_<t>`.
     let t = all.iter().find(|t| all.contains(&format!("{u}_{t}")))?;

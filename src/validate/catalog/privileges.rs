@@ -2,9 +2,7 @@
 
 use super::*;
 use crate::server::grants::{public_relations, service_grants_in};
-use crate::server::roles::{
-    existing_roles, foreign_roles, role_name, roles_in, stray_memberships,
-};
+use crate::server::roles::{existing_roles, foreign_roles, role_name, roles_in, stray_memberships};
 use crate::tree::registry::Registry;
 use std::collections::BTreeSet;
 
@@ -21,7 +19,9 @@ pub(super) fn check_roles(
         push(
             RuleId::C013,
             &member,
-            format!("is a member of {group}, which the registry does not give it (recreate revokes it)"),
+            format!(
+                "is a member of {group}, which the registry does not give it (recreate revokes it)"
+            ),
         );
     }
     let names: Vec<String> = specs.into_iter().map(|r| r.name).collect();
