@@ -23,7 +23,7 @@
 //! build record: that work is ours alone and counted against us.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream | --workload upstream-entry]
+//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream | --workload upstream-entry | --only pooled]
 //! ```
 //!
 //! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
@@ -288,6 +288,14 @@ fn run() -> Res<()> {
         .map(|v| v.parse())
         .transpose()?;
     let workload: Option<String> = std::env::args().skip_while(|a| a != "--workload").nth(1);
+    if std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .as_deref()
+        == Some("pooled")
+    {
+        return measure_only_pooled(&config, runs);
+    }
     let synthetic_dir = tempfile::tempdir()?;
     if workload.as_deref() == Some("upstream-entry") {
         if synthetic.is_some() {
@@ -349,6 +357,73 @@ fn cleanup(config: &Config) {
     if let Err(e) = ores_sql::teardown_with(config, &scratch_options()) {
         eprintln!("warning: could not tear down {}: {e}", config.env);
     }
+}
+
+/// `TestDatabase::new()` from the pool of ready clones: a test that runs longer than
+/// one clone takes (here: we wait until a ready clone exists) gets its database by a
+/// claim (rename, owner, grants, open in one transaction).
+fn measure_pooled(
+    admin: &mut postgres::Client,
+    manifest: &Manifest,
+    template: &str,
+    clone_runs: usize,
+) -> Res<Sample> {
+    ores_sql::testing::set_pool_size(2);
+    drop(TestDatabase::with_manifest(manifest)?);
+    let mut pooled = Sample::new("TestDatabase::new() from the pool of ready clones");
+    let pool_prefix = format!("ores_tp_{}_", template.trim_start_matches("ores_tpl_"));
+    for _ in 0..clone_runs {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            // Only a clone marked ready can be claimed; one still being made is not.
+            let ready: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)
+                        AND shobj_description(oid, 'pg_database') = $2",
+                    &[&pool_prefix, &ores_sql::testing::pool::READY_COMMENT],
+                )?
+                .get(0);
+            if ready > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (d, db) = timed(|| Ok(TestDatabase::with_manifest(manifest)?))?;
+        pooled.times.push(d);
+        drop(db);
+    }
+    ores_sql::testing::set_pool_size(0);
+    // The pool was on only for this measurement: leave no ready clones behind once
+    // the last refill is done.
+    std::thread::sleep(Duration::from_millis(500));
+    let leftovers: Vec<String> = admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            &[&pool_prefix],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for db in leftovers {
+        drop_database(admin, &db, true)?;
+    }
+    Ok(pooled)
+}
+
+/// `--only pooled`: the pooled `TestDatabase::new()` figure alone, on the compiled
+/// schema (its template is built first if missing, untimed).
+fn measure_only_pooled(config: &Config, runs: usize) -> Res<()> {
+    let mut admin = connect_admin(config)?;
+    ores_sql::testing::set_pool_size(0);
+    let manifest = Manifest::compiled();
+    let db = TestDatabase::with_manifest(manifest)?;
+    let template = format!("ores_tpl_{}", db.env().trim_start_matches("t_"));
+    drop(db);
+    let pooled = measure_pooled(&mut admin, manifest, &template, runs.max(10))?;
+    Sample::print_header();
+    pooled.print_row();
+    println!("pooled_new_ms median: {:.2}", pooled.median_ms());
+    Ok(())
 }
 
 fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
@@ -436,45 +511,7 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         })?;
         drop_sample.times.push(d);
     }
-    // With the pool on, a test that runs longer than one clone takes (here: we wait
-    // until a ready clone exists) gets its database by a rename.
-    ores_sql::testing::set_pool_size(2);
-    drop(TestDatabase::with_manifest(manifest)?);
-    let mut pooled = Sample::new("TestDatabase::new() from the pool of ready clones");
-    let pool_prefix = format!("ores_tp_{}_", template.trim_start_matches("ores_tpl_"));
-    for _ in 0..clone_runs {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let ready: i64 = admin
-                .query_one(
-                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
-                    &[&pool_prefix],
-                )?
-                .get(0);
-            if ready > 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let (d, db) = timed(|| Ok(TestDatabase::with_manifest(manifest)?))?;
-        pooled.times.push(d);
-        drop(db);
-    }
-    ores_sql::testing::set_pool_size(0);
-    // The pool was on only for this measurement: leave no ready clones behind once
-    // the last refill is done.
-    std::thread::sleep(Duration::from_millis(500));
-    let leftovers: Vec<String> = admin
-        .query(
-            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
-            &[&pool_prefix],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for db in leftovers {
-        drop_database(&mut admin, &db, true)?;
-    }
+    let pooled = measure_pooled(&mut admin, manifest, &template, clone_runs)?;
     let mut wal_log = Sample::new("  raw CREATE DATABASE .. STRATEGY WAL_LOG");
     let mut file_copy = Sample::new("  raw CREATE DATABASE .. STRATEGY FILE_COPY");
     let raw = format!("{}_clone", config.database);

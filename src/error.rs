@@ -174,6 +174,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A role the environment would make or change is marked for another one.
+    #[error(
+        "role {role} belongs to environment `{owner}` (its comment says `ores-sql env={owner}`), not `{env}`; nothing was changed: choose another label for `{env}`, or tear `{owner}` down first"
+    )]
+    ForeignRole {
+        /// The role.
+        role: String,
+        /// The environment its mark names.
+        owner: String,
+        /// The environment that would have taken it.
+        env: String,
+    },
+
     /// Another run holds the environment's lock for too long.
     #[error(
         "another recreate/setup/teardown of environment {env} is running; gave up after {waited:?} (raise ORES_DB_LOCK_TIMEOUT to wait longer)"

@@ -14,14 +14,25 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-/// The rule, restated independently of the implementation.
+/// The rule, restated independently of the implementation: the pattern, and no
+/// `_test` or `_<service>` ending (`ores_<X>_test_ddl_user` is `X_test`'s `ddl_user`,
+/// `ores_<X>_iam_service` is `X_iam`'s `service` group).
 fn is_valid_label(s: &str) -> bool {
     let b = s.as_bytes();
+    let reserved = std::iter::once("test")
+        .chain(
+            ores_sql::tree::registry::Registry::compiled()
+                .services
+                .iter()
+                .map(|s| s.name),
+        )
+        .any(|w| s.len() > w.len() + 1 && s.ends_with(&format!("_{w}")));
     !b.is_empty()
         && b.len() <= MAX_ENV_LEN
         && b[0].is_ascii_lowercase()
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+        && !reserved
 }
 
 fn parse(text: &[u8]) -> ores_sql::Result<BTreeMap<String, String>> {
@@ -36,6 +47,11 @@ proptest! {
 
     #[test]
     fn the_validator_accepts_exactly_the_documented_pattern(s in "\\PC{0,30}|[a-z_0-9;'\" -]{0,30}") {
+        prop_assert_eq!(validate_env_label(&s).is_ok(), is_valid_label(&s));
+    }
+
+    #[test]
+    fn the_validator_refuses_exactly_the_aliasing_endings(s in "[a-z][a-z0-9_]{0,8}_(test|iam|dq|ore|refdata|testing|ores|x|service|user)") {
         prop_assert_eq!(validate_env_label(&s).is_ok(), is_valid_label(&s));
     }
 

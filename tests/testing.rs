@@ -165,7 +165,7 @@ fn dropping_the_handle_drops_the_database_and_keep_keeps_it() {
     let kept = TestDatabase::new().unwrap().keep();
     assert!(database_exists(&mut admin, &kept).unwrap());
     // A cleanup that thinks every owner is dead still spares it.
-    template::remove_orphans(&mut admin, &[]).unwrap();
+    template::remove_orphans(&mut admin, &[], template::lease()).unwrap();
     assert!(database_exists(&mut admin, &kept).unwrap());
     let comment: String = admin
         .query_one(
@@ -364,7 +364,7 @@ fn databases_of_dead_processes_are_removed_and_live_ones_kept() {
             .batch_execute(&format!("CREATE DATABASE \"{n}\""))
             .unwrap();
     }
-    template::remove_orphans(&mut admin, &[foreign.tag()]).unwrap();
+    template::remove_orphans(&mut admin, &[foreign.tag()], template::lease()).unwrap();
     assert!(
         !database_exists(&mut admin, &names[0]).unwrap(),
         "{} kept",
@@ -372,9 +372,10 @@ fn databases_of_dead_processes_are_removed_and_live_ones_kept() {
     );
     assert!(database_exists(&mut admin, &names[1]).unwrap());
     assert!(database_exists(&mut admin, &names[2]).unwrap());
-    // Without its anchor, a process on another host is gone.
+    // Without its anchor and without a lease (a database made by hand, as an older
+    // harness's had none), a process on another host is gone.
     drop(foreign_anchor);
-    template::remove_orphans(&mut admin, &[]).unwrap();
+    template::remove_orphans(&mut admin, &[], template::lease()).unwrap();
     assert!(
         !database_exists(&mut admin, &names[2]).unwrap(),
         "{} kept",
@@ -431,8 +432,12 @@ fn a_ready_clone_from_the_pool_is_claimed_by_renaming_it() {
     let ready_oids = |admin: &mut postgres::Client| -> Vec<u32> {
         admin
             .query(
-                "SELECT oid FROM pg_database WHERE starts_with(datname, $1) AND datallowconn",
-                &[&format!("ores_tp_{key}_")],
+                "SELECT oid FROM pg_database WHERE starts_with(datname, $1)
+                    AND shobj_description(oid, 'pg_database') = $2",
+                &[
+                    &format!("ores_tp_{key}_"),
+                    &ores_sql::testing::pool::READY_COMMENT,
+                ],
             )
             .unwrap()
             .iter()
@@ -519,7 +524,7 @@ fn a_killed_process_leaves_a_database_that_a_later_cleanup_removes() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let removed = template::remove_orphans(&mut admin, &live).unwrap();
+    let removed = template::remove_orphans(&mut admin, &live, template::lease()).unwrap();
     assert!(removed.contains(&name), "{removed:?}");
     assert!(!database_exists(&mut admin, &name).unwrap());
 }

@@ -2,9 +2,10 @@
 //! random password for every login role, in a file only its owner can read.
 
 use crate::config::envfile::{FORMAT_KEY, FORMAT_VERSION, password_key};
-use crate::config::ident::validate_env_label;
+use crate::config::ident::validate_env_label_in;
 use crate::error::{Error, Result};
-use crate::tree::roles::roles_for;
+use crate::tree::registry::Registry;
+use crate::tree::roles::roles_in;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use std::io::Write;
@@ -36,8 +37,9 @@ fn generate_password() -> String {
         .collect()
 }
 
-/// The text of a `.env` for environment `env` with fresh passwords.
-fn render(env: &str) -> (String, Vec<String>) {
+/// The text of a `.env` for environment `env` with fresh passwords for every login
+/// role of `registry`.
+fn render(env: &str, registry: &Registry) -> (String, Vec<String>) {
     let mut text = format!(
         "# Written by `compass env configure -e {env}`. Holds passwords: keep it private\n\
          # (mode 0600) and out of version control. `compass db recreate` sets them.\n\
@@ -45,7 +47,7 @@ fn render(env: &str) -> (String, Vec<String>) {
          ORES_ENV={env}\n"
     );
     let mut keys = Vec::new();
-    for role in roles_for(env).into_iter().filter(|r| r.login) {
+    for role in roles_in(env, registry).into_iter().filter(|r| r.login) {
         let key = password_key(&role.suffix);
         text.push_str(&format!("{key}={}\n", generate_password()));
         keys.push(key);
@@ -54,11 +56,24 @@ fn render(env: &str) -> (String, Vec<String>) {
 }
 
 /// Writes `dir/.env` for environment `env` with a generated password for every login
-/// role. Refuses an existing file unless `force`; the file is created with mode 0600
-/// (a replaced file is written beside it and renamed over it, so it never exists
-/// with wider permissions or half-written).
+/// role of the compiled-in registry; see [`write_env_file_in`].
 pub fn write_env_file(dir: &Path, env: &str, force: bool) -> Result<Configured> {
-    validate_env_label(env)?;
+    write_env_file_in(dir, env, force, Registry::compiled())
+}
+
+/// Writes `dir/.env` for environment `env` with a generated password for every login
+/// role of `registry` (a tree's own, for `--sql-dir`). Refuses an existing file unless
+/// `force`; the file is created with mode 0600 (it is written beside it under a fresh
+/// random name, then linked or renamed into place, so it never exists with wider
+/// permissions or half-written). Nothing but that staging file, which this call
+/// created, is ever removed.
+pub fn write_env_file_in(
+    dir: &Path,
+    env: &str,
+    force: bool,
+    registry: &Registry,
+) -> Result<Configured> {
+    validate_env_label_in(env, registry)?;
     let path = dir.join(".env");
     let io = |context: String| move |source| Error::Io { context, source };
     let exists = path.symlink_metadata().is_ok();
@@ -69,15 +84,9 @@ pub fn write_env_file(dir: &Path, env: &str, force: bool) -> Result<Configured> 
             path.display()
         )));
     }
-    let (text, password_keys) = render(env);
-    let staging = dir.join(format!(".env.{}.tmp", std::process::id()));
+    let (text, password_keys) = render(env, registry);
+    let (staging, mut file) = create_staging(dir)?;
     let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&staging)
-            .map_err(io(format!("creating {}", staging.display())))?;
         // The umask can only narrow the mode; set it anyway so 0600 is what we get.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(io(format!("setting the mode of {}", staging.display())))?;
@@ -93,6 +102,7 @@ pub fn write_env_file(dir: &Path, env: &str, force: bool) -> Result<Configured> 
         .map_err(io(format!("writing {}", path.display())))
     })();
     if written.is_err() {
+        // Ours: create_staging made it with create_new.
         let _ = std::fs::remove_file(&staging);
     }
     written?;
@@ -104,13 +114,49 @@ pub fn write_env_file(dir: &Path, env: &str, force: bool) -> Result<Configured> 
     })
 }
 
+/// Creates `dir/.env.<random>.tmp` exclusively (mode 0600). A name that exists
+/// already is someone else's file and is left alone: another random name is tried.
+fn create_staging(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
+    let mut last = None;
+    for _ in 0..8 {
+        let tag: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(12)
+            .map(char::from)
+            .collect();
+        let staging = dir.join(format!(".env.{tag}.tmp"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staging)
+        {
+            Ok(file) => return Ok((staging, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(source) => {
+                return Err(Error::Io {
+                    context: format!("creating {}", staging.display()),
+                    source,
+                });
+            }
+        }
+    }
+    Err(Error::Io {
+        context: format!(
+            "creating a staging file in {} (eight random names were all taken; remove stale .env.*.tmp files there)",
+            dir.display()
+        ),
+        source: last.unwrap_or_else(|| std::io::Error::other("no attempt made")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn passwords_are_long_alphanumeric_and_distinct() {
-        let (text, keys) = render("cfg");
+        let (text, keys) = render("cfg", Registry::compiled());
         let values: Vec<&str> = text
             .lines()
             .filter_map(|l| l.split_once('='))

@@ -54,9 +54,27 @@ fn check(kind: &'static str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-/// Validates an environment label (`local`, `ci_42`, ...).
+/// Validates an environment label (`local`, `ci_42`, ...): the identifier rules, and
+/// no label whose roles would alias another environment's under the compiled-in
+/// registry (`g_test`, `g_iam`: see [`crate::tree::roles::reserved_endings`]).
 pub fn validate_env_label(value: &str) -> Result<()> {
-    check("environment label", value, MAX_ENV_LEN)
+    validate_env_label_in(value, crate::tree::registry::Registry::compiled())
+}
+
+/// [`validate_env_label`] under the registry of the tree being built (`--sql-dir`).
+pub fn validate_env_label_in(
+    value: &str,
+    registry: &crate::tree::registry::Registry,
+) -> Result<()> {
+    check("environment label", value, MAX_ENV_LEN)?;
+    match crate::tree::roles::label_conflict(value, registry) {
+        Some(reason) => Err(Error::InvalidIdentifier {
+            kind: "environment label",
+            value: value.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Validates a database name one may choose (leaving room for the working copies'
@@ -125,6 +143,8 @@ mod tests {
             "_a",
             "é",
             "a-b",
+            "g_test",
+            "g_iam",
             long.as_str(),
         ] {
             assert!(validate_env_label(bad).is_err(), "{bad:?} accepted");

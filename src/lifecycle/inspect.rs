@@ -25,7 +25,7 @@ use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::version::{BuildInfo, CRATE_VERSION, Drift, drift};
 use crate::server::admin::{connect_admin, connect_admin_to, database_exists, sessions};
 use crate::server::rights::AdminRights;
-use crate::server::roles::roles_for;
+use crate::server::roles::{marked_env, roles_for};
 use crate::tree::manifest::Manifest;
 use serde::Serialize;
 
@@ -162,7 +162,8 @@ pub fn roles(config: &Config, env: &str) -> Result<Vec<RoleStatus>> {
                         r.rolcreaterole, r.rolreplication, r.rolbypassrls, {password_expr},
                         ARRAY(SELECT g.rolname::text FROM pg_auth_members m
                                 JOIN pg_roles g ON g.oid = m.roleid
-                               WHERE m.member = r.oid ORDER BY 1)
+                               WHERE m.member = r.oid ORDER BY 1),
+                        coalesce(shobj_description(r.oid, 'pg_authid'), '')
                    FROM pg_roles r WHERE r.rolname = ANY($1)"
                 ),
                 &[&names],
@@ -205,6 +206,21 @@ pub fn roles(config: &Config, env: &str) -> Result<Vec<RoleStatus>> {
                         && !status.member_of.contains(group)
                     {
                         status.problems.push(format!("not in {group}"));
+                    }
+                    // Recreate revokes these; until then the role has rights the
+                    // registry does not give it.
+                    for group in &status.member_of {
+                        if spec.member_of.as_ref() != Some(group) {
+                            status
+                                .problems
+                                .push(format!("also in {group} (not from the registry)"));
+                        }
+                    }
+                    let comment: String = r.get(9);
+                    if let Some(other) = marked_env(&comment).filter(|o| *o != env) {
+                        status
+                            .problems
+                            .push(format!("marked for environment {other}"));
                     }
                 }
                 status

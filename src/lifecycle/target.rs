@@ -85,6 +85,19 @@ pub fn check_name(database: &str) -> Result<()> {
              set ORES_DB_NAME to one"
         ));
     }
+    // The test harness decides what is whose by these prefixes alone: its sweep
+    // drops an `ores_t_` database whose owner tag it cannot see alive, and a claim
+    // renames any open `ores_tp_` database. An environment there would be dropped
+    // or handed to a test.
+    if let Some(prefix) = [TEMPLATE_PREFIX, POOL_PREFIX, TEST_DB_PREFIX]
+        .into_iter()
+        .find(|p| database.starts_with(p))
+    {
+        return refuse(format!(
+            "names starting with {prefix} belong to the test harness (ores_sql::testing), \
+             which drops and renames them; choose another ORES_DB_NAME (e.g. ores_dev_<env>)"
+        ));
+    }
     if let Some(suffix) = [STAGING_SUFFIX, RETIRED_SUFFIX, STALE_INFIX]
         .into_iter()
         .find(|s| database.ends_with(s))
@@ -160,10 +173,15 @@ mod tests {
             "ores_dev_x__staging",
             "ores_dev_x__retired",
             "ores_dev_x__template",
+            "ores_t_0123456789ab_0a1f_1_2_0",
+            "ores_tp_0123456789ab_x",
+            "ores_tpl_0123456789ab",
         ] {
             assert!(check_name(bad).is_err(), "{bad} accepted");
         }
         assert!(check_name("ores_dev_x").is_ok());
+        assert!(check_name("ores_test").is_ok());
+        assert!(check_name("ores_tpx").is_ok());
     }
 
     #[test]

@@ -5,14 +5,16 @@
 //! pattern that could reach a neighbour such as `ci` vs `ci_2`).
 
 use crate::config::Config;
-use crate::config::ident::{quote_ident, quote_literal, validate_role_name};
+use crate::config::ident::{quote_ident, quote_literal, validate_env_label_in, validate_role_name};
 use crate::error::{Error, PgContext, Result};
 use crate::server::rights::AdminRights;
 use crate::tree::registry::Registry;
 use postgres::Client;
 use postgres::types::ToSql;
 
-pub use crate::tree::roles::{GROUPS, RoleSpec, role_name, roles_for, roles_in};
+pub use crate::tree::roles::{
+    GROUPS, RoleSpec, env_mark, marked_env, role_name, roles_for, roles_in,
+};
 
 /// Creates or updates every role of the configured environment. Idempotent. Returns
 /// the login roles that got no password (they can only log in where the server trusts
@@ -38,15 +40,19 @@ pub(crate) fn ensure_roles_as(
     rights: &AdminRights,
     registry: &Registry,
 ) -> Result<Vec<String>> {
+    // The tree's own registry may reserve more endings than the compiled one.
+    validate_env_label_in(&config.env, registry)?;
     let specs = roles_in(&config.env, registry);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     for n in &names {
         validate_role_name(n)?;
     }
     let existing = existing_roles(client, &names).context("listing existing roles")?;
+    refuse_foreign(client, &config.env, &names)?;
     if !rights.superuser {
         refuse_escalated(client, &names, rights)?;
     }
+    let stray = stray_memberships(client, &specs)?;
 
     let mut sql = String::new();
     let mut without_password = Vec::new();
@@ -85,9 +91,24 @@ pub(crate) fn ensure_roles_as(
             }
         }
         sql.push_str(";\n");
+        sql.push_str(&format!(
+            "COMMENT ON ROLE {role} IS {};\n",
+            quote_literal(&env_mark(&config.env))
+        ));
         if let Some(group) = &spec.member_of {
             sql.push_str(&format!("GRANT {} TO {role};\n", quote_ident(group)));
         }
+    }
+    // A membership nobody derived from the registry (granted by hand, or left by a
+    // label that once named the same role) would outlive every rebuild; the
+    // registry is the whole truth about who is in which group.
+    for (member, group) in &stray {
+        log::warn!("revoking {group} from {member}: the registry does not give it");
+        sql.push_str(&format!(
+            "REVOKE {} FROM {};\n",
+            quote_ident(group),
+            quote_ident(member)
+        ));
     }
     client
         .batch_execute(&sql)
@@ -109,6 +130,68 @@ pub(crate) fn ensure_roles_as(
         );
     }
     Ok(without_password)
+}
+
+/// Refuses, before anything is changed, a role of the environment's names whose
+/// comment marks it for another environment: it is that environment's, and adopting
+/// it would hand one environment's login to another.
+fn refuse_foreign(client: &mut Client, env: &str, names: &[&str]) -> Result<()> {
+    match foreign_roles(client, env, names)?.into_iter().next() {
+        None => Ok(()),
+        Some((role, other)) => Err(Error::ForeignRole {
+            role,
+            owner: other,
+            env: env.to_string(),
+        }),
+    }
+}
+
+/// The roles among `names` marked for an environment other than `env`, with it.
+pub fn foreign_roles(
+    client: &mut Client,
+    env: &str,
+    names: &[&str],
+) -> Result<Vec<(String, String)>> {
+    Ok(client
+        .query(
+            "SELECT rolname::text, coalesce(shobj_description(oid, 'pg_authid'), '')
+               FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1",
+            &[&names],
+        )
+        .context("reading the environment marks of roles")?
+        .iter()
+        .filter_map(|r| {
+            let comment: String = r.get(1);
+            let other = marked_env(&comment)?;
+            (other != env).then(|| (r.get(0), other.to_string()))
+        })
+        .collect())
+}
+
+/// Memberships of the environment's roles that the registry does not give them, as
+/// (member, group): a group role is in no group; a login is in its own group only.
+/// Memberships *in* the environment's roles of roles outside it (a non-superuser
+/// administrator's in the owner group) are not the registry's to judge.
+pub fn stray_memberships(client: &mut Client, specs: &[RoleSpec]) -> Result<Vec<(String, String)>> {
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    Ok(client
+        .query(
+            "SELECT r.rolname::text, g.rolname::text
+               FROM pg_auth_members m
+               JOIN pg_roles r ON r.oid = m.member
+               JOIN pg_roles g ON g.oid = m.roleid
+              WHERE r.rolname = ANY($1) ORDER BY 1, 2",
+            &[&names],
+        )
+        .context("reading the memberships of the environment's roles")?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .filter(|(member, group)| {
+            !specs
+                .iter()
+                .any(|s| &s.name == member && s.member_of.as_ref() == Some(group))
+        })
+        .collect())
 }
 
 /// Refuses, before anything is changed, to provision an environment one of whose
@@ -231,6 +314,9 @@ pub(crate) fn drop_roles_as(
 ) -> Result<Vec<String>> {
     let specs = roles_in(env, registry);
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    // Dropping a role another environment's mark claims would remove that
+    // environment's login (or group) from under it.
+    refuse_foreign(client, env, &names)?;
     let mut existing = existing_roles(client, &names).context("listing existing roles")?;
     // A tree built with its own ores-sql.toml may have given the environment login
     // users this registry does not name: they are found as members of the

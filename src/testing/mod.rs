@@ -53,8 +53,18 @@ const SCRATCH_MARK: &str = "__";
 /// start time, so a reused pid is not mistaken for it), which is how a later run
 /// recognises the leftovers of a killed one.
 pub fn unique_label(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    label_of(prefix, &Owner::current(), u64::from(n))
+    let owner = Owner::current();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let label = label_of(prefix, &owner, u64::from(n));
+        // A counter whose base-36 digits spell a reserved ending (`dq` is 494) would
+        // make a label the engine refuses: such a number is skipped.
+        if crate::tree::roles::label_conflict(&label, crate::tree::registry::Registry::compiled())
+            .is_none()
+        {
+            return label;
+        }
+    }
 }
 
 /// The owner part's length varies with the pid and the machine's uptime (a start
@@ -176,6 +186,10 @@ struct Harness {
     /// Holds the template use locks for the life of the process and does the
     /// template work; its `application_name` marks this process as alive.
     anchor: Mutex<Client>,
+    /// The keys whose use lock the anchor holds (taken again on a new anchor).
+    held: Mutex<Vec<String>>,
+    /// The test databases this process holds, whose leases it renews.
+    live: Mutex<HashSet<String>>,
     /// Idle administrative sessions, reused so a clone costs no connection set-up.
     idle: Mutex<Vec<Client>>,
     /// Templates ready for cloning, by manifest schema hash.
@@ -202,6 +216,7 @@ fn harness() -> Result<Arc<Harness>> {
         return Ok(h.clone());
     }
     let h = Arc::new(Harness::start()?);
+    h.heartbeat();
     *slot = Some(h.clone());
     Ok(h)
 }
@@ -219,18 +234,7 @@ impl Harness {
         };
         let (server, cluster) = cluster::server()?;
         let owner = Owner::current();
-        let mut pg = server.admin_pg_config(&server.admin_database);
-        pg.application_name(&format!("{ANCHOR_APP}{}", owner.tag()));
-        let mut anchor = connect_within(
-            pg,
-            server.connect_timeout,
-            format!(
-                "{}/{} as {}",
-                server.server_label(),
-                server.admin_database,
-                server.admin_user
-            ),
-        )?;
+        let mut anchor = connect_anchor(&server, &owner)?;
         let live: Vec<String> = anchor
             .query(
                 "SELECT substr(application_name, length($1) + 1) FROM pg_stat_activity
@@ -241,11 +245,13 @@ impl Harness {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        template::remove_orphans(&mut anchor, &live)?;
+        template::remove_orphans(&mut anchor, &live, template::lease())?;
         Ok(Harness {
             server,
             owner,
             anchor: Mutex::new(anchor),
+            held: Mutex::new(Vec::new()),
+            live: Mutex::new(HashSet::new()),
             idle: Mutex::new(Vec::new()),
             templates: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
@@ -255,15 +261,59 @@ impl Harness {
         })
     }
 
+    /// The anchor session, made again (with every use lock this process held) if the
+    /// server ended it: a lost anchor must not leave this process looking dead.
+    fn anchor(&self) -> Result<MutexGuard<'_, Client>> {
+        let mut anchor = lock(&self.anchor);
+        if anchor.is_closed() || anchor.simple_query("").is_err() {
+            let mut fresh = connect_anchor(&self.server, &self.owner)?;
+            for short in lock(&self.held).iter() {
+                template::hold_use(&mut fresh, short)?;
+            }
+            *anchor = fresh;
+            log::warn!("the test harness's anchor session was lost; made it again");
+        }
+        Ok(anchor)
+    }
+
+    /// Every [`LEASE_REFRESH`](template::LEASE_REFRESH): checks the anchor (making it
+    /// again if lost) and renews the lease of every database this process holds, so a
+    /// sweep from another pid namespace, which cannot see this process, leaves them.
+    fn heartbeat(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(template::LEASE_REFRESH);
+                let Some(harness) = weak.upgrade() else {
+                    return;
+                };
+                harness.beat();
+            }
+        });
+    }
+
+    fn beat(&self) {
+        if let Err(e) = self.anchor() {
+            log::warn!("could not re-establish the test harness's anchor session: {e}");
+        }
+        let names: Vec<String> = lock(&self.live).iter().cloned().collect();
+        if !names.is_empty()
+            && let Err(e) = self.run(&template::renew_leases_sql(&names), "renewing leases")
+        {
+            log::warn!("could not renew the leases of this process's test databases: {e}");
+        }
+    }
+
     /// The ready template for `manifest`, built on first use.
     fn template(&self, manifest: &Manifest) -> Result<Arc<TemplateKey>> {
         let mut templates = lock(&self.templates);
         if let Some(t) = templates.get(manifest.schema_hash()) {
             return Ok(t.clone());
         }
-        let mut anchor = lock(&self.anchor);
+        let mut anchor = self.anchor()?;
         let key = template::template_key(&mut anchor, manifest, &self.server.extensions)?;
         template::ensure_template(&mut anchor, &self.server, manifest, &key)?;
+        lock(&self.held).push(key.short.clone());
         let key = Arc::new(key);
         templates.insert(manifest.schema_hash().to_string(), key.clone());
         let keep: Vec<String> = templates.values().map(|k| k.short.clone()).collect();
@@ -289,13 +339,13 @@ impl Harness {
         }
     }
 
-    /// Clones the template of `key` into `name`, with the database-level privileges
-    /// (they live in the shared catalog and `CREATE DATABASE` does not copy them).
+    /// Clones the template of `key` into the test database `name`, with the
+    /// database-level privileges (they live in the shared catalog and `CREATE DATABASE`
+    /// does not copy them) and this process's lease.
     ///
     /// A new database has the default ACL, which lets PUBLIC connect, until the grants
     /// run; so it is created closed to connections and opened only once they are in
-    /// place. Nobody, the harness included, can connect to it in between, and a pool
-    /// claimant takes only open clones.
+    /// place. Nobody, the harness included, can connect to it in between.
     fn make_clone(&self, admin: &mut Client, key: &TemplateKey, name: &str) -> Result<()> {
         admin
             .batch_execute(&format!(
@@ -307,12 +357,30 @@ impl Harness {
             ))
             .context(format!("cloning {} into {name}", key.template_name()))?;
         admin
-            .batch_execute(&format!(
-                "{}\nALTER DATABASE {} ALLOW_CONNECTIONS true;",
-                database_grants_sql(&key.label(), name),
-                quote_ident(name)
-            ))
+            .batch_execute(&open_sql(key, name))
             .context(format!("granting access to {name}"))
+    }
+
+    /// Makes a ready clone for the pool: owned by the administrator, closed, without
+    /// `PUBLIC`'s privileges (no role of the key can open or alter it), and marked
+    /// ready last, so a clone without the mark is known to be half made.
+    fn make_ready_clone(&self, admin: &mut Client, key: &TemplateKey, name: &str) -> Result<()> {
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {} STRATEGY {} ALLOW_CONNECTIONS false",
+                quote_ident(name),
+                quote_ident(&key.template_name()),
+                self.strategy
+            ))
+            .context(format!("cloning {} into {name}", key.template_name()))?;
+        admin
+            .batch_execute(&format!(
+                "REVOKE ALL ON DATABASE {n} FROM PUBLIC;
+                 COMMENT ON DATABASE {n} IS {};",
+                quote_literal(pool::READY_COMMENT),
+                n = quote_ident(name),
+            ))
+            .context(format!("marking {name} as a ready clone"))
     }
 
     /// Tops up the pool of ready clones of `key` on a background thread (at most one
@@ -336,7 +404,7 @@ impl Harness {
                             owner::base36(n)
                         )
                     },
-                    |admin, name| harness.make_clone(admin, &key, name),
+                    |admin, name| harness.make_ready_clone(admin, &key, name),
                 );
                 harness.give_back(admin);
                 done
@@ -406,7 +474,7 @@ impl TestDatabase {
                 .with_database(&name)?;
             let mut admin = harness.admin()?;
             let claimed = if pool_size() > 0 {
-                pool::claim(&mut admin, &key, &name)
+                pool::claim(&mut admin, &key, &name, &open_sql(&key, &name))
             } else {
                 Ok(None)
             };
@@ -417,6 +485,7 @@ impl TestDatabase {
             };
             harness.give_back(admin);
             made?;
+            lock(&harness.live).insert(name.clone());
             harness.refill_later(&key);
             Ok(TestDatabase {
                 name,
@@ -524,6 +593,7 @@ impl TestDatabase {
     pub fn keep(mut self) -> String {
         self.kept = true;
         let name = std::mem::take(&mut self.name);
+        lock(&self.harness.live).remove(&name);
         let marked = crate::runtime::off_runtime(|| {
             self.harness.run(
                 &format!(
@@ -565,6 +635,7 @@ impl Drop for TestDatabase {
             return;
         }
         let (harness, name) = (&self.harness, &self.name);
+        lock(&harness.live).remove(name);
         if let Err(e) = crate::runtime::in_drop(|| {
             harness.run(
                 &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
@@ -574,6 +645,35 @@ impl Drop for TestDatabase {
             eprintln!("warning: could not drop {name}: {e}; a later test run will remove it");
         }
     }
+}
+
+/// What makes a clone of `key` the usable test database `name`: the key's roles'
+/// database privileges, the owner's lease (see [`template::remove_orphans`]), and
+/// only then `ALLOW_CONNECTIONS true`.
+fn open_sql(key: &TemplateKey, name: &str) -> String {
+    format!(
+        "{}\n{}\nALTER DATABASE {} ALLOW_CONNECTIONS true;",
+        database_grants_sql(&key.label(), name),
+        template::renew_leases_sql(&[name.to_string()]),
+        quote_ident(name)
+    )
+}
+
+/// The anchor session: its `application_name` carries the owner tag, which is how
+/// other processes on the server see that this one is alive.
+fn connect_anchor(server: &Config, owner: &Owner) -> Result<Client> {
+    let mut pg = server.admin_pg_config(&server.admin_database);
+    pg.application_name(&format!("{ANCHOR_APP}{}", owner.tag()));
+    connect_within(
+        pg,
+        server.connect_timeout,
+        format!(
+            "{}/{} as {}",
+            server.server_label(),
+            server.admin_database,
+            server.admin_user
+        ),
+    )
 }
 
 fn service_suffix(service: &str) -> Result<String> {

@@ -8,12 +8,22 @@
 //! claim, a background thread tops the pool up again; one refiller per key at a time
 //! (a try-lock), so concurrent processes do not pile up clones.
 //!
-//! A pool database has no owner process: it goes when its template goes.
+//! A pool database has no owner process: it goes when its template goes. Until it
+//! is claimed it is closed (`ALLOW_CONNECTIONS false`), owned by the administrator and
+//! without `PUBLIC`'s privileges, so no role of the key can open it or plant anything
+//! in it for the next test; the claim hands it to the key's owner group, grants the
+//! key's roles their access and opens it, in the same transaction as the rename.
+//! Only a clone whose comment says [`READY_COMMENT`] is ready: that comment is the
+//! last thing its maker writes, so a clone without it is half made, and one found
+//! while holding the refill lock was left by a maker that is gone (it would hold
+//! the lock): the refill drops it instead of counting it.
 
 use super::names::{TemplateKey, pool_prefix};
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
+use crate::server::admin::drop_database;
 use crate::server::lock::{AdvisoryLock, LockClass};
+use crate::server::roles::role_name;
 use postgres::Client;
 use postgres::error::SqlState;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,19 +51,30 @@ pub fn set_pool_size(n: usize) {
     SIZE.store(n, Ordering::Relaxed);
 }
 
-/// Takes a ready clone of `key` and renames it to `name`. `None` when the pool is empty.
+/// The comment of a clone that is complete and ready to be claimed.
+pub const READY_COMMENT: &str = "ores-sql: ready clone";
+
+/// Takes a ready clone of `key` and makes it the test database `name`: renamed, owned
+/// by the key's owner group, `open` (grants, lease and `ALLOW_CONNECTIONS true`, as
+/// SQL) applied, all in one transaction. `None` when the pool is empty.
 ///
-/// Only clones open to connections are ready: the refiller opens one after its grants
-/// are in place (see `Harness::make_clone`). A rename refused because the clone is in
-/// use (a session that was just on it, such as a sweeper) is retried briefly before
-/// falling back to the next candidate, so a ready pool is not skipped by accident.
-pub(super) fn claim(admin: &mut Client, key: &TemplateKey, name: &str) -> Result<Option<()>> {
+/// The rename is what two claimants race on: the loser's fails ("does not exist")
+/// and it tries the next candidate. A rename refused because the clone is in use (a
+/// superuser session that was just on it) is retried briefly before falling back.
+pub(super) fn claim(
+    admin: &mut Client,
+    key: &TemplateKey,
+    name: &str,
+    open: &str,
+) -> Result<Option<()>> {
     for attempt in 0..5 {
         let candidates: Vec<String> = admin
             .query(
                 "SELECT datname::text FROM pg_database
-                  WHERE starts_with(datname, $1) AND datallowconn ORDER BY oid",
-                &[&pool_prefix(&key.short)],
+                  WHERE starts_with(datname, $1) AND NOT datallowconn
+                    AND shobj_description(oid, 'pg_database') = $2
+                  ORDER BY oid",
+                &[&pool_prefix(&key.short), &READY_COMMENT],
             )
             .context("listing ready clones")?
             .iter()
@@ -61,11 +82,17 @@ pub(super) fn claim(admin: &mut Client, key: &TemplateKey, name: &str) -> Result
             .collect();
         let mut busy = false;
         for candidate in &candidates {
-            let renamed = admin.batch_execute(&format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(candidate),
-                quote_ident(name)
-            ));
+            let renamed = admin.transaction().and_then(|mut tx| {
+                tx.batch_execute(&format!(
+                    "ALTER DATABASE {c} RENAME TO {n};
+                     ALTER DATABASE {n} OWNER TO {owner};
+                     {open}",
+                    c = quote_ident(candidate),
+                    n = quote_ident(name),
+                    owner = quote_ident(&role_name(&key.label(), "owner")),
+                ))?;
+                tx.commit()
+            });
             match renamed {
                 Ok(()) => return Ok(Some(())),
                 Err(e) if e.code() == Some(&SqlState::OBJECT_IN_USE) => busy = true,
@@ -99,11 +126,14 @@ pub(super) fn refill(
         return Ok(());
     }
     let outcome = (|| {
+        drop_half_made(admin, key)?;
         loop {
             let have: i64 = admin
                 .query_one(
-                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
-                    &[&pool_prefix(&key.short)],
+                    "SELECT count(*) FROM pg_database
+                      WHERE starts_with(datname, $1)
+                        AND shobj_description(oid, 'pg_database') = $2",
+                    &[&pool_prefix(&key.short), &READY_COMMENT],
                 )
                 .context("counting ready clones")?
                 .get(0);
@@ -115,4 +145,27 @@ pub(super) fn refill(
     })();
     let _ = refill.unlock(admin);
     outcome
+}
+
+/// Drops the clones of `key` that are not ready. Called with the refill lock held:
+/// nobody else is making one, so each was left by a maker that exited or failed
+/// half way (or by an older harness, whose clones were open to the key's roles).
+fn drop_half_made(admin: &mut Client, key: &TemplateKey) -> Result<()> {
+    let stale: Vec<String> = admin
+        .query(
+            "SELECT datname::text FROM pg_database
+              WHERE starts_with(datname, $1)
+                AND shobj_description(oid, 'pg_database') IS DISTINCT FROM $2",
+            &[&pool_prefix(&key.short), &READY_COMMENT],
+        )
+        .context("listing half-made clones")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for name in stale {
+        if drop_database(admin, &name, true)? {
+            log::info!("removed half-made ready clone {name}");
+        }
+    }
+    Ok(())
 }

@@ -56,7 +56,10 @@ pub fn template_key(
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let mut h = Sha256::new();
-    h.update(b"ores-sql test template 1\n");
+    // 2: templates are owned by the administrator. A template of version 1 was owned
+    // by the key's owner group, whose DDL user could open it and plant rows every
+    // later clone carried; a new key makes sure none of those is cloned again.
+    h.update(b"ores-sql test template 2\n");
     h.update(manifest.schema_hash().as_bytes());
     h.update(format!("\nserver {major}\n").as_bytes());
     for (name, version) in &versions {
@@ -78,16 +81,28 @@ fn use_lock(client: &mut Client, short: &str) -> Result<AdvisoryLock> {
     AdvisoryLock::new(client, LockClass::TemplateUse, short)
 }
 
+/// Takes `short`'s use lock in shared mode on `anchor` (kept until the session ends):
+/// what a process holds for every key it uses, taken again when its anchor session
+/// is re-established.
+pub fn hold_use(anchor: &mut Client, short: &str) -> Result<()> {
+    use_lock(anchor, short)?.lock_shared(anchor)
+}
+
 /// When the complete template for `key` was last taken into use (seconds since the
 /// epoch), or `None` if there is no complete template.
 fn ready(client: &mut Client, key: &TemplateKey) -> Result<Option<u64>> {
     let row = client
         .query_opt(
-            "SELECT datistemplate, coalesce(shobj_description(oid, 'pg_database'), '')
+            "SELECT datistemplate AND NOT datallowconn
+                    AND NOT starts_with(pg_get_userbyid(datdba)::text, 'ores_'),
+                    coalesce(shobj_description(oid, 'pg_database'), '')
                FROM pg_database WHERE datname = $1",
             &[&key.template_name()],
         )
         .context("looking for the template database")?;
+    // Closed and owned by the administrator, or not ready: a template some role of an
+    // environment owns (or someone opened) may hold what a test planted in it, and is
+    // rebuilt rather than cloned.
     Ok(row.and_then(|r| {
         let comment: String = r.get(1);
         let (full, used) = parse_comment(&comment)?;
@@ -141,7 +156,7 @@ pub fn ensure_template(
     manifest: &Manifest,
     key: &TemplateKey,
 ) -> Result<()> {
-    use_lock(anchor, &key.short)?.lock_shared(anchor)?;
+    hold_use(anchor, &key.short)?;
     if let Some(used) = ready(anchor, key)? {
         if now().saturating_sub(used) > USE_REFRESH {
             // Best effort: two processes writing the comment at once make one fail
@@ -193,6 +208,8 @@ fn build_locked(
             "BEGIN;
              ALTER DATABASE {b} RENAME TO {t};
              ALTER DATABASE {t} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false;
+             ALTER DATABASE {t} OWNER TO CURRENT_USER;
+             REVOKE ALL ON DATABASE {t} FROM PUBLIC;
              COMMENT ON DATABASE {t} IS {c};
              COMMIT;",
             b = quote_ident(&build),
@@ -305,31 +322,97 @@ fn remove_key(anchor: &mut Client, short: &str) -> Result<bool> {
     Ok(dropped)
 }
 
+/// What a live test database's comment says: its owner's lease, the server's time
+/// (seconds since the epoch) when the owner last said it was alive. The owner
+/// refreshes it every [`LEASE_REFRESH`]; the server's clock is used on both sides,
+/// so hosts whose clocks disagree still agree on a lease's age.
+pub const LEASE_COMMENT: &str = "ores-sql: lease ";
+
+/// How often a test process renews the lease of each of its databases.
+pub const LEASE_REFRESH: Duration = Duration::from_secs(30);
+
+/// Default age after which the lease of a database of another host (or pid
+/// namespace) whose owner has no anchor session counts as expired; [`LEASE_VAR`]
+/// overrides. Ten refreshes: an owner that lost its anchor session re-establishes it
+/// at its next refresh, long before.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+/// Variable setting, in seconds, when a foreign test database's lease expires.
+pub const LEASE_VAR: &str = "ORES_TEST_LEASE";
+
+/// The configured lease expiry.
+pub fn lease() -> Duration {
+    std::env::var(LEASE_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LEASE)
+}
+
+/// SQL that stamps the lease of each of `names` that still exists with the server's
+/// time (one statement, whatever the count).
+pub fn renew_leases_sql(names: &[String]) -> String {
+    let list = names
+        .iter()
+        .map(|n| quote_literal(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "DO $ores$ DECLARE d text; BEGIN
+           FOREACH d IN ARRAY ARRAY[{list}]::text[] LOOP
+             IF EXISTS (SELECT FROM pg_database WHERE datname = d) THEN
+               EXECUTE format('COMMENT ON DATABASE %I IS %L', d,
+                              {} || extract(epoch FROM now())::bigint);
+             END IF;
+           END LOOP;
+         END $ores$;",
+        quote_literal(LEASE_COMMENT)
+    )
+}
+
 /// Drops test databases whose owner process is gone. `live_tags` are the owner tags of
-/// processes with an anchor session on the server (any host); a database whose owner
-/// has no anchor is also checked against `/proc` when it comes from this host, and is
-/// kept if that process still runs. Kept databases (see [`KEPT_COMMENT`]) stay.
-pub fn remove_orphans(admin: &mut Client, live_tags: &[String]) -> Result<Vec<String>> {
+/// processes with an anchor session on the server (any host). A database whose owner
+/// has none is judged by where the owner ran:
+/// - on this host (same boot, pid namespace and host name), `/proc` is the truth: it
+///   goes when that pid with that start time no longer runs;
+/// - elsewhere (another machine, or a container's pid namespace), nothing here can
+///   see the process, and an anchor session can be lost while it lives
+///   (`pg_terminate_backend`, `idle_session_timeout`), so it goes only once its lease
+///   is older than `lease` (a database without a lease is an old harness's: expired).
+///
+/// Kept databases (see [`KEPT_COMMENT`]) stay.
+pub fn remove_orphans(
+    admin: &mut Client,
+    live_tags: &[String],
+    lease: Duration,
+) -> Result<Vec<String>> {
     let rows = admin
         .query(
-            "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '')
+            "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), ''),
+                    extract(epoch FROM now())::bigint
                FROM pg_database WHERE starts_with(datname, $1)",
             &[&TEST_DB_PREFIX],
         )
         .context("listing test databases")?;
+    let here = super::owner::host_tag();
     let mut removed = Vec::new();
     for row in rows {
-        let (name, comment): (String, String) = (row.get(0), row.get(1));
+        let (name, comment, now): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
         let Some(parsed) = parse_test_db_name(&name) else {
             continue;
         };
-        if comment == KEPT_COMMENT
-            || live_tags.contains(&parsed.owner.tag())
-            || parsed.owner.alive_here()
-        {
+        if comment == KEPT_COMMENT || live_tags.contains(&parsed.owner.tag()) {
             continue;
         }
-        if drop_database(admin, &name, true)? {
+        let gone = if parsed.owner.host == here {
+            !parsed.owner.alive_here()
+        } else {
+            let renewed = comment
+                .strip_prefix(LEASE_COMMENT)
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0);
+            now.saturating_sub(renewed) > lease.as_secs() as i64
+        };
+        if gone && drop_database(admin, &name, true)? {
             log::info!("removed {name}, left behind by a test process that is gone");
             removed.push(name);
         }

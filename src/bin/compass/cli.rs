@@ -276,5 +276,9 @@ pub enum EnvCmd {
         /// Replace an existing `.env` (every password in it changes).
         #[arg(long)]
         force: bool,
+        /// Write a password for every login role of the tree in this directory (its
+        /// `ores-sql.toml`) instead of the compiled-in one.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
     },
 }

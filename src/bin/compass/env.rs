@@ -13,7 +13,11 @@ pub fn run(command: EnvCmd) -> Outcome {
         EnvCmd::Recreate { env, guard } => recreate(&env, guard),
         EnvCmd::Teardown { env, guard } => teardown_env(&env, guard),
         EnvCmd::Check => check(),
-        EnvCmd::Configure { env, force } => configure(&env, force),
+        EnvCmd::Configure {
+            env,
+            force,
+            sql_dir,
+        } => configure(&env, force, sql_dir.as_deref()),
     }
 }
 
@@ -59,12 +63,18 @@ fn check() -> Outcome {
     }
 }
 
-fn configure(env: &str, force: bool) -> Outcome {
+fn configure(env: &str, force: bool, sql_dir: Option<&std::path::Path>) -> Outcome {
     let dir = std::env::current_dir().map_err(|source| Error::Io {
         context: "finding the working directory".into(),
         source,
     })?;
-    let written = ores_sql::config::configure::write_env_file(&dir, env, force)?;
+    let tree = ores_sql::SqlTree::open(sql_dir)?;
+    let written = ores_sql::config::configure::write_env_file_in(
+        &dir,
+        env,
+        force,
+        tree.manifest().registry(),
+    )?;
     println!("{}", render::configured(&written));
     Ok(())
 }

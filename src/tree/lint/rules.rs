@@ -70,7 +70,7 @@ rules! {
     Catalog C010 => "a table with `tenant_id` has row-level security enabled",
     Catalog C011 => "a table with `tenant_id` has row-level security forced, so the owner is not silently exempt",
     Catalog C012 => "a table with `tenant_id` has at least one policy reading the current tenant (`ores_utility_current_tenant_id_fn()` or `ores.tenant_id`)",
-    Catalog C013 => "no role of the environment is SUPERUSER, BYPASSRLS, CREATEDB, CREATEROLE or REPLICATION",
+    Catalog C013 => "no role of the environment is SUPERUSER, BYPASSRLS, CREATEDB, CREATEROLE or REPLICATION, in a group the registry does not give it, or marked for another environment",
     Catalog C014 => "a versioned table (one with `valid_from` or `valid_to`) has the full versioned column set with the documented types",
     Catalog C015 => "a versioned table has a gist exclusion constraint led by `tenant_id WITH =` forbidding overlapping `tstzrange(valid_from, valid_to)` for one key: every key column (the primary key without `valid_from`) compared `WITH =` by itself, no other column, and any expression (such as the hash of a text key) reading only key columns, so two versions of one key always conflict",
     Catalog C016 => "a versioned table has `<table stem>_insert_trg`, `BEFORE INSERT FOR EACH ROW`",

@@ -2,21 +2,37 @@
 
 use super::*;
 use crate::server::grants::{public_relations, service_grants_in};
-use crate::server::roles::{existing_roles, role_name, roles_in};
+use crate::server::roles::{existing_roles, foreign_roles, role_name, roles_in, stray_memberships};
 use crate::tree::registry::Registry;
 use std::collections::BTreeSet;
 
-/// C013: the environment's roles carry no privilege-escalating attribute.
+/// C013: the environment's roles carry no privilege-escalating attribute, are in no
+/// group the registry does not give them, and are not marked for another environment.
 pub(super) fn check_roles(
     client: &mut Client,
     env: &str,
     registry: &Registry,
     push: Push<'_>,
 ) -> Result<()> {
-    let names: Vec<String> = roles_in(env, registry)
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
+    let specs = roles_in(env, registry);
+    for (member, group) in stray_memberships(client, &specs)? {
+        push(
+            RuleId::C013,
+            &member,
+            format!(
+                "is a member of {group}, which the registry does not give it (recreate revokes it)"
+            ),
+        );
+    }
+    let names: Vec<String> = specs.into_iter().map(|r| r.name).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    for (role, other) in foreign_roles(client, env, &refs)? {
+        push(
+            RuleId::C013,
+            &role,
+            format!("is marked for environment {other}: the two environments share it"),
+        );
+    }
     let rows = client
         .query(
             "SELECT rolname::text, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, rolreplication
