@@ -16,7 +16,7 @@ pub mod owner;
 pub mod pool;
 pub mod template;
 // The benchmark's and the scale tests' schema generator: tooling of this repository
-// (examples/bench.rs, tests/parallel.rs, tests/entry_scale.rs), not a harness a
+// (examples/bench.rs, tests/it/parallel.rs, tests/it/entry_scale.rs), not a harness a
 // service's tests need, so it sits behind `internals` with the other internals.
 #[cfg(feature = "internals")]
 #[doc(hidden)]

@@ -1,6 +1,6 @@
 //! recreate / setup / teardown against the real server.
 
-mod common;
+use crate::common;
 use common::fixture;
 
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};

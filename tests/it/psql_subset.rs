@@ -3,7 +3,7 @@
 //! through `psql -X -1 -v ON_ERROR_STOP=1` into another, and both must hold the
 //! same tables with the same rows.
 
-mod common;
+use crate::common;
 
 use ores_sql::config::Config;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};

@@ -4,7 +4,7 @@
 //! administrator and under a CREATEDB+CREATEROLE one. Each refusal names the file,
 //! the line and SQLSTATE 42501, and the previous database stays.
 
-mod common;
+use crate::common;
 
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::{EmbeddedCluster, ScratchEnv, unique_label};

@@ -1,7 +1,7 @@
 //! The one rule of which databases a command may touch, enforced by every library
 //! entry point that builds, fills, drops or resets a database.
 
-mod common;
+use crate::common;
 
 use ores_sql::lifecycle::{drop::drop_named, entity::recreate_entity, reset};
 use ores_sql::server::admin::{connect_admin, connect_admin_to};

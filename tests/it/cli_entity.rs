@@ -3,7 +3,7 @@
 
 #![cfg(feature = "cli")]
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Cli, fixture, stderr, stdout};
 use predicates::prelude::*;

@@ -1,7 +1,7 @@
 //! Tenant isolation and per-service least privilege, proven by trying the forbidden
 //! thing as the real service login roles and expecting PostgreSQL to refuse.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ores_sql::tree::registry::{PROVISIONER_COMPONENTS, component_of_table};

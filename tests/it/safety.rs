@@ -1,7 +1,7 @@
 //! Recreate never loses the last good database: failures before the swap, concurrent
 //! runs, killed runs, hostile input.
 
-mod common;
+use crate::common;
 
 use common::Run;
 use ores_sql::lifecycle::EnvLock;

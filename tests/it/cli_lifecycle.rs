@@ -3,7 +3,7 @@
 
 #![cfg(feature = "cli")]
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Cli, stderr, stdout};
 use ores_sql::Manifest;

@@ -1,7 +1,7 @@
 //! The parallel build: the same database as the one-transaction build, and the same
 //! guarantees when a script fails.
 
-mod common;
+use crate::common;
 
 use ores_sql::lifecycle::version::{BuildPath, build_info};
 use ores_sql::server::admin::{connect_admin, connect_admin_to, database_exists};

@@ -5,7 +5,7 @@
 //!
 //! On the run's private cluster, whose log file the test reads.
 
-mod common;
+use crate::common;
 
 use ores_sql::server::admin::{connect_admin, connect_admin_to};
 use ores_sql::testing::{EmbeddedCluster, unique_label};

@@ -4,7 +4,7 @@
 
 #![cfg(feature = "cli")]
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Cli, stderr};
 use ores_sql::Manifest;

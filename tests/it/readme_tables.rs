@@ -2,7 +2,7 @@
 //! manifest; this test fails (printing the new text) when it is stale. The role
 //! table is checked against the login users and the service registry.
 //!
-//! Regenerate with `UPDATE_README=1 cargo nextest run --test readme_tables`.
+//! Regenerate with `UPDATE_README=1 cargo nextest run readme_tables::`.
 
 use ores_sql::{Manifest, Phase};
 use std::path::Path;
@@ -87,7 +87,7 @@ fn readme_lists_every_table_of_the_manifest() {
     }
     panic!(
         "README.md's table list is stale; regenerate it with \
-         `UPDATE_README=1 cargo nextest run --test readme_tables`. New text:\n{wanted}"
+         `UPDATE_README=1 cargo nextest run readme_tables::`. New text:\n{wanted}"
     );
 }
 

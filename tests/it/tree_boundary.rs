@@ -8,7 +8,7 @@
 //! for entry scripts, `boundary::read_optional` for `ores-sql.toml` and the
 //! allow-list): `build.rs` compiles these very files, so what they refuse it refuses.
 
-mod common;
+use crate::common;
 
 use ores_sql::server::admin::connect_admin_to;
 use ores_sql::testing::ScratchEnv;

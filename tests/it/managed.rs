@@ -2,7 +2,7 @@
 //! CREATEROLE, as managed PostgreSQL services give, on the run's private test
 //! cluster (where the tests may create and drop such a login freely).
 
-mod common;
+use crate::common;
 
 use common::fixture;
 

@@ -2,7 +2,7 @@
 //! there, the async API (feature `tokio`) must work, and no destructor that talks to
 //! the server may panic, least of all while a panic is unwinding.
 
-mod common;
+use crate::common;
 use common::fixture;
 
 use ores_sql::Config;

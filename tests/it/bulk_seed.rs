@@ -2,7 +2,7 @@
 //! (`Config::bulk_seed`): a bulk-seeded build must hold exactly what a row-by-row
 //! build holds, and no session but the build may skip the trigger's checks.
 
-mod common;
+use crate::common;
 
 use ores_sql::Config;
 use ores_sql::server::admin::connect_admin_to;

@@ -100,7 +100,6 @@ pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-#[path = "../common/mod.rs"]
-pub mod common;
+pub(crate) use crate::common;
 #[allow(unused_imports)]
 pub use common::fixture;

@@ -5,7 +5,7 @@
 
 #![cfg(feature = "cli")]
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Cli, fixture, stderr, stdout};
 use ores_sql::lifecycle::reset::{RESET_SYSTEM_FN, RESET_TENANT_FN, has_function};

@@ -2,7 +2,7 @@
 //! refused: rewriting history through a nested trigger, shadowing the tables the
 //! triggers consult with temporary tables, and reading IAM secrets.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -4,7 +4,7 @@
 //! built from the real manifest receives many independent breakages, and each rule
 //! is asserted to fire for the very object that breaks it.
 
-mod common;
+use crate::common;
 use common::tree;
 
 use ores_sql::Manifest;

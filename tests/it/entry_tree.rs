@@ -7,7 +7,7 @@
 //! and the result is compared with what `psql -X -1 -v ON_ERROR_STOP=1` makes of the
 //! same tree.
 
-mod common;
+use crate::common;
 
 use ores_sql::config::Secret;
 use ores_sql::server::admin::{connect_admin, connect_admin_to};

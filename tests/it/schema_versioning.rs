@@ -1,7 +1,7 @@
 //! The bitemporal pattern (versions, stale-version refusal, soft delete, history),
 //! lookup validation, password hashing and change notifications.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ores_sql::testing::TestDatabase;

@@ -1,6 +1,6 @@
 //! The manifest rules, exercised through the same scanner `build.rs` uses.
 
-mod common;
+use crate::common;
 
 /// [`common::tree`] with byte contents, so scripts that are not UTF-8 can be written.
 fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {

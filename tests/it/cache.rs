@@ -2,7 +2,7 @@
 //! shapes the database changed, builds in full when anything did, and never lets the
 //! template be reached.
 
-mod common;
+use crate::common;
 
 use ores_sql::lifecycle::cache::{spare_name, template_name};
 use ores_sql::lifecycle::retire::wait_for_background;

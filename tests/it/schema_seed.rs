@@ -1,6 +1,6 @@
 //! Seed data against its sources, trigram search, and the reset functions.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::collections::BTreeSet;
