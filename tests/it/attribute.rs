@@ -75,7 +75,7 @@ fn failing_child(keep: bool) -> String {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
-        "child_fails_with_its_database",
+        "attribute::child_fails_with_its_database",
         "--ignored",
         "--nocapture",
         "--test-threads=1",

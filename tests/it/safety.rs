@@ -221,7 +221,12 @@ fn child_recreate() {
 fn spawn_child(config: &Run, pause: &str) -> std::process::Child {
     let workers = config.options.workers_for(config);
     Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_recreate", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "safety::child_recreate",
+            "--nocapture",
+        ])
         .env("ORES_CHILD_ENV", &config.env)
         .env("ORES_CHILD_PAUSE", pause)
         .env("ORES_CHILD_WORKERS", workers.to_string())

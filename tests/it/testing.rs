@@ -41,7 +41,7 @@ fn run_child(test: &str, envs: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
-        test,
+        &format!("testing::{test}"),
         "--ignored",
         "--nocapture",
         "--test-threads=1",
@@ -490,7 +490,7 @@ fn a_killed_process_leaves_a_database_that_a_later_cleanup_removes() {
     let out = cmd
         .args([
             "--exact",
-            "child_abort_with_a_database",
+            "testing::child_abort_with_a_database",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
