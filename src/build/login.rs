@@ -9,14 +9,17 @@
 //! the DDL login acting as the owner group, so no trigger or function the tree
 //! planted ever runs with the administrator's rights.
 //!
-//! How the session is opened: with the DDL login's configured password
-//! (`ORES_DB_DDL_USER_PASSWORD`) when there is one; otherwise the build gives the
-//! login a one-time password (256 random bits, sent as a SCRAM verifier), opens every
-//! session it needs, and takes the password away again (`PASSWORD NULL`, as
-//! provisioning left it) before any script runs. A run killed in between leaves a
-//! password nobody knows, which the next provisioning resets. On a managed server
-//! the DDL login must be allowed to connect the way the administrator does (the same
-//! `pg_hba` rule, or a password rule for it).
+//! How the sessions are opened: a build gives the login a one-time password (256
+//! random bits, sent as a SCRAM verifier), opens every session it needs, and puts
+//! back what the configuration says (`ORES_DB_DDL_USER_PASSWORD`'s verifier, or
+//! `PASSWORD NULL`) before any script runs. So while the build's sessions open, nobody
+//! else can log in as the DDL login, and the database being built admits no other
+//! login at all (`build/staging.rs`). A run killed in between leaves a password
+//! nobody knows, which the next provisioning resets. `recreate-entity`, on the live
+//! database, logs in with the configured password when there is one. On a managed
+//! server the DDL login must be allowed to connect the way the administrator does
+//! (the same `pg_hba` rule, or a password rule for it). Where the server trusts every
+//! local login (`trust`), no login is a boundary, this one included.
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
@@ -58,17 +61,22 @@ fn no_ddl_login() -> Error {
 }
 
 /// Opens `count` sessions on `database` as the tree's DDL login. `admin` is the
-/// administrator's session, which sets and removes a one-time password when none is
-/// configured.
+/// administrator's session, which sets a one-time password when none is configured,
+/// or when the sessions must be `exclusive`: then for as long as the sessions take to
+/// open nobody else can log in as the DDL login (the configured password does not
+/// work meanwhile), so nobody else can be in a database only the DDL login may enter.
+/// The password the configuration gives (or none) is put back before this returns.
 pub(crate) fn open_sessions(
     admin: &mut Client,
     config: &Config,
     manifest: &Manifest,
     database: &str,
     count: usize,
+    exclusive: bool,
 ) -> Result<Vec<Client>> {
     let (role, suffix) = ddl_login(manifest, &config.env).ok_or_else(no_ddl_login)?;
-    if let Some(password) = config.password_for(&suffix) {
+    let configured = config.password_for(&suffix);
+    if let Some(password) = configured.filter(|_| !exclusive) {
         return connect_all(config, &role, password, database, count);
     }
     let mut bytes = [0u8; 32];
@@ -77,18 +85,25 @@ pub(crate) fn open_sessions(
     let verifier = postgres_protocol::password::scram_sha_256(once.expose().as_bytes());
     set_verifier(admin, &role, &verifier)?;
     let sessions = connect_all(config, &role, &once, database, count);
-    // Taken away whatever happened: open sessions stay open, nothing else gets in.
-    let removed = admin
-        .batch_execute(&format!(
-            "ALTER ROLE {} PASSWORD NULL",
-            crate::config::ident::quote_ident(&role)
-        ))
-        .map_err(|source| Error::Postgres {
-            context: format!("removing the one-time password of {role}"),
-            source,
-        });
+    // Put back whatever happened: open sessions stay open.
+    let restored = match configured {
+        Some(p) => set_verifier(
+            admin,
+            &role,
+            &postgres_protocol::password::scram_sha_256(p.expose().as_bytes()),
+        ),
+        None => admin
+            .batch_execute(&format!(
+                "ALTER ROLE {} PASSWORD NULL",
+                crate::config::ident::quote_ident(&role)
+            ))
+            .map_err(|source| Error::Postgres {
+                context: format!("removing the one-time password of {role}"),
+                source,
+            }),
+    };
     let sessions = sessions?;
-    removed?;
+    restored?;
     Ok(sessions)
 }
 

@@ -106,8 +106,12 @@ pub(crate) fn finish(
     ))
     .context(format!("handing what {ddl} created to {owner}"))?;
     apply_grants_in(&mut tx, &config.env, manifest.registry())?;
-    tx.batch_execute(&database_grants_sql(&config.env, database))
-        .context("granting database access")?;
+    tx.batch_execute(&format!(
+        "{}{}",
+        database_grants_sql(&config.env, database),
+        crate::build::staging::build_access_revoked_sql(config, manifest, database)?
+    ))
+    .context("granting database access")?;
     record_applied(&mut tx, manifest)?;
     record_build(&mut tx, manifest, path)?;
     tx.commit().context("committing the build")

@@ -152,7 +152,7 @@ pub(crate) fn mark_copy(
     manifest: &Manifest,
     database: &str,
 ) -> Result<()> {
-    let mut sessions = crate::build::login::open_sessions(admin, config, manifest, database, 1)?;
+    let mut sessions = crate::build::staging::build_sessions(admin, config, manifest, database, 1)?;
     let client = &mut sessions[0];
     let owner = crate::tree::roles::role_name(&config.env, "owner");
     let mut tx = client

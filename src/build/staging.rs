@@ -2,10 +2,13 @@
 //! when the build fails, so a failure leaves nothing half made behind.
 
 use crate::build::Lap;
+use crate::build::login::{ddl_role, open_sessions};
 use crate::config::Config;
-use crate::error::Result;
+use crate::config::ident::quote_ident;
+use crate::error::{PgContext, Result};
 use crate::server::admin::{create_empty_database, drop_database, wait_for_no_sessions};
 use crate::server::rights::AdminRights;
+use crate::tree::manifest::Manifest;
 use crate::tree::roles::role_name;
 use postgres::Client;
 use std::time::Duration;
@@ -62,4 +65,67 @@ pub(crate) fn discard(admin: &mut Client, env: &str, staging: &str) {
     if let Err(e) = dropped {
         log::warn!("could not remove staging database {staging}: {e}; the next run will");
     }
+}
+
+/// Opens `count` sessions of the tree's DDL login on the `database` being built, then
+/// closes it to every new session and ends any other that got in meanwhile. From here
+/// until the swap opens it, nothing but these sessions (and a superuser) can touch
+/// the database: what a role of this or another environment could plant while it is
+/// being built would otherwise be served by every cached copy made from it.
+pub(crate) fn build_sessions(
+    admin: &mut Client,
+    config: &Config,
+    manifest: &Manifest,
+    database: &str,
+    count: usize,
+) -> Result<Vec<Client>> {
+    let ddl = ddl_role(manifest, &config.env)?;
+    let db = quote_ident(database);
+    admin
+        .batch_execute(&format!(
+            "GRANT CONNECT ON DATABASE {db} TO {}",
+            quote_ident(&ddl)
+        ))
+        .context(format!("letting {ddl} build {database}"))?;
+    let mut sessions = open_sessions(admin, config, manifest, database, count, true)?;
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false"))
+        .context(format!("closing {database} while it is built"))?;
+    let mut ours = Vec::with_capacity(sessions.len());
+    for s in &mut sessions {
+        let pid: i32 = s
+            .query_one("SELECT pg_backend_pid()", &[])
+            .context("identifying the build's sessions")?
+            .get(0);
+        ours.push(pid);
+    }
+    let rights = AdminRights::detect(admin)?;
+    rights.signalling(admin, &config.env, database, |admin| {
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = $1 AND pid <> ALL($2) AND pid <> pg_backend_pid()",
+                &[&database, &ours],
+            )
+            .context(format!(
+                "ending sessions on {database} that are not the build's"
+            ))
+    })?;
+    Ok(sessions)
+}
+
+/// The explicit grants a build's access left, taken back once the final grants are
+/// in place (`REVOKE` of a grant never made changes nothing).
+pub(crate) fn build_access_revoked_sql(
+    config: &Config,
+    manifest: &Manifest,
+    database: &str,
+) -> Result<String> {
+    let ddl = ddl_role(manifest, &config.env)?;
+    Ok(format!(
+        "REVOKE CONNECT ON DATABASE {} FROM {}, {};\n",
+        quote_ident(database),
+        quote_ident(&ddl),
+        quote_ident(&config.admin_user)
+    ))
 }

@@ -21,14 +21,16 @@
 //! stale template.
 
 use crate::build::record::{BuildPath, CRATE_VERSION, mark_copy};
-use crate::build::staging::discard;
+use crate::build::staging::{build_access_revoked_sql, discard};
 use crate::build::{Lap, build_with};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
 use crate::lifecycle::options::RunOptions;
 use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
-use crate::server::admin::{database_exists, drop_database, wait_for_no_sessions};
+use crate::server::admin::{
+    database_exists, drop_database, open_to_administrator, wait_for_no_sessions,
+};
 use crate::server::grants::database_grants_sql;
 use crate::tree::manifest::Manifest;
 use crate::tree::roles::{role_name, roles_in};
@@ -311,29 +313,34 @@ fn clone_template(
     let owner = role_name(&config.env, "owner");
     admin
         .batch_execute(&format!(
-            "CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY WAL_LOG",
+            "CREATE DATABASE {} TEMPLATE {} OWNER {} STRATEGY WAL_LOG ALLOW_CONNECTIONS false",
             quote_ident(staging),
             quote_ident(template),
             quote_ident(&owner)
         ))
         .context(format!("cloning {template}"))?;
+    open_to_administrator(admin, staging, &owner)?;
     lap.log("clone of the template");
     Ok(())
 }
 
 /// Renames the spare copy to `staging` and puts it in the state a clone starts in:
-/// owned by the environment's owner, open, unlabelled.
+/// owned by the environment's owner, unlabelled, open to the administrator alone.
 fn take_spare(admin: &mut Client, config: &Config, spare: &str, staging: &str) -> Result<()> {
     let (s, t) = (quote_ident(spare), quote_ident(staging));
-    let owner = quote_ident(&role_name(&config.env, "owner"));
-    let taken = admin.batch_execute(&format!(
-        "ALTER DATABASE {s} RENAME TO {t}; ALTER DATABASE {t} OWNER TO {owner};
-         ALTER DATABASE {t} WITH ALLOW_CONNECTIONS true; COMMENT ON DATABASE {t} IS NULL"
-    ));
+    let owner = role_name(&config.env, "owner");
+    let taken = admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {s} RENAME TO {t}; ALTER DATABASE {t} OWNER TO {};
+             COMMENT ON DATABASE {t} IS NULL",
+            quote_ident(&owner)
+        ))
+        .context(format!("taking {spare}"))
+        .and_then(|()| open_to_administrator(admin, staging, &owner));
     if let Err(e) = taken {
         // Renamed or not, it is no longer a spare anyone may trust.
         discard(admin, &config.env, staging);
-        return Err(e).context(format!("taking {spare}"));
+        return Err(e);
     }
     Ok(())
 }
@@ -344,10 +351,14 @@ fn take_spare(admin: &mut Client, config: &Config, spare: &str, staging: &str) -
 fn per_copy(admin: &mut Client, config: &Config, manifest: &Manifest, staging: &str) -> Result<()> {
     let mut lap = Lap::start();
     let done = (|| {
-        admin
-            .batch_execute(&database_grants_sql(&config.env, staging))
-            .context("granting database access")?;
         mark_copy(admin, config, manifest, staging)?;
+        admin
+            .batch_execute(&format!(
+                "{}{}",
+                database_grants_sql(&config.env, staging),
+                build_access_revoked_sql(config, manifest, staging)?
+            ))
+            .context("granting database access")?;
         wait_for_no_sessions(admin, staging, Duration::from_secs(5))?;
         Ok(())
     })();

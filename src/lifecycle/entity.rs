@@ -94,7 +94,8 @@ pub fn recreate_entity_with(
         // login (even acting as the owner group) is held to the forced row-level
         // security, which would hide other tenants' rows from what follows.
         let unforce = true;
-        let mut sessions = open_sessions(lock.client(), config, manifest, &config.database, 1)?;
+        let mut sessions =
+            open_sessions(lock.client(), config, manifest, &config.database, 1, false)?;
         let client = &mut sessions[0];
         let stale = is_stale(client, config, manifest)?;
 

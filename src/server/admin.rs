@@ -191,11 +191,34 @@ pub fn wait_for_no_sessions(
 pub fn create_empty_database(client: &mut Client, database: &str, owner: &str) -> Result<()> {
     client
         .batch_execute(&format!(
-            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8'",
+            "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING 'UTF8' ALLOW_CONNECTIONS false",
             quote_ident(database),
             quote_ident(owner)
         ))
-        .context(format!("creating database {database}"))
+        .context(format!("creating database {database}"))?;
+    open_to_administrator(client, database, owner)
+}
+
+/// Opens a database that was made closed (`ALLOW_CONNECTIONS false`) to the
+/// administrator alone: nobody else may connect, not even the owner group's members
+/// (PUBLIC's default rights are revoked, and so is the owner group's own CONNECT),
+/// until the grants of a finished build say otherwise.
+pub fn open_to_administrator(client: &mut Client, database: &str, owner: &str) -> Result<()> {
+    let db = quote_ident(database);
+    client
+        .batch_execute(&format!(
+            "REVOKE ALL ON DATABASE {db} FROM PUBLIC;
+             REVOKE CONNECT ON DATABASE {db} FROM {owner};
+             DO $ores$ BEGIN
+               IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                 EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', {lit}, current_user);
+               END IF;
+             END $ores$;
+             ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true",
+            owner = quote_ident(owner),
+            lit = crate::config::ident::quote_literal(database),
+        ))
+        .context(format!("closing {database} to everyone but the build"))
 }
 
 /// Drops a database. With other sessions present it refuses (listing them) unless

@@ -30,6 +30,7 @@ mod readme_tables;
 mod retire;
 mod runtime;
 mod safety;
+mod staging_access;
 mod schema_hostile;
 mod schema_isolation;
 mod schema_registry;

@@ -20,13 +20,12 @@
 //! (`build/session_state.rs`).
 
 use crate::build::hidden;
-use crate::build::login::open_sessions;
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
 use crate::build::phases::{finish, prepare, session_setup};
 use crate::build::session_state::{SessionState, cannot_hand_on};
 use crate::build::single::entry::{Row, expand_tree, run_step};
-use crate::build::staging::create_and_fill;
+use crate::build::staging::{build_sessions, create_and_fill};
 use crate::build::{BuildPath, Lap};
 use crate::config::Config;
 use crate::error::{PgContext, Result};
@@ -71,7 +70,7 @@ pub(crate) fn build(
 ) -> Result<()> {
     create_and_fill(admin, config, database, |admin, owner| {
         prepare(config, database, owner, manifest)?;
-        let mut sessions = open_sessions(admin, config, manifest, database, workers.max(1) + 1)?;
+        let mut sessions = build_sessions(admin, config, manifest, database, workers.max(1) + 1)?;
         let mut main = sessions.pop().expect("at least two sessions");
         build_into(config, database, manifest, &mut main, sessions, bulk_seed)
     })

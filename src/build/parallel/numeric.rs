@@ -17,12 +17,11 @@
 //! worker resets its session after every script. What the text cannot show is not
 //! covered: a dependency hidden in dynamic SQL, a setting made inside a function.
 
-use crate::build::login::open_sessions;
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::Scheduler;
 use crate::build::phases::{finish, prepare, session_setup};
 use crate::build::session_state::preludes;
-use crate::build::staging::create_and_fill;
+use crate::build::staging::{build_sessions, create_and_fill};
 use crate::build::statements::execute_each;
 use crate::build::{BuildPath, Lap};
 use crate::config::Config;
@@ -74,7 +73,7 @@ pub(crate) fn build(
             prepare(config, database, owner, manifest)?;
             // One more session than workers: the last transaction's.
             let count = workers.clamp(1, scripts.len().max(1)) + 1;
-            let mut sessions = open_sessions(admin, config, manifest, database, count)?;
+            let mut sessions = build_sessions(admin, config, manifest, database, count)?;
             let last = sessions.pop().expect("at least two sessions");
             let (preludes, deps) = planned
                 .join()

@@ -4,9 +4,8 @@
 pub mod entry;
 pub mod numeric;
 
-use crate::build::login::open_sessions;
 use crate::build::phases::{finish, prepare, session_setup};
-use crate::build::staging::create_and_fill;
+use crate::build::staging::{build_sessions, create_and_fill};
 use crate::build::{BuildPath, Lap};
 use crate::config::Config;
 use crate::error::{PgContext, Result};
@@ -25,7 +24,7 @@ pub(crate) fn build(
     create_and_fill(admin, config, database, |admin, owner| {
         prepare(config, database, owner, manifest)?;
         let mut lap = Lap::start();
-        let mut sessions = open_sessions(admin, config, manifest, database, 1)?;
+        let mut sessions = build_sessions(admin, config, manifest, database, 1)?;
         let client = &mut sessions[0];
         lap.log("the DDL login's session");
         let mut tx = client
