@@ -115,10 +115,13 @@ pub(crate) struct CacheState {
 }
 
 /// The digest of everything a build's result depends on besides the database's own
-/// name: the manifest, this crate (it writes the grants and the record), the server
-/// version (`template0` and the catalogs), the extensions and the versions the server
-/// would install, and the identity (OID) of every role of the environment and of the
-/// administrator. Privileges inside the template refer to roles by OID, so a role
+/// name: the manifest and the tree's settings (its variables among them), every
+/// value the tree reads through a backtick (as a keyed digest, never the value), the
+/// engine's own SQL by content (the code that writes grants, roles, the records and
+/// the access list), this crate's version, the server version (`template0` and the
+/// catalogs), the extensions and the versions the server would install, the
+/// administrator and its kind, and the identity (OID) of every role of the
+/// environment. Privileges inside the template refer to roles by OID, so a role
 /// dropped and created again under the same name must not get a copy whose grants
 /// point at its predecessor.
 pub(crate) fn cache_key(
@@ -134,10 +137,17 @@ pub(crate) fn cache_key(
     // Grants are derived from the registry, not written in the scripts: a changed
     // `ores-sql.toml` changes the database as surely as a changed script.
     text.push_str(&format!("registry {:?}\n", manifest.registry()));
+    text.push_str(&format!("settings {:?}\n", manifest.settings()));
+    text.push_str(&format!("engine {}\n", engine_digest()));
+    for (name, digest) in read_values(config, manifest) {
+        text.push_str(&format!("reads {name} {digest}\n"));
+    }
     let server = admin
         .query_one(
             "SELECT current_setting('server_version'), current_setting('server_version_num'),
-                    current_user::text, (SELECT oid::bigint FROM pg_roles WHERE rolname = current_user)",
+                    current_user::text,
+                    (SELECT oid::bigint || ' ' || rolsuper || rolcreatedb || rolcreaterole
+                       FROM pg_roles WHERE rolname = current_user)",
             &[],
         )
         .context("reading the server version")?;
@@ -146,7 +156,7 @@ pub(crate) fn cache_key(
         server.get::<_, String>(0),
         server.get::<_, String>(1),
         server.get::<_, String>(2),
-        server.get::<_, i64>(3)
+        server.get::<_, String>(3)
     ));
     let mut extensions = manifest.required_extensions(&config.extensions);
     extensions.extend(manifest.settings().optional_extensions.iter().cloned());
@@ -181,6 +191,72 @@ pub(crate) fn cache_key(
         ));
     }
     Ok(hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// The sources of the SQL the engine itself writes into a database (grants, roles
+/// and their memberships, the records, the access list, the build's sessions): a
+/// change to any of them changes what a build makes under the same crate version.
+const ENGINE_SOURCES: [&str; 7] = [
+    include_str!("../server/grants.rs"),
+    include_str!("../server/roles.rs"),
+    include_str!("../build/record.rs"),
+    include_str!("../build/phases.rs"),
+    include_str!("../build/staging.rs"),
+    include_str!("../build/login.rs"),
+    include_str!("../build/hidden.rs"),
+];
+
+/// The digest of [`ENGINE_SOURCES`].
+fn engine_digest() -> &'static str {
+    static DIGEST: once_cell::sync::Lazy<String> = once_cell::sync::Lazy::new(|| {
+        let mut h = Sha256::new();
+        for source in ENGINE_SOURCES {
+            h.update(source.as_bytes());
+            h.update([0]);
+        }
+        hex::encode(h.finalize())
+    });
+    &DIGEST
+}
+
+/// Each name the tree reads through a backtick, with a keyed digest of the value it
+/// would read now (`-` when unset). The key is the administrator's password: the cache
+/// key stands in the template's comment, which every login may read, and a plain
+/// digest of a weak password could be guessed offline. Without an administrator
+/// password the server trusts its local logins, and the digest gives away nothing
+/// that trust does not.
+fn read_values(config: &Config, manifest: &Manifest) -> Vec<(String, String)> {
+    let mut names: Vec<String> = manifest
+        .scripts()
+        .iter()
+        .flat_map(|s| crate::tree::psql::backtick_names(&s.sql))
+        .collect();
+    names.sort();
+    names.dedup();
+    let key = Sha256::digest(
+        format!(
+            "ores-sql cache key\0{}",
+            config.admin_password.as_ref().map_or("", |p| p.expose())
+        )
+        .as_bytes(),
+    );
+    names
+        .into_iter()
+        .map(|name| {
+            let digest = match crate::build::single::entry::lookup_in(config, &name) {
+                None => "-".to_string(),
+                Some(value) => {
+                    let mut h = Sha256::new();
+                    h.update(key);
+                    h.update(name.as_bytes());
+                    h.update([0]);
+                    h.update(value.as_bytes());
+                    hex::encode(h.finalize())
+                }
+            };
+            (name, digest)
+        })
+        .collect()
 }
 
 /// Drops every cached template and spare holding objects or privileges of `roles`:

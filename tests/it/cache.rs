@@ -534,3 +534,91 @@ fn a_database_name_of_the_longest_allowed_length_takes_every_working_copy() {
     wait_for_background();
     assert_eq!(named_after(&config, &name), Vec::<String>::new());
 }
+
+/// An entry tree that keeps what its variable and two values read through
+/// backticks (a login's password, another setting) were when it was built.
+fn reading_tree(greeting: &str) -> tempfile::TempDir {
+    common::tree(&[
+        (
+            "ores-sql.toml",
+            format!("entry = [\"setup.sql\"]\n[variables]\ngreeting = \"{greeting}\"\n").as_str(),
+        ),
+        (
+            "setup.sql",
+            "create table ores_iam_kept_tbl (what text not null, value text);\n\
+             \\set pw `echo \"$ORES_DB_IAM_SERVICE_PASSWORD\"`\n\
+             \\set region `echo \"$ORES_TEST_CACHE_REGION\"`\n\
+             insert into ores_iam_kept_tbl values ('greeting', :'greeting'), ('pw', md5(:'pw')), ('region', :'region');\n",
+        ),
+    ])
+}
+
+fn kept(config: &Config) -> Vec<String> {
+    let mut db = connect_admin_to(config, &config.database).unwrap();
+    common::texts(
+        &mut db,
+        "SELECT what || '=' || value FROM ores_iam_kept_tbl ORDER BY what",
+    )
+}
+
+/// Each input of the result that is not a script (the tree's variables, a password
+/// and another setting the tree reads) is in the cache key: changing any one builds
+/// in full and the new value is what the database holds; nothing changed clones.
+#[test]
+fn every_input_the_tree_reads_is_in_the_cache_key() {
+    // SAFETY: nextest runs each test in a process of its own, before other threads.
+    unsafe { std::env::set_var("ORES_TEST_CACHE_REGION", "north") };
+    let env = ScratchEnv::new("ck").expect("scratch env");
+    let mut config = env.config.clone();
+    config.passwords.insert(
+        "iam_service".into(),
+        ores_sql::Secret::new("first-password"),
+    );
+    let build = |config: &Config, greeting: &str| {
+        let tree = reading_tree(greeting);
+        let m = Manifest::from_dir(tree.path()).unwrap();
+        let report = ores_sql::recreate_with(config, &m, &env.options).unwrap();
+        report.path.as_str().to_string()
+    };
+    build(&config, "hello");
+    assert_eq!(build(&config, "hello"), "cached", "nothing changed");
+    let server = env.config.clone();
+    let md5 = |s: &str| {
+        let mut admin = connect_admin(&server).unwrap();
+        common::texts(&mut admin, &format!("SELECT md5('{s}')"))[0].clone()
+    };
+
+    assert_eq!(build(&config, "bonjour"), "full", "a changed variable");
+    assert_eq!(
+        kept(&config),
+        [
+            "greeting=bonjour",
+            &format!("pw={}", md5("first-password")),
+            "region=north"
+        ]
+    );
+    assert_eq!(build(&config, "bonjour"), "cached");
+
+    config.passwords.insert(
+        "iam_service".into(),
+        ores_sql::Secret::new("rotated-password"),
+    );
+    assert_eq!(build(&config, "bonjour"), "full", "a rotated password");
+    assert_eq!(kept(&config)[1], format!("pw={}", md5("rotated-password")));
+
+    unsafe { std::env::set_var("ORES_TEST_CACHE_REGION", "south") };
+    assert_eq!(build(&config, "bonjour"), "full", "another setting's value");
+    assert_eq!(kept(&config)[2], "region=south");
+    assert_eq!(build(&config, "bonjour"), "cached");
+
+    // The key shows no value, only digests.
+    let template = template_name(&config.database);
+    let mut admin = connect_admin(&config).unwrap();
+    let label = common::texts(
+        &mut admin,
+        &format!(
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = '{template}'"
+        ),
+    );
+    assert!(!label[0].contains("rotated-password") && !label[0].contains("south"));
+}

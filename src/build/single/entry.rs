@@ -30,7 +30,7 @@ use std::path::Path;
 /// read (`tree::psql::readable_by_tree`): the password of the environment's login
 /// role for `ORES_DB_<SUFFIX>_PASSWORD`, from the configuration, else the process
 /// environment.
-fn lookup_in(config: &Config, name: &str) -> Option<String> {
+pub(crate) fn lookup_in(config: &Config, name: &str) -> Option<String> {
     if let Some(suffix) = name
         .strip_prefix("ORES_DB_")
         .and_then(|n| n.strip_suffix("_PASSWORD"))

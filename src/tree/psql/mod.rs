@@ -812,3 +812,26 @@ pub fn readable_by_tree(name: &str) -> bool {
     let role_password = name.starts_with("ORES_DB_") && name.ends_with("_PASSWORD");
     name.starts_with("ORES_") && (role_password || !name.contains("PASSWORD"))
 }
+
+/// The names a text reads through backticks (``echo "$NAME"``, ``echo ${NAME}``),
+/// found by their shape wherever they stand, reached or not: what a cache key must
+/// cover, where reading too many only costs a cache miss.
+pub fn backtick_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (i, _) in text.match_indices("`echo") {
+        let rest = &text[i + "`echo".len()..];
+        let end = rest.find('`').unwrap_or(rest.len());
+        let arg = rest[..end].trim().trim_matches('"');
+        let Some(name) = arg.strip_prefix('$') else {
+            continue;
+        };
+        let name = name.trim_start_matches('{').trim_end_matches('}');
+        if !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
