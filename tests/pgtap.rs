@@ -231,3 +231,51 @@ fn a_file_that_never_finishes_is_ended_at_the_timeout() {
     drop(suite);
     assert_eq!(leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn compass_db_test_prints_pg_prove_lines_json_and_junit_and_exits_by_the_verdict() {
+    let _serial = serial();
+    let dotenv = tempfile::NamedTempFile::new().unwrap();
+    let junit = tempfile::NamedTempFile::new().unwrap();
+    let compass = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_compass"))
+            .env("ORES_DOTENV", dotenv.path())
+            .args(["db", "test", "--sql-dir"])
+            .arg(fixture())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pass = compass(&["pass_test.sql", "--timer"]);
+    let text = String::from_utf8_lossy(&pass.stdout);
+    assert!(pass.status.success(), "{text}");
+    assert!(text.contains("test/pass_test.sql .. ok"), "{text}");
+    assert!(
+        text.contains("Files=1, Tests=4,") && text.contains("Result: PASS"),
+        "{text}"
+    );
+    let junit_path = junit.path().to_str().unwrap();
+    let fail = compass(&[
+        "--json",
+        "--junit",
+        junit_path,
+        "pass_test.sql",
+        "fail_test.sql",
+    ]);
+    assert_eq!(fail.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&fail.stdout).expect("one JSON document");
+    assert_eq!(json["result"], "FAIL");
+    assert_eq!(json["files"][0]["verdict"], "pass");
+    assert_eq!(json["files"][1]["verdict"], "fail");
+    assert_eq!(json["files"][1]["tap"]["tests"][1]["ok"], false);
+    let xml = std::fs::read_to_string(junit.path()).unwrap();
+    assert!(
+        xml.contains("<testsuites name=\"pgtap\" tests=\"7\" failures=\"2\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"2 - arithmetic is wrong\">\n      <failure"),
+        "{xml}"
+    );
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
