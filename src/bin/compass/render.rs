@@ -390,7 +390,7 @@ pub fn test_summary(report: &PgTapReport, timer: bool) -> String {
     let mut out = String::new();
     if timer {
         let mut files: Vec<&FileReport> = report.files.iter().collect();
-        files.sort_by(|a, b| b.elapsed_ms.cmp(&a.elapsed_ms));
+        files.sort_by_key(|f| std::cmp::Reverse(f.elapsed_ms));
         out.push_str("\nSlowest first:\n");
         for f in files {
             let _ = writeln!(out, "{:>8} ms  {}", f.elapsed_ms, f.file);
