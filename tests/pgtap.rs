@@ -71,12 +71,23 @@ fn tap_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         .collect()
 }
 
-/// What `pg_prove -v` says of one file run on `copy`: its TAP lines and verdict.
-fn pg_prove(copy: &ores_sql::testing::pgtap::TestCopy, file: &str) -> (Vec<String>, Verdict) {
-    let out = Command::new("pg_prove")
+/// What `pg_prove -v` says of one file of `root`'s tests (relative to the tree
+/// root) run on `copy`: its TAP lines and verdict. Connection settings go by
+/// environment, never a password on the command line.
+fn pg_prove(
+    copy: &ores_sql::testing::pgtap::TestCopy,
+    root: &Path,
+    file: &str,
+) -> (Vec<String>, Verdict) {
+    let path = root.join(file);
+    let mut cmd = Command::new("pg_prove");
+    for (name, value) in copy.psql_variables() {
+        cmd.arg("--set").arg(format!("{name}={value}"));
+    }
+    let out = cmd
         .arg("-v")
-        .arg(Path::new(file).file_name().unwrap())
-        .current_dir(fixture().join("test"))
+        .arg(path.file_name().unwrap())
+        .current_dir(path.parent().unwrap())
         .envs(copy.pg_env())
         .env_remove("PGPASSWORD")
         .output()
@@ -126,7 +137,7 @@ fn every_fixture_gets_pg_proves_lines_and_verdict_on_its_own_copy() {
     );
     for file in &report.files {
         let copy = suite.copy().expect("copy");
-        let (lines, verdict) = pg_prove(&copy, &file.file);
+        let (lines, verdict) = pg_prove(&copy, &fixture(), &file.file);
         assert_eq!(
             tap_lines(file.lines.iter().map(String::as_str)),
             lines,
@@ -277,5 +288,42 @@ fn compass_db_test_prints_pg_prove_lines_json_and_junit_and_exits_by_the_verdict
         xml.contains("name=\"2 - arithmetic is wrong\">\n      <failure"),
         "{xml}"
     );
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn our_trees_suite_passes_and_agrees_with_pg_prove() {
+    let _serial = serial();
+    // sql/test/*_test.sql, compiled in: versioning, ORE01-ORE03, row-level security
+    // per tenant, each service's rights, the resets.
+    let suite = PgTapSuite::open(None).expect("suite");
+    let report = suite.run(&PgTapOptions::default()).expect("run");
+    assert!(report.passed(), "{report:#?}");
+    let files: Vec<&str> = report.files.iter().map(|f| f.file.as_str()).collect();
+    for expected in [
+        "errors",
+        "resets",
+        "service_rights",
+        "tenancy",
+        "versioning",
+    ] {
+        assert!(
+            files.contains(&format!("test/{expected}_test.sql").as_str()),
+            "{files:?}"
+        );
+    }
+    let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    for file in &report.files {
+        let copy = suite.copy().expect("copy");
+        let (lines, verdict) = pg_prove(&copy, &sql, &file.file);
+        assert_eq!(
+            tap_lines(file.lines.iter().map(String::as_str)),
+            lines,
+            "{}",
+            file.file
+        );
+        assert_eq!(verdict, Verdict::Pass, "{}", file.file);
+    }
+    drop(suite);
     assert_eq!(leftovers(), Vec::<String>::new());
 }

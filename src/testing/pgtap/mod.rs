@@ -240,10 +240,16 @@ impl PgTapSuite {
             let made = self.make_copy(&mut admin, &name);
             self.harness.give_back(admin);
             made?;
+            let variables = crate::tree::entry::engine_variables(
+                self.tree.manifest().settings(),
+                &self.key.label(),
+                &name,
+            );
             Ok(TestCopy {
                 name,
                 harness: self.harness.clone(),
                 config: self.config(),
+                variables,
             })
         })
     }
@@ -401,6 +407,7 @@ pub struct TestCopy {
     name: String,
     harness: Arc<Harness>,
     config: Config,
+    variables: std::collections::BTreeMap<String, String>,
 }
 
 impl TestCopy {
@@ -418,6 +425,14 @@ impl TestCopy {
             ("PGUSER", self.config.admin_user.clone()),
             ("PGDATABASE", self.name.clone()),
         ]
+    }
+}
+
+impl TestCopy {
+    /// The psql variables a test file sees (`:"iam_service_user"`, `:'db_name'`,
+    /// ...), the build's own, for `psql --set` or `pg_prove --set`.
+    pub fn psql_variables(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.variables
     }
 }
 

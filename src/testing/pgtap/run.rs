@@ -121,16 +121,33 @@ fn run_step(
             Ok(None)
         }
         Action::Gset { query, .. } => {
+            // psql sends each finished statement as it reads it, so only the last
+            // one is `\gset`'s; those before it print as usual.
+            let spans = statement_spans(query);
+            let (last, before) = match spans.split_last() {
+                Some((last, before)) => (&query[last.range.clone()], before),
+                None => (query.as_str(), &[][..]),
+            };
+            if let Some(end) = before.last().map(|s| s.range.end) {
+                let sql = Action::Sql(query[..end].to_string());
+                let earlier = Step {
+                    action: sql,
+                    ..step.clone()
+                };
+                run_step(client, &earlier, path, out)?;
+            }
             let messages = client
-                .simple_query(query)
-                .map_err(|e| at(failure_in(path, query, &e)))?;
-            let rows: Vec<_> = messages
-                .iter()
-                .filter_map(|m| match m {
-                    SimpleQueryMessage::Row(r) => Some(r),
-                    _ => None,
-                })
-                .collect();
+                .simple_query(last)
+                .map_err(|e| at(failure_in(path, last, &e)))?;
+            // The rows of the last statement, as psql's \gset sees them.
+            let mut rows = Vec::new();
+            for m in &messages {
+                match m {
+                    SimpleQueryMessage::RowDescription(_) => rows.clear(),
+                    SimpleQueryMessage::Row(r) => rows.push(r),
+                    _ => {}
+                }
+            }
             let [row] = rows.as_slice() else {
                 return Err(Error::Psql(PsqlError {
                     path: path.to_string(),
