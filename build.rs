@@ -121,6 +121,7 @@ fn main() {
         "pub(crate) const COMPILED_SCHEMA_HASH: &str = {hash:?};"
     )
     .unwrap();
+    test_files_code(&mut code, &root, &tree.tests.dir);
 
     std::fs::write(out_dir.join("manifest.rs"), code).expect("write manifest.rs");
 }
@@ -266,6 +267,34 @@ fn entry_rows(
     let rows = closure.files.iter().filter(|f| !f.data).map(row).collect();
     let data = closure.files.iter().filter(|f| f.data).map(row).collect();
     (rows, data, hash)
+}
+
+/// `COMPILED_TEST_FILES`: every file under the tests folder (`[tests] dir`), by its
+/// path relative to the tree root, so `compass db test` runs the suite without the
+/// checkout. They are not scripts of the build: no static rule, no schema hash (a
+/// test may `BEGIN` and `ROLLBACK`, which the build refuses).
+fn test_files_code(code: &mut String, root: &Path, dir: &str) {
+    code.push_str("pub(crate) static COMPILED_TEST_FILES: &[(&str, &str)] = &[\n");
+    let base = root.join(dir);
+    if base.is_dir() {
+        for entry in walkdir::WalkDir::new(&base).sort_by_file_name() {
+            let entry = entry.unwrap_or_else(|e| fail(&format!("sql/{dir}: {e}")));
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(root).expect("under the root");
+            let key = rel.to_string_lossy().replace('\\', "/");
+            // Read inside the tree like every script: no symlink out of it.
+            boundary::read_in_tree(root, rel).unwrap_or_else(|e| fail(&format!("sql/{key}: {e}")));
+            writeln!(
+                code,
+                "    ({key:?}, include_str!({:?})),",
+                entry.path().display().to_string()
+            )
+            .unwrap();
+        }
+    }
+    code.push_str("];\n");
 }
 
 /// A file of the tree's root that may be absent, read inside the tree like every

@@ -13,6 +13,7 @@ pub mod attribute;
 mod cluster;
 pub mod names;
 pub mod owner;
+pub mod pgtap;
 pub mod pool;
 pub mod template;
 // The benchmark's and the scale tests' schema generator: tooling of this repository

@@ -141,7 +141,13 @@ pub fn closure(root: &Path, label: &str, settings: &TreeSettings) -> Result<Entr
             continue;
         };
         let rel = rel.to_string_lossy().replace('\\', "/");
-        if entry.file_type().is_file() && rel.ends_with(".sql") && !expansion.files.contains(&rel) {
+        // The test files are read by `compass db test`, never by the build.
+        let test_file = rel.starts_with(&format!("{}/", settings.tests.dir));
+        if entry.file_type().is_file()
+            && rel.ends_with(".sql")
+            && !test_file
+            && !expansion.files.contains(&rel)
+        {
             unreached.push(rel);
         }
     }

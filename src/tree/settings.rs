@@ -54,6 +54,18 @@ struct Raw {
     components: Option<RawComponents>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    tests: Option<RawTests>,
+}
+
+/// `[tests]`: the tree's pgTAP suite (`compass db test`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTests {
+    dir: Option<String>,
+    pattern: Option<String>,
+    setup: Option<Vec<String>>,
+    role: Option<String>,
+    extensions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -119,6 +131,73 @@ pub struct TreeSettings {
     pub provisioner_components: Vec<String>,
     /// Extra psql variables and their defaults (`{env}` not yet substituted).
     pub variables: BTreeMap<String, String>,
+    /// Its pgTAP suite (`[tests]`), the defaults when the file has no such table.
+    pub tests: TestSettings,
+}
+
+/// Who runs a tree's test files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestRole {
+    /// The administrative login, as `pg_prove` run by the administrator would.
+    Admin,
+    /// A login user by stem: `ores_<env>_<stem>_user`.
+    LoginUser(String),
+    /// A service's login by name: `ores_<env>_<name>_service`.
+    Service(String),
+}
+
+/// `[tests]`: where a tree's pgTAP files are and how they run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestSettings {
+    /// Folder of the test files, relative to the tree root (default `test`).
+    pub dir: String,
+    /// File-name pattern of a test file inside `dir` (`*` and `?`; default `*_test.sql`).
+    pub pattern: String,
+    /// Scripts run once on the test template after the build, relative to `dir`, as
+    /// the DDL login. Default: none without a `[tests]` table, `["test.sql"]` with one.
+    pub setup: Vec<String>,
+    /// Who runs the test files (default: the administrator).
+    pub role: TestRole,
+    /// Extensions the administrator installs on the test template before the setup
+    /// (default `["pgtap"]`): pgTAP is not a trusted extension, so the DDL login
+    /// cannot install it itself.
+    pub extensions: Vec<String>,
+}
+
+/// The `[tests]` defaults.
+pub const DEFAULT_TEST_DIR: &str = "test";
+/// The default test-file pattern.
+pub const DEFAULT_TEST_PATTERN: &str = "*_test.sql";
+/// The default setup script of a `[tests]` table that names none.
+pub const DEFAULT_TEST_SETUP: &str = "test.sql";
+
+impl Default for TestSettings {
+    fn default() -> TestSettings {
+        TestSettings {
+            dir: DEFAULT_TEST_DIR.into(),
+            pattern: DEFAULT_TEST_PATTERN.into(),
+            setup: Vec::new(),
+            role: TestRole::Admin,
+            extensions: vec!["pgtap".into()],
+        }
+    }
+}
+
+impl TestSettings {
+    /// Whether `name` (a file name, no folder) is a test file by `pattern`.
+    pub fn matches(&self, name: &str) -> bool {
+        glob_match(self.pattern.as_bytes(), name.as_bytes())
+    }
+}
+
+/// `*` (any run) and `?` (one character) against a file name.
+fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|i| glob_match(rest, &name[i..])),
+        Some((b'?', rest)) => !name.is_empty() && glob_match(rest, &name[1..]),
+        Some((c, rest)) => name.first() == Some(c) && glob_match(rest, &name[1..]),
+    }
 }
 
 impl Default for TreeSettings {
@@ -193,6 +272,7 @@ impl TreeSettings {
         let (function_components, provisioner_components) = components(raw.components)?;
         let services = services(raw.services, &function_components, &provisioner_components)?;
         check_variables(&raw.variables, &login_users, &services)?;
+        let tests = tests(raw.tests, &login_users, &services)?;
         Ok(TreeSettings {
             entry: raw.entry,
             strict: raw.strict,
@@ -203,6 +283,7 @@ impl TreeSettings {
             function_components,
             provisioner_components,
             variables: raw.variables,
+            tests,
         })
     }
 
@@ -440,6 +521,91 @@ fn check_variables(
     Ok(())
 }
 
+/// `[tests]`: a folder and setup scripts inside the tree, a pattern, a role the tree
+/// has, plain extension names.
+fn tests(
+    raw: Option<RawTests>,
+    login_users: &[(String, String)],
+    services: &[ServiceDecl],
+) -> Result<TestSettings, Fault> {
+    let Some(raw) = raw else {
+        return Ok(TestSettings::default());
+    };
+    let mut t = TestSettings {
+        setup: vec![DEFAULT_TEST_SETUP.into()],
+        ..TestSettings::default()
+    };
+    let inside = |key: &str, v: &str| -> Result<(), Fault> {
+        let climbs = v.split(['/', '\\']).any(|p| p == "..");
+        if v.trim().is_empty() || v.starts_with('/') || climbs {
+            return Err((
+                Some(format!("{key} =")),
+                format!("[tests] {key}: {v:?} must be a relative path inside the tree"),
+            ));
+        }
+        Ok(())
+    };
+    if let Some(dir) = raw.dir {
+        inside("dir", &dir)?;
+        t.dir = dir.trim_end_matches('/').to_string();
+    }
+    if let Some(pattern) = raw.pattern {
+        if pattern.is_empty() || pattern.contains('/') {
+            return Err((
+                Some("pattern =".into()),
+                format!("[tests] pattern: {pattern:?} must be a file-name pattern (no folder)"),
+            ));
+        }
+        t.pattern = pattern;
+    }
+    if let Some(setup) = raw.setup {
+        for s in &setup {
+            inside("setup", s)?;
+        }
+        t.setup = setup;
+    }
+    if let Some(role) = raw.role {
+        t.role = test_role(&role, login_users, services)?;
+    }
+    if let Some(extensions) = raw.extensions {
+        for e in &extensions {
+            plain("extension", e)?;
+        }
+        t.extensions = extensions;
+    }
+    Ok(t)
+}
+
+/// `[tests] role`: `admin`, a login user stem, or `<service>_service`.
+fn test_role(
+    role: &str,
+    login_users: &[(String, String)],
+    services: &[ServiceDecl],
+) -> Result<TestRole, Fault> {
+    if role == "admin" {
+        return Ok(TestRole::Admin);
+    }
+    if login_users.iter().any(|(stem, _)| stem == role) {
+        return Ok(TestRole::LoginUser(role.to_string()));
+    }
+    if let Some(name) = role.strip_suffix("_service")
+        && services.iter().any(|s| s.name == name)
+    {
+        return Ok(TestRole::Service(name.to_string()));
+    }
+    Err((
+        quoted(role),
+        format!(
+            "[tests] role {role:?} is not `admin`, a login user ({}) or `<service>_service`",
+            login_users
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}
+
 /// The first line of `text` containing `needle` outside a comment, or 0.
 fn line_mentioning(text: &str, needle: &str) -> usize {
     text.lines()
@@ -492,6 +658,39 @@ compute_wrapper_user = "ores_{env}_compute_wrapper"
         assert_eq!(s.services[1].writes, ["refdata"]);
         assert_eq!(s.optional_extensions, ["pgtap"]);
         assert!(s.known_components().contains(&"synthetic"));
+    }
+
+    #[test]
+    fn the_tests_table_reads_and_defaults() {
+        let none = TreeSettings::parse("", "t.toml").unwrap().tests;
+        assert_eq!(none, TestSettings::default());
+        assert!(none.setup.is_empty());
+        assert!(none.matches("versioning_test.sql") && !none.matches("test.sql"));
+        let empty = TreeSettings::parse("[tests]\n", "t.toml").unwrap().tests;
+        assert_eq!(empty.setup, ["test.sql"]);
+        assert_eq!(empty.extensions, ["pgtap"]);
+        let full = TreeSettings::parse(
+            "[[services]]\nname = \"iam\"\nowns = [\"iam\"]\n[tests]\ndir = \"t/\"\npattern = \"t?_*.sql\"\nsetup = []\nrole = \"iam_service\"\nextensions = []\n",
+            "t.toml",
+        )
+        .unwrap()
+        .tests;
+        assert_eq!(full.dir, "t");
+        assert!(full.matches("t1_a.sql") && !full.matches("t12.sql"));
+        assert_eq!(full.role, TestRole::Service("iam".into()));
+        let user = TreeSettings::parse("[tests]\nrole = \"test_dml\"\n", "t.toml").unwrap();
+        assert_eq!(user.tests.role, TestRole::LoginUser("test_dml".into()));
+        for (text, line, needle) in [
+            ("[tests]\nrole = \"nobody\"\n", 2, "is not `admin`"),
+            ("[tests]\ndir = \"../x\"\n", 2, "inside the tree"),
+            ("[tests]\nsetup = [\"/etc/x.sql\"]\n", 2, "inside the tree"),
+            ("[tests]\npattern = \"a/*.sql\"\n", 2, "no folder"),
+            ("[tests]\nfiles = 1\n", 2, "unknown field"),
+        ] {
+            let e = TreeSettings::parse(text, "t.toml").unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
     }
 
     #[test]

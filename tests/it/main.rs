@@ -25,6 +25,7 @@ mod lifecycle;
 mod managed;
 mod manifest;
 mod parallel;
+mod pgtap;
 mod psql_subset;
 mod readme_tables;
 mod retire;

@@ -243,6 +243,10 @@ pub enum Db {
         #[command(flatten)]
         target: Target,
     },
+    /// Run the tree's pgTAP tests (`[tests]` in its ores-sql.toml), each file on a
+    /// fresh copy of the tree's test template (never an environment's database),
+    /// several at once; `-v`/`--verbose` prints every TAP line.
+    Test(TestArgs),
 }
 
 #[derive(Subcommand)]
@@ -281,4 +285,35 @@ pub enum EnvCmd {
         #[arg(long, value_name = "DIR")]
         sql_dir: Option<PathBuf>,
     },
+}
+
+/// `compass db test`.
+#[derive(Args)]
+pub struct TestArgs {
+    /// Test files to run (relative to the tree root or its tests folder); default:
+    /// every file of the tests folder matching `[tests] pattern`.
+    #[arg(value_name = "FILES")]
+    pub files: Vec<String>,
+    /// Test the tree in this directory (its `[tests]` folder is read now) instead of
+    /// the one compiled in.
+    #[arg(long, value_name = "DIR")]
+    pub sql_dir: Option<PathBuf>,
+    /// Files run at once (default: the machine's cores).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Seconds a file may run before its session is ended and it counts as an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Keep the copy a failing file ran on and print how to connect to it.
+    #[arg(long)]
+    pub keep_failed: bool,
+    /// Print each file's time, slowest first.
+    #[arg(long)]
+    pub timer: bool,
+    /// Also write the results as JUnit XML to FILE (what CI systems read).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print JSON instead of text (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }

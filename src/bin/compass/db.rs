@@ -1,6 +1,6 @@
 //! `compass db ...`: one environment's database.
 
-use crate::cli::{Db, Guard, Target, Yes};
+use crate::cli::{Db, Guard, Target, TestArgs, Yes};
 use crate::render;
 use crate::ui::{Refusal, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
@@ -84,6 +84,7 @@ pub fn run(command: Db) -> Outcome {
             yes,
             target,
         } => recreate_entity(entity, force, list, sql_dir, yes, target),
+        Db::Test(args) => test(args),
     }
 }
 
@@ -345,4 +346,43 @@ fn recreate_entity(
     )?;
     print!("{}", render::entity(&report, &config.database));
     Ok(())
+}
+
+fn test(args: TestArgs) -> Outcome {
+    use ores_sql::testing::pgtap::{PgTapOptions, PgTapSuite};
+    let mut options = PgTapOptions {
+        files: args.files,
+        timeout: std::time::Duration::from_secs(args.timeout),
+        keep_failed: args.keep_failed,
+        ..PgTapOptions::default()
+    };
+    if let Some(n) = args.jobs {
+        options.jobs = n.into();
+    }
+    // The global -v/--verbose turns the logger to info; then every TAP line shows.
+    let verbose = log::log_enabled!(log::Level::Info);
+    let suite = PgTapSuite::open(args.sql_dir.as_deref())?;
+    let json = args.json;
+    let report = suite.run_with(&options, &|file| {
+        if !json {
+            print!("{}", render::test_file(file, verbose));
+        }
+    })?;
+    drop(suite);
+    if let Some(path) = &args.junit {
+        std::fs::write(path, render::junit(&report)).map_err(|source| Error::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        })?;
+    }
+    if json {
+        render::json(&report);
+    } else {
+        print!("{}", render::test_summary(&report, args.timer));
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Failure::Reported)
+    }
 }

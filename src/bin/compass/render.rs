@@ -6,6 +6,7 @@ use ores_sql::config::configure::Configured;
 use ores_sql::config::envfile::{self, EnvCheck, Format};
 use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State, Status};
 use ores_sql::lifecycle::entity::EntityReport;
+use ores_sql::testing::pgtap::{Directive, FileReport, PgTapReport, Verdict};
 use ores_sql::{BuildInfo, BuildReport, Config, Manifest, TeardownReport};
 use std::fmt::Write;
 
@@ -340,4 +341,171 @@ pub fn configured(written: &Configured) -> String {
         written.password_keys.len(),
         written.password_keys.join(", ")
     )
+}
+
+/// A file's line as pg_prove prints it (`file .. ok`, `Failed 1/3 subtests`), with
+/// every output line before it when `verbose`, and the error or kept copy after it.
+pub fn test_file(file: &FileReport, verbose: bool) -> String {
+    let mut out = format!("{} .. ", file.file);
+    if verbose {
+        out.push('\n');
+        for line in &file.lines {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let tap = &file.tap;
+    let status = match (file.verdict, &tap.skip_all) {
+        (Verdict::Pass, Some(reason)) => format!("skipped: {reason}"),
+        (Verdict::Pass, None) => "ok".to_string(),
+        _ if tap.failed() > 0 => format!("Failed {}/{} subtests", tap.failed(), tap.tests.len()),
+        _ => format!(
+            "Failed {}/{} subtests",
+            tap.planned
+                .unwrap_or(0)
+                .saturating_sub(tap.tests.len())
+                .max(1),
+            tap.planned.unwrap_or(tap.tests.len())
+        ),
+    };
+    let _ = writeln!(out, "{status} ({} ms)", file.elapsed_ms);
+    for problem in &tap.parse_errors {
+        let _ = writeln!(out, "  Parse errors: {problem}");
+    }
+    if let Some(e) = &file.error {
+        let _ = writeln!(out, "  Error: {e}");
+    }
+    if let Some(kept) = &file.kept {
+        let _ = writeln!(
+            out,
+            "  kept {}; connect with {} (drop it with DROP DATABASE {} WITH (FORCE))",
+            kept.database, kept.connect, kept.database
+        );
+    }
+    out
+}
+
+/// The end of a run: the failed files, the timings when asked, and pg_prove's
+/// `Files=N, Tests=M, ...` and `Result:` lines.
+pub fn test_summary(report: &PgTapReport, timer: bool) -> String {
+    let mut out = String::new();
+    if timer {
+        let mut files: Vec<&FileReport> = report.files.iter().collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.elapsed_ms));
+        out.push_str("\nSlowest first:\n");
+        for f in files {
+            let _ = writeln!(out, "{:>8} ms  {}", f.elapsed_ms, f.file);
+        }
+    }
+    let failed: Vec<&FileReport> = report
+        .files
+        .iter()
+        .filter(|f| f.verdict != Verdict::Pass)
+        .collect();
+    if failed.is_empty() {
+        out.push_str("All tests successful.\n");
+    } else {
+        out.push_str("\nTest Summary Report\n-------------------\n");
+        for f in failed {
+            let failed_numbers: Vec<String> = f
+                .tap
+                .tests
+                .iter()
+                .filter(|t| t.failed())
+                .map(|t| t.number.to_string())
+                .collect();
+            let _ = writeln!(
+                out,
+                "{} ({:?}: Tests: {} Failed: {})",
+                f.file,
+                f.verdict,
+                f.tap.tests.len(),
+                f.tap.failed()
+            );
+            if !failed_numbers.is_empty() {
+                let _ = writeln!(out, "  Failed tests: {}", failed_numbers.join(", "));
+            }
+        }
+    }
+    let _ = writeln!(out, "{}", report.summary());
+    out
+}
+
+/// The run as JUnit XML: one `testsuite` per file, one `testcase` per test line, a
+/// `failure` for a failed test and an `error` for a file that errored or broke its
+/// plan (GitLab, Jenkins and GitHub's test reporters read this shape).
+pub fn junit(report: &PgTapReport) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"pgtap\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+        report.tests,
+        report.failed_tests,
+        report.elapsed_ms as f64 / 1000.0
+    );
+    for f in &report.files {
+        let broken = f.error.iter().chain(&f.tap.parse_errors).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
+            esc(&f.file),
+            f.tap.tests.len(),
+            f.tap.failed(),
+            broken,
+            f.elapsed_ms as f64 / 1000.0
+        );
+        for t in &f.tap.tests {
+            let name = if t.description.is_empty() {
+                format!("test {}", t.number)
+            } else {
+                format!("{} - {}", t.number, t.description)
+            };
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\"",
+                esc(&f.file),
+                esc(&name)
+            );
+            if t.failed() {
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"not ok\"/>\n    </testcase>"
+                );
+            } else if let Some(Directive::Skip(reason)) = &t.directive {
+                let _ = writeln!(
+                    out,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    esc(reason)
+                );
+            } else {
+                out.push_str("/>\n");
+            }
+        }
+        if broken > 0 {
+            let message: Vec<&str> = f
+                .error
+                .iter()
+                .chain(&f.tap.parse_errors)
+                .map(String::as_str)
+                .collect();
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{}\" name=\"(file)\">\n      <error message=\"{}\"/>\n    </testcase>",
+                esc(&f.file),
+                esc(&message.join("; "))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "    <system-out>{}</system-out>\n  </testsuite>",
+            esc(&f.lines.join("\n"))
+        );
+    }
+    out.push_str("</testsuites>\n");
+    out
 }

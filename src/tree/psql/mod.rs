@@ -134,9 +134,34 @@ pub fn expand_with(
     lookup: &dyn Fn(&str) -> Option<String>,
     sink: Option<Sink<'_>>,
 ) -> Result<Expansion, PsqlError> {
+    expand_in(read, entries, variables, lookup, sink, false)
+}
+
+/// [`expand_with`] for a test file (`compass db test`): a test runs in a session of
+/// its own, as under psql, so it may control its transaction (`BEGIN` ... `ROLLBACK`
+/// is how pgTAP tests are written). Nothing else is relaxed.
+pub fn expand_session(
+    read: Reader<'_>,
+    entries: &[&str],
+    variables: BTreeMap<String, String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sink: Option<Sink<'_>>,
+) -> Result<Expansion, PsqlError> {
+    expand_in(read, entries, variables, lookup, sink, true)
+}
+
+fn expand_in(
+    read: Reader<'_>,
+    entries: &[&str],
+    variables: BTreeMap<String, String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    sink: Option<Sink<'_>>,
+    own_session: bool,
+) -> Result<Expansion, PsqlError> {
     let mut run = Run {
         read,
         lookup,
+        own_session,
         out: Expansion {
             variables,
             ..Expansion::default()
@@ -161,6 +186,8 @@ pub fn expand_with(
 
 struct Run<'a, 's> {
     read: Reader<'a>,
+    /// A test file's own session: transaction control is the file's business.
+    own_session: bool,
     lookup: &'a dyn Fn(&str) -> Option<String>,
     out: Expansion,
     seen: HashSet<PathBuf>,
@@ -599,7 +626,11 @@ impl Run<'_, '_> {
             Action::Copy { statement, .. } => statement,
             Action::Echo(_) => "",
         };
-        if let Some((line, what)) = transaction_control(sql).into_iter().next() {
+        if let Some((line, what)) = transaction_control(sql)
+            .into_iter()
+            .next()
+            .filter(|_| !self.own_session)
+        {
             return Err(PsqlError {
                 path: step.path.clone(),
                 line: step.line + line - 1,
