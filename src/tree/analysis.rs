@@ -28,8 +28,10 @@ pub struct Analysis {
     kinds: Vec<UnitKind>,
     words: Vec<HashSet<String>>,
     defs: Vec<HashSet<String>>,
-    /// The tables a unit can touch; computed only for the kinds whose rule reads it.
+    /// The tables and sequences a unit can touch; computed only for the kinds whose
+    /// rule reads it.
     reach: Vec<HashSet<String>>,
+    /// Every table and sequence defined so far.
     tables: HashSet<String>,
     definers: HashMap<String, Vec<usize>>,
 }
@@ -46,13 +48,10 @@ impl Analysis {
     ///   their order when the tables they reach overlap.
     pub fn add(&mut self, sql: &str, kind: UnitKind) -> Vec<usize> {
         let j = self.words.len();
-        let defs_j = match kind {
-            UnitKind::Populate => HashSet::new(),
-            UnitKind::Create | UnitKind::Stream => defined_names(sql, false),
-        };
-        if kind != UnitKind::Populate {
-            self.tables.extend(defined_names(sql, true));
-        }
+        // A populate script may define a table too (`SELECT ... INTO`): what it makes
+        // is state later scripts reach, though populate scripts order by reach alone.
+        let defs_j = defined_names(sql, false);
+        self.tables.extend(defined_names(sql, true));
         for d in &defs_j {
             self.definers.entry(d.clone()).or_default().push(j);
         }
@@ -127,8 +126,71 @@ pub fn words(sql: &str) -> HashSet<String> {
     out
 }
 
-/// Names a script's `CREATE` statements make (tables only, if `tables_only`).
-pub fn defined_names(sql: &str, tables_only: bool) -> HashSet<String> {
+/// Names a script's statements make: `CREATE <kind> name`, `SELECT ... INTO name`
+/// (a new table), `ALTER <kind> old RENAME TO name`. With `state_only`, only the
+/// relations that hold state a later unit can see: tables and sequences (two tables
+/// drawing ids from one sequence must keep their order, or the ids interleave).
+pub fn defined_names(sql: &str, state_only: bool) -> HashSet<String> {
+    let toks: Vec<Tok> = lex_spans(sql).into_iter().map(|(t, _, _)| t).collect();
+    let mut out = HashSet::new();
+    for st in toks.split(|t| *t == Tok::Semi) {
+        let word = |i: usize| match st.get(i) {
+            Some(Tok::Word(w)) => Some(w.as_str()),
+            _ => None,
+        };
+        let defined = match word(0) {
+            Some("create") => created(st),
+            Some("select") => selected_into(st),
+            Some("alter") => renamed(st),
+            _ => None,
+        };
+        if let Some((kind, name)) = defined
+            && (!state_only || STATEFUL.contains(&kind))
+        {
+            out.insert(name);
+        }
+    }
+    out
+}
+
+const STATEFUL: &[&str] = &["table", "sequence"];
+
+const KINDS: &[&str] = &[
+    "table",
+    "view",
+    "function",
+    "procedure",
+    "type",
+    "domain",
+    "sequence",
+    "index",
+    "aggregate",
+    "schema",
+];
+
+fn word_at(st: &[Tok], i: usize) -> Option<&str> {
+    match st.get(i) {
+        Some(Tok::Word(w)) => Some(w.as_str()),
+        _ => None,
+    }
+}
+
+/// The last part of the possibly qualified name starting at `i`.
+fn name_at(st: &[Tok], mut i: usize) -> Option<String> {
+    let mut name = None;
+    while let Some(Tok::Word(w) | Tok::Quoted(w)) = st.get(i) {
+        name = Some(w.clone());
+        if st.get(i + 1) == Some(&Tok::Punct('.')) {
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    name
+}
+
+/// `CREATE [modifiers] <kind> [IF NOT EXISTS | CONCURRENTLY] name`.
+fn created(st: &[Tok]) -> Option<(&'static str, String)> {
     const MODIFIERS: &[&str] = &[
         "or",
         "replace",
@@ -141,55 +203,53 @@ pub fn defined_names(sql: &str, tables_only: bool) -> HashSet<String> {
         "recursive",
         "materialized",
     ];
-    const KINDS: &[&str] = &[
-        "table",
-        "view",
-        "function",
-        "procedure",
-        "type",
-        "domain",
-        "sequence",
-        "index",
-        "aggregate",
-        "schema",
-    ];
-    let toks: Vec<Tok> = lex_spans(sql).into_iter().map(|(t, _, _)| t).collect();
-    let mut out = HashSet::new();
-    for st in toks.split(|t| *t == Tok::Semi) {
-        let word = |i: usize| match st.get(i) {
-            Some(Tok::Word(w)) => Some(w.as_str()),
-            _ => None,
-        };
-        if word(0) != Some("create") {
-            continue;
-        }
-        let mut i = 1;
-        while word(i).is_some_and(|w| MODIFIERS.contains(&w)) {
-            i += 1;
-        }
-        let Some(kind) = word(i).filter(|w| KINDS.contains(w)) else {
-            continue;
-        };
-        if tables_only && kind != "table" {
-            continue;
-        }
+    let mut i = 1;
+    while word_at(st, i).is_some_and(|w| MODIFIERS.contains(&w)) {
         i += 1;
-        while word(i).is_some_and(|w| ["if", "not", "exists", "concurrently"].contains(&w)) {
-            i += 1;
-        }
-        // The last part of a possibly qualified name.
-        let mut name = None;
-        while let Some(Tok::Word(w) | Tok::Quoted(w)) = st.get(i) {
-            name = Some(w.clone());
-            if st.get(i + 1) == Some(&Tok::Punct('.')) {
-                i += 2;
-            } else {
-                break;
-            }
-        }
-        if let Some(n) = name {
-            out.insert(n);
-        }
     }
-    out
+    let kind = KINDS.iter().find(|k| word_at(st, i) == Some(**k))?;
+    i += 1;
+    while word_at(st, i).is_some_and(|w| ["if", "not", "exists", "concurrently"].contains(&w)) {
+        i += 1;
+    }
+    Some((kind, name_at(st, i)?))
+}
+
+/// `SELECT ... INTO [TEMP | UNLOGGED] [TABLE] name ...`, which creates a table.
+fn selected_into(st: &[Tok]) -> Option<(&'static str, String)> {
+    let mut i = (1..st.len()).find(|&i| word_at(st, i) == Some("into"))? + 1;
+    while word_at(st, i).is_some_and(|w| ["temporary", "temp", "unlogged", "table"].contains(&w)) {
+        i += 1;
+    }
+    Some(("table", name_at(st, i)?))
+}
+
+/// `ALTER <kind> [IF EXISTS] old RENAME TO name`: a relation under a new name (a
+/// column's or a constraint's rename, `RENAME x TO y`, defines nothing).
+fn renamed(st: &[Tok]) -> Option<(&'static str, String)> {
+    let kind = KINDS.iter().find(|k| word_at(st, 1) == Some(**k))?;
+    let at = (2..st.len()).find(|&i| word_at(st, i) == Some("rename"))?;
+    (word_at(st, at + 1) == Some("to")).then_some(())?;
+    Some((kind, name_at(st, at + 2)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defined_names;
+
+    fn sorted(sql: &str, state_only: bool) -> Vec<String> {
+        let mut v: Vec<String> = defined_names(sql, state_only).into_iter().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn definitions_by_create_select_into_and_rename() {
+        let sql = "create sequence ids; create table a (id int default nextval('ids'));\n\
+                   create or replace function f() returns int language sql as $$ select 1 into x $$;\n\
+                   select * into temp table b from a; alter table b rename to c;\n\
+                   alter table c rename id to ident; insert into a select * from c;";
+        assert_eq!(sorted(sql, false), ["a", "b", "c", "f", "ids"]);
+        assert_eq!(sorted(sql, true), ["a", "b", "c", "ids"]);
+    }
 }

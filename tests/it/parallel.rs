@@ -35,6 +35,26 @@ fn a_parallel_build_equals_a_sequential_one() {
     let counts = common::row_counts(&sequential, &sequential.database);
     assert!(counts.iter().any(|(_, n)| *n > 0));
     assert_eq!(counts, common::row_counts(&parallel, &parallel.database));
+    // Contents and the ids handed out, not only counts.
+    let (a, b) = (
+        common::stable_contents(&sequential, &sequential.database),
+        common::stable_contents(&parallel, &parallel.database),
+    );
+    // The build record says which path built it; everything else must agree.
+    for (t, rows) in a.iter().filter(|(t, _)| *t != "ores_database_builds_tbl") {
+        let theirs = b.get(t).cloned().unwrap_or_default();
+        let first = rows.iter().zip(&theirs).find(|(x, y)| x != y);
+        assert!(
+            rows == &theirs,
+            "{t} differs ({} rows against {}); first: {first:?}",
+            rows.len(),
+            theirs.len()
+        );
+    }
+    assert_eq!(
+        common::sequence_values(&sequential, &sequential.database),
+        common::sequence_values(&parallel, &parallel.database)
+    );
     // The applied-scripts record lists the same scripts under the same names.
     let applied = |c: &Config| -> Vec<(i32, String, String)> {
         connect_admin_to(c, &c.database)
@@ -207,4 +227,65 @@ fn settings_a_script_leaves_in_the_session_hold_in_later_scripts_on_both_paths()
         "{e}"
     );
     assert_eq!(labels(&parallel), expected, "the previous build stays");
+}
+
+/// What the text analysis once missed (issue 28, finding 8): two tables drawing ids
+/// from one sequence, a table made by `SELECT ... INTO` and counted by a later
+/// script, a table renamed by a later script. The parallel build keeps their order:
+/// same contents, same ids, same sequence values as the one-transaction build.
+#[test]
+fn shared_sequences_select_into_and_renames_keep_their_order_in_parallel() {
+    let env = ScratchEnv::new("pq").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, sql: &str| common::write_script(dir.path(), path, sql);
+    write(
+        "create/01_iam/010_iam_ids.sql",
+        "CREATE SEQUENCE ores_iam_ids_seq;",
+    );
+    write(
+        "create/01_iam/020_iam_widgets.sql",
+        "CREATE TABLE ores_iam_widgets_tbl (id bigint PRIMARY KEY DEFAULT nextval('ores_iam_ids_seq'), label text NOT NULL);",
+    );
+    write(
+        "create/02_dq/010_dq_gadgets.sql",
+        "CREATE TABLE ores_dq_gadgets_tbl (id bigint PRIMARY KEY DEFAULT nextval('ores_iam_ids_seq'), label text NOT NULL);",
+    );
+    let many = |table: &str| {
+        format!("INSERT INTO {table} (label) SELECT 'row ' || g FROM generate_series(1, 2000) g;")
+    };
+    write(
+        "populate/01_iam/010_iam_widgets.sql",
+        &many("ores_iam_widgets_tbl"),
+    );
+    write(
+        "populate/02_dq/010_dq_gadgets.sql",
+        &many("ores_dq_gadgets_tbl"),
+    );
+    write(
+        "populate/03_refdata/010_refdata_copy.sql",
+        "SELECT id, label INTO ores_refdata_copy_tbl FROM ores_iam_widgets_tbl WHERE id % 2 = 0;",
+    );
+    write(
+        "populate/03_refdata/020_refdata_counted.sql",
+        "CREATE TABLE ores_refdata_counted_tbl AS SELECT count(*) AS n FROM ores_refdata_copy_tbl;",
+    );
+    write(
+        "populate/03_refdata/030_refdata_renamed.sql",
+        "ALTER TABLE ores_refdata_copy_tbl RENAME TO ores_refdata_kept_tbl;",
+    );
+    let manifest = Manifest::from_dir(dir.path()).unwrap();
+    let (sequential, parallel, _cleanup) =
+        common::sequential_and_parallel(&env.config, &env.options, 2);
+    common::build_both(&sequential, &parallel, &manifest);
+    let contents = common::table_contents(&sequential, &sequential.database);
+    assert!(contents.contains_key("ores_refdata_kept_tbl"));
+    assert_ne!(contents["ores_refdata_counted_tbl"], ["{\"n\":0}"]);
+    assert!(
+        contents == common::table_contents(&parallel, &parallel.database),
+        "the parallel build's contents differ"
+    );
+    assert_eq!(
+        common::sequence_values(&sequential, &sequential.database),
+        common::sequence_values(&parallel, &parallel.database)
+    );
 }

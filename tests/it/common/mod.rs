@@ -156,6 +156,69 @@ pub fn table_contents(
         .collect()
 }
 
+/// [`table_contents`] without what differs between any two builds of one tree: the
+/// columns holding the time of the build (timestamps) and ids drawn at random.
+#[allow(dead_code)]
+pub fn stable_contents(
+    config: &ores_sql::Config,
+    database: &str,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut client = ores_sql::server::admin::connect_admin_to(config, database).expect("connect");
+    let volatile: Vec<(String, String)> = client
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+              WHERE table_schema = 'public'
+                AND (data_type LIKE 'timestamp%'
+                     OR (data_type = 'uuid' AND coalesce(column_default, '') LIKE '%random%'))",
+            &[],
+        )
+        .expect("columns")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    table_contents(config, database)
+        .into_iter()
+        .map(|(t, rows)| {
+            let drop: Vec<&str> = volatile
+                .iter()
+                .filter(|(vt, _)| *vt == t)
+                .map(|(_, c)| c.as_str())
+                .collect();
+            let mut rows: Vec<String> = rows
+                .into_iter()
+                .map(|r| {
+                    let mut v: serde_json::Value = serde_json::from_str(&r).expect("json");
+                    if let Some(o) = v.as_object_mut() {
+                        for c in &drop {
+                            o.remove(*c);
+                        }
+                    }
+                    v.to_string()
+                })
+                .collect();
+            rows.sort();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// Every sequence of `public` with its last value (`None` before its first use):
+/// ids two builds hand out must agree too.
+#[allow(dead_code)]
+pub fn sequence_values(config: &ores_sql::Config, database: &str) -> Vec<(String, Option<i64>)> {
+    ores_sql::server::admin::connect_admin_to(config, database)
+        .expect("connect")
+        .query(
+            "SELECT sequencename::text, last_value FROM pg_sequences
+              WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .expect("sequences")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 /// Which of `names` exist as roles, by name.
 pub fn existing_roles(config: &ores_sql::Config, names: &[String]) -> Vec<String> {
     ores_sql::server::admin::connect_admin(config)
