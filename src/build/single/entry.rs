@@ -96,6 +96,17 @@ pub(crate) fn expand_tree(manifest: &Manifest, config: &Config, run: StepRunner<
         .map(String::as_str)
         .collect();
     let expanded = psql::expand_with(&read, &entries, variables, &lookup, Some(&mut sink));
+    outcome(expanded, failure, &label)
+}
+
+/// An expansion's outcome: the first failure of a step it ran comes first (the
+/// expander only stops because of it), else the expander's own error, named by the
+/// tree's `label` and the file.
+pub(crate) fn outcome(
+    expanded: std::result::Result<psql::Expansion, PsqlError>,
+    failure: Option<Error>,
+    label: &str,
+) -> Result<()> {
     match (expanded, failure) {
         (_, Some(e)) => Err(e),
         (Err(mut e), None) => {

@@ -68,14 +68,7 @@ fn run_script(
         })
     };
     let expanded = psql::expand_session(&read, &[rel], variables, &lookup, Some(&mut sink));
-    match (expanded, failure) {
-        (_, Some(e)) => Err(e),
-        (Err(mut e), None) => {
-            e.path = format!("{label}/{}", e.path);
-            Err(Error::Psql(e))
-        }
-        (Ok(_), None) => Ok(()),
-    }
+    crate::build::single::entry::outcome(expanded, failure, label)
 }
 
 type Row = Vec<(String, Option<String>)>;
