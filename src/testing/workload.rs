@@ -511,57 +511,7 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
         if mine.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            create_all,
-            "\\echo Creating {comp}\n\\ir {comp}/create_{comp}.sql"
-        );
-        let _ = writeln!(
-            populate_all,
-            "\\echo Populating {comp}\n\\ir {comp}/populate_{comp}.sql"
-        );
-        let mut create = format!("-- The {comp} component's tables.\n");
-        let mut populate = format!("-- The {comp} component's seed.\n");
-        for t in mine {
-            if t.large {
-                let stem = format!("{comp}_bulk{}", t.number);
-                let _ = writeln!(create, "\\ir {stem}_create.sql");
-                write(
-                    dir,
-                    &format!("create/{comp}/{stem}_create.sql"),
-                    &format!(
-                        "{}ALTER TABLE {name} OWNER TO :\"owner_role\";\nCOMMENT ON TABLE {name} IS :'data_label';\n",
-                        large_create_sql(t),
-                        name = t.name
-                    ),
-                )?;
-                let _ = writeln!(
-                    populate,
-                    "\\copy {} (id, code, payload, amount) from '{stem}.csv' with (format csv)",
-                    t.name
-                );
-                write(dir, &format!("{COPY_DIR}/{stem}.csv"), &large_csv(t.rows))?;
-            } else {
-                let stem = format!("{comp}_things{}", t.number);
-                let _ = writeln!(create, "\\ir {stem}_create.sql");
-                let _ = writeln!(populate, "\\ir {stem}_populate.sql");
-                write(
-                    dir,
-                    &format!("create/{comp}/{stem}_create.sql"),
-                    &entity_create_sql(shape, t),
-                )?;
-                write(
-                    dir,
-                    &format!("populate/{comp}/{stem}_populate.sql"),
-                    &entity_populate_sql(t, ":'system_tenant'::uuid"),
-                )?;
-            }
-        }
-        write(dir, &format!("create/{comp}/create_{comp}.sql"), &create)?;
-        write(
-            dir,
-            &format!("populate/{comp}/populate_{comp}.sql"),
-            &populate,
-        )?;
+        write_component(dir, shape, comp, &mine, &mut create_all, &mut populate_all)?;
     }
     if shape.large.is_empty() {
         // The copy folder holds the check script either way, so psql can always
@@ -588,6 +538,91 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
         ),
     )?;
 
+    let unreached_sql = write_unreached(dir, &tables)?;
+    write(dir, "ores-sql.toml", &entry_settings())?;
+    write(
+        dir,
+        "validate-allow.txt",
+        "C026 synthetic:refdata # the synthetic data generator writes reference data it derives\n",
+    )?;
+    let manifest = Manifest::from_dir(dir)?;
+    Ok(EntryTree {
+        manifest,
+        tables,
+        unreached_sql,
+        variables: TREE_VARIABLES
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+/// One component's create and populate scripts (and data files), included from the
+/// entry scripts' `create_all` and `populate_all`.
+fn write_component(
+    dir: &Path,
+    shape: &Shape,
+    comp: &str,
+    mine: &[&GeneratedTable],
+    create_all: &mut String,
+    populate_all: &mut String,
+) -> Result<()> {
+    let _ = writeln!(
+        create_all,
+        "\\echo Creating {comp}\n\\ir {comp}/create_{comp}.sql"
+    );
+    let _ = writeln!(
+        populate_all,
+        "\\echo Populating {comp}\n\\ir {comp}/populate_{comp}.sql"
+    );
+    let mut create = format!("-- The {comp} component's tables.\n");
+    let mut populate = format!("-- The {comp} component's seed.\n");
+    for t in mine {
+        if t.large {
+            let stem = format!("{comp}_bulk{}", t.number);
+            let _ = writeln!(create, "\\ir {stem}_create.sql");
+            write(
+                dir,
+                &format!("create/{comp}/{stem}_create.sql"),
+                &format!(
+                    "{}ALTER TABLE {name} OWNER TO :\"owner_role\";\nCOMMENT ON TABLE {name} IS :'data_label';\n",
+                    large_create_sql(t),
+                    name = t.name
+                ),
+            )?;
+            let _ = writeln!(
+                populate,
+                "\\copy {} (id, code, payload, amount) from '{stem}.csv' with (format csv)",
+                t.name
+            );
+            write(dir, &format!("{COPY_DIR}/{stem}.csv"), &large_csv(t.rows))?;
+        } else {
+            let stem = format!("{comp}_things{}", t.number);
+            let _ = writeln!(create, "\\ir {stem}_create.sql");
+            let _ = writeln!(populate, "\\ir {stem}_populate.sql");
+            write(
+                dir,
+                &format!("create/{comp}/{stem}_create.sql"),
+                &entity_create_sql(shape, t),
+            )?;
+            write(
+                dir,
+                &format!("populate/{comp}/{stem}_populate.sql"),
+                &entity_populate_sql(t, ":'system_tenant'::uuid"),
+            )?;
+        }
+    }
+    write(dir, &format!("create/{comp}/create_{comp}.sql"), &create)?;
+    write(
+        dir,
+        &format!("populate/{comp}/populate_{comp}.sql"),
+        &populate,
+    )?;
+    Ok(())
+}
+
+/// The files beside the SQL that no entry script reaches; returns the SQL ones.
+fn write_unreached(dir: &Path, tables: &[GeneratedTable]) -> Result<Vec<String>> {
     // Beside the SQL and reached by no entry script.
     let unreached_sql = vec![
         "create/refdata/refdata_legacy_create.sql".to_string(),
@@ -613,23 +648,7 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
         "README.md",
         "# Generated schema\n\nWritten by `ores_sql::testing::workload::entry_tree` in the shape of a team's\ntree built by psql entry scripts. `setup_schema.sql` is the entry point.\n",
     )?;
-
-    write(dir, "ores-sql.toml", &entry_settings())?;
-    write(
-        dir,
-        "validate-allow.txt",
-        "C026 synthetic:refdata # the synthetic data generator writes reference data it derives\n",
-    )?;
-    let manifest = Manifest::from_dir(dir)?;
-    Ok(EntryTree {
-        manifest,
-        tables,
-        unreached_sql,
-        variables: TREE_VARIABLES
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    })
+    Ok(unreached_sql)
 }
 
 /// The generated tree's `ores-sql.toml`.

@@ -54,22 +54,8 @@ pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
                 i += 1;
             }
         } else if c == '/' && chars.get(i + 1) == Some(&'*') {
-            // Block comments nest in PostgreSQL.
-            let (from, mut depth) = (i, 0usize);
-            while i < n {
-                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
+            let from = i;
+            i = block_comment_end(&chars, i);
             line += count_lines(from, i.min(n));
         } else if c == '\'' {
             let escapes = matches!(out.last(), Some((Tok::Word(w), _, _)) if w == "e")
@@ -79,42 +65,14 @@ pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
                 start = e_start;
             }
             let from = i;
-            i += 1;
-            while i < n {
-                if escapes && chars[i] == '\\' {
-                    i += 2;
-                } else if chars[i] == '\'' {
-                    if chars.get(i + 1) == Some(&'\'') {
-                        i += 2;
-                    } else {
-                        i += 1;
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
+            i = string_end(&chars, i, escapes);
             line += count_lines(from, i.min(n));
             out.push((Tok::Literal, start_line, start));
         } else if c == '"' {
-            let mut name = String::new();
-            i += 1;
-            while i < n {
-                if chars[i] == '"' {
-                    if chars.get(i + 1) == Some(&'"') {
-                        name.push('"');
-                        i += 2;
-                        continue;
-                    }
-                    i += 1;
-                    break;
-                }
-                if chars[i] == '\n' {
-                    line += 1;
-                }
-                name.push(chars[i]);
-                i += 1;
-            }
+            let from = i;
+            let name;
+            (name, i) = quoted_name(&chars, i);
+            line += count_lines(from, i.min(n));
             out.push((Tok::Quoted(name), start_line, start));
         } else if c == '$' && dollar_tag(&chars, i).is_some() {
             let tag = dollar_tag(&chars, i).expect("checked");
@@ -156,6 +114,65 @@ pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
         }
     }
     out
+}
+
+/// Where the block comment opening at `i` ends (they nest in PostgreSQL).
+fn block_comment_end(chars: &[char], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < chars.len() {
+        if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+            depth += 1;
+            i += 2;
+        } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// Where the string literal opening at `i` ends (`''` inside it is a quote; with
+/// `escapes`, an `E'...'` string, a backslash escapes the next character).
+fn string_end(chars: &[char], mut i: usize, escapes: bool) -> usize {
+    i += 1;
+    while i < chars.len() {
+        if escapes && chars[i] == '\\' {
+            i += 2;
+        } else if chars[i] == '\'' {
+            if chars.get(i + 1) == Some(&'\'') {
+                i += 2;
+            } else {
+                return i + 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// The quoted name opening at `i` (`""` inside it is a quote) and where it ends.
+fn quoted_name(chars: &[char], mut i: usize) -> (String, usize) {
+    let mut name = String::new();
+    i += 1;
+    while i < chars.len() {
+        if chars[i] == '"' {
+            if chars.get(i + 1) == Some(&'"') {
+                name.push('"');
+                i += 2;
+                continue;
+            }
+            return (name, i + 1);
+        }
+        name.push(chars[i]);
+        i += 1;
+    }
+    (name, i)
 }
 
 /// The opening `$tag$` at `i`, if a dollar quote starts there (`$1` does not).
