@@ -103,8 +103,12 @@ pub(crate) fn build_sessions(
     rights.signalling(admin, &config.env, database, |admin| {
         admin
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE datname = $1 AND pid <> ALL($2) AND pid <> pg_backend_pid()",
+                // Client sessions only (an autovacuum worker may visit a new
+                // database), and not a superuser's, which nothing here can keep out.
+                "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
+                   JOIN pg_roles r ON r.oid = a.usesysid
+                  WHERE a.datname = $1 AND a.backend_type = 'client backend'
+                    AND NOT r.rolsuper AND a.pid <> ALL($2) AND a.pid <> pg_backend_pid()",
                 &[&database, &ours],
             )
             .context(format!(

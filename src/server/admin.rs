@@ -152,8 +152,11 @@ pub fn sessions(client: &mut Client, database: &str) -> Result<Vec<Session>> {
 pub fn terminate_sessions(client: &mut Client, database: &str) -> Result<u64> {
     let rows = client
         .query(
+            // Client sessions: an autovacuum worker visiting the database is not
+            // ours to end (only a superuser may), and a rename or drop ends it itself.
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE datname::text = $1 AND pid <> pg_backend_pid()",
+              WHERE datname::text = $1 AND pid <> pg_backend_pid()
+                AND backend_type = 'client backend'",
             &[&database],
         )
         .context("terminating sessions")?;
