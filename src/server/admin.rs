@@ -177,7 +177,8 @@ pub fn wait_for_no_sessions(
         let empty: bool = client
             .query_one(
                 "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity
-                                     WHERE datname = $1 AND pid <> pg_backend_pid())",
+                                     WHERE datname = $1 AND pid <> pg_backend_pid()
+                                       AND backend_type = 'client backend')",
                 &[&database],
             )
             .context("watching sessions")?
