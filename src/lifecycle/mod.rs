@@ -19,6 +19,7 @@ pub mod cache;
 pub mod commands;
 pub mod drop;
 pub mod entity;
+mod entity_entry;
 pub mod inspect;
 mod options;
 pub mod reset;

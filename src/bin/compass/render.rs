@@ -298,6 +298,13 @@ pub fn connections(report: &ConnectionsReport) -> String {
 
 pub fn entities(manifest: &Manifest) -> String {
     let mut t = table(["entity", "scripts"]);
+    if manifest.entry_mode() {
+        // An entry tree's keys name its create scripts (`refdata_currencies`).
+        for entity in ores_sql::lifecycle::entity::entry_entities(manifest) {
+            t.add_row([entity, String::new()]);
+        }
+        return t.to_string();
+    }
     for entity in manifest.entities() {
         let scripts: Vec<String> = manifest
             .entity_scripts(entity)
