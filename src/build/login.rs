@@ -75,7 +75,21 @@ pub(crate) fn open_sessions(
     exclusive: bool,
 ) -> Result<Vec<Client>> {
     let (role, suffix) = ddl_login(manifest, &config.env).ok_or_else(no_ddl_login)?;
-    let configured = config.password_for(&suffix);
+    open_login_sessions(admin, config, (&role, &suffix), database, count, exclusive)
+}
+
+/// [`open_sessions`] for any login of the environment: `login` is its role name and
+/// its suffix (`cli_user`), whose password the configuration may give.
+pub(crate) fn open_login_sessions(
+    admin: &mut Client,
+    config: &Config,
+    login: (&str, &str),
+    database: &str,
+    count: usize,
+    exclusive: bool,
+) -> Result<Vec<Client>> {
+    let (role, suffix) = (login.0.to_string(), login.1);
+    let configured = config.password_for(suffix);
     if let Some(password) = configured.filter(|_| !exclusive) {
         return connect_all(config, &role, password, database, count);
     }

@@ -2,7 +2,9 @@
 //! the applied-scripts table) and the end of the build (grants, the record, commit).
 
 use crate::build::Lap;
-use crate::build::record::{BuildPath, applied_table_sql, record_applied, record_build};
+use crate::build::record::{
+    BuildPath, applied_table_sql, engine_record_sql, record_applied, record_build,
+};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
@@ -21,6 +23,7 @@ pub(crate) const BULK_SEED_SQL: &str = "SET LOCAL ores.bulk_seed = 'on'";
 /// trusted ones, as the database's owner, so it does so after taking the role.
 pub(crate) fn prologue_sql(
     extensions: &[String],
+    env: &str,
     owner_role: &str,
     extensions_as_owner: bool,
 ) -> String {
@@ -37,6 +40,8 @@ pub(crate) fn prologue_sql(
     if !extensions_as_owner {
         prologue.push_str(&create_extensions);
     }
+    // The engine's record belongs to the administrator, made before the tree exists.
+    prologue.push_str(&engine_record_sql(env));
     // Everything the scripts create belongs to the owner role, exactly as if the DDL
     // user had run them; a superuser only installs extensions.
     prologue.push_str(&format!("SET LOCAL ROLE {};\n", quote_ident(owner_role)));
@@ -64,8 +69,10 @@ pub(crate) fn prepare(
         .transaction()
         .context("opening the prologue transaction")?;
     let extensions = extensions_for(&mut tx, config, manifest)?;
-    tx.batch_execute(&prologue_sql(&extensions, owner, !superuser))
-        .context("preparing the database (extensions, applied-scripts table)")?;
+    tx.batch_execute(&prologue_sql(&extensions, &config.env, owner, !superuser))
+        .context(
+            "preparing the database (extensions, the engine's build record, applied-scripts table)",
+        )?;
     tx.commit().context("committing the prologue")?;
     lap.log("extensions");
     Ok(())
@@ -113,7 +120,7 @@ pub(crate) fn finish(
     ))
     .context("granting database access")?;
     record_applied(&mut tx, manifest)?;
-    record_build(&mut tx, manifest, path)?;
+    record_build(&mut tx, manifest, path, &config.admin_user)?;
     tx.commit().context("committing the build")
 }
 

@@ -14,8 +14,17 @@ use crate::error::{Error, PgContext, Result};
 use crate::tree::manifest::{APPLIED_SCRIPTS_TABLE, Manifest, Script};
 use refinery_core::Migration;
 
-/// The table holding the build record (one row).
+/// The table our own tree keeps a copy of the build record in (one row), written
+/// beside the engine's record when a tree has it.
 pub const BUILD_TABLE: &str = "ores_database_builds_tbl";
+
+/// The schema the engine keeps its own build record in: created and owned by the
+/// administrator before any script of the tree runs, so no tree can define, drop,
+/// alter or put a trigger on it, whatever tables it has.
+pub const ENGINE_SCHEMA: &str = "ores_sql";
+
+/// The engine's build record (one row), schema-qualified.
+pub const ENGINE_RECORD: &str = "ores_sql.builds";
 
 /// The crate version compiled into this binary.
 pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -97,9 +106,75 @@ pub(crate) fn record_applied(
     Ok(())
 }
 
-/// Writes the build record inside the build transaction. A manifest without the
-/// build table (a test fixture) simply gets no record.
+/// The administrator's part of the engine's record, run in the prologue (before any
+/// script of the tree exists in the database): the schema and table, owned by the
+/// administrator, readable by every group of environment `env`, written only by the
+/// owner group. Owned by the administrator, the table cannot get a trigger, a rule or
+/// a policy from the tree (only an owner may add one); the administrator reads it
+/// (`db status`) but never writes it, and the build writes it as the owner group.
+pub(crate) fn engine_record_sql(env: &str) -> String {
+    let group = |g: &str| quote_ident(&crate::tree::roles::role_name(env, g));
+    let readers = ["owner", "rw", "ro", "service"]
+        .iter()
+        .map(|g| group(g))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "CREATE SCHEMA {ENGINE_SCHEMA};
+REVOKE ALL ON SCHEMA {ENGINE_SCHEMA} FROM PUBLIC;
+CREATE TABLE {ENGINE_RECORD} (
+    schema_hash text NOT NULL,
+    script_count integer NOT NULL,
+    build_path text NOT NULL,
+    crate_version text NOT NULL,
+    server_version text NOT NULL,
+    built_at timestamptz NOT NULL,
+    built_by text NOT NULL,
+    ddl_login text NOT NULL
+);
+REVOKE ALL ON {ENGINE_RECORD} FROM PUBLIC;
+GRANT USAGE ON SCHEMA {ENGINE_SCHEMA} TO {readers};
+GRANT SELECT ON {ENGINE_RECORD} TO {readers};
+GRANT INSERT, UPDATE, DELETE ON {ENGINE_RECORD} TO {owner};
+",
+        owner = group("owner")
+    )
+}
+
+/// Writes the build record inside the build transaction: the engine's own (every
+/// tree), then our tree's copy in [`BUILD_TABLE`] when the tree has that table.
+/// `built_by` is the administrative login that ran the build.
 pub(crate) fn record_build(
+    tx: &mut impl postgres::GenericClient,
+    manifest: &Manifest,
+    path: BuildPath,
+    built_by: &str,
+) -> Result<()> {
+    let count = manifest.scripts().len() as i32;
+    // Whatever the tree's code put there meanwhile goes: the record is the build's.
+    tx.execute(&format!("DELETE FROM {ENGINE_RECORD}"), &[])
+        .context("clearing the engine's build record")?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {ENGINE_RECORD} (schema_hash, script_count, build_path, crate_version,
+                                          server_version, built_at, built_by, ddl_login)
+             VALUES ($1, $2, $3, $4, current_setting('server_version'), now(), $5, session_user)"
+        ),
+        &[
+            &manifest.schema_hash(),
+            &count,
+            &path.as_str(),
+            &CRATE_VERSION,
+            &built_by,
+        ],
+    )
+    .context("writing the engine's build record")?;
+    record_tree_copy(tx, manifest, path)
+}
+
+/// Our own tree's copy of the record, in the table it defines; a tree without that
+/// table gets none (the engine's record is the one every command reads).
+fn record_tree_copy(
     tx: &mut impl postgres::GenericClient,
     manifest: &Manifest,
     path: BuildPath,
@@ -143,9 +218,10 @@ pub(crate) fn record_build(
     Ok(())
 }
 
-/// Marks a copy of a built database as made by cloning: its build record says
-/// `cached` and when. Written in a session of the tree's DDL login acting as the
-/// owner group, like the record itself.
+/// Marks a copy of a built database as made by cloning: its build record (the
+/// engine's, and our tree's copy when it has one) says `cached`, when and by whom.
+/// Written in a session of the tree's DDL login acting as the owner group, like the
+/// record itself.
 pub(crate) fn mark_copy(
     admin: &mut postgres::Client,
     config: &crate::config::Config,
@@ -160,6 +236,19 @@ pub(crate) fn mark_copy(
         .context("opening the record's transaction")?;
     tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(&owner)))
         .context("acting as the owner group")?;
+    let marked = tx
+        .execute(
+            &format!("UPDATE {ENGINE_RECORD} SET build_path = $1, built_at = now(), built_by = $2"),
+            &[&BuildPath::Cached.as_str(), &config.admin_user],
+        )
+        .context(format!(
+            "writing the engine's build record of the copy (a cached copy made before {ENGINE_RECORD} existed: run `compass db recreate --rebuild`)"
+        ))?;
+    if marked != 1 {
+        return Err(Error::Internal(format!(
+            "the cached copy has {marked} rows in {ENGINE_RECORD}, not one; run `compass db recreate --rebuild`"
+        )));
+    }
     let has_path: bool = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_attribute

@@ -25,7 +25,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const REQUIRED_KEYS: [&str; 2] = [FORMAT_KEY, "ORES_ENV"];
 
 /// Keys this binary understands besides `ORES_DB_<SUFFIX>_PASSWORD`.
-const KNOWN_KEYS: [&str; 13] = [
+const KNOWN_KEYS: [&str; 14] = [
     FORMAT_KEY,
     "ORES_ENV",
     "ORES_DB_NAME",
@@ -35,6 +35,7 @@ const KNOWN_KEYS: [&str; 13] = [
     "ORES_DB_EXTENSIONS",
     "ORES_DOTENV",
     "ORES_PSQL",
+    "ORES_SQL_DIR",
     "PGHOST",
     "PGPORT",
     "PGUSER",

@@ -86,6 +86,9 @@ pub struct Config {
     pub default_workers: usize,
     /// The `.env` file that was read, if any.
     pub dotenv_path: Option<PathBuf>,
+    /// The SQL tree to read at run time instead of the compiled-in one
+    /// (`ORES_SQL_DIR`; `--sql-dir` overrides it). Relative to the working directory.
+    pub sql_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -104,6 +107,7 @@ impl fmt::Debug for Config {
             .field("extensions", &self.extensions)
             .field("default_workers", &self.default_workers)
             .field("dotenv_path", &self.dotenv_path)
+            .field("sql_dir", &self.sql_dir)
             .finish()
     }
 }
@@ -187,7 +191,21 @@ impl Config {
             extensions,
             default_workers: workers(&get("ORES_DB_BUILD_WORKERS"))?,
             dotenv_path: None,
+            sql_dir: get("ORES_SQL_DIR").map(PathBuf::from),
         })
+    }
+
+    /// The tree a command works on: `dir` when given (`--sql-dir`), else
+    /// `ORES_SQL_DIR`, else the one compiled in.
+    ///
+    /// ```no_run
+    /// let config = ores_sql::Config::load()?;
+    /// let tree = config.sql_tree(None)?; // ORES_SQL_DIR's tree, or the compiled one
+    /// let status = ores_sql::inspect::status_with(&config, tree.manifest())?;
+    /// # Ok::<(), ores_sql::Error>(())
+    /// ```
+    pub fn sql_tree(&self, dir: Option<&Path>) -> Result<crate::tree::source::SqlTree> {
+        crate::tree::source::SqlTree::open(dir.or(self.sql_dir.as_deref()))
     }
 
     /// The same server, another environment (its default database `ores_dev_<env>`).

@@ -70,13 +70,18 @@ pub fn recreate_environment(
     config: &Config,
     options: &RunOptions,
 ) -> Result<(TeardownReport, crate::lifecycle::BuildReport)> {
+    recreate_environment_with(config, crate::tree::manifest::Manifest::compiled(), options)
+}
+
+/// [`recreate_environment`] building another tree (`compass env recreate --sql-dir`).
+pub fn recreate_environment_with(
+    config: &Config,
+    manifest: &crate::tree::manifest::Manifest,
+    options: &RunOptions,
+) -> Result<(TeardownReport, crate::lifecycle::BuildReport)> {
     crate::runtime::off_runtime(|| {
         let removed = teardown_named(config, None, options)?;
-        let built = crate::lifecycle::recreate_with(
-            config,
-            crate::tree::manifest::Manifest::compiled(),
-            options,
-        )?;
+        let built = crate::lifecycle::recreate_with(config, manifest, options)?;
         Ok((removed, built))
     })
 }

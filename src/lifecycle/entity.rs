@@ -13,9 +13,10 @@ use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::EnvLock;
+pub use crate::lifecycle::entity_entry::entry_entities;
 use crate::lifecycle::version::{Drift, drift};
 use crate::server::admin::{connect_admin, database_exists};
-use crate::server::grants::apply_grants;
+use crate::server::grants::apply_grants_in;
 use crate::server::rights::AdminRights;
 use crate::server::roles::role_name;
 pub use crate::tree::lint::created_relations;
@@ -48,10 +49,28 @@ pub fn recreate_entity(config: &Config, entity: &str, force: bool) -> Result<Ent
 
 /// Entity keys closest to `entity`, best first (for "did you mean").
 pub fn close_matches(manifest: &Manifest, entity: &str) -> Vec<String> {
-    let mut scored: Vec<(f64, &str)> = manifest
-        .entities()
-        .into_iter()
+    if manifest.entry_mode() {
+        return closest(
+            crate::lifecycle::entity_entry::entry_entities(manifest),
+            entity,
+        );
+    }
+    closest(
+        manifest
+            .entities()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        entity,
+    )
+}
+
+/// Of `keys`, those closest to `entity`, best first.
+pub(crate) fn closest(keys: Vec<String>, entity: &str) -> Vec<String> {
+    let mut scored: Vec<(f64, &str)> = keys
+        .iter()
         .map(|e| {
+            let e = e.as_str();
             let mut score = strsim::jaro_winkler(entity, e);
             if e.contains(entity) || entity.contains(e) {
                 score = score.max(0.9);
@@ -78,6 +97,9 @@ pub fn recreate_entity_with(
     crate::runtime::off_runtime(|| {
         config.validate()?;
         crate::lifecycle::target::check_name(&config.database)?;
+        if manifest.entry_mode() {
+            return crate::lifecycle::entity_entry::recreate(config, manifest, entity, force);
+        }
         let scripts = entity_scripts(config, manifest, entity)?;
         let tables = created_relations(
             scripts
@@ -115,7 +137,7 @@ pub fn recreate_entity_with(
         let owner = role_name(&config.env, "owner");
         drop_and_rerun(&mut tx, &owner, &existing, &scripts)?;
         let restored = restore_foreign_keys(&mut tx, &foreign_keys, &tables_only, unforce)?;
-        reapply_grants(&mut tx, &owner, &config.env)?;
+        reapply_grants(&mut tx, &owner, &config.env, manifest)?;
         refuse_lost_objects(&mut tx, entity, &before)?;
         tx.commit().context("committing the recreated entity")?;
         Ok(EntityReport {
@@ -136,12 +158,6 @@ fn entity_scripts<'m>(
     manifest: &'m Manifest,
     entity: &str,
 ) -> Result<Vec<&'m Script>> {
-    if manifest.entry_mode() {
-        // Its scripts only make sense expanded from the entry scripts, in order.
-        return Err(Error::Unsupported(
-            "recreate-entity needs a numeric-prefix tree; a tree built through psql entry scripts is rebuilt whole (db recreate)".into(),
-        ));
-    }
     let scripts = manifest.entity_scripts(entity);
     if scripts.is_empty() {
         return Err(Error::UnknownEntity {
@@ -166,7 +182,7 @@ fn entity_scripts<'m>(
 /// Checks, on the environment lock's session, that the database is the environment's
 /// and exists, and makes the login a member of the owner group, as which the
 /// entity's scripts run; returns the login's rights.
-fn join_owner_in(client: &mut postgres::Client, config: &Config) -> Result<AdminRights> {
+pub(crate) fn join_owner_in(client: &mut postgres::Client, config: &Config) -> Result<AdminRights> {
     crate::lifecycle::target::check_environment(client, config, &config.database)?;
     if !database_exists(client, &config.database)? {
         return Err(Error::NoSuchDatabase(config.database.clone()));
@@ -178,7 +194,11 @@ fn join_owner_in(client: &mut postgres::Client, config: &Config) -> Result<Admin
 
 /// Whether the database was built from another manifest; refused when it has no
 /// build record, since its tables may then not be ours to drop.
-fn is_stale(client: &mut postgres::Client, config: &Config, manifest: &Manifest) -> Result<bool> {
+pub(crate) fn is_stale(
+    client: &mut postgres::Client,
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<bool> {
     match drift(client, manifest)? {
         Drift::Current(_) => Ok(false),
         Drift::Stale(_) => Ok(true),
@@ -191,7 +211,7 @@ fn is_stale(client: &mut postgres::Client, config: &Config, manifest: &Manifest)
 
 /// Which of the relations the entity's scripts create exist now, and which of those
 /// are tables; the tables are locked against every other session.
-fn lock_relations(
+pub(crate) fn lock_relations(
     tx: &mut postgres::Transaction<'_>,
     tables: &[String],
 ) -> Result<(Vec<String>, Vec<String>)> {
@@ -235,7 +255,7 @@ fn lock_relations(
 
 /// The tables among `tables_only` that hold rows, and how many; refused unless
 /// `force`, since the rows are discarded.
-fn count_rows_unless_refused(
+pub(crate) fn count_rows_unless_refused(
     tx: &mut postgres::Transaction<'_>,
     entity: &str,
     tables_only: &[String],
@@ -299,7 +319,7 @@ fn drop_and_rerun(
 
 /// Puts back the foreign keys other tables had on the entity's tables (the drop's
 /// CASCADE took them); returns them as `name on table`.
-fn restore_foreign_keys(
+pub(crate) fn restore_foreign_keys(
     tx: &mut postgres::Transaction<'_>,
     foreign_keys: &[ForeignKey],
     tables_only: &[String],
@@ -342,17 +362,23 @@ fn restore_foreign_keys(
 }
 
 /// Grants the registry's privileges again: the recreated tables start with none.
-fn reapply_grants(tx: &mut postgres::Transaction<'_>, owner: &str, env: &str) -> Result<()> {
+fn reapply_grants(
+    tx: &mut postgres::Transaction<'_>,
+    owner: &str,
+    env: &str,
+    manifest: &Manifest,
+) -> Result<()> {
     tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(owner)))
         .context(format!("switching to {owner}"))?;
-    apply_grants(tx, env)?;
+    // The tree's own registry: a `--sql-dir` tree may have other services.
+    apply_grants_in(tx, env, manifest.registry())?;
     tx.batch_execute("RESET ROLE")
         .context("returning to the administrator")
 }
 
 /// Refuses (and so rolls back) if any object outside the entity that the inventory
 /// `before` held is gone: what `DROP ... CASCADE` took from elsewhere.
-fn refuse_lost_objects(
+pub(crate) fn refuse_lost_objects(
     tx: &mut postgres::Transaction<'_>,
     entity: &str,
     before: &BTreeSet<String>,
@@ -369,13 +395,13 @@ fn refuse_lost_objects(
 }
 
 /// A foreign key on another table that references one of the entity's tables.
-struct ForeignKey {
+pub(crate) struct ForeignKey {
     table: String,
     name: String,
     definition: String,
 }
 
-fn incoming_foreign_keys(
+pub(crate) fn incoming_foreign_keys(
     tx: &mut postgres::Transaction<'_>,
     tables: &[String],
 ) -> Result<Vec<ForeignKey>> {
@@ -407,7 +433,10 @@ fn incoming_foreign_keys(
 }
 
 /// `DROP` statements for the entity's relations, each by its own kind.
-fn drop_statements(tx: &mut postgres::Transaction<'_>, names: &[String]) -> Result<Vec<String>> {
+pub(crate) fn drop_statements(
+    tx: &mut postgres::Transaction<'_>,
+    names: &[String],
+) -> Result<Vec<String>> {
     let rows = tx
         .query(
             "SELECT relname::text, relkind::text FROM pg_class
@@ -483,7 +512,10 @@ fn restore_forced_rls(tx: &mut postgres::Transaction<'_>, tables: &[String]) -> 
 /// Every object of the `public` schema that a person would miss, described stably,
 /// except those that belong to `own` (the entity's relations and what hangs off
 /// them): the entity's scripts may rename or remove its own indexes and policies.
-fn inventory(tx: &mut postgres::Transaction<'_>, own: &[String]) -> Result<BTreeSet<String>> {
+pub(crate) fn inventory(
+    tx: &mut postgres::Transaction<'_>,
+    own: &[String],
+) -> Result<BTreeSet<String>> {
     let rows = tx
         .query(
             "WITH rel AS (

@@ -393,8 +393,39 @@ pub struct VersionReport {
     pub built_at: Option<String>,
     /// Server version at build time.
     pub server_version: Option<String>,
+    /// How the database was made: `full`, `parallel` or `cached`.
+    pub build_path: Option<String>,
+    /// The administrative login that ran the build.
+    pub built_by: Option<String>,
+    /// The DDL login the tree's scripts ran as.
+    pub ddl_login: Option<String>,
     /// Schema hash compiled into this binary.
     pub compiled_schema_hash: String,
+    /// The tree's own version row (`[version] query` of its `ores-sql.toml`), column
+    /// by column; `None` when the tree names no query or it was not asked for.
+    pub tree_version: Option<TreeVersion>,
+}
+
+/// One row of a tree's own version information, its columns in the query's order
+/// (serialised as a JSON object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeVersion(pub Vec<(String, Option<String>)>);
+
+impl Serialize for TreeVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (column, value) in &self.0 {
+            map.serialize_entry(column, value)?;
+        }
+        map.end()
+    }
+}
+
+/// The tree's own version row (`[version] query`), read as its DDL login in a
+/// read-only transaction; `None` when the tree names no query.
+pub fn tree_version(config: &Config, manifest: &Manifest) -> Result<Option<TreeVersion>> {
+    Ok(crate::lifecycle::commands::tree_version(config, manifest)?.map(TreeVersion))
 }
 
 /// `compass db status --json`: [`VersionReport`]'s fields, then the server, this
@@ -432,7 +463,11 @@ impl Status {
             crate_version: info.map(|i| i.crate_version.clone()),
             built_at: info.map(|i| i.built_at.clone()),
             server_version: info.map(|i| i.server_version.clone()),
+            build_path: info.and_then(|i| i.build_path.clone()),
+            built_by: info.and_then(|i| i.built_by.clone()),
+            ddl_login: info.and_then(|i| i.ddl_login.clone()),
             compiled_schema_hash: self.compiled_schema_hash.clone(),
+            tree_version: None,
         }
     }
 

@@ -9,15 +9,17 @@
 //! ```no_run
 //! use ores_sql::lifecycle::{entity, reset};
 //! let config = ores_sql::Config::load()?;
-//! reset::reset_tenant(&config, "acme")?;
+//! reset::reset_tenant(&config, "acme")?; // the tree's [commands] reset_tenant
 //! let rebuilt = entity::recreate_entity(&config, "iam_tenants", false)?;
 //! println!("recreated {} ({} script(s))", rebuilt.entity, rebuilt.scripts.len());
 //! # Ok::<(), ores_sql::Error>(())
 //! ```
 
 pub mod cache;
+pub mod commands;
 pub mod drop;
 pub mod entity;
+mod entity_entry;
 pub mod inspect;
 mod options;
 pub mod reset;

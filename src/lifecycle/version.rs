@@ -1,7 +1,13 @@
 //! What built a database: the build record written at the end of every build, and
 //! the cheap start-up check that compares it with this binary's manifest.
+//!
+//! The record is the engine's own (`ores_sql.builds`, owned by the administrator and
+//! made before any script of the tree runs), so it reads the same on every tree,
+//! whatever tables the tree defines.
 
-pub use crate::build::record::{BUILD_TABLE, BuildPath, CRATE_VERSION};
+pub use crate::build::record::{
+    BUILD_TABLE, BuildPath, CRATE_VERSION, ENGINE_RECORD, ENGINE_SCHEMA,
+};
 use crate::config::Config;
 use crate::error::{PgContext, Result};
 use crate::tree::manifest::Manifest;
@@ -21,9 +27,12 @@ pub struct BuildInfo {
     pub built_at: String,
     /// Server version at build time.
     pub server_version: String,
-    /// How the database was made (`full`, `parallel`, `cached`); `None` in a record
-    /// without the column (an older build, or a tree whose record table lacks it).
+    /// How the database was made (`full`, `parallel`, `cached`).
     pub build_path: Option<String>,
+    /// The administrative login that ran the build (or made the cached copy).
+    pub built_by: Option<String>,
+    /// The DDL login the tree's scripts ran as.
+    pub ddl_login: Option<String>,
 }
 
 /// How a database compares with this binary's manifest.
@@ -33,24 +42,28 @@ pub enum Drift {
     Current(BuildInfo),
     /// Built by ores-sql, from another manifest.
     Stale(BuildInfo),
-    /// No build record: not an ORE Studio database (or a half-made one).
+    /// No build record: not an ORE Studio database (or a half-made one, or one built
+    /// before the engine kept its own record).
     NotOres,
 }
 
-/// Reads the build record over any connection to the database (one query).
+/// Reads the build record over any connection to the database (one query): as the
+/// administrator, or as any role of the environment's groups.
 pub fn build_info(client: &mut Client) -> Result<Option<BuildInfo>> {
+    // Schema-qualified, and only built-in functions of pg_catalog (searched first):
+    // nothing the tree defined runs when the administrator reads it.
     let rows = client
         .query(
-            "SELECT schema_hash, script_count, crate_version,
-                    to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    server_version,
-                    -- Read through the row's JSON so a record without the column
-                    -- (built before it existed) still reads.
-                    to_jsonb(b) ->> 'build_path'
-               FROM ores_database_builds_tbl b LIMIT 1",
+            &format!(
+                "SELECT schema_hash, script_count, crate_version,
+                        pg_catalog.to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                        server_version, build_path, built_by, ddl_login
+                   FROM {ENGINE_RECORD} LIMIT 1"
+            ),
             &[],
         )
         .or_else(|e| {
+            // No engine record: a database built before it existed, or not by us.
             if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
                 Ok(Vec::new())
             } else {
@@ -65,6 +78,8 @@ pub fn build_info(client: &mut Client) -> Result<Option<BuildInfo>> {
         built_at: r.get(3),
         server_version: r.get(4),
         build_path: r.get(5),
+        built_by: r.get(6),
+        ddl_login: r.get(7),
     }))
 }
 

@@ -86,12 +86,8 @@ pub(crate) fn public_relations(
         .collect())
 }
 
-/// Applies every grant inside the build transaction (running as the owner role).
-pub(crate) fn apply_grants(tx: &mut postgres::Transaction<'_>, env: &str) -> Result<()> {
-    apply_grants_in(tx, env, Registry::compiled())
-}
-
-/// [`apply_grants`] under `registry`.
+/// Applies every grant of `registry` inside the build transaction (running as the
+/// owner role).
 pub(crate) fn apply_grants_in(
     tx: &mut postgres::Transaction<'_>,
     env: &str,

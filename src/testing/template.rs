@@ -59,7 +59,9 @@ pub fn template_key(
     // 2: templates are owned by the administrator. A template of version 1 was owned
     // by the key's owner group, whose DDL user could open it and plant rows every
     // later clone carried; a new key makes sure none of those is cloned again.
-    h.update(b"ores-sql test template 2\n");
+    // 3: every build carries the engine's own record (`ores_sql.builds`); a template
+    // made before it would give clones without one.
+    h.update(b"ores-sql test template 3\n");
     h.update(manifest.schema_hash().as_bytes());
     h.update(format!("\nserver {major}\n").as_bytes());
     for (name, version) in &versions {

@@ -33,6 +33,8 @@ pub struct Manifest {
     unreached: Vec<String>,
     /// What paths start with (`sql`, or the directory a tree was read from).
     label: String,
+    /// The directory a tree was read from at run time; `None` for the compiled one.
+    root: Option<std::path::PathBuf>,
 }
 
 /// The compiled-in `sql/ores-sql.toml`, already checked by `build.rs`.
@@ -103,6 +105,7 @@ static COMPILED: Lazy<Manifest> = Lazy::new(|| Manifest {
     data: COMPILED_DATA.to_vec(),
     unreached: COMPILED_UNREACHED.iter().map(|s| s.to_string()).collect(),
     label: "sql".to_string(),
+    root: None,
 });
 
 impl Manifest {
@@ -147,6 +150,7 @@ impl Manifest {
             data: Vec::new(),
             unreached: Vec::new(),
             label,
+            root: Some(root.to_path_buf()),
         })
     }
 
@@ -186,6 +190,7 @@ impl Manifest {
             data,
             unreached: closure.unreached,
             label,
+            root: Some(root.to_path_buf()),
         })
     }
 
@@ -213,6 +218,13 @@ impl Manifest {
             .chain(&self.data)
             .find(|s| s.path == path)
             .map(|s| s.sql.as_ref())
+    }
+
+    /// The directory a tree was read from at run time (`--sql-dir`), where files the
+    /// manifest does not hold (an entry tree's drop scripts) can be read; `None` for
+    /// the compiled-in tree.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
     }
 
     /// The tree's label: `sql` for the compiled-in tree, else the directory read.

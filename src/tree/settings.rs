@@ -55,6 +55,9 @@ struct Raw {
     #[serde(default)]
     variables: BTreeMap<String, String>,
     tests: Option<RawTests>,
+    version: Option<RawVersion>,
+    commands: Option<RawCommands>,
+    entity: Option<RawEntity>,
 }
 
 /// `[tests]`: the tree's pgTAP suite (`compass db test`).
@@ -66,6 +69,30 @@ struct RawTests {
     setup: Option<Vec<String>>,
     role: Option<String>,
     extensions: Option<Vec<String>>,
+}
+
+/// `[version]`: the tree's own version information.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVersion {
+    query: Option<String>,
+}
+
+/// `[commands]`: what the tree's own maintenance commands run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommands {
+    reset_system: Option<String>,
+    reset_tenant: Option<String>,
+    #[serde(rename = "as")]
+    run_as: Option<String>,
+}
+
+/// `[entity]`: how `recreate-entity` finds an entity's files in an entry tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntity {
+    drop: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -133,6 +160,14 @@ pub struct TreeSettings {
     pub variables: BTreeMap<String, String>,
     /// Its pgTAP suite (`[tests]`), the defaults when the file has no such table.
     pub tests: TestSettings,
+    /// `[version] query`: one row of the tree's own version information, shown by
+    /// `compass db version` beside the engine's build record.
+    pub version_query: Option<String>,
+    /// `[commands]`: the SQL of the tree's maintenance commands.
+    pub commands: TreeCommands,
+    /// `[entity] drop`: where an entry tree keeps an entity's drop script, with
+    /// `{component}` and `{entity}` placeholders.
+    pub entity_drop: String,
 }
 
 /// Who runs a tree's test files.
@@ -198,6 +233,22 @@ fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
         Some((b'?', rest)) => !name.is_empty() && glob_match(rest, &name[1..]),
         Some((c, rest)) => name.first() == Some(c) && glob_match(rest, &name[1..]),
     }
+}
+
+/// Where an entry tree keeps an entity's drop script when `[entity] drop` says
+/// nothing: ORE Studio's layout.
+pub const DEFAULT_ENTITY_DROP: &str = "drop/{component}/{entity}_drop.sql";
+
+/// `[commands]` of a tree: SQL in the psql subset, each run in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeCommands {
+    /// `reset_system`: what `compass db reset-system` runs.
+    pub reset_system: Option<String>,
+    /// `reset_tenant`: what `compass db reset-tenant -t CODE` runs, with the psql
+    /// variable `tenant_code`.
+    pub reset_tenant: Option<String>,
+    /// `as`: the login user stem the commands run as (default: the DDL login).
+    pub run_as: Option<String>,
 }
 
 impl Default for TreeSettings {
@@ -273,6 +324,15 @@ impl TreeSettings {
         let services = services(raw.services, &function_components, &provisioner_components)?;
         check_variables(&raw.variables, &login_users, &services)?;
         let tests = tests(raw.tests, &login_users, &services)?;
+        let commands = commands(raw.commands, &login_users)?;
+        let version_query = raw.version.and_then(|v| v.query);
+        if version_query
+            .as_deref()
+            .is_some_and(|q| q.trim().is_empty())
+        {
+            return Err((Some("query".into()), "[version] query is empty".into()));
+        }
+        let entity_drop = entity_drop(raw.entity)?;
         Ok(TreeSettings {
             entry: raw.entry,
             strict: raw.strict,
@@ -284,6 +344,9 @@ impl TreeSettings {
             provisioner_components,
             variables: raw.variables,
             tests,
+            version_query,
+            commands,
+            entity_drop,
         })
     }
 
@@ -479,6 +542,59 @@ fn services(
         }
     }
     Ok(services)
+}
+
+/// `[commands]`: non-empty SQL, and an `as` that is one of the tree's login users.
+fn commands(
+    raw: Option<RawCommands>,
+    login_users: &[(String, String)],
+) -> Result<TreeCommands, Fault> {
+    let raw = raw.unwrap_or_default();
+    for (key, sql) in [
+        ("reset_system", &raw.reset_system),
+        ("reset_tenant", &raw.reset_tenant),
+    ] {
+        if sql.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            return Err((
+                Some(format!("{key} =")),
+                format!("[commands] {key} is empty"),
+            ));
+        }
+    }
+    if let Some(stem) = &raw.run_as
+        && !login_users.iter().any(|(s, _)| s == stem)
+    {
+        return Err((
+            quoted(stem),
+            format!(
+                "[commands] as = {stem:?} is not one of login_users ({})",
+                login_users
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(TreeCommands {
+        reset_system: raw.reset_system,
+        reset_tenant: raw.reset_tenant,
+        run_as: raw.run_as,
+    })
+}
+
+/// `[entity] drop`: a relative path pattern naming `{entity}`.
+fn entity_drop(raw: Option<RawEntity>) -> Result<String, Fault> {
+    let Some(pattern) = raw.and_then(|e| e.drop) else {
+        return Ok(DEFAULT_ENTITY_DROP.to_string());
+    };
+    if !pattern.contains("{entity}") || pattern.starts_with('/') || pattern.contains("..") {
+        return Err((
+            quoted(&pattern),
+            "[entity] drop must be a path relative to the tree root naming {entity} (and may name {component}), e.g. \"drop/{component}/{entity}_drop.sql\"".into(),
+        ));
+    }
+    Ok(pattern)
 }
 
 /// `[variables]`: psql names, none that ores-sql sets itself (those depend on the

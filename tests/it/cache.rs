@@ -136,6 +136,14 @@ fn an_unchanged_recreate_clones_the_template_which_nobody_can_reach() {
         .unwrap();
     svc.simple_query("SELECT count(*) FROM ores_database_builds_tbl")
         .unwrap();
+    // The engine's record too: services read it (the drift check), never write it.
+    svc.simple_query("SELECT schema_hash FROM ores_sql.builds")
+        .unwrap();
+    let denied = svc.simple_query("DELETE FROM ores_sql.builds").unwrap_err();
+    assert_eq!(
+        denied.code(),
+        Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
 }
 
 #[test]

@@ -165,7 +165,7 @@ fn an_open_session_blocks_recreate_and_drop_until_kill_and_staleness_shows() {
     // Make it stale behind the binary's back: status and version say so.
     cli.db()
         .batch_execute(&format!(
-            "UPDATE ores_database_builds_tbl SET schema_hash = '{}'",
+            "UPDATE ores_sql.builds SET schema_hash = '{}'",
             "0".repeat(64)
         ))
         .unwrap();
@@ -404,7 +404,7 @@ fn recreate_says_which_path_built_it_and_takes_workers_from_the_flag_or_the_envi
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         let recorded: String = cli
             .db()
-            .query_one("SELECT build_path FROM ores_database_builds_tbl", &[])
+            .query_one("SELECT build_path FROM ores_sql.builds", &[])
             .unwrap()
             .get(0);
         assert!(

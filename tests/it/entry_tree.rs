@@ -514,7 +514,10 @@ fn a_failing_statement_in_an_included_file_names_that_file_and_line() {
 }
 
 #[test]
-fn recreate_entity_refuses_an_entry_mode_tree_before_touching_anything() {
+fn recreate_entity_refuses_an_unknown_entry_key_before_touching_anything() {
+    // An entry tree's keys name its create scripts (`iam_tenants` for
+    // `create/iam/iam_tenants_create.sql`); a path-shaped key is unknown, with the
+    // near keys suggested, before any connection.
     let manifest = Manifest::from_dir(&fixture()).unwrap();
     let config = Config::load().unwrap();
     let e = ores_sql::lifecycle::entity::recreate_entity_with(
@@ -524,7 +527,7 @@ fn recreate_entity_refuses_an_entry_mode_tree_before_touching_anything() {
         false,
     )
     .expect_err("refused");
-    assert!(e.to_string().contains("psql entry scripts"), "{e}");
+    assert!(matches!(e, ores_sql::Error::UnknownEntity { .. }), "{e}");
 }
 
 #[test]

@@ -38,6 +38,7 @@ mod schema_seed;
 mod schema_versioning;
 mod staging_access;
 mod target;
+mod team_tree;
 mod testing;
 mod tree_boundary;
 mod tree_secrets;

@@ -172,16 +172,30 @@ fn recreate_twice_then_teardown_as_a_managed_admin_leaves_nothing() {
     );
     assert_eq!(m.memberships(), vec![owner.clone()]);
 
-    // The login owns nothing in the database: everything is the owner group's.
+    // The login owns nothing in the database but the engine's build record (made
+    // before the tree's scripts, so the tree can attach nothing to it): everything
+    // else is the owner group's.
     let owned_by_admin = m.count(&format!(
-        "SELECT (SELECT count(*) FROM pg_class WHERE relowner = '{a}'::regrole)
+        "SELECT (SELECT count(*) FROM pg_class WHERE relowner = '{a}'::regrole
+                    -- the record table's TOAST table and its index go with it
+                    AND relnamespace NOT IN ('ores_sql'::regnamespace, 'pg_toast'::regnamespace))
               + (SELECT count(*) FROM pg_proc WHERE proowner = '{a}'::regrole)
-              + (SELECT count(*) FROM pg_type WHERE typowner = '{a}'::regrole)
-              + (SELECT count(*) FROM pg_namespace WHERE nspowner = '{a}'::regrole)
+              + (SELECT count(*) FROM pg_type WHERE typowner = '{a}'::regrole
+                    AND typnamespace <> 'ores_sql'::regnamespace)
+              + (SELECT count(*) FROM pg_namespace WHERE nspowner = '{a}'::regrole
+                    AND nspname <> 'ores_sql')
               + (SELECT count(*) FROM pg_extension WHERE extowner = '{a}'::regrole)",
         a = m.admin
     ));
     assert_eq!(owned_by_admin, 0);
+    assert_eq!(
+        m.count(&format!(
+            "SELECT count(*) FROM pg_class WHERE oid = 'ores_sql.builds'::regclass
+                AND relowner = '{}'::regrole",
+            m.admin
+        )),
+        1
+    );
     let attributes: (bool, bool, bool, bool) = connect_admin(&m.su)
         .unwrap()
         .query_one(

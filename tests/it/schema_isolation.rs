@@ -479,6 +479,8 @@ fn wt_shell_and_http_users_read_and_write_like_the_cli_and_nothing_more() {
         // The build record is the provisioning tool's alone.
         let state = sqlstate(c.execute("DELETE FROM ores_database_builds_tbl", &[]));
         assert_eq!(state, "42501", "{user} changed the build record");
+        let state = sqlstate(c.execute("DELETE FROM ores_sql.builds", &[]));
+        assert_eq!(state, "42501", "{user} changed the engine's build record");
     }
     let mut ro = env.user("readonly_user").unwrap();
     set_tenant(&mut ro, &a);

@@ -137,18 +137,29 @@ pub enum Db {
         #[arg(last = true, value_name = "PSQL_ARGS")]
         args: Vec<OsString>,
     },
-    /// Purge non-system tenants and their data, reset system IAM accounts and
-    /// sessions, and turn bootstrap mode back on; reference data and the schema stay
-    /// (calls ores_iam_reset_system_fn()).
+    /// Run the tree's `[commands] reset_system` (ores-sql.toml) in one transaction as
+    /// its DDL login, printing what it returns. Our tree's purges non-system tenants
+    /// and their data, resets system IAM accounts and sessions, and turns bootstrap
+    /// mode back on; reference data and the schema stay.
     ResetSystem {
+        /// Read the tree in this directory (laid out like `sql/`) instead of the one
+        /// compiled in (default: ORES_SQL_DIR, else the compiled tree).
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         #[command(flatten)]
         yes: Yes,
         #[command(flatten)]
         target: Target,
     },
-    /// Reset one tenant's data and bootstrap flag; other tenants are untouched
-    /// (calls ores_iam_reset_tenant_fn(code)).
+    /// Run the tree's `[commands] reset_tenant` (ores-sql.toml) with the psql
+    /// variable `tenant_code`, in one transaction as its DDL login, printing what it
+    /// returns. Our tree's resets one tenant's data and bootstrap flag; other
+    /// tenants are untouched.
     ResetTenant {
+        /// Read the tree in this directory (laid out like `sql/`) instead of the one
+        /// compiled in (default: ORES_SQL_DIR, else the compiled tree).
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         /// The tenant's code.
         #[arg(short = 't', long = "tenant", value_name = "CODE")]
         tenant: String,
@@ -160,14 +171,23 @@ pub enum Db {
     /// Say whether the database is current, stale or not an ORE Studio database,
     /// with its recorded build and who is connected.
     Status {
+        /// Read the tree in this directory (laid out like `sql/`) instead of the one
+        /// compiled in (default: ORES_SQL_DIR, else the compiled tree).
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         /// Print JSON instead of text (docs/json.md).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         target: Target,
     },
-    /// Print the schema version recorded in the database (exit 1 if it has none).
+    /// Print the schema version recorded in the database (exit 1 if it has none), and
+    /// the tree's own version row when its ores-sql.toml names a `[version] query`.
     Version {
+        /// Read the tree in this directory (laid out like `sql/`) instead of the one
+        /// compiled in (default: ORES_SQL_DIR, else the compiled tree).
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         /// Print JSON instead of text (docs/json.md).
         #[arg(long)]
         json: bool,
@@ -221,10 +241,13 @@ pub enum Db {
         #[command(flatten)]
         target: Target,
     },
-    /// Re-run one entity's create and populate scripts in one transaction, with its
-    /// policies and grants; refuses if its tables hold rows unless --force.
+    /// Re-run one entity's scripts in one transaction, with its policies and grants
+    /// (numeric tree: its create and populate scripts; entry tree: its create script
+    /// and the scripts named after it, after its drop script); refuses if its tables
+    /// hold rows unless --force.
     RecreateEntity {
-        /// The entity key, `<component>_<entity_plural>`, e.g. `iam_tenants`.
+        /// The entity key, `<component>_<entity>`, e.g. `iam_tenants` (an entry tree's:
+        /// `refdata_currencies` for `create/refdata/currencies_create.sql`).
         #[arg(value_name = "COMPONENT_ENTITY", required_unless_present = "list")]
         entity: Option<String>,
         /// Discard the rows the entity's tables hold (its populate script re-seeds).
@@ -257,6 +280,10 @@ pub enum EnvCmd {
         /// Environment label.
         #[arg(short = 'e', long = "env", value_name = "ENV")]
         env: String,
+        /// Build the tree in this directory (laid out like `sql/`) instead of the one
+        /// compiled in (default: ORES_SQL_DIR, else the compiled tree).
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
         #[command(flatten)]
         guard: Guard,
     },

@@ -6,7 +6,7 @@ use crate::ui::{Refusal, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
 use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
 use ores_sql::lifecycle::target::check_name;
-use ores_sql::{Config, Error, RunOptions, SqlTree};
+use ores_sql::{Config, Error, RunOptions};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -54,14 +54,27 @@ pub fn run(command: Db) -> Outcome {
             target,
             args,
         } => sql(role, psql, target, args),
-        Db::ResetSystem { yes, target } => reset_system(yes, target),
-        Db::ResetTenant {
-            tenant,
+        Db::ResetSystem {
+            sql_dir,
             yes,
             target,
-        } => reset_tenant(tenant, yes, target),
-        Db::Status { json, target } => status(json, target),
-        Db::Version { json, target } => version(json, target),
+        } => reset_system(sql_dir, yes, target),
+        Db::ResetTenant {
+            tenant,
+            sql_dir,
+            yes,
+            target,
+        } => reset_tenant(tenant, sql_dir, yes, target),
+        Db::Status {
+            json,
+            sql_dir,
+            target,
+        } => status(json, sql_dir, target),
+        Db::Version {
+            json,
+            sql_dir,
+            target,
+        } => version(json, sql_dir, target),
         Db::List { json, target } => list(json, target),
         Db::Roles { json, target } => roles(json, target),
         Db::Connections {
@@ -107,7 +120,7 @@ fn recreate(
         options = options.workers(n.into());
     }
     // A tree that does not read is refused before anything is asked.
-    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
     confirm(
         guard.yes,
         &format!(
@@ -127,7 +140,7 @@ fn recreate(
 
 fn setup(database: Option<String>, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
     let config = build_target(&target, database.as_deref())?;
-    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
     let report = with_spinner(format!("setting up {}", config.database), || {
         ores_sql::setup_with(&config, tree.manifest(), &RunOptions::new())
     })?;
@@ -176,39 +189,49 @@ fn sql(role: Option<String>, psql: String, target: Target, args: Vec<OsString>) 
     .into())
 }
 
-fn reset_system(yes: Yes, target: Target) -> Outcome {
+fn reset_system(sql_dir: Option<PathBuf>, yes: Yes, target: Target) -> Outcome {
     let config = load(&target)?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
     confirm(
         yes.yes,
         &format!(
-            "reset system data of {} (purges every non-system tenant)",
+            "reset system data of {} (the tree's [commands] reset_system)",
             config.database
         ),
     )?;
-    let n = ores_sql::lifecycle::reset::reset_system(&config)?;
-    println!(
-        "reset system data of {}: {n} row(s) affected",
-        config.database
+    let report = ores_sql::lifecycle::reset::reset_system_with(&config, tree.manifest())?;
+    print!(
+        "{}",
+        render::command(
+            &format!("reset system data of {}", config.database),
+            &report
+        )
     );
     Ok(())
 }
 
-fn reset_tenant(tenant: String, yes: Yes, target: Target) -> Outcome {
+fn reset_tenant(tenant: String, sql_dir: Option<PathBuf>, yes: Yes, target: Target) -> Outcome {
     let config = load(&target)?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
     confirm(
         yes.yes,
         &format!("reset the data of tenant {tenant} in {}", config.database),
     )?;
-    let n = ores_sql::lifecycle::reset::reset_tenant(&config, &tenant)?;
-    println!(
-        "reset tenant {tenant} in {}: {n} row(s) affected",
-        config.database
+    let report = ores_sql::lifecycle::reset::reset_tenant_with(&config, tree.manifest(), &tenant)?;
+    print!(
+        "{}",
+        render::command(
+            &format!("reset tenant {tenant} in {}", config.database),
+            &report
+        )
     );
     Ok(())
 }
 
-fn status(json: bool, target: Target) -> Outcome {
-    let status = inspect::status(&load(&target)?)?;
+fn status(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = load(&target)?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
+    let status = inspect::status_with(&config, tree.manifest())?;
     if json {
         render::json(&status.report());
     } else {
@@ -217,10 +240,17 @@ fn status(json: bool, target: Target) -> Outcome {
     Ok(())
 }
 
-fn version(json: bool, target: Target) -> Outcome {
-    let status = inspect::status(&load(&target)?)?;
+fn version(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = load(&target)?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
+    let status = inspect::status_with(&config, tree.manifest())?;
+    let mut report = status.version_report();
+    // The tree's own row is read only from a database it built.
+    if status.recorded.is_some() {
+        report.tree_version = inspect::tree_version(&config, tree.manifest())?;
+    }
     if json {
-        render::json(&status.version_report());
+        render::json(&report);
         return match status.recorded {
             Some(_) => Ok(()),
             None => Err(Failure::Reported),
@@ -229,11 +259,14 @@ fn version(json: bool, target: Target) -> Outcome {
     match (&status.recorded, status.state) {
         (Some(info), state) => {
             println!("{}", render::version(&status.database, info, state));
+            if let Some(row) = &report.tree_version {
+                print!("{}", render::tree_version(row));
+            }
             Ok(())
         }
         (None, State::Missing) => Err(Error::NoSuchDatabase(status.database).into()),
         (None, _) => Err(Refusal(format!(
-            "database {} has no build record, so it is not an ORE Studio database (or was not built by compass); rebuild it with `compass db recreate`",
+            "database {} has no build record, so it is not an ORE Studio database (or was not built by this version of compass); rebuild it with `compass db recreate`",
             status.database
         ))
         .into()),
@@ -300,7 +333,7 @@ fn connections(
 
 fn validate(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
     let config = load(&target)?;
-    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
     let report = ores_sql::validate::run_tree(&config, &tree)?;
     if json {
         render::json(&report);
@@ -323,14 +356,14 @@ fn recreate_entity(
     yes: Yes,
     target: Target,
 ) -> Outcome {
-    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let config = load(&target)?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
     let manifest = tree.manifest();
     if list {
         println!("{}", render::entities(manifest));
         return Ok(());
     }
     let entity = entity.unwrap_or_default();
-    let config = load(&target)?;
     if force {
         confirm(
             yes.yes,

@@ -10,7 +10,11 @@ use ores_sql::{Config, Error, RunOptions};
 
 pub fn run(command: EnvCmd) -> Outcome {
     match command {
-        EnvCmd::Recreate { env, guard } => recreate(&env, guard),
+        EnvCmd::Recreate {
+            env,
+            sql_dir,
+            guard,
+        } => recreate(&env, sql_dir.as_deref(), guard),
         EnvCmd::Teardown { env, guard } => teardown_env(&env, guard),
         EnvCmd::Check => check(),
         EnvCmd::Configure {
@@ -21,10 +25,12 @@ pub fn run(command: EnvCmd) -> Outcome {
     }
 }
 
-fn recreate(env: &str, guard: Guard) -> Outcome {
+fn recreate(env: &str, sql_dir: Option<&std::path::Path>, guard: Guard) -> Outcome {
     let config = load_env(env)?;
     let options = RunOptions::new().kill(guard.kill);
     check_name(&config.database)?;
+    // A tree that does not read is refused before anything is asked.
+    let tree = config.sql_tree(sql_dir)?;
     confirm(
         guard.yes,
         &format!(
@@ -33,7 +39,7 @@ fn recreate(env: &str, guard: Guard) -> Outcome {
         ),
     )?;
     let (removed, built) = with_spinner(format!("recreating environment {env}"), || {
-        ores_sql::lifecycle::drop::recreate_environment(&config, &options)
+        ores_sql::lifecycle::drop::recreate_environment_with(&config, tree.manifest(), &options)
     })?;
     println!("{}", render::environment_rebuilt(env, &removed, &built));
     Ok(())
@@ -68,7 +74,17 @@ fn configure(env: &str, force: bool, sql_dir: Option<&std::path::Path>) -> Outco
         context: "finding the working directory".into(),
         source,
     })?;
-    let tree = ores_sql::SqlTree::open(sql_dir)?;
+    // ORES_SQL_DIR counts too: the `.env` being written may not exist yet, but the
+    // environment's may name the tree.
+    let tree = match sql_dir {
+        Some(dir) => ores_sql::SqlTree::open(Some(dir))?,
+        None => ores_sql::SqlTree::open(
+            std::env::var_os("ORES_SQL_DIR")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+        )?,
+    };
     let written = ores_sql::config::configure::write_env_file_in(
         &dir,
         env,

@@ -4,7 +4,10 @@
 use comfy_table::{ContentArrangement, Table, presets};
 use ores_sql::config::configure::Configured;
 use ores_sql::config::envfile::{self, EnvCheck, Format};
-use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State, Status};
+use ores_sql::inspect::{
+    self, ConnectionsReport, DatabaseListing, RolesReport, State, Status, TreeVersion,
+};
+use ores_sql::lifecycle::commands::CommandReport;
 use ores_sql::lifecycle::entity::EntityReport;
 use ores_sql::testing::pgtap::{Directive, FileReport, PgTapReport, Verdict};
 use ores_sql::{BuildInfo, BuildReport, Config, Manifest, TeardownReport};
@@ -92,10 +95,12 @@ pub fn torn_down(config: &Config, database: &str, report: &TeardownReport) -> St
 
 pub fn version(database: &str, info: &BuildInfo, state: State) -> String {
     format!(
-        "{database}: schema {} ({} scripts), built {} by ores-sql {} on PostgreSQL {}{}",
+        "{database}: schema {} ({} scripts), built {} ({}) by {} with ores-sql {} on PostgreSQL {}{}",
         info.schema_hash,
         info.script_count,
         info.built_at,
+        info.build_path.as_deref().unwrap_or("?"),
+        info.built_by.as_deref().unwrap_or("?"),
         info.crate_version,
         info.server_version,
         if state == State::Stale {
@@ -104,6 +109,41 @@ pub fn version(database: &str, info: &BuildInfo, state: State) -> String {
             ""
         }
     )
+}
+
+/// What a tree's command did: a headline, then what each statement returned (a
+/// lone value as `column: value`, rows as a table, nothing for a statement that
+/// returns no rows or only an empty value, such as a `void` function).
+pub fn command(headline: &str, report: &CommandReport) -> String {
+    let mut out = format!("{headline} (as {})\n", report.run_as);
+    for set in &report.results {
+        match (set.columns.as_slice(), set.rows.as_slice()) {
+            ([], _) => {}
+            ([column], [row]) => match row.first().cloned().flatten() {
+                Some(value) if !value.is_empty() => {
+                    let _ = writeln!(out, "{column}: {value}");
+                }
+                _ => {}
+            },
+            (columns, rows) => {
+                let mut t = table(columns.iter().map(String::as_str));
+                for row in rows {
+                    t.add_row(row.iter().map(|v| v.as_deref().unwrap_or("NULL")));
+                }
+                let _ = writeln!(out, "{t}");
+            }
+        }
+    }
+    out
+}
+
+/// The tree's own version row, a column a line.
+pub fn tree_version(row: &TreeVersion) -> String {
+    let mut out = String::from("the tree's own version ([version] query):\n");
+    for (column, value) in &row.0 {
+        let _ = writeln!(out, "  {column}: {}", value.as_deref().unwrap_or("NULL"));
+    }
+    out
 }
 
 fn state_words(state: State) -> &'static str {
@@ -130,8 +170,13 @@ pub fn status(status: &Status) -> String {
         let _ = writeln!(out, "recorded hash: {}", info.schema_hash);
         let _ = writeln!(
             out,
-            "built:         {} by ores-sql {} on PostgreSQL {} ({} scripts)",
-            info.built_at, info.crate_version, info.server_version, info.script_count
+            "built:         {} ({}, by {}) with ores-sql {} on PostgreSQL {} ({} scripts)",
+            info.built_at,
+            info.build_path.as_deref().unwrap_or("?"),
+            info.built_by.as_deref().unwrap_or("?"),
+            info.crate_version,
+            info.server_version,
+            info.script_count
         );
     }
     let _ = writeln!(
@@ -254,6 +299,13 @@ pub fn connections(report: &ConnectionsReport) -> String {
 
 pub fn entities(manifest: &Manifest) -> String {
     let mut t = table(["entity", "scripts"]);
+    if manifest.entry_mode() {
+        // An entry tree's keys name its create scripts (`refdata_currencies`).
+        for entity in ores_sql::lifecycle::entity::entry_entities(manifest) {
+            t.add_row([entity, String::new()]);
+        }
+        return t.to_string();
+    }
     for entity in manifest.entities() {
         let scripts: Vec<String> = manifest
             .entity_scripts(entity)
