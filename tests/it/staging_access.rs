@@ -9,8 +9,8 @@ use crate::common;
 use ores_sql::server::admin::{connect_admin_to, connect_within};
 use ores_sql::testing::ScratchEnv;
 use ores_sql::{Config, Manifest, RunOptions};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const TREE: [(&str, &str); 2] = [
@@ -65,8 +65,14 @@ fn staging_and_cached_copies_admit_nobody_but_the_build() {
         let probe = s.spawn(|| intruders(&env.config, &staging, &roles, &stop));
         let runs = [
             ("full", RunOptions::new().kill(true).rebuild(true)),
-            ("parallel", RunOptions::new().kill(true).rebuild(true).workers(2)),
-            ("cached", RunOptions::new().kill(true).retire_in_background(true)),
+            (
+                "parallel",
+                RunOptions::new().kill(true).rebuild(true).workers(2),
+            ),
+            (
+                "cached",
+                RunOptions::new().kill(true).retire_in_background(true),
+            ),
             ("cached", RunOptions::new().kill(true)),
         ];
         for (path, options) in runs {

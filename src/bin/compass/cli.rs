@@ -213,6 +213,10 @@ pub enum Db {
         /// Print JSON instead of text (docs/json.md).
         #[arg(long)]
         json: bool,
+        /// Exit 1 when a violation is at least this bad (default: the tree's
+        /// `[validate] fail_on`, else error).
+        #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info"])]
+        fail_on: Option<String>,
         /// Validate against the tree in this directory (its registry, its
         /// `validate-allow.txt`, and the list of `.sql` files no entry script reaches)
         /// instead of the one compiled in; the database must have been built from it.

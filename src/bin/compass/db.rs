@@ -73,9 +73,10 @@ pub fn run(command: Db) -> Outcome {
         } => connections(database, kill, json, yes, target),
         Db::Validate {
             json,
+            fail_on,
             sql_dir,
             target,
-        } => validate(json, sql_dir, target),
+        } => validate(json, fail_on, sql_dir, target),
         Db::RecreateEntity {
             entity,
             force,
@@ -297,7 +298,12 @@ fn connections(
     Ok(())
 }
 
-fn validate(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+fn validate(
+    json: bool,
+    fail_on: Option<String>,
+    sql_dir: Option<PathBuf>,
+    target: Target,
+) -> Outcome {
     let config = load(&target)?;
     let tree = SqlTree::open(sql_dir.as_deref())?;
     let report = ores_sql::validate::run_tree(&config, &tree)?;
@@ -306,7 +312,12 @@ fn validate(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
     } else {
         print!("{report}");
     }
-    if report.is_clean() {
+    // clap accepted only the three names.
+    let threshold = fail_on
+        .as_deref()
+        .and_then(ores_sql::validate::Level::parse)
+        .unwrap_or(report.fail_on);
+    if !report.fails(threshold) {
         Ok(())
     } else {
         // The report above already lists every violation with its rule id.
