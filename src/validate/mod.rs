@@ -37,6 +37,7 @@ use std::path::Path;
 
 pub use crate::tree::lint::{Category, Level, Rule, RuleId, RuleSet};
 pub use crate::tree::settings::{NamingPatterns, ValidateSettings};
+pub(crate) use catalog::not_extension as catalog_not_extension;
 pub use catalog::{check_catalog, check_catalog_in, check_catalog_with};
 pub use report::{Allowed, Report, RuleCount, Skipped, Violation};
 

@@ -148,6 +148,7 @@ fn version_help_and_validate() {
         &["db", "roles"],
         &["db", "connections"],
         &["db", "validate"],
+        &["db", "docs"],
         &["db", "recreate-entity"],
         &["env", "recreate"],
         &["env", "teardown"],

@@ -30,6 +30,7 @@ mod readme_tables;
 mod retire;
 mod runtime;
 mod safety;
+mod schema_docs;
 mod schema_hostile;
 mod schema_isolation;
 mod schema_registry;

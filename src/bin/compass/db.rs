@@ -71,6 +71,12 @@ pub fn run(command: Db) -> Outcome {
             yes,
             target,
         } => connections(database, kill, json, yes, target),
+        Db::Docs {
+            out,
+            sql_dir,
+            check,
+            target,
+        } => docs(out, sql_dir, check, target),
         Db::Validate {
             json,
             fail_on,
@@ -296,6 +302,34 @@ fn connections(
         println!("{}", render::connections(&report));
     }
     Ok(())
+}
+
+fn docs(out: PathBuf, sql_dir: Option<PathBuf>, check: bool, target: Target) -> Outcome {
+    let config = load(&target)?;
+    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let docs = with_spinner("building a scratch copy of the tree to document", || {
+        ores_sql::docs::generate(&config, tree.manifest())
+    })?;
+    if !check {
+        docs.write(&out)?;
+        println!("wrote {} files to {}", docs.files.len(), out.display());
+        return Ok(());
+    }
+    let stale = docs.check(&out)?;
+    if stale.is_empty() {
+        println!("{}: all {} files current", out.display(), docs.files.len());
+        return Ok(());
+    }
+    for f in &stale {
+        println!("differs: {}", out.join(f).display());
+    }
+    println!(
+        "{} of the files in {} differ from what the tree builds now; run `compass db docs --out {}`",
+        stale.len(),
+        out.display(),
+        out.display()
+    );
+    Err(Failure::Reported)
 }
 
 fn validate(

@@ -52,7 +52,7 @@ const PRIVILEGES: [&str; 7] = [
 const NOT_EXTENSION: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d
      WHERE d.classid = {class}::regclass AND d.objid = {oid} AND d.deptype = 'e')";
 
-pub(super) fn not_extension(class: &str, oid: &str) -> String {
+pub(crate) fn not_extension(class: &str, oid: &str) -> String {
     NOT_EXTENSION
         .replace("{class}", &format!("'{class}'"))
         .replace("{oid}", oid)
