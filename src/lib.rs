@@ -69,6 +69,7 @@ pub mod build;
 #[allow(dead_code, unused_imports)]
 pub(crate) mod build;
 pub mod config;
+pub mod docs;
 mod error;
 pub mod lifecycle;
 mod runtime;

@@ -9,6 +9,7 @@
 //! The key names are a contract other teams' files are written against (issue 10):
 //! never rename one.
 
+use super::lint::{Level, RuleId, RuleSet};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,6 +59,7 @@ struct Raw {
     version: Option<RawVersion>,
     commands: Option<RawCommands>,
     entity: Option<RawEntity>,
+    validate: Option<RawValidate>,
 }
 
 /// `[tests]`: the tree's pgTAP suite (`compass db test`).
@@ -93,6 +95,29 @@ struct RawCommands {
 #[serde(deny_unknown_fields)]
 struct RawEntity {
     drop: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValidate {
+    #[serde(default)]
+    sets: Vec<String>,
+    #[serde(default)]
+    rules: Vec<String>,
+    fail_on: Option<String>,
+    #[serde(default)]
+    naming: RawNaming,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNaming {
+    table: Option<String>,
+    function: Option<String>,
+    view: Option<String>,
+    trigger: Option<String>,
+    index: Option<String>,
+    policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -137,6 +162,79 @@ pub struct ServiceDecl {
     pub writes: Vec<String>,
 }
 
+/// `[validate]`: the house-style rule sets and single rules a tree opts into beside
+/// the universal ones, the naming patterns its rules check, and how strict its CI is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidateSettings {
+    /// House-style rule sets run beside the universal rules.
+    pub sets: Vec<RuleSet>,
+    /// Single house-style rules run beside the universal rules.
+    pub rules: Vec<RuleId>,
+    /// The level from which `compass db validate` fails, unless `--fail-on` says.
+    pub fail_on: Option<Level>,
+    /// The names the naming rules expect.
+    pub naming: NamingPatterns,
+}
+
+/// Name patterns of the naming rules (C001..C006): `*` stands for one or more
+/// lowercase letters, digits or `_`, `{component}` for a component of the registry;
+/// everything else is literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamingPatterns {
+    /// Tables (C001).
+    pub table: String,
+    /// Functions and procedures (C002).
+    pub function: String,
+    /// Views and materialized views (C003).
+    pub view: String,
+    /// Triggers (C004).
+    pub trigger: String,
+    /// Indexes not backing a constraint (C005).
+    pub index: String,
+    /// Row-level security policies (C006).
+    pub policy: String,
+}
+
+impl Default for NamingPatterns {
+    /// ORE Studio's own conventions (`sql/README.md`).
+    fn default() -> NamingPatterns {
+        NamingPatterns {
+            table: "ores_{component}_*_tbl".into(),
+            function: "*_fn".into(),
+            view: "*_vw".into(),
+            trigger: "*_trg".into(),
+            index: "*_idx".into(),
+            policy: "*_pol".into(),
+        }
+    }
+}
+
+/// Whether `name` matches `pattern` ([`NamingPatterns`]), `{component}` being one
+/// of `components`.
+pub fn name_matches(pattern: &str, name: &str, components: &[&str]) -> bool {
+    if let Some(rest) = pattern.strip_prefix("{component}") {
+        return components.iter().any(|c| {
+            name.strip_prefix(c)
+                .is_some_and(|tail| name_matches(rest, tail, components))
+        });
+    }
+    if let Some(rest) = pattern.strip_prefix('*') {
+        // One or more name characters, as few or as many as the rest needs.
+        let run = name
+            .bytes()
+            .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+            .count();
+        return (1..=run).any(|n| name_matches(rest, &name[n..], components));
+    }
+    match (pattern.chars().next(), name.chars().next()) {
+        (None, None) => true,
+        (Some(p), Some(c)) if p == c => {
+            name_matches(&pattern[p.len_utf8()..], &name[c.len_utf8()..], components)
+        }
+        _ => false,
+    }
+}
+
 /// A tree's settings, checked. [`TreeSettings::default`] is a tree without the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeSettings {
@@ -168,6 +266,8 @@ pub struct TreeSettings {
     /// `[entity] drop`: where an entry tree keeps an entity's drop script, with
     /// `{component}` and `{entity}` placeholders.
     pub entity_drop: String,
+    /// `[validate]`; `None`: the tree runs the universal rules only.
+    pub validate: Option<ValidateSettings>,
 }
 
 /// Who runs a tree's test files.
@@ -333,6 +433,7 @@ impl TreeSettings {
             return Err((Some("query".into()), "[version] query is empty".into()));
         }
         let entity_drop = entity_drop(raw.entity)?;
+        let validate = raw.validate.map(validate_settings).transpose()?;
         Ok(TreeSettings {
             entry: raw.entry,
             strict: raw.strict,
@@ -347,6 +448,7 @@ impl TreeSettings {
             version_query,
             commands,
             entity_drop,
+            validate,
         })
     }
 
@@ -722,6 +824,78 @@ fn test_role(
     ))
 }
 
+/// `[validate]`: known set names, house-style rule ids, a level, patterns made of
+/// name characters, `*` and `{component}`.
+fn validate_settings(raw: RawValidate) -> Result<ValidateSettings, Fault> {
+    let mut sets = Vec::new();
+    for name in &raw.sets {
+        match RuleSet::parse(name) {
+            Some(set) if set != RuleSet::Universal => sets.push(set),
+            _ => {
+                return Err((
+                    quoted(name),
+                    format!(
+                        "[validate] sets: {name:?} is not one of layout, naming, tenancy, versioning"
+                    ),
+                ));
+            }
+        }
+    }
+    let mut rules = Vec::new();
+    for id in &raw.rules {
+        let Some(rule) = RuleId::parse(id) else {
+            return Err((quoted(id), format!("[validate] rules: no rule {id:?}")));
+        };
+        rules.push(rule);
+    }
+    let fail_on = match raw.fail_on {
+        None => None,
+        Some(l) => Some(Level::parse(&l).ok_or_else(|| {
+            (
+                quoted(&l),
+                format!("[validate] fail_on: {l:?} is not error, warning or info"),
+            )
+        })?),
+    };
+    let d = NamingPatterns::default();
+    let n = raw.naming;
+    let naming = NamingPatterns {
+        table: n.table.unwrap_or(d.table),
+        function: n.function.unwrap_or(d.function),
+        view: n.view.unwrap_or(d.view),
+        trigger: n.trigger.unwrap_or(d.trigger),
+        index: n.index.unwrap_or(d.index),
+        policy: n.policy.unwrap_or(d.policy),
+    };
+    for p in [
+        &naming.table,
+        &naming.function,
+        &naming.view,
+        &naming.trigger,
+        &naming.index,
+        &naming.policy,
+    ] {
+        let bare = p.replace("{component}", "");
+        let plain_chars = bare
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'*');
+        if p.is_empty() || !plain_chars {
+            return Err((
+                quoted(p),
+                format!(
+                    "[validate.naming] {p:?}: a pattern is lowercase letters, digits, _, * and {{component}}"
+                ),
+            ));
+        }
+    }
+    Ok(ValidateSettings {
+        sets,
+        rules,
+        fail_on,
+        naming,
+    })
+}
+
 /// The first line of `text` containing `needle` outside a comment, or 0.
 fn line_mentioning(text: &str, needle: &str) -> usize {
     text.lines()
@@ -806,6 +980,44 @@ compute_wrapper_user = "ores_{env}_compute_wrapper"
             let e = TreeSettings::parse(text, "t.toml").unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");
             assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn validate_table_reads_and_patterns_match() {
+        assert_eq!(TreeSettings::default().validate, None);
+        let text = "[validate]\nsets = [\"naming\"]\nrules = [\"C008\"]\nfail_on = \"warning\"\n[validate.naming]\ntable = \"t_*\"\n";
+        let v = TreeSettings::parse(text, "t.toml")
+            .unwrap()
+            .validate
+            .unwrap();
+        assert_eq!(v.sets, [RuleSet::Naming]);
+        assert_eq!(v.rules, [RuleId::C008]);
+        assert_eq!(v.fail_on, Some(Level::Warning));
+        assert_eq!(v.naming.table, "t_*");
+        assert_eq!(v.naming.function, "*_fn");
+        let c = ["iam", "dq"];
+        assert!(name_matches(
+            "ores_{component}_*_tbl",
+            "ores_iam_tenants_tbl",
+            &c
+        ));
+        assert!(!name_matches(
+            "ores_{component}_*_tbl",
+            "ores_xx_tenants_tbl",
+            &c
+        ));
+        assert!(!name_matches("ores_{component}_*_tbl", "ores_iam__tbl", &c));
+        assert!(!name_matches("*_fn", "_fn", &c));
+        assert!(!name_matches("*_fn", "Upper_fn", &c));
+        assert!(name_matches("*_fn", "a_b_fn", &c));
+        for bad in [
+            "[validate]\nsets = [\"universal\"]\n",
+            "[validate]\nrules = [\"C999\"]\n",
+            "[validate]\nfail_on = \"fatal\"\n",
+            "[validate.naming]\ntable = \"T%\"\n",
+        ] {
+            assert!(TreeSettings::parse(bad, "t.toml").is_err(), "{bad}");
         }
     }
 

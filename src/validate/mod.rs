@@ -35,9 +35,11 @@ use crate::tree::registry::{self, Registry};
 use plpgsql::{PlpgsqlOutcome, check_plpgsql};
 use std::path::Path;
 
-pub use crate::tree::lint::{Rule, RuleId};
-pub use catalog::{check_catalog, check_catalog_in};
-pub use report::{Allowed, Report, Skipped, Violation};
+pub use crate::tree::lint::{Category, Level, Rule, RuleId, RuleSet};
+pub use crate::tree::settings::{NamingPatterns, ValidateSettings};
+pub(crate) use catalog::not_extension as catalog_not_extension;
+pub use catalog::{check_catalog, check_catalog_in, check_catalog_with};
+pub use report::{Allowed, Report, RuleCount, Skipped, Violation};
 
 /// Path of the allow-list, relative to the repository root.
 pub const ALLOW_LIST_PATH: &str = "sql/validate-allow.txt";
@@ -56,6 +58,32 @@ pub fn static_rules() -> Vec<Rule> {
 /// The rules checked on a built database (catalog, `plpgsql_check`, allow-list use).
 pub fn catalog_rules() -> Vec<Rule> {
     lint::catalog_rules().copied().collect()
+}
+
+/// The rule sets a tree runs: `universal`, then those its `[validate]` names.
+pub fn rule_sets(settings: &crate::tree::settings::TreeSettings) -> Vec<RuleSet> {
+    let mut sets = vec![RuleSet::Universal];
+    if let Some(v) = &settings.validate {
+        for s in RuleSet::ALL {
+            if v.sets.contains(s) {
+                sets.push(*s);
+            }
+        }
+    }
+    sets
+}
+
+/// Whether a tree with these settings runs `rule`: universal rules always, a
+/// house-style rule when its set or its id is named in `[validate]`. Another team's
+/// tree has its own names and layout, so it hears about isolation and correctness
+/// first, and opts into conventions it shares.
+pub fn runs(settings: &crate::tree::settings::TreeSettings, rule: RuleId) -> bool {
+    let set = rule.rule().set;
+    rule_sets(settings).contains(&set)
+        || settings
+            .validate
+            .as_ref()
+            .is_some_and(|v| v.rules.contains(&rule))
 }
 
 /// The explanation of a rule id.
@@ -94,14 +122,27 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
         rights.join_owner(&mut admin, &config.env)?;
         drop(admin);
         let mut client = connect_admin_to(config, &config.database)?;
-        found.extend(check_catalog_in(
+        let settings = manifest.settings();
+        let naming = settings
+            .validate
+            .as_ref()
+            .map(|v| v.naming.clone())
+            .unwrap_or_default();
+        found.extend(check_catalog_with(
             &mut client,
             &config.env,
             manifest.registry(),
+            &naming,
         )?);
         let mut report = Report {
             database: config.database.clone(),
             unreached: manifest.unreached().to_vec(),
+            sets: rule_sets(settings),
+            fail_on: settings
+                .validate
+                .as_ref()
+                .and_then(|v| v.fail_on)
+                .unwrap_or(Level::Error),
             ..Report::default()
         };
         match check_plpgsql(&mut client, &rights)? {
@@ -117,6 +158,7 @@ pub fn run_with(config: &Config, manifest: &Manifest, allow_list: &str) -> Resul
                 });
             }
         }
+        found.retain(|v| runs(settings, v.rule));
         apply_allow_list(&mut report, found, &entries);
         Ok(report)
     })
@@ -156,6 +198,7 @@ fn apply_allow_list(report: &mut Report, found: Vec<Violation>, entries: &[Allow
     report
         .violations
         .sort_by(|a, b| (a.rule, &a.object).cmp(&(b.rule, &b.object)));
+    report.count_rules();
 }
 
 /// Static rules over a manifest's scripts (the scan-level rules S001/S002 held when
@@ -240,20 +283,43 @@ mod tests {
             &entries,
         );
         assert!(!report.is_clean());
+        assert!(report.fails(Level::Warning) && !report.fails(Level::Error));
         let text = report.to_string();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "C001 u: broken", "sorted by rule: {text}");
-        assert_eq!(lines[1], "C007 t: broken");
-        assert_eq!(lines[2], "SKIPPED P001: plpgsql_check is not installed");
-        assert_eq!(lines[3], "allowed C003 v: broken (legacy view)");
+        // Both are warnings, one each: the rule id breaks the tie.
+        assert!(lines[0].starts_with("[warning naming] C001 x1: "), "{text}");
+        assert_eq!(lines[1], "C001 u: broken", "grouped by rule: {text}");
+        assert!(lines[2].starts_with("  fix: rename the table"), "{text}");
         assert!(
-            lines[4].starts_with("db: 2 violation(s) of 2 rule(s)"),
+            lines[3].starts_with("[warning correctness] C007 x1: "),
+            "{text}"
+        );
+        assert_eq!(lines[4], "C007 t: broken");
+        assert_eq!(lines[6], "SKIPPED P001: plpgsql_check is not installed");
+        assert_eq!(lines[7], "allowed C003 v: broken (legacy view)");
+        assert!(
+            lines[8].starts_with("db: 2 violation(s) of 2 rule(s): 0 error, 2 warning"),
             "{text}"
         );
         assert!(
-            lines[4].contains("1 allowed") && lines[4].contains("1 SKIPPED"),
+            lines[8].contains("1 allowed") && lines[8].contains("1 SKIPPED"),
             "{text}"
         );
+
+        // An error sorts before the warnings, whatever its id.
+        let mut report = Report::default();
+        apply_allow_list(
+            &mut report,
+            vec![
+                violation(RuleId::C001, "a"),
+                violation(RuleId::C001, "b"),
+                violation(RuleId::P001, "f"),
+            ],
+            &[],
+        );
+        assert_eq!(report.by_rule[0].rule, RuleId::P001);
+        assert_eq!(report.by_rule[1].count, 2);
+        assert!(report.fails(Level::Error));
     }
 
     #[test]

@@ -148,6 +148,7 @@ fn version_help_and_validate() {
         &["db", "roles"],
         &["db", "connections"],
         &["db", "validate"],
+        &["db", "docs"],
         &["db", "recreate-entity"],
         &["env", "recreate"],
         &["env", "teardown"],
@@ -190,6 +191,21 @@ fn validate_passes_the_built_schema_and_lists_a_broken_convention() {
     let text = stdout(&out);
     assert!(text.contains("C001 stray_things"), "{text}");
     assert!(text.contains("C007 stray_things"), "{text}");
+    // Both are warnings: our tree's `[validate] fail_on = "warning"` fails on them,
+    // `--fail-on error` lets them through, and `--fail-on` takes only a level.
+    assert!(text.contains("[warning naming] C001 x1: "), "{text}");
+    cli.compass()
+        .args(["db", "validate", "--fail-on", "error"])
+        .assert()
+        .success();
+    cli.compass()
+        .args(["db", "validate", "--fail-on", "info"])
+        .assert()
+        .code(1);
+    cli.compass()
+        .args(["db", "validate", "--fail-on", "fatal"])
+        .assert()
+        .code(2);
 }
 
 #[test]

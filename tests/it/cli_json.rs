@@ -179,4 +179,16 @@ fn validate_json_is_clean_on_the_built_schema_and_names_a_broken_table() {
         hits[0]["message"].as_str().unwrap().contains("not forced"),
         "{v}"
     );
+    // Every violation carries its rule's level, category and remedy, and the
+    // summary counts them per rule, worst first.
+    assert_eq!(hits[0]["level"], "error", "{v}");
+    assert_eq!(hits[0]["category"], "security", "{v}");
+    assert!(
+        hits[0]["remediation"].as_str().unwrap().contains("FORCE"),
+        "{v}"
+    );
+    assert_eq!(v["by_rule"][0]["rule"], hits[0]["rule"], "{v}");
+    assert_eq!(v["by_rule"][0]["count"], 1, "{v}");
+    assert_eq!(v["fail_on"], "warning", "{v}");
+    assert!(v["sets"].as_array().unwrap().len() > 1, "{v}");
 }

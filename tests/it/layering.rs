@@ -14,6 +14,7 @@ const LAYERS: &[&str] = &[
     "build",
     "lifecycle",
     "validate",
+    "docs",
     "testing",
     "asynchronous",
 ];

@@ -146,6 +146,12 @@ fn broken_manifest() -> (tempfile::TempDir, Manifest) {
         &dir.path().join("create"),
     )
     .unwrap();
+    // Our settings, so the house-style sets run as they do on our tree.
+    fs::copy(
+        root.join("sql/ores-sql.toml"),
+        dir.path().join("ores-sql.toml"),
+    )
+    .unwrap();
     let manifest = Manifest::from_dir(dir.path()).unwrap();
     (dir, manifest)
 }
@@ -203,6 +209,16 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
         ("C023", "ores_iam_gizmos_tbl".into()),
         ("C024", "ores_iam_broken_fn".into()),
         ("C025", format!("ores_{e}_rw")),
+        ("C027", "ores_iam_vaults_tbl".into()),
+        ("C028", "ores_iam_ledgers_tbl".into()),
+        ("C029", "ores_iam_lockers_open_pol".into()),
+        // C006's and C012's fixture policy is `USING (true)` too.
+        ("C029", "ores_iam_levers_open".into()),
+        ("C030", "ores_iam_hinges_tbl_vault_id_fkey".into()),
+        ("C031", "ores_iam_locker_ids_vw".into()),
+        // C003's fixture view reads the control table as its owner.
+        ("C031", "ores_iam_gadget_names".into()),
+        ("C032", "ores_iam_hinges_code_b_idx".into()),
         ("P001", "ores_iam_levers_touch_fn".into()),
         ("P001", "ores_iam_broken_fn".into()),
     ];
@@ -229,6 +245,12 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
         "elevated",
         "broken",
         "scratches",
+        "vaults",
+        "ledgers",
+        "lockers",
+        "locker_",
+        "hinges",
+        "latches",
         e.as_str(),
     ];
     let unexpected: Vec<&validate::Violation> = report
@@ -278,6 +300,13 @@ fn every_catalog_rule_fires_for_the_object_that_breaks_it() {
         text.lines().any(|l| l.starts_with("C001 widgets_tbl: ")),
         "{text}"
     );
+    // Grouped by rule, worst first: every error's heading precedes every warning's.
+    let headings: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
+    let first_warning = headings.iter().position(|l| l.starts_with("[warning"));
+    let last_error = headings.iter().rposition(|l| l.starts_with("[error"));
+    assert!(first_warning > last_error, "{text}");
+    assert_eq!(headings.len(), report.by_rule.len(), "{text}");
+    assert!(report.fails(validate::Level::Error));
     assert!(text.trim_end().ends_with(')'), "{text}");
     assert!(text.contains(&format!("{} violation(s)", report.violations.len())));
 
@@ -312,7 +341,17 @@ fn the_validation_notes_document_every_rule() {
             .unwrap();
     let table: String = validate::rules()
         .iter()
-        .map(|r| format!("| `{}` | {} |\n", r.id, r.explanation.replace('|', "\\|")))
+        .map(|r| {
+            format!(
+                "| `{}` | {} | {} | {} | {} | {} |\n",
+                r.id,
+                r.level,
+                r.category,
+                r.set,
+                r.explanation.replace('|', "\\|"),
+                r.remediation.replace('|', "\\|")
+            )
+        })
         .collect();
     assert!(
         readme.contains(&table),

@@ -228,11 +228,32 @@ pub enum Db {
         #[command(flatten)]
         target: Target,
     },
+    /// Write the schema documentation (a page per component with its tables, keys,
+    /// policies and grants, ER diagrams in Mermaid and SVG, the service access map,
+    /// schema.json) from a scratch build of the tree, dropped afterwards.
+    Docs {
+        /// Folder to write (or check).
+        #[arg(long, value_name = "DIR", default_value = "docs/schema")]
+        out: PathBuf,
+        /// Document the tree in this directory instead of the one compiled in.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
+        /// Write nothing; exit 1 naming the files that differ from what the tree
+        /// builds now (for CI).
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Check the schema against its conventions.
     Validate {
         /// Print JSON instead of text (docs/json.md).
         #[arg(long)]
         json: bool,
+        /// Exit 1 when a violation is at least this bad (default: the tree's
+        /// `[validate] fail_on`, else error).
+        #[arg(long, value_name = "LEVEL", value_parser = ["error", "warning", "info"])]
+        fail_on: Option<String>,
         /// Validate against the tree in this directory (its registry, its
         /// `validate-allow.txt`, and the list of `.sql` files no entry script reaches)
         /// instead of the one compiled in; the database must have been built from it.

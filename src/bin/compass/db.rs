@@ -84,11 +84,18 @@ pub fn run(command: Db) -> Outcome {
             yes,
             target,
         } => connections(database, kill, json, yes, target),
+        Db::Docs {
+            out,
+            sql_dir,
+            check,
+            target,
+        } => docs(out, sql_dir, check, target),
         Db::Validate {
             json,
+            fail_on,
             sql_dir,
             target,
-        } => validate(json, sql_dir, target),
+        } => validate(json, fail_on, sql_dir, target),
         Db::RecreateEntity {
             entity,
             force,
@@ -331,7 +338,40 @@ fn connections(
     Ok(())
 }
 
-fn validate(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+fn docs(out: PathBuf, sql_dir: Option<PathBuf>, check: bool, target: Target) -> Outcome {
+    let config = load(&target)?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
+    let docs = with_spinner("building a scratch copy of the tree to document", || {
+        ores_sql::docs::generate(&config, tree.manifest())
+    })?;
+    if !check {
+        docs.write(&out)?;
+        println!("wrote {} files to {}", docs.files.len(), out.display());
+        return Ok(());
+    }
+    let stale = docs.check(&out)?;
+    if stale.is_empty() {
+        println!("{}: all {} files current", out.display(), docs.files.len());
+        return Ok(());
+    }
+    for f in &stale {
+        println!("differs: {}", out.join(f).display());
+    }
+    println!(
+        "{} of the files in {} differ from what the tree builds now; run `compass db docs --out {}`",
+        stale.len(),
+        out.display(),
+        out.display()
+    );
+    Err(Failure::Reported)
+}
+
+fn validate(
+    json: bool,
+    fail_on: Option<String>,
+    sql_dir: Option<PathBuf>,
+    target: Target,
+) -> Outcome {
     let config = load(&target)?;
     let tree = config.sql_tree(sql_dir.as_deref())?;
     let report = ores_sql::validate::run_tree(&config, &tree)?;
@@ -340,7 +380,12 @@ fn validate(json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
     } else {
         print!("{report}");
     }
-    if report.is_clean() {
+    // clap accepted only the three names.
+    let threshold = fail_on
+        .as_deref()
+        .and_then(ores_sql::validate::Level::parse)
+        .unwrap_or(report.fail_on);
+    if !report.fails(threshold) {
         Ok(())
     } else {
         // The report above already lists every violation with its rule id.

@@ -167,9 +167,15 @@ impl std::fmt::Debug for PgTapSuite {
 }
 
 impl PgTapSuite {
-    /// The suite of the tree in `dir`, or of the compiled-in tree. Builds (or takes)
-    /// the harness's template of the tree, then the test template.
+    /// The suite of the tree in `dir` (else `ORES_SQL_DIR`'s, else the compiled-in
+    /// tree). Builds (or takes) the harness's template of the tree, then the test
+    /// template.
     pub fn open(dir: Option<&Path>) -> Result<PgTapSuite> {
+        let configured = match dir {
+            Some(_) => None,
+            None => Config::load()?.sql_dir,
+        };
+        let dir = dir.or(configured.as_deref());
         crate::runtime::off_runtime(|| {
             let tree = SqlTree::open(dir)?;
             let files = match dir {

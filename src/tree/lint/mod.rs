@@ -22,7 +22,7 @@ use std::fmt;
 
 pub use allow::{AllowEntry, parse_allow_list};
 pub use layout::{check_entry_scripts, check_scripts, check_tree, scan_violation};
-pub use rules::{Rule, RuleId, all_rules, catalog_rules, static_rules};
+pub use rules::{Category, Level, Rule, RuleId, RuleSet, all_rules, catalog_rules, static_rules};
 pub use statements::created_relations;
 pub use transaction::{transaction_control, transaction_control_message};
 

@@ -4,18 +4,23 @@
 
 mod functions;
 mod naming;
+mod performance;
+mod policies;
 mod privileges;
 mod tenancy;
 mod versioning;
 
 use crate::error::{PgContext, Result};
 use crate::tree::registry::Registry;
+use crate::tree::settings::NamingPatterns;
 use crate::validate::{RuleId, Violation};
 use postgres::Client;
 use std::collections::BTreeMap;
 
 use functions::{check_plpgsql_search_path, check_security_definer};
 use naming::{check_names, check_tables};
+use performance::{check_duplicate_indexes, check_foreign_keys};
+use policies::{check_policies, check_views};
 use privileges::{check_privileges, check_roles, check_temporary};
 use tenancy::check_tenancy;
 use versioning::check_versioned;
@@ -47,7 +52,7 @@ const PRIVILEGES: [&str; 7] = [
 const NOT_EXTENSION: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d
      WHERE d.classid = {class}::regclass AND d.objid = {oid} AND d.deptype = 'e')";
 
-pub(super) fn not_extension(class: &str, oid: &str) -> String {
+pub(crate) fn not_extension(class: &str, oid: &str) -> String {
     NOT_EXTENSION
         .replace("{class}", &format!("'{class}'"))
         .replace("{oid}", oid)
@@ -66,17 +71,29 @@ const LOOKUP_NEW_TABLE: &str = "inserted_rows";
 
 type Push<'a> = &'a mut dyn FnMut(RuleId, &str, String);
 
-/// Every catalog rule (C001..C023) on the database `client` is connected to, whose
+/// Every catalog rule (C001..C032) on the database `client` is connected to, whose
 /// roles belong to environment `env`.
 pub fn check_catalog(client: &mut Client, env: &str) -> Result<Vec<Violation>> {
     check_catalog_in(client, env, Registry::compiled())
 }
 
-/// [`check_catalog`] against the registry of the tree the database was built from.
+/// [`check_catalog`] against the registry of the tree the database was built from,
+/// with ORE Studio's naming patterns.
 pub fn check_catalog_in(
     client: &mut Client,
     env: &str,
     registry: &Registry,
+) -> Result<Vec<Violation>> {
+    check_catalog_with(client, env, registry, &NamingPatterns::default())
+}
+
+/// [`check_catalog_in`] with the naming patterns of a tree's `[validate.naming]`.
+/// Every rule runs; which of them a tree reports is the caller's choice.
+pub fn check_catalog_with(
+    client: &mut Client,
+    env: &str,
+    registry: &Registry,
+    naming: &NamingPatterns,
 ) -> Result<Vec<Violation>> {
     let mut out = Vec::new();
     let mut push = |rule: RuleId, object: &str, message: String| {
@@ -87,8 +104,8 @@ pub fn check_catalog_in(
         })
     };
     let tables = load_tables(client)?;
-    check_tables(&tables, registry, &mut push);
-    check_names(client, &mut push)?;
+    check_tables(&tables, registry, naming, &mut push);
+    check_names(client, registry, naming, &mut push)?;
     check_tenancy(client, &tables, &mut push)?;
     check_roles(client, env, registry, &mut push)?;
     check_versioned(client, &tables, &mut push)?;
@@ -96,6 +113,10 @@ pub fn check_catalog_in(
     check_plpgsql_search_path(client, &mut push)?;
     check_temporary(client, env, &mut push)?;
     check_privileges(client, env, registry, &mut push)?;
+    check_policies(client, &tables, &mut push)?;
+    check_foreign_keys(client, &mut push)?;
+    check_views(client, &mut push)?;
+    check_duplicate_indexes(client, &mut push)?;
     Ok(out)
 }
 

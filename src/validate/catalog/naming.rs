@@ -2,37 +2,36 @@
 
 use super::*;
 use crate::tree::registry::Registry;
+use crate::tree::settings::{NamingPatterns, name_matches};
 use std::collections::BTreeSet;
 
 /// C001, C007, C020: names, primary keys, ownership by the registry.
-pub(super) fn check_tables(tables: &[Table], registry: &Registry, push: Push<'_>) {
+pub(super) fn check_tables(
+    tables: &[Table],
+    registry: &Registry,
+    naming: &NamingPatterns,
+    push: Push<'_>,
+) {
+    let components = registry.known_components();
     for t in tables {
         let name = t.name.as_str();
-        match registry.component_of_table(name) {
-            None => push(
+        // The build record is ores-sql's table in every tree, named by ores-sql.
+        if name != crate::tree::manifest::APPLIED_SCRIPTS_TABLE
+            && !name_matches(&naming.table, name, &components)
+        {
+            push(
                 RuleId::C001,
                 name,
                 format!(
-                    "not named ores_<component>_<entity_plural>_tbl with a registry component ({})",
-                    registry.known_components().join(", ")
+                    "not named {} with a registry component ({})",
+                    naming.table,
+                    components.join(", ")
                 ),
-            ),
+            );
+        }
+        match registry.component_of_table(name) {
+            None => {}
             Some(c) => {
-                let plural = name
-                    .strip_prefix(&format!("ores_{c}_"))
-                    .and_then(|r| r.strip_suffix("_tbl"))
-                    .unwrap_or("");
-                let well_formed = !plural.is_empty()
-                    && plural
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-                if !well_formed {
-                    push(
-                        RuleId::C001,
-                        name,
-                        "not named ores_<component>_<entity_plural>_tbl".into(),
-                    );
-                }
                 let owners = registry
                     .services
                     .iter()
@@ -56,11 +55,16 @@ pub(super) fn check_tables(tables: &[Table], registry: &Registry, push: Push<'_>
 }
 
 /// C002..C006: suffixes of functions, views, triggers, indexes and policies.
-pub(super) fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
+pub(super) fn check_names(
+    client: &mut Client,
+    registry: &Registry,
+    naming: &NamingPatterns,
+    push: Push<'_>,
+) -> Result<()> {
     let queries: [(RuleId, &str, String); 5] = [
         (
             RuleId::C002,
-            "_fn",
+            &naming.function,
             format!(
                 "SELECT p.proname::text FROM pg_proc p
                   WHERE p.pronamespace = 'public'::regnamespace AND {}",
@@ -69,7 +73,7 @@ pub(super) fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
         ),
         (
             RuleId::C003,
-            "_vw",
+            &naming.view,
             format!(
                 "SELECT c.relname::text FROM pg_class c
                   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('v', 'm') AND {}",
@@ -78,14 +82,14 @@ pub(super) fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
         ),
         (
             RuleId::C004,
-            "_trg",
+            &naming.trigger,
             "SELECT t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
               WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal"
                 .to_string(),
         ),
         (
             RuleId::C005,
-            "_idx",
+            &naming.index,
             // An index behind a constraint is named by the constraint (`..._pkey`,
             // `..._excl`); naming the constraint `_idx` would mislead more than help.
             format!(
@@ -98,21 +102,25 @@ pub(super) fn check_names(client: &mut Client, push: Push<'_>) -> Result<()> {
         ),
         (
             RuleId::C006,
-            "_pol",
+            &naming.policy,
             "SELECT p.polname::text FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
               WHERE c.relnamespace = 'public'::regnamespace"
                 .to_string(),
         ),
     ];
-    for (rule, suffix, sql) in queries {
+    let components = registry.known_components();
+    for (rule, pattern, sql) in queries {
         let names: BTreeSet<String> = client
             .query(&sql, &[])
             .context(format!("validate: listing names for {rule}"))?
             .iter()
             .map(|r| r.get(0))
             .collect();
-        for name in names.iter().filter(|n| !n.ends_with(suffix)) {
-            push(rule, name, format!("name does not end in {suffix}"));
+        for name in names
+            .iter()
+            .filter(|n| !name_matches(pattern, n, &components))
+        {
+            push(rule, name, format!("name does not match {pattern}"));
         }
     }
     Ok(())
