@@ -16,6 +16,7 @@
 //! ```
 
 pub mod cache;
+pub mod diff;
 pub mod drop;
 pub mod entity;
 pub mod inspect;

@@ -15,6 +15,7 @@ mod cli_json;
 mod cli_lifecycle;
 mod cli_reset;
 mod config;
+mod diff;
 mod entry_scale;
 mod entry_tree;
 mod function_length;
