@@ -55,9 +55,24 @@ struct Kind {
     sql: String,
 }
 
-fn kinds() -> Vec<Kind> {
+/// The pieces of SQL every kind of object repeats.
+struct Parts {
+    rel: String,
+    rel_scope: String,
+    not_identity: String,
+    func: String,
+    func_scope: String,
+    privs: String,
+}
+
+fn parts() -> Parts {
     let rel = qual("n.nspname", "c.relname");
     let rel_scope = format!("{USER_NS} AND {}", not_ext("pg_class", "c.oid"));
+    // An identity column's sequence is the column's (its `identity` field): neither
+    // it nor its owner and grants, which follow the table's, are objects of their own.
+    let not_identity =
+        "NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_class'::regclass
+                         AND i.objid = c.oid AND i.deptype = 'i')";
     let func = format!(
         "{} || '(' || pg_get_function_identity_arguments(p.oid) || ')'",
         qual("n.nspname", "p.proname")
@@ -68,6 +83,27 @@ fn kinds() -> Vec<Kind> {
     // the default gives" compare equal, as they behave.
     let privs = "string_agg(a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END, ', '
                   ORDER BY a.privilege_type)";
+    Parts {
+        rel,
+        rel_scope,
+        not_identity: not_identity.into(),
+        func,
+        func_scope,
+        privs: privs.into(),
+    }
+}
+
+fn kinds() -> Vec<Kind> {
+    let parts = parts();
+    let mut kinds = table_kinds(&parts);
+    kinds.extend(code_kinds(&parts));
+    kinds.extend(access_kinds(&parts));
+    kinds
+}
+
+/// The queries for extensions, schemas, tables and what a table holds.
+fn table_kinds(parts: &Parts) -> Vec<Kind> {
+    let Parts { rel, rel_scope, .. } = parts;
     vec![
         Kind {
             kind: "extension",
@@ -150,11 +186,34 @@ fn kinds() -> Vec<Kind> {
                 qual("n.nspname", "ic.relname")
             ),
         },
+    ]
+}
+
+/// The queries for functions, triggers, views, sequences, policies and row security.
+fn code_kinds(parts: &Parts) -> Vec<Kind> {
+    let Parts {
+        rel,
+        rel_scope,
+        not_identity,
+        func,
+        func_scope,
+        ..
+    } = parts;
+    vec![
         Kind {
             kind: "function",
             fields: &[
-                "kind", "arguments", "result", "language", "body", "volatility",
-                "security definer", "strict", "leakproof", "parallel", "config",
+                "kind",
+                "arguments",
+                "result",
+                "language",
+                "body",
+                "volatility",
+                "security definer",
+                "strict",
+                "leakproof",
+                "parallel",
+                "config",
             ],
             sql: format!(
                 "SELECT {func}, NULL::text,
@@ -198,7 +257,16 @@ fn kinds() -> Vec<Kind> {
         Kind {
             // An identity column's sequence is the column's (its `identity` field).
             kind: "sequence",
-            fields: &["type", "start", "increment", "min", "max", "cache", "cycle", "owned by"],
+            fields: &[
+                "type",
+                "start",
+                "increment",
+                "min",
+                "max",
+                "cache",
+                "cycle",
+                "owned by",
+            ],
             sql: format!(
                 "SELECT {rel}, NULL::text, format_type(s.seqtypid, NULL), s.seqstart::text,
                         s.seqincrement::text, s.seqmin::text, s.seqmax::text, s.seqcache::text,
@@ -211,9 +279,7 @@ fn kinds() -> Vec<Kind> {
                    FROM pg_sequence s
                    JOIN pg_class c ON c.oid = s.seqrelid
                    JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE {rel_scope}
-                    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                                     AND d.objid = c.oid AND d.deptype = 'i')"
+                  WHERE {rel_scope} AND {not_identity}"
             ),
         },
         Kind {
@@ -243,6 +309,20 @@ fn kinds() -> Vec<Kind> {
                   WHERE c.relkind IN ('r', 'p') AND {rel_scope}"
             ),
         },
+    ]
+}
+
+/// The queries for owners, grants and comments.
+fn access_kinds(parts: &Parts) -> Vec<Kind> {
+    let Parts {
+        rel,
+        rel_scope,
+        not_identity,
+        func,
+        func_scope,
+        privs,
+    } = parts;
+    vec![
         Kind {
             kind: "owner",
             fields: &["owner"],
@@ -252,7 +332,7 @@ fn kinds() -> Vec<Kind> {
                         CASE WHEN c.relkind IN ('r', 'p') THEN {rel} END,
                         pg_get_userbyid(c.relowner)::text
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {rel_scope}
+                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {rel_scope} AND {not_identity}
                  UNION ALL
                  SELECT 'function ' || {func}, NULL, pg_get_userbyid(p.proowner)::text
                    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -273,7 +353,7 @@ fn kinds() -> Vec<Kind> {
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
                         aclexplode(coalesce(c.relacl, acldefault(
                           CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))) a
-                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {rel_scope}
+                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {rel_scope} AND {not_identity}
                   GROUP BY c.relkind, n.nspname, c.relname, a.grantee
                  UNION ALL
                  SELECT 'column ' || {rel} || '.' || t.attname::text || ' to ' || {ROLE}, {rel}, {privs}
@@ -310,6 +390,8 @@ fn kinds() -> Vec<Kind> {
                          d.description
                     FROM pg_description d, pg_identify_object(d.classoid, d.objoid, d.objsubid) o
                    WHERE d.objoid >= 16384
+                     -- An extension's own comment comes with it.
+                     AND d.classoid <> 'pg_extension'::regclass
                      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = d.classoid
                                       AND e.objid = d.objoid AND e.deptype = 'e')
                      AND coalesce(o.schema NOT IN ('pg_catalog', 'information_schema')
