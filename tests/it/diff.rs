@@ -361,3 +361,214 @@ fn each_kind_of_hand_change_to_our_tree_is_reported_exactly() {
     ];
     check_cases(config, Manifest::compiled(), cases);
 }
+
+fn entry_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/entry_tree")
+}
+
+/// The entry-script fixture: hand changes reported exactly, rows typed in counted,
+/// a scratch build when no template matches, and a changed tree's plan naming the
+/// script and what it changes.
+#[test]
+fn an_entry_script_tree_diffs_from_a_template_or_a_scratch_build_and_plans_a_changed_tree() {
+    use Change::*;
+    let mut env = ScratchEnv::new("de").unwrap();
+    env.config.passwords.insert(
+        "wt_user".into(),
+        ores_sql::config::Secret::new("wt-diff-token"),
+    );
+    let config = env.config.clone();
+    let manifest = Manifest::from_dir(&entry_fixture()).unwrap();
+    ores_sql::recreate_with(&config, &manifest, &env.options).unwrap();
+    let clean = ores_sql::diff_with(&config, &manifest).unwrap();
+    assert_eq!(clean.reference, Reference::Template);
+    assert!(!clean.drift, "{:#?}", clean.objects);
+    let ro = role_name(&config.env, "ro");
+    let c = "ores_refdata_currencies_tbl";
+    let f = "ores_utility_label_fn(text)";
+    let cases = vec![
+        case(
+            "column",
+            format!("ALTER TABLE {c} ADD COLUMN note text"),
+            format!("ALTER TABLE {c} DROP COLUMN note"),
+            vec![("column", format!("{c}.note"), Added)],
+        ),
+        case(
+            "index",
+            format!("CREATE INDEX currencies_name_idx ON {c} (name)"),
+            "DROP INDEX currencies_name_idx",
+            vec![("index", "currencies_name_idx".into(), Added)],
+        ),
+        case(
+            "function",
+            format!("ALTER FUNCTION {f} STABLE"),
+            format!("ALTER FUNCTION {f} IMMUTABLE"),
+            vec![("function", f.into(), Changed)],
+        ),
+        case(
+            "row security and policy",
+            format!(
+                "ALTER TABLE {c} ENABLE ROW LEVEL SECURITY; CREATE POLICY currencies_pol ON {c} USING (tenant_id IS NULL)"
+            ),
+            format!(
+                "DROP POLICY currencies_pol ON {c}; ALTER TABLE {c} DISABLE ROW LEVEL SECURITY"
+            ),
+            vec![
+                ("row security", c.into(), Changed),
+                ("policy", format!("{c}.currencies_pol"), Added),
+            ],
+        ),
+        case(
+            "grant",
+            format!("GRANT DELETE ON {c} TO {ro}"),
+            format!("REVOKE DELETE ON {c} FROM {ro}"),
+            vec![("grant", format!("table {c} to {ro}"), Changed)],
+        ),
+        case(
+            "comment",
+            format!("COMMENT ON FUNCTION {f} IS 'by hand'"),
+            format!("COMMENT ON FUNCTION {f} IS 'fixture_{}'", config.env),
+            vec![(
+                "comment",
+                "function public.ores_utility_label_fn(pg_catalog.text)".into(),
+                Changed,
+            )],
+        ),
+    ];
+    check_cases(&config, &manifest, cases);
+
+    // Rows typed in by hand are what a recreate discards; a plan counts them.
+    exec(
+        &config,
+        &format!("INSERT INTO {c} (code, name) VALUES ('XTS', 'by hand')"),
+    );
+    let plan = ores_sql::plan_with(&config, &manifest).unwrap();
+    assert_eq!(plan.path, "cached");
+    assert!(
+        plan.scripts.is_empty() && plan.objects.is_empty(),
+        "{plan:#?}"
+    );
+    assert_eq!(plan.data.len(), 1, "{:#?}", plan.data);
+    assert_eq!(
+        (plan.data[0].table.as_str(), plan.data[0].rows.added),
+        (c, 1)
+    );
+
+    // Without a template that matches, the tree is built beside and dropped after.
+    let template = ores_sql::lifecycle::cache::template_name(&config.database);
+    let mut admin = ores_sql::server::admin::connect_admin(&config).unwrap();
+    ores_sql::server::admin::drop_database(&mut admin, &template, true).unwrap();
+    let scratch = ores_sql::diff_with(&config, &manifest).unwrap();
+    assert_eq!(scratch.reference, Reference::ScratchBuild);
+    assert!(!scratch.drift, "{:#?}", scratch.objects);
+    let leftovers: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '\\_\\_%'",
+            &[&config.database],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "the scratch build is dropped");
+
+    // A changed tree: the plan names the script, the path and the object.
+    let dir = tempfile::tempdir().unwrap();
+    ores_sql::testing::workload::copy_tree(&entry_fixture(), dir.path()).unwrap();
+    let script = "create/refdata/refdata_create.sql";
+    let text = std::fs::read_to_string(entry_fixture().join(script)).unwrap();
+    common::write_script(
+        dir.path(),
+        script,
+        text.replace("name text not null,", "name text not null, symbol text,"),
+    );
+    let changed = Manifest::from_dir(dir.path()).unwrap();
+    let plan = ores_sql::plan_with(&config, &changed).unwrap();
+    assert_eq!(plan.path, "full");
+    assert_eq!(plan.scripts.len(), 1, "{:#?}", plan.scripts);
+    assert!(plan.scripts[0].path.ends_with(script));
+    assert_eq!(plan.scripts[0].change, Changed);
+    assert_eq!(
+        summary(&plan.objects),
+        vec![("column".into(), format!("{c}.symbol"), Removed)]
+    );
+    // db diff refuses a tree that did not build the database, saying what to do.
+    let e = ores_sql::diff_with(&config, &changed)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--sql-dir") && e.contains("db plan"), "{e}");
+}
+
+/// A session of `service` in `tenant`, as the service logs in.
+fn tenant_service(config: &Config, service: &str, tenant: &str) -> postgres::Client {
+    let mut pg =
+        config.role_pg_config(&role_name(&config.env, &format!("{service}_service")), None);
+    pg.options(&format!(
+        "-c ores.tenant_id={tenant} -c ores.service={service}"
+    ));
+    pg.connect(postgres::NoTls).unwrap()
+}
+
+/// What services wrote in two tenants is what a recreate would discard, per table
+/// and per tenant.
+#[test]
+fn the_plan_counts_the_rows_services_wrote_per_tenant() {
+    let env = ScratchEnv::new("dr").unwrap();
+    let config = &env.config;
+    ores_sql::recreate_with(config, Manifest::compiled(), &env.options).unwrap();
+    let mut iam = tenant_service(config, "iam", common::SYSTEM_TENANT);
+    let tenant = |iam: &mut postgres::Client, code: &str| -> String {
+        iam.query_one(
+            "INSERT INTO ores_iam_tenants_tbl (code, name, type_code) VALUES ($1, $1, 'test')
+             RETURNING tenant_id::text",
+            &[&code],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let (a, b) = (tenant(&mut iam, "acme"), tenant(&mut iam, "globex"));
+    let mut in_a = tenant_service(config, "refdata", &a);
+    common::insert_party(&mut in_a, "P1", "one");
+    common::insert_party(&mut in_a, "P2", "two");
+    let mut in_b = tenant_service(config, "refdata", &b);
+    common::insert_party(&mut in_b, "P3", "three");
+
+    let plan = ores_sql::plan_with(config, Manifest::compiled()).unwrap();
+    assert!(
+        plan.scripts.is_empty() && plan.objects.is_empty(),
+        "{plan:#?}"
+    );
+    let parties = plan
+        .data
+        .iter()
+        .find(|t| t.table == "ores_refdata_parties_tbl")
+        .unwrap_or_else(|| panic!("{:#?}", plan.data));
+    assert_eq!(
+        (
+            parties.rows.added,
+            parties.rows.changed,
+            parties.rows.removed
+        ),
+        (3, 0, 0)
+    );
+    let per_tenant: Vec<(Option<&str>, u64)> = parties
+        .tenants
+        .iter()
+        .map(|t| (t.tenant.as_deref(), t.rows.added))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(per_tenant, vec![(Some("acme"), 2), (Some("globex"), 1)]);
+    let tenants = plan
+        .data
+        .iter()
+        .find(|t| t.table == "ores_iam_tenants_tbl")
+        .unwrap_or_else(|| panic!("{:#?}", plan.data));
+    assert_eq!(tenants.rows.added, 2, "{tenants:#?}");
+    // Nothing a build seeded was deleted or edited by writing new rows.
+    assert!(
+        plan.data
+            .iter()
+            .all(|t| t.rows.removed == 0 && t.rows.changed == 0),
+        "{:#?}",
+        plan.data
+    );
+}

@@ -74,7 +74,7 @@ fn parts() -> Parts {
         "NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_class'::regclass
                          AND i.objid = c.oid AND i.deptype = 'i')";
     let func = format!(
-        "{} || '(' || pg_get_function_identity_arguments(p.oid) || ')'",
+        "{} || '(' || oidvectortypes(p.proargtypes) || ')'",
         qual("n.nspname", "p.proname")
     );
     let func_scope = format!("{USER_NS} AND {}", not_ext("pg_proc", "p.oid"));

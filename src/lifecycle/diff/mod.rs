@@ -242,18 +242,24 @@ impl Session {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
+        let applied = relative(applied);
+        let tree = relative(
+            manifest
+                .scripts()
+                .iter()
+                .map(|s| (s.path.to_string(), s.sha256.to_string()))
+                .collect(),
+        );
         let mut changes = Vec::new();
-        for s in manifest.scripts() {
-            match applied.get(s.path.as_ref()) {
-                None => changes.push((s.path.to_string(), Change::Added)),
-                Some(sum) if *sum != s.sha256 => {
-                    changes.push((s.path.to_string(), Change::Changed))
-                }
+        for (path, sum) in &tree {
+            match applied.get(path) {
+                None => changes.push((path.clone(), Change::Added)),
+                Some(s) if s != sum => changes.push((path.clone(), Change::Changed)),
                 Some(_) => {}
             }
         }
         for path in applied.keys() {
-            if !manifest.scripts().iter().any(|s| s.path == path.as_str()) {
+            if !tree.contains_key(path) {
                 changes.push((path.clone(), Change::Removed));
             }
         }
@@ -294,6 +300,34 @@ impl Session {
             rows,
         ))
     }
+}
+
+/// Script paths relative to their tree: an entry-script tree's paths carry the
+/// directory it was read from (absolute), which a copy of the tree elsewhere does not
+/// share. Their common directory is dropped; a numbered tree's paths are already
+/// relative to its root.
+fn relative(
+    scripts: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    if scripts.is_empty() || !scripts.keys().all(|p| p.starts_with('/')) {
+        return scripts;
+    }
+    let dirs = |p: &str| -> Vec<String> {
+        let mut parts: Vec<String> = p.split('/').map(String::from).collect();
+        parts.pop();
+        parts
+    };
+    let mut common = dirs(scripts.keys().next().expect("not empty"));
+    for p in scripts.keys() {
+        let d = dirs(p);
+        let same = common.iter().zip(&d).take_while(|(a, b)| a == b).count();
+        common.truncate(same);
+    }
+    let prefix = format!("{}/", common.join("/"));
+    scripts
+        .into_iter()
+        .map(|(p, s)| (p.strip_prefix(&prefix).unwrap_or(&p).to_string(), s))
+        .collect()
 }
 
 /// Reads both databases at once (each on its own session).
