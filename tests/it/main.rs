@@ -10,6 +10,7 @@ mod attribute;
 mod bulk_seed;
 mod cache;
 mod cli_entity;
+mod cli_diff;
 mod cli_env;
 mod cli_json;
 mod cli_lifecycle;

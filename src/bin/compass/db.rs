@@ -76,6 +76,22 @@ pub fn run(command: Db) -> Outcome {
             sql_dir,
             target,
         } => validate(json, sql_dir, target),
+        Db::Diff {
+            database,
+            json,
+            sql_dir,
+            target,
+        } => diff(database, json, sql_dir, target).map_err(|e| match e {
+            // Exit 1 is the answer "drift"; any failure to give one is 2.
+            Failure::Reported => Failure::Reported,
+            e => Failure::Errored(Box::new(e)),
+        }),
+        Db::Plan {
+            database,
+            json,
+            sql_dir,
+            target,
+        } => plan(database, json, sql_dir, target),
         Db::RecreateEntity {
             entity,
             force,
@@ -108,6 +124,25 @@ fn recreate(
     }
     // A tree that does not read is refused before anything is asked.
     let tree = SqlTree::open(sql_dir.as_deref())?;
+    // What will be thrown away, before the question (a plan that cannot be made
+    // does not stop the recreate: it says why and asks as before).
+    match with_spinner(
+        format!("comparing {} with the tree", config.database),
+        || ores_sql::plan_with(&config, tree.manifest()),
+    ) {
+        Ok(mut plan) => {
+            if rebuild {
+                plan.path = "full".into();
+            }
+            let summary = render::plan(&plan);
+            if guard.yes {
+                log::info!("{}", summary.trim_end());
+            } else {
+                eprint!("{summary}");
+            }
+        }
+        Err(e) => log::warn!("cannot say what the recreate would change: {e}"),
+    }
     confirm(
         guard.yes,
         &format!(
@@ -385,4 +420,47 @@ fn test(args: TestArgs) -> Outcome {
     } else {
         Err(Failure::Reported)
     }
+}
+
+/// The configuration for `database` (default: the environment's).
+fn target_config(target: &Target, database: Option<&str>) -> Result<Config, Error> {
+    let config = load(target)?;
+    match database {
+        Some(name) => config.with_database(name),
+        None => Ok(config),
+    }
+}
+
+fn diff(database: Option<String>, json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = target_config(&target, database.as_deref())?;
+    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let report = with_spinner(
+        format!("comparing {} with its build", config.database),
+        || ores_sql::diff_with(&config, tree.manifest()),
+    )?;
+    if json {
+        render::json(&report);
+    } else {
+        print!("{}", render::diff(&report));
+    }
+    if report.drift {
+        // Exit 1 means drift; the report above lists it.
+        return Err(Failure::Reported);
+    }
+    Ok(())
+}
+
+fn plan(database: Option<String>, json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = target_config(&target, database.as_deref())?;
+    let tree = SqlTree::open(sql_dir.as_deref())?;
+    let report = with_spinner(
+        format!("comparing {} with the tree", config.database),
+        || ores_sql::plan_with(&config, tree.manifest()),
+    )?;
+    if json {
+        render::json(&report);
+    } else {
+        print!("{}", render::plan(&report));
+    }
+    Ok(())
 }
