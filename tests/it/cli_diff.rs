@@ -23,7 +23,11 @@ fn diff_exits_0_1_2_and_plan_and_recreate_say_what_is_lost() {
              INSERT INTO ores_iam_tenants_tbl (code, name, type_code) VALUES ('handmade', 'h', 'test')",
         )
         .unwrap();
-    let out = cli.compass().args(["db", "diff", "--json"]).output().unwrap();
+    let out = cli
+        .compass()
+        .args(["db", "diff", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["drift"], true);
@@ -36,9 +40,16 @@ fn diff_exits_0_1_2_and_plan_and_recreate_say_what_is_lost() {
         }])
     );
     let text = stdout(&cli.compass().args(["db", "diff"]).output().unwrap());
-    assert!(text.contains("ores_refdata_parties_tbl\n    added    index parties_hand_idx"), "{text}");
+    assert!(
+        text.contains("ores_refdata_parties_tbl\n    added    index parties_hand_idx"),
+        "{text}"
+    );
 
-    let out = cli.compass().args(["db", "plan", "--json"]).output().unwrap();
+    let out = cli
+        .compass()
+        .args(["db", "plan", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["path"], "cached");
@@ -59,7 +70,10 @@ fn diff_exits_0_1_2_and_plan_and_recreate_say_what_is_lost() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let log = stderr(&out);
-    assert!(log.contains("recreate ") && log.contains("parties_hand_idx"), "{log}");
+    assert!(
+        log.contains("recreate ") && log.contains("parties_hand_idx"),
+        "{log}"
+    );
     assert!(log.contains("ores_iam_tenants_tbl: 1 added"), "{log}");
     let out = cli.compass().args(["db", "diff"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));

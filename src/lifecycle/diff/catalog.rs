@@ -406,6 +406,7 @@ fn access_kinds(parts: &Parts) -> Vec<Kind> {
 pub(crate) fn snapshot(client: &mut Client) -> Result<Snapshot> {
     let mut objects = Snapshot::new();
     for kind in kinds() {
+        let mut lap = crate::build::Lap::start();
         let rows = client
             .query(kind.sql.as_str(), &[])
             .context(format!("reading the {}s of the catalog", kind.kind))?;
@@ -425,6 +426,7 @@ pub(crate) fn snapshot(client: &mut Client) -> Result<Snapshot> {
                 },
             );
         }
+        lap.log(&format!("catalog: {}s", kind.kind));
     }
     Ok(objects)
 }

@@ -278,8 +278,9 @@ impl Session {
         manifest: &Manifest,
         data: bool,
     ) -> Result<(Reference, Vec<ObjectChange>, Vec<TableRows>)> {
-        let template = self.template_key(config, manifest)?;
         let mut lap = Lap::start();
+        let template = self.template_key(config, manifest)?;
+        lap.log("cache key");
         let mut live_db = catalog::database_objects(self.lock.client(), &config.database)?;
         let live = self
             .live
