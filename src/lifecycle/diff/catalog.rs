@@ -189,7 +189,7 @@ fn table_kinds(parts: &Parts) -> Vec<Kind> {
     ]
 }
 
-/// The queries for functions, triggers, views, sequences, policies and row security.
+/// The queries for functions, triggers, views, sequences and policies.
 fn code_kinds(parts: &Parts) -> Vec<Kind> {
     let Parts {
         rel,
@@ -300,19 +300,10 @@ fn code_kinds(parts: &Parts) -> Vec<Kind> {
                   WHERE {rel_scope}"
             ),
         },
-        Kind {
-            kind: "row security",
-            fields: &["enabled", "forced"],
-            sql: format!(
-                "SELECT {rel}, {rel}, c.relrowsecurity::text, c.relforcerowsecurity::text
-                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.relkind IN ('r', 'p') AND {rel_scope}"
-            ),
-        },
     ]
 }
 
-/// The queries for owners, grants and comments.
+/// The queries for row security, owners, grants and comments.
 fn access_kinds(parts: &Parts) -> Vec<Kind> {
     let Parts {
         rel,
@@ -323,6 +314,15 @@ fn access_kinds(parts: &Parts) -> Vec<Kind> {
         privs,
     } = parts;
     vec![
+        Kind {
+            kind: "row security",
+            fields: &["enabled", "forced"],
+            sql: format!(
+                "SELECT {rel}, {rel}, c.relrowsecurity::text, c.relforcerowsecurity::text
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind IN ('r', 'p') AND {rel_scope}"
+            ),
+        },
         Kind {
             kind: "owner",
             fields: &["owner"],
