@@ -2,7 +2,7 @@
 
 use crate::cli::{Db, Guard, Target, TestArgs, Yes};
 use crate::render;
-use crate::ui::{Refusal, confirm, with_spinner};
+use crate::ui::{Refusal, can_confirm, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
 use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
 use ores_sql::lifecycle::target::check_name;
@@ -124,24 +124,17 @@ fn recreate(
     }
     // A tree that does not read is refused before anything is asked.
     let tree = SqlTree::open(sql_dir.as_deref())?;
-    // What will be thrown away, before the question (a plan that cannot be made
-    // does not stop the recreate: it says why and asks as before).
-    match with_spinner(
-        format!("comparing {} with the tree", config.database),
-        || ores_sql::plan_with(&config, tree.manifest()),
-    ) {
-        Ok(mut plan) => {
-            if rebuild {
-                plan.path = "full".into();
-            }
-            let summary = render::plan(&plan);
-            if guard.yes {
-                log::info!("{}", summary.trim_end());
-            } else {
-                eprint!("{summary}");
-            }
-        }
-        Err(e) => log::warn!("cannot say what the recreate would change: {e}"),
+    // What will be thrown away, before the question. Without a way to ask, the
+    // question fails at once and there is nothing to show first.
+    // With -y it is only logged at info level, so without -v it is not made at all:
+    // when no cached template matches, a plan builds the tree once more to compare.
+    let shown = if guard.yes {
+        log::log_enabled!(log::Level::Info)
+    } else {
+        can_confirm(false)
+    };
+    if shown {
+        show_plan(&config, &tree, rebuild, guard.yes);
     }
     confirm(
         guard.yes,
@@ -158,6 +151,29 @@ fn recreate(
         ores_sql::lifecycle::retire::wait_for_background()
     });
     Ok(())
+}
+
+/// The plan of a recreate, before it asks (logged at info level with `-y`). A plan
+/// that cannot be made does not stop the recreate: it says why and asks as before.
+fn show_plan(config: &Config, tree: &SqlTree, rebuild: bool, yes: bool) {
+    let planned = with_spinner(
+        format!("comparing {} with the tree", config.database),
+        || ores_sql::plan_with(config, tree.manifest()),
+    );
+    match planned {
+        Ok(mut plan) => {
+            if rebuild {
+                plan.path = "full".into();
+            }
+            let summary = render::plan(&plan);
+            if yes {
+                log::info!("{}", summary.trim_end());
+            } else {
+                eprint!("{summary}");
+            }
+        }
+        Err(e) => log::warn!("cannot say what the recreate would change: {e}"),
+    }
 }
 
 fn setup(database: Option<String>, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
