@@ -14,6 +14,7 @@
 //! | build or rebuild the environment's database | [`recreate`], [`setup`]; with [`RunOptions`] (`--kill`, `--rebuild`, `--workers`): [`recreate_with`], [`setup_with`] |
 //! | remove the database and the environment's roles | [`teardown`], [`teardown_with`] |
 //! | check at start-up that a database matches this binary | [`check_database`] |
+//! | see what was changed by hand, and what a recreate would discard | [`diff`], [`plan`] |
 //! | see what is on the server (status, roles, sessions) | [`inspect`] |
 //! | check the schema against its conventions | [`validate::run`] |
 //! | rebuild one entity, reset tenants, drop by name | [`lifecycle`] |
@@ -91,6 +92,7 @@ pub mod validate;
 
 pub use config::{Config, Secret};
 pub use error::{Error, Result, ScriptFailure};
+pub use lifecycle::diff::{DiffReport, PlanReport, diff, diff_with, plan, plan_with};
 pub use lifecycle::inspect;
 pub use server::psql::command as psql_command;
 // The tree's own types a caller meets through `Manifest` (its settings and registry),

@@ -291,7 +291,7 @@ pub(crate) fn drop_templates_of(admin: &mut Client, roles: &[String]) -> Result<
 /// Whether `template` exists with exactly `key` and in the state we leave it in:
 /// closed to connections and owned by a superuser. Anything else is not a template
 /// we may trust.
-fn template_matches(admin: &mut Client, template: &str, key: &str) -> Result<bool> {
+pub(crate) fn template_matches(admin: &mut Client, template: &str, key: &str) -> Result<bool> {
     Ok(admin
         .query_opt(
             "SELECT 1 FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba

@@ -17,6 +17,7 @@
 
 pub mod cache;
 pub mod commands;
+pub mod diff;
 pub mod drop;
 pub mod entity;
 mod entity_entry;

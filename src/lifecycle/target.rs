@@ -34,6 +34,9 @@ pub const POOL_PREFIX: &str = "ores_tp_";
 /// Suffix of a ready copy of the cached build, made after a recreate in the
 /// background so that the next cached recreate renames it instead of cloning.
 pub const SPARE_SUFFIX: &str = "__spare";
+/// Suffix of the scratch build `compass db diff` and `db plan` compare with when no
+/// cached template matches (see [`crate::lifecycle::diff`]); dropped when they end.
+pub const DIFF_SUFFIX: &str = "__diff";
 
 /// The longest suffix the library appends to a database name to name one of its
 /// working copies (`<db>__stale__template`).
@@ -42,6 +45,7 @@ pub const LONGEST_WORKING_SUFFIX: usize = longest(&[
     RETIRED_SUFFIX.len(),
     TEMPLATE_SUFFIX.len(),
     SPARE_SUFFIX.len(),
+    DIFF_SUFFIX.len(),
     STALE_INFIX.len() + TEMPLATE_SUFFIX.len(),
     STALE_INFIX.len() + SPARE_SUFFIX.len(),
 ]);
@@ -98,7 +102,7 @@ pub fn check_name(database: &str) -> Result<()> {
              which drops and renames them; choose another ORES_DB_NAME (e.g. ores_dev_<env>)"
         ));
     }
-    if let Some(suffix) = [STAGING_SUFFIX, RETIRED_SUFFIX, STALE_INFIX]
+    if let Some(suffix) = [STAGING_SUFFIX, RETIRED_SUFFIX, STALE_INFIX, DIFF_SUFFIX]
         .into_iter()
         .find(|s| database.ends_with(s))
     {

@@ -245,6 +245,37 @@ pub enum Db {
         #[command(flatten)]
         target: Target,
     },
+    /// Show what was changed by hand: the live database against the build it
+    /// records, object by object (exit 0 when nothing drifted, 1 when something did,
+    /// 2 on error).
+    Diff {
+        /// Database to look at instead of the environment's.
+        #[arg(short = 'D', long = "database", value_name = "NAME")]
+        database: Option<String>,
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        /// The tree that built the database, when it is not the one compiled in.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show what `db recreate` would do now: its path, the scripts changed since the
+    /// live build, the objects it changes and the rows it throws away.
+    Plan {
+        /// Database to look at instead of the environment's.
+        #[arg(short = 'D', long = "database", value_name = "NAME")]
+        database: Option<String>,
+        /// Print JSON instead of text (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        /// Plan for the tree in this directory instead of the one compiled in.
+        #[arg(long, value_name = "DIR")]
+        sql_dir: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Check the schema against its conventions.
     Validate {
         /// Print JSON instead of text (docs/json.md).

@@ -2,11 +2,11 @@
 
 use crate::cli::{Db, Guard, Target, TestArgs, Yes};
 use crate::render;
-use crate::ui::{Refusal, confirm, with_spinner};
+use crate::ui::{Refusal, can_confirm, confirm, with_spinner};
 use crate::{Failure, Outcome, load};
 use ores_sql::inspect::{self, ConnectionsReport, DatabaseListing, RolesReport, State};
 use ores_sql::lifecycle::target::check_name;
-use ores_sql::{Config, Error, RunOptions};
+use ores_sql::{Config, Error, RunOptions, SqlTree};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -96,6 +96,22 @@ pub fn run(command: Db) -> Outcome {
             sql_dir,
             target,
         } => validate(json, fail_on, sql_dir, target),
+        Db::Diff {
+            database,
+            json,
+            sql_dir,
+            target,
+        } => diff(database, json, sql_dir, target).map_err(|e| match e {
+            // Exit 1 is the answer "drift"; any failure to give one is 2.
+            Failure::Reported => Failure::Reported,
+            e => Failure::Errored(Box::new(e)),
+        }),
+        Db::Plan {
+            database,
+            json,
+            sql_dir,
+            target,
+        } => plan(database, json, sql_dir, target),
         Db::RecreateEntity {
             entity,
             force,
@@ -128,6 +144,18 @@ fn recreate(
     }
     // A tree that does not read is refused before anything is asked.
     let tree = config.sql_tree(sql_dir.as_deref())?;
+    // What will be thrown away, before the question. Without a way to ask, the
+    // question fails at once and there is nothing to show first.
+    // With -y it is only logged at info level, so without -v it is not made at all:
+    // when no cached template matches, a plan builds the tree once more to compare.
+    let shown = if guard.yes {
+        log::log_enabled!(log::Level::Info)
+    } else {
+        can_confirm(false)
+    };
+    if shown {
+        show_plan(&config, &tree, rebuild, guard.yes);
+    }
     confirm(
         guard.yes,
         &format!(
@@ -143,6 +171,29 @@ fn recreate(
         ores_sql::lifecycle::retire::wait_for_background()
     });
     Ok(())
+}
+
+/// The plan of a recreate, before it asks (logged at info level with `-y`). A plan
+/// that cannot be made does not stop the recreate: it says why and asks as before.
+fn show_plan(config: &Config, tree: &SqlTree, rebuild: bool, yes: bool) {
+    let planned = with_spinner(
+        format!("comparing {} with the tree", config.database),
+        || ores_sql::plan_with(config, tree.manifest()),
+    );
+    match planned {
+        Ok(mut plan) => {
+            if rebuild {
+                plan.path = "full".into();
+            }
+            let summary = render::plan(&plan);
+            if yes {
+                log::info!("{}", summary.trim_end());
+            } else {
+                eprint!("{summary}");
+            }
+        }
+        Err(e) => log::warn!("cannot say what the recreate would change: {e}"),
+    }
 }
 
 fn setup(database: Option<String>, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
@@ -463,4 +514,47 @@ fn test(args: TestArgs) -> Outcome {
     } else {
         Err(Failure::Reported)
     }
+}
+
+/// The configuration for `database` (default: the environment's).
+fn target_config(target: &Target, database: Option<&str>) -> Result<Config, Error> {
+    let config = load(target)?;
+    match database {
+        Some(name) => config.with_database(name),
+        None => Ok(config),
+    }
+}
+
+fn diff(database: Option<String>, json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = target_config(&target, database.as_deref())?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
+    let report = with_spinner(
+        format!("comparing {} with its build", config.database),
+        || ores_sql::diff_with(&config, tree.manifest()),
+    )?;
+    if json {
+        render::json(&report);
+    } else {
+        print!("{}", render::diff(&report));
+    }
+    if report.drift {
+        // Exit 1 means drift; the report above lists it.
+        return Err(Failure::Reported);
+    }
+    Ok(())
+}
+
+fn plan(database: Option<String>, json: bool, sql_dir: Option<PathBuf>, target: Target) -> Outcome {
+    let config = target_config(&target, database.as_deref())?;
+    let tree = config.sql_tree(sql_dir.as_deref())?;
+    let report = with_spinner(
+        format!("comparing {} with the tree", config.database),
+        || ores_sql::plan_with(&config, tree.manifest()),
+    )?;
+    if json {
+        render::json(&report);
+    } else {
+        print!("{}", render::plan(&report));
+    }
+    Ok(())
 }

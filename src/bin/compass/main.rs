@@ -22,6 +22,9 @@ pub enum Failure {
     Cli(Refusal),
     /// Already reported on standard output (e.g. `version --json`); exit 1 quietly.
     Reported,
+    /// A failure of a command whose exit 1 means an answer (`db diff`: drift): the
+    /// error is printed like any other, with exit status 2.
+    Errored(Box<Failure>),
 }
 
 impl From<Error> for Failure {
@@ -62,8 +65,16 @@ fn main() -> ExitCode {
         Top::Db(command) => db::run(command),
         Top::Env(command) => env::run(command),
     };
+    report(outcome)
+}
+
+fn report(outcome: Outcome) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Errored(inner)) => {
+            report(Err(*inner));
+            ExitCode::from(2)
+        }
         Err(Failure::Reported) => ExitCode::FAILURE,
         Err(Failure::Cli(Refusal(message))) => {
             eprintln!("error: {message}");

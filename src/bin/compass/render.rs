@@ -561,3 +561,100 @@ pub fn junit(report: &PgTapReport) -> String {
     out.push_str("</testsuites>\n");
     out
 }
+
+/// The objects of a diff or plan, grouped by table (objects in no table first).
+fn objects_by_table(out: &mut String, objects: &[ores_sql::lifecycle::diff::ObjectChange]) {
+    let mut table: Option<Option<&str>> = None;
+    for o in objects {
+        if table != Some(o.table.as_deref()) {
+            table = Some(o.table.as_deref());
+            let _ = writeln!(
+                out,
+                "  {}",
+                o.table.as_deref().unwrap_or("(not in a table)")
+            );
+        }
+        let _ = write!(out, "    {:<8} {} {}", o.change.as_str(), o.kind, o.name);
+        if !o.detail.is_empty() {
+            let _ = write!(out, " ({})", o.detail);
+        }
+        out.push('\n');
+    }
+}
+
+/// `db diff`: what changed by hand, by table.
+pub fn diff(report: &ores_sql::DiffReport) -> String {
+    let mut out = String::new();
+    if !report.drift {
+        let _ = writeln!(out, "{}: no drift from its build", report.database);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} object(s) differ from its build (added = only in the live database, removed = only in the build):",
+        report.database,
+        report.objects.len()
+    );
+    objects_by_table(&mut out, &report.objects);
+    out
+}
+
+/// `db plan` and the summary before `db recreate` asks.
+pub fn plan(plan: &ores_sql::PlanReport) -> String {
+    let mut out = String::new();
+    if !plan.exists {
+        let _ = writeln!(
+            out,
+            "{} does not exist: a recreate creates it ({} build); nothing is lost",
+            plan.database, plan.path
+        );
+        return out;
+    }
+    let _ = writeln!(out, "recreate {}: {} build", plan.database, plan.path);
+    if plan.is_unchanged() {
+        let _ = writeln!(
+            out,
+            "  nothing differs from what the tree builds; nothing is lost"
+        );
+        return out;
+    }
+    if !plan.scripts.is_empty() {
+        let _ = writeln!(
+            out,
+            "scripts changed since the live build ({}):",
+            plan.scripts.len()
+        );
+        for s in &plan.scripts {
+            let _ = writeln!(out, "    {:<8} {}", s.change.as_str(), s.path);
+        }
+    }
+    if !plan.objects.is_empty() {
+        let _ = writeln!(
+            out,
+            "objects that differ from the tree's build ({}; added = only in the live database, dropped by the recreate):",
+            plan.objects.len()
+        );
+        objects_by_table(&mut out, &plan.objects);
+    }
+    if !plan.data.is_empty() {
+        let _ = writeln!(out, "rows that differ from a fresh build (thrown away):");
+        for t in &plan.data {
+            let _ = writeln!(
+                out,
+                "  {}: {} added, {} changed, {} removed",
+                t.table, t.rows.added, t.rows.changed, t.rows.removed
+            );
+            for r in &t.tenants {
+                let _ = writeln!(
+                    out,
+                    "    tenant {}: {} added, {} changed, {} removed",
+                    r.tenant.as_deref().unwrap_or(&r.tenant_id),
+                    r.rows.added,
+                    r.rows.changed,
+                    r.rows.removed
+                );
+            }
+        }
+    }
+    out
+}

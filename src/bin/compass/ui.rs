@@ -87,6 +87,12 @@ pub fn confirm(yes: bool, action: &str) -> Result<(), Refusal> {
     }
 }
 
+/// Whether [`confirm`] can get an answer: `-y`, or a terminal to ask on. A command
+/// that would print something before asking skips it when not (it fails at once).
+pub fn can_confirm(yes: bool) -> bool {
+    yes || std::io::stdin().is_terminal()
+}
+
 /// Runs `step` with a spinner on standard error, cleared when it returns. It draws
 /// only when standard error is a terminal, so logs and tests see clean output.
 pub fn with_spinner<T>(message: impl Into<String>, step: impl FnOnce() -> T) -> T {
