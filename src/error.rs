@@ -75,6 +75,16 @@ pub enum Error {
         key: Option<String>,
     },
 
+    /// A `.env` file that cannot be read as one: not a regular file, too large, not
+    /// UTF-8, a `$` dotenvy would expand, or what dotenvy itself refused.
+    #[error("{path}: {reason}; fix the file (or point ORES_DOTENV at another)")]
+    EnvFile {
+        /// The file, as shown to the user.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An identifier (environment label, database or role name) failed validation.
     #[error(
         "invalid {kind} {value:?}: {reason}; fix the value (in .env, the environment or the command line)"

@@ -427,7 +427,10 @@ pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
                 });
             }
             Err(e) => {
-                return Err(Error::Config(format!("{shown}: {e}")));
+                return Err(Error::EnvFile {
+                    path: shown,
+                    reason: e.to_string(),
+                });
             }
         }
     }
@@ -449,9 +452,7 @@ fn read_small_text(path: &Path, shown: &str) -> Result<String> {
     // Asked before opening: opening a FIFO for reading blocks until a writer comes.
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
-        return Err(Error::Config(format!(
-            "{shown}: not a regular file; a .env must be a plain file"
-        )));
+        return Err(env_file(shown, "not a regular file; a .env must be a plain file"));
     }
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
@@ -459,11 +460,19 @@ fn read_small_text(path: &Path, shown: &str) -> Result<String> {
         .read_to_end(&mut bytes)
         .map_err(io)?;
     if bytes.len() as u64 > MAX_DOTENV_BYTES {
-        return Err(Error::Config(format!(
-            "{shown}: larger than {MAX_DOTENV_BYTES} bytes; not a .env"
-        )));
+        return Err(env_file(
+            shown,
+            &format!("larger than {MAX_DOTENV_BYTES} bytes; not a .env"),
+        ));
     }
-    String::from_utf8(bytes).map_err(|_| Error::Config(format!("{shown}: not UTF-8 text")))
+    String::from_utf8(bytes).map_err(|_| env_file(shown, "not UTF-8 text"))
+}
+
+fn env_file(shown: &str, reason: &str) -> Error {
+    Error::EnvFile {
+        path: shown.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// The key a `.env` line sets, if it has one.
@@ -490,10 +499,13 @@ fn check_dotenv_lines(text: &str, shown: &str) -> Result<()> {
         if let Some(q) = in_quote {
             // Continuation of a multi-line quoted value.
             if q == '"' && raw.contains('$') {
-                return Err(Error::Config(format!(
-                    "{shown}: line {}: `$` in a double-quoted value is expanded; use single quotes",
-                    i + 1
-                )));
+                return Err(env_file(
+                    shown,
+                    &format!(
+                        "line {}: `$` in a double-quoted value is expanded; use single quotes",
+                        i + 1
+                    ),
+                ));
             }
             if raw.trim_end().ends_with(q) {
                 in_quote = None;
@@ -520,11 +532,14 @@ fn check_dotenv_lines(text: &str, shown: &str) -> Result<()> {
             .unwrap_or_default();
         let quote = value.chars().next().filter(|c| *c == '\'' || *c == '"');
         if quote != Some('\'') && value.contains('$') {
-            return Err(Error::Config(format!(
-                "{shown}: line {}: {key}: `$` in an unquoted or double-quoted value is expanded \
-                 from other variables; put the value in single quotes to keep it as written",
-                i + 1
-            )));
+            return Err(env_file(
+                shown,
+                &format!(
+                    "line {}: {key}: `$` in an unquoted or double-quoted value is expanded \
+                     from other variables; put the value in single quotes to keep it as written",
+                    i + 1
+                ),
+            ));
         }
         if let Some(q) = quote {
             let rest = &value[1..];
