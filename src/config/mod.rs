@@ -452,7 +452,10 @@ fn read_small_text(path: &Path, shown: &str) -> Result<String> {
     // Asked before opening: opening a FIFO for reading blocks until a writer comes.
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
-        return Err(env_file(shown, "not a regular file; a .env must be a plain file"));
+        return Err(env_file(
+            shown,
+            "not a regular file; a .env must be a plain file",
+        ));
     }
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();

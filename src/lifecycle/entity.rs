@@ -118,21 +118,17 @@ pub fn recreate_entity_with(
         let unforce = true;
         let mut sessions =
             open_sessions(lock.client(), config, manifest, &config.database, 1, false)?;
-        let client = &mut sessions[0];
-        let stale = is_stale(client, config, manifest)?;
-
+        let stale = is_stale(&mut sessions[0], config, manifest)?;
         // Everything from here to the commit is one transaction: any failure, or a
         // refusal, leaves the database as it was.
-        let mut tx = client
-            .transaction()
-            .context("opening the recreate-entity transaction")?;
-        let ms = config.lock_timeout.as_millis().max(1);
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
-            .context("setting lock timeout")?;
-        let (existing, tables_only) = lock_relations(&mut tx, &tables)?;
-        let rows = count_rows_unless_refused(&mut tx, entity, &tables_only, unforce, force)?;
-        let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
-        let before = inventory(&mut tx, &existing)?;
+        let (mut tx, held) = hold_entity(&mut sessions[0], config, entity, &tables, force)?;
+        let Held {
+            existing,
+            tables_only,
+            rows,
+            foreign_keys,
+            before,
+        } = held;
 
         let owner = role_name(&config.env, "owner");
         drop_and_rerun(&mut tx, &owner, &existing, &scripts)?;
@@ -149,6 +145,55 @@ pub fn recreate_entity_with(
             database_was_stale: stale,
         })
     })
+}
+
+/// What an entity's rebuild finds once it holds the entity's tables.
+pub(crate) struct Held {
+    /// The entity's relations that exist now.
+    pub(crate) existing: Vec<String>,
+    /// Those of them that are tables (locked against every other session).
+    pub(crate) tables_only: Vec<String>,
+    /// Rows each table holds (the rebuild was refused if any and not forced).
+    pub(crate) rows: Vec<(String, i64)>,
+    /// Foreign keys from other tables into the entity's, to restore.
+    pub(crate) foreign_keys: Vec<ForeignKey>,
+    /// Every object outside the entity, to check that none is lost.
+    pub(crate) before: BTreeSet<String>,
+}
+
+/// Opens the rebuild's one transaction on `client` (a DDL login's session) and takes
+/// hold of the entity: its tables locked, their rows counted (refused unless
+/// `force`), the foreign keys into them and every other object noted. Both layouts'
+/// rebuilds begin here.
+pub(crate) fn hold_entity<'c>(
+    client: &'c mut postgres::Client,
+    config: &Config,
+    entity: &str,
+    tables: &[String],
+    force: bool,
+) -> Result<(postgres::Transaction<'c>, Held)> {
+    let mut tx = client
+        .transaction()
+        .context("opening the recreate-entity transaction")?;
+    let ms = config.lock_timeout.as_millis().max(1);
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
+        .context("setting lock timeout")?;
+    let (existing, tables_only) = lock_relations(&mut tx, tables)?;
+    // A DDL login, even acting as the owner group, is held to forced row-level
+    // security, which would hide other tenants' rows from the count.
+    let rows = count_rows_unless_refused(&mut tx, entity, &tables_only, true, force)?;
+    let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
+    let before = inventory(&mut tx, &existing)?;
+    Ok((
+        tx,
+        Held {
+            existing,
+            tables_only,
+            rows,
+            foreign_keys,
+            before,
+        },
+    ))
 }
 
 /// The entity's scripts in manifest order, refused when there are none or when

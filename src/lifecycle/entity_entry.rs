@@ -16,8 +16,8 @@ use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::EnvLock;
 use crate::lifecycle::entity::{
-    EntityReport, count_rows_unless_refused, drop_statements, incoming_foreign_keys, inventory,
-    is_stale, join_owner_in, lock_relations, refuse_lost_objects, restore_foreign_keys,
+    EntityReport, Held, drop_statements, hold_entity, is_stale, join_owner_in, refuse_lost_objects,
+    restore_foreign_keys,
 };
 use crate::server::admin::connect_admin;
 use crate::server::grants::apply_grants_in;
@@ -150,18 +150,15 @@ pub(crate) fn recreate(
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
     join_owner_in(lock.client(), config)?;
     let mut sessions = open_sessions(lock.client(), config, manifest, &config.database, 1, false)?;
-    let client = &mut sessions[0];
-    let stale = is_stale(client, config, manifest)?;
-    let mut tx = client
-        .transaction()
-        .context("opening the recreate-entity transaction")?;
-    let ms = config.lock_timeout.as_millis().max(1);
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
-        .context("setting lock timeout")?;
-    let (existing, tables_only) = lock_relations(&mut tx, &tables)?;
-    let rows = count_rows_unless_refused(&mut tx, entity, &tables_only, true, force)?;
-    let foreign_keys = incoming_foreign_keys(&mut tx, &tables_only)?;
-    let before = inventory(&mut tx, &existing)?;
+    let stale = is_stale(&mut sessions[0], config, manifest)?;
+    let (mut tx, held) = hold_entity(&mut sessions[0], config, entity, &tables, force)?;
+    let Held {
+        existing,
+        tables_only,
+        rows,
+        foreign_keys,
+        before,
+    } = held;
 
     drop_entity(&mut tx, manifest, &plan, &existing, &texts, &variables)?;
     for script in &plan.scripts {
