@@ -15,7 +15,9 @@
 //!   lower bound for applying that SQL;
 //! - `TestDatabase::new()` once the template exists, and raw clones with both
 //!   `CREATE DATABASE` strategies;
-//! - the start-up drift check, on an open connection and including the connect.
+//! - the start-up drift check, on an open connection and including the connect;
+//! - `db diff` and `db plan` (`ores_sql::diff_with`, `plan_with`) of the unchanged tree
+//!   against the database a recreate left (its template cached).
 //!
 //! The psql paths get a fresh database owned by the same owner role, with the same
 //! roles in place, created outside the timing; they run as the owner role (as our
@@ -33,7 +35,11 @@
 //! `--workload upstream-entry` writes the same schema as a tree of psql entry scripts
 //! (`ores_sql::testing::workload::entry_tree`) and compares our recreate of it with
 //! the way such a team runs its tree: `psql -X -v ON_ERROR_STOP=1 -f setup_schema.sql`
-//! (one process, autocommit) and the same with `-1`.
+//! (one process, autocommit) and the same with `-1`. There it also times `compass db
+//! test` on the tree's generated pgTAP suite (one file per component) from an unchanged
+//! tree (the `compass` binary beside this example when built, else
+//! `PgTapSuite::open` + `run`), against the team's path: `psql -f setup_schema.sql`
+//! into a fresh database, then `pg_prove` on every file.
 //!
 //! The last line printed is one JSON object with the medians (milliseconds, rows/s)
 //! and the ratios.
@@ -41,8 +47,10 @@
 use ores_sql::config::ident::quote_ident;
 use ores_sql::server::admin::{connect_admin, connect_admin_to, drop_database};
 use ores_sql::server::roles::role_name;
+use ores_sql::testing::pgtap::{PgTapOptions, PgTapSuite};
 use ores_sql::testing::workload::{
-    COPY_DIR, CatalogCounts, Shape, entry_psql_variables, entry_tree, generated_manifest,
+    COPY_DIR, CatalogCounts, EntryTree, Shape, entry_psql_variables, entry_test_variables,
+    entry_tree, generated_manifest,
 };
 use ores_sql::testing::{TestDatabase, unique_label};
 use ores_sql::{Config, Manifest, RunOptions};
@@ -452,8 +460,10 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
     let mut create_db = Sample::new("  CREATE DATABASE .. TEMPLATE template0 (psql: untimed)");
     let psql_db = format!("{}_psql", config.database);
     let all_sql = std::fs::read_to_string(&files.all)?;
+    let mut diff_plan = DiffPlan::new();
     for _ in 0..runs {
         recreates.run_once(&mut admin, manifest)?;
+        diff_plan.run_once(config, manifest)?;
 
         fresh_database(&mut admin, &psql_db, &owner)?;
         settle(&mut admin)?;
@@ -587,6 +597,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         &file_copy,
         &drift_open,
         &drift_connect,
+        &diff_plan.diff,
+        &diff_plan.plan,
     ]);
     Sample::print_header();
     for s in samples {
@@ -676,6 +688,8 @@ fn measure(config: &Config, manifest: &Manifest, runs: usize) -> Res<()> {
         "drop_ms": drop_sample.median_ms(),
         "drift_check_ms": dr,
         "drift_check_connect_ms": drift_connect.median_ms(),
+        "diff_ms": diff_plan.diff.median_ms(),
+        "plan_ms": diff_plan.plan.median_ms(),
         "runs": runs,
     });
     println!("{json}");
@@ -939,8 +953,15 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     let mut single = Sample::new("psql -1 -f setup_schema.sql");
     let psql_db = format!("{}_psql", config.database);
     let vars = entry_psql_variables(&config.env, &config.database);
+    let mut diff_plan = DiffPlan::new();
+    let mut db_test = DbTest::new();
+    // Untimed: builds (or finds) the harness template of the tree, as a first
+    // `compass db test` would; the timed runs are from an unchanged tree.
+    DbTest::db_test_once(dir)?;
     for _ in 0..runs {
         recreates.run_once(&mut admin, manifest)?;
+        diff_plan.run_once(config, manifest)?;
+        db_test.run_once(&mut admin, config, dir, &tree)?;
         for (sample, single_tx) in [(&mut autocommit, false), (&mut single, true)] {
             // Their database, with its extensions, is made outside the timing, as
             // their scripts expect to find it.
@@ -985,7 +1006,8 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
 
     Sample::print_header();
     let mut rows = recreates.rows(false);
-    rows.extend([&autocommit, &single]);
+    rows.extend([&autocommit, &single, &diff_plan.diff, &diff_plan.plan]);
+    rows.extend([&db_test.db_test, &db_test.own_pg_prove]);
     for s in rows {
         s.print_row();
     }
@@ -1023,8 +1045,23 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
     );
     println!("psql autocommit / cached until usable: {:.1}x", a / cu);
     println!("full recreate: usable after {u:.0} ms of {f:.0} ms");
+    let (dt, op) = (
+        db_test.db_test.median_ms(),
+        db_test.own_pg_prove.median_ms(),
+    );
+    println!(
+        "db test / own scripts + pg_prove ({} files): {:.2}x (target <= 0.25x)",
+        tree.test_files.len(),
+        dt / op
+    );
     let json = serde_json::json!({
         "workload": "upstream-entry",
+        "diff_ms": diff_plan.diff.median_ms(),
+        "plan_ms": diff_plan.plan.median_ms(),
+        "db_test_ms": dt,
+        "own_scripts_pg_prove_ms": op,
+        "db_test_ratio": dt / op,
+        "db_test_files": tree.test_files.len(),
         "recreate_full_ms": f,
         "time_to_usable_ms": u,
         "recreate_cached_ms": c,
@@ -1045,5 +1082,155 @@ fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()> {
         "runs": runs,
     });
     println!("{json}");
+    Ok(())
+}
+
+/// `db diff` and `db plan` of an unchanged tree against the environment's database,
+/// as left by a recreate (its template cached): read-only, timed once each.
+struct DiffPlan {
+    diff: Sample,
+    plan: Sample,
+}
+
+impl DiffPlan {
+    fn new() -> DiffPlan {
+        DiffPlan {
+            diff: Sample::new("db diff (ores_sql::diff_with), unchanged tree"),
+            plan: Sample::new("db plan (ores_sql::plan_with), unchanged tree"),
+        }
+    }
+
+    fn run_once(&mut self, config: &Config, manifest: &Manifest) -> Res<()> {
+        let (d, report) = timed(|| Ok(ores_sql::diff_with(config, manifest)?))?;
+        drop(report);
+        self.diff.times.push(d);
+        let (d, report) = timed(|| Ok(ores_sql::plan_with(config, manifest)?))?;
+        if report.path != "cached" {
+            return Err(format!("db plan of an unchanged tree says {}", report.path).into());
+        }
+        self.plan.times.push(d);
+        Ok(())
+    }
+}
+
+/// The `compass` binary beside this example (`target/release/compass` for
+/// `target/release/examples/bench`), if it was built.
+fn compass_bin() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("compass");
+    bin.is_file().then_some(bin)
+}
+
+/// `compass db test` on the tree in `dir` against the generated suite, and the team's
+/// path: their own scripts into a fresh database, then `pg_prove` on every file.
+struct DbTest {
+    db_test: Sample,
+    own_pg_prove: Sample,
+}
+
+impl DbTest {
+    fn new() -> DbTest {
+        let db_test = if compass_bin().is_some() {
+            "compass db test (binary), unchanged tree"
+        } else {
+            "db test (PgTapSuite::open + run_with), unchanged tree"
+        };
+        DbTest {
+            db_test: Sample::new(db_test),
+            own_pg_prove: Sample::new("own scripts (psql -f setup_schema.sql) + pg_prove"),
+        }
+    }
+
+    /// `compass db test --sql-dir DIR` end to end (the binary when it is built,
+    /// else the library's equivalent, suite opening and drop included).
+    fn db_test_once(dir: &Path) -> Res<()> {
+        let Some(bin) = compass_bin() else {
+            let suite = PgTapSuite::open(Some(dir))?;
+            let report = suite.run(&PgTapOptions::default())?;
+            drop(suite);
+            return match report.passed() {
+                true => Ok(()),
+                false => Err(format!("db test failed:\n{}", report.summary()).into()),
+            };
+        };
+        let out = Command::new(bin)
+            .args(["db", "test", "--sql-dir"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "compass db test failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// One run of both paths, each from a settled server; the team's database and
+    /// its extensions (pgTAP among them) are made outside the timing.
+    fn run_once(
+        &mut self,
+        admin: &mut postgres::Client,
+        config: &Config,
+        dir: &Path,
+        tree: &EntryTree,
+    ) -> Res<()> {
+        settle(admin)?;
+        self.db_test
+            .times
+            .push(timed(|| DbTest::db_test_once(dir))?.0);
+        let psql_db = format!("{}_psql", config.database);
+        fresh_database(admin, &psql_db, &role_name(&config.env, "owner"))?;
+        connect_admin_to(config, &psql_db)?.batch_execute(
+            "CREATE EXTENSION btree_gist; CREATE EXTENSION pg_trgm; CREATE EXTENSION pgtap;",
+        )?;
+        settle(admin)?;
+        let vars = entry_psql_variables(&config.env, &config.database);
+        let run = PsqlRun {
+            dir: Some(dir.join(COPY_DIR)),
+            vars: &vars,
+            single_tx: false,
+        };
+        let ddl = role_name(&config.env, "ddl_user");
+        let (d, ()) = timed(|| {
+            psql_run(config, &psql_db, &ddl, &dir.join("setup_schema.sql"), &run)?;
+            pg_prove(config, &psql_db, dir, tree)
+        })?;
+        self.own_pg_prove.times.push(d);
+        drop_database(admin, &psql_db, true)?;
+        Ok(())
+    }
+}
+
+/// `pg_prove` on every test file of the tree, from its root, as the administrator (the
+/// suite's `[tests] role`), with the variables the files use; the connection through
+/// `PG*` variables.
+fn pg_prove(config: &Config, database: &str, dir: &Path, tree: &EntryTree) -> Res<()> {
+    let mut cmd = Command::new("pg_prove");
+    cmd.current_dir(dir);
+    for (k, v) in entry_test_variables(&config.env) {
+        cmd.arg("--set").arg(format!("{k}={v}"));
+    }
+    cmd.args(&tree.test_files)
+        .env("PGHOST", &config.host)
+        .env("PGPORT", config.port.to_string())
+        .env("PGUSER", &config.admin_user)
+        .env("PGDATABASE", database)
+        .stdin(Stdio::null());
+    if let Some(p) = &config.admin_password {
+        cmd.env("PGPASSWORD", p.expose());
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "pg_prove failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
     Ok(())
 }

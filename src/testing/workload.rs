@@ -401,6 +401,9 @@ pub struct EntryTree {
     /// The tree's own psql variables and their values (`[variables]`), besides the
     /// ones every tree has.
     pub variables: Vec<(String, String)>,
+    /// The pgTAP test files (`[tests]`, one per component), relative to the tree;
+    /// outside the build's closure, so they leave the schema hash alone.
+    pub test_files: Vec<String>,
 }
 
 impl EntryTree {
@@ -469,7 +472,9 @@ fn large_csv(rows: u64) -> String {
 ///   also writing refdata), the login users and groups, and `validate-allow.txt`
 ///   giving the reason for that cross-component write;
 /// - files no entry reaches: an old drop script, a retired create script, a shell
-///   helper and a README.
+///   helper and a README;
+/// - a pgTAP suite sized like the tree ([`write_tests`]): `test/<component>_test.sql`
+///   per component and `test/test.sql`, declared in `[tests]`.
 pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
     let tables = shape.tables();
     write(
@@ -539,6 +544,7 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
     )?;
 
     let unreached_sql = write_unreached(dir, &tables)?;
+    let test_files = write_tests(dir, shape, &tables)?;
     write(dir, "ores-sql.toml", &entry_settings())?;
     write(
         dir,
@@ -554,6 +560,7 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        test_files,
     })
 }
 
@@ -651,6 +658,150 @@ fn write_unreached(dir: &Path, tables: &[GeneratedTable]) -> Result<Vec<String>>
     Ok(unreached_sql)
 }
 
+/// The service the generated tests try a forbidden write as: one that neither owns
+/// nor writes `comp`.
+fn outsider(comp: &str) -> &'static str {
+    if comp == "telemetry" {
+        "iam"
+    } else {
+        "telemetry"
+    }
+}
+
+/// The psql variables the generated test files use (`:"<name>_service_user"` for
+/// every service), as `compass db test` defines them for environment `env`: what
+/// `pg_prove --set` needs to run the same files on a database built for `env`.
+pub fn entry_test_variables(env: &str) -> Vec<(String, String)> {
+    UPSTREAM_SERVICES
+        .iter()
+        .map(|(name, _)| {
+            (
+                format!("{name}_service_user"),
+                format!("ores_{env}_{name}_service"),
+            )
+        })
+        .collect()
+}
+
+/// Writes the tree's pgTAP suite: `test/test.sql` (the setup: pgTAP only) and one
+/// `test/<component>_test.sql` per component, each in a rolled-back transaction:
+/// `has_table` for every table of the component, its first tables' seed counts,
+/// versioning on an entity table (every seeded row current, a second current version
+/// refused by the exclusion constraint, the notify trigger, the lookup function
+/// where the component has one), and a forbidden write as another service
+/// (`SET LOCAL ROLE`, `throws_ok` 42501). Only what the generated schema has, and
+/// nothing the build's grants decide alone: the same files pass on a database the
+/// team's own scripts built. Returns the test files, relative to the tree.
+pub fn write_tests(dir: &Path, shape: &Shape, tables: &[GeneratedTable]) -> Result<Vec<String>> {
+    write(
+        dir,
+        "test/test.sql",
+        "-- Run once on the test template as the DDL login, after the administrator\n\
+         -- installed pgTAP; the generated suite needs nothing more.\n\
+         create extension if not exists pgtap;\n",
+    )?;
+    let mut files = Vec::new();
+    for (comp, _) in &shape.components {
+        let mine: Vec<&GeneratedTable> = tables.iter().filter(|t| t.component == *comp).collect();
+        let Some(first) = mine.first() else { continue };
+        let mut body = String::new();
+        let mut n = 0;
+        for t in &mine {
+            n += 1;
+            let _ = writeln!(body, "select has_table('{}');", t.name);
+        }
+        for t in mine.iter().take(3) {
+            n += 1;
+            let _ = writeln!(
+                body,
+                "select is((select count(*) from {name}), {rows}::bigint, '{name} holds its seed');",
+                name = t.name,
+                rows = t.rows
+            );
+        }
+        let (checks, m) = if first.large {
+            large_checks(first)
+        } else {
+            versioning_checks(shape, &mine)
+        };
+        body.push_str(&checks);
+        n += m + 1;
+        let other = outsider(comp);
+        let _ = writeln!(
+            body,
+            "set local role :\"{other}_service_user\";\n\
+             select throws_ok($$insert into {name} (id, code) values (-1, 'x')$$, '42501', null,\n\
+             \x20                '{other} does not write {comp}');\n\
+             reset role;",
+            name = first.name
+        );
+        let rel = format!("test/{comp}_test.sql");
+        write(
+            dir,
+            &rel,
+            &format!(
+                "-- Generated: the {comp} component's tables, seed, versioning and rights.\n\
+                 begin;\nselect plan({n});\n{body}select * from finish();\nrollback;\n"
+            ),
+        )?;
+        files.push(rel);
+    }
+    Ok(files)
+}
+
+/// A component's versioning checks on its first entity table, and how many.
+fn versioning_checks(shape: &Shape, mine: &[&GeneratedTable]) -> (String, usize) {
+    let t = mine[0];
+    let entity = format!("{}_things{}", t.component, t.number);
+    let mut out = format!(
+        "select is((select count(*) from {name} where valid_to = ores_utility_infinity_timestamp_fn()),\n\
+         \x20         {rows}::bigint, 'every seeded row of {name} is current');\n\
+         select throws_ok($$insert into {name} (tenant_id, id, code, name)\n\
+         \x20                  values (ores_utility_system_tenant_id_fn(), 1, 'c1', 'again')$$,\n\
+         \x20                '23P01', null, 'a second current version of a row is refused');\n",
+        name = t.name,
+        rows = t.rows
+    );
+    let mut n = 2;
+    if t.number.is_multiple_of(shape.notify_every) {
+        n += 1;
+        let _ = writeln!(
+            out,
+            "select has_trigger('{}', 'ores_{entity}_notify_trg');",
+            t.name
+        );
+    }
+    let lookup = mine
+        .iter()
+        .find(|x| shape.lookup_fn_every > 0 && x.number.is_multiple_of(shape.lookup_fn_every));
+    if let Some(x) = lookup {
+        n += 1;
+        let _ = writeln!(
+            out,
+            "select is((select count(*) from ores_{c}_things{i}_by_code_fn('c1')), 1::bigint,\n\
+             \x20         'the lookup by code finds the current version');",
+            c = x.component,
+            i = x.number
+        );
+    }
+    (out, n)
+}
+
+/// A large table's checks (no versioning: a plain table): its key, and how many.
+fn large_checks(t: &GeneratedTable) -> (String, usize) {
+    (
+        format!(
+            "select throws_ok($$insert into {name} (id, code) values (1, 'again')$$, '23505', null,\n\
+             \x20                'a staging row is keyed by its id');\n\
+             select has_index('{name}', '{comp}_bulk{n}_code_idx');\n",
+            name = t.name,
+            comp = t.component,
+            n = t.number
+        ),
+        2,
+    )
+}
+
 /// The generated tree's `ores-sql.toml`.
 fn entry_settings() -> String {
     let quoted = |xs: &[&str]| {
@@ -683,6 +834,10 @@ fn entry_settings() -> String {
             out.push_str("writes = [\"refdata\"]\n");
         }
     }
+    out.push_str(
+        "\n[tests]\ndir = \"test\"\npattern = \"*_test.sql\"\nsetup = [\"test.sql\"]\n\
+         role = \"admin\"\nextensions = [\"pgtap\"]\n",
+    );
     out.push_str("\n[variables]\n");
     for (k, v) in TREE_VARIABLES {
         let _ = writeln!(out, "{k} = {v:?}");
