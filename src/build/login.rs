@@ -24,6 +24,7 @@
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
 use crate::server::admin::connect_within;
+use crate::server::lock::{AdvisoryLock, LockClass};
 use crate::server::roles::set_verifier;
 use crate::tree::manifest::Manifest;
 use crate::tree::roles::role_name;
@@ -93,23 +94,50 @@ pub(crate) fn open_login_sessions(
     if let Some(password) = configured.filter(|_| !exclusive) {
         return connect_all(config, &role, password, database, count);
     }
+    // Two processes may open sessions of one login at once (a test template's logins
+    // are shared by every process using its key): each waits for the other's window,
+    // or the second password would lock the first out.
+    let window = AdvisoryLock::new(admin, LockClass::LoginWindow, &role)?;
+    if !window.lock(admin, config.lock_timeout)? {
+        return Err(Error::LockTimeout {
+            env: config.env.clone(),
+            waited: config.lock_timeout,
+        });
+    }
+    let opened = with_one_time_password(admin, config, &role, configured, database, count);
+    let unlocked = window.unlock(admin);
+    let sessions = opened?;
+    unlocked?;
+    Ok(sessions)
+}
+
+/// Gives `role` a one-time password, opens `count` sessions with it, and puts back
+/// the `configured` password (or none), whatever happened.
+fn with_one_time_password(
+    admin: &mut Client,
+    config: &Config,
+    role: &str,
+    configured: Option<&Secret>,
+    database: &str,
+    count: usize,
+) -> Result<Vec<Client>> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let once = Secret::new(hex::encode(bytes));
     let verifier = postgres_protocol::password::scram_sha_256(once.expose().as_bytes());
-    set_verifier(admin, &role, &verifier)?;
-    let sessions = connect_all(config, &role, &once, database, count);
+    set_verifier(admin, role, &verifier)?;
+    let sessions = connect_all(config, role, &once, database, count);
     // Put back whatever happened: open sessions stay open.
     let restored = match configured {
         Some(p) => set_verifier(
             admin,
-            &role,
+            role,
             &postgres_protocol::password::scram_sha_256(p.expose().as_bytes()),
         ),
         None => admin
             .batch_execute(&format!(
                 "ALTER ROLE {} PASSWORD NULL",
-                crate::config::ident::quote_ident(&role)
+                crate::config::ident::quote_ident(role)
             ))
             .map_err(|source| Error::Postgres {
                 context: format!("removing the one-time password of {role}"),

@@ -22,6 +22,9 @@ pub enum LockClass {
     TemplateBuild,
     /// One process refills a template's pool of clones.
     PoolRefill,
+    /// One process at a time gives a login a one-time password and opens its
+    /// sessions (logins of a test template's key are shared by processes).
+    LoginWindow,
 }
 
 impl LockClass {
@@ -31,6 +34,7 @@ impl LockClass {
             LockClass::TemplateUse => 0x05e5_0572,
             LockClass::TemplateBuild => 0x05e5_0573,
             LockClass::PoolRefill => 0x05e5_0574,
+            LockClass::LoginWindow => 0x05e5_0575,
         }
     }
 
@@ -39,6 +43,7 @@ impl LockClass {
             LockClass::Environment => "env",
             LockClass::TemplateUse | LockClass::TemplateBuild => "tpl",
             LockClass::PoolRefill => "pool",
+            LockClass::LoginWindow => "login",
         }
     }
 }
