@@ -109,16 +109,10 @@ pub fn recreate_entity_with(
         );
 
         // Serialised with recreate/teardown of the same environment, until the commit.
-        let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
-        join_owner_in(lock.client(), config)?;
-        // The entity's scripts are the tree's code: they run in a session of the DDL
-        // login, as in a build (`build/login.rs`), never the administrator's. That
-        // login (even acting as the owner group) is held to the forced row-level
-        // security, which would hide other tenants' rows from what follows.
+        let (_lock, mut sessions, stale) = entity_session(config, manifest)?;
+        // The DDL login (even acting as the owner group) is held to the forced
+        // row-level security, which would hide other tenants' rows from what follows.
         let unforce = true;
-        let mut sessions =
-            open_sessions(lock.client(), config, manifest, &config.database, 1, false)?;
-        let stale = is_stale(&mut sessions[0], config, manifest)?;
         // Everything from here to the commit is one transaction: any failure, or a
         // refusal, leaves the database as it was.
         let (mut tx, held) = hold_entity(&mut sessions[0], config, entity, &tables, force)?;
@@ -145,6 +139,21 @@ pub fn recreate_entity_with(
             database_was_stale: stale,
         })
     })
+}
+
+/// The environment's lock (held until the rebuild commits), a session of the DDL
+/// login on the live database (the entity's scripts are the tree's code: they run as
+/// in a build, `build/login.rs`, never as the administrator), and whether the
+/// database was built from another manifest. Both layouts' rebuilds start here.
+pub(crate) fn entity_session(
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<(EnvLock, Vec<postgres::Client>, bool)> {
+    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    join_owner_in(lock.client(), config)?;
+    let mut sessions = open_sessions(lock.client(), config, manifest, &config.database, 1, false)?;
+    let stale = is_stale(&mut sessions[0], config, manifest)?;
+    Ok((lock, sessions, stale))
 }
 
 /// What an entity's rebuild finds once it holds the entity's tables.

@@ -9,17 +9,15 @@
 //! rebuild (`lifecycle::entity`): rows refused unless forced, foreign keys of other
 //! tables restored, grants re-applied, nothing outside the entity lost.
 
-use crate::build::login::{ddl_role, open_sessions};
+use crate::build::login::ddl_role;
 use crate::build::single::entry::run_step;
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{Error, PgContext, Result};
-use crate::lifecycle::EnvLock;
 use crate::lifecycle::entity::{
-    EntityReport, Held, drop_statements, hold_entity, is_stale, join_owner_in, refuse_lost_objects,
+    EntityReport, Held, drop_statements, entity_session, hold_entity, refuse_lost_objects,
     restore_foreign_keys,
 };
-use crate::server::admin::connect_admin;
 use crate::server::grants::apply_grants_in;
 use crate::tree::entry::engine_variables;
 use crate::tree::lint::created_relations;
@@ -147,10 +145,7 @@ pub(crate) fn recreate(
         .collect::<Result<_>>()?;
     let tables = created_relations(texts.iter().map(String::as_str));
 
-    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
-    join_owner_in(lock.client(), config)?;
-    let mut sessions = open_sessions(lock.client(), config, manifest, &config.database, 1, false)?;
-    let stale = is_stale(&mut sessions[0], config, manifest)?;
+    let (_lock, mut sessions, stale) = entity_session(config, manifest)?;
     let (mut tx, held) = hold_entity(&mut sessions[0], config, entity, &tables, force)?;
     let Held {
         existing,
