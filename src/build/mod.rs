@@ -23,6 +23,7 @@
 //! order it keeps comes from the text analysis in [`crate::tree::analysis`].
 
 pub(crate) mod hidden;
+pub(crate) mod incremental;
 pub(crate) mod login;
 pub mod parallel;
 pub(crate) mod phases;

@@ -104,6 +104,18 @@ pub(crate) fn finish(
     manifest: &Manifest,
     path: BuildPath,
 ) -> Result<()> {
+    finish_open(&mut tx, config, database, manifest, path)?;
+    tx.commit().context("committing the build")
+}
+
+/// [`finish`] without the commit, for a path that writes more to the record.
+pub(crate) fn finish_open(
+    tx: &mut postgres::Transaction<'_>,
+    config: &Config,
+    database: &str,
+    manifest: &Manifest,
+    path: BuildPath,
+) -> Result<()> {
     let owner = crate::tree::roles::role_name(&config.env, "owner");
     let ddl = crate::build::login::ddl_role(manifest, &config.env)?;
     tx.batch_execute(&format!(
@@ -112,16 +124,15 @@ pub(crate) fn finish(
         o = quote_ident(&owner)
     ))
     .context(format!("handing what {ddl} created to {owner}"))?;
-    apply_grants_in(&mut tx, &config.env, manifest.registry())?;
+    apply_grants_in(tx, &config.env, manifest.registry())?;
     tx.batch_execute(&format!(
         "{}{}",
         database_grants_sql(&config.env, database),
         crate::build::staging::build_access_revoked_sql(config, manifest, database)?
     ))
     .context("granting database access")?;
-    record_applied(&mut tx, manifest)?;
-    record_build(&mut tx, manifest, path, &config.admin_user)?;
-    tx.commit().context("committing the build")
+    record_applied(tx, manifest)?;
+    record_build(tx, manifest, path, &config.admin_user)
 }
 
 /// The required extensions, then the tree's optional ones the server has (the others

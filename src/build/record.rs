@@ -26,6 +26,11 @@ pub const ENGINE_SCHEMA: &str = "ores_sql";
 /// The engine's build record (one row), schema-qualified.
 pub const ENGINE_RECORD: &str = "ores_sql.builds";
 
+/// The statements of the build, as digests (`build/incremental/outline.rs`): what
+/// the next incremental build compares the tree with. Row 0 holds the digest of
+/// everything else the build depended on.
+pub const ENGINE_OUTLINE: &str = "ores_sql.outline";
+
 /// The crate version compiled into this binary.
 pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -39,15 +44,19 @@ pub enum BuildPath {
     Parallel,
     /// Cloned from the environment's cached template of an earlier full build.
     Cached,
+    /// A copy of the last build with only what the tree's change affects applied
+    /// again (`build/incremental`).
+    Incremental,
 }
 
 impl BuildPath {
-    /// `full`, `parallel` or `cached`, as the build record stores it.
+    /// `full`, `parallel`, `cached` or `incremental`, as the build record stores it.
     pub fn as_str(self) -> &'static str {
         match self {
             BuildPath::Full => "full",
             BuildPath::Parallel => "parallel",
             BuildPath::Cached => "cached",
+            BuildPath::Incremental => "incremental",
         }
     }
 }
@@ -130,12 +139,22 @@ CREATE TABLE {ENGINE_RECORD} (
     server_version text NOT NULL,
     built_at timestamptz NOT NULL,
     built_by text NOT NULL,
-    ddl_login text NOT NULL
+    ddl_login text NOT NULL,
+    based_on text
 );
 REVOKE ALL ON {ENGINE_RECORD} FROM PUBLIC;
 GRANT USAGE ON SCHEMA {ENGINE_SCHEMA} TO {readers};
 GRANT SELECT ON {ENGINE_RECORD} TO {readers};
 GRANT INSERT, UPDATE, DELETE ON {ENGINE_RECORD} TO {owner};
+CREATE TABLE {ENGINE_OUTLINE} (
+    ordinal integer PRIMARY KEY,
+    path text NOT NULL,
+    digest text NOT NULL,
+    kind text NOT NULL,
+    subject text NOT NULL
+);
+REVOKE ALL ON {ENGINE_OUTLINE} FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON {ENGINE_OUTLINE} TO {owner};
 ",
         owner = group("owner")
     )

@@ -20,12 +20,16 @@
 //! into staging instead of cloning. A spare whose key does not match is dropped like a
 //! stale template.
 
+use crate::build::incremental::apply::store_in;
+use crate::build::incremental::outline::digest_key;
+use crate::build::incremental::outline::outline;
 use crate::build::record::{BuildPath, CRATE_VERSION, mark_copy};
 use crate::build::staging::{build_access_revoked_sql, discard};
 use crate::build::{Lap, build_with};
 use crate::config::Config;
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
+use crate::lifecycle::incremental;
 use crate::lifecycle::options::RunOptions;
 use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
 use crate::server::admin::{
@@ -129,11 +133,19 @@ pub(crate) fn cache_key(
     config: &Config,
     manifest: &Manifest,
 ) -> Result<String> {
-    let mut text = format!(
-        "schema {}\nscripts {}\ncrate {CRATE_VERSION}\n",
-        manifest.schema_hash(),
-        manifest.scripts().len()
-    );
+    Ok(cache_keys(admin, config, manifest)?.full)
+}
+
+/// The cache key, and the digest of everything in it but the tree's scripts: what
+/// must not have changed for an incremental build to start from the last one.
+pub(crate) struct Keys {
+    pub(crate) full: String,
+    pub(crate) base: String,
+}
+
+/// [`cache_key`] with its base (see [`Keys`]).
+pub(crate) fn cache_keys(admin: &mut Client, config: &Config, manifest: &Manifest) -> Result<Keys> {
+    let mut text = format!("crate {CRATE_VERSION}\n");
     // Grants are derived from the registry, not written in the scripts: a changed
     // `ores-sql.toml` changes the database as surely as a changed script.
     text.push_str(&format!("registry {:?}\n", manifest.registry()));
@@ -190,7 +202,16 @@ pub(crate) fn cache_key(
             row.get::<_, i64>(1)
         ));
     }
-    Ok(hex::encode(Sha256::digest(text.as_bytes())))
+    let base = hex::encode(Sha256::digest(text.as_bytes()));
+    text.push_str(&format!(
+        "schema {}\nscripts {}\n",
+        manifest.schema_hash(),
+        manifest.scripts().len()
+    ));
+    Ok(Keys {
+        full: hex::encode(Sha256::digest(text.as_bytes())),
+        base,
+    })
 }
 
 /// The sources of the SQL the engine itself writes into a database (grants, roles
@@ -233,13 +254,7 @@ fn read_values(config: &Config, manifest: &Manifest) -> Vec<(String, String)> {
         .collect();
     names.sort();
     names.dedup();
-    let key = Sha256::digest(
-        format!(
-            "ores-sql cache key\0{}",
-            config.admin_password.as_ref().map_or("", |p| p.expose())
-        )
-        .as_bytes(),
-    );
+    let key = digest_key(config);
     names
         .into_iter()
         .map(|name| {
@@ -317,7 +332,8 @@ pub(crate) fn build_staging(
 ) -> Result<CacheState> {
     let template = template_name(&config.database);
     let spare = spare_name(&config.database);
-    let key = cache_key(admin, config, manifest)?;
+    let keys = cache_keys(admin, config, manifest)?;
+    let key = keys.full.clone();
     if !options.rebuild && template_matches(admin, &template, &key)? {
         let mut lap = Lap::start();
         if template_matches(admin, &spare, &key)? {
@@ -335,6 +351,16 @@ pub(crate) fn build_staging(
             stale: Vec::new(),
         });
     }
+    let mut lap = Lap::start();
+    let outline = outline(config, manifest)?;
+    lap.log("outline of the tree");
+    if let Ok(statements) = &outline
+        && !options.rebuild
+        && let Some(state) =
+            incremental::build(admin, config, manifest, staging, &keys, statements, options)?
+    {
+        return Ok(state);
+    }
     // Stale, forced out, or not in the state we leave it in.
     let stale = set_aside(admin, &config.database)?;
     if !stale.is_empty() {
@@ -348,6 +374,15 @@ pub(crate) fn build_staging(
         options.workers_for(config),
         options.bulk_seed,
     );
+    let built = built.and_then(|path| match &outline {
+        Ok(statements) => store_in(admin, config, manifest, staging, &keys.base, statements)
+            .map(|()| path)
+            .inspect_err(|_| discard(admin, &config.env, staging)),
+        Err(why) => {
+            log::info!("no incremental builds from this one: {why}");
+            Ok(path)
+        }
+    });
     let path = match built {
         Ok(path) => path,
         Err(e) => {
@@ -379,7 +414,7 @@ pub(crate) fn build_staging(
 }
 
 /// Clones the template into `staging`, owned by the environment's owner.
-fn clone_template(
+pub(crate) fn clone_template(
     admin: &mut Client,
     config: &Config,
     template: &str,
@@ -402,7 +437,12 @@ fn clone_template(
 
 /// Renames the spare copy to `staging` and puts it in the state a clone starts in:
 /// owned by the environment's owner, unlabelled, open to the administrator alone.
-fn take_spare(admin: &mut Client, config: &Config, spare: &str, staging: &str) -> Result<()> {
+pub(crate) fn take_spare(
+    admin: &mut Client,
+    config: &Config,
+    spare: &str,
+    staging: &str,
+) -> Result<()> {
     let (s, t) = (quote_ident(spare), quote_ident(staging));
     let owner = role_name(&config.env, "owner");
     let taken = admin

@@ -21,6 +21,7 @@ pub mod diff;
 pub mod drop;
 pub mod entity;
 mod entity_entry;
+mod incremental;
 pub mod inspect;
 mod options;
 pub mod reset;

@@ -21,6 +21,7 @@ mod entry_scale;
 mod entry_tree;
 mod function_length;
 mod fuzz_config;
+mod incremental;
 mod isolation_probe;
 mod layering;
 mod lifecycle;

@@ -2,8 +2,9 @@
 -- end of the build transaction; services compare its schema_hash with their own at
 -- start-up (the drift check), which is why it is one row behind a primary key.
 -- build_path says how this copy was made: from the SQL in one transaction (full), on
--- several connections at once (parallel), or cloned from the environment's cached
--- template of an earlier build of the same schema (cached).
+-- several connections at once (parallel), cloned from the environment's cached
+-- template of an earlier build of the same schema (cached), or a copy of the last
+-- build with only what a change affects applied again (incremental).
 CREATE TABLE ores_database_builds_tbl (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     schema_hash text NOT NULL CHECK (schema_hash ~ '^[0-9a-f]{64}$'),
@@ -12,5 +13,5 @@ CREATE TABLE ores_database_builds_tbl (
     server_version text NOT NULL,
     built_at timestamptz NOT NULL DEFAULT now(),
     built_by text NOT NULL DEFAULT session_user,
-    build_path text NOT NULL DEFAULT 'full' CHECK (build_path IN ('full', 'parallel', 'cached'))
+    build_path text NOT NULL DEFAULT 'full' CHECK (build_path IN ('full', 'parallel', 'cached', 'incremental'))
 );

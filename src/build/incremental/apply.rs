@@ -1,0 +1,239 @@
+//! Keeping a build's outline, reading it back, and applying a plan to a copy of the
+//! last build, all in sessions of the tree's DDL login (the administrator only
+//! reads the outline, a table it owns that no tree can put a trigger, rule or policy
+//! on).
+
+use crate::build::BuildPath;
+use crate::build::incremental::outline::{Body, Kind, Recorded, Statement};
+use crate::build::incremental::rules::Action;
+use crate::build::phases::{finish_open, session_setup};
+use crate::build::record::{ENGINE_OUTLINE, ENGINE_RECORD};
+use crate::build::single::numeric::failure_in;
+use crate::build::staging::build_sessions;
+use crate::config::Config;
+use crate::config::ident::quote_ident;
+use crate::error::{Error, PgContext, Result};
+use crate::tree::manifest::{APPLIED_SCRIPTS_TABLE, Manifest};
+use crate::tree::roles::role_name;
+use postgres::{Client, GenericClient};
+use std::io::Write;
+
+/// The outline a build left in the database `client` is connected to: the digest of
+/// what else it depended on, and its statements; `None` when it has none (a database
+/// built before outlines, or by a tree without one).
+pub(crate) fn read(client: &mut Client) -> Result<Option<(String, Vec<Recorded>)>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&ENGINE_OUTLINE])
+        .context("looking for the build's outline")?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT ordinal, digest, kind, subject FROM {ENGINE_OUTLINE} ORDER BY ordinal"
+            ),
+            &[],
+        )
+        .context("reading the build's outline")?;
+    let Some(first) = rows.first().filter(|r| r.get::<_, i32>(0) == 0) else {
+        return Ok(None);
+    };
+    let base: String = first.get(1);
+    let statements = rows[1..]
+        .iter()
+        .map(|r| Recorded {
+            digest: r.get(1),
+            kind: Kind::parse(r.get(2)),
+            subject: r.get(3),
+        })
+        .collect();
+    Ok(Some((base, statements)))
+}
+
+/// Replaces the outline in the database `tx` writes to (acting as the owner group).
+pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statement]) -> Result<()> {
+    let mut ordinals = vec![0i32];
+    let mut paths = vec![String::new()];
+    let mut digests = vec![base.to_string()];
+    let mut kinds = vec!["base".to_string()];
+    let mut subjects = vec![String::new()];
+    for (i, s) in outline.iter().enumerate() {
+        ordinals.push(i as i32 + 1);
+        paths.push(s.path.clone());
+        digests.push(s.digest.clone());
+        kinds.push(s.kind.as_str().to_string());
+        subjects.push(s.subject.clone());
+    }
+    tx.execute(&format!("DELETE FROM {ENGINE_OUTLINE}"), &[])
+        .context("clearing the build's outline")?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {ENGINE_OUTLINE} (ordinal, path, digest, kind, subject)
+             SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[])"
+        ),
+        &[&ordinals, &paths, &digests, &kinds, &subjects],
+    )
+    .context("writing the build's outline")?;
+    Ok(())
+}
+
+/// Writes the outline of a finished build of `database`, in a session of the DDL
+/// login acting as the owner group.
+pub(crate) fn store_in(
+    admin: &mut Client,
+    config: &Config,
+    manifest: &Manifest,
+    database: &str,
+    base: &str,
+    outline: &[Statement],
+) -> Result<()> {
+    // Closed since its build; `build_sessions` closes it again and ends any session
+    // but its own that got in meanwhile.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+            quote_ident(database)
+        ))
+        .context(format!("opening {database} for its outline"))?;
+    let mut sessions = build_sessions(admin, config, manifest, database, 1)?;
+    let mut tx = sessions[0]
+        .transaction()
+        .context("opening the outline's transaction")?;
+    tx.batch_execute(&format!(
+        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {}",
+        quote_ident(&role_name(&config.env, "owner"))
+    ))
+    .context("acting as the owner group")?;
+    store(&mut tx, base, outline)?;
+    tx.commit().context("committing the build's outline")
+}
+
+/// What an incremental build applies, and to what.
+pub(crate) struct Delta<'a> {
+    pub(crate) actions: &'a [Action],
+    pub(crate) outline: &'a [Statement],
+    pub(crate) base: &'a str,
+    /// The build it starts from, for the record.
+    pub(crate) based_on: &'a str,
+    pub(crate) bulk_seed: bool,
+}
+
+/// Applies `delta` to `database` (a copy of the last build) in one transaction of a
+/// DDL login's session, then ends it as every build ends (`phases::finish_open`),
+/// with the record saying `incremental` and what it was based on, and the new
+/// outline. Nothing is committed unless everything succeeded.
+pub(crate) fn apply(
+    admin: &mut Client,
+    config: &Config,
+    manifest: &Manifest,
+    database: &str,
+    delta: &Delta<'_>,
+) -> Result<()> {
+    let owner = role_name(&config.env, "owner");
+    // A numeric tree runs as the owner group, an entry tree as the DDL login (see
+    // the builders).
+    let role = (!manifest.entry_mode()).then_some(owner.as_str());
+    let setup = session_setup(delta.bulk_seed, role);
+    let mut sessions = build_sessions(admin, config, manifest, database, 1)?;
+    let mut tx = sessions[0]
+        .transaction()
+        .context("opening the incremental build's transaction")?;
+    let label = manifest.label();
+    for action in delta.actions {
+        let (at, what) = match action {
+            Action::Empty { table, at } => (*at, Some(table)),
+            Action::Run(i) => (*i, None),
+        };
+        let s = &delta.outline[at];
+        let path = format!("{label}/{}", s.path);
+        tx.batch_execute(&format!("RESET ALL;\n{setup}{}", s.prelude))
+            .context(format!("{path}:{}: restoring the session settings", s.line))?;
+        match what {
+            Some(table) => tx
+                .batch_execute(&format!("TRUNCATE {table} RESTART IDENTITY"))
+                .map_err(|e| Error::Script(failure_in(&path, table, &e)))?,
+            None => run(&mut tx, s, &path)?,
+        }
+    }
+    tx.batch_execute(&format!(
+        "RESET ALL; SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};
+         DELETE FROM {};",
+        quote_ident(&owner),
+        quote_ident(APPLIED_SCRIPTS_TABLE)
+    ))
+    .context("clearing the applied-scripts rows")?;
+    finish_open(&mut tx, config, database, manifest, BuildPath::Incremental)?;
+    tx.execute(
+        &format!("UPDATE {ENGINE_RECORD} SET based_on = $1"),
+        &[&delta.based_on],
+    )
+    .context("recording what the build was based on")?;
+    store(&mut tx, delta.base, delta.outline)?;
+    tx.commit().context("committing the incremental build")
+}
+
+/// Runs one statement again; a function's definition replaces the one the copy has.
+fn run(tx: &mut postgres::Transaction<'_>, s: &Statement, path: &str) -> Result<()> {
+    let located = |sql: &str, e: postgres::Error| {
+        let mut f = failure_in(path, sql, &e);
+        f.line = Some(s.line + f.line.map_or(0, |l| l - 1));
+        Error::Script(f)
+    };
+    match &s.body {
+        Body::Sql(sql) => {
+            let sql = if s.kind == Kind::Function {
+                or_replace(sql)
+            } else {
+                sql.clone()
+            };
+            tx.batch_execute(&sql).map_err(|e| located(&sql, e))
+        }
+        Body::Copy { statement, data } => {
+            let mut writer = tx
+                .copy_in(statement.as_str())
+                .map_err(|e| located(statement, e))?;
+            writer.write_all(data.as_bytes()).map_err(|e| Error::Io {
+                context: format!("{path}:{}: sending \\copy data", s.line),
+                source: e,
+            })?;
+            writer.finish().map_err(|e| located(statement, e))?;
+            Ok(())
+        }
+    }
+}
+
+/// `CREATE FUNCTION ..` as `CREATE OR REPLACE FUNCTION ..` (unchanged when it says so
+/// already).
+fn or_replace(sql: &str) -> String {
+    let trimmed = sql.trim_start();
+    let lead = sql.len() - trimmed.len();
+    let rest = &trimmed[6..];
+    let words: Vec<String> = rest
+        .split_whitespace()
+        .take(2)
+        .map(str::to_lowercase)
+        .collect();
+    if words.first().map(String::as_str) == Some("or") {
+        return sql.to_string();
+    }
+    format!("{}CREATE OR REPLACE{}", &sql[..lead], rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::or_replace;
+
+    #[test]
+    fn functions_replace() {
+        assert_eq!(
+            or_replace("create function f() returns int"),
+            "CREATE OR REPLACE function f() returns int"
+        );
+        assert_eq!(
+            or_replace("  CREATE OR REPLACE FUNCTION f()"),
+            "  CREATE OR REPLACE FUNCTION f()"
+        );
+    }
+}

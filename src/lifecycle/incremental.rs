@@ -1,0 +1,220 @@
+//! When a recreate builds incrementally: the tree changed since the environment's
+//! last build, everything else it depended on did not, and the change is one the
+//! rules of `build/incremental` can apply to a copy of that build.
+//!
+//! The last build is the cached template (closed, labelled with its key) and its
+//! ready copy, the spare. The plan is made from the outline of the live database
+//! (which is a copy of the template, read without touching the template), and
+//! checked against the outline of the copy it is applied to: a live database whose
+//! outline was changed by hand, or that is not a copy of the template any more,
+//! builds in full. The plan runs on the copy, which becomes staging, and then on
+//! the template itself, unlabelled meanwhile: a run that ends in between leaves a
+//! template that matches no key, which the next run drops. Any failure, or a
+//! change the rules refuse, falls back to the full build, which reports it the usual
+//! way (path, line, SQLSTATE) and keeps the previous database.
+
+use crate::build::Lap;
+use crate::build::incremental::apply::{Delta, apply, read};
+use crate::build::incremental::outline::{Recorded, Statement};
+use crate::build::incremental::rules::plan;
+use crate::build::record::{BuildPath, ENGINE_RECORD};
+use crate::build::staging::discard;
+use crate::config::Config;
+use crate::config::ident::{quote_ident, quote_literal};
+use crate::error::{PgContext, Result};
+use crate::lifecycle::cache::{
+    CacheState, Keys, clone_template, spare_name, take_spare, template_matches, template_name,
+};
+use crate::lifecycle::options::RunOptions;
+use crate::server::admin::{
+    connect_admin_to, database_exists, drop_database, open_to_administrator, wait_for_no_sessions,
+};
+use crate::tree::manifest::Manifest;
+use crate::tree::roles::role_name;
+use postgres::Client;
+use std::time::Duration;
+
+/// Builds `staging` incrementally when it can; `None` (with the reason logged) when
+/// the full build must run instead.
+pub(crate) fn build(
+    admin: &mut Client,
+    config: &Config,
+    manifest: &Manifest,
+    staging: &str,
+    keys: &Keys,
+    outline: &[Statement],
+    options: &RunOptions,
+) -> Result<Option<CacheState>> {
+    let mut lap = Lap::start();
+    let Some((old_key, recorded)) = last_build(admin, config, keys)? else {
+        return Ok(None);
+    };
+    let actions = match plan(&recorded, outline) {
+        Ok(actions) => actions,
+        Err(why) => {
+            log::info!("building in full: {why}");
+            return Ok(None);
+        }
+    };
+    lap.log("incremental plan");
+    let template = template_name(&config.database);
+    let spare = spare_name(&config.database);
+    if template_matches(admin, &spare, &old_key)? {
+        take_spare(admin, config, &spare, staging)?;
+    } else {
+        drop_database(admin, &spare, true)?;
+        clone_template(admin, config, &template, staging)?;
+    }
+    lap.log("copy of the last build");
+    let based_on = match copy_matches(config, staging, keys, &recorded)? {
+        Some(based_on) => based_on,
+        None => {
+            log::info!("building in full: the copy of the last build is not the build planned on");
+            discard(admin, &config.env, staging);
+            return Ok(None);
+        }
+    };
+    let delta = Delta {
+        actions: &actions,
+        outline,
+        base: &keys.base,
+        based_on: &based_on,
+        bulk_seed: options.bulk_seed,
+    };
+    if let Err(e) = apply(admin, config, manifest, staging, &delta) {
+        log::info!("building in full: the incremental build failed ({e})");
+        discard(admin, &config.env, staging);
+        return Ok(None);
+    }
+    wait_for_no_sessions(admin, staging, Duration::from_secs(5))?;
+    lap.log(&format!("incremental build ({} actions)", actions.len()));
+    let kept = match renew_template(admin, config, manifest, &template, &delta, &keys.full) {
+        Ok(()) => Some((template, keys.full.clone())),
+        Err(e) => {
+            log::warn!("could not bring {template} up to date ({e}); the next run builds in full");
+            discard(admin, &config.env, &template);
+            None
+        }
+    };
+    lap.log("template brought up to date");
+    Ok(Some(CacheState {
+        path: BuildPath::Incremental,
+        template: kept,
+        stale: Vec::new(),
+    }))
+}
+
+/// The last build's key (the template's label) and outline (the live database's),
+/// when there is one to start from with everything but the scripts unchanged.
+fn last_build(
+    admin: &mut Client,
+    config: &Config,
+    keys: &Keys,
+) -> Result<Option<(String, Vec<Recorded>)>> {
+    let template = template_name(&config.database);
+    let label: Option<String> = admin
+        .query_opt(
+            "SELECT shobj_description(d.oid, 'pg_database') FROM pg_database d
+               JOIN pg_roles r ON r.oid = d.datdba
+              WHERE d.datname = $1 AND NOT d.datallowconn AND NOT d.datistemplate AND r.rolsuper",
+            &[&template],
+        )
+        .context("looking up the cached template")?
+        .and_then(|r| r.get(0));
+    let Some(label) = label else {
+        return Ok(None);
+    };
+    if !database_exists(admin, &config.database)? {
+        return Ok(None);
+    }
+    let mut live = connect_admin_to(config, &config.database)?;
+    match read(&mut live)? {
+        Some((base, recorded)) if base == keys.base => Ok(Some((label, recorded))),
+        Some(_) => {
+            log::info!(
+                "building in full: the settings, roles, server or engine changed since the last build"
+            );
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether `staging` holds the outline the plan was made from; if so, what its build
+/// record says it was (schema hash and time), for the new record's `based_on`.
+fn copy_matches(
+    config: &Config,
+    staging: &str,
+    keys: &Keys,
+    recorded: &[Recorded],
+) -> Result<Option<String>> {
+    let mut copy = connect_admin_to(config, staging)?;
+    let same = matches!(read(&mut copy)?, Some((base, r)) if base == keys.base && r == recorded);
+    if !same {
+        return Ok(None);
+    }
+    let row = copy
+        .query_one(
+            &format!(
+                "SELECT schema_hash || ' ' || build_path || ' ' ||
+                        to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+                   FROM {ENGINE_RECORD}"
+            ),
+            &[],
+        )
+        .context("reading the last build's record")?;
+    Ok(Some(row.get(0)))
+}
+
+/// Applies `delta` to the cached template itself, so it stays the last build: it
+/// matches no key while that happens, and is closed, stripped of the privileges the
+/// build's end granted, and labelled with `key` after.
+fn renew_template(
+    admin: &mut Client,
+    config: &Config,
+    manifest: &Manifest,
+    template: &str,
+    delta: &Delta<'_>,
+    key: &str,
+) -> Result<()> {
+    let t = quote_ident(template);
+    let owner = role_name(&config.env, "owner");
+    // The build's end grants on the database as its owner, as for any copy.
+    admin
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE {t} IS NULL; ALTER DATABASE {t} OWNER TO {}",
+            quote_ident(&owner)
+        ))
+        .context(format!("unlabelling {template}"))?;
+    open_to_administrator(admin, template, &owner)?;
+    apply(admin, config, manifest, template, delta)?;
+    admin
+        .batch_execute(&format!("ALTER DATABASE {t} WITH ALLOW_CONNECTIONS false"))
+        .context(format!("closing {template}"))?;
+    wait_for_no_sessions(admin, template, Duration::from_secs(5))?;
+    let grantees: Vec<String> = admin
+        .query(
+            "SELECT DISTINCT a.grantee::regrole::text FROM pg_database d,
+                    aclexplode(d.datacl) a
+              WHERE d.datname = $1 AND a.grantee <> 0",
+            &[&template],
+        )
+        .context(format!("reading the privileges on {template}"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sql = format!(
+        "ALTER DATABASE {t} OWNER TO CURRENT_USER;\nREVOKE ALL ON DATABASE {t} FROM PUBLIC;\n"
+    );
+    for g in grantees {
+        // `regrole::text` quotes a name that needs it.
+        sql.push_str(&format!("REVOKE ALL ON DATABASE {t} FROM {g};\n"));
+    }
+    sql.push_str(&format!(
+        "COMMENT ON DATABASE {t} IS {}",
+        quote_literal(key)
+    ));
+    admin
+        .batch_execute(&sql)
+        .context(format!("closing and labelling {template}"))
+}

@@ -1,0 +1,322 @@
+//! Incremental builds: after an edit of one or two files, a recreate applies only
+//! what the edit can affect to a copy of the last build, and the result is the
+//! database a full build of the same tree gives (schema dump with grants, every
+//! table's contents, sequences, owners, the applied-scripts rows, the build record).
+//! Edits the rules refuse build in full; both are checked, each edit naming the path
+//! it must take.
+
+use crate::common;
+
+use ores_sql::lifecycle::version::BuildPath;
+use ores_sql::server::admin::connect_admin_to;
+use ores_sql::testing::ScratchEnv;
+use ores_sql::{Config, Manifest, RunOptions};
+use std::path::Path;
+
+/// A tree of psql entry scripts with what the rules must tell apart: a utility
+/// function populate scripts call, a table filled through a trigger, a service
+/// function nothing calls during the build, a late table, a `\copy` data file, every
+/// file reached through `\ir`.
+const TREE: &[(&str, &str)] = &[
+    (
+        "ores-sql.toml",
+        "entry = [\"setup_schema.sql\"]\nlogin_users = [\"ddl\", \"cli\"]\n\n[login_groups]\nddl = \"owner\"\ncli = \"rw\"\n\n[[services]]\nname = \"app\"\nowns = [\"app\"]\n",
+    ),
+    (
+        "setup_schema.sql",
+        "\\set ON_ERROR_STOP on\n\\echo building :db_name\n\\ir create/create_all.sql\n\\ir populate/populate_all.sql\n",
+    ),
+    (
+        "create/create_all.sql",
+        "\\echo creating\n\\ir utility.sql\n\\ir tables.sql\n\\ir late.sql\n\\ir services.sql\n",
+    ),
+    (
+        "create/utility.sql",
+        "create or replace function ores_app_label_fn(p text) returns text\nlanguage sql immutable as $$ select upper(p) $$;\n",
+    ),
+    (
+        "create/tables.sql",
+        "create table ores_app_currencies_tbl (code text primary key, name text not null, label text);\n\
+         create table ores_app_events_tbl (id integer generated always as identity primary key, code text not null, note text);\n\
+         create function ores_app_events_trg_fn() returns trigger language plpgsql as $$\nbegin\n  new.note := coalesce(new.note, 'n/a');\n  return new;\nend $$;\n\
+         create trigger ores_app_events_trg before insert on ores_app_events_tbl\n  for each row execute function ores_app_events_trg_fn();\n\
+         create table ores_app_countries_tbl (code text primary key, currency text);\n\
+         create index ores_app_countries_currency_idx on ores_app_countries_tbl (currency);\n",
+    ),
+    (
+        "create/late.sql",
+        "create table ores_app_audit_tbl (id integer primary key, what text);\ncomment on table ores_app_audit_tbl is 'audit';\n",
+    ),
+    (
+        "create/services.sql",
+        "create or replace function ores_app_lookup_fn(p text) returns text\nlanguage sql stable as $$ select name from ores_app_currencies_tbl where code = p $$;\n",
+    ),
+    (
+        "populate/populate_all.sql",
+        "\\echo populating\n\\ir currencies.sql\n\\ir events.sql\n\\ir countries.sql\n",
+    ),
+    (
+        "populate/currencies.sql",
+        "\\echo currencies\ninsert into ores_app_currencies_tbl (code, name, label) values\n  ('EUR', 'Euro', ores_app_label_fn('eur')),\n  ('USD', 'Dollar', ores_app_label_fn('usd'));\n",
+    ),
+    (
+        "populate/events.sql",
+        "insert into ores_app_events_tbl (code) values ('a'), ('b'), ('c');\ninsert into ores_app_events_tbl (code, note) values ('d', 'given');\n",
+    ),
+    (
+        "populate/countries.sql",
+        "\\copy ores_app_countries_tbl (code, currency) from 'countries.csv' with (format csv)\n",
+    ),
+    ("populate/countries.csv", "DE,EUR\nUS,USD\n"),
+];
+
+/// One edit: a file's text replaced (`from` → `to` inside it), and the path the
+/// recreate after it must take.
+struct Edit {
+    what: &'static str,
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    incremental: bool,
+}
+
+const EDITS: &[Edit] = &[
+    Edit {
+        what: "a row added to a populate file",
+        file: "populate/events.sql",
+        from: "('c');",
+        to: "('c'), ('e');",
+        incremental: true,
+    },
+    Edit {
+        what: "a row changed",
+        file: "populate/events.sql",
+        from: "('b')",
+        to: "('bb')",
+        incremental: true,
+    },
+    Edit {
+        what: "a function body replaced",
+        file: "create/services.sql",
+        from: "select name from",
+        to: "select name || '' from",
+        incremental: true,
+    },
+    Edit {
+        what: "an index added in a late create file",
+        file: "create/late.sql",
+        from: "comment on",
+        to: "create index ores_app_audit_what_idx on ores_app_audit_tbl (what);\ncomment on",
+        incremental: true,
+    },
+    Edit {
+        what: "a column added in a late create file",
+        file: "create/late.sql",
+        from: "comment on",
+        to: "alter table ores_app_audit_tbl add column noted text default 'x';\ncomment on",
+        incremental: true,
+    },
+    Edit {
+        what: "a table added in a late create file",
+        file: "create/late.sql",
+        from: "comment on",
+        to: "create table ores_app_extra_tbl (x integer);\ncomment on",
+        incremental: true,
+    },
+    Edit {
+        what: "a \\copy data file changed",
+        file: "populate/countries.csv",
+        from: "US,USD\n",
+        to: "US,USD\nFR,EUR\n",
+        incremental: true,
+    },
+    Edit {
+        what: "rows that call a utility function",
+        file: "populate/currencies.sql",
+        from: "('USD', 'Dollar', ores_app_label_fn('usd'))",
+        to: "('USD', 'Dollar', ores_app_label_fn('usd')),\n  ('GBP', 'Pound', ores_app_label_fn('gbp'))",
+        incremental: true,
+    },
+    Edit {
+        what: "an early utility function the populate scripts call",
+        file: "create/utility.sql",
+        from: "upper(p)",
+        to: "lower(p)",
+        incremental: false,
+    },
+    Edit {
+        what: "a column added to a table filled later",
+        file: "create/tables.sql",
+        from: "label text);",
+        to: "label text, symbol text);",
+        incremental: false,
+    },
+    Edit {
+        what: "a file removed from an entry script",
+        file: "populate/populate_all.sql",
+        from: "\\ir countries.sql\n",
+        to: "",
+        incremental: true,
+    },
+    Edit {
+        what: "the file put back",
+        file: "populate/populate_all.sql",
+        from: "\\ir events.sql\n",
+        to: "\\ir events.sql\n\\ir countries.sql\n",
+        incremental: true,
+    },
+];
+
+fn apply(root: &Path, edit: &Edit) {
+    let path = root.join(edit.file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(edit.from),
+        "{}: {:?} not in {}",
+        edit.what,
+        edit.from,
+        edit.file
+    );
+    std::fs::write(&path, text.replacen(edit.from, edit.to, 1)).unwrap();
+}
+
+/// Owners of every relation and function of `public`.
+fn owners(config: &Config, database: &str) -> Vec<(String, String)> {
+    connect_admin_to(config, database)
+        .unwrap()
+        .query(
+            "SELECT relname::text, pg_get_userbyid(relowner)::text FROM pg_class
+              WHERE relnamespace = 'public'::regnamespace
+             UNION ALL
+             SELECT proname::text || '()', pg_get_userbyid(proowner)::text FROM pg_proc
+              WHERE pronamespace = 'public'::regnamespace
+             ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn applied(config: &Config, database: &str) -> Vec<(i32, String, String)> {
+    connect_admin_to(config, database)
+        .unwrap()
+        .query(
+            &format!(
+                "SELECT version, name::text, checksum::text FROM {} ORDER BY 1",
+                ores_sql::APPLIED_SCRIPTS_TABLE
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// The engine's record: schema hash, script count, path, and what it was based on.
+fn record(config: &Config, database: &str) -> (String, i32, String, Option<String>) {
+    let r = connect_admin_to(config, database)
+        .unwrap()
+        .query_one(
+            "SELECT schema_hash, script_count, build_path, based_on FROM ores_sql.builds",
+            &[],
+        )
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}
+
+/// Everything the two databases must agree on, with the edit named on failure.
+fn assert_same(incremental: &Config, full: &Config, what: &str) {
+    let (a, b) = (&incremental.database, &full.database);
+    common::assert_same_schema(
+        &common::schema_dump(incremental, a),
+        &common::schema_dump(full, b),
+        what,
+    );
+    assert_eq!(
+        common::stable_contents(incremental, a),
+        common::stable_contents(full, b),
+        "{what}: contents"
+    );
+    assert_eq!(
+        common::sequence_values(incremental, a),
+        common::sequence_values(full, b),
+        "{what}: sequences"
+    );
+    assert_eq!(owners(incremental, a), owners(full, b), "{what}: owners");
+    assert_eq!(
+        applied(incremental, a),
+        applied(full, b),
+        "{what}: applied scripts"
+    );
+    let (ra, rb) = (record(incremental, a), record(full, b));
+    assert_eq!((&ra.0, ra.1), (&rb.0, rb.1), "{what}: build record");
+}
+
+#[test]
+fn every_edit_gives_the_database_a_full_build_gives() {
+    let env = ScratchEnv::new("inc").unwrap();
+    let dir = common::tree(TREE);
+    let root = dir.path();
+    let options = env.options.clone();
+    let incremental = env.config.clone();
+    let full = env
+        .config
+        .clone()
+        .with_database(&format!("{}_f", env.config.database))
+        .unwrap();
+    let _cleanup = common::DropOnExit(full.clone());
+    let recreate = |config: &Config, options: &RunOptions| {
+        let manifest = Manifest::from_dir(root).unwrap();
+        ores_sql::recreate_with(config, &manifest, options)
+            .unwrap()
+            .path
+    };
+    recreate(&incremental, &options);
+    for edit in EDITS {
+        apply(root, edit);
+        let path = recreate(&incremental, &options);
+        let expected = if edit.incremental {
+            BuildPath::Incremental
+        } else {
+            path_of_full(&options, &incremental)
+        };
+        assert_eq!(path, expected, "{}: the path taken", edit.what);
+        recreate(&full, &options.clone().rebuild(true));
+        assert_same(&incremental, &full, edit.what);
+        let (_, _, build_path, based_on) = record(&incremental, &incremental.database);
+        assert_eq!(
+            build_path,
+            expected.as_str(),
+            "{}: the record's path",
+            edit.what
+        );
+        assert_eq!(
+            based_on.is_some(),
+            edit.incremental,
+            "{}: the record names the build it started from",
+            edit.what
+        );
+    }
+}
+
+/// The path of a full build with `options`: one connection or several.
+fn path_of_full(options: &RunOptions, config: &Config) -> BuildPath {
+    if options.workers_for(config) > 1 {
+        BuildPath::Parallel
+    } else {
+        BuildPath::Full
+    }
+}
+
+#[test]
+fn an_unchanged_tree_is_still_the_cached_copy() {
+    let env = ScratchEnv::new("inu").unwrap();
+    let dir = common::tree(TREE);
+    let manifest = Manifest::from_dir(dir.path()).unwrap();
+    ores_sql::recreate_with(&env.config, &manifest, &env.options).unwrap();
+    let again = ores_sql::recreate_with(&env.config, &manifest, &env.options).unwrap();
+    assert_eq!(again.path, BuildPath::Cached);
+}
