@@ -56,7 +56,7 @@ pub fn build_database(
     let rights = AdminRights::detect(admin)?;
     rights.check_extensions(admin, &config.extensions)?;
     rights.join_owner(admin, &config.env)?;
-    build_with(admin, config, database, manifest, 1, bulk_seed).map(drop)
+    build_with(admin, config, database, manifest, (1, bulk_seed), None).map(drop)
 }
 
 /// Builds `manifest` into a new `database` on `workers` connections (seeding in bulk
@@ -67,17 +67,31 @@ pub(crate) fn build_with(
     config: &Config,
     database: &str,
     manifest: &Manifest,
-    workers: usize,
-    bulk_seed: bool,
+    (workers, bulk_seed): (usize, bool),
+    kept: Option<&incremental::Kept<'_>>,
 ) -> Result<BuildPath> {
     if workers <= 1 {
-        single::build(admin, config, database, manifest, bulk_seed)?;
+        single::build(admin, config, database, manifest, bulk_seed, kept)?;
         return Ok(BuildPath::Full);
     }
     if manifest.entry_mode() {
-        parallel::entry::build(admin, config, database, manifest, workers, bulk_seed)?;
+        parallel::entry::build(
+            admin,
+            config,
+            database,
+            manifest,
+            (workers, bulk_seed),
+            kept,
+        )?;
     } else {
-        parallel::numeric::build(admin, config, database, manifest, workers, bulk_seed)?;
+        parallel::numeric::build(
+            admin,
+            config,
+            database,
+            manifest,
+            (workers, bulk_seed),
+            kept,
+        )?;
     }
     Ok(BuildPath::Parallel)
 }

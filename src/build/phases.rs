@@ -2,6 +2,8 @@
 //! the applied-scripts table) and the end of the build (grants, the record, commit).
 
 use crate::build::Lap;
+use crate::build::incremental::Kept;
+use crate::build::incremental::apply::store;
 use crate::build::record::{
     BuildPath, applied_table_sql, engine_record_sql, record_applied, record_build,
 };
@@ -103,8 +105,12 @@ pub(crate) fn finish(
     database: &str,
     manifest: &Manifest,
     path: BuildPath,
+    kept: Option<&Kept<'_>>,
 ) -> Result<()> {
     finish_open(&mut tx, config, database, manifest, path)?;
+    if let Some(k) = kept {
+        store(&mut tx, k.base, k.statements)?;
+    }
     tx.commit().context("committing the build")
 }
 

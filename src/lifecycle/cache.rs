@@ -20,7 +20,7 @@
 //! into staging instead of cloning. A spare whose key does not match is dropped like a
 //! stale template.
 
-use crate::build::incremental::apply::store_in;
+use crate::build::incremental::Kept;
 use crate::build::incremental::outline::digest_key;
 use crate::build::incremental::outline::outline;
 use crate::build::record::{BuildPath, CRATE_VERSION, mark_copy};
@@ -318,6 +318,20 @@ pub(crate) fn template_matches(admin: &mut Client, template: &str, key: &str) ->
         .is_some())
 }
 
+/// The key a cached template is labelled with, when it is in the state we leave
+/// it in (closed, owned by a superuser); `None` otherwise.
+pub(crate) fn template_label(admin: &mut Client, template: &str) -> Result<Option<String>> {
+    Ok(admin
+        .query_opt(
+            "SELECT shobj_description(d.oid, 'pg_database') FROM pg_database d
+               JOIN pg_roles r ON r.oid = d.datdba
+              WHERE d.datname = $1 AND NOT d.datallowconn AND NOT d.datistemplate AND r.rolsuper",
+            &[&template],
+        )
+        .context("looking up the cached template")?
+        .and_then(|r| r.get(0)))
+}
+
 /// Builds `staging` for `config`'s database: the spare copy or a clone of the cached
 /// template when its key matches and no rebuild is asked for, otherwise from the SQL,
 /// keeping a new template of the result. On failure `staging` is gone and the error
@@ -366,23 +380,21 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
+    let kept = outline.as_ref().ok().map(|statements| Kept {
+        base: &keys.base,
+        statements,
+    });
+    if let Err(why) = &outline {
+        log::info!("no incremental builds from this one: {why}");
+    }
     let built = build_with(
         admin,
         config,
         staging,
         manifest,
-        options.workers_for(config),
-        options.bulk_seed,
+        (options.workers_for(config), options.bulk_seed),
+        kept.as_ref(),
     );
-    let built = built.and_then(|path| match &outline {
-        Ok(statements) => store_in(admin, config, manifest, staging, &keys.base, statements)
-            .map(|()| path)
-            .inspect_err(|_| discard(admin, &config.env, staging)),
-        Err(why) => {
-            log::info!("no incremental builds from this one: {why}");
-            Ok(path)
-        }
-    });
     let path = match built {
         Ok(path) => path,
         Err(e) => {

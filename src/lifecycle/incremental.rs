@@ -23,7 +23,8 @@ use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{PgContext, Result};
 use crate::lifecycle::cache::{
-    CacheState, Keys, clone_template, spare_name, take_spare, template_matches, template_name,
+    CacheState, Keys, clone_template, spare_name, take_spare, template_label, template_matches,
+    template_name,
 };
 use crate::lifecycle::options::RunOptions;
 use crate::server::admin::{
@@ -111,16 +112,7 @@ fn last_build(
     config: &Config,
     keys: &Keys,
 ) -> Result<Option<(String, Vec<Recorded>)>> {
-    let template = template_name(&config.database);
-    let label: Option<String> = admin
-        .query_opt(
-            "SELECT shobj_description(d.oid, 'pg_database') FROM pg_database d
-               JOIN pg_roles r ON r.oid = d.datdba
-              WHERE d.datname = $1 AND NOT d.datallowconn AND NOT d.datistemplate AND r.rolsuper",
-            &[&template],
-        )
-        .context("looking up the cached template")?
-        .and_then(|r| r.get(0));
+    let label = template_label(admin, &template_name(&config.database))?;
     let Some(label) = label else {
         return Ok(None);
     };

@@ -281,7 +281,9 @@ fn build(
         .into_iter()
         .chain(built.stale)
         .collect();
-    if options.retire_in_background {
+    if options.tidy_later {
+        // `retire::tidy` finds all of it again under the lock.
+    } else if options.retire_in_background {
         let spare = built.template.map(|(template, key)| retire::NextSpare {
             database: target.to_string(),
             template,

@@ -47,6 +47,11 @@ pub struct RunOptions {
     /// previous copy on a background thread that keeps holding the environment's
     /// lock (see [`crate::lifecycle::retire`]). Default `false`.
     pub retire_in_background: bool,
+    /// Leave the work after the swap (dropping the previous copy, making the next
+    /// cached copy) to a later [`tidy`](crate::lifecycle::retire::tidy), which holds
+    /// the environment's lock while it runs. compass runs it in a process of its own,
+    /// so the command returns once the database is in place. Default `false`.
+    pub tidy_later: bool,
 }
 
 impl Default for RunOptions {
@@ -57,6 +62,7 @@ impl Default for RunOptions {
             workers: None,
             bulk_seed: true,
             retire_in_background: false,
+            tidy_later: false,
         }
     }
 }
@@ -95,6 +101,12 @@ impl RunOptions {
     /// Sets [`RunOptions::retire_in_background`].
     pub fn retire_in_background(mut self, retire_in_background: bool) -> RunOptions {
         self.retire_in_background = retire_in_background;
+        self
+    }
+
+    /// Sets [`RunOptions::tidy_later`].
+    pub fn tidy_later(mut self, tidy_later: bool) -> RunOptions {
+        self.tidy_later = tidy_later;
         self
     }
 

@@ -14,9 +14,12 @@
 //! doing anything else, as it does after a killed swap; a half-made spare carries no
 //! label, matches no key, and is dropped the same way.
 
+use crate::config::Config;
+use crate::error::Result;
 use crate::lifecycle::EnvLock;
-use crate::lifecycle::cache::make_spare;
-use crate::server::admin::drop_database;
+use crate::lifecycle::cache::{drop_stale, make_spare, template_label, template_name};
+use crate::lifecycle::target::RETIRED_SUFFIX;
+use crate::server::admin::{connect_admin, database_exists, drop_database};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
@@ -69,4 +72,26 @@ pub fn wait_for_background() {
     for h in handles {
         let _ = h.join();
     }
+}
+
+/// Does the work a recreate with [`RunOptions::tidy_later`](crate::RunOptions::tidy_later)
+/// left, under the environment's lock (so a run that starts meanwhile waits for it,
+/// as for a build): drops the previous copy when the live database is in place (a
+/// retired copy without one is an interrupted swap, which the next run puts back),
+/// drops cached copies a rebuild set aside, and makes the ready copy of the cached
+/// template. Finding nothing to do is not an error.
+pub fn tidy(config: &Config) -> Result<()> {
+    let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
+    let admin = lock.client();
+    let database = config.database.as_str();
+    let retired = format!("{database}{RETIRED_SUFFIX}");
+    if database_exists(admin, database)? {
+        drop_database(admin, &retired, true)?;
+    }
+    drop_stale(admin, database)?;
+    let template = template_name(database);
+    if let Some(key) = template_label(admin, &template)? {
+        make_spare(admin, database, &template, &key)?;
+    }
+    Ok(())
 }

@@ -322,6 +322,15 @@ pub enum Db {
     /// fresh copy of the tree's test template (never an environment's database),
     /// several at once; `-v`/`--verbose` prints every TAP line.
     Test(TestArgs),
+    /// The work a recreate leaves for after it returns (dropping the previous copy,
+    /// making the next cached copy); compass runs it in a process of its own.
+    #[command(hide = true)]
+    Tidy {
+        #[arg(short = 'D', long = "database", value_name = "NAME")]
+        database: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand)]

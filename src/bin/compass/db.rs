@@ -121,6 +121,10 @@ pub fn run(command: Db) -> Outcome {
             target,
         } => recreate_entity(entity, force, list, sql_dir, yes, target),
         Db::Test(args) => test(args),
+        Db::Tidy { database, target } => {
+            ores_sql::lifecycle::retire::tidy(&build_target(&target, database.as_deref())?)?;
+            Ok(())
+        }
     }
 }
 
@@ -133,12 +137,12 @@ fn recreate(
     target: Target,
 ) -> Outcome {
     let config = build_target(&target, database.as_deref())?;
-    // Say it is ready as soon as it is; the previous copy is dropped and the
-    // next cached copy made meanwhile, and compass exits only once that is done.
+    // Say it is ready as soon as it is, and return: the previous copy is dropped and
+    // the next cached copy made by a process of its own (`tidy_in_background`).
     let mut options = RunOptions::new()
         .kill(guard.kill)
         .rebuild(rebuild)
-        .retire_in_background(true);
+        .tidy_later(true);
     if let Some(n) = workers {
         options = options.workers(n.into());
     }
@@ -167,9 +171,31 @@ fn recreate(
         ores_sql::recreate_with(&config, tree.manifest(), &options)
     })?;
     println!("{}", render::built(&report));
-    with_spinner("dropping the previous copy, keeping a spare", || {
-        ores_sql::lifecycle::retire::wait_for_background()
-    });
+    tidy_in_background(&config, &target)
+}
+
+/// Starts `compass db tidy` for `config`'s database in a process of its own (its own
+/// process group, so the terminal's Ctrl-C after compass returned does not reach it),
+/// with the same environment; if it cannot be started, tidies here.
+fn tidy_in_background(config: &Config, target: &Target) -> Outcome {
+    let mut command =
+        std::process::Command::new(std::env::current_exe().unwrap_or_else(|_| "compass".into()));
+    command.args(["db", "tidy", "--database", &config.database]);
+    if let Some(env) = &target.env {
+        command.args(["--env", env]);
+    }
+    let started = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+    if let Err(e) = started {
+        log::info!("tidying here: no process for it ({e})");
+        with_spinner("dropping the previous copy, keeping a spare", || {
+            ores_sql::lifecycle::retire::tidy(config)
+        })?;
+    }
     Ok(())
 }
 

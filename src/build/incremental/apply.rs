@@ -79,37 +79,6 @@ pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statemen
     Ok(())
 }
 
-/// Writes the outline of a finished build of `database`, in a session of the DDL
-/// login acting as the owner group.
-pub(crate) fn store_in(
-    admin: &mut Client,
-    config: &Config,
-    manifest: &Manifest,
-    database: &str,
-    base: &str,
-    outline: &[Statement],
-) -> Result<()> {
-    // Closed since its build; `build_sessions` closes it again and ends any session
-    // but its own that got in meanwhile.
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-            quote_ident(database)
-        ))
-        .context(format!("opening {database} for its outline"))?;
-    let mut sessions = build_sessions(admin, config, manifest, database, 1)?;
-    let mut tx = sessions[0]
-        .transaction()
-        .context("opening the outline's transaction")?;
-    tx.batch_execute(&format!(
-        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {}",
-        quote_ident(&role_name(&config.env, "owner"))
-    ))
-    .context("acting as the owner group")?;
-    store(&mut tx, base, outline)?;
-    tx.commit().context("committing the build's outline")
-}
-
 /// What an incremental build applies, and to what.
 pub(crate) struct Delta<'a> {
     pub(crate) actions: &'a [Action],

@@ -6,3 +6,12 @@
 pub(crate) mod apply;
 pub(crate) mod outline;
 pub(crate) mod rules;
+
+/// The outline a full build keeps for the next incremental one: the digest of what
+/// else it depended on, and its statements. Written by the build's last transaction
+/// (`phases::finish`), so it commits with the build and no session gets in to write
+/// it later.
+pub(crate) struct Kept<'a> {
+    pub(crate) base: &'a str,
+    pub(crate) statements: &'a [outline::Statement],
+}

@@ -20,6 +20,7 @@
 //! (`build/session_state.rs`).
 
 use crate::build::hidden;
+use crate::build::incremental::Kept;
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
 use crate::build::phases::{finish, prepare, session_setup};
@@ -65,14 +66,21 @@ pub(crate) fn build(
     config: &Config,
     database: &str,
     manifest: &Manifest,
-    workers: usize,
-    bulk_seed: bool,
+    (workers, bulk_seed): (usize, bool),
+    kept: Option<&Kept<'_>>,
 ) -> Result<()> {
     create_and_fill(admin, config, database, |admin, owner| {
         prepare(config, database, owner, manifest)?;
         let mut sessions = build_sessions(admin, config, manifest, database, workers.max(1) + 1)?;
         let mut main = sessions.pop().expect("at least two sessions");
-        build_into(config, database, manifest, &mut main, sessions, bulk_seed)
+        build_into(
+            config,
+            database,
+            manifest,
+            (&mut main, sessions),
+            bulk_seed,
+            kept,
+        )
     })
 }
 
@@ -80,9 +88,9 @@ fn build_into(
     config: &Config,
     database: &str,
     manifest: &Manifest,
-    main: &mut Client,
-    workers: Vec<Client>,
+    (main, workers): (&mut Client, Vec<Client>),
     bulk_seed: bool,
+    kept: Option<&Kept<'_>>,
 ) -> Result<()> {
     let mut lap = Lap::start();
     // psql's session is the DDL login's own.
@@ -116,7 +124,7 @@ fn build_into(
     let tx = main
         .transaction()
         .context("opening the grants transaction")?;
-    finish(tx, config, database, manifest, BuildPath::Parallel)?;
+    finish(tx, config, database, manifest, BuildPath::Parallel, kept)?;
     lap.log("ownership, grants, records and commit");
     Ok(())
 }

@@ -17,6 +17,7 @@
 //! worker resets its session after every script. What the text cannot show is not
 //! covered: a dependency hidden in dynamic SQL, a setting made inside a function.
 
+use crate::build::incremental::Kept;
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::Scheduler;
 use crate::build::phases::{finish, prepare, session_setup};
@@ -57,8 +58,8 @@ pub(crate) fn build(
     config: &Config,
     database: &str,
     manifest: &Manifest,
-    workers: usize,
-    bulk_seed: bool,
+    (workers, bulk_seed): (usize, bool),
+    kept: Option<&Kept<'_>>,
 ) -> Result<()> {
     let scripts = manifest.scripts();
     // The plan is the client's work and the database's creation and prologue the
@@ -80,7 +81,7 @@ pub(crate) fn build(
                 .map_err(|_| Error::Internal("the parallel plan panicked".into()))??;
             let setup = session_setup(bulk_seed, Some(owner));
             apply_all(sessions, &setup, scripts, &deps, &preludes)?;
-            finish_on(last, config, database, manifest)
+            finish_on(last, config, database, manifest, kept)
         })
     })
 }
@@ -124,12 +125,13 @@ fn finish_on(
     config: &Config,
     database: &str,
     manifest: &Manifest,
+    kept: Option<&Kept<'_>>,
 ) -> Result<()> {
     let mut lap = Lap::start();
     let tx = client
         .transaction()
         .context("opening the grants transaction")?;
-    finish(tx, config, database, manifest, BuildPath::Parallel)?;
+    finish(tx, config, database, manifest, BuildPath::Parallel, kept)?;
     lap.log("grants, records and commit");
     Ok(())
 }

@@ -20,6 +20,7 @@ pub(crate) fn build(
     database: &str,
     manifest: &Manifest,
     bulk_seed: bool,
+    kept: Option<&crate::build::incremental::Kept<'_>>,
 ) -> Result<()> {
     create_and_fill(admin, config, database, |admin, owner| {
         prepare(config, database, owner, manifest)?;
@@ -43,7 +44,7 @@ pub(crate) fn build(
             numeric::apply_scripts(&mut tx, manifest.scripts())?;
         }
         lap.log("scripts");
-        finish(tx, config, database, manifest, BuildPath::Full)?;
+        finish(tx, config, database, manifest, BuildPath::Full, kept)?;
         lap.log("grants, records and commit");
         Ok(())
     })
