@@ -57,13 +57,19 @@ pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
     out
 }
 
-/// Every form a value takes in a statement (as read, and quote-doubled as psql's
-/// `:'x'` writes it), longest first so a value that contains another is handled
-/// whole.
+/// Every form a value takes in a statement (as read; quote-doubled as psql's `:'x'`
+/// writes it, with backslashes doubled too when it writes `E'..'`; as `:"x"` writes
+/// it), longest first so a value that contains another is handled whole.
 fn forms(secrets: &[String]) -> Vec<String> {
     let mut forms: Vec<String> = Vec::new();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
-        for form in [s.clone(), s.replace('\'', "''")] {
+        let quoted = s.replace('\'', "''");
+        for form in [
+            s.clone(),
+            quoted.replace('\\', "\\\\"),
+            quoted,
+            s.replace('"', "\"\""),
+        ] {
             if !forms.contains(&form) {
                 forms.push(form);
             }

@@ -60,7 +60,9 @@ pub fn build_database(
 }
 
 /// Builds `manifest` into a new `database` on `workers` connections (seeding in bulk
-/// when `bulk_seed`), choosing the builder: several connections when asked for, else one transaction. Returns the path taken. The administrator is a member of the
+/// when `bulk_seed`), choosing the builder: several connections when asked for, else
+/// one transaction, which is also what a tree whose session settings the workers
+/// could not hand on gets (saying why at info level). Returns the path taken. The administrator is a member of the
 /// owner group if it is not a superuser.
 pub(crate) fn build_with(
     admin: &mut Client,
@@ -74,26 +76,23 @@ pub(crate) fn build_with(
         single::build(admin, config, database, manifest, bulk_seed, kept)?;
         return Ok(BuildPath::Full);
     }
-    if manifest.entry_mode() {
-        parallel::entry::build(
-            admin,
-            config,
-            database,
-            manifest,
-            (workers, bulk_seed),
-            kept,
-        )?;
+    let how = (workers, bulk_seed);
+    let parallel = if manifest.entry_mode() {
+        parallel::entry::build(admin, config, database, manifest, how, kept)
     } else {
-        parallel::numeric::build(
-            admin,
-            config,
-            database,
-            manifest,
-            (workers, bulk_seed),
-            kept,
-        )?;
+        parallel::numeric::build(admin, config, database, manifest, how, kept)
+    };
+    match parallel {
+        // A setting psql would carry from one file into the next in a form the
+        // workers cannot replay: the one-connection build is psql's own semantics.
+        // The parallel build dropped what it had made.
+        Err(e) if session_state::is_hazard(&e) => {
+            log::info!("building on one connection: {e}");
+            single::build(admin, config, database, manifest, bulk_seed, kept)?;
+            Ok(BuildPath::Full)
+        }
+        other => other.map(|()| BuildPath::Parallel),
     }
-    Ok(BuildPath::Parallel)
 }
 
 /// Phase timings at debug level (`RUST_LOG=ores_sql=debug`): where a build spends

@@ -41,14 +41,21 @@ pub(crate) struct SessionState {
 #[derive(Debug)]
 pub(crate) struct Opaque;
 
+/// What every refusal of [`cannot_hand_on`] says, so the builder can tell it apart.
+const HAZARD: &str = "which psql would carry into the files after it and a parallel build cannot";
+
 /// The refusal of such a statement at `path`:`line`.
 pub(crate) fn cannot_hand_on(path: &str, line: usize) -> Error {
     Error::Unsupported(format!(
         "{path}:{line}: this statement changes the session (a set_config together \
-         with other work), which psql would carry into the files after it and \
-         a parallel build cannot; give the set_config a SELECT of its own, or build on \
+         with other work), {HAZARD}; give the set_config a SELECT of its own, or build on \
          one connection"
     ))
+}
+
+/// Whether `e` is [`cannot_hand_on`]'s refusal.
+pub(crate) fn is_hazard(e: &Error) -> bool {
+    matches!(e, Error::Unsupported(m) if m.contains(HAZARD))
 }
 
 /// For each script of a numeric-layout manifest, the statements that recreate the

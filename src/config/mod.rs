@@ -80,7 +80,7 @@ pub struct Config {
     pub extensions: Vec<String>,
     /// Connections a full build applies the scripts on when the run's
     /// [`RunOptions::workers`](crate::RunOptions::workers) does not say
-    /// (`ORES_DB_BUILD_WORKERS`, default 1). It is read here, with the rest of the
+    /// (`ORES_DB_BUILD_WORKERS`, default: the machine's cores). It is read here, with the rest of the
     /// environment, because a machine's `.env` is where its free cores are known;
     /// every other per-run choice lives in [`RunOptions`](crate::RunOptions) only.
     pub default_workers: usize,
@@ -333,10 +333,13 @@ pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
 /// only queues.
 pub const MAX_BUILD_WORKERS: usize = 64;
 
-/// `ORES_DB_BUILD_WORKERS`: 1 (one transaction) unless set.
+/// `ORES_DB_BUILD_WORKERS`, else as many connections as the machine has cores (the
+/// server is local by default; with one core, one transaction).
 fn workers(value: &Option<String>) -> Result<usize> {
     match value {
-        None => Ok(1),
+        None => Ok(std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_BUILD_WORKERS)),
         Some(v) => v
             .trim()
             .parse::<usize>()

@@ -393,8 +393,10 @@ pub struct VersionReport {
     pub built_at: Option<String>,
     /// Server version at build time.
     pub server_version: Option<String>,
-    /// How the database was made: `full`, `parallel` or `cached`.
+    /// How the database was made: `full`, `parallel`, `cached` or `incremental`.
     pub build_path: Option<String>,
+    /// The earlier build an incremental one started from (schema hash, path, time).
+    pub based_on: Option<String>,
     /// The administrative login that ran the build.
     pub built_by: Option<String>,
     /// The DDL login the tree's scripts ran as.
@@ -464,6 +466,7 @@ impl Status {
             built_at: info.map(|i| i.built_at.clone()),
             server_version: info.map(|i| i.server_version.clone()),
             build_path: info.and_then(|i| i.build_path.clone()),
+            based_on: info.and_then(|i| i.based_on.clone()),
             built_by: info.and_then(|i| i.built_by.clone()),
             ddl_login: info.and_then(|i| i.ddl_login.clone()),
             compiled_schema_hash: self.compiled_schema_hash.clone(),

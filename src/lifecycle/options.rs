@@ -34,9 +34,10 @@ pub struct RunOptions {
     /// (`compass db recreate --rebuild`); the template is made afresh from that build.
     pub rebuild: bool,
     /// Connections a full build applies the scripts on: 1 builds in one transaction,
-    /// more applies independent scripts at once (see docs/design.md; an entry-script
-    /// tree builds on several only with a superuser administrator). `None` (the
-    /// default) takes [`Config::default_workers`], read from `ORES_DB_BUILD_WORKERS`.
+    /// more applies independent scripts at once (see docs/design.md), falling back to
+    /// one when the tree's session settings could not be handed on. `None` (the
+    /// default) takes [`Config::default_workers`]: `ORES_DB_BUILD_WORKERS`, else the
+    /// machine's cores.
     pub workers: Option<usize>,
     /// Seed versioned tables without the per-row read-and-close of the versioning
     /// trigger (every key is new in a database nobody reads yet; see

@@ -27,8 +27,11 @@ pub struct BuildInfo {
     pub built_at: String,
     /// Server version at build time.
     pub server_version: String,
-    /// How the database was made (`full`, `parallel`, `cached`).
+    /// How the database was made (`full`, `parallel`, `cached`, `incremental`).
     pub build_path: Option<String>,
+    /// For an incremental build (and cached copies of one), the earlier build it
+    /// started from: its schema hash, path and time.
+    pub based_on: Option<String>,
     /// The administrative login that ran the build (or made the cached copy).
     pub built_by: Option<String>,
     /// The DDL login the tree's scripts ran as.
@@ -57,8 +60,9 @@ pub fn build_info(client: &mut Client) -> Result<Option<BuildInfo>> {
             &format!(
                 "SELECT schema_hash, script_count, crate_version,
                         pg_catalog.to_char(built_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                        server_version, build_path, built_by, ddl_login
-                   FROM {ENGINE_RECORD} LIMIT 1"
+                        server_version, build_path, built_by, ddl_login,
+                        pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.->>) 'based_on'
+                   FROM {ENGINE_RECORD} b LIMIT 1"
             ),
             &[],
         )
@@ -80,6 +84,7 @@ pub fn build_info(client: &mut Client) -> Result<Option<BuildInfo>> {
         build_path: r.get(5),
         built_by: r.get(6),
         ddl_login: r.get(7),
+        based_on: r.get(8),
     }))
 }
 

@@ -414,7 +414,10 @@ fn recreate_says_which_path_built_it_and_takes_workers_from_the_flag_or_the_envi
         );
         recorded
     };
-    assert_eq!(path_of(&[], &[]), "full");
+    // The default follows the machine's cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let default = if cores > 1 { "parallel" } else { "full" };
+    assert_eq!(path_of(&[], &[]), default);
     assert_eq!(path_of(&[], &[]), "cached");
     assert_eq!(path_of(&["--rebuild", "--workers", "2"], &[]), "parallel");
     assert_eq!(
@@ -460,4 +463,69 @@ fn recreate_says_which_path_built_it_and_takes_workers_from_the_flag_or_the_envi
         );
     }
     assert_eq!(oid(), before, "a refused recreate rebuilt the database");
+}
+
+#[test]
+fn recreate_returns_once_in_place_and_a_process_of_its_own_tidies_under_the_lock() {
+    let cli = Cli::new("clt");
+    let recreate = || {
+        let out = cli
+            .compass()
+            .args(["db", "recreate", "-y", "-k"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    recreate();
+    recreate();
+    // The tidying process holds the environment's lock until it is done: taking the
+    // lock waits for it, as any other run would (polled, since the process may not
+    // have taken the lock yet when compass returned).
+    let config = &cli.env.config;
+    let db = cli.database().to_string();
+    let tidy = vec![
+        db.clone(),
+        format!("{db}__spare"),
+        format!("{db}__template"),
+    ];
+    let mut names = Vec::new();
+    for _ in 0..300 {
+        let lock = ores_sql::lifecycle::EnvLock::acquire(
+            ores_sql::server::admin::connect_admin(config).unwrap(),
+            config,
+        )
+        .unwrap();
+        names = cli
+            .admin()
+            .query(
+                "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",
+                &[&cli.database()],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        drop(lock);
+        if names == tidy {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(names, tidy, "the previous copy dropped, a spare made");
+    // The next unchanged recreate takes that spare.
+    let spare_oid: u32 = cli
+        .admin()
+        .query_one(
+            "SELECT oid FROM pg_database WHERE datname = $1",
+            &[&format!("{db}__spare")],
+        )
+        .unwrap()
+        .get(0);
+    recreate();
+    let live_oid: u32 = cli
+        .admin()
+        .query_one("SELECT oid FROM pg_database WHERE datname = $1", &[&db])
+        .unwrap()
+        .get(0);
+    assert_eq!(live_oid, spare_oid);
 }

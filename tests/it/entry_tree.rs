@@ -650,8 +650,8 @@ fn settings_a_file_leaves_in_the_session_hold_in_later_files_on_every_path() {
 }
 
 #[test]
-fn a_session_change_a_parallel_build_cannot_hand_on_is_refused_naming_its_line() {
-    let (utility, line) = appended(
+fn a_session_change_a_parallel_build_cannot_hand_on_builds_on_one_connection() {
+    let (utility, _) = appended(
         "create/utility/utility_create.sql",
         "select set_config('fixture.origin', 'mixed', false), 1 as other_work;",
     );
@@ -661,22 +661,15 @@ fn a_session_change_a_parallel_build_cannot_hand_on_is_refused_naming_its_line()
     env.config
         .passwords
         .insert("wt_user".into(), Secret::new(TOKEN));
+    // Asked for two connections, it takes psql's one: the setting holds in every
+    // file after it, which the workers could not have replayed.
     env.options.workers = Some(2);
-    let e = ores_sql::recreate_with(&env.config, &manifest, &env.options).expect_err("refused");
-    let text = e.to_string();
-    assert!(
-        text.contains(&format!("create/utility/utility_create.sql:{line}:"))
-            && text.contains("one connection"),
-        "{text}"
-    );
+    let report = ores_sql::recreate_with(&env.config, &manifest, &env.options).expect("built");
+    assert_eq!(report.path, ores_sql::lifecycle::version::BuildPath::Full);
     let mut admin = connect_admin(&env.config).unwrap();
-    for db in [
-        env.config.database.clone(),
-        format!("{}__staging", env.config.database),
-    ] {
-        assert!(
-            !ores_sql::server::admin::database_exists(&mut admin, &db).unwrap(),
-            "{db} was left"
-        );
-    }
+    let staging = format!("{}__staging", env.config.database);
+    assert!(
+        !ores_sql::server::admin::database_exists(&mut admin, &staging).unwrap(),
+        "{staging} was left"
+    );
 }

@@ -562,8 +562,8 @@ fn a_parallel_build_as_a_managed_admin_holds_what_the_one_transaction_build_hold
     // Each worker takes the owner group's role and clears its session after every
     // script, all of which a login without superuser may do.
     let m = Managed::new("mgp");
-    let full =
-        ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &m.options).unwrap();
+    let one = m.options.clone().workers(1);
+    let full = ores_sql::recreate_with(&m.config, ores_sql::Manifest::compiled(), &one).unwrap();
     assert_eq!(full.path.as_str(), "full");
     let sequential = common::row_counts(&m.su, &m.su.database);
     let parallel = m.options.clone().rebuild(true).workers(2);

@@ -63,8 +63,19 @@ fn staging_and_cached_copies_admit_nobody_but_the_build() {
     let stop = AtomicBool::new(false);
     let got_in = std::thread::scope(|s| {
         let probe = s.spawn(|| intruders(&env.config, &staging, &roles, &stop));
+        // A failed run must stop the probe too, or the scope would wait for it forever.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
         let runs = [
-            ("full", RunOptions::new().kill(true).rebuild(true)),
+            (
+                "full",
+                RunOptions::new().kill(true).rebuild(true).workers(1),
+            ),
             (
                 "parallel",
                 RunOptions::new().kill(true).rebuild(true).workers(2),

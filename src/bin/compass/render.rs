@@ -178,6 +178,9 @@ pub fn status(status: &Status) -> String {
             info.server_version,
             info.script_count
         );
+        if let Some(base) = &info.based_on {
+            let _ = writeln!(out, "based on:      the build {base}");
+        }
     }
     let _ = writeln!(
         out,

@@ -377,3 +377,10 @@ impl Drop for DropOnExit {
         let _ = ores_sql::lifecycle::drop::drop_named(&self.0, &self.0.database, true);
     }
 }
+
+/// Whether `path` built from the SQL: in one transaction or on several connections,
+/// whichever the machine's cores chose.
+pub fn from_sql(path: ores_sql::lifecycle::version::BuildPath) -> bool {
+    use ores_sql::lifecycle::version::BuildPath;
+    matches!(path, BuildPath::Full | BuildPath::Parallel)
+}
