@@ -235,11 +235,22 @@ fn assert_same(incremental: &Config, full: &Config, what: &str) {
         &common::schema_dump(full, b),
         what,
     );
+    // Our tree's copy of the build record says which path built it; the engine's
+    // record is compared below.
+    let contents = |c: &Config, d: &str| {
+        let mut all = common::stable_contents(c, d);
+        all.remove(ores_sql::lifecycle::version::BUILD_TABLE);
+        all
+    };
+    let (x, y) = (contents(incremental, a), contents(full, b));
     assert_eq!(
-        common::stable_contents(incremental, a),
-        common::stable_contents(full, b),
-        "{what}: contents"
+        x.keys().collect::<Vec<_>>(),
+        y.keys().collect::<Vec<_>>(),
+        "{what}: tables"
     );
+    for (t, rows) in &x {
+        assert!(rows == &y[t], "{what}: the rows of {t} differ");
+    }
     assert_eq!(
         common::sequence_values(incremental, a),
         common::sequence_values(full, b),
@@ -319,4 +330,58 @@ fn an_unchanged_tree_is_still_the_cached_copy() {
     ores_sql::recreate_with(&env.config, &manifest, &env.options).unwrap();
     let again = ores_sql::recreate_with(&env.config, &manifest, &env.options).unwrap();
     assert_eq!(again.path, BuildPath::Cached);
+}
+
+/// Our own tree, numeric layout, read with `--sql-dir`: a function body and a row of
+/// reference data, each compared with a full build of the same tree.
+#[test]
+fn our_tree_read_from_a_directory_builds_incrementally_and_equal() {
+    let env = ScratchEnv::new("ino").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sql");
+    ores_sql::testing::workload::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("sql"),
+        &root,
+    )
+    .unwrap();
+    let full = env
+        .config
+        .clone()
+        .with_database(&format!("{}_f", env.config.database))
+        .unwrap();
+    let _cleanup = common::DropOnExit(full.clone());
+    let recreate = |config: &Config, options: &RunOptions| {
+        let manifest = Manifest::from_dir(&root).unwrap();
+        ores_sql::recreate_with(config, &manifest, options)
+            .unwrap()
+            .path
+    };
+    recreate(&env.config, &env.options);
+    let edits = [
+        Edit {
+            what: "a function nothing calls during the build",
+            file: "create/02_iam/110_iam_reset.sql",
+            from: "    RETURN total;",
+            to: "    RETURN total; -- rows deleted",
+            incremental: true,
+        },
+        Edit {
+            what: "a row of reference data",
+            file: "populate/04_refdata/010_refdata_rounding_types.sql",
+            from: "'Amounts are not rounded'",
+            to: "'Amounts are never rounded'",
+            incremental: false,
+        },
+    ];
+    for edit in &edits {
+        apply(&root, edit);
+        let path = recreate(&env.config, &env.options);
+        // Reference data is filled through versioning triggers the rules may refuse;
+        // either way the result must be the full build's.
+        if edit.incremental {
+            assert_eq!(path, BuildPath::Incremental, "{}", edit.what);
+        }
+        recreate(&full, &env.options.clone().rebuild(true));
+        assert_same(&env.config, &full, edit.what);
+    }
 }

@@ -7,11 +7,11 @@ use crate::build::BuildPath;
 use crate::build::incremental::outline::{Body, Kind, Recorded, Statement};
 use crate::build::incremental::rules::Action;
 use crate::build::phases::{finish_open, session_setup};
-use crate::build::record::{ENGINE_OUTLINE, ENGINE_RECORD};
+use crate::build::record::{BUILD_TABLE, ENGINE_OUTLINE, ENGINE_RECORD};
 use crate::build::single::numeric::failure_in;
 use crate::build::staging::build_sessions;
 use crate::config::Config;
-use crate::config::ident::quote_ident;
+use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{Error, PgContext, Result};
 use crate::tree::manifest::{APPLIED_SCRIPTS_TABLE, Manifest};
 use crate::tree::roles::role_name;
@@ -126,13 +126,20 @@ pub(crate) fn apply(
             None => run(&mut tx, s, &path)?,
         }
     }
+    // The copy's records go: the build's end writes them again (our tree's copy of
+    // the record is one row behind a primary key).
     tx.batch_execute(&format!(
         "RESET ALL; SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};
-         DELETE FROM {};",
+         DELETE FROM {};
+         DO $ores$ BEGIN
+           IF to_regclass({}) IS NOT NULL THEN EXECUTE format('DELETE FROM %I', {}); END IF;
+         END $ores$;",
         quote_ident(&owner),
-        quote_ident(APPLIED_SCRIPTS_TABLE)
+        quote_ident(APPLIED_SCRIPTS_TABLE),
+        quote_literal(BUILD_TABLE),
+        quote_literal(BUILD_TABLE),
     ))
-    .context("clearing the applied-scripts rows")?;
+    .context("clearing the copy's records")?;
     finish_open(&mut tx, config, database, manifest, BuildPath::Incremental)?;
     tx.execute(
         &format!("UPDATE {ENGINE_RECORD} SET based_on = $1"),

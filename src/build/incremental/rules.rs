@@ -197,7 +197,16 @@ fn table_of(s: &Statement) -> Option<String> {
     let toks: Vec<&str> = s.lower[..cut].split_whitespace().collect();
     let at = match (toks.first().copied(), toks.get(1).copied()) {
         (Some("alter"), Some("table")) => 2,
-        (Some("create"), _) => toks.iter().position(|t| *t == "on")? + 1,
+        (Some("create"), _) => {
+            // Only these are "on" a table; a function's body has its own `ON`s.
+            let kind = toks[1..]
+                .iter()
+                .find(|t| !matches!(**t, "or" | "replace" | "unique" | "constraint"))?;
+            if !matches!(*kind, "trigger" | "policy" | "rule" | "index") {
+                return None;
+            }
+            toks.iter().position(|t| *t == "on")? + 1
+        }
         _ => return None,
     };
     let name = toks[at..]
