@@ -2,6 +2,7 @@
 
 use crate::db_test::DbTest;
 use crate::diff_plan::DiffPlan;
+use crate::headline::measure_headline;
 use crate::psql::{PsqlRun, fresh_database, psql_run};
 use crate::recreates::Recreates;
 use crate::sample::{Sample, timed};
@@ -19,8 +20,9 @@ pub(crate) fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()>
     let tree = entry_tree(dir, &Shape::upstream())?;
     let manifest = &tree.manifest;
     println!(
-        "upstream-sized entry tree: {} tables in 19 components through setup_schema.sql, 3 tables by \\copy",
-        tree.tables.len()
+        "upstream-sized entry tree: {} tables in 19 components through setup_schema.sql, {} rows in multi-row INSERTs",
+        tree.tables.len(),
+        tree.total_rows()
     );
     println!(
         "ores-sql benchmark: {} scripts and {} data files, schema {}, server {}, {runs} runs each",
@@ -34,6 +36,23 @@ pub(crate) fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()>
     let ddl = role_name(&config.env, "ddl_user");
     // Warm-up: creates the roles and the template the cached path clones.
     ores_sql::recreate_with(config, manifest, &scratch_options())?;
+    let headline = measure_headline(config, dir, &tree, runs)?;
+    if std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .as_deref()
+        == Some("headline")
+    {
+        Sample::print_header();
+        headline.print_rows();
+        println!();
+        headline.print_ratios();
+        let mut json = headline.json();
+        json.insert("workload".into(), "upstream-entry".into());
+        json.insert("runs".into(), runs.into());
+        println!("{}", serde_json::Value::Object(json));
+        return Ok(());
+    }
     // Run as in `measure`: the totals include the work after return.
     let workers = workers_arg()?;
     let mut recreates = Recreates::new(config, workers, "recreate, full (one transaction)");
@@ -93,6 +112,7 @@ pub(crate) fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()>
     }
 
     Sample::print_header();
+    headline.print_rows();
     let mut rows = recreates.rows(false);
     rows.extend([&autocommit, &single, &diff_plan.diff, &diff_plan.plan]);
     rows.extend([&db_test.db_test, &db_test.own_pg_prove]);
@@ -169,6 +189,11 @@ pub(crate) fn measure_entry(config: &Config, dir: &Path, runs: usize) -> Res<()>
         "scripts": manifest.scripts().len(),
         "runs": runs,
     });
+    headline.print_ratios();
+    let mut json = json;
+    if let Some(map) = json.as_object_mut() {
+        map.extend(headline.json());
+    }
     println!("{json}");
     Ok(())
 }

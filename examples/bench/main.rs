@@ -25,7 +25,7 @@
 //! build record: that work is ours alone and counted against us.
 //!
 //! ```text
-//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream | --workload upstream-entry | --only pooled]
+//! cargo run --release --example bench [-- --runs N] [--workers N] [--synthetic TABLES | --workload upstream | --workload upstream-entry [--only headline] | --only pooled]
 //! ```
 //!
 //! `--synthetic TABLES` measures a generated schema of that many bitemporal tables
@@ -48,10 +48,12 @@ mod compiled;
 mod db_test;
 mod diff_plan;
 mod entry;
+mod headline;
 mod psql;
 mod recreates;
 mod sample;
 mod seeding;
+mod settle;
 
 use compiled::{measure, measure_only_pooled};
 use entry::measure_entry;
