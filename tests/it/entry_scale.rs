@@ -358,24 +358,39 @@ fn the_edit_mix_changes_one_file_and_variant_zero_restores_it() {
     for (folder, edit) in edits {
         let rel = edit(dir.path(), 0).expect("variant 0");
         assert!(rel.starts_with(folder), "{rel}");
+        assert!(
+            tree.manifest
+                .scripts()
+                .iter()
+                .any(|s| s.path.ends_with(rel.as_str())),
+            "{rel} is not built"
+        );
         let before = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
-        let mut seen = BTreeSet::from([original.clone()]);
+        let mut seen = BTreeSet::from([before.clone()]);
         for variant in 1..=3 {
             assert_eq!(edit(dir.path(), variant).unwrap(), rel);
             let after = std::fs::read_to_string(dir.path().join(&rel)).unwrap();
             let changed = before.lines().zip(after.lines()).filter(|(a, b)| a != b);
             assert_eq!(changed.count(), 1, "{rel}, variant {variant}");
-            let hash = ores_sql::Manifest::from_dir(dir.path())
-                .unwrap()
-                .schema_hash()
-                .to_string();
-            assert!(seen.insert(hash), "{rel}: variant {variant} repeats a tree");
+            assert!(
+                seen.insert(after),
+                "{rel}: variant {variant} repeats a text"
+            );
         }
         edit(dir.path(), 0).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join(&rel)).unwrap(),
             before
         );
+    }
+    // Every edit changes the tree's hash; the last variant of each is still there.
+    for (_, edit) in edits {
+        edit(dir.path(), 3).unwrap();
+    }
+    let edited = ores_sql::Manifest::from_dir(dir.path()).unwrap();
+    assert_ne!(edited.schema_hash(), original);
+    for (_, edit) in edits {
+        edit(dir.path(), 0).unwrap();
     }
     let back = ores_sql::Manifest::from_dir(dir.path()).unwrap();
     assert_eq!(back.schema_hash(), original);
