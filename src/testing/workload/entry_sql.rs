@@ -64,7 +64,7 @@ pub(super) struct Extras {
 impl Extras {
     pub(super) fn of(i: usize) -> Extras {
         Extras {
-            stamp: i % 5 == 0 || i % 5 == 2,
+            stamp: matches!(i % 5, 0 | 2),
             rls_in_do: matches!(i % 11, 0 | 3 | 6),
             create_do: i % 5 == 4,
             seed_do: i.is_multiple_of(3),
