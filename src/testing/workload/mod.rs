@@ -804,10 +804,12 @@ pub fn write_tests(dir: &Path, shape: &Shape, tables: &[GeneratedTable]) -> Resu
 fn versioning_checks(shape: &Shape, mine: &[&GeneratedTable]) -> (String, usize) {
     let t = mine[0];
     let entity = format!("{}_things{}", t.component, t.number);
-    // An unseeded table gets its first version here, inside the file's transaction.
+    // An unseeded table gets its first version here, inside the file's transaction;
+    // dated before the transaction, or the second would collide on the primary key
+    // (same valid_from) before the exclusion constraint could refuse it.
     let first = if t.rows == 0 {
         format!(
-            "insert into {} (tenant_id, id, code, name) values (ores_utility_system_tenant_id_fn(), 1, 'c1', 'first');\n",
+            "insert into {} (tenant_id, id, code, name, valid_from) values (ores_utility_system_tenant_id_fn(), 1, 'c1', 'first', now() - interval '1 day');\n",
             t.name
         )
     } else {
