@@ -41,6 +41,12 @@
 //! `PgTapSuite::open` + `run`), against the team's path: `psql -f setup_schema.sql`
 //! into a fresh database, then `pg_prove` on every file.
 //!
+//! On `--workload upstream-entry` it first takes the headline figures
+//! (`headline.rs`: `compass db recreate -y` as a command, full, with `--workers 1`
+//! and `2`, after each edit of the generator's edit mix and unchanged, and
+//! `recreate_with` with default options, each beside the team's own scripts;
+//! `--only headline` stops there), every timed run after `settle_between_runs`.
+//!
 //! The last line printed is one JSON object with the medians (milliseconds, rows/s)
 //! and the ratios.
 
