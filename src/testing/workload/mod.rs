@@ -5,7 +5,10 @@
 //! is; [`generated_manifest`] writes it in our numeric-prefix layout and
 //! [`entry_tree`] in the layout of a team that orders its tree with psql entry
 //! scripts (`setup_schema.sql` including `create/<component>/…` and `populate/…`).
-//! Both write the same tables, indexes, policies and seed rows. The shapes are
+//! Both write the same tables; the entry tree adds what the real tree's entry
+//! closure has besides (more functions and triggers, `DO` blocks, multi-row seed
+//! files, functions called by the seed, an unseeded component), and [`edit_populate`]
+//! and its siblings make the benchmark's edit mix on it. The shapes are
 //! generated from measured proportions ([`Shape::upstream`]), never copied from the
 //! real schema.
 //!
@@ -21,6 +24,12 @@ use crate::error::{Error, PgContext, Result};
 use crate::tree::manifest::Manifest;
 use std::fmt::Write as _;
 use std::path::Path;
+
+mod edits;
+mod entry_sql;
+
+use edits::Edits;
+pub use edits::{EDITS_FILE, edit_create, edit_create_column, edit_function, edit_populate};
 
 /// What to generate: entity tables per component, how many of them carry a notify
 /// function and trigger, extra indexes each, seed rows each, and large plain tables
@@ -434,73 +443,46 @@ pub fn entry_psql_variables(env: &str, database: &str) -> Vec<(String, String)> 
     vars
 }
 
-/// A large table's rows as CSV, deterministic so the tree's hash is stable.
-fn large_csv(rows: u64) -> String {
-    let mut out = String::with_capacity(rows as usize * 60);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for g in 1..=rows {
-        // An xorshift stream stands in for a hash: payloads that do not compress to
-        // nothing, without a digest dependency.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let _ = writeln!(
-            out,
-            "{g},c{g},{x:016x}{:016x},{}.{:02}",
-            !x,
-            g / 4,
-            (g % 4) * 25
-        );
-    }
-    out
-}
-
 /// Writes `shape` as a tree ordered by psql entry scripts, the way ORE Studio's team
-/// lays theirs out, and reads it back with [`Manifest::from_dir`]:
+/// lays theirs out, in the proportions of the real tree's entry closure (files,
+/// statements, bytes: docs/bench.md, "How the proportions were chosen"), and reads it
+/// back with [`Manifest::from_dir`]:
 ///
 /// - `setup_schema.sql`, the entry script: `\set` variables, `\echo` progress,
 ///   `\ir create/create.sql` and `\ir populate/populate.sql`, and an
 ///   `\if :{?skip_checks}` block around a post-build check using `\gset`;
-/// - `create/<component>/create_<component>.sql` including one file per table
-///   (`<component>_things<N>_create.sql`), no numeric prefixes; the build record in
-///   `create/database/`;
-/// - `populate/<component>/populate_<component>.sql` likewise; the large tables are
-///   loaded with `\copy … from '<file>.csv'` from data files in [`COPY_DIR`];
+/// - `create/<component>/create_<component>.sql` including two files per table
+///   (`<component>_things<N>_create.sql`: table, indexes, row-level security,
+///   policy, some `DO` blocks; `<component>_things<N>_functions.sql`: notify trigger,
+///   a stamp trigger on some, a lookup on some, a service-facing upsert on all), no
+///   numeric prefixes; the build record in `create/database/`;
+/// - `populate/<component>/populate_<component>.sql` including a seed file per table
+///   (multi-row `INSERT`s, a top-level call of the table's upsert on some, a count
+///   check in a `DO` block on some; a few tables seeded in the component's script
+///   itself); the large tables seeded by multi-row `INSERT`s in five large files
+///   under [`COPY_DIR`] (the real tree's entry closure has no `\copy`); the `mq`
+///   tables unseeded;
 /// - engine variables in the SQL (`:"owner_role"`, `:'db_name'`) and one of the
 ///   tree's own (`:'data_label'`);
 /// - `ores-sql.toml` with `entry`, the 16 services ([`UPSTREAM_SERVICES`], synthetic
 ///   also writing refdata), the login users and groups, and `validate-allow.txt`
 ///   giving the reason for that cross-component write;
 /// - files no entry reaches: an old drop script, a retired create script, a shell
-///   helper and a README;
+///   helper, a README and [`EDITS_FILE`] (where the edit mix's lines are);
 /// - a pgTAP suite sized like the tree ([`write_tests`]): `test/<component>_test.sql`
 ///   per component and `test/test.sql`, declared in `[tests]`.
 pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
-    let tables = shape.tables();
-    write(
-        dir,
-        "setup_schema.sql",
-        "-- Builds the whole schema and its seed; run from the tree's root:
---   psql -X -v ON_ERROR_STOP=1 -f setup_schema.sql (from populate/staging for \\copy)
-\\set ON_ERROR_STOP on
-\\pset pager off
-\\timing off
-\\set system_tenant 'ffffffff-ffff-ffff-ffff-ffffffffffff'
-\\echo Creating the schema of :db_name (environment :env)
-\\ir create/create.sql
-\\echo Populating :db_name
-\\ir populate/populate.sql
-\\if :{?skip_checks}
-\\echo skipping the post-build checks
-\\else
-\\ir populate/check_populate.sql
-\\endif
-\\qecho Done
-",
-    )?;
-
+    let mut tables = shape.tables();
+    for t in tables.iter_mut().filter(|t| !t.large) {
+        if entry_sql::SEEDLESS.contains(&t.component) {
+            t.rows = 0;
+        } else if entry_sql::called(t) {
+            t.rows += 1;
+        }
+    }
+    write(dir, "setup_schema.sql", SETUP_SCHEMA)?;
     let mut create_all = String::from(
-        "-- Every component's tables, utility functions first.\n\\ir utility/create_utility.sql\n",
+        "-- Every component's tables, utility functions first.\n\\echo Creating the schema\n\\ir utility/create_utility.sql\n",
     );
     write(
         dir,
@@ -509,23 +491,28 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
     )?;
     let mut populate_all = String::from(
         "-- The seed runs for the system tenant; set for the session, as psql keeps it.\n\
+         \\echo Seeding\n\
          SELECT set_config('ores.tenant_id', :'system_tenant', false);\n",
     );
-    for (comp, _) in &shape.components {
+    let mut edits = Edits::default();
+    for (c, (comp, _)) in shape.components.iter().enumerate() {
         let mine: Vec<&GeneratedTable> = tables.iter().filter(|t| t.component == *comp).collect();
         if mine.is_empty() {
             continue;
         }
-        write_component(dir, shape, comp, &mine, &mut create_all, &mut populate_all)?;
+        let lists = ComponentLists {
+            create_all: &mut create_all,
+            populate_all: &mut populate_all,
+            edits: &mut edits,
+        };
+        write_component(dir, shape, (c, comp), &mine, lists)?;
     }
-    if shape.large.is_empty() {
-        // The copy folder holds the check script either way, so psql can always
-        // run from it.
-        std::fs::create_dir_all(dir.join(COPY_DIR)).map_err(|source| Error::Io {
-            context: format!("creating {}", dir.join(COPY_DIR).display()),
-            source,
-        })?;
-    }
+    // The large files sit here whether there are any or not, so psql can always
+    // run from it.
+    std::fs::create_dir_all(dir.join(COPY_DIR)).map_err(|source| Error::Io {
+        context: format!("creating {}", dir.join(COPY_DIR).display()),
+        source,
+    })?;
     create_all.push_str("\\echo Creating the build record\n\\ir database/create_database.sql\n");
     write(dir, "create/create.sql", &create_all)?;
     write(dir, "create/database/create_database.sql", BUILD_RECORD_SQL)?;
@@ -542,6 +529,7 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
              \\echo seeded :seeded_rows rows into {check_table} of :db_name\n"
         ),
     )?;
+    write(dir, EDITS_FILE, &edits.to_text())?;
 
     let unreached_sql = write_unreached(dir, &tables)?;
     let test_files = write_tests(dir, shape, &tables)?;
@@ -564,67 +552,130 @@ pub fn entry_tree(dir: &Path, shape: &Shape) -> Result<EntryTree> {
     })
 }
 
-/// One component's create and populate scripts (and data files), included from the
-/// entry scripts' `create_all` and `populate_all`.
+/// The entry script of the generated tree.
+const SETUP_SCHEMA: &str = "-- Builds the whole schema and its seed; run from the tree's root:
+--   psql -X -v ON_ERROR_STOP=1 -f setup_schema.sql
+\\set ON_ERROR_STOP on
+\\pset pager off
+\\timing off
+\\set system_tenant 'ffffffff-ffff-ffff-ffff-ffffffffffff'
+\\echo Creating the schema of :db_name (environment :env)
+\\ir create/create.sql
+\\echo Populating :db_name
+\\ir populate/populate.sql
+\\if :{?skip_checks}
+\\echo skipping the post-build checks
+\\else
+\\ir populate/check_populate.sql
+\\endif
+\\qecho Done
+";
+
+/// The entry scripts' lists a component adds itself to, and the edit targets.
+struct ComponentLists<'a> {
+    create_all: &'a mut String,
+    populate_all: &'a mut String,
+    edits: &'a mut Edits,
+}
+
+/// One component's create and populate scripts, included from the entry scripts'
+/// `create_all` and `populate_all`.
 fn write_component(
     dir: &Path,
     shape: &Shape,
-    comp: &str,
+    (c, comp): (usize, &str),
     mine: &[&GeneratedTable],
-    create_all: &mut String,
-    populate_all: &mut String,
+    lists: ComponentLists,
 ) -> Result<()> {
     let _ = writeln!(
-        create_all,
+        lists.create_all,
         "\\echo Creating {comp}\n\\ir {comp}/create_{comp}.sql"
     );
-    let _ = writeln!(
-        populate_all,
-        "\\echo Populating {comp}\n\\ir {comp}/populate_{comp}.sql"
+    let mut create = format!("-- The {comp} component's tables.\n\\echo '  {comp}'\n");
+    let mut populate = format!(
+        "-- The {comp} component's seed.\n\\set component {comp}\n\\echo Populating :component\n"
     );
-    let mut create = format!("-- The {comp} component's tables.\n");
-    let mut populate = format!("-- The {comp} component's seed.\n");
-    for t in mine {
+    let mut seeded = false;
+    for (k, t) in mine.iter().enumerate() {
         if t.large {
             let stem = format!("{comp}_bulk{}", t.number);
             let _ = writeln!(create, "\\ir {stem}_create.sql");
             write(
                 dir,
                 &format!("create/{comp}/{stem}_create.sql"),
-                &format!(
-                    "{}ALTER TABLE {name} OWNER TO :\"owner_role\";\nCOMMENT ON TABLE {name} IS :'data_label';\n",
-                    large_create_sql(t),
-                    name = t.name
-                ),
+                &entry_sql::large_table_sql(t),
             )?;
-            let _ = writeln!(
-                populate,
-                "\\copy {} (id, code, payload, amount) from '{stem}.csv' with (format csv)",
+            continue;
+        }
+        let stem = format!("{comp}_things{}", t.number);
+        let _ = writeln!(create, "\\ir {stem}_create.sql\n\\ir {stem}_functions.sql");
+        let rel = format!("create/{comp}/{stem}_create.sql");
+        let mut text = entry_sql::entity_table_sql(shape, t, &rel);
+        // A restrictive policy on the first table of the first eight components.
+        if k == 0 && c < 8 {
+            text.push_str(&entry_sql::extra_policy_sql(t));
+        }
+        write(dir, &rel, &text)?;
+        lists.edits.late_table(&rel, t);
+        let rel = format!("create/{comp}/{stem}_functions.sql");
+        write(dir, &rel, &entry_sql::entity_functions_sql(shape, t, &rel))?;
+        if !entry_sql::called(t) {
+            lists.edits.function = Some(rel);
+        }
+        if t.rows == 0 {
+            continue;
+        }
+        seeded = true;
+        let seed = entry_sql::entity_seed_sql(t, shape.rows_each);
+        if entry_sql::Extras::of(t.number).inline_seed {
+            populate.push_str(&seed);
+        } else {
+            let rel = format!("populate/{comp}/{stem}_populate.sql");
+            let _ = writeln!(populate, "\\ir {stem}_populate.sql");
+            let text = format!(
+                "{}\\echo '  {}'\n{seed}",
+                entry_sql::header(&rel, &format!("Seed of {}.", t.name)),
                 t.name
             );
-            write(dir, &format!("{COPY_DIR}/{stem}.csv"), &large_csv(t.rows))?;
-        } else {
-            let stem = format!("{comp}_things{}", t.number);
-            let _ = writeln!(create, "\\ir {stem}_create.sql");
-            let _ = writeln!(populate, "\\ir {stem}_populate.sql");
-            write(
-                dir,
-                &format!("create/{comp}/{stem}_create.sql"),
-                &entity_create_sql(shape, t),
-            )?;
-            write(
-                dir,
-                &format!("populate/{comp}/{stem}_populate.sql"),
-                &entity_populate_sql(t, ":'system_tenant'::uuid"),
-            )?;
+            write(dir, &rel, &text)?;
         }
     }
+    let large: Vec<usize> = mine
+        .iter()
+        .filter(|t| t.large)
+        .map(|t| t.rows as usize)
+        .collect();
+    for (n, first, rows) in entry_sql::large_parts(&large) {
+        let t = mine
+            .iter()
+            .filter(|t| t.large)
+            .nth(n)
+            .expect("a large table");
+        seeded = true;
+        let stem = format!("{comp}_bulk{}_rows{first}", t.number);
+        let _ = writeln!(populate, "\\ir {stem}_populate.sql");
+        let rel = format!("populate/{comp}/{stem}_populate.sql");
+        let text = format!(
+            "{}\\echo '  {} from row {first}'\n{}",
+            entry_sql::header(&rel, &format!("Rows of {} from {first}.", t.name)),
+            t.name,
+            entry_sql::large_seed_sql(t, first, rows)
+        );
+        lists.edits.populate_file(&rel, text.len());
+        write(dir, &rel, &text)?;
+    }
     write(dir, &format!("create/{comp}/create_{comp}.sql"), &create)?;
-    write(
-        dir,
-        &format!("populate/{comp}/populate_{comp}.sql"),
-        &populate,
-    )?;
+    if seeded {
+        let _ = writeln!(
+            lists.populate_all,
+            "\\echo Populating {comp}\n\\ir {comp}/populate_{comp}.sql"
+        );
+        write(
+            dir,
+            &format!("populate/{comp}/populate_{comp}.sql"),
+            &populate,
+        )?;
+    }
     Ok(())
 }
 
@@ -753,10 +804,21 @@ pub fn write_tests(dir: &Path, shape: &Shape, tables: &[GeneratedTable]) -> Resu
 fn versioning_checks(shape: &Shape, mine: &[&GeneratedTable]) -> (String, usize) {
     let t = mine[0];
     let entity = format!("{}_things{}", t.component, t.number);
+    // An unseeded table gets its first version here, inside the file's transaction;
+    // dated before the transaction, or the second would collide on the primary key
+    // (same valid_from) before the exclusion constraint could refuse it.
+    let first = if t.rows == 0 {
+        format!(
+            "insert into {} (tenant_id, id, code, name, valid_from) values (ores_utility_system_tenant_id_fn(), 1, 'c1', 'first', now() - interval '1 day');\n",
+            t.name
+        )
+    } else {
+        String::new()
+    };
     let mut out = format!(
         "select is((select count(*) from {name} where valid_to = ores_utility_infinity_timestamp_fn()),\n\
          \x20         {rows}::bigint, 'every seeded row of {name} is current');\n\
-         select throws_ok($$insert into {name} (tenant_id, id, code, name)\n\
+         {first}select throws_ok($$insert into {name} (tenant_id, id, code, name)\n\
          \x20                  values (ores_utility_system_tenant_id_fn(), 1, 'c1', 'again')$$,\n\
          \x20                '23P01', null, 'a second current version of a row is refused');\n",
         name = t.name,
