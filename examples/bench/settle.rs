@@ -11,15 +11,30 @@ use std::time::{Duration, Instant};
 /// How long to wait for other sessions on the environment's databases.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Waits until the work after the previous run's swap is done. For now: this
-/// process's background work, then until no backend but ours is connected to any
-/// database whose name starts with the environment's (the live one, staging, the
-/// template, the spare and the retired copies), giving up after a minute with a
-/// warning. Meant to become one library call.
+/// Waits until the work after the previous run's swap is done: this process's
+/// background work; the `compass db tidy` process a `compass db recreate` left
+/// (while it runs, then its hold on the environment's lock); then until no backend
+/// but ours is connected to any database whose name starts with the environment's
+/// (the live one, staging, the template, the spare and the retired copies), giving
+/// up after a minute with a warning.
 pub(crate) fn settle_between_runs(config: &Config) -> Res<()> {
     ores_sql::lifecycle::retire::wait_for_background();
-    let mut admin = connect_admin(config)?;
     let deadline = Instant::now() + PATIENCE;
+    let tidying = format!("db tidy --database {}", config.database);
+    while std::process::Command::new("pgrep")
+        .args(["-f", &tidying])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(ores_sql::lifecycle::EnvLock::acquire(
+        connect_admin(config)?,
+        config,
+    )?);
+    let mut admin = connect_admin(config)?;
     loop {
         let others: i64 = admin
             .query_one(

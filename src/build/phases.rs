@@ -109,7 +109,10 @@ pub(crate) fn finish(
 ) -> Result<()> {
     finish_open(&mut tx, config, database, manifest, path)?;
     if let Some(k) = kept {
-        store(&mut tx, k.base, k.statements)?;
+        match k.stream(config, manifest)? {
+            Ok(statements) => store(&mut tx, k.base, &statements)?,
+            Err(why) => log::info!("no incremental builds from this one: {why}"),
+        }
     }
     tx.commit().context("committing the build")
 }

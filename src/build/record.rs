@@ -151,7 +151,8 @@ CREATE TABLE {ENGINE_OUTLINE} (
     path text NOT NULL,
     digest text NOT NULL,
     kind text NOT NULL,
-    subject text NOT NULL
+    subject text NOT NULL,
+    gset text
 );
 REVOKE ALL ON {ENGINE_OUTLINE} FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON {ENGINE_OUTLINE} TO {owner};

@@ -22,7 +22,7 @@
 
 use crate::build::incremental::Kept;
 use crate::build::incremental::outline::digest_key;
-use crate::build::incremental::outline::outline;
+use crate::build::incremental::outline::{gset_rows, outline};
 use crate::build::record::{BuildPath, CRATE_VERSION, mark_copy};
 use crate::build::staging::{build_access_revoked_sql, discard};
 use crate::build::{Lap, build_with};
@@ -366,12 +366,25 @@ pub(crate) fn build_staging(
         });
     }
     let mut lap = Lap::start();
-    let outline = outline(config, manifest)?;
+    let last = if options.rebuild {
+        None
+    } else {
+        incremental::last_build(admin, config, &keys)?
+    };
+    // The tree as it would run, its `\gset` queries answered as in the last build.
+    let gsets = last.as_ref().map_or(Vec::new(), |(_, r)| gset_rows(r));
+    let outline = outline(config, manifest, &gsets)?;
     lap.log("outline of the tree");
-    if let Ok(statements) = &outline
-        && !options.rebuild
-        && let Some(state) =
-            incremental::build(admin, config, manifest, staging, &keys, statements, options)?
+    if let (Some(last), Ok(statements)) = (&last, &outline)
+        && let Some(state) = incremental::build(
+            admin,
+            config,
+            manifest,
+            staging,
+            &keys,
+            (last, statements),
+            options,
+        )?
     {
         return Ok(state);
     }
@@ -380,20 +393,20 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    let kept = outline.as_ref().ok().map(|statements| Kept {
+    // A tree with a `\gset` is outlined again at the build's end, from the rows this
+    // build's queries returned.
+    let kept = Kept {
         base: &keys.base,
-        statements,
-    });
-    if let Err(why) = &outline {
-        log::info!("no incremental builds from this one: {why}");
-    }
+        statements: outline.as_deref().ok().filter(|_| gsets.is_empty()),
+        gsets: Default::default(),
+    };
     let built = build_with(
         admin,
         config,
         staging,
         manifest,
         (options.workers_for(config), options.bulk_seed),
-        kept.as_ref(),
+        Some(&kept),
     );
     let path = match built {
         Ok(path) => path,

@@ -43,14 +43,11 @@ pub(crate) fn build(
     manifest: &Manifest,
     staging: &str,
     keys: &Keys,
-    outline: &[Statement],
+    ((old_key, recorded), outline): (&(String, Vec<Recorded>), &[Statement]),
     options: &RunOptions,
 ) -> Result<Option<CacheState>> {
     let mut lap = Lap::start();
-    let Some((old_key, recorded)) = last_build(admin, config, keys)? else {
-        return Ok(None);
-    };
-    let actions = match plan(&recorded, outline) {
+    let actions = match plan(recorded, outline) {
         Ok(actions) => actions,
         Err(why) => {
             log::info!("building in full: {why}");
@@ -60,14 +57,14 @@ pub(crate) fn build(
     lap.log("incremental plan");
     let template = template_name(&config.database);
     let spare = spare_name(&config.database);
-    if template_matches(admin, &spare, &old_key)? {
+    if template_matches(admin, &spare, old_key)? {
         take_spare(admin, config, &spare, staging)?;
     } else {
         drop_database(admin, &spare, true)?;
         clone_template(admin, config, &template, staging)?;
     }
     lap.log("copy of the last build");
-    let based_on = match copy_matches(config, staging, keys, &recorded)? {
+    let based_on = match copy_matches(config, staging, keys, recorded)? {
         Some(based_on) => based_on,
         None => {
             log::info!("building in full: the copy of the last build is not the build planned on");
@@ -107,7 +104,7 @@ pub(crate) fn build(
 
 /// The last build's key (the template's label) and outline (the live database's),
 /// when there is one to start from with everything but the scripts unchanged.
-fn last_build(
+pub(crate) fn last_build(
     admin: &mut Client,
     config: &Config,
     keys: &Keys,

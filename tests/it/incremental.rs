@@ -16,7 +16,8 @@ use std::path::Path;
 /// A tree of psql entry scripts with what the rules must tell apart: a utility
 /// function populate scripts call, a table filled through a trigger, a service
 /// function nothing calls during the build, a late table, a `\copy` data file, every
-/// file reached through `\ir`.
+/// file reached through `\ir`, and a `\gset` whose row feeds a later statement (the
+/// real tree has two).
 const TREE: &[(&str, &str)] = &[
     (
         "ores-sql.toml",
@@ -41,7 +42,8 @@ const TREE: &[(&str, &str)] = &[
          create function ores_app_events_trg_fn() returns trigger language plpgsql as $$\nbegin\n  new.note := coalesce(new.note, 'n/a');\n  return new;\nend $$;\n\
          create trigger ores_app_events_trg before insert on ores_app_events_tbl\n  for each row execute function ores_app_events_trg_fn();\n\
          create table ores_app_countries_tbl (code text primary key, currency text);\n\
-         create index ores_app_countries_currency_idx on ores_app_countries_tbl (currency);\n",
+         create index ores_app_countries_currency_idx on ores_app_countries_tbl (currency);\n\
+         create table ores_app_flags_tbl (name text primary key);\n",
     ),
     (
         "create/late.sql",
@@ -53,7 +55,7 @@ const TREE: &[(&str, &str)] = &[
     ),
     (
         "populate/populate_all.sql",
-        "\\echo populating\n\\ir currencies.sql\n\\ir events.sql\n\\ir countries.sql\n",
+        "\\echo populating\n\\ir currencies.sql\n\\ir events.sql\n\\ir countries.sql\n\\ir flags.sql\n",
     ),
     (
         "populate/currencies.sql",
@@ -68,6 +70,12 @@ const TREE: &[(&str, &str)] = &[
         "\\copy ores_app_countries_tbl (code, currency) from 'countries.csv' with (format csv)\n",
     ),
     ("populate/countries.csv", "DE,EUR\nUS,USD\n"),
+    (
+        "populate/flags.sql",
+        "insert into ores_app_flags_tbl (name) values ('seeded');\n\
+         select count(*) as flag_count from ores_app_flags_tbl \\gset\n\
+         insert into ores_app_flags_tbl (name) values ('counted ' || :flag_count);\n",
+    ),
 ];
 
 /// One edit: a file's text replaced (`from` → `to` inside it), and the path the

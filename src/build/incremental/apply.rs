@@ -32,7 +32,7 @@ pub(crate) fn read(client: &mut Client) -> Result<Option<(String, Vec<Recorded>)
     let rows = client
         .query(
             &format!(
-                "SELECT ordinal, digest, kind, subject FROM {ENGINE_OUTLINE} ORDER BY ordinal"
+                "SELECT ordinal, digest, kind, subject, gset FROM {ENGINE_OUTLINE} ORDER BY ordinal"
             ),
             &[],
         )
@@ -41,14 +41,23 @@ pub(crate) fn read(client: &mut Client) -> Result<Option<(String, Vec<Recorded>)
         return Ok(None);
     };
     let base: String = first.get(1);
-    let statements = rows[1..]
-        .iter()
-        .map(|r| Recorded {
+    let mut statements = Vec::with_capacity(rows.len());
+    for r in &rows[1..] {
+        let gset = match r.get::<_, Option<String>>(4) {
+            None => None,
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                Error::Internal(format!(
+                    "the build's outline holds a row it cannot read: {e}"
+                ))
+            })?),
+        };
+        statements.push(Recorded {
             digest: r.get(1),
             kind: Kind::parse(r.get(2)),
             subject: r.get(3),
-        })
-        .collect();
+            gset,
+        });
+    }
     Ok(Some((base, statements)))
 }
 
@@ -59,21 +68,28 @@ pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statemen
     let mut digests = vec![base.to_string()];
     let mut kinds = vec!["base".to_string()];
     let mut subjects = vec![String::new()];
+    let mut gsets: Vec<Option<String>> = vec![None];
     for (i, s) in outline.iter().enumerate() {
         ordinals.push(i as i32 + 1);
         paths.push(s.path.clone());
         digests.push(s.digest.clone());
         kinds.push(s.kind.as_str().to_string());
         subjects.push(s.subject.clone());
+        gsets.push(
+            s.gset
+                .as_ref()
+                .map(|row| serde_json::json!(row).to_string()),
+        );
     }
     tx.execute(&format!("DELETE FROM {ENGINE_OUTLINE}"), &[])
         .context("clearing the build's outline")?;
     tx.execute(
         &format!(
-            "INSERT INTO {ENGINE_OUTLINE} (ordinal, path, digest, kind, subject)
-             SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[])"
+            "INSERT INTO {ENGINE_OUTLINE} (ordinal, path, digest, kind, subject, gset)
+             SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                  $6::text[])"
         ),
-        &[&ordinals, &paths, &digests, &kinds, &subjects],
+        &[&ordinals, &paths, &digests, &kinds, &subjects, &gsets],
     )
     .context("writing the build's outline")?;
     Ok(())

@@ -9,13 +9,16 @@
 //! last transaction and owned by the administrator like the build record); the text
 //! is never stored.
 //!
-//! A tree whose stream cannot be known without running it (a `\gset`), or whose
-//! session settings cannot be handed on (`build/session_state.rs`), has no outline:
-//! it always builds in full.
+//! A `\gset` feeds what follows with a row from the database: the outline keeps the
+//! row each one returned in the build, and the next tree is expanded with those rows
+//! (its `\gset` statements then count as statements that read what they name, so a
+//! change they could see builds in full). A tree whose rows are not known (its first
+//! build, or more `\gset` steps than rows), or whose session settings cannot be
+//! handed on (`build/session_state.rs`), has no outline: it builds in full.
 
 use crate::build::hidden;
 use crate::build::session_state::SessionState;
-use crate::build::single::entry::expand_tree;
+use crate::build::single::entry::{Row, expand_tree};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tree::lint::lexer::{Tok, lex_spans, statement_spans};
@@ -104,6 +107,8 @@ pub(crate) struct Statement {
     pub(crate) subject: String,
     /// The text, lowercased, for the rules' name searches.
     pub(crate) lower: String,
+    /// A `\gset` query's row.
+    pub(crate) gset: Option<Row>,
 }
 
 /// One statement as an earlier build recorded it.
@@ -112,6 +117,12 @@ pub(crate) struct Recorded {
     pub(crate) digest: String,
     pub(crate) kind: Kind,
     pub(crate) subject: String,
+    pub(crate) gset: Option<Row>,
+}
+
+/// The rows of the recorded `\gset` queries, in order.
+pub(crate) fn gset_rows(recorded: &[Recorded]) -> Vec<Row> {
+    recorded.iter().filter_map(|r| r.gset.clone()).collect()
 }
 
 /// The key of the outline's digests: the statements of a tree can hold values read
@@ -130,11 +141,14 @@ pub(crate) fn digest_key(config: &Config) -> [u8; 32] {
     .into()
 }
 
-/// The tree's stream of statements, or `None` (with why) when it has none.
+/// The tree's stream of statements, its `\gset` queries answered with `gsets` in
+/// order; or why it has none.
 pub(crate) fn outline(
     config: &Config,
     manifest: &Manifest,
+    gsets: &[Row],
 ) -> Result<std::result::Result<Vec<Statement>, String>> {
+    let mut answers = gsets.iter();
     let key = digest_key(config);
     let mut out = Outliner {
         key,
@@ -143,39 +157,55 @@ pub(crate) fn outline(
         refusal: None,
     };
     if manifest.entry_mode() {
-        let expanded = expand_tree(manifest, config, &mut |step, secrets| {
-            match &step.action {
-                Action::Echo(_) => {}
-                Action::Gset { .. } => {
-                    out.refuse(format!("{}:{}: a \\gset", step.path, step.line));
-                    return Err(Error::Internal("no outline".into()));
-                }
-                Action::Sql(sql) => {
-                    for span in statement_spans(sql) {
-                        let text = &sql[span.range];
-                        let secret = hidden::holds(text, secrets);
-                        out.push(
-                            &step.path,
-                            step.line + span.line - 1,
-                            Body::Sql(text.into()),
-                            secret,
-                        );
+        let expanded = expand_tree(
+            manifest,
+            config,
+            &mut |step, secrets| {
+                match &step.action {
+                    Action::Echo(_) => {}
+                    Action::Gset { query, .. } => {
+                        let Some(row) = answers.next() else {
+                            out.refuse(format!(
+                                "{}:{}: a \\gset whose row no earlier build recorded",
+                                step.path, step.line
+                            ));
+                            return Err(Error::Internal("no outline".into()));
+                        };
+                        let secret = hidden::holds(query, secrets);
+                        out.push(&step.path, step.line, Body::Sql(query.clone()), secret);
+                        if let Some(last) = out.statements.last_mut() {
+                            last.gset = Some(row.clone());
+                        }
+                        return Ok(Some(row.clone()));
                     }
+                    Action::Sql(sql) => {
+                        for span in statement_spans(sql) {
+                            let text = &sql[span.range];
+                            let secret = hidden::holds(text, secrets);
+                            out.push(
+                                &step.path,
+                                step.line + span.line - 1,
+                                Body::Sql(text.into()),
+                                secret,
+                            );
+                        }
+                    }
+                    Action::Copy {
+                        statement, data, ..
+                    } => out.push(
+                        &step.path,
+                        step.line,
+                        Body::Copy {
+                            statement: statement.clone(),
+                            data: data.clone(),
+                        },
+                        false,
+                    ),
                 }
-                Action::Copy {
-                    statement, data, ..
-                } => out.push(
-                    &step.path,
-                    step.line,
-                    Body::Copy {
-                        statement: statement.clone(),
-                        data: data.clone(),
-                    },
-                    false,
-                ),
-            }
-            Ok(None)
-        });
+                Ok(None)
+            },
+            None,
+        );
         if let Some(why) = out.refusal {
             return Ok(Err(why));
         }
@@ -238,6 +268,7 @@ impl Outliner {
             digest: hex::encode(h.finalize()),
             kind,
             subject,
+            gset: None,
         });
     }
 }

@@ -34,6 +34,7 @@ use crate::tree::analysis::{Analysis, UnitKind};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{Action, Step};
 use postgres::Client;
+use std::cell::RefCell;
 
 /// A run of consecutive steps from one file.
 struct Unit {
@@ -108,7 +109,9 @@ fn build_into(
             });
         }
         let result = panic_as_error("the entry-script expander", || {
-            Expander::new(manifest, main, &setup, &scheduler).run(config)
+            let mut expander = Expander::new(manifest, main, &setup, &scheduler);
+            expander.gsets = kept.map(|k| &k.gsets);
+            expander.run(config)
         });
         // Nothing after a failure may run.
         scheduler.seal(result.is_err());
@@ -144,6 +147,8 @@ struct Expander<'a> {
     /// pending unit began.
     session: SessionState,
     pending_prelude: String,
+    /// Where the `\gset` rows go, for the build's outline.
+    gsets: Option<&'a RefCell<Vec<Row>>>,
 }
 
 impl<'a> Expander<'a> {
@@ -163,14 +168,19 @@ impl<'a> Expander<'a> {
             pending: Vec::new(),
             session: SessionState::default(),
             pending_prelude: String::new(),
+            gsets: None,
         }
     }
 
     fn run(mut self, config: &Config) -> Result<()> {
         let manifest = self.manifest;
-        expand_tree(manifest, config, &mut |step, secrets| {
-            self.take(step, secrets)
-        })?;
+        let gsets = self.gsets;
+        expand_tree(
+            manifest,
+            config,
+            &mut |step, secrets| self.take(step, secrets),
+            gsets,
+        )?;
         self.submit()?;
         self.scheduler.wait_for_all()
     }

@@ -47,18 +47,28 @@ pub(crate) fn run_steps(
     tx: &mut postgres::Transaction<'_>,
     manifest: &Manifest,
     config: &Config,
+    gsets: Option<&RefCell<Vec<Row>>>,
 ) -> Result<()> {
     let label = manifest.label().to_string();
-    expand_tree(manifest, config, &mut |step, secrets| {
-        run_step(tx, step, &format!("{label}/{}", step.path), secrets)
-    })
+    expand_tree(
+        manifest,
+        config,
+        &mut |step, secrets| run_step(tx, step, &format!("{label}/{}", step.path), secrets),
+        gsets,
+    )
 }
 
 /// Expands the tree with the environment's variables, handing each step (with the
 /// values read through backticks so far, which nothing may show) to `run` as psql
-/// would run it; a `\gset` step's row comes back from `run`. The first error `run`
+/// would run it; a `\gset` step's row comes back from `run`, and is kept in `gsets`
+/// when given (the build's outline is the stream as it ran). The first error `run`
 /// returns stops the expansion and is returned.
-pub(crate) fn expand_tree(manifest: &Manifest, config: &Config, run: StepRunner<'_>) -> Result<()> {
+pub(crate) fn expand_tree(
+    manifest: &Manifest,
+    config: &Config,
+    run: StepRunner<'_>,
+    gsets: Option<&RefCell<Vec<Row>>>,
+) -> Result<()> {
     let label = manifest.label().to_string();
     let variables = engine_variables(manifest.settings(), &config.env, &config.database);
     // Values read through a backtick are passwords: an echo never shows them.
@@ -80,6 +90,9 @@ pub(crate) fn expand_tree(manifest: &Manifest, config: &Config, run: StepRunner<
     let mut failure: Option<Error> = None;
     let mut sink = |step: &Step| {
         let result = run(step, &secrets.borrow());
+        if let (Ok(Some(row)), Some(kept)) = (&result, gsets) {
+            kept.borrow_mut().push(row.clone());
+        }
         result.map_err(|e| {
             failure = Some(e);
             PsqlError {
