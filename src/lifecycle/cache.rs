@@ -375,6 +375,9 @@ pub(crate) fn build_staging(
     let gsets = last.as_ref().map_or(Vec::new(), |(_, r)| gset_rows(r));
     let outline = outline(config, manifest, &gsets)?;
     lap.log("outline of the tree");
+    if let Err(why) = &outline {
+        log::info!("building in full: the tree has no outline ({why})");
+    }
     if let (Some(last), Ok(statements)) = (&last, &outline)
         && let Some(state) = incremental::build(
             admin,

@@ -111,9 +111,11 @@ pub(crate) fn last_build(
 ) -> Result<Option<(String, Vec<Recorded>)>> {
     let label = template_label(admin, &template_name(&config.database))?;
     let Some(label) = label else {
+        log::info!("building in full: no cached template of an earlier build");
         return Ok(None);
     };
     if !database_exists(admin, &config.database)? {
+        log::info!("building in full: no live database to read the last build's outline from");
         return Ok(None);
     }
     let mut live = connect_admin_to(config, &config.database)?;
@@ -125,7 +127,10 @@ pub(crate) fn last_build(
             );
             Ok(None)
         }
-        None => Ok(None),
+        None => {
+            log::info!("building in full: the last build kept no outline");
+            Ok(None)
+        }
     }
 }
 
