@@ -101,8 +101,10 @@ impl SessionState {
         Ok(())
     }
 
-    /// Follows one statement of the stream.
-    fn follow(&mut self, sql: &str) -> std::result::Result<(), Opaque> {
+    /// Follows one statement of the stream (one statement, already split: the
+    /// incremental build's outline has them so, and lexing megabytes of inserts again
+    /// only to split them is what [`SessionState::follow_all`] would do).
+    pub(crate) fn follow(&mut self, sql: &str) -> std::result::Result<(), Opaque> {
         match change_of(sql) {
             None => {}
             Some(Change::Set(name)) => {

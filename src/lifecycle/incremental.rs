@@ -28,7 +28,8 @@ use crate::lifecycle::cache::{
 };
 use crate::lifecycle::options::RunOptions;
 use crate::server::admin::{
-    connect_admin_to, database_exists, drop_database, open_to_administrator, wait_for_no_sessions,
+    connect_admin, connect_admin_to, database_exists, drop_database, open_to_administrator,
+    wait_for_no_sessions,
 };
 use crate::tree::manifest::Manifest;
 use crate::tree::roles::role_name;
@@ -79,22 +80,39 @@ pub(crate) fn build(
         based_on: &based_on,
         bulk_seed: options.bulk_seed,
     };
-    if let Err(e) = apply(admin, config, manifest, staging, &delta) {
-        log::info!("building in full: the incremental build failed ({e})");
-        discard(admin, &config.env, staging);
-        return Ok(None);
-    }
-    wait_for_no_sessions(admin, staging, Duration::from_secs(5))?;
-    lap.log(&format!("incremental build ({} actions)", actions.len()));
-    let kept = match renew_template(admin, config, manifest, &template, &delta, &keys.full) {
-        Ok(()) => Some((template, keys.full.clone())),
+    // The copy and the template take the same plan at once, each on its own
+    // connections: the server has the cores for both.
+    let (applied, renewed) = std::thread::scope(|s| {
+        let renewal = s.spawn(|| {
+            let mut own = connect_admin(config)?;
+            renew_template(&mut own, config, manifest, &template, &delta, &keys.full)
+        });
+        let applied = apply(admin, config, manifest, staging, &delta)
+            .and_then(|()| wait_for_no_sessions(admin, staging, Duration::from_secs(5)));
+        let renewed = renewal.join().unwrap_or_else(|_| {
+            Err(crate::error::Error::Internal(
+                "the template's renewal panicked".into(),
+            ))
+        });
+        (applied, renewed)
+    });
+    lap.log(&format!(
+        "incremental build and template ({} actions)",
+        actions.len()
+    ));
+    let kept = match renewed {
+        Ok(()) => Some((template.clone(), keys.full.clone())),
         Err(e) => {
             log::warn!("could not bring {template} up to date ({e}); the next run builds in full");
             discard(admin, &config.env, &template);
             None
         }
     };
-    lap.log("template brought up to date");
+    if let Err(e) = applied {
+        log::info!("building in full: the incremental build failed ({e})");
+        discard(admin, &config.env, staging);
+        return Ok(None);
+    }
     Ok(Some(CacheState {
         path: BuildPath::Incremental,
         template: kept,

@@ -126,6 +126,9 @@ pub(crate) fn apply(
         .transaction()
         .context("opening the incremental build's transaction")?;
     let label = manifest.label();
+    // Statements under the same settings go as one batch: a failure anywhere makes
+    // the caller build in full, which names the failing statement itself.
+    let mut batch = Batch::default();
     for action in delta.actions {
         let (at, what) = match action {
             Action::Empty { table, at } => (*at, Some(table)),
@@ -133,15 +136,25 @@ pub(crate) fn apply(
         };
         let s = &delta.outline[at];
         let path = format!("{label}/{}", s.path);
-        tx.batch_execute(&format!("RESET ALL;\n{setup}{}", s.prelude))
-            .context(format!("{path}:{}: restoring the session settings", s.line))?;
-        match what {
-            Some(table) => tx
-                .batch_execute(&format!("TRUNCATE {table} RESTART IDENTITY"))
-                .map_err(|e| Error::Script(failure_in(&path, table, &e)))?,
-            None => run(&mut tx, s, &path)?,
+        if batch.prelude.as_deref() != Some(s.prelude.as_str()) {
+            batch.flush(&mut tx)?;
+            tx.batch_execute(&format!("RESET ALL;\n{setup}{}", s.prelude))
+                .context(format!("{path}:{}: restoring the session settings", s.line))?;
+            batch.prelude = Some(s.prelude.clone());
+        }
+        match (what, &s.body) {
+            (Some(table), _) => batch.push(&format!("TRUNCATE {table} RESTART IDENTITY"), &path),
+            (None, Body::Sql(sql)) if s.kind == Kind::Function => {
+                batch.push(&or_replace(sql), &path)
+            }
+            (None, Body::Sql(sql)) => batch.push(sql, &path),
+            (None, Body::Copy { .. }) => {
+                batch.flush(&mut tx)?;
+                run(&mut tx, s, &path)?;
+            }
         }
     }
+    batch.flush(&mut tx)?;
     // The copy's records go: the build's end writes them again (our tree's copy of
     // the record is one row behind a primary key).
     tx.batch_execute(&format!(
@@ -164,6 +177,32 @@ pub(crate) fn apply(
     .context("recording what the build was based on")?;
     store(&mut tx, delta.base, delta.outline)?;
     tx.commit().context("committing the incremental build")
+}
+
+/// Statements waiting to be sent together, and the settings they run under.
+#[derive(Default)]
+struct Batch {
+    prelude: Option<String>,
+    sql: String,
+    first: Option<String>,
+}
+
+impl Batch {
+    fn push(&mut self, statement: &str, path: &str) {
+        self.first.get_or_insert_with(|| path.to_string());
+        self.sql.push_str(statement);
+        self.sql.push_str(";\n");
+    }
+
+    fn flush(&mut self, tx: &mut postgres::Transaction<'_>) -> Result<()> {
+        if self.sql.is_empty() {
+            return Ok(());
+        }
+        let sql = std::mem::take(&mut self.sql);
+        let path = self.first.take().unwrap_or_default();
+        tx.batch_execute(&sql)
+            .map_err(|e| Error::Script(failure_in(&path, &sql, &e)))
+    }
 }
 
 /// Runs one statement again; a function's definition replaces the one the copy has.

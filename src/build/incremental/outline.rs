@@ -239,7 +239,7 @@ impl Outliner {
     fn push(&mut self, path: &str, line: usize, body: Body, secret: bool) {
         let prelude = self.session.replay();
         if let Body::Sql(sql) = &body
-            && self.session.follow_all(sql).is_err()
+            && self.session.follow(sql).is_err()
         {
             self.refuse(format!(
                 "{path}:{line}: a session setting that cannot be handed on"

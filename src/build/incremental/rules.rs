@@ -222,8 +222,8 @@ fn table_of(s: &Statement) -> Option<String> {
 /// What the whole new stream says, for the rules.
 struct Facts<'a> {
     new: &'a [Statement],
-    /// The words of each statement (lowercased), computed once: the rules ask about
-    /// names many times, and the large inserts hold megabytes.
+    /// The words of each statement (lowercased), computed once, in one pass: the
+    /// rules ask about many names, and the large inserts hold megabytes.
     words: Vec<HashSet<&'a str>>,
     /// Statements that define or attach something (`CREATE`, `ALTER`).
     definitions: Vec<usize>,
@@ -278,9 +278,20 @@ impl<'a> Facts<'a> {
         }
     }
 
+    /// The words of statement `i`.
+    fn words(&self, i: usize) -> &HashSet<&'a str> {
+        &self.words[i]
+    }
+
     /// Whether statement `i` names one of `names`.
     fn names_any(&self, i: usize, names: &HashSet<String>) -> bool {
-        names.iter().any(|n| self.words[i].contains(n.as_str()))
+        let words = self.words(i);
+        names.iter().any(|n| words.contains(n.as_str()))
+    }
+
+    /// Whether statement `i` names `name`.
+    fn names(&self, i: usize, name: &str) -> bool {
+        self.words(i).contains(name)
     }
 
     /// The first statement outside `own` after `from` that runs code and names one of
@@ -343,12 +354,16 @@ impl<'a> Facts<'a> {
                 let unique = s.kind == Kind::UniqueIndex;
                 let reader = self.first(after, own, |j| {
                     let t = &self.new[j];
-                    let w = &self.words[j];
-                    let plain_insert = t.kind == Kind::Insert
-                        && base_name(&t.subject) == table
-                        && !w.contains("select")
-                        && !(unique && w.contains("conflict"));
-                    runs_code(t) && self.names_any(j, &watched) && !plain_insert
+                    let plain_insert = || {
+                        t.kind == Kind::Insert
+                            && base_name(&t.subject) == table
+                            && !self.names(j, "select")
+                            && !(unique && self.names(j, "conflict"))
+                    };
+                    runs_code(t)
+                        && self.names_any(j, &watched)
+                        && !plain_insert()
+                        && !self.only_alters(t, &table)
                 });
                 refuse("the table is read later in the build", reader)
             }
@@ -359,15 +374,12 @@ impl<'a> Facts<'a> {
                 "the table is used later in the build",
                 self.first(after, own, |j| {
                     let t = &self.new[j];
-                    self.words[j].contains(table.as_str())
-                        && (runs_code(t) || head(t, 4).contains(&"view"))
+                    self.names(j, table.as_str()) && (runs_code(t) || head(t, 4).contains(&"view"))
                 }),
             ),
             Kind::Table => refuse(
                 "the new table is named elsewhere",
-                self.first(0..self.new.len(), own, |j| {
-                    self.words[j].contains(table.as_str())
-                }),
+                self.first(0..self.new.len(), own, |j| self.names(j, table.as_str())),
             ),
             Kind::Comment => refuse(
                 "commented on again later",
@@ -384,10 +396,22 @@ impl<'a> Facts<'a> {
     /// Emptying `table` and inserting its rows again, if nothing else sees them.
     fn reseed(&self, table: &str) -> std::result::Result<Vec<Action>, String> {
         let name = base_name(table);
-        let writers: Vec<usize> = (0..self.new.len())
-            .filter(|&i| self.new[i].kind == Kind::Insert && self.new[i].subject == table)
+        // Everything that runs and can touch the table, in stream order: what fills
+        // it, and what checks or changes its rows (directly, or through a function
+        // naming it). Its indexes and `ALTER TABLE`s are definitions and stay.
+        let readers = self.reaching(&HashSet::from([name.clone()]));
+        let touching: Vec<usize> = (0..self.new.len())
+            .filter(|&i| {
+                let s = &self.new[i];
+                let its_index = matches!(s.kind, Kind::Index | Kind::UniqueIndex)
+                    && base_name(&s.subject) == name;
+                runs_code(s)
+                    && self.names_any(i, &readers)
+                    && !its_index
+                    && !self.only_alters(s, &name)
+            })
             .collect();
-        let at = match writers.first() {
+        let at = match touching.first() {
             Some(&w) => w,
             // Every row of the table went: it is emptied and nothing runs again.
             None => self
@@ -398,64 +422,60 @@ impl<'a> Facts<'a> {
                     format!("{table}: its rows changed but it is not defined in the tree")
                 })?,
         };
-        let own: HashSet<usize> = writers.iter().copied().collect();
-        // Definitions naming the table (its triggers and policies among them) do not
-        // run; anything else naming it, or what reaches it, does.
-        let readers = self.reaching(&HashSet::from([name.clone()]));
-        let user = self.first(0..self.new.len(), &own, |i| {
-            let s = &self.new[i];
-            let its_index =
-                matches!(s.kind, Kind::Index | Kind::UniqueIndex) && base_name(&s.subject) == name;
-            runs_code(s) && self.names_any(i, &readers) && !its_index && !self.only_alters(s, &name)
-        });
-        if let Some(user) = user {
-            return Err(format!("{table}: its rows are seen by {user}"));
-        }
-        // What the filling statements and the table's triggers reach must be the
-        // table alone: other rows would have been read at another moment, and a
-        // sequence defined apart may be drawn from by others.
+        // Each of them, and the table's triggers, must reach the table alone: other
+        // rows would have been read or written at another moment, and a sequence
+        // defined apart may be drawn from by others. A `\gset` reading it would feed
+        // the rest of the stream a value that may change.
         let functions = self.functions();
-        let mut seeds: HashSet<String> = HashSet::new();
-        for &w in &writers {
-            seeds.extend(
-                functions
-                    .iter()
-                    .filter(|f| self.words[w].contains(f.as_str()))
-                    .cloned(),
-            );
+        let tables = self.tables_and_sequences();
+        let reaches_another = |i: usize, seeds: HashSet<String>| {
+            let mut reached = self.reach_through_functions(&seeds);
+            reached.extend(self.words(i).iter().map(|w| w.to_string()));
+            reached
+                .into_iter()
+                .find(|t| tables.contains(t) && *t != name)
+        };
+        let named = |i: usize| -> HashSet<String> {
+            functions
+                .iter()
+                .filter(|f| self.names(i, f.as_str()))
+                .cloned()
+                .collect()
+        };
+        for &i in &touching {
+            let s = &self.new[i];
+            let place = format!("{}:{}", s.path, s.line);
+            if s.gset.is_some() {
+                return Err(format!("{table}: a \\gset reads it ({place})"));
+            }
+            if let Some(other) = reaches_another(i, named(i)) {
+                return Err(format!("{table}: {place} reaches {other} as well"));
+            }
         }
         for &i in &self.definitions {
             let s = &self.new[i];
-            if head(s, 2) == ["create", "trigger"] && table_of(s).as_deref() == Some(name.as_str())
+            let on_it = table_of(s).as_deref() == Some(name.as_str());
+            if on_it
+                && head(s, 2) == ["create", "trigger"]
+                && let Some(other) = reaches_another(i, named(i))
             {
-                seeds.extend(
-                    functions
-                        .iter()
-                        .filter(|f| self.words[i].contains(f.as_str()))
-                        .cloned(),
-                );
+                return Err(format!("{table}: its trigger reaches {other} as well"));
             }
-        }
-        let mut reached = self.reach_through_functions(&seeds);
-        for &w in &writers {
-            reached.extend(self.words[w].iter().map(|w| w.to_string()));
-        }
-        if let Some(d) = self
-            .new
-            .iter()
-            .position(|s| s.kind == Kind::Table && base_name(&s.subject) == name)
-        {
-            reached.extend(self.words[d].iter().map(|w| w.to_string()));
-        }
-        let tables = self.tables_and_sequences();
-        if let Some(other) = reached.iter().find(|t| tables.contains(*t) && **t != name) {
-            return Err(format!("{table}: filling it reaches {other} as well"));
+            if s.kind == Kind::Table
+                && base_name(&s.subject) == name
+                && let Some(other) = self
+                    .words(i)
+                    .iter()
+                    .find(|w| tables.contains(**w) && **w != name)
+            {
+                return Err(format!("{table}: its definition names {other}"));
+            }
         }
         let mut actions = vec![Action::Empty {
             table: table.to_string(),
             at,
         }];
-        actions.extend(writers.iter().map(|&w| Action::Run(w)));
+        actions.extend(touching.iter().map(|&w| Action::Run(w)));
         Ok(actions)
     }
 
@@ -496,7 +516,7 @@ impl<'a> Facts<'a> {
                 if s.kind != Kind::Function || function_name(&s.subject) != f {
                     continue;
                 }
-                for &w in &self.words[i] {
+                for &w in self.words(i) {
                     out.insert(w.to_string());
                     if all.contains(w) && seen.insert(w.to_string()) {
                         queue.push(w.to_string());
