@@ -475,7 +475,14 @@ impl TestDatabase {
                 .with_database(&name)?;
             let mut admin = harness.admin()?;
             let claimed = if pool_size() > 0 {
-                pool::claim(&mut admin, &key, &name, &open_sql(&key, &name))
+                let owner = role_name(&key.label(), "owner");
+                pool::claim(
+                    &mut admin,
+                    &key.short,
+                    &owner,
+                    &name,
+                    &open_sql(&key, &name),
+                )
             } else {
                 Ok(None)
             };
