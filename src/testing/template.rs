@@ -292,6 +292,18 @@ pub fn remove_unused(anchor: &mut Client, keep: &[String], grace: Duration) -> R
             && !keep.contains(s)
             && !recent.contains(s)
     });
+    // A key without roles of its own (a pgTAP test template) holds objects of the
+    // roles of the key it was copied from: it goes first, so those roles can go too.
+    let with_roles: Vec<String> = anchor
+        .query(
+            "SELECT substr(rolname, 8, $1)::text FROM pg_roles WHERE rolname ~ '^ores_t_[0-9a-f]{12}_owner$'",
+            &[&(SHORT as i32)],
+        )
+        .context("listing test templates' roles")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    shorts.sort_by_key(|s| with_roles.contains(s));
     let mut removed = Vec::new();
     for short in shorts {
         let in_use = use_lock(anchor, &short)?;

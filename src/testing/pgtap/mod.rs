@@ -1,16 +1,22 @@
-//! A tree's pgTAP tests (`compass db test`), each file on a fresh copy of the tree's
-//! test template, several at once, judged as `pg_prove` judges them.
+//! A tree's pgTAP tests (`compass db test`), on copies of the tree's test template,
+//! several at once, judged as `pg_prove` judges them.
 //!
 //! The test template is a copy of the harness's template of the tree (built once per
 //! key, see [`super::template`]; never an environment's database) on which the
 //! administrator installs the `[tests] extensions` (pgTAP is not a trusted
-//! extension) and the DDL login then runs the `[tests] setup` scripts, once per run.
-//! Every test file then gets a copy of that (`CREATE DATABASE ... TEMPLATE`), made
-//! ahead by one thread while the workers run the files, and dropped right after its
-//! file: a file that commits, leaves locks or crashes its session touches nothing
-//! another file sees. Every database is named like a harness test database
+//! extension) and the DDL login then runs the `[tests] setup` scripts; it is kept as
+//! a template of its own key (the harness key, the extensions, the setup's files).
+//! Each worker runs its files one after another on one copy of it, as long as they
+//! are clean (`clean`: every statement inside a transaction that never commits;
+//! the sequences are set back after each, and its session must be seen gone); after
+//! any other file the copy is dropped and the worker takes another, so a file that
+//! commits, leaves locks or crashes its session touches nothing another file sees.
+//! Copies are ready copies of the test template claimed by rename when there are
+//! any, else made by one thread while the workers run; untouched ones are put back
+//! at the end (`run`). Every copy is named like a harness test database
 //! (`ores_t_<key>_<owner>_<n>`), so one left behind by a killed run is removed by the
-//! next harness start ([`super::template::remove_orphans`]).
+//! next harness start ([`super::template::remove_orphans`]). The rules:
+//! `docs/design.md`, "pgTAP files on shared copies".
 //!
 //! ```no_run
 //! use ores_sql::testing::pgtap::{PgTapOptions, PgTapSuite};
@@ -195,7 +201,7 @@ impl PgTapSuite {
             // Bad input is refused before anything is built.
             files.select(&tree.manifest().settings().tests, &[])?;
             let harness = harness()?;
-            let key = harness.template(tree.manifest())?;
+            let key = harness.template_unswept(tree.manifest())?;
             let test_key = test_key(&key, &tree, &files);
             let suite = PgTapSuite {
                 template: test_key.template_name(),
@@ -205,7 +211,9 @@ impl PgTapSuite {
                 key,
                 test_key,
             };
-            suite.prepare()?;
+            let prepared = suite.prepare();
+            suite.harness.sweep(&[suite.test_key.short.clone()]);
+            prepared?;
             Ok(suite)
         })
     }

@@ -1,5 +1,5 @@
-//! Running files: the setup on the test template, then every test file on its own
-//! copy, with psql's semantics (the tree's psql subset: `\set`, `\ir`, `\if`;
+//! Running files: the setup on the test template, then the test files on their
+//! workers' copies (see [`Supply`] and [`run_one`]), with psql's semantics (the tree's psql subset: `\set`, `\ir`, `\if`;
 //! `ON_ERROR_STOP` always on; each statement sent by itself, in autocommit unless the
 //! file opens a transaction) and psql's `-tA` output (a row's columns joined by `|`,
 //! a value's lines each a line of output), which is what `pg_prove` reads.
