@@ -212,7 +212,9 @@ impl PgTapSuite {
                 test_key,
             };
             let prepared = suite.prepare();
-            suite.harness.sweep(&[suite.test_key.short.clone()]);
+            suite
+                .harness
+                .sweep(std::slice::from_ref(&suite.test_key.short));
             prepared?;
             Ok(suite)
         })
