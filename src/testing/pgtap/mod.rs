@@ -160,7 +160,8 @@ impl PgTapReport {
 }
 
 /// A tree's pgTAP suite, ready to run: the test template exists (extensions and
-/// setup applied) until the suite is dropped.
+/// setup applied). It outlives the suite, for the next run of the same tree and
+/// setup; it goes with the harness's unused templates (after the grace period).
 pub struct PgTapSuite {
     tree: SqlTree,
     files: TestFiles,
