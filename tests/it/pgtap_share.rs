@@ -208,3 +208,29 @@ fn a_run_leaves_a_few_ready_copies_that_the_next_run_claims() {
     drop(suite);
     assert_eq!(leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn a_run_ended_by_a_panicking_caller_stops_and_leaves_nothing() {
+    let _serial = serial();
+    let suite = std::sync::Arc::new(PgTapSuite::open(Some(&fixture())).expect("suite"));
+    let (done, finished) = std::sync::mpsc::channel();
+    let running = suite.clone();
+    std::thread::spawn(move || {
+        let options = PgTapOptions {
+            jobs: 2,
+            ..PgTapOptions::default()
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            running.run_with(&options, &|_| {
+                panic!("the caller's progress display failed")
+            })
+        }));
+        let _ = done.send(outcome.is_err());
+    });
+    let panicked = finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the run ends instead of waiting for its copy maker forever");
+    assert!(panicked, "the caller's panic reaches the caller");
+    drop(suite);
+    assert_eq!(leftovers(), Vec::<String>::new());
+}

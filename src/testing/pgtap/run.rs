@@ -19,6 +19,7 @@ use crate::tree::lint::lexer::statement_spans;
 use crate::tree::psql::{self, Action, PsqlError, Step};
 use postgres::{Client, SimpleQueryMessage};
 use std::io::Write;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -244,8 +245,12 @@ pub(super) fn run_all(
     let first_state: OnceLock<Option<Sequences>> = OnceLock::new();
     let reports: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; files.len()]);
     let progress = Mutex::new(());
+    let panicked: Mutex<Option<Box<dyn std::any::Any + Send>>> = Mutex::new(None);
     std::thread::scope(|outer| {
         outer.spawn(move || make_copies(suite, want_rx, copy_tx));
+        // Once every worker is done, or one panicked (in `on_file`, say), the maker
+        // must see its requests end, or the outer scope would wait for it forever.
+        let _requests_end = CloseOnDrop(&supply.want);
         std::thread::scope(|scope| {
             for _ in 0..jobs {
                 scope.spawn(|| {
@@ -257,8 +262,14 @@ pub(super) fn run_all(
                         let (report, kept) = run_one(suite, file, name, options, &first_state);
                         copy = kept;
                         let _shown = lock(&progress);
-                        on_file(&report);
+                        let shown = catch_unwind(AssertUnwindSafe(|| on_file(&report)));
                         lock(&reports)[i] = Some(report);
+                        if let Err(panic) = shown {
+                            // Handed on once every copy is put back or dropped.
+                            lock(&panicked).get_or_insert(panic);
+                            next.store(files.len(), Ordering::SeqCst);
+                            break;
+                        }
                     }
                     if let Some(name) = copy {
                         put_back(suite, &name, jobs);
@@ -266,11 +277,12 @@ pub(super) fn run_all(
                 });
             }
         });
-        // Every worker is done: the maker finishes what it was asked for and stops.
-        lock(&supply.want).take();
     });
     while let Ok(Ok(name)) = lock(&supply.copies).try_recv() {
         put_back(suite, &name, jobs);
+    }
+    if let Some(panic) = lock(&panicked).take() {
+        resume_unwind(panic);
     }
     reports
         .into_inner()
@@ -278,6 +290,15 @@ pub(super) fn run_all(
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// Drops the request sender it guards when it goes, so [`make_copies`] stops.
+struct CloseOnDrop<'a>(&'a Mutex<Option<mpsc::Sender<()>>>);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        lock(self.0).take();
+    }
 }
 
 /// Serves the copy requests of [`Supply`] until every sender is gone.
