@@ -307,6 +307,16 @@ impl Harness {
 
     /// The ready template for `manifest`, built on first use.
     fn template(&self, manifest: &Manifest) -> Result<Arc<TemplateKey>> {
+        let key = self.template_unswept(manifest)?;
+        self.sweep(&[]);
+        Ok(key)
+    }
+
+    /// [`template`](Self::template) without removing unused templates: for a caller
+    /// that derives a template of its own from this one ([`pgtap`]), which would
+    /// otherwise be removed before it could take its use lock; it calls
+    /// [`sweep`](Self::sweep) with that template's key afterwards.
+    fn template_unswept(&self, manifest: &Manifest) -> Result<Arc<TemplateKey>> {
         let mut templates = lock(&self.templates);
         if let Some(t) = templates.get(manifest.schema_hash()) {
             return Ok(t.clone());
@@ -317,12 +327,23 @@ impl Harness {
         lock(&self.held).push(key.short.clone());
         let key = Arc::new(key);
         templates.insert(manifest.schema_hash().to_string(), key.clone());
-        let keep: Vec<String> = templates.values().map(|k| k.short.clone()).collect();
+        Ok(key)
+    }
+
+    /// Removes the templates of keys nobody uses, except this process's and `also`.
+    fn sweep(&self, also: &[String]) {
+        let mut keep: Vec<String> = lock(&self.templates)
+            .values()
+            .map(|k| k.short.clone())
+            .collect();
+        keep.extend(also.iter().cloned());
         // Old templates are a nuisance, not a failure: a later run retries.
-        if let Err(e) = template::remove_unused(&mut anchor, &keep, template::grace()) {
+        let removed = self
+            .anchor()
+            .and_then(|mut anchor| template::remove_unused(&mut anchor, &keep, template::grace()));
+        if let Err(e) = removed {
             log::warn!("could not remove unused test templates: {e}");
         }
-        Ok(key)
     }
 
     fn admin(&self) -> Result<Client> {
@@ -475,7 +496,14 @@ impl TestDatabase {
                 .with_database(&name)?;
             let mut admin = harness.admin()?;
             let claimed = if pool_size() > 0 {
-                pool::claim(&mut admin, &key, &name, &open_sql(&key, &name))
+                let owner = role_name(&key.label(), "owner");
+                pool::claim(
+                    &mut admin,
+                    &key.short,
+                    &owner,
+                    &name,
+                    &open_sql(&key, &name),
+                )
             } else {
                 Ok(None)
             };

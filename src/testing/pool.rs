@@ -23,7 +23,6 @@ use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
 use crate::server::admin::drop_database;
 use crate::server::lock::{AdvisoryLock, LockClass};
-use crate::server::roles::role_name;
 use postgres::Client;
 use postgres::error::SqlState;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,8 +53,8 @@ pub fn set_pool_size(n: usize) {
 /// The comment of a clone that is complete and ready to be claimed.
 pub const READY_COMMENT: &str = "ores-sql: ready clone";
 
-/// Takes a ready clone of `key` and makes it the test database `name`: renamed, owned
-/// by the key's owner group, `open` (grants, lease and `ALLOW_CONNECTIONS true`, as
+/// Takes a ready clone of the template keyed `short` and makes it the test database
+/// `name`: renamed, owned by `owner` (the key's owner group), `open` (grants, lease and `ALLOW_CONNECTIONS true`, as
 /// SQL) applied, all in one transaction. `None` when the pool is empty.
 ///
 /// The rename is what two claimants race on: the loser's fails ("does not exist")
@@ -63,7 +62,8 @@ pub const READY_COMMENT: &str = "ores-sql: ready clone";
 /// superuser session that was just on it) is retried briefly before falling back.
 pub(super) fn claim(
     admin: &mut Client,
-    key: &TemplateKey,
+    short: &str,
+    owner: &str,
     name: &str,
     open: &str,
 ) -> Result<Option<()>> {
@@ -74,7 +74,7 @@ pub(super) fn claim(
                   WHERE starts_with(datname, $1) AND NOT datallowconn
                     AND shobj_description(oid, 'pg_database') = $2
                   ORDER BY oid",
-                &[&pool_prefix(&key.short), &READY_COMMENT],
+                &[&pool_prefix(short), &READY_COMMENT],
             )
             .context("listing ready clones")?
             .iter()
@@ -89,7 +89,7 @@ pub(super) fn claim(
                      {open}",
                     c = quote_ident(candidate),
                     n = quote_ident(name),
-                    owner = quote_ident(&role_name(&key.label(), "owner")),
+                    owner = quote_ident(owner),
                 ))?;
                 tx.commit()
             });
@@ -107,6 +107,58 @@ pub(super) fn claim(
         std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
     }
     Ok(None)
+}
+
+/// Puts the database `name`, known to hold exactly what its template holds, back
+/// among the ready clones of the key `short` as `ready_name`, unless `bound` ready
+/// clones are there already (then it is dropped). Closed, handed to the
+/// administrator, stripped of `PUBLIC`'s privileges and marked ready in the same
+/// transaction as the rename, so it is never seen half put back. Returns whether it
+/// was kept. Sessions that are still leaving it make the rename fail for a moment:
+/// it is retried briefly, then the database is dropped instead.
+pub(super) fn shelve(
+    admin: &mut Client,
+    short: &str,
+    name: &str,
+    ready_name: &str,
+    bound: usize,
+) -> Result<bool> {
+    for attempt in 0..6 {
+        let have: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_database
+                  WHERE starts_with(datname, $1)
+                    AND shobj_description(oid, 'pg_database') = $2",
+                &[&pool_prefix(short), &READY_COMMENT],
+            )
+            .context("counting ready clones")?
+            .get(0);
+        if have >= bound as i64 {
+            break;
+        }
+        let renamed = admin.transaction().and_then(|mut tx| {
+            tx.batch_execute(&format!(
+                "ALTER DATABASE {n} ALLOW_CONNECTIONS false;
+                 ALTER DATABASE {n} RENAME TO {r};
+                 ALTER DATABASE {r} OWNER TO CURRENT_USER;
+                 REVOKE ALL ON DATABASE {r} FROM PUBLIC;
+                 COMMENT ON DATABASE {r} IS {c};",
+                n = quote_ident(name),
+                r = quote_ident(ready_name),
+                c = crate::config::ident::quote_literal(READY_COMMENT),
+            ))?;
+            tx.commit()
+        });
+        match renamed {
+            Ok(()) => return Ok(true),
+            Err(e) if e.code() == Some(&SqlState::OBJECT_IN_USE) => {
+                std::thread::sleep(std::time::Duration::from_millis(10 << attempt));
+            }
+            Err(e) => return Err(e).context(format!("putting {name} back as ready")),
+        }
+    }
+    drop_database(admin, name, true)?;
+    Ok(false)
 }
 
 /// Creates clones of `key` until the pool holds [`pool_size`] of them, unless another

@@ -158,6 +158,30 @@ pub fn ensure_template(
     manifest: &Manifest,
     key: &TemplateKey,
 ) -> Result<()> {
+    ensure_built(anchor, key, |anchor, build| {
+        check_extensions(anchor, &server.extensions)?;
+        let config = server
+            .clone()
+            .with_env(&key.label())?
+            .with_database(build)?;
+        ensure_roles_in(anchor, &config, manifest.registry())?;
+        log::info!("building test template {}", key.template_name());
+        // Seeded as a recreate with the default options seeds, so a test sees what a
+        // service's database holds.
+        let bulk_seed = crate::lifecycle::RunOptions::default().bulk_seed;
+        build_database(anchor, &config, build, manifest, bulk_seed)
+    })
+}
+
+/// [`ensure_template`] for any template named by `key`: holds `key`'s use lock for
+/// the session's life; when no complete template exists, `build` makes the database
+/// it is given (`key.build_name()`), under the key's build lock, and it is then made
+/// the template. A failed build leaves nothing behind.
+pub(super) fn ensure_built(
+    anchor: &mut Client,
+    key: &TemplateKey,
+    build: impl FnOnce(&mut Client, &str) -> Result<()>,
+) -> Result<()> {
     hold_use(anchor, &key.short)?;
     if let Some(used) = ready(anchor, key)? {
         if now().saturating_sub(used) > USE_REFRESH {
@@ -171,40 +195,35 @@ pub fn ensure_template(
         }
         return Ok(());
     }
-    let build = AdvisoryLock::new(anchor, LockClass::TemplateBuild, &key.short)?;
-    build.lock_unbounded(anchor)?;
-    let built = build_locked(anchor, server, manifest, key);
-    let unlocked = build.unlock(anchor);
+    let lock = AdvisoryLock::new(anchor, LockClass::TemplateBuild, &key.short)?;
+    lock.lock_unbounded(anchor)?;
+    let built = build_locked(anchor, key, build);
+    if built.is_err() {
+        // The build lock is still held: nobody else is working on this name. The
+        // session may be inside the failed marking transaction.
+        let _ = anchor.batch_execute("ROLLBACK");
+        let _ = discard_template(anchor, &key.build_name());
+    }
+    let unlocked = lock.unlock(anchor);
     built.and(unlocked)
 }
 
 fn build_locked(
     anchor: &mut Client,
-    server: &Config,
-    manifest: &Manifest,
     key: &TemplateKey,
+    build: impl FnOnce(&mut Client, &str) -> Result<()>,
 ) -> Result<()> {
     // Another process may have finished it while we waited for the lock.
     if ready(anchor, key)?.is_some() {
         return Ok(());
     }
     let name = key.template_name();
-    let build = key.build_name();
+    let staging = key.build_name();
     // Whatever exists under these names now was left by a killed builder: we hold the
     // build lock, so nobody else is working on it.
-    discard_template(anchor, &build)?;
+    discard_template(anchor, &staging)?;
     discard_template(anchor, &name)?;
-    check_extensions(anchor, &server.extensions)?;
-    let config = server
-        .clone()
-        .with_env(&key.label())?
-        .with_database(&name)?;
-    ensure_roles_in(anchor, &config, manifest.registry())?;
-    log::info!("building test template {name}");
-    // Seeded as a recreate with the default options seeds, so a test sees what a
-    // service's database holds.
-    let bulk_seed = crate::lifecycle::RunOptions::default().bulk_seed;
-    build_database(anchor, &config, &build, manifest, bulk_seed)?;
+    build(anchor, &staging)?;
     anchor
         .batch_execute(&format!(
             "BEGIN;
@@ -214,7 +233,7 @@ fn build_locked(
              REVOKE ALL ON DATABASE {t} FROM PUBLIC;
              COMMENT ON DATABASE {t} IS {c};
              COMMIT;",
-            b = quote_ident(&build),
+            b = quote_ident(&staging),
             t = quote_ident(&name),
             c = quote_literal(&comment(&key.full))
         ))
@@ -273,6 +292,18 @@ pub fn remove_unused(anchor: &mut Client, keep: &[String], grace: Duration) -> R
             && !keep.contains(s)
             && !recent.contains(s)
     });
+    // A key without roles of its own (a pgTAP test template) holds objects of the
+    // roles of the key it was copied from: it goes first, so those roles can go too.
+    let with_roles: Vec<String> = anchor
+        .query(
+            "SELECT substr(rolname, 8, $1)::text FROM pg_roles WHERE rolname ~ '^ores_t_[0-9a-f]{12}_owner$'",
+            &[&(SHORT as i32)],
+        )
+        .context("listing test templates' roles")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    shorts.sort_by_key(|s| with_roles.contains(s));
     let mut removed = Vec::new();
     for short in shorts {
         let in_use = use_lock(anchor, &short)?;

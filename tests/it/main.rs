@@ -29,6 +29,7 @@ mod managed;
 mod manifest;
 mod parallel;
 mod pgtap;
+mod pgtap_share;
 mod psql_subset;
 mod readme_tables;
 mod retire;

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-fn fixture() -> PathBuf {
+pub(crate) fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pgtap")
 }
 
 /// The fixture tree copied to a temporary folder, with `edit` applied to the files.
-fn variant(edit: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn variant(edit: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temporary directory");
     let root = fixture();
     for entry in walkdir::WalkDir::new(&root) {
@@ -35,16 +35,17 @@ fn variant(edit: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 /// Held by every test: [`leftovers`] looks at every test database of the process,
-/// so the tests of this file (one process under `cargo test`) run one at a time.
+/// so the tests of this file and `pgtap_share` (one process under `cargo test`) run
+/// one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Test databases of this process still on the server (copies and test templates
 /// are named like them, with the process's owner tag).
-fn leftovers() -> Vec<String> {
+pub(crate) fn leftovers() -> Vec<String> {
     let db = common::built();
     let mut admin = common::admin(&db);
     let tag = Owner::current().tag();

@@ -318,9 +318,10 @@ pub enum Db {
         #[command(flatten)]
         target: Target,
     },
-    /// Run the tree's pgTAP tests (`[tests]` in its ores-sql.toml), each file on a
-    /// fresh copy of the tree's test template (never an environment's database),
-    /// several at once; `-v`/`--verbose` prints every TAP line.
+    /// Run the tree's pgTAP tests (`[tests]` in its ores-sql.toml) on copies of the
+    /// tree's test template (never an environment's database), several at once: a
+    /// file that commits gets a copy of its own; `-v`/`--verbose` prints every TAP
+    /// line.
     Test(TestArgs),
     /// The work a recreate leaves for after it returns (dropping the previous copy,
     /// making the next cached copy); compass runs it in a process of its own.
@@ -395,6 +396,10 @@ pub struct TestArgs {
     /// Keep the copy a failing file ran on and print how to connect to it.
     #[arg(long)]
     pub keep_failed: bool,
+    /// Give every file a copy of its own (by default files that leave nothing
+    /// behind run one after another on their worker's copy).
+    #[arg(long)]
+    pub fresh: bool,
     /// Print each file's time, slowest first.
     #[arg(long)]
     pub timer: bool,

@@ -509,6 +509,7 @@ fn test(args: TestArgs) -> Outcome {
         files: args.files,
         timeout: std::time::Duration::from_secs(args.timeout),
         keep_failed: args.keep_failed,
+        fresh: args.fresh,
         ..PgTapOptions::default()
     };
     if let Some(n) = args.jobs {

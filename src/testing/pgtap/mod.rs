@@ -1,16 +1,22 @@
-//! A tree's pgTAP tests (`compass db test`), each file on a fresh copy of the tree's
-//! test template, several at once, judged as `pg_prove` judges them.
+//! A tree's pgTAP tests (`compass db test`), on copies of the tree's test template,
+//! several at once, judged as `pg_prove` judges them.
 //!
 //! The test template is a copy of the harness's template of the tree (built once per
 //! key, see [`super::template`]; never an environment's database) on which the
 //! administrator installs the `[tests] extensions` (pgTAP is not a trusted
-//! extension) and the DDL login then runs the `[tests] setup` scripts, once per run.
-//! Every test file then gets a copy of that (`CREATE DATABASE ... TEMPLATE`), made
-//! ahead by one thread while the workers run the files, and dropped right after its
-//! file: a file that commits, leaves locks or crashes its session touches nothing
-//! another file sees. Every database is named like a harness test database
+//! extension) and the DDL login then runs the `[tests] setup` scripts; it is kept as
+//! a template of its own key (the harness key, the extensions, the setup's files).
+//! Each worker runs its files one after another on one copy of it, as long as they
+//! are clean (`clean`: every statement inside a transaction that never commits;
+//! the sequences are set back after each, and its session must be seen gone); after
+//! any other file the copy is dropped and the worker takes another, so a file that
+//! commits, leaves locks or crashes its session touches nothing another file sees.
+//! Copies are ready copies of the test template claimed by rename when there are
+//! any, else made by one thread while the workers run; untouched ones are put back
+//! at the end (`run`). Every copy is named like a harness test database
 //! (`ores_t_<key>_<owner>_<n>`), so one left behind by a killed run is removed by the
-//! next harness start ([`super::template::remove_orphans`]).
+//! next harness start ([`super::template::remove_orphans`]). The rules:
+//! `docs/design.md`, "pgTAP files on shared copies".
 //!
 //! ```no_run
 //! use ores_sql::testing::pgtap::{PgTapOptions, PgTapSuite};
@@ -21,14 +27,15 @@
 //! # Ok::<(), ores_sql::Error>(())
 //! ```
 
+mod clean;
 mod files;
 mod run;
 pub mod tap;
 
 pub use tap::{Directive, Tap, TapTest};
 
-use super::names::{KEPT_COMMENT, TemplateKey, test_db_name};
-use super::{Harness, harness};
+use super::names::{KEPT_COMMENT, TemplateKey, base36, pool_prefix, test_db_name};
+use super::{Harness, harness, pool, template};
 use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal};
 use crate::error::{Error, PgContext, Result};
@@ -39,6 +46,7 @@ use crate::tree::settings::{TestRole, TestSettings};
 use crate::tree::source::SqlTree;
 use files::TestFiles;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -60,6 +68,9 @@ pub struct PgTapOptions {
     /// Keep the copy a failing file ran on (commented as kept; the report says how
     /// to connect).
     pub keep_failed: bool,
+    /// One copy per file, even for files that leave nothing behind (by default those
+    /// share their worker's copy; see the module's documentation).
+    pub fresh: bool,
 }
 
 impl Default for PgTapOptions {
@@ -69,6 +80,7 @@ impl Default for PgTapOptions {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             timeout: DEFAULT_TIMEOUT,
             keep_failed: false,
+            fresh: false,
         }
     }
 }
@@ -148,12 +160,17 @@ impl PgTapReport {
 }
 
 /// A tree's pgTAP suite, ready to run: the test template exists (extensions and
-/// setup applied) until the suite is dropped.
+/// setup applied). It outlives the suite, for the next run of the same tree and
+/// setup; it goes with the harness's unused templates (after the grace period).
 pub struct PgTapSuite {
     tree: SqlTree,
     files: TestFiles,
     harness: Arc<Harness>,
+    /// The harness template's key: its roles (label `t_<key>`) are the copies' roles.
     key: Arc<TemplateKey>,
+    /// The test template's own key (see [`test_key`]): it names the template and its
+    /// ready copies.
+    test_key: TemplateKey,
     /// The test template: the harness template plus extensions and setup.
     template: String,
 }
@@ -185,16 +202,21 @@ impl PgTapSuite {
             // Bad input is refused before anything is built.
             files.select(&tree.manifest().settings().tests, &[])?;
             let harness = harness()?;
-            let key = harness.template(tree.manifest())?;
-            let template = next_name(&harness, &key);
-            let mut suite = PgTapSuite {
+            let key = harness.template_unswept(tree.manifest())?;
+            let test_key = test_key(&key, &tree, &files);
+            let suite = PgTapSuite {
+                template: test_key.template_name(),
                 tree,
                 files,
                 harness,
                 key,
-                template,
+                test_key,
             };
-            suite.prepare()?;
+            let prepared = suite.prepare();
+            suite
+                .harness
+                .sweep(std::slice::from_ref(&suite.test_key.short));
+            prepared?;
             Ok(suite)
         })
     }
@@ -287,29 +309,33 @@ impl PgTapSuite {
 
     /// The test template: a copy of the harness template, the extensions installed by
     /// the administrator (before the setup, so the DDL login finds them), the setup
-    /// run as the DDL login, then closed to connections so it can be copied.
-    fn prepare(&mut self) -> Result<()> {
-        let mut admin = self.harness.admin()?;
-        let made = self
-            .harness
-            .make_clone(&mut admin, &self.key, &self.template);
-        self.harness.give_back(admin);
-        made?;
-        let config = self.config_on(&self.template)?;
-        let mut admin = connect_admin_to(&config, &self.template)?;
-        self.install_extensions(&mut admin)?;
-        run::setup(self, &mut admin, &config)?;
-        drop(admin);
-        self.harness.run(
-            &format!(
-                "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-                quote_ident(&self.template)
-            ),
-            format!("closing {} to connections", self.template),
-        )
+    /// run as the DDL login, then made a template under its own key, like the
+    /// harness's: built once, kept while a process uses the key and for the grace
+    /// period after, and found ready by the next run of the same tree and setup.
+    fn prepare(&self) -> Result<()> {
+        let mut anchor = self.harness.anchor()?;
+        let key = &self.test_key;
+        template::ensure_built(&mut anchor, key, |anchor, build| {
+            log::info!("building pgTAP test template {}", key.template_name());
+            self.harness.make_clone(anchor, &self.key, build)?;
+            let config = self.config_on(build)?;
+            let mut admin = connect_admin_to(&config, build)?;
+            self.install_extensions(&mut admin, build)?;
+            run::setup(self, &mut admin, &config, build)?;
+            drop(admin);
+            // The rename into place needs every session of the setup gone.
+            match clean::wait_no_session(anchor, build)? {
+                true => Ok(()),
+                false => Err(Error::Harness(format!(
+                    "{build}: the setup's sessions did not end; run `compass db test` again"
+                ))),
+            }
+        })?;
+        super::lock(&self.harness.held).push(key.short.clone());
+        Ok(())
     }
 
-    fn install_extensions(&self, admin: &mut postgres::Client) -> Result<()> {
+    fn install_extensions(&self, admin: &mut postgres::Client, database: &str) -> Result<()> {
         let wanted = &self.settings().extensions;
         let available: Vec<String> = admin
             .query(
@@ -337,9 +363,20 @@ impl PgTapSuite {
                     "CREATE EXTENSION IF NOT EXISTS {}",
                     quote_ident(e)
                 ))
-                .context(format!("installing {e} on {}", self.template))?;
+                .context(format!("installing {e} on {database}"))?;
         }
         Ok(())
+    }
+
+    /// A copy of the test template under `name`, open to the role the files run as:
+    /// one of its ready copies renamed when there is one, else made now.
+    fn obtain(&self, admin: &mut postgres::Client, name: &str) -> Result<()> {
+        let owner = role_name(&self.key.label(), "owner");
+        let open = self.open_sql(name);
+        match pool::claim(admin, &self.test_key.short, &owner, name, &open)? {
+            Some(()) => Ok(()),
+            None => self.make_copy(admin, name),
+        }
     }
 
     /// `CREATE DATABASE name TEMPLATE <test template>`, closed until the grants (and
@@ -355,6 +392,12 @@ impl PgTapSuite {
                 self.harness.strategy
             ))
             .context(format!("copying {} into {name}", self.template))?;
+        admin
+            .batch_execute(&self.open_sql(name))
+            .context(format!("granting access to {name}"))
+    }
+
+    fn open_sql(&self, name: &str) -> String {
         let temp = self.role().map_or(String::new(), |(role, _)| {
             format!(
                 "GRANT TEMPORARY ON DATABASE {} TO {};",
@@ -362,13 +405,27 @@ impl PgTapSuite {
                 quote_ident(&role)
             )
         });
-        admin
-            .batch_execute(&format!(
-                "{}\n{temp}\nALTER DATABASE {} ALLOW_CONNECTIONS true;",
-                database_grants_sql(&self.key.label(), name),
-                quote_ident(name)
-            ))
-            .context(format!("granting access to {name}"))
+        format!(
+            "{}\n{temp}\nALTER DATABASE {} ALLOW_CONNECTIONS true;",
+            database_grants_sql(&self.key.label(), name),
+            quote_ident(name)
+        )
+    }
+
+    /// Puts a copy that holds what the test template holds back among its ready
+    /// copies (at most `bound`), else drops it.
+    fn shelve(&self, name: &str, bound: usize) -> Result<()> {
+        let mut admin = self.harness.admin()?;
+        let n = self.harness.counter.fetch_add(1, Ordering::Relaxed);
+        let ready = format!(
+            "{}{}_{}",
+            pool_prefix(&self.test_key.short),
+            self.harness.owner.tag(),
+            base36(n)
+        );
+        let done = pool::shelve(&mut admin, &self.test_key.short, name, &ready, bound);
+        self.harness.give_back(admin);
+        done.map(|_| ())
     }
 
     /// Drops a copy, or keeps it (commented as kept, so no sweep removes it).
@@ -388,18 +445,35 @@ impl PgTapSuite {
     }
 }
 
-impl Drop for PgTapSuite {
-    fn drop(&mut self) {
-        let (harness, name) = (&self.harness, &self.template);
-        if let Err(e) = crate::runtime::in_drop(|| {
-            harness.run(
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
-                format!("dropping {name}"),
-            )
-        }) {
-            eprintln!("warning: could not drop {name}: {e}; a later test run will remove it");
-        }
+/// The test template's key: the harness template's full key, the extensions
+/// installed on it and the text of every file the setup reads (found by expanding it
+/// as psql would; if that fails, the setup's own files, and the failure shows when
+/// the setup runs). The role the files run as is not in it: its grants are made per
+/// copy.
+fn test_key(base: &TemplateKey, tree: &SqlTree, files: &TestFiles) -> TemplateKey {
+    let settings = &tree.manifest().settings().tests;
+    let mut h = Sha256::new();
+    h.update(b"ores-sql pgtap test template 1\n");
+    h.update(base.full.as_bytes());
+    for e in &settings.extensions {
+        h.update(format!("\next {e}").as_bytes());
     }
+    let setup: Vec<String> = settings
+        .setup
+        .iter()
+        .map(|s| format!("{}/{s}", settings.dir))
+        .collect();
+    let entries: Vec<&str> = setup.iter().map(String::as_str).collect();
+    let read = |p: &Path| files.read(p);
+    let variables = crate::tree::entry::engine_variables(tree.manifest().settings(), "k", "db");
+    let lookup = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let reached = crate::tree::psql::expand_session(&read, &entries, variables, &lookup, None)
+        .map_or(setup.clone(), |x| x.files);
+    for file in reached {
+        h.update(format!("\nfile {file}\n").as_bytes());
+        h.update(files.read(Path::new(&file)).unwrap_or_default().as_bytes());
+    }
+    TemplateKey::from_full(hex::encode(h.finalize()))
 }
 
 /// The next harness test-database name of this process for `key`.
