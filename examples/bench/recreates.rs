@@ -31,7 +31,7 @@ pub(crate) struct Recreates {
 impl Recreates {
     pub(crate) fn new(config: &Config, workers: usize, full_name: &'static str) -> Recreates {
         let cached = scratch_options().retire_in_background(true);
-        let full = cached.clone().rebuild(true);
+        let full = cached.clone().rebuild(true).workers(1);
         let parallel = full.clone().workers(workers);
         let path = |options, expected, total, usable, after_return| RecreatePath {
             config: config.clone(),
