@@ -148,9 +148,9 @@ pub(crate) fn apply(
                 batch.push(&or_replace(sql), &path)
             }
             (None, Body::Sql(sql)) => batch.push(sql, &path),
-            (None, Body::Copy { .. }) => {
+            (None, Body::Copy { statement, data }) => {
                 batch.flush(&mut tx)?;
-                run(&mut tx, s, &path)?;
+                copy_again(&mut tx, s, (statement, data), &path)?;
             }
         }
     }
@@ -205,34 +205,25 @@ impl Batch {
     }
 }
 
-/// Runs one statement again; a function's definition replaces the one the copy has.
-fn run(tx: &mut postgres::Transaction<'_>, s: &Statement, path: &str) -> Result<()> {
-    let located = |sql: &str, e: postgres::Error| {
-        let mut f = failure_in(path, sql, &e);
+/// Sends a `\copy` again, its data with it (everything else goes in a [`Batch`]).
+fn copy_again(
+    tx: &mut postgres::Transaction<'_>,
+    s: &Statement,
+    (statement, data): (&str, &str),
+    path: &str,
+) -> Result<()> {
+    let located = |e: postgres::Error| {
+        let mut f = failure_in(path, statement, &e);
         f.line = Some(s.line + f.line.map_or(0, |l| l - 1));
         Error::Script(f)
     };
-    match &s.body {
-        Body::Sql(sql) => {
-            let sql = if s.kind == Kind::Function {
-                or_replace(sql)
-            } else {
-                sql.clone()
-            };
-            tx.batch_execute(&sql).map_err(|e| located(&sql, e))
-        }
-        Body::Copy { statement, data } => {
-            let mut writer = tx
-                .copy_in(statement.as_str())
-                .map_err(|e| located(statement, e))?;
-            writer.write_all(data.as_bytes()).map_err(|e| Error::Io {
-                context: format!("{path}:{}: sending \\copy data", s.line),
-                source: e,
-            })?;
-            writer.finish().map_err(|e| located(statement, e))?;
-            Ok(())
-        }
-    }
+    let mut writer = tx.copy_in(statement).map_err(located)?;
+    writer.write_all(data.as_bytes()).map_err(|e| Error::Io {
+        context: format!("{path}:{}: sending \\copy data", s.line),
+        source: e,
+    })?;
+    writer.finish().map_err(located)?;
+    Ok(())
 }
 
 /// `CREATE FUNCTION ..` as `CREATE OR REPLACE FUNCTION ..` (unchanged when it says so

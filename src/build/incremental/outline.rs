@@ -21,6 +21,7 @@ use crate::build::session_state::SessionState;
 use crate::build::single::entry::{Row, expand_tree};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::tree::lint::CONSTRAINT_WORDS;
 use crate::tree::lint::lexer::{Tok, lex_spans, statement_spans};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::Action;
@@ -289,10 +290,7 @@ pub(crate) fn classify(body: &Body) -> (Kind, String) {
             None => (Kind::Other, String::new()),
         };
     }
-    let w = |i: usize| match toks.get(i) {
-        Some(Tok::Word(w)) => w.as_str(),
-        _ => "",
-    };
+    let w = |i: usize| word(&toks, i);
     match (w(0), w(1)) {
         ("insert", "into") => subject(Kind::Insert, &toks, 2),
         ("comment", "on") => {
@@ -316,10 +314,7 @@ fn subject(kind: Kind, toks: &[Tok], at: usize) -> (Kind, String) {
 }
 
 fn created(toks: &[Tok]) -> (Kind, String) {
-    let w = |i: usize| match toks.get(i) {
-        Some(Tok::Word(w)) => w.as_str(),
-        _ => "",
-    };
+    let w = |i: usize| word(toks, i);
     let mut i = 1;
     let replace = w(1) == "or" && w(2) == "replace";
     if replace {
@@ -372,10 +367,7 @@ fn created(toks: &[Tok]) -> (Kind, String) {
 
 /// `ALTER TABLE [IF EXISTS] [ONLY] t ADD [COLUMN] [IF NOT EXISTS] c ..`, one action.
 fn column_added(toks: &[Tok]) -> (Kind, String) {
-    let w = |i: usize| match toks.get(i) {
-        Some(Tok::Word(w)) => w.as_str(),
-        _ => "",
-    };
+    let w = |i: usize| word(toks, i);
     let mut i = 2;
     if w(i) == "if" {
         i += 2;
@@ -386,14 +378,6 @@ fn column_added(toks: &[Tok]) -> (Kind, String) {
     let Some((table, after)) = name_at(toks, i) else {
         return (Kind::Other, String::new());
     };
-    let constraint = [
-        "constraint",
-        "primary",
-        "unique",
-        "check",
-        "foreign",
-        "exclude",
-    ];
     let mut depth = 0i32;
     let top_level_comma = toks.iter().any(|t| match t {
         Tok::Punct('(') => {
@@ -407,10 +391,18 @@ fn column_added(toks: &[Tok]) -> (Kind, String) {
         Tok::Punct(',') => depth == 0,
         _ => false,
     });
-    if w(after) != "add" || constraint.contains(&w(after + 1)) || top_level_comma {
+    if w(after) != "add" || CONSTRAINT_WORDS.contains(&w(after + 1)) || top_level_comma {
         return (Kind::Other, String::new());
     }
     (Kind::Column, table)
+}
+
+/// The word at `i` (lowercased), or `""` where there is none.
+fn word(toks: &[Tok], i: usize) -> &str {
+    match toks.get(i) {
+        Some(Tok::Word(w)) => w,
+        _ => "",
+    }
 }
 
 /// The possibly qualified name starting at `i`, as written (words lowercased), and

@@ -14,6 +14,7 @@ mod layout;
 pub(crate) mod lexer;
 mod rules;
 mod statements;
+pub(crate) use statements::CONSTRAINT_WORDS;
 #[cfg(test)]
 mod tests;
 mod transaction;

@@ -109,16 +109,18 @@ pub(super) fn word_at(toks: &[Tok], i: usize) -> Option<&str> {
     }
 }
 
+/// The words an `ALTER TABLE .. ADD` starts a constraint with, not a column.
+pub(crate) const CONSTRAINT_WORDS: [&str; 6] = [
+    "constraint",
+    "primary",
+    "unique",
+    "check",
+    "foreign",
+    "exclude",
+];
+
 /// What a single `ALTER TABLE` action does to columns, if it is migration-style.
 pub(super) fn column_change(action: &[Tok]) -> Option<&'static str> {
-    const CONSTRAINT_WORDS: [&str; 6] = [
-        "constraint",
-        "primary",
-        "unique",
-        "check",
-        "foreign",
-        "exclude",
-    ];
     let next = word_at(action, 1);
     match word_at(action, 0)? {
         "add" => match next {
