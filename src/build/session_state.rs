@@ -79,7 +79,6 @@ impl SessionState {
     /// Follows every statement of `sql` (a piece of the stream); a refusal gives the
     /// 1-based line in `sql` of the statement it is about.
     pub(crate) fn follow_all(&mut self, sql: &str) -> std::result::Result<(), (Opaque, usize)> {
-        let chars: Vec<char> = sql.chars().collect();
         let (mut start, mut first_line) = (0, None);
         let mut ends: Vec<(usize, usize, usize)> = Vec::new();
         for (tok, line, at) in lex_spans(sql) {
@@ -92,11 +91,10 @@ impl SessionState {
             }
         }
         if let Some(line) = first_line {
-            ends.push((start, chars.len(), line));
+            ends.push((start, sql.len(), line));
         }
         for (from, to, line) in ends {
-            let statement: String = chars[from..to].iter().collect();
-            self.follow(&statement).map_err(|o| (o, line))?;
+            self.follow(&sql[from..to]).map_err(|o| (o, line))?;
         }
         Ok(())
     }

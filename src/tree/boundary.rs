@@ -41,7 +41,7 @@ pub fn read_in_tree(root: &Path, rel: &Path) -> io::Result<Vec<u8>> {
             "the file changed while it was read; run the build again",
         ));
     }
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(opened.len().min(MAX_FILE_BYTES) as usize + 1);
     // One byte more than allowed tells a file that grew past the limit.
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {

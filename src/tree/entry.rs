@@ -16,7 +16,8 @@ use super::psql::{self, PsqlError};
 use super::scan::{Phase, Script, normalise_newlines, sha256_hex};
 use super::settings::TreeSettings;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Environment label the closure is computed with at build time.
@@ -99,25 +100,40 @@ pub fn engine_variables(
 pub fn read_file(root: &Path, rel: &Path) -> Result<String, String> {
     let bytes = super::boundary::read_in_tree(root, rel).map_err(|e| e.to_string())?;
     let text = String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_string())?;
-    Ok(normalise_newlines(&text))
+    Ok(if text.contains('\r') {
+        normalise_newlines(&text)
+    } else {
+        text
+    })
 }
 
 /// The include closure of `settings.entry` under `root`. `label` prefixes the paths
 /// of the result (normally `sql`); errors name files relative to `root`.
 pub fn closure(root: &Path, label: &str, settings: &TreeSettings) -> Result<EntryTree, PsqlError> {
     let vars = engine_variables(settings, BUILD_ENV, &format!("ores_dev_{BUILD_ENV}"));
-    let read = |rel: &Path| read_file(root, rel);
+    // Each file is read once: what is hashed below is what was expanded, even if the
+    // file changes meanwhile.
+    let texts: RefCell<HashMap<PathBuf, String>> = RefCell::default();
+    let read = |rel: &Path| {
+        let text = read_file(root, rel)?;
+        texts.borrow_mut().insert(rel.to_path_buf(), text.clone());
+        Ok(text)
+    };
     // A password read with a backtick is not known at build time; its value cannot
     // change which files are reached unless a script branches on a secret.
     let lookup = |_: &str| Some(String::new());
     let entries: Vec<&str> = settings.entry.iter().map(String::as_str).collect();
     let expansion = psql::expand_with(&read, &entries, vars, &lookup, None)?;
     let file = |rel: &str, data: bool| -> Result<EntryFile, PsqlError> {
-        let text = read_file(root, Path::new(rel)).map_err(|message| PsqlError {
-            path: rel.to_string(),
-            line: 0,
-            message,
-        })?;
+        let read_before = texts.borrow_mut().remove(Path::new(rel));
+        let text = match read_before {
+            Some(text) => text,
+            None => read_file(root, Path::new(rel)).map_err(|message| PsqlError {
+                path: rel.to_string(),
+                line: 0,
+                message,
+            })?,
+        };
         Ok(EntryFile {
             root_path: rel.to_string(),
             rel_path: format!("{label}/{rel}"),

@@ -154,6 +154,9 @@ impl std::error::Error for ScanError {}
 
 /// Normalises CRLF and lone CR to LF, so a Windows checkout hashes the same.
 pub fn normalise_newlines(text: &str) -> String {
+    if !text.contains('\r') {
+        return text.to_string();
+    }
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
 

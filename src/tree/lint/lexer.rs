@@ -18,8 +18,15 @@ pub(crate) enum Tok {
     Punct(char),
 }
 
-pub(super) fn is_ident_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$'
+/// A byte of an unquoted name, as the server's scanner (`scan.l`) has it: ASCII
+/// letters, digits, `_`, `$`, and every byte of a multi-byte character.
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// The server's whitespace (`scan.l`'s `space`): a multi-byte space is not one.
+fn is_space_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
 /// Tokens with their 1-based line.
@@ -30,100 +37,106 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
         .collect()
 }
 
-/// Tokens with their 1-based line and the index (in chars) where each starts, so the
-/// psql interpreter can substitute variables only where psql would.
+/// Tokens with their 1-based line and the byte offset where each starts, so the psql
+/// interpreter can substitute variables only where psql would.
+///
+/// The scan is over bytes: every byte that matters to where a token ends is ASCII,
+/// and the bytes of a multi-byte character only ever continue a name or a literal,
+/// so each offset is a char boundary of `sql`.
 pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
-    let chars: Vec<char> = sql.chars().collect();
+    let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     let mut line = 1;
-    let n = chars.len();
-    let count_lines =
-        |from: usize, to: usize| chars[from..to].iter().filter(|c| **c == '\n').count();
+    let n = b.len();
+    let count_lines = |from: usize, to: usize| b[from..to].iter().filter(|c| **c == b'\n').count();
     while i < n {
-        let c = chars[i];
+        let c = b[i];
         let start_line = line;
         let mut start = i;
-        if c == '\n' {
+        if c == b'\n' {
             line += 1;
             i += 1;
-        } else if c.is_whitespace() {
+        } else if is_space_byte(c) {
             i += 1;
-        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
-            while i < n && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+        } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            i = memchr_from(b, i, b'\n');
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
             let from = i;
-            i = block_comment_end(&chars, i);
+            i = block_comment_end(b, i);
             line += count_lines(from, i.min(n));
-        } else if c == '\'' {
+        } else if c == b'\'' {
             let escapes = matches!(out.last(), Some((Tok::Word(w), _, _)) if w == "e")
                 && i > 0
-                && (chars[i - 1] == 'e' || chars[i - 1] == 'E');
+                && (b[i - 1] == b'e' || b[i - 1] == b'E');
             if escapes && let Some((_, _, e_start)) = out.pop() {
                 start = e_start;
             }
             let from = i;
-            i = string_end(&chars, i, escapes);
+            i = string_end(b, i, escapes);
             line += count_lines(from, i.min(n));
             out.push((Tok::Literal, start_line, start));
-        } else if c == '"' {
+        } else if c == b'"' {
             let from = i;
             let name;
-            (name, i) = quoted_name(&chars, i);
+            (name, i) = quoted_name(sql, i);
             line += count_lines(from, i.min(n));
             out.push((Tok::Quoted(name), start_line, start));
-        } else if c == '$' && dollar_tag(&chars, i).is_some() {
-            let tag = dollar_tag(&chars, i).expect("checked");
+        } else if let Some(tag) = (c == b'$').then(|| dollar_tag_at(b, i)).flatten() {
             let from = i;
-            i += tag.len();
-            let close: Vec<char> = tag.chars().collect();
-            while i < n && chars[i..].iter().take(close.len()).ne(close.iter()) {
-                i += 1;
-            }
-            i = (i + close.len()).min(n);
+            i += tag;
+            let close = &sql[from..from + tag];
+            i = sql[i..].find(close).map_or(n, |p| i + p + tag);
             line += count_lines(from, i);
             out.push((Tok::Literal, start_line, start));
-        } else if is_ident_char(c) {
+        } else if is_ident_byte(c) {
             let from = i;
-            while i < n && is_ident_char(chars[i]) {
+            while i < n && is_ident_byte(b[i]) {
                 i += 1;
             }
             // PostgreSQL folds only ASCII letters of an unquoted name in a multi-byte
             // encoding: `Ä_tbl` and `ä_tbl` are two tables.
-            let word = chars[from..i]
-                .iter()
-                .collect::<String>()
-                .to_ascii_lowercase();
-            out.push((Tok::Word(word), start_line, start));
-        } else if c == '\\' {
+            out.push((
+                Tok::Word(sql[from..i].to_ascii_lowercase()),
+                start_line,
+                start,
+            ));
+        } else if c == b'\\' {
             // psql takes the rest of the line as the command's arguments, and the
             // SQL that follows as a new statement.
             out.push((Tok::Backslash, start_line, start));
             out.push((Tok::Semi, start_line, start));
-            while i < n && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == ';' {
+            i = memchr_from(b, i, b'\n');
+        } else if c == b';' {
             out.push((Tok::Semi, start_line, start));
             i += 1;
+        } else if c < 0x80 {
+            out.push((Tok::Punct(c as char), start_line, start));
+            i += 1;
         } else {
-            out.push((Tok::Punct(c), start_line, start));
+            // Unreachable (a byte >= 0x80 is part of a name), kept total.
             i += 1;
         }
     }
     out
 }
 
+/// The index of the first `byte` at or after `from`, or the end.
+fn memchr_from(b: &[u8], from: usize, byte: u8) -> usize {
+    b[from..]
+        .iter()
+        .position(|c| *c == byte)
+        .map_or(b.len(), |p| from + p)
+}
+
 /// Where the block comment opening at `i` ends (they nest in PostgreSQL).
-fn block_comment_end(chars: &[char], mut i: usize) -> usize {
+fn block_comment_end(b: &[u8], mut i: usize) -> usize {
     let mut depth = 0usize;
-    while i < chars.len() {
-        if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+    while i < b.len() {
+        if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
             depth += 1;
             i += 2;
-        } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
             depth -= 1;
             i += 2;
             if depth == 0 {
@@ -133,18 +146,18 @@ fn block_comment_end(chars: &[char], mut i: usize) -> usize {
             i += 1;
         }
     }
-    i
+    i.min(b.len())
 }
 
 /// Where the string literal opening at `i` ends (`''` inside it is a quote; with
 /// `escapes`, an `E'...'` string, a backslash escapes the next character).
-fn string_end(chars: &[char], mut i: usize, escapes: bool) -> usize {
+fn string_end(b: &[u8], mut i: usize, escapes: bool) -> usize {
     i += 1;
-    while i < chars.len() {
-        if escapes && chars[i] == '\\' {
+    while i < b.len() {
+        if escapes && b[i] == b'\\' {
             i += 2;
-        } else if chars[i] == '\'' {
-            if chars.get(i + 1) == Some(&'\'') {
+        } else if b[i] == b'\'' {
+            if b.get(i + 1) == Some(&b'\'') {
                 i += 2;
             } else {
                 return i + 1;
@@ -153,46 +166,53 @@ fn string_end(chars: &[char], mut i: usize, escapes: bool) -> usize {
             i += 1;
         }
     }
-    i
+    // An escape as the last byte steps past the end.
+    i.min(b.len())
 }
 
-/// The quoted name opening at `i` (`""` inside it is a quote) and where it ends.
-fn quoted_name(chars: &[char], mut i: usize) -> (String, usize) {
+/// The quoted name opening at byte `i` of `sql` (`""` inside it is a quote) and where
+/// it ends.
+fn quoted_name(sql: &str, i: usize) -> (String, usize) {
+    let b = sql.as_bytes();
     let mut name = String::new();
-    i += 1;
-    while i < chars.len() {
-        if chars[i] == '"' {
-            if chars.get(i + 1) == Some(&'"') {
+    let mut from = i + 1;
+    let mut j = from;
+    while j < b.len() {
+        if b[j] == b'"' {
+            name.push_str(&sql[from..j]);
+            if b.get(j + 1) == Some(&b'"') {
                 name.push('"');
-                i += 2;
+                j += 2;
+                from = j;
                 continue;
             }
-            return (name, i + 1);
+            return (name, j + 1);
         }
-        name.push(chars[i]);
-        i += 1;
+        j += 1;
     }
-    (name, i)
+    name.push_str(&sql[from..]);
+    (name, b.len())
 }
 
-/// The opening `$tag$` at `i`, if a dollar quote starts there (`$1` does not).
-pub(super) fn dollar_tag(chars: &[char], i: usize) -> Option<String> {
-    if i > 0 && is_ident_char(chars[i - 1]) {
+/// The length in bytes of the opening `$tag$` at `i`, if a dollar quote starts there
+/// (`$1` does not, nor a `$` continuing a name).
+fn dollar_tag_at(b: &[u8], i: usize) -> Option<usize> {
+    if i > 0 && is_ident_byte(b[i - 1]) {
         return None;
     }
     let mut j = i + 1;
-    while j < chars.len() && chars[j] != '$' {
+    while j < b.len() && b[j] != b'$' {
         let ok = if j == i + 1 {
-            chars[j].is_alphabetic() || chars[j] == '_'
+            b[j].is_ascii_alphabetic() || b[j] == b'_' || b[j] >= 0x80
         } else {
-            chars[j].is_alphanumeric() || chars[j] == '_'
+            b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80
         };
         if !ok {
             return None;
         }
         j += 1;
     }
-    (j < chars.len()).then(|| chars[i..=j].iter().collect())
+    (j < b.len()).then_some(j + 1 - i)
 }
 
 /// A statement's tokens and the line it starts on.
@@ -341,12 +361,6 @@ pub(crate) struct StatementSpan {
 /// left for the server to refuse.
 pub(crate) fn statement_spans(sql: &str) -> Vec<StatementSpan> {
     let toks = lex_spans(sql);
-    // Token starts are char indices; slicing needs bytes.
-    let bytes: Vec<usize> = sql
-        .char_indices()
-        .map(|(b, _)| b)
-        .chain([sql.len()])
-        .collect();
     let mut out = Vec::new();
     let mut split = Splitter::default();
     let mut open: Option<(usize, usize)> = None;
@@ -361,7 +375,7 @@ pub(crate) fn statement_spans(sql: &str) -> Vec<StatementSpan> {
         if split.ends(t) {
             if let Some((from, line)) = open.take() {
                 out.push(StatementSpan {
-                    range: bytes[from]..bytes[start + 1],
+                    range: from..start + 1,
                     line,
                 });
             }
@@ -373,7 +387,7 @@ pub(crate) fn statement_spans(sql: &str) -> Vec<StatementSpan> {
     }
     if let Some((from, line)) = open {
         out.push(StatementSpan {
-            range: bytes[from]..sql.len(),
+            range: from..sql.len(),
             line,
         });
     }

@@ -25,6 +25,7 @@ pub use allow::{AllowEntry, parse_allow_list};
 pub use layout::{check_entry_scripts, check_scripts, check_tree, scan_violation};
 pub use rules::{Category, Level, Rule, RuleId, RuleSet, all_rules, catalog_rules, static_rules};
 pub use statements::created_relations;
+pub(crate) use transaction::ControlScan;
 pub use transaction::{transaction_control, transaction_control_message};
 
 /// One broken rule, found without a server.

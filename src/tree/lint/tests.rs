@@ -1,6 +1,7 @@
 use super::rules::RuleId::{self, *};
 use super::statements::*;
 use super::*;
+use crate::tree::lint::lexer;
 use crate::tree::scan::{Phase, Script};
 
 fn rules_of(sql: &str) -> Vec<RuleId> {
@@ -232,4 +233,25 @@ fn transaction_control_is_found_only_where_a_statement_starts() {
         .map(|(line, _)| line)
         .collect();
     assert_eq!(lines, [3, 4]);
+}
+
+#[test]
+fn token_offsets_are_char_boundaries_of_the_text() {
+    let sql =
+        "select 'ä' as é, \"Ñ\"\"x\", $€$body$€$ , $tag$ü$tag$, e'\\\\ø', Ä_TBL; -- ß\n/* ✓ */ x";
+    let toks = lexer::lex_spans(sql);
+    for (_, _, at) in &toks {
+        assert!(sql.is_char_boundary(*at), "{at} in {sql}");
+    }
+    let words: Vec<String> = toks
+        .iter()
+        .filter_map(|(t, _, _)| match t {
+            lexer::Tok::Word(w) => Some(w.clone()),
+            lexer::Tok::Quoted(q) => Some(format!("\"{q}\"")),
+            _ => None,
+        })
+        .collect();
+    // `$€$` opens a dollar quote (the server's scanner takes any byte of a
+    // multi-byte character in a tag); `Ä_TBL` folds only its ASCII.
+    assert_eq!(words, ["select", "as", "é", "\"Ñ\"x\"", "Ä_tbl", "x"]);
 }

@@ -7,14 +7,67 @@
 //! `BEGIN ... END` in a function body (a literal, or `BEGIN ATOMIC`, which the
 //! splitter keeps inside its statement) or the `END` of a `CASE` never trips it.
 
-use super::lexer::{Statement, lex, statements};
+use super::lexer::{Splitter, Statement, Tok, lex};
+
+/// How many leading tokens of a statement [`control`] can look at.
+const HEAD: usize = 4;
 
 /// The statements of `sql` that control a transaction: (1-based line, what it is).
 pub fn transaction_control(sql: &str) -> Vec<(usize, String)> {
-    statements(lex(sql))
-        .iter()
-        .filter_map(|st| control(st).map(|what| (st.line, what)))
-        .collect()
+    let mut scan = ControlScan::default();
+    for (t, line) in lex(sql) {
+        scan.feed(&t, line);
+    }
+    scan.finish()
+}
+
+/// [`transaction_control`] fed token by token: the psql interpreter hands it the
+/// tokens it has already lexed, so megabytes of inserts are lexed once. Only each
+/// statement's first tokens are kept.
+#[derive(Default)]
+pub(crate) struct ControlScan {
+    split: Splitter,
+    head: Vec<Tok>,
+    line: usize,
+    len: usize,
+    found: Vec<(usize, String)>,
+}
+
+impl ControlScan {
+    /// The next token of the text and its line.
+    pub(crate) fn feed(&mut self, t: &Tok, line: usize) {
+        if self.split.ends(t) {
+            self.end();
+            return;
+        }
+        if self.len == 0 {
+            self.line = line;
+        }
+        if self.len < HEAD {
+            self.head.push(t.clone());
+        }
+        self.len += 1;
+    }
+
+    fn end(&mut self) {
+        if self.len > 0 {
+            let st = Statement {
+                toks: std::mem::take(&mut self.head),
+                line: self.line,
+            };
+            if let Some(what) = control(&st) {
+                self.found.push((st.line, what));
+            }
+        }
+        self.head.clear();
+        self.len = 0;
+    }
+
+    /// What was found, once the text is over.
+    pub(crate) fn finish(mut self) -> Vec<(usize, String)> {
+        self.end();
+        self.found
+    }
 }
 
 /// What is wrong with a statement [`transaction_control`] found (without the rule id,

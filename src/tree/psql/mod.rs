@@ -23,7 +23,7 @@ mod tests;
 
 use super::boundary::MAX_INCLUDE_DEPTH;
 use super::lint::lexer::{Tok, lex_spans};
-use super::lint::{transaction_control, transaction_control_message};
+use super::lint::{ControlScan, transaction_control, transaction_control_message};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
@@ -170,6 +170,7 @@ fn expand_in(
         stack: Vec::new(),
         pending: None,
         pending_open: false,
+        pending_scan: ControlScan::default(),
         sink,
         after_gset: false,
     };
@@ -198,6 +199,8 @@ struct Run<'a, 's> {
     /// Whether `pending` ends inside a statement (its last token is not a `;`); a
     /// finished statement is a step of its own, so an error names its own line.
     pending_open: bool,
+    /// The transaction-control check of `pending`, fed the tokens already lexed.
+    pending_scan: ControlScan,
     sink: Option<Sink<'s>>,
     /// A `\gset` ran without a sink: later variables may be ones it would have set.
     after_gset: bool,
@@ -273,7 +276,6 @@ impl Run<'_, '_> {
 
     fn script(&mut self, rel: &Path, text: &str) -> Result<(), PsqlError> {
         let path = display(rel);
-        let chars: Vec<char> = text.chars().collect();
         let toks = lex_spans(text);
         let mut conds: Vec<Cond> = Vec::new();
         // SQL runs from `sql_from` to the next meta-command.
@@ -285,18 +287,15 @@ impl Run<'_, '_> {
                 k += 1;
                 continue;
             }
-            let end = meta.map_or(chars.len(), |t| t.2);
+            let end = meta.map_or(text.len(), |t| t.2);
             let active = conds.last().is_none_or(|c| c.active);
             if active {
-                self.sql(&path, &chars, &toks, sql_from, end)?;
+                self.sql(&path, text, &toks, sql_from, end)?;
             }
             let Some(&(_, line, start)) = meta else { break };
-            let eol = chars[start..]
-                .iter()
-                .position(|c| *c == '\n')
-                .map_or(chars.len(), |p| start + p);
-            let command: String = chars[start + 1..eol].iter().collect();
-            self.meta(&path, rel, line, &command, &mut conds)?;
+            let eol = text[start..].find('\n').map_or(text.len(), |p| start + p);
+            let command = &text[start + 1..eol];
+            self.meta(&path, rel, line, command, &mut conds)?;
             sql_from = eol;
             k += 1;
         }
@@ -312,48 +311,62 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// Substitutes variables in `chars[from..to]` and records it unless it is blank.
+    /// Substitutes variables in `text[from..to]` (byte offsets) and records it unless
+    /// it is blank.
     fn sql(
         &mut self,
         path: &str,
-        chars: &[char],
+        text: &str,
         toks: &[(Tok, usize, usize)],
         from: usize,
         to: usize,
     ) -> Result<(), PsqlError> {
+        // Tokens are in text order: the chunk's are one run of them.
+        let toks = &toks[toks.partition_point(|t| t.2 < from)..toks.partition_point(|t| t.2 < to)];
+        let b = text.as_bytes();
         let mut out = String::new();
         // The text starts at its first token (comments before it are not sent), so a
         // line counted in the text is a line counted from the step's.
-        let Some(&(_, first_line, mut i)) = toks.iter().find(|t| t.2 >= from && t.2 < to) else {
+        let Some(&(_, first_line, mut i)) = toks.first() else {
             return Ok(());
         };
-        for (t, tline, start) in toks.iter().filter(|t| t.2 >= from && t.2 < to) {
+        let mut substituted = false;
+        for (t, tline, start) in toks {
             if *t != Tok::Punct(':') || *start < i {
                 continue;
             }
             // `::type` is a cast, never a variable.
-            let next = chars.get(start + 1).copied();
-            if next == Some(':') || (*start > 0 && chars[start - 1] == ':') {
+            let next = b.get(start + 1).copied();
+            if next == Some(b':') || (*start > 0 && b[start - 1] == b':') {
                 continue;
             }
-            if let Some((value, used)) = self.reference(chars, *start, to, path, *tline)? {
-                out.extend(&chars[i..*start]);
+            if let Some((value, used)) = self.reference(&text[..to], *start, path, *tline)? {
+                out.push_str(&text[i..*start]);
                 out.push_str(&value);
                 i = start + used;
+                substituted = true;
             }
         }
-        out.extend(&chars[i..to]);
+        out.push_str(&text[i..to]);
         if out.trim().is_empty() {
             return Ok(());
         }
-        let open = toks
-            .iter()
-            .rfind(|t| t.2 >= from && t.2 < to)
-            .is_some_and(|t| t.0 != Tok::Semi);
+        let open = toks.last().is_some_and(|t| t.0 != Tok::Semi);
         if !self.pending_open {
             self.flush()?;
         }
         self.pending_open = open;
+        // The check runs on the text as sent: a variable may spell `COMMIT`. Lines
+        // are the file's either way (the text starts at `first_line`).
+        if substituted {
+            for (t, line, _) in lex_spans(&out) {
+                self.pending_scan.feed(&t, first_line + line - 1);
+            }
+        } else {
+            for (t, line, _) in toks {
+                self.pending_scan.feed(t, *line);
+            }
+        }
         match &mut self.pending {
             Some(Step {
                 line: at,
@@ -377,17 +390,17 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// The variable reference starting with the `:` at `at`, as its substituted value
-    /// and the number of chars it spans; `None` when the colon starts no reference.
+    /// The variable reference starting with the `:` at byte `at` of `text` (which ends
+    /// where the reference must), as its substituted value and the number of bytes it
+    /// spans; `None` when the colon starts no reference.
     fn reference(
         &self,
-        chars: &[char],
+        text: &str,
         at: usize,
-        to: usize,
         path: &str,
         line: usize,
     ) -> Result<Option<(String, usize)>, PsqlError> {
-        let rest = &chars[at + 1..to];
+        let rest = &text[at + 1..];
         let undefined = |name: &str| PsqlError {
             path: path.to_string(),
             line,
@@ -401,44 +414,42 @@ impl Run<'_, '_> {
                 .ok_or_else(|| undefined(name))
         };
         let deferred = |name: &str| self.after_gset && !self.out.variables.contains_key(name);
-        match rest.first() {
+        match rest.chars().next() {
             Some(q @ ('\'' | '"')) => {
-                let Some(close) = rest[1..].iter().position(|c| c == q) else {
+                let Some(close) = rest[1..].find(q) else {
                     return Ok(None);
                 };
-                let name: String = rest[1..1 + close].iter().collect();
-                if !is_var_name(&name) || deferred(&name) {
+                let name = &rest[1..1 + close];
+                if !is_var_name(name) || deferred(name) {
                     return Ok(None);
                 }
-                let value = get(&name)?;
-                let quoted = if *q == '\'' {
+                let value = get(name)?;
+                let quoted = if q == '\'' {
                     quote_literal(&value)
                 } else {
                     quote_ident(&value)
                 };
                 Ok(Some((quoted, close + 3)))
             }
-            Some('{') if rest.get(1) == Some(&'?') => {
-                let Some(close) = rest.iter().position(|c| *c == '}') else {
+            Some('{') if rest[1..].starts_with('?') => {
+                let Some(close) = rest.find('}') else {
                     return Ok(None);
                 };
-                let name: String = rest[2..close].iter().collect();
-                let defined = self.out.variables.contains_key(&name);
+                let defined = self.out.variables.contains_key(&rest[2..close]);
                 Ok(Some((
                     if defined { "TRUE" } else { "FALSE" }.into(),
                     close + 2,
                 )))
             }
-            Some(c) if c.is_alphabetic() || *c == '_' => {
+            Some(c) if c.is_alphabetic() || c == '_' => {
                 let len = rest
-                    .iter()
-                    .take_while(|c| c.is_alphanumeric() || **c == '_')
-                    .count();
-                let name: String = rest[..len].iter().collect();
-                if deferred(&name) {
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                let name = &rest[..len];
+                if deferred(name) {
                     return Ok(None);
                 }
-                Ok(Some((get(&name)?, len + 1)))
+                Ok(Some((get(name)?, len + 1)))
             }
             _ => Ok(None),
         }
@@ -610,8 +621,9 @@ impl Run<'_, '_> {
 
     fn flush(&mut self) -> Result<(), PsqlError> {
         self.pending_open = false;
+        let found = std::mem::take(&mut self.pending_scan).finish();
         match self.pending.take() {
-            Some(step) => self.emit(step),
+            Some(step) => self.emit_checked(step, found),
             None => Ok(()),
         }
     }
@@ -626,14 +638,20 @@ impl Run<'_, '_> {
             Action::Copy { statement, .. } => statement,
             Action::Echo(_) => "",
         };
-        if let Some((line, what)) = transaction_control(sql)
+        let found = transaction_control(sql)
             .into_iter()
-            .next()
-            .filter(|_| !self.own_session)
-        {
+            .map(|(line, what)| (step.line + line - 1, what))
+            .collect();
+        self.emit_checked(step, found)
+    }
+
+    /// [`Run::emit`] for a step whose transaction control was checked as it was read
+    /// (`found`: file line and statement).
+    fn emit_checked(&mut self, step: Step, found: Vec<(usize, String)>) -> Result<(), PsqlError> {
+        if let Some((line, what)) = found.into_iter().next().filter(|_| !self.own_session) {
             return Err(PsqlError {
                 path: step.path.clone(),
-                line: step.line + line - 1,
+                line,
                 message: format!("S009: {}", transaction_control_message(&what)),
             });
         }
@@ -676,11 +694,15 @@ impl Run<'_, '_> {
             self.after_gset = true;
         }
         let query = query.trim_end().trim_end_matches(';').to_string();
-        self.emit(Step {
-            path: qpath,
-            line: qline,
-            action: Action::Gset { query, prefix },
-        })
+        let found = std::mem::take(&mut self.pending_scan).finish();
+        self.emit_checked(
+            Step {
+                path: qpath,
+                line: qline,
+                action: Action::Gset { query, prefix },
+            },
+            found,
+        )
     }
 
     fn condition(&self, args: &str, err: &dyn Fn(String) -> PsqlError) -> Result<bool, PsqlError> {
@@ -701,63 +723,44 @@ impl Run<'_, '_> {
         args: &str,
         err: &dyn Fn(String) -> PsqlError,
     ) -> Result<Vec<String>, PsqlError> {
-        let chars: Vec<char> = args.chars().collect();
         let mut words = Vec::new();
-        let mut i = 0;
-        while i < chars.len() {
-            if chars[i].is_whitespace() {
-                i += 1;
+        let mut chars = args.char_indices().peekable();
+        while let Some(&(_, c)) = chars.peek() {
+            if c.is_whitespace() {
+                chars.next();
                 continue;
             }
             let mut word = String::new();
-            while i < chars.len() && !chars[i].is_whitespace() {
-                match chars[i] {
-                    '\'' => {
-                        i += 1;
-                        loop {
-                            match chars.get(i) {
-                                None => return Err(err("unterminated quoted string".into())),
-                                Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                                    word.push('\'');
-                                    i += 2;
-                                }
-                                Some('\'') => {
-                                    i += 1;
-                                    break;
-                                }
-                                Some(c) => {
-                                    word.push(*c);
-                                    i += 1;
-                                }
+            while let Some((i, c)) = chars.next_if(|(_, c)| !c.is_whitespace()) {
+                match c {
+                    '\'' => loop {
+                        match chars.next() {
+                            None => return Err(err("unterminated quoted string".into())),
+                            Some((_, '\'')) if chars.next_if(|(_, c)| *c == '\'').is_some() => {
+                                word.push('\'');
                             }
+                            Some((_, '\'')) => break,
+                            Some((_, c)) => word.push(c),
                         }
-                    }
+                    },
                     '`' => {
-                        let close = chars[i + 1..]
-                            .iter()
-                            .position(|c| *c == '`')
+                        let close = args[i + 1..]
+                            .find('`')
                             .ok_or_else(|| err("unterminated backtick".into()))?;
-                        let inner: String = chars[i + 1..i + 1 + close].iter().collect();
-                        word.push_str(&self.backtick(&inner, err)?);
-                        i += close + 2;
+                        word.push_str(&self.backtick(&args[i + 1..i + 1 + close], err)?);
+                        while chars.next_if(|(j, _)| *j <= i + 1 + close).is_some() {}
                     }
                     ':' => {
                         let e = err(String::new());
-                        match self.reference(&chars, i, chars.len(), &e.path, e.line)? {
+                        match self.reference(args, i, &e.path, e.line)? {
                             Some((value, used)) => {
                                 word.push_str(&value);
-                                i += used;
+                                while chars.next_if(|(j, _)| *j < i + used).is_some() {}
                             }
-                            None => {
-                                word.push(':');
-                                i += 1;
-                            }
+                            None => word.push(':'),
                         }
                     }
-                    c => {
-                        word.push(c);
-                        i += 1;
-                    }
+                    c => word.push(c),
                 }
             }
             words.push(word);

@@ -390,3 +390,43 @@ fn includes_nest_at_most_max_include_depth() {
     );
     assert_eq!((e.path, e.line), (format!("f{}.sql", depth - 1), 1));
 }
+
+#[test]
+fn variables_are_found_and_replaced_among_multibyte_text() {
+    // Offsets are bytes: a character of two, three and four bytes before a
+    // reference must not shift where it is cut out, nor what the `::` check sees.
+    let exp = run(
+        &[(
+            "setup.sql",
+            "\\set v 'Zürich'\nselect 'é€😀' || :'v', \"ñame\"::text, :v_ok;\ncommit_ü; \\echo :v\n",
+        )],
+        &[("v_ok", "1")],
+    )
+    .expect("expands");
+    assert_eq!(
+        sql(&exp),
+        ["select 'é€😀' || 'Zürich', \"ñame\"::text, 1;\ncommit_ü;"]
+    );
+}
+
+#[test]
+fn transaction_control_split_by_a_meta_command_is_found_on_its_file_line() {
+    // The statement is read across `\set`, as psql's query buffer carries it; the
+    // check runs on the tokens already lexed and must still see where it starts.
+    let message = refused(&[(
+        "setup.sql",
+        "select 1;\n\ncommit\n\\set x 1\n;\nselect 2;\n",
+    )]);
+    assert!(
+        message.contains("setup.sql:3") && message.contains("COMMIT"),
+        "{message}"
+    );
+    // A variable spelling the statement is lexed again, after substitution.
+    let dir = tree(&[("setup.sql", "select 1;\n:verb;\n")]);
+    let vars = [("verb".to_string(), "ROLLBACK".to_string())].into();
+    let err = expand(dir.path(), &["setup.sql"], vars, &|_| None).expect_err("refused");
+    assert!(
+        err.to_string().contains("setup.sql:2") && err.to_string().contains("ROLLBACK"),
+        "{err}"
+    );
+}
