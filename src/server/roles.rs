@@ -11,6 +11,7 @@ use crate::server::rights::AdminRights;
 use crate::tree::registry::Registry;
 use postgres::Client;
 use postgres::types::ToSql;
+use std::collections::HashMap;
 
 pub use crate::tree::roles::{
     GROUPS, RoleSpec, env_mark, marked_env, role_name, roles_for, roles_in,
@@ -47,17 +48,72 @@ pub(crate) fn ensure_roles_as(
     for n in &names {
         validate_role_name(n)?;
     }
-    let existing = existing_roles(client, &names).context("listing existing roles")?;
-    refuse_foreign(client, &config.env, &names)?;
-    if !rights.superuser {
-        refuse_escalated(client, &names, rights)?;
-    }
-    let stray = stray_memberships(client, &specs)?;
+    std::thread::scope(|s| {
+        // A SCRAM verifier is 4,096 rounds of PBKDF2 on a fresh salt, a few
+        // milliseconds each: the environment's logins take a tenth of a second on one
+        // core, which the checks below and the other cores can hide.
+        let verifiers = s.spawn(|| verifiers_for(config, &specs));
+        let existing = existing_roles(client, &names).context("listing existing roles")?;
+        refuse_foreign(client, &config.env, &names)?;
+        if !rights.superuser {
+            refuse_escalated(client, &names, rights)?;
+        }
+        let stray = stray_memberships(client, &specs)?;
+        let verifiers = verifiers.join().map_err(|_| {
+            crate::error::Error::Internal("computing role verifiers panicked".into())
+        })?;
+        write_roles(
+            client, config, rights, &specs, &existing, &stray, &verifiers,
+        )
+    })
+}
 
+/// The SCRAM verifier of each login role with a configured password, by role name,
+/// computed on the machine's cores. Only a verifier ever leaves this process: the
+/// clear-text password is never part of any statement the server could log.
+fn verifiers_for(config: &Config, specs: &[RoleSpec]) -> HashMap<String, String> {
+    let wanted: Vec<(&str, &crate::config::Secret)> = specs
+        .iter()
+        .filter(|spec| spec.login)
+        .filter_map(|spec| Some((spec.name.as_str(), config.password_for(&spec.suffix)?)))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = wanted.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = wanted
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(name, p)| {
+                            let v =
+                                postgres_protocol::password::scram_sha_256(p.expose().as_bytes());
+                            (name.to_string(), v)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("a verifier computation never panics"))
+            .collect()
+    })
+}
+
+/// Creates or puts back every role of `specs`, with its verifier or no password.
+fn write_roles(
+    client: &mut Client,
+    config: &Config,
+    rights: &AdminRights,
+    specs: &[RoleSpec],
+    existing: &[String],
+    stray: &[(String, String)],
+    verifiers: &HashMap<String, String>,
+) -> Result<Vec<String>> {
     let mut sql = String::new();
     let mut without_password = Vec::new();
-    let mut verifiers = Vec::new();
-    for spec in &specs {
+    for spec in specs {
         let role = quote_ident(&spec.name);
         // Least privilege is stated explicitly rather than trusted to defaults, so a
         // role someone altered by hand is put back on every run.
@@ -76,19 +132,9 @@ pub(crate) fn ensure_roles_as(
             "CREATE"
         };
         sql.push_str(&format!("{verb} ROLE {role} {attrs}"));
-        if spec.login {
-            match config.password_for(&spec.suffix) {
-                // Only a SCRAM verifier leaves this process: the clear-text password is
-                // never part of any statement the server could log.
-                Some(p) => verifiers.push((
-                    spec.name.clone(),
-                    postgres_protocol::password::scram_sha_256(p.expose().as_bytes()),
-                )),
-                None => {
-                    sql.push_str(" PASSWORD NULL");
-                    without_password.push(spec.name.clone());
-                }
-            }
+        if spec.login && !verifiers.contains_key(&spec.name) {
+            sql.push_str(" PASSWORD NULL");
+            without_password.push(spec.name.clone());
         }
         sql.push_str(";\n");
         sql.push_str(&format!(
@@ -102,7 +148,7 @@ pub(crate) fn ensure_roles_as(
     // A membership nobody derived from the registry (granted by hand, or left by a
     // label that once named the same role) would outlive every rebuild; the
     // registry is the whole truth about who is in which group.
-    for (member, group) in &stray {
+    for (member, group) in stray {
         log::warn!("revoking {group} from {member}: the registry does not give it");
         sql.push_str(&format!(
             "REVOKE {} FROM {};\n",
@@ -113,8 +159,11 @@ pub(crate) fn ensure_roles_as(
     client
         .batch_execute(&sql)
         .context(format!("creating roles of environment {}", config.env))?;
-    for (role, verifier) in &verifiers {
-        set_verifier(client, role, verifier)?;
+    // In the registry's order, as before: a failure names the same role every time.
+    for spec in specs {
+        if let Some(verifier) = verifiers.get(&spec.name) {
+            set_verifier(client, &spec.name, verifier)?;
+        }
     }
     if !without_password.is_empty() {
         // The first few show the pattern; `BuildReport::roles_without_password` (and
