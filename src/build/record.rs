@@ -152,7 +152,8 @@ CREATE TABLE {ENGINE_OUTLINE} (
     digest text NOT NULL,
     kind text NOT NULL,
     subject text NOT NULL,
-    gset text
+    gset text,
+    name text NOT NULL DEFAULT ''
 );
 REVOKE ALL ON {ENGINE_OUTLINE} FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON {ENGINE_OUTLINE} TO {owner};

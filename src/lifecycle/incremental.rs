@@ -138,15 +138,15 @@ pub(crate) fn last_build(
     }
     let mut live = connect_admin_to(config, &config.database)?;
     match read(&mut live)? {
-        Some((base, recorded)) if base == keys.base => Ok(Some((label, recorded))),
-        Some(_) => {
+        Ok((base, recorded)) if base == keys.base => Ok(Some((label, recorded))),
+        Ok(_) => {
             log::info!(
                 "building in full: the settings, roles, server or engine changed since the last build"
             );
             Ok(None)
         }
-        None => {
-            log::info!("building in full: the last build kept no outline");
+        Err(why) => {
+            log::info!("building in full: {why}");
             Ok(None)
         }
     }
@@ -161,7 +161,7 @@ fn copy_matches(
     recorded: &[Recorded],
 ) -> Result<Option<String>> {
     let mut copy = connect_admin_to(config, staging)?;
-    let same = matches!(read(&mut copy)?, Some((base, r)) if base == keys.base && r == recorded);
+    let same = matches!(read(&mut copy)?, Ok((base, r)) if base == keys.base && r == recorded);
     if !same {
         return Ok(None);
     }

@@ -29,7 +29,7 @@ const TREE: &[(&str, &str)] = &[
     ),
     (
         "create/create_all.sql",
-        "\\echo creating\n\\ir utility.sql\n\\ir tables.sql\n\\ir late.sql\n\\ir services.sql\n",
+        "\\echo creating\n\\ir utility.sql\n\\ir tables.sql\n\\ir late.sql\n\\ir notes.sql\n\\ir services.sql\n",
     ),
     (
         "create/utility.sql",
@@ -50,12 +50,26 @@ const TREE: &[(&str, &str)] = &[
         "create table ores_app_audit_tbl (id integer primary key, what text);\ncomment on table ores_app_audit_tbl is 'audit';\n",
     ),
     (
+        "create/notes.sql",
+        "create table ores_app_notes_tbl (id integer generated always as identity primary key, body text not null, tenant text not null default 'system');\n\
+         create index ores_app_notes_body_idx on ores_app_notes_tbl (body);\n\
+         create function ores_app_notes_trg_fn() returns trigger language plpgsql as $$\nbegin\n  new.body := trim(new.body);\n  return new;\nend $$;\n\
+         create trigger ores_app_notes_trg before insert on ores_app_notes_tbl\n  for each row execute function ores_app_notes_trg_fn();\n\
+         alter table ores_app_notes_tbl enable row level security;\n\
+         create policy ores_app_notes_pol on ores_app_notes_tbl using (tenant = current_setting('app.tenant', true));\n\
+         grant select on ores_app_notes_tbl to public;\n\
+         comment on table ores_app_notes_tbl is 'notes';\n\
+         comment on column ores_app_notes_tbl.body is 'the text';\n\
+         create table ores_app_kinds_tbl (code text primary key);\n\
+         create table ores_app_items_tbl (id integer primary key, kind text references ores_app_kinds_tbl (code));\n",
+    ),
+    (
         "create/services.sql",
         "create or replace function ores_app_lookup_fn(p text) returns text\nlanguage sql stable as $$ select name from ores_app_currencies_tbl where code = p $$;\n",
     ),
     (
         "populate/populate_all.sql",
-        "\\echo populating\n\\ir currencies.sql\n\\ir events.sql\n\\ir countries.sql\n\\ir flags.sql\n",
+        "\\echo populating\n\\ir currencies.sql\n\\ir events.sql\n\\ir countries.sql\n\\ir flags.sql\n\\ir notes.sql\n",
     ),
     (
         "populate/currencies.sql",
@@ -70,6 +84,12 @@ const TREE: &[(&str, &str)] = &[
         "\\copy ores_app_countries_tbl (code, currency) from 'countries.csv' with (format csv)\n",
     ),
     ("populate/countries.csv", "DE,EUR\nUS,USD\n"),
+    (
+        "populate/notes.sql",
+        "insert into ores_app_notes_tbl (body) values (' first '), ('second');\n\
+         insert into ores_app_kinds_tbl (code) values ('k');\n\
+         insert into ores_app_items_tbl (id, kind) values (1, 'k');\n",
+    ),
     (
         "populate/flags.sql",
         "insert into ores_app_flags_tbl (name) values ('seeded');\n\
@@ -157,7 +177,7 @@ const EDITS: &[Edit] = &[
         file: "create/tables.sql",
         from: "label text);",
         to: "label text, symbol text);",
-        incremental: false,
+        incremental: true,
     },
     Edit {
         what: "a file removed from an entry script",
@@ -172,6 +192,62 @@ const EDITS: &[Edit] = &[
         from: "\\ir events.sql\n",
         to: "\\ir events.sql\n\\ir countries.sql\n",
         incremental: true,
+    },
+    Edit {
+        what: "an index removed",
+        file: "create/tables.sql",
+        from: "create index ores_app_countries_currency_idx on ores_app_countries_tbl (currency);\n",
+        to: "",
+        incremental: true,
+    },
+    Edit {
+        what: "an index changed (its columns)",
+        file: "create/notes.sql",
+        from: "on ores_app_notes_tbl (body);",
+        to: "on ores_app_notes_tbl (body, tenant);",
+        incremental: true,
+    },
+    Edit {
+        what: "a column added inside the CREATE TABLE of a seeded table",
+        file: "create/notes.sql",
+        from: "body text not null,",
+        to: "body text not null, noted text default 'x',",
+        incremental: true,
+    },
+    Edit {
+        what: "a column removed from a CREATE TABLE",
+        file: "create/notes.sql",
+        from: " noted text default 'x',",
+        to: "",
+        incremental: true,
+    },
+    Edit {
+        what: "a changed CREATE TABLE of a table another references by foreign key",
+        file: "create/notes.sql",
+        from: "ores_app_kinds_tbl (code text primary key);",
+        to: "ores_app_kinds_tbl (code text primary key, label text);",
+        incremental: false,
+    },
+    Edit {
+        what: "a catalog reader added",
+        file: "create/services.sql",
+        from: "create or replace function ores_app_lookup_fn",
+        to: "do $$ declare r record; begin\n  for r in select tablename from pg_tables where schemaname = 'public' loop\n    execute format('grant select on %I to public', r.tablename);\n  end loop;\nend $$;\ncreate or replace function ores_app_lookup_fn",
+        incremental: false,
+    },
+    Edit {
+        what: "a table added before the catalog reader",
+        file: "create/late.sql",
+        from: "comment on",
+        to: "create table ores_app_listed_tbl (x integer);\ncomment on",
+        incremental: false,
+    },
+    Edit {
+        what: "the catalog reader removed",
+        file: "create/services.sql",
+        from: "  for r in select tablename from pg_tables where schemaname = 'public' loop\n    execute format('grant select on %I to public', r.tablename);\n  end loop;\n",
+        to: "",
+        incremental: false,
     },
 ];
 

@@ -5,7 +5,7 @@
 
 use crate::build::BuildPath;
 use crate::build::incremental::outline::{Body, Kind, Recorded, Statement};
-use crate::build::incremental::rules::Action;
+use crate::build::incremental::rules::{Action, index_name};
 use crate::build::phases::{finish_open, session_setup};
 use crate::build::record::{BUILD_TABLE, ENGINE_OUTLINE, ENGINE_RECORD};
 use crate::build::single::numeric::failure_in;
@@ -19,26 +19,41 @@ use postgres::{Client, GenericClient};
 use std::io::Write;
 
 /// The outline a build left in the database `client` is connected to: the digest of
-/// what else it depended on, and its statements; `None` when it has none (a database
-/// built before outlines, or by a tree without one).
-pub(crate) fn read(client: &mut Client) -> Result<Option<(String, Vec<Recorded>)>> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&ENGINE_OUTLINE])
+/// what else it depended on, and its statements; or why there is none to use (a
+/// database built before outlines, by a tree without one, or before outlines kept
+/// index names).
+pub(crate) fn read(
+    client: &mut Client,
+) -> Result<std::result::Result<(String, Vec<Recorded>), String>> {
+    let columns: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_attribute
+              WHERE attrelid = to_regclass($1) AND attname IN ('digest', 'name')
+                AND NOT attisdropped",
+            &[&ENGINE_OUTLINE],
+        )
         .context("looking for the build's outline")?
         .get(0);
-    if !exists {
-        return Ok(None);
+    match columns {
+        2 => {}
+        0 => return Ok(Err("the last build kept no outline".into())),
+        _ => {
+            return Ok(Err(
+                "the last build's outline is of an older format (no index names)".into(),
+            ));
+        }
     }
     let rows = client
         .query(
             &format!(
-                "SELECT ordinal, digest, kind, subject, gset FROM {ENGINE_OUTLINE} ORDER BY ordinal"
+                "SELECT ordinal, digest, kind, subject, gset, name FROM {ENGINE_OUTLINE}
+                  ORDER BY ordinal"
             ),
             &[],
         )
         .context("reading the build's outline")?;
     let Some(first) = rows.first().filter(|r| r.get::<_, i32>(0) == 0) else {
-        return Ok(None);
+        return Ok(Err("the last build kept no outline".into()));
     };
     let base: String = first.get(1);
     let mut statements = Vec::with_capacity(rows.len());
@@ -55,10 +70,11 @@ pub(crate) fn read(client: &mut Client) -> Result<Option<(String, Vec<Recorded>)
             digest: r.get(1),
             kind: Kind::parse(r.get(2)),
             subject: r.get(3),
+            name: r.get(5),
             gset,
         });
     }
-    Ok(Some((base, statements)))
+    Ok(Ok((base, statements)))
 }
 
 /// Replaces the outline in the database `tx` writes to (acting as the owner group).
@@ -68,6 +84,7 @@ pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statemen
     let mut digests = vec![base.to_string()];
     let mut kinds = vec!["base".to_string()];
     let mut subjects = vec![String::new()];
+    let mut names = vec![String::new()];
     let mut gsets: Vec<Option<String>> = vec![None];
     for (i, s) in outline.iter().enumerate() {
         ordinals.push(i as i32 + 1);
@@ -75,6 +92,7 @@ pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statemen
         digests.push(s.digest.clone());
         kinds.push(s.kind.as_str().to_string());
         subjects.push(s.subject.clone());
+        names.push(index_name(s));
         gsets.push(
             s.gset
                 .as_ref()
@@ -85,11 +103,13 @@ pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statemen
         .context("clearing the build's outline")?;
     tx.execute(
         &format!(
-            "INSERT INTO {ENGINE_OUTLINE} (ordinal, path, digest, kind, subject, gset)
+            "INSERT INTO {ENGINE_OUTLINE} (ordinal, path, digest, kind, subject, gset, name)
              SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                  $6::text[])"
+                                  $6::text[], $7::text[])"
         ),
-        &[&ordinals, &paths, &digests, &kinds, &subjects, &gsets],
+        &[
+            &ordinals, &paths, &digests, &kinds, &subjects, &gsets, &names,
+        ],
     )
     .context("writing the build's outline")?;
     Ok(())
@@ -131,7 +151,10 @@ pub(crate) fn apply(
     let mut batch = Batch::default();
     for action in delta.actions {
         let (at, what) = match action {
-            Action::Empty { table, at } => (*at, Some(table)),
+            Action::Empty { table, at } => {
+                (*at, Some(format!("TRUNCATE {table} RESTART IDENTITY")))
+            }
+            Action::Drop { sql, at } => (*at, Some(sql.clone())),
             Action::Run(i) => (*i, None),
         };
         let s = &delta.outline[at];
@@ -143,7 +166,7 @@ pub(crate) fn apply(
             batch.prelude = Some(s.prelude.clone());
         }
         match (what, &s.body) {
-            (Some(table), _) => batch.push(&format!("TRUNCATE {table} RESTART IDENTITY"), &path),
+            (Some(sql), _) => batch.push(&sql, &path),
             (None, Body::Sql(sql)) if s.kind == Kind::Function => {
                 batch.push(&or_replace(sql), &path)
             }

@@ -4,7 +4,9 @@
 //! (`crate::lifecycle::cache`); this layer outlines the tree, plans, and applies.
 
 pub(crate) mod apply;
+mod facts;
 pub(crate) mod outline;
+mod rebuild;
 pub(crate) mod rules;
 
 /// What a full build keeps for the next incremental one: the digest of what else it

@@ -118,6 +118,9 @@ pub(crate) struct Recorded {
     pub(crate) digest: String,
     pub(crate) kind: Kind,
     pub(crate) subject: String,
+    /// What an index statement named its index (`rules::index_name`), for a later
+    /// build that removes it.
+    pub(crate) name: String,
     pub(crate) gset: Option<Row>,
 }
 

@@ -25,15 +25,35 @@
 //!   into it with `VALUES`, and a unique one meets no `ON CONFLICT`), a column of `t`
 //!   (nothing later names `t`), a table (nothing else names it), a comment (no later
 //!   comment on the same object). They run in order.
+//! - **An index removed or replaced** (`CREATE [UNIQUE] INDEX` statements removed,
+//!   with or without others added in their place): `DROP INDEX` of the name the last
+//!   build recorded (qualified as its table was), in the settings the statement ran
+//!   in, then the new ones as added indexes. Refused when the name was not recorded
+//!   (an unnamed index, a quoted name), when any statement of the tree names it
+//!   (`ALTER INDEX`, `COMMENT ON INDEX`, `CLUSTER .. USING`, `USING INDEX`), or when
+//!   a later statement reads the table, as for an added index.
+//! - **A table rebuilt** (its `CREATE TABLE` changed): see `rebuild.rs`. It is
+//!   dropped and every statement naming it replays in order.
 //!
-//! Anything else (a removed statement other than an insert, a changed `CREATE TABLE`,
-//! a changed `DO` block, another file order) is a full build, and so is any failure
-//! while applying.
+//! An object made at the end rather than at `p` also escapes what acts on every
+//! object there is: after `p`, a statement that reads the catalog and runs code
+//! (`pg_class`, `information_schema`, ...; directly or through a function) refuses
+//! every rule but the rows', and a `GRANT|REVOKE .. ON ALL .. IN SCHEMA` or `ALTER
+//! DEFAULT PRIVILEGES` refuses a new function and a new or rebuilt table (the objects
+//! that carry privileges). A catalog reader that holds one of the tree's relation
+//! names as a whole string literal (`relname = 't'`) is taken to look up that one.
+//!
+//! Anything else (a removed statement other than an insert or an index, a changed
+//! `DO` block, another file order) is a full build, and so is any failure while
+//! applying.
 
-use crate::build::incremental::outline::{Body, Kind, Recorded, Statement};
+use crate::build::incremental::facts::{
+    Facts, base_name, function_name, head, runs_code, table_of,
+};
+use crate::build::incremental::outline::{Kind, Recorded, Statement};
 use crate::tree::analysis::defined_names;
 use similar::{Algorithm, DiffOp, capture_diff_slices};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// One thing an incremental build does, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +61,9 @@ pub(crate) enum Action {
     /// Empty the table (as the statement at the index names it) before its rows are
     /// inserted again.
     Empty { table: String, at: usize },
+    /// Drop what the last build made (`DROP INDEX|TABLE name`), in the session
+    /// settings of the statement at the index.
+    Drop { sql: String, at: usize },
     /// Run the statement at the index of the new stream (functions with `OR REPLACE`).
     Run(usize),
 }
@@ -67,10 +90,25 @@ pub(crate) fn plan(old: &[Recorded], new: &[Statement]) -> Decision {
     let facts = Facts::new(new);
     let changed: HashSet<usize> = changes.iter().flat_map(|(_, n)| n.clone()).collect();
     let mut actions = Vec::new();
+    // Tables whose `CREATE TABLE` changed: each is dropped and its statements replay,
+    // which covers every other change that is about it alone.
+    let mut rebuilt = BTreeMap::new();
+    for (o, n) in &changes {
+        for t in redefined(&old[o.clone()], &new[n.clone()]) {
+            if let std::collections::btree_map::Entry::Vacant(e) = rebuilt.entry(t) {
+                let (drop_and_replay, replayed) = facts.rebuild(e.key())?;
+                actions.extend(drop_and_replay);
+                e.insert(replayed);
+            }
+        }
+    }
     let mut reseeded = HashSet::new();
     for (o, n) in &changes {
         let olds = &old[o.clone()];
         let news: Vec<usize> = n.clone().collect();
+        if covered(olds, &news, &rebuilt) {
+            continue;
+        }
         let at = |i: usize| format!("{}:{}", new[i].path, new[i].line);
         let near = news
             .first()
@@ -86,18 +124,69 @@ pub(crate) fn plan(old: &[Recorded], new: &[Statement]) -> Decision {
                 facts.added(i, &changed)?;
                 actions.push(Action::Run(i));
             }
+        } else if indexes_replaced(olds, &news, new) {
+            for r in olds {
+                actions.push(facts.index_removed(r, n.start, &changed)?);
+            }
+            for &i in &news {
+                facts.added(i, &changed)?;
+                actions.push(Action::Run(i));
+            }
         } else {
             return Err(format!(
-                "{place}: a change the incremental build cannot apply (only new or replaced functions, rows of one table, and new indexes, columns, tables and comments)"
+                "{place}: a change the incremental build cannot apply (only new or replaced functions, rows of one table, new or removed indexes, new columns, tables and comments, and changed tables)"
             ));
         }
     }
     actions.sort_by_key(|a| match a {
-        Action::Empty { at, .. } => (*at, 0),
+        Action::Empty { at, .. } | Action::Drop { at, .. } => (*at, 0),
         Action::Run(i) => (*i, 1),
     });
     actions.dedup();
     Ok(actions)
+}
+
+/// The tables (last part of the name) whose `CREATE TABLE` the change replaces by
+/// another of the same name.
+fn redefined(olds: &[Recorded], news: &[Statement]) -> Vec<String> {
+    olds.iter()
+        .filter(|r| r.kind == Kind::Table)
+        .filter(|r| {
+            news.iter()
+                .any(|s| s.kind == Kind::Table && s.subject == r.subject)
+        })
+        .map(|r| base_name(&r.subject))
+        .collect()
+}
+
+/// Whether a rebuild covers the change: every statement it removes was about a
+/// rebuilt table alone (by kind and subject, all the record knows), and every one it
+/// adds is one the rebuild replays.
+fn covered(olds: &[Recorded], news: &[usize], rebuilt: &BTreeMap<String, HashSet<usize>>) -> bool {
+    let about = |r: &Recorded| -> Option<String> {
+        match r.kind {
+            Kind::Table | Kind::Index | Kind::UniqueIndex | Kind::Column | Kind::Insert => {
+                Some(base_name(&r.subject))
+            }
+            // `table t` or `column t . c`: what the comment is on.
+            Kind::Comment => {
+                let words: Vec<&str> = r.subject.split(' ').filter(|w| *w != ".").collect();
+                match words.first().copied() {
+                    Some("table") => words.last().map(|t| base_name(t)),
+                    Some("column") if words.len() >= 3 => Some(base_name(words[words.len() - 2])),
+                    _ => None,
+                }
+            }
+            Kind::Function | Kind::Other => None,
+        }
+    };
+    (!olds.is_empty() || !news.is_empty())
+        && olds
+            .iter()
+            .all(|r| about(r).is_some_and(|t| rebuilt.contains_key(&t)))
+        && news
+            .iter()
+            .all(|i| rebuilt.values().any(|replayed| replayed.contains(i)))
 }
 
 /// The table whose rows the change is about, when every statement it removes or
@@ -120,207 +209,44 @@ fn functions_replaced(olds: &[Recorded], news: &[usize], new: &[Statement]) -> b
         })
 }
 
-/// The last part of a possibly qualified name, unquoted and lowercased, as the
-/// lowercased text would show it.
-fn base_name(name: &str) -> String {
-    name.rsplit('.')
-        .next()
-        .unwrap_or(name)
-        .trim_matches('"')
-        .to_lowercase()
+/// Whether the change removes indexes and adds nothing but indexes in their place.
+fn indexes_replaced(olds: &[Recorded], news: &[usize], new: &[Statement]) -> bool {
+    let index = |k: Kind| matches!(k, Kind::Index | Kind::UniqueIndex);
+    !olds.is_empty()
+        && olds.iter().all(|r| index(r.kind))
+        && news.iter().all(|&i| index(new[i].kind))
 }
 
-/// The name of a function from its subject (`function app.f( a int )`).
-fn function_name(subject: &str) -> String {
-    let qualified = subject.split(' ').nth(1).unwrap_or_default();
-    base_name(qualified.split('(').next().unwrap_or_default())
-}
-
-/// The first words of a statement.
-fn head(s: &Statement, n: usize) -> Vec<&str> {
-    s.lower
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .take(n)
-        .collect()
-}
-
-/// Whether running the statement can run code or read rows: anything but a
-/// definition, a comment, a grant or a setting.
-fn runs_code(s: &Statement) -> bool {
-    if let Body::Copy { .. } = s.body {
-        return true;
+/// The name an index statement gives its index, qualified by its table's schema
+/// when the table is qualified (an index lives in its table's schema); empty when
+/// it names none or is not an index.
+pub(crate) fn index_name(s: &Statement) -> String {
+    if !matches!(s.kind, Kind::Index | Kind::UniqueIndex) {
+        return String::new();
     }
-    let h = head(s, 6);
-    let skip = |w: &&str| {
-        [
-            "or",
-            "replace",
-            "constraint",
-            "unique",
-            "temp",
-            "temporary",
-            "unlogged",
-        ]
-        .contains(w)
+    let words = head(s, 12);
+    let Some(mut i) = words.iter().position(|w| *w == "index") else {
+        return String::new();
     };
-    match h.first().copied() {
-        Some("comment" | "grant" | "revoke" | "set" | "reset") => false,
-        Some("alter") => !matches!(
-            h.get(1).copied(),
-            Some("function" | "procedure" | "default" | "schema" | "type" | "domain" | "sequence")
-        ),
-        Some("create") => {
-            let kind = h.iter().skip(1).find(|w| !skip(w)).copied();
-            match kind {
-                Some("table") => s.kind != Kind::Table,
-                Some(
-                    "function" | "procedure" | "trigger" | "policy" | "view" | "type" | "domain"
-                    | "schema" | "sequence" | "extension" | "aggregate" | "cast" | "operator"
-                    | "rule" | "collation",
-                ) => false,
-                _ => true,
-            }
-        }
-        _ => true,
+    i += 1;
+    if words.get(i) == Some(&"concurrently") {
+        i += 1;
+    }
+    if words.get(i..i + 3) == Some(&["if", "not", "exists"][..]) {
+        i += 3;
+    }
+    // A quoted name is not recorded: the words above lost its case and spaces.
+    let quoted = s.lower.chars().take(300).any(|c| c == '"');
+    match words.get(i) {
+        Some(&name) if name != "on" && !quoted => match s.subject.rsplit_once('.') {
+            Some((schema, _)) => format!("{schema}.{name}"),
+            None => name.to_string(),
+        },
+        _ => String::new(),
     }
 }
 
-/// The table a `CREATE TRIGGER|POLICY|RULE|INDEX .. ON t` or `ALTER TABLE t` is about
-/// (the last part of its name).
-fn table_of(s: &Statement) -> Option<String> {
-    let cut = s
-        .lower
-        .char_indices()
-        .nth(2000)
-        .map_or(s.lower.len(), |(i, _)| i);
-    let toks: Vec<&str> = s.lower[..cut].split_whitespace().collect();
-    let at = match (toks.first().copied(), toks.get(1).copied()) {
-        (Some("alter"), Some("table")) => 2,
-        (Some("create"), _) => {
-            // Only these are "on" a table; a function's body has its own `ON`s.
-            let kind = toks[1..]
-                .iter()
-                .find(|t| !matches!(**t, "or" | "replace" | "unique" | "constraint"))?;
-            if !matches!(*kind, "trigger" | "policy" | "rule" | "index") {
-                return None;
-            }
-            toks.iter().position(|t| *t == "on")? + 1
-        }
-        _ => return None,
-    };
-    let name = toks[at..]
-        .iter()
-        .find(|t| !matches!(**t, "if" | "exists" | "only"))?;
-    let name: String = name
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '"' | '$'))
-        .collect();
-    (!name.is_empty()).then(|| base_name(&name))
-}
-
-/// What the whole new stream says, for the rules.
-struct Facts<'a> {
-    new: &'a [Statement],
-    /// The words of each statement (lowercased), computed once, in one pass: the
-    /// rules ask about many names, and the large inserts hold megabytes.
-    words: Vec<HashSet<&'a str>>,
-    /// Statements that define or attach something (`CREATE`, `ALTER`).
-    definitions: Vec<usize>,
-}
-
-/// The words of a lowercased text.
-fn word_set(text: &str) -> HashSet<&str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-impl<'a> Facts<'a> {
-    fn new(new: &'a [Statement]) -> Facts<'a> {
-        let definitions = new
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(head(s, 1).first().copied(), Some("create" | "alter")))
-            .map(|(i, _)| i)
-            .collect();
-        let words = new.iter().map(|s| word_set(&s.lower)).collect();
-        Facts {
-            new,
-            words,
-            definitions,
-        }
-    }
-
-    /// Every name from which `seeds` can be reached: functions and views naming one,
-    /// tables whose definition, trigger, policy or index names one, to a fixpoint.
-    fn reaching(&self, seeds: &HashSet<String>) -> HashSet<String> {
-        let mut names = seeds.clone();
-        loop {
-            let mut grew = false;
-            for &i in &self.definitions {
-                let s = &self.new[i];
-                if !self.names_any(i, &names) {
-                    continue;
-                }
-                let mut found: Vec<String> = defined_names(s.body.text(), false)
-                    .into_iter()
-                    .map(|n| n.to_lowercase())
-                    .collect();
-                found.extend(table_of(s));
-                for n in found {
-                    grew |= names.insert(n);
-                }
-            }
-            if !grew {
-                return names;
-            }
-        }
-    }
-
-    /// The words of statement `i`.
-    fn words(&self, i: usize) -> &HashSet<&'a str> {
-        &self.words[i]
-    }
-
-    /// Whether statement `i` names one of `names`.
-    fn names_any(&self, i: usize, names: &HashSet<String>) -> bool {
-        let words = self.words(i);
-        names.iter().any(|n| words.contains(n.as_str()))
-    }
-
-    /// Whether statement `i` names `name`.
-    fn names(&self, i: usize, name: &str) -> bool {
-        self.words(i).contains(name)
-    }
-
-    /// The first statement outside `own` after `from` that runs code and names one of
-    /// `names`, as `path:line`.
-    fn used_after(
-        &self,
-        from: usize,
-        names: &HashSet<String>,
-        own: &HashSet<usize>,
-    ) -> Option<String> {
-        (from + 1..self.new.len())
-            .filter(|i| !own.contains(i))
-            .find(|&i| runs_code(&self.new[i]) && self.names_any(i, names))
-            .map(|i| format!("{}:{}", self.new[i].path, self.new[i].line))
-    }
-
-    /// The first statement outside `own` in `range` matching `hit`, as `path:line`.
-    fn first(
-        &self,
-        range: std::ops::Range<usize>,
-        own: &HashSet<usize>,
-        hit: impl Fn(usize) -> bool,
-    ) -> Option<String> {
-        range
-            .filter(|i| !own.contains(i))
-            .find(|&i| hit(i))
-            .map(|i| format!("{}:{}", self.new[i].path, self.new[i].line))
-    }
-
+impl Facts<'_> {
     /// The checks for the added or replaced statement at `i` (the change's own
     /// statements are `own`).
     fn added(&self, i: usize, own: &HashSet<usize>) -> std::result::Result<(), String> {
@@ -332,6 +258,16 @@ impl<'a> Facts<'a> {
             Some(at) => Err(format!("{place}: {what} ({at})")),
             None => Ok(()),
         };
+        // What acts on every object, or on what the catalog lists, after `i` would
+        // treat the statement's object differently once it moves to the end.
+        refuse(
+            "a later statement would see the change",
+            self.acts_on_everything_from(
+                i + 1,
+                own,
+                matches!(s.kind, Kind::Function | Kind::Table),
+            ),
+        )?;
         match s.kind {
             Kind::Function => {
                 let again = self.first(after.clone(), own, |j| {
@@ -351,21 +287,10 @@ impl<'a> Facts<'a> {
                         .into_iter()
                         .map(|n| n.to_lowercase()),
                 );
-                let unique = s.kind == Kind::UniqueIndex;
-                let reader = self.first(after, own, |j| {
-                    let t = &self.new[j];
-                    let plain_insert = || {
-                        t.kind == Kind::Insert
-                            && base_name(&t.subject) == table
-                            && !self.names(j, "select")
-                            && !(unique && self.names(j, "conflict"))
-                    };
-                    runs_code(t)
-                        && self.names_any(j, &watched)
-                        && !plain_insert()
-                        && !self.only_alters(t, &table)
-                });
-                refuse("the table is read later in the build", reader)
+                refuse(
+                    "the table is read later in the build",
+                    self.index_seen_from(i + 1, &table, &watched, s.kind == Kind::UniqueIndex, own),
+                )
             }
             // A comment, grant, trigger or policy on the table may follow; a view
             // would freeze its columns without the new one, anything else that runs
@@ -391,6 +316,76 @@ impl<'a> Facts<'a> {
                 "{place}: a new statement the incremental build cannot apply"
             )),
         }
+    }
+
+    /// The first statement outside `own` from `start` on that an index on `table` (its
+    /// names `watched`) could change the outcome of: one that reads the table (the
+    /// order rows come back in may change), not an `INSERT .. VALUES` into it or an
+    /// `ALTER TABLE` of it; with a `unique` index, an insert `ON CONFLICT` too.
+    fn index_seen_from(
+        &self,
+        start: usize,
+        table: &str,
+        watched: &HashSet<String>,
+        unique: bool,
+        own: &HashSet<usize>,
+    ) -> Option<String> {
+        self.first(start..self.new.len(), own, |j| {
+            let t = &self.new[j];
+            let plain_insert = || {
+                t.kind == Kind::Insert
+                    && base_name(&t.subject) == table
+                    && !self.names(j, "select")
+                    && !(unique && self.names(j, "conflict"))
+            };
+            runs_code(t)
+                && self.names_any(j, watched)
+                && !plain_insert()
+                && !self.only_alters(t, table)
+        })
+    }
+
+    /// Dropping the index the recorded statement `r` made, in the session settings
+    /// of the statement at `at` (those the removed statement ran in: the ones before
+    /// it in the change are indexes too, which set nothing).
+    fn index_removed(
+        &self,
+        r: &Recorded,
+        at: usize,
+        own: &HashSet<usize>,
+    ) -> std::result::Result<Action, String> {
+        let place = self
+            .new
+            .get(at)
+            .map_or("the end of the tree".to_string(), |s| {
+                format!("{}:{}", s.path, s.line)
+            });
+        let refuse = |what: &str| Err(format!("{place}: an index removed or changed: {what}"));
+        if r.name.is_empty() || r.name.contains('"') {
+            return refuse("the last build did not record its name");
+        }
+        if at >= self.new.len() {
+            return refuse("nothing after it to take the session settings from");
+        }
+        let index = base_name(&r.name);
+        let table = base_name(&r.subject);
+        // ALTER INDEX, COMMENT ON INDEX, CLUSTER .. USING, a constraint USING INDEX,
+        // another index of the same name: anything naming it saw it.
+        if let Some(other) = self.first(0..self.new.len(), own, |j| self.names(j, &index)) {
+            return refuse(&format!("{index} is named at {other}"));
+        }
+        let watched = HashSet::from([table.clone(), index]);
+        let unique = r.kind == Kind::UniqueIndex;
+        if let Some(reader) = self.index_seen_from(at, &table, &watched, unique, own) {
+            return refuse(&format!("the table is read later in the build ({reader})"));
+        }
+        if let Some(why) = self.acts_on_everything_from(at, own, false) {
+            return refuse(&why);
+        }
+        Ok(Action::Drop {
+            sql: format!("DROP INDEX {}", r.name),
+            at,
+        })
     }
 
     /// Emptying `table` and inserting its rows again, if nothing else sees them.
@@ -477,53 +472,5 @@ impl<'a> Facts<'a> {
         }];
         actions.extend(touching.iter().map(|&w| Action::Run(w)));
         Ok(actions)
-    }
-
-    /// An `ALTER TABLE t ..` of the table itself (a constraint checks the rows it
-    /// has, the same either way).
-    fn only_alters(&self, s: &Statement, name: &str) -> bool {
-        head(s, 2) == ["alter", "table"] && table_of(s).as_deref() == Some(name)
-    }
-
-    /// Every function and procedure the tree defines.
-    fn functions(&self) -> HashSet<String> {
-        self.definitions
-            .iter()
-            .map(|&i| &self.new[i])
-            .filter(|s| s.kind == Kind::Function)
-            .map(|s| function_name(&s.subject))
-            .collect()
-    }
-
-    /// Every table and sequence the tree defines.
-    fn tables_and_sequences(&self) -> HashSet<String> {
-        self.definitions
-            .iter()
-            .flat_map(|&i| defined_names(self.new[i].body.text(), true))
-            .map(|n| n.to_lowercase())
-            .collect()
-    }
-
-    /// The names the bodies of `functions` mention, through the functions they name.
-    fn reach_through_functions(&self, functions: &HashSet<String>) -> HashSet<String> {
-        let mut seen = functions.clone();
-        let mut queue: Vec<String> = functions.iter().cloned().collect();
-        let mut out = HashSet::new();
-        let all = self.functions();
-        while let Some(f) = queue.pop() {
-            for &i in &self.definitions {
-                let s = &self.new[i];
-                if s.kind != Kind::Function || function_name(&s.subject) != f {
-                    continue;
-                }
-                for &w in self.words(i) {
-                    out.insert(w.to_string());
-                    if all.contains(w) && seen.insert(w.to_string()) {
-                        queue.push(w.to_string());
-                    }
-                }
-            }
-        }
-        out
     }
 }
