@@ -236,6 +236,20 @@ pub enum Error {
         rows: Vec<(String, i64)>,
     },
 
+    /// An environment's roles own, or own objects or rights in, databases its teardown
+    /// would not drop: dropping the roles would fail half-way.
+    #[error(
+        "environment {env} is still used by {}: its roles own it or objects in it; drop {} first (`compass db drop NAME -y`, or `compass db teardown NAME -y` for one of them) or give what you keep to other roles; nothing was dropped",
+        databases.join(", "),
+        if databases.len() == 1 { "it" } else { "them" }
+    )]
+    EnvironmentInUse {
+        /// The environment.
+        env: String,
+        /// The databases, sorted.
+        databases: Vec<String>,
+    },
+
     /// Objects outside an entity depend on it and would be lost with it.
     #[error("entity {entity} cannot be recreated on its own: {} would be lost with it ({}); recreate the whole database instead", if objects.len() == 1 { "another object".to_string() } else { format!("{} other objects", objects.len()) }, objects.join(", "))]
     DependentObjects {

@@ -181,6 +181,11 @@ pub fn teardown_with(config: &Config, options: &RunOptions) -> Result<TeardownRe
         let rights = AdminRights::detect(admin)?;
         rights.require_provisioning()?;
         target::check_environment(admin, config, &config.database)?;
+        let names: Vec<String> = crate::server::roles::roles_for(&config.env)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        refuse_other_users(admin, config, &names)?;
         // Dropping a database takes its owner's rights.
         rights.join_owner(admin, &config.env)?;
         if options.kill {
@@ -193,16 +198,55 @@ pub fn teardown_with(config: &Config, options: &RunOptions) -> Result<TeardownRe
         cache::drop_cache(admin, &config.database)?;
         let database_dropped =
             drop_as(admin, &rights, &config.env, &config.database, options.kill)?;
-        let names: Vec<String> = crate::server::roles::roles_for(&config.env)
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
         cache::drop_templates_of(admin, &names)?;
         let roles_dropped = drop_roles_as(admin, &config.env, &rights, Registry::compiled())?;
         Ok(TeardownReport {
             database_dropped,
             roles_dropped,
         })
+    })
+}
+
+/// Refuses a teardown, before anything is dropped, when the environment's roles own
+/// databases, or objects or rights in databases, other than the one it tears down
+/// and that one's staging and retired copies, any cached template or spare of the
+/// environment (all of which it drops), and the one this session is in (whose objects `DROP OWNED` removes with the roles): the
+/// roles could not be dropped after it, and the database would be gone already.
+fn refuse_other_users(
+    admin: &mut postgres::Client,
+    config: &Config,
+    roles: &[String],
+) -> Result<()> {
+    let databases: Vec<String> = admin
+        .query(
+            "SELECT DISTINCT d.datname::text FROM pg_database d
+               LEFT JOIN pg_shdepend s ON s.dbid = d.oid
+                     AND s.refclassid = 'pg_authid'::regclass
+              WHERE EXISTS (SELECT 1 FROM pg_roles r
+                             WHERE r.rolname = ANY($1) AND r.oid IN (d.datdba, s.refobjid))
+                AND d.datname <> $2 AND NOT starts_with(d.datname, $2 || '__')
+                AND d.datname <> current_database()
+                AND right(d.datname, $3) <> $4 AND right(d.datname, $5) <> $6
+              ORDER BY 1",
+            &[
+                &roles,
+                &config.database,
+                &(target::TEMPLATE_SUFFIX.len() as i32),
+                &target::TEMPLATE_SUFFIX,
+                &(target::SPARE_SUFFIX.len() as i32),
+                &target::SPARE_SUFFIX,
+            ],
+        )
+        .context("looking for databases that use the environment's roles")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if databases.is_empty() {
+        return Ok(());
+    }
+    Err(Error::EnvironmentInUse {
+        env: config.env.clone(),
+        databases,
     })
 }
 

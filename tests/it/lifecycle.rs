@@ -317,3 +317,30 @@ fn a_session_that_slips_into_staging_cannot_break_the_swap() {
         );
     }
 }
+
+#[test]
+fn teardown_of_another_database_name_refuses_while_the_roles_still_own_one_and_drops_nothing() {
+    let env = ScratchEnv::new("tu").unwrap();
+    ores_sql::recreate_with(&env.config, ores_sql::Manifest::compiled(), &env.options).unwrap();
+    // The same environment, another database name (as `ORES_DB_NAME` unset would
+    // give): its roles own the database built above.
+    let other = env
+        .config
+        .clone()
+        .with_database(&format!("{}_elsewhere", env.config.database))
+        .unwrap();
+    let err = ores_sql::teardown_with(&other, &env.options).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, ores_sql::Error::EnvironmentInUse { databases, .. }
+            if databases == &[env.config.database.clone()]),
+        "{message}"
+    );
+    assert!(message.contains("compass db drop") && message.contains("nothing was dropped"));
+    let mut admin = connect_admin(&env.config).unwrap();
+    assert!(database_exists(&mut admin, &env.config.database).unwrap());
+    assert_eq!(existing_roles(&env).len(), roles_for(&env.config.env).len());
+    // Its own database name tears it down.
+    ores_sql::teardown_with(&env.config, &env.options).unwrap();
+    assert!(existing_roles(&env).is_empty());
+}
