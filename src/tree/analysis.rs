@@ -34,6 +34,11 @@ pub struct Analysis {
     /// Every table and sequence defined so far.
     tables: HashSet<String>,
     definers: HashMap<String, Vec<usize>>,
+    /// Units that read the catalog more broadly than their names show
+    /// ([`reads_catalog_broadly`]), or call what such a unit defines: barriers.
+    barrier: Vec<bool>,
+    /// What barrier units define (a function that reads the catalog when called).
+    catalog_names: HashSet<String>,
 }
 
 impl Analysis {
@@ -46,6 +51,9 @@ impl Analysis {
     ///   what that one defines, or that one mentions a table it reaches.
     /// - Two units that define nothing (populate scripts, or such stream units) keep
     ///   their order when the tables they reach overlap.
+    /// - A unit that reads the catalog beyond the names it holds (a loop over
+    ///   `pg_tables` granting on each) keeps its order with every other: what it finds
+    ///   depends on every unit before it, and no unit after it may be found.
     pub fn add(&mut self, sql: &str, kind: UnitKind) -> Vec<usize> {
         let j = self.words.len();
         // A populate script may define a table too (`SELECT ... INTO`): what it makes
@@ -56,7 +64,20 @@ impl Analysis {
             self.definers.entry(d.clone()).or_default().push(j);
         }
         self.kinds.push(kind);
-        self.words.push(words(sql));
+        let words_j = words(sql);
+        // Lowercased only when it names the catalog: the large inserts never do.
+        let barrier = words_j.iter().any(|w| self.catalog_names.contains(w))
+            || (words_j.iter().any(|w| catalog_word(w))
+                && reads_catalog_broadly(
+                    &sql.to_lowercase(),
+                    |w| words_j.contains(w),
+                    |r| self.tables.contains(r),
+                ));
+        if barrier {
+            self.catalog_names.extend(defs_j.iter().cloned());
+        }
+        self.barrier.push(barrier);
+        self.words.push(words_j);
         self.defs.push(defs_j);
         let reach_j = match kind {
             UnitKind::Create => HashSet::new(),
@@ -88,6 +109,9 @@ impl Analysis {
     }
 
     fn ordered(&self, i: usize, j: usize) -> bool {
+        if self.barrier[i] || self.barrier[j] {
+            return true;
+        }
         let mentions_defs = |a: usize, b: usize| !self.words[a].is_disjoint(&self.defs[b]);
         let mentions_reach = |a: usize, b: usize| !self.words[a].is_disjoint(&self.reach[b]);
         let overlap = |a: usize, b: usize| !self.reach[a].is_disjoint(&self.reach[b]);
@@ -109,6 +133,70 @@ impl Analysis {
             _ => false,
         }
     }
+}
+
+/// A word that names the catalog: a relation of `pg_catalog` or
+/// `information_schema` that lists objects, or a function that describes one.
+pub fn catalog_word(w: &str) -> bool {
+    const CATALOG: &[&str] = &[
+        "information_schema",
+        "pg_class",
+        "pg_tables",
+        "pg_proc",
+        "pg_attribute",
+        "pg_attrdef",
+        "pg_index",
+        "pg_indexes",
+        "pg_namespace",
+        "pg_depend",
+        "pg_constraint",
+        "pg_trigger",
+        "pg_policy",
+        "pg_policies",
+        "pg_views",
+        "pg_matviews",
+        "pg_sequence",
+        "pg_sequences",
+        "pg_description",
+        "pg_type",
+        "pg_default_acl",
+        "pg_init_privs",
+        "pg_rewrite",
+        "pg_rules",
+        "pg_inherits",
+        "pg_statistic",
+        "pg_stats",
+        "pg_event_trigger",
+        "pg_aggregate",
+        "pg_operator",
+    ];
+    CATALOG.contains(&w) || w.starts_with("pg_stat") || w.starts_with("pg_get_")
+}
+
+/// Whether a text (`lower`, lowercased; `has_word` answers for its words) reads the
+/// catalog in a way its names do not show: it names the catalog, and it loops, runs
+/// a dynamic statement, or holds no relation `is_relation` knows as a whole string
+/// literal (`relname = 't'`). One that only looks up a relation it names is ordered
+/// through that name like any other mention. (A heuristic: a straight block that
+/// filters on one name in one place and acts on everything in another would be
+/// taken for a lookup.)
+pub fn reads_catalog_broadly(
+    lower: &str,
+    has_word: impl Fn(&str) -> bool,
+    is_relation: impl Fn(&str) -> bool,
+) -> bool {
+    let names_catalog = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .any(catalog_word);
+    if !names_catalog {
+        return false;
+    }
+    if has_word("loop") || has_word("execute") {
+        return true;
+    }
+    let pieces: Vec<&str> = lower.split('\'').collect();
+    let narrowed = pieces.len() > 2 && pieces[1..pieces.len() - 1].iter().any(|p| is_relation(p));
+    !narrowed
 }
 
 /// Every identifier-like word of the text, as written and lowercased.
@@ -235,7 +323,41 @@ fn renamed(st: &[Tok]) -> Option<(&'static str, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::defined_names;
+    use super::{Analysis, UnitKind, defined_names};
+
+    #[test]
+    fn a_unit_reading_the_catalog_broadly_is_a_barrier_and_a_lookup_is_not() {
+        let mut a = Analysis::default();
+        assert!(
+            a.add("create table t1 (id int);", UnitKind::Stream)
+                .is_empty()
+        );
+        assert!(
+            a.add("create table t2 (id int);", UnitKind::Stream)
+                .is_empty()
+        );
+        // A lookup of the relation it names waits for that relation only.
+        let lookup = "do $$ begin if not exists (select 1 from pg_class where relname = 't1' \
+                      and relrowsecurity) then alter table t1 enable row level security; \
+                      end if; end $$;";
+        assert_eq!(a.add(lookup, UnitKind::Stream), [0]);
+        // A loop over the catalog waits for everything before it ...
+        let sweep = "do $$ declare r record; begin for r in select tablename from pg_tables \
+                     where schemaname = 'public' loop execute format('grant select on %I to \
+                     public', r.tablename); end loop; end $$;";
+        assert_eq!(a.add(sweep, UnitKind::Stream), [0, 1, 2]);
+        // ... and everything after it waits for it, even what shares no name.
+        assert_eq!(a.add("create table t3 (id int);", UnitKind::Stream), [3]);
+        // A function whose body reads the catalog, and whoever calls it, likewise.
+        let f = "create function sweep_all() returns void language plpgsql as $$ begin \
+                 perform count(*) from pg_class; end $$;";
+        assert_eq!(a.add(f, UnitKind::Stream), [0, 1, 2, 3, 4]);
+        assert_eq!(a.add("create table t4 (id int);", UnitKind::Stream), [3, 5]);
+        assert_eq!(
+            a.add("select sweep_all();", UnitKind::Stream),
+            [0, 1, 2, 3, 4, 5, 6]
+        );
+    }
 
     fn sorted(sql: &str, state_only: bool) -> Vec<String> {
         let mut v: Vec<String> = defined_names(sql, state_only).into_iter().collect();

@@ -4,7 +4,7 @@
 //! lowercased text, so a mention in a comment or a string counts (conservative).
 
 use crate::build::incremental::outline::{Body, Kind, Statement};
-use crate::tree::analysis::defined_names;
+use crate::tree::analysis::{catalog_word, defined_names, reads_catalog_broadly};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -157,7 +157,35 @@ impl<'a> Facts<'a> {
             .map(|(i, _)| i)
             .collect();
         let numbers = new.iter().any(|s| quotes_a_number(&s.lower));
-        let words = new.iter().map(|s| word_set(&s.lower, numbers)).collect();
+        // On the machine's cores, in parts of about equal size: the large inserts hold
+        // megabytes, and each set depends on its own statement only.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let share = new.iter().map(|s| s.lower.len()).sum::<usize>() / threads + 1;
+        let mut parts: Vec<&[Statement]> = Vec::new();
+        let (mut from, mut size) = (0, 0);
+        for (i, s) in new.iter().enumerate() {
+            size += s.lower.len();
+            if size >= share || i + 1 == new.len() {
+                parts.push(&new[from..=i]);
+                (from, size) = (i + 1, 0);
+            }
+        }
+        let words = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|s| word_set(&s.lower, numbers))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a word set never panics"))
+                .collect()
+        });
         Facts {
             new,
             words,
@@ -331,37 +359,22 @@ impl<'a> Facts<'a> {
         }) && all.windows(2).any(|w| w == ["in", "schema"])
     }
 
-    /// Whether statement `j` runs code that reads the catalog, itself or through the
-    /// functions it names. One that holds one of the tree's relation names as a
-    /// whole string literal (`relname = 't'`), and neither loops nor runs a dynamic
-    /// statement, is taken to look up that relation alone: the rules see it through
-    /// that name. (A heuristic: a reader that filters on one name in one place and
-    /// acts on everything in another, in one straight block, would slip through.)
+    /// Whether statement `j` runs code that reads the catalog: it calls a function
+    /// whose body names the catalog, or it reads it itself more broadly than its
+    /// names show (`tree::analysis::reads_catalog_broadly`, the rule the parallel
+    /// builder orders such units by).
     pub(super) fn reads_catalog(&self, j: usize) -> bool {
         let s = &self.new[j];
         if !runs_code(s) {
             return false;
         }
+        // A function whose body reads the catalog may do anything with what it finds.
         let readers = self.catalog_functions();
-        let reads = self
-            .words(j)
-            .iter()
-            .any(|w| catalog_word(w) || readers.contains(*w));
-        if !reads {
-            return false;
-        }
-        // A loop or a dynamic statement may act on every row it finds whatever it
-        // also names: only a straight lookup of one relation is narrowed.
-        if self.names(j, "loop") || self.names(j, "execute") {
+        if self.words(j).iter().any(|w| readers.contains(*w)) {
             return true;
         }
         let relations = self.tables_and_sequences();
-        let pieces: Vec<&str> = s.lower.split('\'').collect();
-        let narrowed = pieces.len() > 2
-            && pieces[1..pieces.len() - 1]
-                .iter()
-                .any(|p| relations.contains(*p));
-        !narrowed
+        reads_catalog_broadly(&s.lower, |w| self.names(j, w), |r| relations.contains(r))
     }
 
     fn catalog_functions(&self) -> &HashSet<String> {
@@ -390,42 +403,4 @@ impl<'a> Facts<'a> {
             }
         })
     }
-}
-
-/// A word that names the catalog: a relation of `pg_catalog` or
-/// `information_schema` that lists objects, or a function that describes one.
-fn catalog_word(w: &str) -> bool {
-    const CATALOG: &[&str] = &[
-        "information_schema",
-        "pg_class",
-        "pg_tables",
-        "pg_proc",
-        "pg_attribute",
-        "pg_attrdef",
-        "pg_index",
-        "pg_indexes",
-        "pg_namespace",
-        "pg_depend",
-        "pg_constraint",
-        "pg_trigger",
-        "pg_policy",
-        "pg_policies",
-        "pg_views",
-        "pg_matviews",
-        "pg_sequence",
-        "pg_sequences",
-        "pg_description",
-        "pg_type",
-        "pg_default_acl",
-        "pg_init_privs",
-        "pg_rewrite",
-        "pg_rules",
-        "pg_inherits",
-        "pg_statistic",
-        "pg_stats",
-        "pg_event_trigger",
-        "pg_aggregate",
-        "pg_operator",
-    ];
-    CATALOG.contains(&w) || w.starts_with("pg_stat") || w.starts_with("pg_get_")
 }

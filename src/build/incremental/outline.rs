@@ -157,7 +157,7 @@ pub(crate) fn outline(
     let mut out = Outliner {
         key,
         session: SessionState::default(),
-        statements: Vec::new(),
+        pending: Vec::new(),
         refusal: None,
     };
     if manifest.entry_mode() {
@@ -177,7 +177,7 @@ pub(crate) fn outline(
                         };
                         let secret = hidden::holds(query, secrets);
                         out.push(&step.path, step.line, Body::Sql(query.clone()), secret);
-                        if let Some(last) = out.statements.last_mut() {
+                        if let Some(last) = out.pending.last_mut() {
                             last.gset = Some(row.clone());
                         }
                         return Ok(Some(row.clone()));
@@ -222,16 +222,16 @@ pub(crate) fn outline(
             }
         }
     }
-    Ok(match out.refusal {
+    Ok(match out.refusal.take() {
         Some(why) => Err(why),
-        None => Ok(out.statements),
+        None => Ok(out.finish()),
     })
 }
 
 struct Outliner {
     key: [u8; 32],
     session: SessionState,
-    statements: Vec<Statement>,
+    pending: Vec<Pending>,
     refusal: Option<String>,
 }
 
@@ -249,31 +249,91 @@ impl Outliner {
                 "{path}:{line}: a session setting that cannot be handed on"
             ));
         }
-        let mut h = Sha256::new();
-        h.update(self.key);
-        h.update(prelude.as_bytes());
-        h.update([0]);
-        h.update(body.text().as_bytes());
-        if let Body::Copy { data, .. } = &body {
-            h.update([0]);
-            h.update(data.as_bytes());
-        }
-        let (kind, subject) = if secret {
-            (Kind::Other, String::new())
-        } else {
-            classify(&body)
-        };
-        self.statements.push(Statement {
+        self.pending.push(Pending {
             path: path.to_string(),
             line,
             prelude,
-            lower: body.text().to_lowercase(),
             body,
+            secret,
+            gset: None,
+        });
+    }
+
+    /// The statements, their digests, kinds and words computed on the machine's
+    /// cores: each depends on its own text and prelude only, and the stream is
+    /// megabytes.
+    fn finish(self) -> Vec<Statement> {
+        let key = self.key;
+        let total: usize = self.pending.iter().map(|p| p.body.text().len()).sum();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let share = total / threads + 1;
+        // Parts of about equal size in bytes, in order.
+        let mut parts: Vec<Vec<Pending>> = vec![Vec::new()];
+        let mut size = 0;
+        for p in self.pending {
+            size += p.body.text().len();
+            parts.last_mut().expect("one part at least").push(p);
+            if size >= share {
+                parts.push(Vec::new());
+                size = 0;
+            }
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    s.spawn(move || {
+                        part.into_iter()
+                            .map(|p| p.statement(&key))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("outlining a statement never panics"))
+                .collect()
+        })
+    }
+}
+
+/// A statement as the expansion reached it, before its digest and kind.
+struct Pending {
+    path: String,
+    line: usize,
+    prelude: String,
+    body: Body,
+    secret: bool,
+    gset: Option<Row>,
+}
+
+impl Pending {
+    fn statement(self, key: &[u8; 32]) -> Statement {
+        let mut h = Sha256::new();
+        h.update(key);
+        h.update(self.prelude.as_bytes());
+        h.update([0]);
+        h.update(self.body.text().as_bytes());
+        if let Body::Copy { data, .. } = &self.body {
+            h.update([0]);
+            h.update(data.as_bytes());
+        }
+        let (kind, subject) = if self.secret {
+            (Kind::Other, String::new())
+        } else {
+            classify(&self.body)
+        };
+        Statement {
+            path: self.path,
+            line: self.line,
+            prelude: self.prelude,
+            lower: self.body.text().to_lowercase(),
+            body: self.body,
             digest: hex::encode(h.finalize()),
             kind,
             subject,
-            gset: None,
-        });
+            gset: self.gset,
+        }
     }
 }
 
