@@ -84,11 +84,16 @@ pub(crate) fn build(
     // connections: the server has the cores for both.
     let (applied, renewed) = std::thread::scope(|s| {
         let renewal = s.spawn(|| {
+            let mut lap = Lap::start();
             let mut own = connect_admin(config)?;
-            renew_template(&mut own, config, manifest, &template, &delta, &keys.full)
+            let renewed = renew_template(&mut own, config, manifest, &template, &delta, &keys.full);
+            lap.log("  of which the template's");
+            renewed
         });
+        let mut lap = Lap::start();
         let applied = apply(admin, config, manifest, staging, &delta)
             .and_then(|()| wait_for_no_sessions(admin, staging, Duration::from_secs(5)));
+        lap.log("  of which the copy's");
         let renewed = renewal.join().unwrap_or_else(|_| {
             Err(crate::error::Error::Internal(
                 "the template's renewal panicked".into(),

@@ -5,7 +5,7 @@
 
 use crate::build::incremental::outline::{Body, Kind, Statement};
 use crate::tree::analysis::{catalog_word, defined_names, reads_catalog_broadly};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// The last part of a possibly qualified name, unquoted and lowercased, as the
@@ -118,6 +118,8 @@ pub(super) struct Facts<'a> {
     /// The tables and sequences the tree defines, computed once (it lexes every
     /// definition).
     relations: OnceLock<HashSet<String>>,
+    /// Each function's name and the definitions of it, computed once.
+    function_definitions: OnceLock<HashMap<String, Vec<usize>>>,
     /// The functions whose bodies read the catalog, directly or through another.
     catalog_functions: OnceLock<HashSet<String>>,
 }
@@ -191,6 +193,7 @@ impl<'a> Facts<'a> {
             words,
             definitions,
             relations: OnceLock::new(),
+            function_definitions: OnceLock::new(),
             catalog_functions: OnceLock::new(),
         }
     }
@@ -272,12 +275,22 @@ impl<'a> Facts<'a> {
 
     /// Every function and procedure the tree defines.
     pub(super) fn functions(&self) -> HashSet<String> {
-        self.definitions
-            .iter()
-            .map(|&i| &self.new[i])
-            .filter(|s| s.kind == Kind::Function)
-            .map(|s| function_name(&s.subject))
-            .collect()
+        self.function_definitions().keys().cloned().collect()
+    }
+
+    /// Each function the tree defines, by name, and the statements defining it.
+    fn function_definitions(&self) -> &HashMap<String, Vec<usize>> {
+        self.function_definitions.get_or_init(|| {
+            let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+            for &i in &self.definitions {
+                if self.new[i].kind == Kind::Function {
+                    out.entry(function_name(&self.new[i].subject))
+                        .or_default()
+                        .push(i);
+                }
+            }
+            out
+        })
     }
 
     /// Every table and sequence the tree defines.
@@ -296,16 +309,12 @@ impl<'a> Facts<'a> {
         let mut seen = functions.clone();
         let mut queue: Vec<String> = functions.iter().cloned().collect();
         let mut out = HashSet::new();
-        let all = self.functions();
+        let all = self.function_definitions();
         while let Some(f) = queue.pop() {
-            for &i in &self.definitions {
-                let s = &self.new[i];
-                if s.kind != Kind::Function || function_name(&s.subject) != f {
-                    continue;
-                }
+            for &i in all.get(&f).into_iter().flatten() {
                 for &w in self.words(i) {
                     out.insert(w.to_string());
-                    if all.contains(w) && seen.insert(w.to_string()) {
+                    if all.contains_key(w) && seen.insert(w.to_string()) {
                         queue.push(w.to_string());
                     }
                 }
@@ -402,5 +411,23 @@ impl<'a> Facts<'a> {
                 out.extend(more);
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{quotes_a_number, word_set};
+
+    #[test]
+    fn word_sets_leave_numbers_out_unless_a_name_is_made_of_digits() {
+        let insert = "insert into t_1 values (1, 'x', 2.50), (20231, \"2024\", e'\\x')";
+        let words = word_set(insert, false);
+        assert!(words.contains("t_1") && words.contains("x") && !words.contains("20231"));
+        // A quoted name of digits anywhere in the tree keeps every number.
+        assert!(quotes_a_number(insert));
+        assert!(word_set(insert, true).contains("2024"));
+        // A quote inside a literal does not hide one either.
+        assert!(quotes_a_number("select 'say \"hi', \"77\""));
+        assert!(!quotes_a_number("select \"a1\", 'b\"c', 12"));
     }
 }

@@ -424,11 +424,14 @@ impl Facts<'_> {
         let functions = self.functions();
         let tables = self.tables_and_sequences();
         let reaches_another = |i: usize, seeds: HashSet<String>| {
-            let mut reached = self.reach_through_functions(&seeds);
-            reached.extend(self.words(i).iter().map(|w| w.to_string()));
-            reached
-                .into_iter()
-                .find(|t| tables.contains(t) && *t != name)
+            // The words of a large insert are thousands: looked at, never copied.
+            let through = self.reach_through_functions(&seeds);
+            through
+                .iter()
+                .map(String::as_str)
+                .chain(self.words(i).iter().copied())
+                .find(|t| tables.contains(*t) && *t != name)
+                .map(str::to_string)
         };
         let named = |i: usize| -> HashSet<String> {
             functions
