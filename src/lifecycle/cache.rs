@@ -366,11 +366,9 @@ pub(crate) fn build_staging(
         });
     }
     let mut lap = Lap::start();
-    let last = if options.rebuild {
-        None
-    } else {
-        incremental::last_build(admin, config, &keys)?
-    };
+    // Read for a rebuild too: its `\gset` rows let the tree be outlined before the
+    // build, which the build's end then keeps if its own rows are the same.
+    let last = incremental::last_build(admin, config, &keys)?;
     // The tree as it would run, its `\gset` queries answered as in the last build.
     let gsets = last.as_ref().map_or(Vec::new(), |(_, r)| gset_rows(r));
     let outline = outline(config, manifest, &gsets)?;
@@ -378,7 +376,8 @@ pub(crate) fn build_staging(
     if let Err(why) = &outline {
         log::info!("building in full: the tree has no outline ({why})");
     }
-    if let (Some(last), Ok(statements)) = (&last, &outline)
+    if !options.rebuild
+        && let (Some(last), Ok(statements)) = (&last, &outline)
         && let Some(state) = incremental::build(
             admin,
             config,
@@ -396,11 +395,12 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    // A tree with a `\gset` is outlined again at the build's end, from the rows this
-    // build's queries returned.
+    // A tree whose `\gset` queries return other rows than the last build's is
+    // outlined again at the build's end, from this build's rows.
     let kept = Kept {
         base: &keys.base,
-        statements: outline.as_deref().ok().filter(|_| gsets.is_empty()),
+        statements: outline.as_deref().ok(),
+        rows: &gsets,
         gsets: Default::default(),
     };
     let built = build_with(

@@ -12,12 +12,15 @@ pub(crate) mod rules;
 /// What a full build keeps for the next incremental one: the digest of what else it
 /// depended on, and its stream of statements. Written by the build's last
 /// transaction (`phases::finish`), so it commits with the build and no session gets
-/// in to write it later. A tree with a `\gset` is outlined there, from the rows its
-/// queries returned in this build (`gsets`, filled as the build runs); any other
-/// tree's outline is the one made before the build (`statements`).
+/// in to write it later. The stream made before the build (`statements`, its `\gset`
+/// queries answered with `rows`) is kept when this build's queries returned those
+/// same rows (`gsets`, filled as the build runs); otherwise, and for a tree whose
+/// stream could not be made before, the tree is outlined again from this build's
+/// rows.
 pub(crate) struct Kept<'a> {
     pub(crate) base: &'a str,
     pub(crate) statements: Option<&'a [outline::Statement]>,
+    pub(crate) rows: &'a [crate::build::single::entry::Row],
     pub(crate) gsets: std::cell::RefCell<Vec<crate::build::single::entry::Row>>,
 }
 
@@ -30,7 +33,8 @@ impl Kept<'_> {
     ) -> crate::error::Result<std::result::Result<Vec<outline::Statement>, String>> {
         let gsets = self.gsets.borrow();
         match self.statements {
-            Some(s) if gsets.is_empty() => Ok(Ok(s.to_vec())),
+            // The outline is a function of the tree, the configuration and the rows.
+            Some(s) if *gsets == self.rows => Ok(Ok(s.to_vec())),
             _ => outline::outline(config, manifest, &gsets),
         }
     }
