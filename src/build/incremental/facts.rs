@@ -382,6 +382,11 @@ impl<'a> Facts<'a> {
         if self.words(j).iter().any(|w| readers.contains(*w)) {
             return true;
         }
+        // The word set answers first: the text is read again only where it names the
+        // catalog.
+        if !self.words(j).iter().any(|w| catalog_word(w)) {
+            return false;
+        }
         let relations = self.tables_and_sequences();
         reads_catalog_broadly(&s.lower, |w| self.names(j, w), |r| relations.contains(r))
     }

@@ -324,7 +324,7 @@ impl Run<'_, '_> {
         // Tokens are in text order: the chunk's are one run of them.
         let toks = &toks[toks.partition_point(|t| t.2 < from)..toks.partition_point(|t| t.2 < to)];
         let b = text.as_bytes();
-        let mut out = String::new();
+        let mut out = String::with_capacity(to - from);
         // The text starts at its first token (comments before it are not sent), so a
         // line counted in the text is a line counted from the step's.
         let Some(&(_, first_line, mut i)) = toks.first() else {
