@@ -333,7 +333,7 @@ fn teardown_of_another_database_name_refuses_while_the_roles_still_own_one_and_d
     let message = err.to_string();
     assert!(
         matches!(&err, ores_sql::Error::EnvironmentInUse { databases, .. }
-            if databases == &[env.config.database.clone()]),
+            if databases == std::slice::from_ref(&env.config.database)),
         "{message}"
     );
     assert!(message.contains("compass db drop") && message.contains("nothing was dropped"));
