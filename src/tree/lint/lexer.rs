@@ -44,6 +44,17 @@ pub(super) fn lex(sql: &str) -> Vec<(Tok, usize)> {
 /// and the bytes of a multi-byte character only ever continue a name or a literal,
 /// so each offset is a char boundary of `sql`.
 pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
+    lex_spans_keeping(sql, |_| true)
+}
+
+/// [`lex_spans`] for a reader that looks only at some words: a word `keep` refuses
+/// (given lowercased) is a `Word` with an empty text, which costs no allocation. The
+/// psql interpreter and the statement splitter see megabytes of inserts, and need
+/// only the keywords that split statements or control a transaction.
+pub(crate) fn lex_spans_keeping(
+    sql: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<(Tok, usize, usize)> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -66,8 +77,8 @@ pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
             i = block_comment_end(b, i);
             line += count_lines(from, i.min(n));
         } else if c == b'\'' {
-            let escapes = matches!(out.last(), Some((Tok::Word(w), _, _)) if w == "e")
-                && i > 0
+            // `E'..'`: the word just before is the one letter right before the quote.
+            let escapes = matches!(out.last(), Some((Tok::Word(_), _, at)) if *at + 1 == i)
                 && (b[i - 1] == b'e' || b[i - 1] == b'E');
             if escapes && let Some((_, _, e_start)) = out.pop() {
                 start = e_start;
@@ -96,11 +107,22 @@ pub(crate) fn lex_spans(sql: &str) -> Vec<(Tok, usize, usize)> {
             }
             // PostgreSQL folds only ASCII letters of an unquoted name in a multi-byte
             // encoding: `Ä_tbl` and `ä_tbl` are two tables.
-            out.push((
-                Tok::Word(sql[from..i].to_ascii_lowercase()),
-                start_line,
-                start,
-            ));
+            // Keywords are short: most words are compared on the stack.
+            let raw = &sql[from..i];
+            let mut small = [0u8; 24];
+            let kept = if raw.len() <= small.len() {
+                small[..raw.len()].copy_from_slice(raw.as_bytes());
+                small[..raw.len()].make_ascii_lowercase();
+                std::str::from_utf8(&small[..raw.len()]).is_ok_and(&keep)
+            } else {
+                keep(&raw.to_ascii_lowercase())
+            };
+            let word = if kept {
+                raw.to_ascii_lowercase()
+            } else {
+                String::new()
+            };
+            out.push((Tok::Word(word), start_line, start));
         } else if c == b'\\' {
             // psql takes the rest of the line as the command's arguments, and the
             // SQL that follows as a new statement.
@@ -274,6 +296,14 @@ pub(crate) struct Splitter {
 }
 
 impl Splitter {
+    /// The words [`Splitter::ends`] looks at; any other may reach it empty.
+    pub(crate) fn needs(w: &str) -> bool {
+        matches!(
+            w,
+            "create" | "function" | "procedure" | "or" | "replace" | "begin" | "case" | "end"
+        )
+    }
+
     /// Feeds the next token; true when it is the `;` that ends the statement.
     pub(crate) fn ends(&mut self, t: &Tok) -> bool {
         match t {
@@ -360,7 +390,7 @@ pub(crate) struct StatementSpan {
 /// does not split here: what is sent has no meta-commands left, and a stray one is
 /// left for the server to refuse.
 pub(crate) fn statement_spans(sql: &str) -> Vec<StatementSpan> {
-    let toks = lex_spans(sql);
+    let toks = lex_spans_keeping(sql, Splitter::needs);
     let mut out = Vec::new();
     let mut split = Splitter::default();
     let mut open: Option<(usize, usize)> = None;

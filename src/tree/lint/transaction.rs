@@ -34,6 +34,29 @@ pub(crate) struct ControlScan {
 }
 
 impl ControlScan {
+    /// The words [`ControlScan::feed`] looks at (the splitter's, and those of a
+    /// statement that controls a transaction); any other may reach it empty.
+    pub(crate) fn needs(w: &str) -> bool {
+        Splitter::needs(w)
+            || matches!(
+                w,
+                "begin"
+                    | "commit"
+                    | "rollback"
+                    | "end"
+                    | "abort"
+                    | "savepoint"
+                    | "release"
+                    | "start"
+                    | "prepare"
+                    | "set"
+                    | "transaction"
+                    | "local"
+                    | "session"
+                    | "characteristics"
+            )
+    }
+
     /// The next token of the text and its line.
     pub(crate) fn feed(&mut self, t: &Tok, line: usize) {
         if self.split.ends(t) {

@@ -22,7 +22,7 @@
 mod tests;
 
 use super::boundary::MAX_INCLUDE_DEPTH;
-use super::lint::lexer::{Tok, lex_spans};
+use super::lint::lexer::{Tok, lex_spans, lex_spans_keeping};
 use super::lint::{ControlScan, transaction_control, transaction_control_message};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -276,7 +276,9 @@ impl Run<'_, '_> {
 
     fn script(&mut self, rel: &Path, text: &str) -> Result<(), PsqlError> {
         let path = display(rel);
-        let toks = lex_spans(text);
+        // The interpreter looks at backslashes, colons and semicolons; of the words,
+        // only those the transaction-control check reads.
+        let toks = lex_spans_keeping(text, ControlScan::needs);
         let mut conds: Vec<Cond> = Vec::new();
         // SQL runs from `sql_from` to the next meta-command.
         let mut sql_from = 0usize;
