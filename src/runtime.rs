@@ -1,4 +1,5 @@
-//! Calling the blocking API from anywhere, including from inside a tokio runtime.
+//! Where work runs: calling the blocking API from anywhere, including from inside a
+//! tokio runtime, and spreading independent work over the machine's cores.
 //!
 //! The `postgres` driver drives each connection with a runtime of its own and blocks
 //! on it; doing that on a thread that is inside a tokio runtime panics ("Cannot start
@@ -39,5 +40,44 @@ pub(crate) fn in_drop(f: impl FnOnce() -> crate::Result<()> + Send) -> Result<()
             },
             Err(e) => Err(format!("no thread to run it on: {e}")),
         }
+    })
+}
+
+/// `f` over `items`, on the machine's cores, results in the items' order: the items
+/// are cut into one run per core of about equal `weight` (bytes of text, say), each
+/// run mapped on a thread of its own. For work that depends on each item alone and
+/// is large enough that a thread per core pays (megabytes of statements, password
+/// verifiers). A panic in `f` is passed on to the caller unchanged.
+pub(crate) fn map_on_cores<T: Send, R: Send>(
+    items: Vec<T>,
+    weight: impl Fn(&T) -> usize,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = items.iter().map(&weight).sum::<usize>() / cores + 1;
+    let mut runs: Vec<Vec<T>> = vec![Vec::new()];
+    let mut size = 0;
+    for item in items {
+        size += weight(&item);
+        runs.last_mut().expect("one run at least").push(item);
+        if size >= share {
+            runs.push(Vec::new());
+            size = 0;
+        }
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .filter(|run| !run.is_empty())
+            .map(|run| s.spawn(move || run.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
     })
 }

@@ -77,28 +77,16 @@ fn verifiers_for(config: &Config, specs: &[RoleSpec]) -> HashMap<String, String>
         .filter(|spec| spec.login)
         .filter_map(|spec| Some((spec.name.as_str(), config.password_for(&spec.suffix)?)))
         .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = wanted.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = wanted
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(name, p)| {
-                            let v =
-                                postgres_protocol::password::scram_sha_256(p.expose().as_bytes());
-                            (name.to_string(), v)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("a verifier computation never panics"))
-            .collect()
-    })
+    crate::runtime::map_on_cores(
+        wanted,
+        |_| 1,
+        |(name, p)| {
+            let verifier = postgres_protocol::password::scram_sha_256(p.expose().as_bytes());
+            (name.to_string(), verifier)
+        },
+    )
+    .into_iter()
+    .collect()
 }
 
 /// Creates or puts back every role of `specs`, with its verifier or no password.

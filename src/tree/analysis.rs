@@ -65,14 +65,10 @@ impl Analysis {
         }
         self.kinds.push(kind);
         let words_j = words(sql);
-        // Lowercased only when it names the catalog: the large inserts never do.
         let barrier = words_j.iter().any(|w| self.catalog_names.contains(w))
-            || (words_j.iter().any(|w| catalog_word(w))
-                && reads_catalog_broadly(
-                    &sql.to_lowercase(),
-                    |w| words_j.contains(w),
-                    |r| self.tables.contains(r),
-                ));
+            || reads_catalog_broadly(sql, words_j.iter().map(String::as_str), |r| {
+                self.tables.contains(r)
+            });
         if barrier {
             self.catalog_names.extend(defs_j.iter().cloned());
         }
@@ -173,29 +169,34 @@ pub fn catalog_word(w: &str) -> bool {
     CATALOG.contains(&w) || w.starts_with("pg_stat") || w.starts_with("pg_get_")
 }
 
-/// Whether a text (`lower`, lowercased; `has_word` answers for its words) reads the
-/// catalog in a way its names do not show: it names the catalog, and it loops, runs
-/// a dynamic statement, or holds no relation `is_relation` knows as a whole string
-/// literal (`relname = 't'`). One that only looks up a relation it names is ordered
-/// through that name like any other mention. (A heuristic: a straight block that
-/// filters on one name in one place and acts on everything in another would be
-/// taken for a lookup.)
-pub fn reads_catalog_broadly(
-    lower: &str,
-    has_word: impl Fn(&str) -> bool,
+/// Whether a text (`sql`, whose lowercased `words` are given) reads the catalog in a
+/// way its names do not show: it names the catalog ([`catalog_word`]), and it loops,
+/// runs a dynamic statement, or holds no relation `is_relation` knows (lowercased)
+/// as a whole string literal (`relname = 't'`). One that only looks up a relation it
+/// names is ordered through that name like any other mention. (A heuristic: a
+/// straight block that filters on one name in one place and acts on everything in
+/// another would be taken for a lookup.)
+pub fn reads_catalog_broadly<'w>(
+    sql: &str,
+    words: impl IntoIterator<Item = &'w str>,
     is_relation: impl Fn(&str) -> bool,
 ) -> bool {
-    let names_catalog = lower
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-        .any(catalog_word);
+    let (mut names_catalog, mut dynamic) = (false, false);
+    for w in words {
+        names_catalog |= catalog_word(w);
+        dynamic |= matches!(w, "loop" | "execute");
+    }
     if !names_catalog {
         return false;
     }
-    if has_word("loop") || has_word("execute") {
+    if dynamic {
         return true;
     }
-    let pieces: Vec<&str> = lower.split('\'').collect();
-    let narrowed = pieces.len() > 2 && pieces[1..pieces.len() - 1].iter().any(|p| is_relation(p));
+    let pieces: Vec<&str> = sql.split('\'').collect();
+    let narrowed = pieces.len() > 2
+        && pieces[1..pieces.len() - 1]
+            .iter()
+            .any(|p| is_relation(&p.to_lowercase()));
     !narrowed
 }
 

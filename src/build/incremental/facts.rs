@@ -159,35 +159,13 @@ impl<'a> Facts<'a> {
             .map(|(i, _)| i)
             .collect();
         let numbers = new.iter().any(|s| quotes_a_number(&s.lower));
-        // On the machine's cores, in parts of about equal size: the large inserts hold
-        // megabytes, and each set depends on its own statement only.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let share = new.iter().map(|s| s.lower.len()).sum::<usize>() / threads + 1;
-        let mut parts: Vec<&[Statement]> = Vec::new();
-        let (mut from, mut size) = (0, 0);
-        for (i, s) in new.iter().enumerate() {
-            size += s.lower.len();
-            if size >= share || i + 1 == new.len() {
-                parts.push(&new[from..=i]);
-                (from, size) = (i + 1, 0);
-            }
-        }
-        let words = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|s| word_set(&s.lower, numbers))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a word set never panics"))
-                .collect()
-        });
+        // Each set depends on its own statement only, and the large inserts hold
+        // megabytes.
+        let words = crate::runtime::map_on_cores(
+            new.iter().collect(),
+            |s| s.lower.len(),
+            |s| word_set(&s.lower, numbers),
+        );
         Facts {
             new,
             words,
@@ -382,13 +360,10 @@ impl<'a> Facts<'a> {
         if self.words(j).iter().any(|w| readers.contains(*w)) {
             return true;
         }
-        // The word set answers first: the text is read again only where it names the
-        // catalog.
-        if !self.words(j).iter().any(|w| catalog_word(w)) {
-            return false;
-        }
         let relations = self.tables_and_sequences();
-        reads_catalog_broadly(&s.lower, |w| self.names(j, w), |r| relations.contains(r))
+        reads_catalog_broadly(&s.lower, self.words(j).iter().copied(), |r| {
+            relations.contains(r)
+        })
     }
 
     fn catalog_functions(&self) -> &HashSet<String> {

@@ -264,36 +264,7 @@ impl Outliner {
     /// megabytes.
     fn finish(self) -> Vec<Statement> {
         let key = self.key;
-        let total: usize = self.pending.iter().map(|p| p.body.text().len()).sum();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let share = total / threads + 1;
-        // Parts of about equal size in bytes, in order.
-        let mut parts: Vec<Vec<Pending>> = vec![Vec::new()];
-        let mut size = 0;
-        for p in self.pending {
-            size += p.body.text().len();
-            parts.last_mut().expect("one part at least").push(p);
-            if size >= share {
-                parts.push(Vec::new());
-                size = 0;
-            }
-        }
-        std::thread::scope(|s| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|part| {
-                    s.spawn(move || {
-                        part.into_iter()
-                            .map(|p| p.statement(&key))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("outlining a statement never panics"))
-                .collect()
-        })
+        crate::runtime::map_on_cores(self.pending, |p| p.body.text().len(), |p| p.statement(&key))
     }
 }
 
