@@ -5,6 +5,7 @@
 
 use crate::config::ident::quote_ident;
 use crate::error::{PgContext, Result};
+use crate::tree::lint::lexer::{Tok, lex_spans_keeping};
 use postgres::Client;
 use std::time::{Duration, Instant};
 
@@ -53,47 +54,40 @@ impl Statements {
     }
 }
 
-/// The first `n` words of a statement, upper-cased, past whitespace and comments; a
-/// character that starts no word (a parenthesis) ends them, as a word of its own.
+/// The first `n` words of a statement, upper-cased, past whitespace and comments, as
+/// the build's lexer reads them; anything else (a parenthesis, a literal) ends them,
+/// as an empty word of its own. Only the words [`Statements::see`] tells apart are
+/// spelled out; any other is empty too.
 fn leading_words(sql: &str, n: usize) -> Vec<String> {
-    let b = sql.as_bytes();
-    let mut i = 0;
+    let keep = |w: &str| {
+        matches!(
+            w,
+            "begin"
+                | "start"
+                | "transaction"
+                | "commit"
+                | "end"
+                | "prepare"
+                | "prepared"
+                | "rollback"
+                | "abort"
+                | "to"
+                | "work"
+                | "set"
+                | "reset"
+                | "show"
+        )
+    };
     let mut words = Vec::new();
-    while i < b.len() && words.len() < n {
-        match b[i] {
-            c if c.is_ascii_whitespace() => i += 1,
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                    i += 1;
-                }
-                words.push(sql[start..i].to_ascii_uppercase());
-            }
+    for (tok, _, _) in lex_spans_keeping(sql, keep) {
+        if words.len() == n {
+            break;
+        }
+        match tok {
+            Tok::Word(w) => words.push(w.to_ascii_uppercase()),
             _ => {
                 // Not a word: a word of its own, which no rule lets outside a block.
-                words.push(sql[i..].chars().next().unwrap_or(' ').to_string());
+                words.push(String::new());
                 break;
             }
         }
