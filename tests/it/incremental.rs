@@ -283,20 +283,22 @@ fn owners(config: &Config, database: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn applied(config: &Config, database: &str) -> Vec<(i32, String, String)> {
-    connect_admin_to(config, database)
+/// The environment's database beside `config`'s, for the full build each result is
+/// compared with; dropped when the guard goes.
+fn full_beside(config: &Config) -> (Config, common::DropOnExit) {
+    let full = config
+        .clone()
+        .with_database(&format!("{}_f", config.database))
+        .unwrap();
+    (full.clone(), common::DropOnExit(full))
+}
+
+/// A recreate of `config` from the tree at `root` as it is now; the path it took.
+fn recreate_from(root: &Path, config: &Config, options: &RunOptions) -> BuildPath {
+    let manifest = Manifest::from_dir(root).unwrap();
+    ores_sql::recreate_with(config, &manifest, options)
         .unwrap()
-        .query(
-            &format!(
-                "SELECT version, name::text, checksum::text FROM {} ORDER BY 1",
-                ores_sql::APPLIED_SCRIPTS_TABLE
-            ),
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect()
+        .path
 }
 
 /// The engine's record: schema hash, script count, path, and what it was based on.
@@ -342,8 +344,8 @@ fn assert_same(incremental: &Config, full: &Config, what: &str) {
     );
     assert_eq!(owners(incremental, a), owners(full, b), "{what}: owners");
     assert_eq!(
-        applied(incremental, a),
-        applied(full, b),
+        common::applied_scripts(incremental, a),
+        common::applied_scripts(full, b),
         "{what}: applied scripts"
     );
     let (ra, rb) = (record(incremental, a), record(full, b));
@@ -357,18 +359,8 @@ fn every_edit_gives_the_database_a_full_build_gives() {
     let root = dir.path();
     let options = env.options.clone();
     let incremental = env.config.clone();
-    let full = env
-        .config
-        .clone()
-        .with_database(&format!("{}_f", env.config.database))
-        .unwrap();
-    let _cleanup = common::DropOnExit(full.clone());
-    let recreate = |config: &Config, options: &RunOptions| {
-        let manifest = Manifest::from_dir(root).unwrap();
-        ores_sql::recreate_with(config, &manifest, options)
-            .unwrap()
-            .path
-    };
+    let (full, _cleanup) = full_beside(&env.config);
+    let recreate = |config: &Config, options: &RunOptions| recreate_from(root, config, options);
     recreate(&incremental, &options);
     for edit in EDITS {
         apply(root, edit);
@@ -428,18 +420,8 @@ fn our_tree_read_from_a_directory_builds_incrementally_and_equal() {
         &root,
     )
     .unwrap();
-    let full = env
-        .config
-        .clone()
-        .with_database(&format!("{}_f", env.config.database))
-        .unwrap();
-    let _cleanup = common::DropOnExit(full.clone());
-    let recreate = |config: &Config, options: &RunOptions| {
-        let manifest = Manifest::from_dir(&root).unwrap();
-        ores_sql::recreate_with(config, &manifest, options)
-            .unwrap()
-            .path
-    };
+    let (full, _cleanup) = full_beside(&env.config);
+    let recreate = |config: &Config, options: &RunOptions| recreate_from(&root, config, options);
     recreate(&env.config, &env.options);
     let edits = [
         Edit {

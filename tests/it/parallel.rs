@@ -56,22 +56,10 @@ fn a_parallel_build_equals_a_sequential_one() {
         common::sequence_values(&parallel, &parallel.database)
     );
     // The applied-scripts record lists the same scripts under the same names.
-    let applied = |c: &Config| -> Vec<(i32, String, String)> {
-        connect_admin_to(c, &c.database)
-            .unwrap()
-            .query(
-                &format!(
-                    "SELECT version, name::text, checksum::text FROM {} ORDER BY 1",
-                    ores_sql::APPLIED_SCRIPTS_TABLE
-                ),
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect()
-    };
-    assert_eq!(applied(&sequential), applied(&parallel));
+    assert_eq!(
+        common::applied_scripts(&sequential, &sequential.database),
+        common::applied_scripts(&parallel, &parallel.database)
+    );
 }
 
 #[test]

@@ -368,6 +368,23 @@ pub fn write_script(root: &std::path::Path, path: &str, body: impl AsRef<[u8]>) 
     std::fs::write(p, body).unwrap();
 }
 
+/// The applied-scripts rows of `database`: version, name and checksum, in order.
+pub fn applied_scripts(config: &ores_sql::Config, database: &str) -> Vec<(i32, String, String)> {
+    connect_admin_to(config, database)
+        .unwrap()
+        .query(
+            &format!(
+                "SELECT version, name::text, checksum::text FROM {} ORDER BY 1",
+                ores_sql::APPLIED_SCRIPTS_TABLE
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
 /// Drops the second database of the test's environment whatever happens, so the
 /// environment's teardown can drop its roles.
 pub struct DropOnExit(pub ores_sql::Config);
