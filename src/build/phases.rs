@@ -107,10 +107,10 @@ pub(crate) fn finish(
     path: BuildPath,
     kept: Option<&Kept<'_>>,
 ) -> Result<()> {
-    finish_open(&mut tx, config, database, manifest, path)?;
+    finish_open(&mut tx, config, database, manifest, (path, true))?;
     if let Some(k) = kept {
         match k.stream(config, manifest)? {
-            Ok(statements) => store(&mut tx, k.base, &statements)?,
+            Ok(statements) => store(&mut tx, k.base, &statements, None)?,
             Err(why) => log::info!("no incremental builds from this one: {why}"),
         }
     }
@@ -118,22 +118,34 @@ pub(crate) fn finish(
 }
 
 /// [`finish`] without the commit, for a path that writes more to the record.
+/// `objects` says whether the build may have made, replaced or granted on objects:
+/// an incremental build that only wrote rows (plain inserts of constants into a
+/// table without triggers) leaves the owners and privileges of the build it copied,
+/// which are already the full build's, and skips handing them over and granting.
 pub(crate) fn finish_open(
     tx: &mut postgres::Transaction<'_>,
     config: &Config,
     database: &str,
     manifest: &Manifest,
-    path: BuildPath,
+    (path, objects): (BuildPath, bool),
 ) -> Result<()> {
     let owner = crate::tree::roles::role_name(&config.env, "owner");
-    let ddl = crate::build::login::ddl_role(manifest, &config.env)?;
-    tx.batch_execute(&format!(
-        "SET LOCAL synchronous_commit = off; RESET ROLE;\nREASSIGN OWNED BY {d} TO {o};\nSET LOCAL ROLE {o};",
-        d = quote_ident(&ddl),
-        o = quote_ident(&owner)
-    ))
-    .context(format!("handing what {ddl} created to {owner}"))?;
-    apply_grants_in(tx, &config.env, manifest.registry())?;
+    if objects {
+        let ddl = crate::build::login::ddl_role(manifest, &config.env)?;
+        tx.batch_execute(&format!(
+            "SET LOCAL synchronous_commit = off; RESET ROLE;\nREASSIGN OWNED BY {d} TO {o};\nSET LOCAL ROLE {o};",
+            d = quote_ident(&ddl),
+            o = quote_ident(&owner)
+        ))
+        .context(format!("handing what {ddl} created to {owner}"))?;
+        apply_grants_in(tx, &config.env, manifest.registry())?;
+    } else {
+        tx.batch_execute(&format!(
+            "SET LOCAL synchronous_commit = off; RESET ROLE; SET LOCAL ROLE {};",
+            quote_ident(&owner)
+        ))
+        .context(format!("acting as {owner}"))?;
+    }
     tx.batch_execute(&format!(
         "{}{}",
         database_grants_sql(&config.env, database),

@@ -31,6 +31,11 @@ pub const ENGINE_RECORD: &str = "ores_sql.builds";
 /// everything else the build depended on.
 pub const ENGINE_OUTLINE: &str = "ores_sql.outline";
 
+/// The keys of the rows each multi-row insert of the build wrote, by the
+/// statement's digest (`build/incremental/keys.rs`): what lets the next incremental
+/// build delete the rows of a replaced insert instead of emptying its table.
+pub const ENGINE_OUTLINE_KEYS: &str = "ores_sql.outline_keys";
+
 /// The crate version compiled into this binary.
 pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -157,6 +162,13 @@ CREATE TABLE {ENGINE_OUTLINE} (
 );
 REVOKE ALL ON {ENGINE_OUTLINE} FROM PUBLIC;
 GRANT SELECT, INSERT, DELETE ON {ENGINE_OUTLINE} TO {owner};
+CREATE TABLE {ENGINE_OUTLINE_KEYS} (
+    digest text PRIMARY KEY,
+    key_column text NOT NULL,
+    keys text NOT NULL
+);
+REVOKE ALL ON {ENGINE_OUTLINE_KEYS} FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON {ENGINE_OUTLINE_KEYS} TO {owner};
 ",
         owner = group("owner")
     )

@@ -370,7 +370,7 @@ pub(crate) fn build_staging(
     // build, which the build's end then keeps if its own rows are the same.
     let last = incremental::last_build(admin, config, &keys)?;
     // The tree as it would run, its `\gset` queries answered as in the last build.
-    let gsets = last.as_ref().map_or(Vec::new(), |(_, r)| gset_rows(r));
+    let gsets = last.as_ref().map_or(Vec::new(), |l| gset_rows(&l.recorded));
     let outline = outline(config, manifest, &gsets)?;
     lap.log("outline of the tree");
     if let Err(why) = &outline {

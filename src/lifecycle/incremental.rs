@@ -14,14 +14,14 @@
 //! way (path, line, SQLSTATE) and keeps the previous database.
 
 use crate::build::Lap;
-use crate::build::incremental::apply::{Delta, apply, read};
+use crate::build::incremental::apply::{Delta, apply, read, read_keyed};
 use crate::build::incremental::outline::{Recorded, Statement};
 use crate::build::incremental::rules::plan;
 use crate::build::record::{BuildPath, ENGINE_RECORD};
 use crate::build::staging::discard;
 use crate::config::Config;
 use crate::config::ident::{quote_ident, quote_literal};
-use crate::error::{PgContext, Result};
+use crate::error::{Error, PgContext, Result};
 use crate::lifecycle::cache::{
     CacheState, Keys, clone_template, spare_name, take_spare, template_label, template_matches,
     template_name,
@@ -34,7 +34,17 @@ use crate::server::admin::{
 use crate::tree::manifest::Manifest;
 use crate::tree::roles::role_name;
 use postgres::Client;
+use std::collections::HashSet;
 use std::time::Duration;
+
+/// What an incremental build starts from: the last build's key (the template's
+/// label), its outline (the live database's), and the digests of its inserts whose
+/// row keys it kept.
+pub(crate) struct LastBuild {
+    pub(crate) key: String,
+    pub(crate) recorded: Vec<Recorded>,
+    pub(crate) keyed: HashSet<String>,
+}
 
 /// Builds `staging` incrementally when it can; `None` (with the reason logged) when
 /// the full build must run instead.
@@ -44,11 +54,12 @@ pub(crate) fn build(
     manifest: &Manifest,
     staging: &str,
     keys: &Keys,
-    ((old_key, recorded), outline): (&(String, Vec<Recorded>), &[Statement]),
+    (last, outline): (&LastBuild, &[Statement]),
     options: &RunOptions,
 ) -> Result<Option<CacheState>> {
     let mut lap = Lap::start();
-    let actions = match plan(recorded, outline) {
+    let (old_key, recorded) = (&last.key, &last.recorded);
+    let actions = match plan(recorded, outline, &last.keyed) {
         Ok(actions) => actions,
         Err(why) => {
             log::info!("building in full: {why}");
@@ -78,29 +89,41 @@ pub(crate) fn build(
         outline,
         base: &keys.base,
         based_on: &based_on,
+        last: recorded,
         bulk_seed: options.bulk_seed,
     };
-    // The copy and the template take the same plan at once, each on its own
-    // connections: the server has the cores for both.
-    let (applied, renewed) = std::thread::scope(|s| {
-        let renewal = s.spawn(|| {
-            let mut lap = Lap::start();
-            let mut own = connect_admin(config)?;
-            let renewed = renew_template(&mut own, config, manifest, &template, &delta, &keys.full);
-            lap.log("  of which the template's");
-            renewed
-        });
-        let mut lap = Lap::start();
-        let applied = apply(admin, config, manifest, staging, &delta)
-            .and_then(|()| wait_for_no_sessions(admin, staging, Duration::from_secs(5)));
-        lap.log("  of which the copy's");
-        let renewed = renewal.join().unwrap_or_else(|_| {
-            Err(crate::error::Error::Internal(
-                "the template's renewal panicked".into(),
-            ))
-        });
-        (applied, renewed)
-    });
+    let (mut applied, mut renewed) = apply_to_both(
+        admin,
+        config,
+        manifest,
+        (staging, &template),
+        &delta,
+        &keys.full,
+    );
+    // Rows the catalog or a check says cannot be found by key (the same on both
+    // databases, rolled back on both) are emptied and filled again instead.
+    let refused = |r: &Result<()>| matches!(r, Err(Error::Unsupported(_)));
+    if refused(&applied) && refused(&renewed) {
+        if let Err(e) = &applied {
+            log::info!("emptying and filling instead: {e}");
+        }
+        if let Ok(reseed) = plan(recorded, outline, &HashSet::new()) {
+            // The attempt closed the copy to new sessions once it had its own.
+            open_to_administrator(admin, staging, &role_name(&config.env, "owner"))?;
+            let delta = Delta {
+                actions: &reseed,
+                ..delta
+            };
+            (applied, renewed) = apply_to_both(
+                admin,
+                config,
+                manifest,
+                (staging, &template),
+                &delta,
+                &keys.full,
+            );
+        }
+    }
     lap.log(&format!(
         "incremental build and template ({} actions)",
         actions.len()
@@ -125,13 +148,43 @@ pub(crate) fn build(
     }))
 }
 
-/// The last build's key (the template's label) and outline (the live database's),
-/// when there is one to start from with everything but the scripts unchanged.
+/// Applies `delta` to the copy `staging` and, at the same time on connections of its
+/// own, to the template (the server has the cores for both); what each gave.
+fn apply_to_both(
+    admin: &mut Client,
+    config: &Config,
+    manifest: &Manifest,
+    (staging, template): (&str, &str),
+    delta: &Delta<'_>,
+    key: &str,
+) -> (Result<()>, Result<()>) {
+    std::thread::scope(|s| {
+        let renewal = s.spawn(|| {
+            let mut lap = Lap::start();
+            let mut own = connect_admin(config)?;
+            let renewed = renew_template(&mut own, config, manifest, template, delta, key);
+            lap.log("  of which the template's");
+            renewed
+        });
+        let mut lap = Lap::start();
+        let applied = apply(admin, config, manifest, staging, delta)
+            .and_then(|()| wait_for_no_sessions(admin, staging, Duration::from_secs(5)))
+            .map(|_| ());
+        lap.log("  of which the copy's");
+        let renewed = renewal
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("the template's renewal panicked".into())));
+        (applied, renewed)
+    })
+}
+
+/// The last build, when there is one to start from with everything but the scripts
+/// unchanged.
 pub(crate) fn last_build(
     admin: &mut Client,
     config: &Config,
     keys: &Keys,
-) -> Result<Option<(String, Vec<Recorded>)>> {
+) -> Result<Option<LastBuild>> {
     let label = template_label(admin, &template_name(&config.database))?;
     let Some(label) = label else {
         log::info!("building in full: no cached template of an earlier build");
@@ -143,7 +196,11 @@ pub(crate) fn last_build(
     }
     let mut live = connect_admin_to(config, &config.database)?;
     match read(&mut live)? {
-        Ok((base, recorded)) if base == keys.base => Ok(Some((label, recorded))),
+        Ok((base, recorded)) if base == keys.base => Ok(Some(LastBuild {
+            key: label,
+            recorded,
+            keyed: read_keyed(&mut live)?,
+        })),
         Ok(_) => {
             log::info!(
                 "building in full: the settings, roles, server or engine changed since the last build"

@@ -43,7 +43,9 @@ const TREE: &[(&str, &str)] = &[
          create trigger ores_app_events_trg before insert on ores_app_events_tbl\n  for each row execute function ores_app_events_trg_fn();\n\
          create table ores_app_countries_tbl (code text primary key, currency text);\n\
          create index ores_app_countries_currency_idx on ores_app_countries_tbl (currency);\n\
-         create table ores_app_flags_tbl (name text primary key);\n",
+         create table ores_app_flags_tbl (name text primary key);\n\
+         create table ores_app_rates_tbl (id integer primary key, code text not null, amount numeric);\n\
+         create index ores_app_rates_code_idx on ores_app_rates_tbl (code);\n",
     ),
     (
         "create/late.sql",
@@ -69,7 +71,13 @@ const TREE: &[(&str, &str)] = &[
     ),
     (
         "populate/populate_all.sql",
-        "\\echo populating\n\\ir currencies.sql\n\\ir events.sql\n\\ir countries.sql\n\\ir flags.sql\n\\ir notes.sql\n",
+        "\\echo populating\n\\ir currencies.sql\n\\ir events.sql\n\\ir countries.sql\n\\ir flags.sql\n\\ir notes.sql\n\\ir rates.sql\n",
+    ),
+    (
+        "populate/rates.sql",
+        "insert into ores_app_rates_tbl (id, code, amount) values\n  (1, 'a', 1.5),\n  (2, 'b', 2.5),\n  (3, 'c', 3.5);\n\
+         insert into ores_app_rates_tbl (id, code, amount) values\n  (10, 'x', 10),\n  (11, 'y', 11);\n\
+         do $$ begin\n  if not exists (select 1 from ores_app_rates_tbl where id = 11) then\n    raise exception 'rates stop before 11';\n  end if;\nend $$;\n",
     ),
     (
         "populate/currencies.sql",
@@ -249,6 +257,55 @@ const EDITS: &[Edit] = &[
         to: "",
         incremental: false,
     },
+    Edit {
+        what: "a row of a plain table changed (found by key)",
+        file: "populate/rates.sql",
+        from: "(2, 'b', 2.5)",
+        to: "(2, 'b', 2.75)",
+        incremental: true,
+    },
+    Edit {
+        what: "a row of a plain table removed (found by key)",
+        file: "populate/rates.sql",
+        from: ",\n  (3, 'c', 3.5);",
+        to: ";",
+        incremental: true,
+    },
+    Edit {
+        what: "rows of a plain table added in a statement of their own",
+        file: "populate/rates.sql",
+        from: "end $$;\n",
+        to: "end $$;\ninsert into ores_app_rates_tbl (id, code, amount) values (20, 'z', 20), (21, 'zz', 21);\n",
+        incremental: true,
+    },
+    Edit {
+        what: "the row a later check looks up, changed (the table emptied and filled)",
+        file: "populate/rates.sql",
+        from: "(11, 'y', 11)",
+        to: "(11, 'y', 12)",
+        incremental: true,
+    },
+];
+
+/// The edits that change rows found by key (`build/incremental/keys.rs`), and a row
+/// each must leave where it is: its `xmin` is kept, where emptying the table and
+/// inserting its rows again would write it anew. The row is one no earlier edit
+/// wrote (the changed statement's own rows are all written again, and the live
+/// database and the template it is next copied from write them in transactions of
+/// their own).
+const FOUND_BY_KEY: &[(&str, &str)] = &[
+    (
+        "a row of a plain table changed (found by key)",
+        "SELECT xmin::text FROM ores_app_rates_tbl WHERE id = 10",
+    ),
+    (
+        "a row of a plain table removed (found by key)",
+        "SELECT xmin::text FROM ores_app_rates_tbl WHERE id = 10",
+    ),
+    (
+        "rows of a plain table added in a statement of their own",
+        "SELECT xmin::text FROM ores_app_rates_tbl WHERE id = 10",
+    ),
 ];
 
 fn apply(root: &Path, edit: &Edit) {
@@ -362,9 +419,28 @@ fn every_edit_gives_the_database_a_full_build_gives() {
     let (full, _cleanup) = full_beside(&env.config);
     let recreate = |config: &Config, options: &RunOptions| recreate_from(root, config, options);
     recreate(&incremental, &options);
+    let xmin = |query: &str| -> String {
+        connect_admin_to(&incremental, &incremental.database)
+            .unwrap()
+            .query_one(query, &[])
+            .unwrap()
+            .get(0)
+    };
     for edit in EDITS {
         apply(root, edit);
+        let untouched = FOUND_BY_KEY
+            .iter()
+            .find(|(what, _)| *what == edit.what)
+            .map(|(_, query)| (*query, xmin(query)));
         let path = recreate(&incremental, &options);
+        if let Some((query, before)) = untouched {
+            assert_eq!(
+                xmin(query),
+                before,
+                "{}: a row the edit did not touch was written again",
+                edit.what
+            );
+        }
         let expected = if edit.incremental {
             BuildPath::Incremental
         } else {

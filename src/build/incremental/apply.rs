@@ -4,10 +4,11 @@
 //! on).
 
 use crate::build::BuildPath;
+use crate::build::incremental::keys::{delete_sql, eligibility_sql, overlap_sql, row_keys};
 use crate::build::incremental::outline::{Body, Kind, Recorded, Statement};
-use crate::build::incremental::rules::{Action, index_name};
+use crate::build::incremental::rules::{Action, Lookups, index_name};
 use crate::build::phases::{finish_open, session_setup};
-use crate::build::record::{BUILD_TABLE, ENGINE_OUTLINE, ENGINE_RECORD};
+use crate::build::record::{BUILD_TABLE, ENGINE_OUTLINE, ENGINE_OUTLINE_KEYS, ENGINE_RECORD};
 use crate::build::single::numeric::failure_in;
 use crate::build::staging::build_sessions;
 use crate::config::Config;
@@ -16,6 +17,7 @@ use crate::error::{Error, PgContext, Result};
 use crate::tree::manifest::{APPLIED_SCRIPTS_TABLE, Manifest};
 use crate::tree::roles::role_name;
 use postgres::{Client, GenericClient};
+use std::collections::HashSet;
 use std::io::Write;
 
 /// The outline a build left in the database `client` is connected to: the digest of
@@ -46,7 +48,7 @@ pub(crate) fn read(
     let rows = client
         .query(
             &format!(
-                "SELECT ordinal, digest, kind, subject, gset, name FROM {ENGINE_OUTLINE}
+                "SELECT ordinal, digest, kind, subject, gset, name, path FROM {ENGINE_OUTLINE}
                   ORDER BY ordinal"
             ),
             &[],
@@ -67,6 +69,7 @@ pub(crate) fn read(
             })?),
         };
         statements.push(Recorded {
+            path: r.get(6),
             digest: r.get(1),
             kind: Kind::parse(r.get(2)),
             subject: r.get(3),
@@ -77,30 +80,94 @@ pub(crate) fn read(
     Ok(Ok((base, statements)))
 }
 
-/// Replaces the outline in the database `tx` writes to (acting as the owner group).
-pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statement]) -> Result<()> {
-    let mut ordinals = vec![0i32];
-    let mut paths = vec![String::new()];
-    let mut digests = vec![base.to_string()];
-    let mut kinds = vec!["base".to_string()];
-    let mut subjects = vec![String::new()];
-    let mut names = vec![String::new()];
-    let mut gsets: Vec<Option<String>> = vec![None];
-    for (i, s) in outline.iter().enumerate() {
+/// The digests of the statements whose row keys the last build kept
+/// ([`ENGINE_OUTLINE_KEYS`]).
+pub(crate) fn read_keyed(client: &mut Client) -> Result<HashSet<String>> {
+    Ok(client
+        .query(&format!("SELECT digest FROM {ENGINE_OUTLINE_KEYS}"), &[])
+        .context("reading the build's row keys")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Writes the outline into the database `tx` writes to (acting as the owner group),
+/// and keeps the row keys of its inserts ([`store_keys`]). `last` is the outline of
+/// the build the database is a copy of (an incremental build: the base is unchanged,
+/// and only the rows that differ are written); a full build starts from nothing.
+pub(crate) fn store(
+    tx: &mut impl GenericClient,
+    base: &str,
+    outline: &[Statement],
+    last: Option<&[Recorded]>,
+) -> Result<()> {
+    let gset_of = |s: &Statement| {
+        s.gset
+            .as_ref()
+            .map(|row| serde_json::json!(row).to_string())
+    };
+    // An incremental build's copy holds the last build's outline: only the rows
+    // that differ are written again (an edit replacing statements keeps the stream's
+    // length: those rows; one adding or removing some shifts every row after it).
+    let rewrite: Vec<usize> = match last {
+        Some(last) => {
+            let same = |i: usize| {
+                let (s, r) = (&outline[i], &last[i]);
+                r.digest == s.digest
+                    && r.kind == s.kind
+                    && r.subject == s.subject
+                    && r.path == s.path
+                    && r.name == index_name(s)
+                    && r.gset
+                        .as_ref()
+                        .map(|row| serde_json::json!(row).to_string())
+                        == gset_of(s)
+            };
+            if last.len() == outline.len() {
+                (0..outline.len()).filter(|&i| !same(i)).collect()
+            } else {
+                let first = (0..outline.len().min(last.len()))
+                    .find(|&i| !same(i))
+                    .unwrap_or(outline.len().min(last.len()));
+                (first..outline.len()).collect()
+            }
+        }
+        None => (0..outline.len()).collect(),
+    };
+    let mut ordinals = Vec::new();
+    let mut paths = Vec::new();
+    let mut digests = Vec::new();
+    let mut kinds = Vec::new();
+    let mut subjects = Vec::new();
+    let mut names = Vec::new();
+    let mut gsets: Vec<Option<String>> = Vec::new();
+    if last.is_none() {
+        ordinals.push(0i32);
+        paths.push(String::new());
+        digests.push(base.to_string());
+        kinds.push("base".to_string());
+        subjects.push(String::new());
+        names.push(String::new());
+        gsets.push(None);
+    }
+    for &i in &rewrite {
+        let s = &outline[i];
         ordinals.push(i as i32 + 1);
         paths.push(s.path.clone());
         digests.push(s.digest.clone());
         kinds.push(s.kind.as_str().to_string());
         subjects.push(s.subject.clone());
         names.push(index_name(s));
-        gsets.push(
-            s.gset
-                .as_ref()
-                .map(|row| serde_json::json!(row).to_string()),
-        );
+        gsets.push(gset_of(s));
     }
-    tx.execute(&format!("DELETE FROM {ENGINE_OUTLINE}"), &[])
-        .context("clearing the build's outline")?;
+    match last {
+        Some(_) => tx.execute(
+            &format!("DELETE FROM {ENGINE_OUTLINE} WHERE ordinal = ANY ($1) OR ordinal > $2"),
+            &[&ordinals, &(outline.len() as i32)],
+        ),
+        None => tx.execute(&format!("DELETE FROM {ENGINE_OUTLINE}"), &[]),
+    }
+    .context("clearing the build's outline")?;
     tx.execute(
         &format!(
             "INSERT INTO {ENGINE_OUTLINE} (ordinal, path, digest, kind, subject, gset, name)
@@ -112,6 +179,88 @@ pub(crate) fn store(tx: &mut impl GenericClient, base: &str, outline: &[Statemen
         ],
     )
     .context("writing the build's outline")?;
+    store_keys(tx, outline, last)
+}
+
+/// Keeps the row keys of the outline's multi-row inserts by digest. A full build
+/// computes every one. An incremental build starts from the copy's, the last
+/// build's (`last`): it drops those of the statements gone and computes those of the
+/// statements new. The tree's code may write the table too (its DDL login is in the
+/// owner group): a full build's scripts run in transactions of their own, hence from
+/// nothing; an incremental build is this one transaction, so a row written by it or
+/// its subtransactions (`age(xmin) <= 0`) before now is the tree's, and then every
+/// key is computed again. A row the tree deleted only loses its statement the
+/// finding by key.
+fn store_keys(
+    tx: &mut impl GenericClient,
+    outline: &[Statement],
+    last: Option<&[Recorded]>,
+) -> Result<()> {
+    let last = match last {
+        Some(last) => {
+            let written_here: bool = tx
+                .query_one(
+                    &format!(
+                        "SELECT EXISTS (SELECT 1 FROM {ENGINE_OUTLINE_KEYS} WHERE age(xmin) <= 0)"
+                    ),
+                    &[],
+                )
+                .context("checking the build's row keys")?
+                .get(0);
+            (!written_here).then_some(last)
+        }
+        None => None,
+    };
+    let kept: HashSet<&str> = match last {
+        Some(last) => {
+            let now: HashSet<&str> = outline.iter().map(|s| s.digest.as_str()).collect();
+            let gone: Vec<&str> = last
+                .iter()
+                .map(|r| r.digest.as_str())
+                .filter(|d| !now.contains(d))
+                .collect();
+            tx.execute(
+                &format!("DELETE FROM {ENGINE_OUTLINE_KEYS} WHERE digest = ANY ($1)"),
+                &[&gone],
+            )
+            .context("dropping the row keys of statements gone")?;
+            last.iter().map(|r| r.digest.as_str()).collect()
+        }
+        None => {
+            tx.execute(&format!("DELETE FROM {ENGINE_OUTLINE_KEYS}"), &[])
+                .context("clearing the build's row keys")?;
+            HashSet::new()
+        }
+    };
+    let mut seen = HashSet::new();
+    let todo: Vec<&Statement> = outline
+        .iter()
+        .filter(|s| {
+            s.kind == Kind::Insert
+                && matches!(s.body, Body::Sql(_))
+                && !kept.contains(s.digest.as_str())
+                && seen.insert(s.digest.as_str())
+        })
+        .collect();
+    let found = crate::runtime::map_on_cores(
+        todo,
+        |s| s.body.text().len(),
+        |s| row_keys(s.body.text()).map(|(column, keys)| (s.digest.clone(), column, keys)),
+    );
+    let (mut digests, mut columns, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+    for (digest, column, k) in found.into_iter().flatten() {
+        digests.push(digest);
+        columns.push(column);
+        keys.push(serde_json::json!(k).to_string());
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {ENGINE_OUTLINE_KEYS} (digest, key_column, keys)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        ),
+        &[&digests, &columns, &keys],
+    )
+    .context("writing the build's row keys")?;
     Ok(())
 }
 
@@ -122,6 +271,8 @@ pub(crate) struct Delta<'a> {
     pub(crate) base: &'a str,
     /// The build it starts from, for the record.
     pub(crate) based_on: &'a str,
+    /// That build's outline.
+    pub(crate) last: &'a [Recorded],
     pub(crate) bulk_seed: bool,
 }
 
@@ -155,6 +306,7 @@ pub(crate) fn apply(
                 (*at, Some(format!("TRUNCATE {table} RESTART IDENTITY")))
             }
             Action::Drop { sql, at } => (*at, Some(sql.clone())),
+            Action::Keyed { at, .. } => (*at, None),
             Action::Run(i) => (*i, None),
         };
         let s = &delta.outline[at];
@@ -164,6 +316,18 @@ pub(crate) fn apply(
             tx.batch_execute(&format!("RESET ALL;\n{setup}{}", s.prelude))
                 .context(format!("{path}:{}: restoring the session settings", s.line))?;
             batch.prelude = Some(s.prelude.clone());
+        }
+        if let Action::Keyed {
+            table,
+            removed,
+            added_keys,
+            lookups,
+            ..
+        } = action
+        {
+            batch.flush(&mut tx)?;
+            delete_by_keys(&mut tx, table, removed, (added_keys, lookups))?;
+            continue;
         }
         match (what, &s.body) {
             (Some(sql), _) => batch.push(&sql, &path),
@@ -192,14 +356,123 @@ pub(crate) fn apply(
         quote_literal(BUILD_TABLE),
     ))
     .context("clearing the copy's records")?;
-    finish_open(&mut tx, config, database, manifest, BuildPath::Incremental)?;
+    // Rows found by key and written by plain inserts change no object or privilege.
+    let objects = !delta.actions.iter().all(|a| match a {
+        Action::Keyed { .. } => true,
+        Action::Run(i) => delta.outline[*i].kind == Kind::Insert,
+        Action::Empty { .. } | Action::Drop { .. } => false,
+    });
+    finish_open(
+        &mut tx,
+        config,
+        database,
+        manifest,
+        (BuildPath::Incremental, objects),
+    )?;
     tx.execute(
         &format!("UPDATE {ENGINE_RECORD} SET based_on = $1"),
         &[&delta.based_on],
     )
     .context("recording what the build was based on")?;
-    store(&mut tx, delta.base, delta.outline)?;
+    store(&mut tx, delta.base, delta.outline, Some(delta.last))?;
     tx.commit().context("committing the incremental build")
+}
+
+/// Deletes the rows the statements of digests `removed` wrote into `table`, by the
+/// keys the last build kept, after checking in the catalog that the table's rows are
+/// the union of its inserts' ([`eligibility_sql`]) and that no row an unchanged check
+/// looks up is among the removed or added ones (compared as values of the key
+/// column). Each key must delete exactly one row; anything else is an error, and the
+/// caller builds in full.
+fn delete_by_keys(
+    tx: &mut postgres::Transaction<'_>,
+    table: &str,
+    removed: &[String],
+    (added_keys, lookups): (&[String], &Lookups),
+) -> Result<()> {
+    let rows = tx
+        .query(
+            &format!("SELECT key_column, keys FROM {ENGINE_OUTLINE_KEYS} WHERE digest = ANY ($1)"),
+            &[&removed],
+        )
+        .context(format!("{table}: reading the last build's row keys"))?;
+    let refuse = |why: &str| Err(Error::Unsupported(format!("{table}: {why}")));
+    let mut column = lookups.column.clone();
+    let mut keys: Vec<String> = Vec::new();
+    for r in &rows {
+        let c: String = r.get(0);
+        if column.get_or_insert_with(|| c.clone()) != &c {
+            return refuse("its inserts and checks name different key columns");
+        }
+        let k: Vec<String> = serde_json::from_str(r.get(1)).map_err(|e| {
+            Error::Internal(format!(
+                "{table}: the last build's row keys are unreadable: {e}"
+            ))
+        })?;
+        keys.extend(k);
+    }
+    // Two removed statements alike have one digest: each wrote its own rows.
+    let distinct: HashSet<&String> = removed.iter().collect();
+    if rows.len() != distinct.len() || distinct.len() != removed.len() {
+        return refuse("the last build kept no keys for a removed insert");
+    }
+    check_keyed(tx, table, column.as_deref())?;
+    let Some(column) = column else {
+        // Only unkeyed rows added, and no check looks any up.
+        return Ok(());
+    };
+    let changed: Vec<String> = keys.iter().chain(added_keys).cloned().collect();
+    if !lookups.keys.is_empty() && !changed.is_empty() {
+        let overlap: bool = tx
+            .query_one(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                  WHERE attrelid = to_regclass($1) AND attname = $2",
+                &[&table, &column],
+            )
+            .and_then(|r| {
+                let ty: String = r.get(0);
+                tx.query_one(&overlap_sql(&ty, &lookups.keys, &changed), &[])
+            })
+            .context(format!(
+                "{table}: comparing the changed rows with the rows checked"
+            ))?
+            .get(0);
+        if overlap {
+            return refuse("the change removes or adds a row a later check looks up");
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let deleted = tx
+        .execute(&delete_sql(table, &column, &keys), &[])
+        .context(format!("{table}: deleting the rows of the removed inserts"))?;
+    if deleted != keys.len() as u64 {
+        return refuse(&format!(
+            "{} keys of removed inserts deleted {deleted} rows",
+            keys.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses (an error) unless `table` is one whose rows may be found by `column`.
+fn check_keyed(
+    tx: &mut postgres::Transaction<'_>,
+    table: &str,
+    column: Option<&str>,
+) -> Result<()> {
+    let eligible: bool = tx
+        .query_one(eligibility_sql(), &[&table, &column])
+        .context(format!("{table}: checking its rows may be found by key"))?
+        .get(0);
+    if eligible {
+        Ok(())
+    } else {
+        Err(Error::Unsupported(format!(
+            "{table}: its rows cannot be found by key (a trigger, rule, foreign key, identity, default or primary key other than one column)"
+        )))
+    }
 }
 
 /// Statements waiting to be sent together, and the settings they run under.

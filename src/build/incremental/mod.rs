@@ -5,6 +5,7 @@
 
 pub(crate) mod apply;
 mod facts;
+mod keys;
 pub(crate) mod outline;
 mod rebuild;
 pub(crate) mod rules;

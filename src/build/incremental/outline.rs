@@ -115,6 +115,7 @@ pub(crate) struct Statement {
 /// One statement as an earlier build recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Recorded {
+    pub(crate) path: String,
     pub(crate) digest: String,
     pub(crate) kind: Kind,
     pub(crate) subject: String,

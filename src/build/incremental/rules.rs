@@ -21,6 +21,17 @@
 //!   of `t` reaches another table, or when `t` draws from a sequence of its own
 //!   definition (`CREATE SEQUENCE`), which may be shared. A foreign key into `t` makes
 //!   the `TRUNCATE` fail, which falls back too.
+//! - **Rows of a plain table found by key** (a narrower case of the one above, tried
+//!   first): when nothing touches `t` but plain `INSERT INTO t (k, ..) VALUES`
+//!   statements and read-only checks of rows by key, and the last build kept the
+//!   keys of the removed inserts (`keys.rs`), the removed inserts' rows are deleted
+//!   by key and the added inserts run: the rest of the table is not written again.
+//!   The catalog of the copy must show a plain table whose one-column primary key is
+//!   `k` and nothing that makes its rows depend on their order (a trigger, rule,
+//!   foreign key, inheritance, identity, a default or check drawing on a sequence or
+//!   a function of the tree), and no row a check looks up may be removed or added;
+//!   otherwise a full build. A trigger, rule, sequence or foreign key seen in the
+//!   text keeps the table on the rule above.
 //! - **Added statements**: an index on `t` (later statements naming `t` only insert
 //!   into it with `VALUES`, and a unique one meets no `ON CONFLICT`), a column of `t`
 //!   (nothing later names `t`), a table (nothing else names it), a comment (no later
@@ -50,7 +61,8 @@
 use crate::build::incremental::facts::{
     Facts, base_name, function_name, head, runs_code, table_of,
 };
-use crate::build::incremental::outline::{Kind, Recorded, Statement};
+use crate::build::incremental::keys::{point_lookups, row_keys};
+use crate::build::incremental::outline::{Body, Kind, Recorded, Statement};
 use crate::tree::analysis::defined_names;
 use similar::{Algorithm, DiffOp, capture_diff_slices};
 use std::collections::{BTreeMap, HashSet};
@@ -64,15 +76,71 @@ pub(crate) enum Action {
     /// Drop what the last build made (`DROP INDEX|TABLE name`), in the session
     /// settings of the statement at the index.
     Drop { sql: String, at: usize },
+    /// Delete the rows the removed inserts (by digest) wrote into the table, by the
+    /// keys the last build kept (`keys.rs`), in the session settings of the statement
+    /// at the index; the added inserts run after it.
+    Keyed {
+        table: String,
+        at: usize,
+        removed: Vec<String>,
+        /// The keys of the added inserts, when a check looks rows up.
+        added_keys: Vec<String>,
+        /// What the table's unchanged checks look up: rows the change must leave
+        /// alone.
+        lookups: Lookups,
+    },
     /// Run the statement at the index of the new stream (functions with `OR REPLACE`).
     Run(usize),
+}
+
+/// What the unchanged checks of a table's rows look up (`keys::point_lookups`): the
+/// key column and the constants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Lookups {
+    pub(crate) column: Option<String>,
+    pub(crate) keys: Vec<String>,
+}
+
+/// The rows of `table` changed by deleting the removed inserts' rows by key and
+/// running the added ones, when they can be (see `keys.rs`); the added inserts' keys
+/// go with it when a check looks rows up, for the build to make sure the change
+/// leaves those rows alone.
+fn by_key(
+    facts: &Facts<'_>,
+    new: &[Statement],
+    table: &str,
+    removed: Vec<String>,
+    added: &[usize],
+) -> Option<Action> {
+    let (at, lookups) = facts.by_key(table)?;
+    let mut added_keys = Vec::new();
+    for &i in added {
+        let Body::Sql(sql) = &new[i].body else {
+            return None;
+        };
+        if !lookups.keys.is_empty() {
+            let (column, keys) = row_keys(sql)?;
+            if lookups.column.as_ref() != Some(&column) {
+                return None;
+            }
+            added_keys.extend(keys);
+        }
+    }
+    Some(Action::Keyed {
+        table: table.to_string(),
+        at,
+        removed,
+        added_keys,
+        lookups,
+    })
 }
 
 /// What differs, what runs for it, or why a full build is needed.
 pub(crate) type Decision = std::result::Result<Vec<Action>, String>;
 
-/// Compares the recorded stream of the last build with the tree's.
-pub(crate) fn plan(old: &[Recorded], new: &[Statement]) -> Decision {
+/// Compares the recorded stream of the last build with the tree's; `keyed` holds the
+/// digests of the inserts whose row keys the last build kept.
+pub(crate) fn plan(old: &[Recorded], new: &[Statement], keyed: &HashSet<String>) -> Decision {
     let old_digests: Vec<&str> = old.iter().map(|r| r.digest.as_str()).collect();
     let new_digests: Vec<&str> = new.iter().map(|s| s.digest.as_str()).collect();
     let ops = capture_diff_slices(Algorithm::Myers, &old_digests, &new_digests);
@@ -102,7 +170,8 @@ pub(crate) fn plan(old: &[Recorded], new: &[Statement]) -> Decision {
             }
         }
     }
-    let mut reseeded = HashSet::new();
+    // Changed rows, by table: what each change removes (digests) and adds.
+    let mut rows: BTreeMap<String, (Vec<String>, Vec<usize>)> = BTreeMap::new();
     for (o, n) in &changes {
         let olds = &old[o.clone()];
         let news: Vec<usize> = n.clone().collect();
@@ -116,9 +185,9 @@ pub(crate) fn plan(old: &[Recorded], new: &[Statement]) -> Decision {
             .or_else(|| (n.start < new.len()).then_some(n.start));
         let place = near.map(at).unwrap_or_else(|| "the end of the tree".into());
         if let Some(table) = rows_of(olds, &news, new) {
-            if reseeded.insert(table.clone()) {
-                actions.extend(facts.reseed(&table)?);
-            }
+            let (removed, added) = rows.entry(table).or_default();
+            removed.extend(olds.iter().map(|r| r.digest.clone()));
+            added.extend(news);
         } else if olds.is_empty() || functions_replaced(olds, &news, new) {
             for &i in &news {
                 facts.added(i, &changed)?;
@@ -138,8 +207,25 @@ pub(crate) fn plan(old: &[Recorded], new: &[Statement]) -> Decision {
             ));
         }
     }
+    for (table, (removed, added)) in rows {
+        // Found by key needs none of the emptying's checks: its inserts read nothing
+        // (no `SELECT`, no function of the tree), and the catalog check covers the
+        // table's triggers and sequences.
+        let keyed = if removed.iter().all(|d| keyed.contains(d)) {
+            by_key(&facts, new, &table, removed, &added)
+        } else {
+            None
+        };
+        match keyed {
+            Some(action) => {
+                actions.push(action);
+                actions.extend(added.into_iter().map(Action::Run));
+            }
+            None => actions.extend(facts.reseed(&table)?),
+        }
+    }
     actions.sort_by_key(|a| match a {
-        Action::Empty { at, .. } | Action::Drop { at, .. } => (*at, 0),
+        Action::Empty { at, .. } | Action::Drop { at, .. } | Action::Keyed { at, .. } => (*at, 0),
         Action::Run(i) => (*i, 1),
     });
     actions.dedup();
@@ -388,14 +474,12 @@ impl Facts<'_> {
         })
     }
 
-    /// Emptying `table` and inserting its rows again, if nothing else sees them.
-    fn reseed(&self, table: &str) -> std::result::Result<Vec<Action>, String> {
-        let name = base_name(table);
-        // Everything that runs and can touch the table, in stream order: what fills
-        // it, and what checks or changes its rows (directly, or through a function
-        // naming it). Its indexes and `ALTER TABLE`s are definitions and stay.
-        let readers = self.reaching(&HashSet::from([name.clone()]));
-        let touching: Vec<usize> = (0..self.new.len())
+    /// Everything that runs and can touch the table `name`, in stream order: what
+    /// fills it, and what checks or changes its rows (directly, or through a function
+    /// naming it). Its indexes and `ALTER TABLE`s are definitions and stay.
+    fn touching(&self, name: &str) -> Vec<usize> {
+        let readers = self.reaching(&HashSet::from([name.to_string()]));
+        (0..self.new.len())
             .filter(|&i| {
                 let s = &self.new[i];
                 let its_index = matches!(s.kind, Kind::Index | Kind::UniqueIndex)
@@ -403,9 +487,90 @@ impl Facts<'_> {
                 runs_code(s)
                     && self.names_any(i, &readers)
                     && !its_index
-                    && !self.only_alters(s, &name)
+                    && !self.only_alters(s, name)
             })
-            .collect();
+            .collect()
+    }
+
+    /// The rows of `table` found by key (`keys.rs`), when nothing touches it but
+    /// plain inserts (`INSERT INTO t .. VALUES`, no `SELECT`, `ON CONFLICT` or
+    /// `RETURNING`, no function of the tree; words of literals count too) and
+    /// read-only checks of rows by key (`keys::point_lookups`): then, with no trigger,
+    /// rule or sequence (the catalog check), its rows are the union of its inserts',
+    /// in any order, and each check's outcome depends only on the rows it looks up.
+    /// Where the table is first touched (the settings the deletion runs in) and what
+    /// the checks look up, for the build to make sure the change leaves those rows
+    /// alone; `None` when the rows cannot be found by key.
+    fn by_key(&self, table: &str) -> Option<(usize, Lookups)> {
+        let name = base_name(table);
+        // What the catalog check would refuse, seen in the text first so that such
+        // a table is emptied and filled again rather than built in full: a trigger
+        // or rule on it, a sequence, identity, inheritance or foreign key in its
+        // definition, a table or `ALTER TABLE` naming it from elsewhere.
+        const ORDERED: &[&str] = &[
+            "trigger",
+            "rule",
+            "identity",
+            "serial",
+            "bigserial",
+            "smallserial",
+            "serial2",
+            "serial4",
+            "serial8",
+            "nextval",
+            "references",
+            "foreign",
+            "inherits",
+            "partition",
+        ];
+        for i in 0..self.new.len() {
+            let s = &self.new[i];
+            if !self.names(i, &name) {
+                continue;
+            }
+            let words = self.words(i);
+            let on_it = table_of(s).as_deref() == Some(name.as_str())
+                || (s.kind == Kind::Table && base_name(&s.subject) == name);
+            let defines = s.kind == Kind::Table || head(s, 2) == ["alter", "table"];
+            if (on_it && ORDERED.iter().any(|w| words.contains(w))) || (defines && !on_it) {
+                return None;
+            }
+        }
+        let functions = self.functions();
+        let mut lookups = Lookups::default();
+        let touching = self.touching(&name);
+        for &i in &touching {
+            let s = &self.new[i];
+            let words = self.words(i);
+            let plain_insert = s.kind == Kind::Insert
+                && base_name(&s.subject) == name
+                && matches!(s.body, Body::Sql(_))
+                && !["select", "conflict", "returning"]
+                    .iter()
+                    .any(|w| words.contains(w))
+                && !words.iter().any(|w| functions.contains(*w));
+            if plain_insert {
+                continue;
+            }
+            let (column, keys) = point_lookups(s.body.text(), table)?;
+            if lookups.column.get_or_insert_with(|| column.clone()) != &column {
+                return None;
+            }
+            lookups.keys.extend(keys);
+        }
+        // With nothing touching it any more, the rows go where the table is made.
+        let at = touching.first().copied().or_else(|| {
+            self.new
+                .iter()
+                .position(|s| s.kind == Kind::Table && base_name(&s.subject) == name)
+        })?;
+        Some((at, lookups))
+    }
+
+    /// Emptying `table` and inserting its rows again, if nothing else sees them.
+    fn reseed(&self, table: &str) -> std::result::Result<Vec<Action>, String> {
+        let name = base_name(table);
+        let touching = self.touching(&name);
         let at = match touching.first() {
             Some(&w) => w,
             // Every row of the table went: it is emptied and nothing runs again.
