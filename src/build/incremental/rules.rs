@@ -30,8 +30,8 @@
 //!   `k` and nothing that makes its rows depend on their order (a trigger, rule,
 //!   foreign key, inheritance, identity, a default or check drawing on a sequence or
 //!   a function of the tree), and no row a check looks up may be removed or added;
-//!   otherwise a full build. A trigger, rule, sequence or foreign key seen in the
-//!   text keeps the table on the rule above.
+//!   otherwise both databases roll back and take the rule above instead. A trigger,
+//!   rule, sequence or foreign key seen in the text keeps the table on that rule.
 //! - **Added statements**: an index on `t` (later statements naming `t` only insert
 //!   into it with `VALUES`, and a unique one meets no `ON CONFLICT`), a column of `t`
 //!   (nothing later names `t`), a table (nothing else names it), a comment (no later
