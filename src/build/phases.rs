@@ -118,10 +118,10 @@ pub(crate) fn finish(
 }
 
 /// [`finish`] without the commit, for a path that writes more to the record.
-/// `objects` says whether the build may have made, replaced or granted on objects:
-/// an incremental build that only wrote rows (plain inserts of constants into a
-/// table without triggers) leaves the owners and privileges of the build it copied,
-/// which are already the full build's, and skips handing them over and granting.
+/// `objects` says whether the build may have made objects or changed what is
+/// granted: an incremental build that only wrote rows or replaced functions and
+/// left every owner and privilege of the build it copied (which are already the full
+/// build's; `incremental::apply` checks) skips handing objects over and granting.
 pub(crate) fn finish_open(
     tx: &mut postgres::Transaction<'_>,
     config: &Config,

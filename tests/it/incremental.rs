@@ -285,6 +285,20 @@ const EDITS: &[Edit] = &[
         to: "(11, 'y', 12)",
         incremental: true,
     },
+    Edit {
+        what: "a function added (owned by the DDL login until the build's end)",
+        file: "create/services.sql",
+        from: "create or replace function ores_app_lookup_fn",
+        to: "create function ores_app_extra_fn() returns integer language sql immutable as $$ select 1 $$;\ncreate or replace function ores_app_lookup_fn",
+        incremental: true,
+    },
+    Edit {
+        what: "a function made SECURITY DEFINER (granted to its service at the build's end)",
+        file: "create/services.sql",
+        from: "language sql stable as",
+        to: "language sql stable security definer as",
+        incremental: true,
+    },
 ];
 
 /// The edits that change rows found by key (`build/incremental/keys.rs`), and a row

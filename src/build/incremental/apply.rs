@@ -297,6 +297,16 @@ pub(crate) fn apply(
         .transaction()
         .context("opening the incremental build's transaction")?;
     let label = manifest.label();
+    // A plan of rows and replaced functions may leave every owner and privilege as
+    // the build it copied has them, the full build's: see `keeps_objects`.
+    let definers_before = match delta.actions.iter().all(|a| match a {
+        Action::Keyed { .. } => true,
+        Action::Run(i) => matches!(delta.outline[*i].kind, Kind::Insert | Kind::Function),
+        Action::Empty { .. } | Action::Drop { .. } => false,
+    }) {
+        true => Some(definers(&mut tx)?),
+        false => None,
+    };
     // Statements under the same settings go as one batch: a failure anywhere makes
     // the caller build in full, which names the failing statement itself.
     let mut batch = Batch::default();
@@ -356,12 +366,10 @@ pub(crate) fn apply(
         quote_literal(BUILD_TABLE),
     ))
     .context("clearing the copy's records")?;
-    // Rows found by key and written by plain inserts change no object or privilege.
-    let objects = !delta.actions.iter().all(|a| match a {
-        Action::Keyed { .. } => true,
-        Action::Run(i) => delta.outline[*i].kind == Kind::Insert,
-        Action::Empty { .. } | Action::Drop { .. } => false,
-    });
+    let objects = match definers_before {
+        Some(before) => !keeps_objects(&mut tx, config, manifest, &before)?,
+        None => true,
+    };
     finish_open(
         &mut tx,
         config,
@@ -376,6 +384,48 @@ pub(crate) fn apply(
     .context("recording what the build was based on")?;
     store(&mut tx, delta.base, delta.outline, Some(delta.last))?;
     tx.commit().context("committing the incremental build")
+}
+
+/// The `SECURITY DEFINER` functions of `public`, the only functions the build's end
+/// grants on.
+fn definers(tx: &mut postgres::Transaction<'_>) -> Result<String> {
+    Ok(tx
+        .query_one(
+            "SELECT coalesce(string_agg(p, ',' ORDER BY p), '') FROM (
+               SELECT oid::regprocedure::text AS p FROM pg_proc
+                WHERE pronamespace = 'public'::regnamespace AND prosecdef) d",
+            &[],
+        )
+        .context("listing SECURITY DEFINER functions")?
+        .get(0))
+}
+
+/// Whether a plan of inserts and functions (rows found by key, functions replaced)
+/// left the owners and privileges of the build it copied, which are the full
+/// build's, so that the build's end need not hand objects over and grant again: the
+/// DDL login owns nothing here (a new object would be its own), and the `SECURITY
+/// DEFINER` functions are those there were (`definers_before`). Relations, the rest
+/// of what is granted on, are only made by statements such a plan does not hold.
+fn keeps_objects(
+    tx: &mut postgres::Transaction<'_>,
+    config: &Config,
+    manifest: &Manifest,
+    definers_before: &str,
+) -> Result<bool> {
+    let ddl = crate::build::login::ddl_role(manifest, &config.env)?;
+    let owns: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_shdepend
+                             WHERE dbid = (SELECT oid FROM pg_database
+                                            WHERE datname = current_database())
+                               AND refclassid = 'pg_authid'::regclass
+                               AND refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+                               AND deptype = 'o')",
+            &[&ddl],
+        )
+        .context(format!("looking for what {ddl} owns"))?
+        .get(0);
+    Ok(!owns && definers(tx)? == definers_before)
 }
 
 /// Deletes the rows the statements of digests `removed` wrote into `table`, by the

@@ -299,7 +299,11 @@ impl Pending {
             path: self.path,
             line: self.line,
             prelude: self.prelude,
-            lower: self.body.text().to_lowercase(),
+            // The same as `to_lowercase`, many times faster on the usual ASCII text.
+            lower: match self.body.text() {
+                t if t.is_ascii() => t.to_ascii_lowercase(),
+                t => t.to_lowercase(),
+            },
             body: self.body,
             digest: hex::encode(h.finalize()),
             kind,

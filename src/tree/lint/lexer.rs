@@ -60,7 +60,7 @@ pub(crate) fn lex_spans_keeping(
     let mut i = 0;
     let mut line = 1;
     let n = b.len();
-    let count_lines = |from: usize, to: usize| b[from..to].iter().filter(|c| **c == b'\n').count();
+    let count_lines = |from: usize, to: usize| memchr::memchr_iter(b'\n', &b[from..to]).count();
     while i < n {
         let c = b[i];
         let start_line = line;
@@ -97,7 +97,7 @@ pub(crate) fn lex_spans_keeping(
             let from = i;
             i += tag;
             let close = &sql[from..from + tag];
-            i = sql[i..].find(close).map_or(n, |p| i + p + tag);
+            i = memchr::memmem::find(&b[i..], close.as_bytes()).map_or(n, |p| i + p + tag);
             line += count_lines(from, i);
             out.push((Tok::Literal, start_line, start));
         } else if is_ident_byte(c) {
@@ -145,10 +145,7 @@ pub(crate) fn lex_spans_keeping(
 
 /// The index of the first `byte` at or after `from`, or the end.
 fn memchr_from(b: &[u8], from: usize, byte: u8) -> usize {
-    b[from..]
-        .iter()
-        .position(|c| *c == byte)
-        .map_or(b.len(), |p| from + p)
+    memchr::memchr(byte, &b[from..]).map_or(b.len(), |p| from + p)
 }
 
 /// Where the block comment opening at `i` ends (they nest in PostgreSQL).
@@ -175,17 +172,22 @@ fn block_comment_end(b: &[u8], mut i: usize) -> usize {
 /// `escapes`, an `E'...'` string, a backslash escapes the next character).
 fn string_end(b: &[u8], mut i: usize, escapes: bool) -> usize {
     i += 1;
+    // Seed rows are mostly long literals: jump from one quote (or backslash) to the
+    // next instead of stepping through every byte.
     while i < b.len() {
-        if escapes && b[i] == b'\\' {
-            i += 2;
-        } else if b[i] == b'\'' {
-            if b.get(i + 1) == Some(&b'\'') {
-                i += 2;
-            } else {
-                return i + 1;
-            }
+        let next = if escapes {
+            memchr::memchr2(b'\'', b'\\', &b[i..])
         } else {
-            i += 1;
+            memchr::memchr(b'\'', &b[i..])
+        };
+        let Some(p) = next else { return b.len() };
+        i += p;
+        if b[i] == b'\\' {
+            i += 2;
+        } else if b.get(i + 1) == Some(&b'\'') {
+            i += 2;
+        } else {
+            return i + 1;
         }
     }
     // An escape as the last byte steps past the end.
