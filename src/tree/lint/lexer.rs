@@ -182,9 +182,8 @@ fn string_end(b: &[u8], mut i: usize, escapes: bool) -> usize {
         };
         let Some(p) = next else { return b.len() };
         i += p;
-        if b[i] == b'\\' {
-            i += 2;
-        } else if b.get(i + 1) == Some(&b'\'') {
+        // A backslash escapes what follows; `''` is a quote inside the string.
+        if b[i] == b'\\' || b.get(i + 1) == Some(&b'\'') {
             i += 2;
         } else {
             return i + 1;
