@@ -147,12 +147,12 @@ fn write_roles(
     client
         .batch_execute(&sql)
         .context(format!("creating roles of environment {}", config.env))?;
-    // In the registry's order, as before: a failure names the same role every time.
-    for spec in specs {
-        if let Some(verifier) = verifiers.get(&spec.name) {
-            set_verifier(client, &spec.name, verifier)?;
-        }
-    }
+    // In the registry's order: a failure happens at the same role every time.
+    let pairs: Vec<(&str, &str)> = specs
+        .iter()
+        .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
+        .collect();
+    set_verifiers(client, &pairs)?;
     if !without_password.is_empty() {
         // The first few show the pattern; `BuildReport::roles_without_password` (and
         // `compass db roles`) carry every one of them.
@@ -268,21 +268,36 @@ fn refuse_escalated(client: &mut Client, names: &[&str], rights: &AdminRights) -
 /// at debug level: with `RUST_LOG=debug` an `ALTER ROLE ... PASSWORD '...'` would
 /// print it, and a verifier is enough to attempt an offline guess.
 pub(crate) fn set_verifier(client: &mut Client, role: &str, verifier: &str) -> Result<()> {
+    set_verifiers(client, &[(role, verifier)])
+}
+
+/// [`set_verifier`] for several roles in three round trips, whatever their number:
+/// the pairs travel as one redacted parameter and one block sets them in order.
+pub(crate) fn set_verifiers(client: &mut Client, pairs: &[(&str, &str)]) -> Result<()> {
+    let Some((first, _)) = pairs.first() else {
+        return Ok(());
+    };
+    let what = match pairs.len() {
+        1 => format!("setting the password of {first}"),
+        n => format!("setting the passwords of {n} roles, {first} first"),
+    };
+    let json = serde_json::json!(pairs).to_string();
     client
         .execute(
-            "SELECT set_config('ores.role_verifier', $1, false)",
-            &[&Redacted(verifier)],
+            "SELECT set_config('ores.role_verifiers', $1, false)",
+            &[&Redacted(&json)],
         )
-        .context(format!("setting the password of {role}"))?;
-    let set = client.batch_execute(&format!(
-        "DO $ores$ BEGIN
-             EXECUTE format('ALTER ROLE %I PASSWORD %L', {}, current_setting('ores.role_verifier'));
+        .context(what.clone())?;
+    let set = client.batch_execute(
+        "DO $ores$ DECLARE r json; BEGIN
+             FOR r IN SELECT json_array_elements(current_setting('ores.role_verifiers')::json) LOOP
+                 EXECUTE format('ALTER ROLE %I PASSWORD %L', r->>0, r->>1);
+             END LOOP;
          END $ores$;",
-        quote_literal(role)
-    ));
+    );
     // Cleared whatever happened, so the session does not keep it.
-    let cleared = client.batch_execute("RESET ores.role_verifier");
-    set.context(format!("setting the password of {role}"))?;
+    let cleared = client.batch_execute("RESET ores.role_verifiers");
+    set.context(what)?;
     cleared.context("clearing the password setting")
 }
 
