@@ -41,7 +41,7 @@ use crate::server::admin::{
 };
 use crate::server::lock::{AdvisoryLock, LockClass};
 use crate::server::rights::AdminRights;
-use crate::server::roles::{drop_roles_as, ensure_roles_as};
+use crate::server::roles::{Verifiers, drop_roles_as, ensure_roles_deferring};
 use crate::tree::manifest::Manifest;
 use crate::tree::registry::Registry;
 use postgres::Client;
@@ -265,6 +265,11 @@ fn build(
     let started = Instant::now();
     config.validate()?;
     target::check_name(&config.database)?;
+    // The builds log in as the DDL login, whose password is set with the roles; the
+    // others' verifiers are hashed meanwhile and set just before the swap.
+    let ddl = crate::build::login::ddl_role(manifest, &config.env).ok();
+    let now: Vec<&str> = ddl.iter().map(String::as_str).collect();
+    let verifiers = Verifiers::start(config, manifest.registry(), &now);
     let mut lap = Lap::start();
     let mut lock = EnvLock::acquire(connect_admin(config)?, config)?;
     lap.log("connect and lock");
@@ -303,11 +308,17 @@ fn build(
     }
 
     lap.log("checks and recovery");
-    let roles_without_password = ensure_roles_as(admin, config, &rights, manifest.registry())?;
+    let roles_without_password =
+        ensure_roles_deferring(admin, config, &rights, manifest.registry(), &now)?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
     let built = cache::build_staging(admin, config, manifest, &staging, options)?;
     let mut lap = Lap::start();
+    if let Err(e) = verifiers.set(admin, manifest.registry(), config) {
+        discard(admin, &config.env, &staging);
+        return Err(e);
+    }
+    lap.log("login passwords");
     let swap = Swap {
         staging: &staging,
         target,

@@ -41,6 +41,81 @@ pub(crate) fn ensure_roles_as(
     rights: &AdminRights,
     registry: &Registry,
 ) -> Result<Vec<String>> {
+    // A SCRAM verifier is 4,096 rounds of PBKDF2 on a fresh salt, a few
+    // milliseconds each: the environment's logins take a tenth of a second on one
+    // core, which the checks below and the other cores can hide.
+    let pending = Verifiers::start(config, registry, &[]);
+    let without = ensure_roles_deferring(client, config, rights, registry, &[])?;
+    pending.set(client, registry, config)?;
+    Ok(without)
+}
+
+/// The SCRAM verifiers of the environment's logins with a configured password but
+/// those `now` (which [`ensure_roles_deferring`] sets itself), computed on threads
+/// of their own from the moment they start: a recreate starts them first and sets
+/// them just before its swap, so the hashing costs the time the build waits on the
+/// server rather than the user's.
+pub(crate) struct Verifiers(std::thread::JoinHandle<HashMap<String, String>>);
+
+impl Verifiers {
+    pub(crate) fn start(config: &Config, registry: &Registry, now: &[&str]) -> Verifiers {
+        let wanted: Vec<(String, crate::config::Secret)> = roles_in(&config.env, registry)
+            .into_iter()
+            .filter(|spec| spec.login && !now.contains(&spec.name.as_str()))
+            .filter_map(|spec| Some((spec.name, config.password_for(&spec.suffix)?.clone())))
+            .collect();
+        Verifiers(std::thread::spawn(move || verifiers_of(wanted)))
+    }
+
+    /// Waits for the verifiers and sets them, in the registry's order (a failure
+    /// happens at the same role every time).
+    pub(crate) fn set(
+        self,
+        client: &mut Client,
+        registry: &Registry,
+        config: &Config,
+    ) -> Result<()> {
+        let verifiers = self
+            .0
+            .join()
+            .map_err(|_| Error::Internal("computing role verifiers panicked".into()))?;
+        let specs = roles_in(&config.env, registry);
+        let pairs: Vec<(&str, &str)> = specs
+            .iter()
+            .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
+            .collect();
+        set_verifiers(client, &pairs)
+    }
+}
+
+/// The SCRAM verifier of each (role, password), computed on the machine's cores.
+/// Only a verifier ever leaves this process: the clear-text password is never part
+/// of any statement the server could log.
+fn verifiers_of(wanted: Vec<(String, crate::config::Secret)>) -> HashMap<String, String> {
+    crate::runtime::map_on_cores(
+        wanted,
+        |_| 1,
+        |(name, p)| {
+            let verifier = postgres_protocol::password::scram_sha_256(p.expose().as_bytes());
+            (name, verifier)
+        },
+    )
+    .into_iter()
+    .collect()
+}
+
+/// Creates or puts back every role of the environment, setting the passwords of the
+/// logins in `now` (the build logs in as those); every other login with a
+/// configured password keeps the one it has until its [`Verifiers`] are set, and a
+/// login with none configured has its password removed. Returns the logins with no
+/// password configured.
+pub(crate) fn ensure_roles_deferring(
+    client: &mut Client,
+    config: &Config,
+    rights: &AdminRights,
+    registry: &Registry,
+    now: &[&str],
+) -> Result<Vec<String>> {
     // The tree's own registry may reserve more endings than the compiled one.
     validate_env_label_in(&config.env, registry)?;
     let specs = roles_in(&config.env, registry);
@@ -48,48 +123,34 @@ pub(crate) fn ensure_roles_as(
     for n in &names {
         validate_role_name(n)?;
     }
-    std::thread::scope(|s| {
-        // A SCRAM verifier is 4,096 rounds of PBKDF2 on a fresh salt, a few
-        // milliseconds each: the environment's logins take a tenth of a second on one
-        // core, which the checks below and the other cores can hide.
-        let verifiers = s.spawn(|| verifiers_for(config, &specs));
-        let existing = existing_roles(client, &names).context("listing existing roles")?;
-        refuse_foreign(client, &config.env, &names)?;
-        if !rights.superuser {
-            refuse_escalated(client, &names, rights)?;
-        }
-        let stray = stray_memberships(client, &specs)?;
-        let verifiers = verifiers.join().map_err(|_| {
-            crate::error::Error::Internal("computing role verifiers panicked".into())
-        })?;
-        write_roles(
-            client, config, rights, &specs, &existing, &stray, &verifiers,
-        )
-    })
-}
-
-/// The SCRAM verifier of each login role with a configured password, by role name,
-/// computed on the machine's cores. Only a verifier ever leaves this process: the
-/// clear-text password is never part of any statement the server could log.
-fn verifiers_for(config: &Config, specs: &[RoleSpec]) -> HashMap<String, String> {
-    let wanted: Vec<(&str, &crate::config::Secret)> = specs
+    let existing = existing_roles(client, &names).context("listing existing roles")?;
+    refuse_foreign(client, &config.env, &names)?;
+    if !rights.superuser {
+        refuse_escalated(client, &names, rights)?;
+    }
+    let stray = stray_memberships(client, &specs)?;
+    let without = write_roles(client, config, rights, &specs, &existing, &stray)?;
+    let wanted: Vec<(String, crate::config::Secret)> = specs
         .iter()
-        .filter(|spec| spec.login)
-        .filter_map(|spec| Some((spec.name.as_str(), config.password_for(&spec.suffix)?)))
+        .filter(|spec| spec.login && now.contains(&spec.name.as_str()))
+        .filter_map(|spec| {
+            Some((
+                spec.name.clone(),
+                config.password_for(&spec.suffix)?.clone(),
+            ))
+        })
         .collect();
-    crate::runtime::map_on_cores(
-        wanted,
-        |_| 1,
-        |(name, p)| {
-            let verifier = postgres_protocol::password::scram_sha_256(p.expose().as_bytes());
-            (name.to_string(), verifier)
-        },
-    )
-    .into_iter()
-    .collect()
+    let verifiers = verifiers_of(wanted);
+    let pairs: Vec<(&str, &str)> = specs
+        .iter()
+        .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
+        .collect();
+    set_verifiers(client, &pairs)?;
+    Ok(without)
 }
 
-/// Creates or puts back every role of `specs`, with its verifier or no password.
+/// Creates or puts back every role of `specs`; a login with no configured password
+/// loses any it has (the verifiers of the others are set apart).
 fn write_roles(
     client: &mut Client,
     config: &Config,
@@ -97,7 +158,6 @@ fn write_roles(
     specs: &[RoleSpec],
     existing: &[String],
     stray: &[(String, String)],
-    verifiers: &HashMap<String, String>,
 ) -> Result<Vec<String>> {
     let mut sql = String::new();
     let mut without_password = Vec::new();
@@ -120,7 +180,7 @@ fn write_roles(
             "CREATE"
         };
         sql.push_str(&format!("{verb} ROLE {role} {attrs}"));
-        if spec.login && !verifiers.contains_key(&spec.name) {
+        if spec.login && config.password_for(&spec.suffix).is_none() {
             sql.push_str(" PASSWORD NULL");
             without_password.push(spec.name.clone());
         }
@@ -147,12 +207,6 @@ fn write_roles(
     client
         .batch_execute(&sql)
         .context(format!("creating roles of environment {}", config.env))?;
-    // In the registry's order: a failure happens at the same role every time.
-    let pairs: Vec<(&str, &str)> = specs
-        .iter()
-        .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
-        .collect();
-    set_verifiers(client, &pairs)?;
     if !without_password.is_empty() {
         // The first few show the pattern; `BuildReport::roles_without_password` (and
         // `compass db roles`) carry every one of them.
