@@ -118,10 +118,7 @@ pub(crate) fn store(
                     && r.subject == s.subject
                     && r.path == s.path
                     && r.name == index_name(s)
-                    && r.gset
-                        .as_ref()
-                        .map(|row| serde_json::json!(row).to_string())
-                        == gset_of(s)
+                    && r.gset == s.gset
             };
             if last.len() == outline.len() {
                 (0..outline.len()).filter(|&i| !same(i)).collect()
@@ -299,13 +296,15 @@ pub(crate) fn apply(
     let label = manifest.label();
     // A plan of rows and replaced functions may leave every owner and privilege as
     // the build it copied has them, the full build's: see `keeps_objects`.
-    let definers_before = match delta.actions.iter().all(|a| match a {
+    let rows_and_functions = delta.actions.iter().all(|a| match a {
         Action::Keyed { .. } => true,
         Action::Run(i) => matches!(delta.outline[*i].kind, Kind::Insert | Kind::Function),
         Action::Empty { .. } | Action::Drop { .. } => false,
-    }) {
-        true => Some(definers(&mut tx)?),
-        false => None,
+    });
+    let definers_before = if rows_and_functions {
+        Some(definers(&mut tx)?)
+    } else {
+        None
     };
     // Statements under the same settings go as one batch: a failure anywhere makes
     // the caller build in full, which names the failing statement itself.
@@ -432,8 +431,8 @@ fn keeps_objects(
 /// keys the last build kept, after checking in the catalog that the table's rows are
 /// the union of its inserts' ([`eligibility_sql`]) and that no row an unchanged check
 /// looks up is among the removed or added ones (compared as values of the key
-/// column). Each key must delete exactly one row; anything else is an error, and the
-/// caller builds in full.
+/// column). Each key must delete exactly one row. A refusal is
+/// [`Error::Unsupported`], on which the caller empties and fills the table instead.
 fn delete_by_keys(
     tx: &mut postgres::Transaction<'_>,
     table: &str,

@@ -12,8 +12,8 @@
 //! the copy it runs on, [`eligibility_sql`]), the table holds exactly the union of
 //! the rows of its inserts, whatever their order, so deleting the removed
 //! statements' keys and running the added statements gives the full build's rows.
-//! Each key must delete exactly one row, or the incremental build falls back to a
-//! full one.
+//! Each key must delete exactly one row; otherwise, or when the catalog says no, the
+//! table is emptied and filled again as before.
 
 use crate::tree::lint::lexer::{Tok, lex_spans};
 
@@ -227,8 +227,8 @@ fn constant(toks: &[(Tok, usize, usize)]) -> bool {
 
 /// One boolean: whether the table `$1` (as the statement wrote it, resolved by the
 /// session's search path) may have rows deleted by the key column `$2` (or only
-/// rows added, `$2` null): a plain table, `$2` its whole primary key, and nothing that makes its rows depend on the
-/// order they were written in or reach beyond it (triggers, rules, foreign keys
+/// rows added, `$2` null): a plain table, `$2` its whole primary key, and nothing
+/// that makes its rows depend on the order they were written in or reach beyond it (triggers, rules, foreign keys
 /// either way, inheritance, identity columns, defaults or checks drawing on a
 /// sequence or on a function of the tree). Row-level security forced on the owner
 /// would hide rows from the delete: refused too.
@@ -296,11 +296,7 @@ fn listed(keys: &[String], ty: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::row_keys;
-
-    fn keys(sql: &str) -> Option<(String, Vec<String>)> {
-        row_keys(sql)
-    }
+    use super::row_keys as keys;
 
     #[test]
     fn the_first_value_of_every_row_is_its_key() {
