@@ -130,21 +130,26 @@ pub(crate) fn finish_open(
     (path, objects): (BuildPath, bool),
 ) -> Result<()> {
     let owner = crate::tree::roles::role_name(&config.env, "owner");
-    if objects {
-        let ddl = crate::build::login::ddl_role(manifest, &config.env)?;
-        tx.batch_execute(&format!(
-            "SET LOCAL synchronous_commit = off; RESET ROLE;\nREASSIGN OWNED BY {d} TO {o};\nSET LOCAL ROLE {o};",
-            d = quote_ident(&ddl),
-            o = quote_ident(&owner)
-        ))
-        .context(format!("handing what {ddl} created to {owner}"))?;
-        apply_grants_in(tx, &config.env, manifest.registry())?;
-    } else {
-        tx.batch_execute(&format!(
-            "SET LOCAL synchronous_commit = off; RESET ROLE; SET LOCAL ROLE {};",
+    let ddl = objects
+        .then(|| crate::build::login::ddl_role(manifest, &config.env))
+        .transpose()?;
+    let handover = ddl.as_ref().map_or(String::new(), |d| {
+        format!(
+            "REASSIGN OWNED BY {} TO {};\n",
+            quote_ident(d),
             quote_ident(&owner)
-        ))
-        .context(format!("acting as {owner}"))?;
+        )
+    });
+    tx.batch_execute(&format!(
+        "SET LOCAL synchronous_commit = off; RESET ROLE;\n{handover}SET LOCAL ROLE {};",
+        quote_ident(&owner)
+    ))
+    .context(format!(
+        "handing what {} created to {owner}",
+        ddl.as_deref().unwrap_or("the build")
+    ))?;
+    if objects {
+        apply_grants_in(tx, &config.env, manifest.registry())?;
     }
     tx.batch_execute(&format!(
         "{}{}",

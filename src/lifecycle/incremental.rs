@@ -92,14 +92,14 @@ pub(crate) fn build(
         last: recorded,
         bulk_seed: options.bulk_seed,
     };
-    let (mut applied, mut renewed) = apply_to_both(
-        admin,
+    let both = Both {
         config,
         manifest,
-        (staging, &template),
-        &delta,
-        &keys.full,
-    );
+        staging,
+        template: &template,
+        key: &keys.full,
+    };
+    let (mut applied, mut renewed) = both.apply(admin, &delta);
     // Rows the catalog or a check says cannot be found by key (the same on both
     // databases, rolled back on both) are emptied and filled again instead.
     let refused = |r: &Result<()>| matches!(r, Err(Error::Unsupported(_)));
@@ -114,14 +114,7 @@ pub(crate) fn build(
                 actions: &reseed,
                 ..delta
             };
-            (applied, renewed) = apply_to_both(
-                admin,
-                config,
-                manifest,
-                (staging, &template),
-                &delta,
-                &keys.full,
-            );
+            (applied, renewed) = both.apply(admin, &delta);
         }
     }
     lap.log(&format!(
@@ -148,34 +141,46 @@ pub(crate) fn build(
     }))
 }
 
-/// Applies `delta` to the copy `staging` and, at the same time on connections of its
-/// own, to the template (the server has the cores for both); what each gave.
-fn apply_to_both(
-    admin: &mut Client,
-    config: &Config,
-    manifest: &Manifest,
-    (staging, template): (&str, &str),
-    delta: &Delta<'_>,
-    key: &str,
-) -> (Result<()>, Result<()>) {
-    std::thread::scope(|s| {
-        let renewal = s.spawn(|| {
+/// The two databases an incremental build is applied to: the copy `staging`, and
+/// the template, labelled `key` once renewed.
+struct Both<'a> {
+    config: &'a Config,
+    manifest: &'a Manifest,
+    staging: &'a str,
+    template: &'a str,
+    key: &'a str,
+}
+
+impl Both<'_> {
+    /// Applies `delta` to the copy and, at the same time on connections of its own,
+    /// to the template (the server has the cores for both); what each gave.
+    fn apply(&self, admin: &mut Client, delta: &Delta<'_>) -> (Result<()>, Result<()>) {
+        let Both {
+            config,
+            manifest,
+            staging,
+            template,
+            key,
+        } = *self;
+        std::thread::scope(|s| {
+            let renewal = s.spawn(|| {
+                let mut lap = Lap::start();
+                let mut own = connect_admin(config)?;
+                let renewed = renew_template(&mut own, config, manifest, template, delta, key);
+                lap.log("  of which the template's");
+                renewed
+            });
             let mut lap = Lap::start();
-            let mut own = connect_admin(config)?;
-            let renewed = renew_template(&mut own, config, manifest, template, delta, key);
-            lap.log("  of which the template's");
-            renewed
-        });
-        let mut lap = Lap::start();
-        let applied = apply(admin, config, manifest, staging, delta)
-            .and_then(|()| wait_for_no_sessions(admin, staging, Duration::from_secs(5)))
-            .map(|_| ());
-        lap.log("  of which the copy's");
-        let renewed = renewal
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("the template's renewal panicked".into())));
-        (applied, renewed)
-    })
+            let applied = apply(admin, config, manifest, staging, delta)
+                .and_then(|()| wait_for_no_sessions(admin, staging, Duration::from_secs(5)))
+                .map(|_| ());
+            lap.log("  of which the copy's");
+            let renewed = renewal
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("the template's renewal panicked".into())));
+            (applied, renewed)
+        })
+    }
 }
 
 /// The last build, when there is one to start from with everything but the scripts

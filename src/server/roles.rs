@@ -59,16 +59,13 @@ pub(crate) struct Verifiers(std::thread::JoinHandle<HashMap<String, String>>);
 
 impl Verifiers {
     pub(crate) fn start(config: &Config, registry: &Registry, now: &[&str]) -> Verifiers {
-        let wanted: Vec<(String, crate::config::Secret)> = roles_in(&config.env, registry)
-            .into_iter()
-            .filter(|spec| spec.login && !now.contains(&spec.name.as_str()))
-            .filter_map(|spec| Some((spec.name, config.password_for(&spec.suffix)?.clone())))
-            .collect();
+        let wanted = passwords(config, &roles_in(&config.env, registry), |n| {
+            !now.contains(&n)
+        });
         Verifiers(std::thread::spawn(move || verifiers_of(wanted)))
     }
 
-    /// Waits for the verifiers and sets them, in the registry's order (a failure
-    /// happens at the same role every time).
+    /// Waits for the verifiers and sets them, in the registry's order.
     pub(crate) fn set(
         self,
         client: &mut Client,
@@ -79,13 +76,40 @@ impl Verifiers {
             .0
             .join()
             .map_err(|_| Error::Internal("computing role verifiers panicked".into()))?;
-        let specs = roles_in(&config.env, registry);
-        let pairs: Vec<(&str, &str)> = specs
-            .iter()
-            .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
-            .collect();
-        set_verifiers(client, &pairs)
+        set_in_order(client, &roles_in(&config.env, registry), &verifiers)
     }
+}
+
+/// The configured passwords of the logins of `specs` that `pick` chooses by name.
+fn passwords(
+    config: &Config,
+    specs: &[RoleSpec],
+    pick: impl Fn(&str) -> bool,
+) -> Vec<(String, crate::config::Secret)> {
+    specs
+        .iter()
+        .filter(|spec| spec.login && pick(&spec.name))
+        .filter_map(|spec| {
+            Some((
+                spec.name.clone(),
+                config.password_for(&spec.suffix)?.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// Sets `verifiers` in the order of `specs` (the registry's: a failure happens at
+/// the same role every time).
+fn set_in_order(
+    client: &mut Client,
+    specs: &[RoleSpec],
+    verifiers: &HashMap<String, String>,
+) -> Result<()> {
+    let pairs: Vec<(&str, &str)> = specs
+        .iter()
+        .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
+        .collect();
+    set_verifiers(client, &pairs)
 }
 
 /// The SCRAM verifier of each (role, password), computed on the machine's cores.
@@ -130,22 +154,8 @@ pub(crate) fn ensure_roles_deferring(
     }
     let stray = stray_memberships(client, &specs)?;
     let without = write_roles(client, config, rights, &specs, &existing, &stray)?;
-    let wanted: Vec<(String, crate::config::Secret)> = specs
-        .iter()
-        .filter(|spec| spec.login && now.contains(&spec.name.as_str()))
-        .filter_map(|spec| {
-            Some((
-                spec.name.clone(),
-                config.password_for(&spec.suffix)?.clone(),
-            ))
-        })
-        .collect();
-    let verifiers = verifiers_of(wanted);
-    let pairs: Vec<(&str, &str)> = specs
-        .iter()
-        .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
-        .collect();
-    set_verifiers(client, &pairs)?;
+    let verifiers = verifiers_of(passwords(config, &specs, |n| now.contains(&n)));
+    set_in_order(client, &specs, &verifiers)?;
     Ok(without)
 }
 
