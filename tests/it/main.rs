@@ -6,6 +6,7 @@
 mod cli_support;
 mod common;
 
+mod analysis;
 mod attribute;
 mod bulk_seed;
 mod cache;
