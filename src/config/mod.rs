@@ -80,7 +80,7 @@ pub struct Config {
     pub extensions: Vec<String>,
     /// Connections a full build applies the scripts on when the run's
     /// [`RunOptions::workers`](crate::RunOptions::workers) does not say
-    /// (`ORES_DB_BUILD_WORKERS`, default: the machine's cores). It is read here, with the rest of the
+    /// (`ORES_DB_BUILD_WORKERS`, default: two per core of the machine). It is read here, with the rest of the
     /// environment, because a machine's `.env` is where its free cores are known;
     /// every other per-run choice lives in [`RunOptions`](crate::RunOptions) only.
     pub default_workers: usize,
@@ -333,13 +333,26 @@ pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
 /// only queues.
 pub const MAX_BUILD_WORKERS: usize = 64;
 
-/// `ORES_DB_BUILD_WORKERS`, else as many connections as the machine has cores (the
-/// server is local by default; with one core, one transaction).
+/// Connections per core a build uses unless told: a backend spends much of a
+/// build's create phase waiting for the disk (PostgreSQL 15 syncs each new btree
+/// index's file as its build ends, wait event `DataFileImmediateSync`: some 1,500
+/// times for a tree of 271 tables), and a second connection keeps the core busy
+/// meanwhile. docs/bench.md has the measurements.
+pub const WORKERS_PER_CORE: usize = 2;
+
+/// The most connections the default asks for, whatever the cores: a build shares
+/// its server's connection slots with every service.
+pub const DEFAULT_WORKERS_CAP: usize = 16;
+
+/// `ORES_DB_BUILD_WORKERS`, else [`WORKERS_PER_CORE`] connections per core of the
+/// machine, at most [`DEFAULT_WORKERS_CAP`] (the server is local by default; with
+/// one core, one transaction).
 fn workers(value: &Option<String>) -> Result<usize> {
     match value {
-        None => Ok(std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_BUILD_WORKERS)),
+        None => Ok(match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            1 => 1,
+            cores => (cores * WORKERS_PER_CORE).min(DEFAULT_WORKERS_CAP),
+        }),
         Some(v) => v
             .trim()
             .parse::<usize>()

@@ -36,8 +36,8 @@ pub struct RunOptions {
     /// Connections a full build applies the scripts on: 1 builds in one transaction,
     /// more applies independent scripts at once (see docs/design.md), falling back to
     /// one when the tree's session settings could not be handed on. `None` (the
-    /// default) takes [`Config::default_workers`]: `ORES_DB_BUILD_WORKERS`, else the
-    /// machine's cores.
+    /// default) takes [`Config::default_workers`]: `ORES_DB_BUILD_WORKERS`, else two
+    /// per core of the machine.
     pub workers: Option<usize>,
     /// Seed versioned tables without the per-row read-and-close of the versioning
     /// trigger (every key is new in a database nobody reads yet; see

@@ -69,7 +69,7 @@ pub enum Db {
         #[arg(long = "rebuild")]
         rebuild: bool,
         /// Apply a full build's independent scripts on N connections at once
-        /// (default: ORES_DB_BUILD_WORKERS, else the machine's cores; 1 is one transaction).
+        /// (default: ORES_DB_BUILD_WORKERS, else two per core; 1 is one transaction).
         #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=ores_sql::config::MAX_BUILD_WORKERS as i64))]
         workers: Option<u16>,
         /// Build the tree in this directory (laid out like `sql/`: numeric prefixes,
