@@ -88,6 +88,9 @@ pub(crate) fn build_with(
         // The parallel build dropped what it had made.
         Err(e) if session_state::is_hazard(&e) => {
             log::info!("building on one connection: {e}");
+            if let Some(k) = kept {
+                k.gsets.restart();
+            }
             single::build(admin, config, database, manifest, bulk_seed, kept)?;
             Ok(BuildPath::Full)
         }

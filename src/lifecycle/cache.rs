@@ -20,9 +20,9 @@
 //! into staging instead of cloning. A spare whose key does not match is dropped like a
 //! stale template.
 
-use crate::build::incremental::Kept;
 use crate::build::incremental::outline::digest_key;
-use crate::build::incremental::outline::{gset_rows, outline};
+use crate::build::incremental::outline::{gset_rows, outline, outline_following};
+use crate::build::incremental::{GsetRows, Kept, Outline};
 use crate::build::record::{BuildPath, CRATE_VERSION, mark_copy};
 use crate::build::staging::{build_access_revoked_sql, discard};
 use crate::build::{Lap, build_with};
@@ -40,6 +40,7 @@ use crate::tree::manifest::Manifest;
 use crate::tree::roles::{role_name, roles_in};
 use postgres::Client;
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// The name of `database`'s cached template.
@@ -365,19 +366,25 @@ pub(crate) fn build_staging(
             stale: Vec::new(),
         });
     }
-    let mut lap = Lap::start();
-    // Read for a rebuild too: its `\gset` rows let the tree be outlined before the
-    // build, which the build's end then keeps if its own rows are the same.
+    // Read for a rebuild too: an earlier build decides whether the outline is
+    // needed before this one.
     let last = incremental::last_build(admin, config, &keys)?;
     // The tree as it would run, its `\gset` queries answered as in the last build.
     let gsets = last.as_ref().map_or(Vec::new(), |l| gset_rows(&l.recorded));
-    let outline = outline(config, manifest, &gsets)?;
-    lap.log("outline of the tree");
-    if let Err(why) = &outline {
-        log::info!("building in full: the tree has no outline ({why})");
-    }
-    if !options.rebuild
-        && let (Some(last), Ok(statements)) = (&last, &outline)
+    // Only an incremental build needs the outline first; a full one (forced, or with
+    // no earlier build to start from) has it made alongside.
+    let before = (!options.rebuild && last.is_some())
+        .then(|| -> Result<_> {
+            let mut lap = Lap::start();
+            let outline = outline(config, manifest, &gsets)?;
+            lap.log("outline of the tree");
+            if let Err(why) = &outline {
+                log::info!("building in full: the tree has no outline ({why})");
+            }
+            Ok(outline)
+        })
+        .transpose()?;
+    if let (Some(last), Some(Ok(statements))) = (&last, &before)
         && let Some(state) = incremental::build(
             admin,
             config,
@@ -395,22 +402,42 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    // A tree whose `\gset` queries return other rows than the last build's is
-    // outlined again at the build's end, from this build's rows.
-    let kept = Kept {
-        base: &keys.base,
-        statements: outline.as_deref().ok(),
-        rows: &gsets,
-        gsets: Default::default(),
-    };
-    let built = build_with(
-        admin,
-        config,
-        staging,
-        manifest,
-        (options.workers_for(config), options.bulk_seed),
-        Some(&kept),
-    );
+    let built = std::thread::scope(|s| {
+        let kept = match &before {
+            Some(outline) => Kept {
+                base: &keys.base,
+                outline: Outline::Before {
+                    statements: outline.as_deref().ok(),
+                    rows: &gsets,
+                },
+                gsets: GsetRows::default(),
+            },
+            None => {
+                let (rows, rows_to_outline) = std::sync::mpsc::channel();
+                let (made, outline_made) = std::sync::mpsc::channel();
+                s.spawn(move || {
+                    // The build waits for nothing from this thread: with the build
+                    // gone (it failed), nothing reads what is sent.
+                    let _ = made.send(outline_following(config, manifest, rows_to_outline));
+                });
+                Kept {
+                    base: &keys.base,
+                    outline: Outline::Alongside(RefCell::new(Some(outline_made))),
+                    gsets: GsetRows::handed_to(rows),
+                }
+            }
+        };
+        // Dropping `kept` at the end closes the rows' channel, so the outline's
+        // thread ends before the scope waits for it.
+        build_with(
+            admin,
+            config,
+            staging,
+            manifest,
+            (options.workers_for(config), options.bulk_seed),
+            Some(&kept),
+        )
+    });
     let path = match built {
         Ok(path) => path,
         Err(e) => {

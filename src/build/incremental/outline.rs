@@ -153,7 +153,29 @@ pub(crate) fn outline(
     manifest: &Manifest,
     gsets: &[Row],
 ) -> Result<std::result::Result<Vec<Statement>, String>> {
-    let mut answers = gsets.iter();
+    let mut answers = gsets.iter().cloned();
+    outline_answering(config, manifest, &mut || answers.next())
+}
+
+/// [`outline`] on a thread of its own while a build runs, each `\gset` query
+/// answered with the row the build's returned, waiting for it (`rows`); a build that
+/// ends without it leaves the tree without an outline. A panic is an error.
+pub(crate) fn outline_following(
+    config: &Config,
+    manifest: &Manifest,
+    rows: std::sync::mpsc::Receiver<Row>,
+) -> Result<std::result::Result<Vec<Statement>, String>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        outline_answering(config, manifest, &mut || rows.recv().ok())
+    }))
+    .unwrap_or_else(|_| Err(Error::Internal("outlining the tree panicked".into())))
+}
+
+fn outline_answering(
+    config: &Config,
+    manifest: &Manifest,
+    answer: &mut dyn FnMut() -> Option<Row>,
+) -> Result<std::result::Result<Vec<Statement>, String>> {
     let key = digest_key(config);
     let mut out = Outliner {
         key,
@@ -169,7 +191,7 @@ pub(crate) fn outline(
                 match &step.action {
                     Action::Echo(_) => {}
                     Action::Gset { query, .. } => {
-                        let Some(row) = answers.next() else {
+                        let Some(row) = answer() else {
                             out.refuse(format!(
                                 "{}:{}: a \\gset whose row no earlier build recorded",
                                 step.path, step.line
@@ -181,7 +203,7 @@ pub(crate) fn outline(
                         if let Some(last) = out.pending.last_mut() {
                             last.gset = Some(row.clone());
                         }
-                        return Ok(Some(row.clone()));
+                        return Ok(Some(row));
                     }
                     Action::Sql(sql) => {
                         for span in statement_spans(sql) {

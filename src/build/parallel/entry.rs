@@ -20,7 +20,7 @@
 //! (`build/session_state.rs`).
 
 use crate::build::hidden;
-use crate::build::incremental::Kept;
+use crate::build::incremental::{GsetRows, Kept};
 use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
 use crate::build::phases::{finish, prepare, session_setup};
@@ -34,7 +34,6 @@ use crate::tree::analysis::{Analysis, UnitKind};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{Action, Step};
 use postgres::Client;
-use std::cell::RefCell;
 
 /// A run of consecutive steps from one file.
 struct Unit {
@@ -148,7 +147,7 @@ struct Expander<'a> {
     session: SessionState,
     pending_prelude: String,
     /// Where the `\gset` rows go, for the build's outline.
-    gsets: Option<&'a RefCell<Vec<Row>>>,
+    gsets: Option<&'a GsetRows>,
 }
 
 impl<'a> Expander<'a> {

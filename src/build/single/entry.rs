@@ -14,6 +14,7 @@
 //! applied as the owner group.
 
 use crate::build::hidden;
+use crate::build::incremental::GsetRows;
 use crate::build::single::numeric::failure_in;
 use crate::build::statements::execute_each_with;
 use crate::config::Config;
@@ -47,7 +48,7 @@ pub(crate) fn run_steps(
     tx: &mut postgres::Transaction<'_>,
     manifest: &Manifest,
     config: &Config,
-    gsets: Option<&RefCell<Vec<Row>>>,
+    gsets: Option<&GsetRows>,
 ) -> Result<()> {
     let label = manifest.label().to_string();
     expand_tree(
@@ -67,7 +68,7 @@ pub(crate) fn expand_tree(
     manifest: &Manifest,
     config: &Config,
     run: StepRunner<'_>,
-    gsets: Option<&RefCell<Vec<Row>>>,
+    gsets: Option<&GsetRows>,
 ) -> Result<()> {
     let label = manifest.label().to_string();
     let variables = engine_variables(manifest.settings(), &config.env, &config.database);
@@ -91,7 +92,7 @@ pub(crate) fn expand_tree(
     let mut sink = |step: &Step| {
         let result = run(step, &secrets.borrow());
         if let (Ok(Some(row)), Some(kept)) = (&result, gsets) {
-            kept.borrow_mut().push(row.clone());
+            kept.record(row);
         }
         result.map_err(|e| {
             failure = Some(e);
