@@ -22,6 +22,7 @@
 //! Both parallel builders hand their units to the one `parallel::scheduler`; the
 //! order it keeps comes from the text analysis in [`crate::tree::analysis`].
 
+pub mod copy_rows;
 pub(crate) mod hidden;
 pub(crate) mod incremental;
 pub(crate) mod login;

@@ -22,6 +22,14 @@ pub(crate) struct StatementError {
 }
 
 impl StatementError {
+    pub(crate) fn new(error: postgres::Error, statement: &str, line: usize) -> StatementError {
+        StatementError {
+            error,
+            statement: statement.to_string(),
+            line,
+        }
+    }
+
     /// The report naming `path` and the failing statement's line in the script: the
     /// line of the server's position when it gave one, else the statement's first.
     pub(crate) fn failure(&self, path: &str) -> ScriptFailure {

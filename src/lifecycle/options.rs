@@ -39,10 +39,11 @@ pub struct RunOptions {
     /// default) takes [`Config::default_workers`]: `ORES_DB_BUILD_WORKERS`, else two
     /// per core of the machine.
     pub workers: Option<usize>,
-    /// Seed versioned tables without the per-row read-and-close of the versioning
-    /// trigger (every key is new in a database nobody reads yet; see
-    /// docs/design.md). Default `true`; `false` seeds row by row as any later write
-    /// does.
+    /// Seed in bulk: versioned tables without the per-row read-and-close of the
+    /// versioning trigger (every key is new in a database nobody reads yet), and a
+    /// plain table's runs of multi-row inserts of constants as one `COPY` where that
+    /// stores the same rows (see docs/design.md). Default `true`; `false` runs every
+    /// insert as written and seeds row by row as any later write does.
     pub bulk_seed: bool,
     /// Return from a recreate as soon as the new database is in place, and drop the
     /// previous copy on a background thread that keeps holding the environment's

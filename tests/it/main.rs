@@ -17,6 +17,7 @@ mod cli_json;
 mod cli_lifecycle;
 mod cli_reset;
 mod config;
+mod copy_rows;
 mod diff;
 mod entry_scale;
 mod entry_tree;

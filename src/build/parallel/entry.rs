@@ -25,7 +25,7 @@ use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
 use crate::build::phases::{finish, prepare, session_setup};
 use crate::build::session_state::{SessionState, cannot_hand_on};
-use crate::build::single::entry::{Row, expand_tree, run_step};
+use crate::build::single::entry::{Row, expand_tree, run_seeding};
 use crate::build::staging::{build_sessions, create_and_fill};
 use crate::build::{BuildPath, Lap};
 use crate::config::Config;
@@ -103,12 +103,13 @@ fn build_into(
             s.spawn(move || {
                 scheduler.work(
                     |u: &Unit| format!("{label}/{}", u.path),
-                    |u| apply_unit(&mut c, setup, label, &u),
+                    |u| apply_unit(&mut c, (setup, bulk_seed), label, &u),
                 )
             });
         }
         let result = panic_as_error("the entry-script expander", || {
             let mut expander = Expander::new(manifest, main, &setup, &scheduler);
+            expander.copy_rows = bulk_seed;
             expander.gsets = kept.map(|k| &k.gsets);
             expander.run(config)
         });
@@ -148,6 +149,8 @@ struct Expander<'a> {
     pending_prelude: String,
     /// Where the `\gset` rows go, for the build's outline.
     gsets: Option<&'a GsetRows>,
+    /// Send a seed's inserts of constants as `COPY` (`build/copy_rows.rs`).
+    copy_rows: bool,
 }
 
 impl<'a> Expander<'a> {
@@ -168,6 +171,7 @@ impl<'a> Expander<'a> {
             session: SessionState::default(),
             pending_prelude: String::new(),
             gsets: None,
+            copy_rows: false,
         }
     }
 
@@ -241,8 +245,9 @@ impl<'a> Expander<'a> {
         let prelude = self.session.replay();
         self.follow(step, sql)?;
         let path = format!("{}/{}", self.label, step.path);
+        let copy_rows = self.copy_rows;
         in_own_transaction(self.main, self.setup, &prelude, &path, |tx| {
-            run_step(tx, step, &path, secrets)
+            run_seeding(tx, step, &path, secrets, copy_rows)
         })
     }
 
@@ -257,11 +262,16 @@ impl<'a> Expander<'a> {
 }
 
 /// Applies one unit in a transaction of its own as the DDL user.
-fn apply_unit(client: &mut Client, setup: &str, label: &str, unit: &Unit) -> Result<()> {
+fn apply_unit(
+    client: &mut Client,
+    (setup, copy_rows): (&str, bool),
+    label: &str,
+    unit: &Unit,
+) -> Result<()> {
     let full = format!("{label}/{}", unit.path);
     in_own_transaction(client, setup, &unit.prelude, &full, |tx| {
         unit.steps
             .iter()
-            .try_for_each(|step| run_step(tx, step, &full, &[]).map(drop))
+            .try_for_each(|step| run_seeding(tx, step, &full, &[], copy_rows).map(drop))
     })
 }

@@ -13,6 +13,7 @@
 //! (`build/phases.rs`, `finish`), so the end state is the same as for a tree
 //! applied as the owner group.
 
+use crate::build::copy_rows::execute_each_copying;
 use crate::build::hidden;
 use crate::build::incremental::GsetRows;
 use crate::build::single::numeric::failure_in;
@@ -49,12 +50,16 @@ pub(crate) fn run_steps(
     manifest: &Manifest,
     config: &Config,
     gsets: Option<&GsetRows>,
+    copy_rows: bool,
 ) -> Result<()> {
     let label = manifest.label().to_string();
     expand_tree(
         manifest,
         config,
-        &mut |step, secrets| run_step(tx, step, &format!("{label}/{}", step.path), secrets),
+        &mut |step, secrets| {
+            let path = format!("{label}/{}", step.path);
+            run_seeding(tx, step, &path, secrets, copy_rows)
+        },
         gsets,
     )
 }
@@ -144,6 +149,18 @@ pub(crate) fn run_step(
     path: &str,
     secrets: &[String],
 ) -> Result<Option<Row>> {
+    run_seeding(tx, step, path, secrets, false)
+}
+
+/// [`run_step`] for a build, which with `copy_rows` sends a seed's multi-row inserts
+/// of constants as `COPY` where that stores the same rows (`build/copy_rows.rs`).
+pub(crate) fn run_seeding(
+    tx: &mut postgres::Transaction<'_>,
+    step: &Step,
+    path: &str,
+    secrets: &[String],
+    copy_rows: bool,
+) -> Result<Option<Row>> {
     let redact = |text: &str| hidden::redact(text, secrets);
     // The server quotes values back (invalid input, the statement an EXECUTE ran): a
     // password read through a backtick is taken out of the report.
@@ -155,6 +172,15 @@ pub(crate) fn run_step(
     };
     let at_line = |sql: &str, e: &postgres::Error| report(failure_in(path, sql, e));
     match &step.action {
+        // A value read through a backtick is only ever sent by `hidden`.
+        Action::Sql(sql) if copy_rows && !hidden::holds(sql, secrets) => {
+            let copied = execute_each_copying(tx, sql, |tx, s| tx.batch_execute(s))
+                .map_err(|e| report(e.failure(path)))?;
+            if copied > 0 {
+                log::debug!("{path}:{}: {copied} inserts sent as COPY", step.line);
+            }
+            Ok(None)
+        }
         Action::Sql(sql) => {
             execute_each_with(sql, |s| {
                 if hidden::holds(s, secrets) {

@@ -35,7 +35,7 @@ pub(crate) fn build(
             // psql's session is the DDL login's own.
             tx.batch_execute(&session_setup(bulk_seed, None))
                 .context("starting the build transaction")?;
-            entry::run_steps(&mut tx, manifest, config, kept.map(|k| &k.gsets))?;
+            entry::run_steps(&mut tx, manifest, config, kept.map(|k| &k.gsets), bulk_seed)?;
         } else {
             // Everything a numeric tree creates belongs to the owner group, as if the
             // DDL login had run it after `SET ROLE`.
