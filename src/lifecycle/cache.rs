@@ -20,10 +20,12 @@
 //! into staging instead of cloning. A spare whose key does not match is dropped like a
 //! stale template.
 
+use crate::build::incremental::outline::Statement;
 use crate::build::incremental::outline::digest_key;
 use crate::build::incremental::outline::{gset_rows, outline, outline_following};
 use crate::build::incremental::{GsetRows, Kept, Outline};
 use crate::build::record::{BuildPath, CRATE_VERSION, mark_copy};
+use crate::build::single::entry::Row;
 use crate::build::staging::{build_access_revoked_sql, discard};
 use crate::build::{Lap, build_with};
 use crate::config::Config;
@@ -402,42 +404,13 @@ pub(crate) fn build_staging(
     if !stale.is_empty() {
         log::info!("set the cached template {template} aside: it is to be built again");
     }
-    let built = std::thread::scope(|s| {
-        let kept = match &before {
-            Some(outline) => Kept {
-                base: &keys.base,
-                outline: Outline::Before {
-                    statements: outline.as_deref().ok(),
-                    rows: &gsets,
-                },
-                gsets: GsetRows::default(),
-            },
-            None => {
-                let (rows, rows_to_outline) = std::sync::mpsc::channel();
-                let (made, outline_made) = std::sync::mpsc::channel();
-                s.spawn(move || {
-                    // The build waits for nothing from this thread: with the build
-                    // gone (it failed), nothing reads what is sent.
-                    let _ = made.send(outline_following(config, manifest, rows_to_outline));
-                });
-                Kept {
-                    base: &keys.base,
-                    outline: Outline::Alongside(RefCell::new(Some(outline_made))),
-                    gsets: GsetRows::handed_to(rows),
-                }
-            }
-        };
-        // Dropping `kept` at the end closes the rows' channel, so the outline's
-        // thread ends before the scope waits for it.
-        build_with(
-            admin,
-            config,
-            staging,
-            manifest,
-            (options.workers_for(config), options.bulk_seed),
-            Some(&kept),
-        )
-    });
+    let built = build_keeping_outline(
+        admin,
+        (config, manifest, options),
+        staging,
+        &keys.base,
+        (before.as_ref(), &gsets),
+    );
     let path = match built {
         Ok(path) => path,
         Err(e) => {
@@ -465,6 +438,58 @@ pub(crate) fn build_staging(
         path,
         template: kept,
         stale,
+    })
+}
+
+/// A tree's stream of statements, or why it has none.
+type Outlined = std::result::Result<Vec<Statement>, String>;
+
+/// A full build into `staging` that keeps the tree's outline for the next
+/// incremental one: the outline made `before` the build (its `\gset` queries
+/// answered with `rows`), or, with none, one made on a thread alongside the build from
+/// the rows the build's own queries return.
+fn build_keeping_outline(
+    admin: &mut Client,
+    (config, manifest, options): (&Config, &Manifest, &RunOptions),
+    staging: &str,
+    base: &str,
+    (before, rows): (Option<&Outlined>, &[Row]),
+) -> Result<BuildPath> {
+    std::thread::scope(|s| {
+        let kept = match before {
+            Some(outline) => Kept {
+                base,
+                outline: Outline::Before {
+                    statements: outline.as_deref().ok(),
+                    rows,
+                },
+                gsets: GsetRows::default(),
+            },
+            None => {
+                let (rows, rows_to_outline) = std::sync::mpsc::channel();
+                let (made, outline_made) = std::sync::mpsc::channel();
+                s.spawn(move || {
+                    // The build waits for nothing from this thread: with the build
+                    // gone (it failed), nothing reads what is sent.
+                    let _ = made.send(outline_following(config, manifest, rows_to_outline));
+                });
+                Kept {
+                    base,
+                    outline: Outline::Alongside(RefCell::new(Some(outline_made))),
+                    gsets: GsetRows::handed_to(rows),
+                }
+            }
+        };
+        // Dropping `kept` at the end closes the rows' channel, so the outline's
+        // thread ends before the scope waits for it.
+        build_with(
+            admin,
+            config,
+            staging,
+            manifest,
+            (options.workers_for(config), options.bulk_seed),
+            Some(&kept),
+        )
     })
 }
 
