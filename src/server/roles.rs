@@ -76,7 +76,7 @@ impl Verifiers {
             .0
             .join()
             .map_err(|_| Error::Internal("computing role verifiers panicked".into()))?;
-        set_in_order(client, &roles_in(&config.env, registry), &verifiers)
+        set_in_order(client, &roles_in(&config.env, registry), &verifiers, config)
     }
 }
 
@@ -99,17 +99,118 @@ fn passwords(
 }
 
 /// Sets `verifiers` in the order of `specs` (the registry's: a failure happens at
-/// the same role every time).
+/// the same role every time), but not on a login whose stored verifier was already
+/// made from its configured password (`config`), when the administrator can read
+/// the stored ones.
+///
+/// Setting a SCRAM verifier costs the server a full key derivation of its own (it
+/// checks the new secret against the empty password): some 3–6 ms a login, most of
+/// a recreate whose tree did not change. Finding that a stored verifier was made
+/// from the configured password takes the same derivation here (on the cores, with
+/// the verifier's own salt and iteration count) and nothing the server would not
+/// give a guesser anyway: [`verifier_matches`] is SCRAM authentication itself.
 fn set_in_order(
     client: &mut Client,
     specs: &[RoleSpec],
     verifiers: &HashMap<String, String>,
+    config: &Config,
 ) -> Result<()> {
+    let names: Vec<&str> = specs
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| verifiers.contains_key(*n))
+        .collect();
+    let stored = stored_verifiers(client, &names)?;
+    let unchanged: Vec<String> = crate::runtime::map_on_cores(
+        specs
+            .iter()
+            .filter_map(|spec| {
+                let stored = stored.get(&spec.name)?;
+                let password = config.password_for(&spec.suffix)?;
+                Some((spec.name.clone(), stored.clone(), password.clone()))
+            })
+            .collect(),
+        |_| 1,
+        |(name, stored, password)| verifier_matches(&stored, password.expose()).then_some(name),
+    )
+    .into_iter()
+    .flatten()
+    .collect();
+    if !unchanged.is_empty() {
+        log::debug!(
+            "{} login password(s) unchanged, not set again",
+            unchanged.len()
+        );
+    }
     let pairs: Vec<(&str, &str)> = specs
         .iter()
+        .filter(|spec| !unchanged.contains(&spec.name))
         .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
         .collect();
     set_verifiers(client, &pairs)
+}
+
+/// The stored verifiers of `names`, or none when the administrator may not read
+/// them (only a superuser reads `pg_authid`).
+fn stored_verifiers(client: &mut Client, names: &[&str]) -> Result<HashMap<String, String>> {
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let readable: bool = client
+        .query_one(
+            "SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT')",
+            &[],
+        )
+        .context("asking whether the stored verifiers are readable")?
+        .get(0);
+    if !readable {
+        return Ok(HashMap::new());
+    }
+    Ok(client
+        .query(
+            "SELECT rolname::text, rolpassword FROM pg_catalog.pg_authid
+              WHERE rolname = ANY($1) AND rolpassword IS NOT NULL",
+            &[&names],
+        )
+        .context("reading the stored verifiers")?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+/// Whether `password` is the one the stored SCRAM-SHA-256 `verifier` was made from,
+/// found the way SCRAM authentication finds it (RFC 5802): the client side of
+/// `postgres-protocol` derives its keys from the password (prepared as the server
+/// prepares it) with the verifier's salt and iteration count, and must accept the
+/// server signature made with the stored server key. It costs one authentication's
+/// key derivation, as a guess tried against the server does.
+pub fn verifier_matches(verifier: &str, password: &str) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use hmac::{KeyInit, Mac};
+    use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+    let check = || -> Option<bool> {
+        // SCRAM-SHA-256$<iterations>:<salt>$<stored key>:<server key>
+        let (params, keys) = verifier.strip_prefix("SCRAM-SHA-256$")?.split_once('$')?;
+        let (iterations, salt) = params.split_once(':')?;
+        let server_key = STANDARD.decode(keys.split_once(':')?.1).ok()?;
+        let mut client = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
+        let first_bare = std::str::from_utf8(client.message())
+            .ok()?
+            .strip_prefix("n,,")?
+            .to_string();
+        let nonce = first_bare.strip_prefix("n=,r=")?;
+        let server_first = format!("r={nonce}0,s={salt},i={iterations}");
+        client.update(server_first.as_bytes()).ok()?;
+        let client_final = std::str::from_utf8(client.message()).ok()?;
+        let without_proof = client_final.rsplit_once(",p=")?.0;
+        let auth = format!("{first_bare},{server_first},{without_proof}");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&server_key).ok()?;
+        mac.update(auth.as_bytes());
+        let signature = STANDARD.encode(mac.finalize().into_bytes());
+        Some(client.finish(format!("v={signature}").as_bytes()).is_ok())
+    };
+    check().unwrap_or(false)
 }
 
 /// The SCRAM verifier of each (role, password), computed on the machine's cores.
@@ -155,7 +256,7 @@ pub(crate) fn ensure_roles_deferring(
     let stray = stray_memberships(client, &specs)?;
     let without = write_roles(client, config, rights, &specs, &existing, &stray)?;
     let verifiers = verifiers_of(passwords(config, &specs, |n| now.contains(&n)));
-    set_in_order(client, &specs, &verifiers)?;
+    set_in_order(client, &specs, &verifiers, config)?;
     Ok(without)
 }
 
@@ -477,4 +578,34 @@ pub(crate) fn drop_roles_as(
         .batch_execute(&sql)
         .context(format!("dropping roles of environment {env}"))?;
     Ok(existing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verifier_matches;
+    use postgres_protocol::password::scram_sha_256;
+
+    #[test]
+    fn a_stored_verifier_matches_only_the_password_it_was_made_from() {
+        for password in ["pw", "pw-'\"#=x", "Ünïcødé ✓", ""] {
+            let verifier = scram_sha_256(password.as_bytes());
+            assert!(verifier_matches(&verifier, password), "{password}");
+            assert!(
+                !verifier_matches(&verifier, &format!("{password}!")),
+                "{password}"
+            );
+        }
+        // Prepared as the server prepares a password (SASLprep): a soft hyphen maps to
+        // nothing, so both spellings are one password.
+        let verifier = scram_sha_256("I\u{AD}X".as_bytes());
+        assert!(verifier_matches(&verifier, "IX"));
+        for broken in [
+            "",
+            "md5abc",
+            "SCRAM-SHA-256$4096:c2FsdA==",
+            "SCRAM-SHA-256$x:y$z:w",
+        ] {
+            assert!(!verifier_matches(broken, "pw"), "{broken}");
+        }
+    }
 }

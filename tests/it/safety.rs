@@ -601,6 +601,74 @@ fn passwords_reach_the_server_only_as_scram_verifiers_and_never_the_logs() {
 }
 
 #[test]
+fn an_unchanged_password_is_not_set_again_and_a_changed_one_is() {
+    let env = ScratchEnv::new("pu").unwrap();
+    let mut config = env.config.clone();
+    for suffix in ["cli_user", "wt_user"] {
+        config.passwords.insert(
+            suffix.into(),
+            ores_sql::Secret::new(format!("first-{suffix}")),
+        );
+    }
+    let (_d, good) = manifest(&GOOD);
+    let stored = |config: &Config| -> Vec<(String, String)> {
+        connect_admin(config)
+            .unwrap()
+            .query(
+                "SELECT rolname::text, rolpassword FROM pg_authid
+                  WHERE rolname = ANY($1) ORDER BY 1",
+                &[&vec![
+                    format!("ores_{}_cli_user", config.env),
+                    format!("ores_{}_wt_user", config.env),
+                ]],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    ores_sql::recreate_with(&config, &good, &env.options).unwrap();
+    let first = stored(&config);
+    assert_eq!(first.len(), 2);
+    // A verifier the server made from the same password is recognised too.
+    let cli = format!("ores_{}_cli_user", config.env);
+    connect_admin(&config)
+        .unwrap()
+        .batch_execute(&format!(
+            "SET password_encryption = 'scram-sha-256'; ALTER ROLE \"{cli}\" PASSWORD 'first-cli_user'"
+        ))
+        .unwrap();
+    let server_made = stored(&config);
+    assert_ne!(first[0], server_made[0], "the server made a new verifier");
+    assert!(ores_sql::server::roles::verifier_matches(
+        &server_made[0].1,
+        "first-cli_user"
+    ));
+    // Nothing changed: each stored verifier, salt and all, stays as it was.
+    ores_sql::recreate_with(&config, &good, &env.options).unwrap();
+    assert_eq!(stored(&config), server_made);
+    // One password changed: that login's verifier alone is new, and it logs in
+    // with the new password only.
+    config.passwords.insert(
+        "wt_user".into(),
+        ores_sql::Secret::new("second-wt_user".to_string()),
+    );
+    ores_sql::recreate_with(&config, &good, &env.options).unwrap();
+    let after = stored(&config);
+    assert_eq!(after[0], server_made[0]);
+    assert_ne!(after[1], server_made[1]);
+    // The server trusts local connections here: the verifier is what tells.
+    assert!(ores_sql::server::roles::verifier_matches(
+        &after[1].1,
+        "second-wt_user"
+    ));
+    assert!(!ores_sql::server::roles::verifier_matches(
+        &after[1].1,
+        "first-wt_user"
+    ));
+}
+
+#[test]
 fn a_wrong_password_is_a_clear_error_and_changes_nothing() {
     // The shared server trusts local connections, so it cannot refuse a password:
     // this test gets a private cluster of its own that asks for one.
