@@ -9,7 +9,7 @@ use crate::build::record::{
 };
 use crate::config::Config;
 use crate::config::ident::quote_ident;
-use crate::error::{PgContext, Result};
+use crate::error::{Error, PgContext, Result};
 use crate::server::admin::connect_admin_to;
 use crate::server::grants::{apply_grants_in, database_grants_sql};
 use crate::server::rights::AdminRights;
@@ -99,19 +99,56 @@ pub(crate) fn session_setup(bulk_seed: bool, role: Option<&str>) -> String {
 /// login `ddl`: whatever the scripts made as that login goes to the owner group, then
 /// (acting as the owner group) the grants derived from the registry, the database's
 /// own privileges, the applied-scripts rows, the build record, the commit.
+///
+/// With a `side` session (a parallel build's idle worker), the outline is written on
+/// it in a transaction of its own while this one hands objects over and grants: the
+/// two touch nothing in common (the engine's tables belong to the administrator),
+/// staging is invisible until the swap, and this transaction commits only once the
+/// other has.
 pub(crate) fn finish(
     mut tx: postgres::Transaction<'_>,
     config: &Config,
     database: &str,
     manifest: &Manifest,
-    path: BuildPath,
-    kept: Option<&Kept<'_>>,
+    (path, kept): (BuildPath, Option<&Kept<'_>>),
+    side: Option<&mut postgres::Client>,
 ) -> Result<()> {
-    finish_open(&mut tx, config, database, manifest, (path, true))?;
-    if let Some(k) = kept {
-        match k.stream(config, manifest)? {
-            Ok(statements) => store(&mut tx, k.base, &statements, None)?,
-            Err(why) => log::info!("no incremental builds from this one: {why}"),
+    let statements = match kept.map(|k| k.stream(config, manifest)).transpose()? {
+        Some(Ok(statements)) => Some(statements),
+        Some(Err(why)) => {
+            log::info!("no incremental builds from this one: {why}");
+            None
+        }
+        None => None,
+    };
+    let base = kept.map_or("", |k| k.base);
+    match (statements, side) {
+        (Some(statements), Some(side)) => std::thread::scope(|s| {
+            let owner = crate::tree::roles::role_name(&config.env, "owner");
+            let records = s.spawn(move || -> Result<()> {
+                let mut apart = side
+                    .transaction()
+                    .context("opening the outline's transaction")?;
+                apart
+                    .batch_execute(&format!(
+                        "SET LOCAL synchronous_commit = off; SET LOCAL ROLE {};",
+                        quote_ident(&owner)
+                    ))
+                    .context("taking the owner group's role for the outline")?;
+                store(&mut apart, base, &statements, None)?;
+                apart.commit().context("committing the outline")
+            });
+            let main = finish_open(&mut tx, config, database, manifest, (path, true));
+            let records = records
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("writing the outline panicked".into())));
+            main.and(records)
+        })?,
+        (statements, _) => {
+            finish_open(&mut tx, config, database, manifest, (path, true))?;
+            if let Some(statements) = statements {
+                store(&mut tx, base, &statements, None)?;
+            }
         }
     }
     tx.commit().context("committing the build")

@@ -97,16 +97,23 @@ fn build_into(
     let setup = session_setup(bulk_seed, None);
     let label = manifest.label().to_string();
     let scheduler = Scheduler::new();
+    // The workers' sessions come back when they are done: one writes the outline
+    // while the build's end hands objects over (`phases::finish`).
+    let mut idle: Vec<Client> = Vec::new();
     let expanded = std::thread::scope(|s| {
-        for mut c in workers {
-            let (scheduler, setup, label) = (&scheduler, setup.as_str(), label.as_str());
-            s.spawn(move || {
-                scheduler.work(
-                    |u: &Unit| format!("{label}/{}", u.path),
-                    |u| apply_unit(&mut c, (setup, bulk_seed), label, &u),
-                )
-            });
-        }
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|mut c| {
+                let (scheduler, setup, label) = (&scheduler, setup.as_str(), label.as_str());
+                s.spawn(move || {
+                    scheduler.work(
+                        |u: &Unit| format!("{label}/{}", u.path),
+                        |u| apply_unit(&mut c, (setup, bulk_seed), label, &u),
+                    );
+                    c
+                })
+            })
+            .collect();
         let result = panic_as_error("the entry-script expander", || {
             let mut expander = Expander::new(manifest, main, &setup, &scheduler);
             expander.copy_rows = bulk_seed;
@@ -115,6 +122,8 @@ fn build_into(
         });
         // Nothing after a failure may run.
         scheduler.seal(result.is_err());
+        // A worker that panicked is reported by the scheduler; its session is gone.
+        idle.extend(handles.into_iter().filter_map(|h| h.join().ok()));
         result
     });
     // A unit's failure is the one psql would have reported (the expander only notices
@@ -127,7 +136,14 @@ fn build_into(
     let tx = main
         .transaction()
         .context("opening the grants transaction")?;
-    finish(tx, config, database, manifest, BuildPath::Parallel, kept)?;
+    finish(
+        tx,
+        config,
+        database,
+        manifest,
+        (BuildPath::Parallel, kept),
+        idle.first_mut(),
+    )?;
     lap.log("ownership, grants, records and commit");
     Ok(())
 }

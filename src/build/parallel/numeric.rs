@@ -131,7 +131,14 @@ fn finish_on(
     let tx = client
         .transaction()
         .context("opening the grants transaction")?;
-    finish(tx, config, database, manifest, BuildPath::Parallel, kept)?;
+    finish(
+        tx,
+        config,
+        database,
+        manifest,
+        (BuildPath::Parallel, kept),
+        None,
+    )?;
     lap.log("grants, records and commit");
     Ok(())
 }

@@ -44,7 +44,14 @@ pub(crate) fn build(
             numeric::apply_scripts(&mut tx, manifest.scripts())?;
         }
         lap.log("scripts");
-        finish(tx, config, database, manifest, BuildPath::Full, kept)?;
+        finish(
+            tx,
+            config,
+            database,
+            manifest,
+            (BuildPath::Full, kept),
+            None,
+        )?;
         lap.log("grants, records and commit");
         Ok(())
     })
