@@ -16,9 +16,10 @@ use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, Sender};
 
 /// What a full build keeps for the next incremental one: the digest of what else it
-/// depended on, and its stream of statements. Written by the build's last
-/// transaction (`phases::finish`), so it commits with the build and no session gets
-/// in to write it later. The stream is made before the build when the decision to
+/// depended on, and its stream of statements. Written at the build's end
+/// (`phases::finish`: in its last transaction, or beside it on an idle worker's
+/// session and committed first), while staging admits nobody else, so no session
+/// gets in to write it later. The stream is made before the build when the decision to
 /// build in full needed it, else alongside the build ([`Outline`]); a stream whose
 /// `\gset` rows are not this build's is made again from this build's rows.
 pub(crate) struct Kept<'a> {
