@@ -310,6 +310,7 @@ fn build(
     lap.log("checks and recovery");
     let roles_without_password =
         ensure_roles_deferring(admin, config, &rights, manifest.registry(), &now)?;
+    verifiers.compare_with_stored(admin)?;
     rights.join_owner(admin, &config.env)?;
     lap.log("roles");
     let built = cache::build_staging(admin, config, manifest, &staging, options)?;

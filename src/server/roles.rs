@@ -46,23 +46,52 @@ pub(crate) fn ensure_roles_as(
     // core, which the checks below and the other cores can hide.
     let pending = Verifiers::start(config, registry, &[]);
     let without = ensure_roles_deferring(client, config, rights, registry, &[])?;
+    pending.compare_with_stored(client)?;
     pending.set(client, registry, config)?;
     Ok(without)
 }
 
 /// The SCRAM verifiers of the environment's logins with a configured password but
 /// those `now` (which [`ensure_roles_deferring`] sets itself), computed on threads
-/// of their own from the moment they start: a recreate starts them first and sets
-/// them just before its swap, so the hashing costs the time the build waits on the
-/// server rather than the user's.
-pub(crate) struct Verifiers(std::thread::JoinHandle<HashMap<String, String>>);
+/// of their own once the stored ones arrive ([`Verifiers::compare_with_stored`]): a
+/// recreate starts them first, hands them the stored verifiers once its roles are
+/// in place, and sets them just before its swap, so the hashing costs the time the
+/// build waits on the server rather than the user's.
+pub(crate) struct Verifiers {
+    computed: std::thread::JoinHandle<HashMap<String, Option<String>>>,
+    /// The stored verifiers, for the thread to leave alone a login whose password
+    /// did not change; it waits for them (or for this to be dropped).
+    stored: std::sync::mpsc::Sender<HashMap<String, String>>,
+    names: Vec<String>,
+}
 
 impl Verifiers {
     pub(crate) fn start(config: &Config, registry: &Registry, now: &[&str]) -> Verifiers {
         let wanted = passwords(config, &roles_in(&config.env, registry), |n| {
             !now.contains(&n)
         });
-        Verifiers(std::thread::spawn(move || verifiers_of(wanted)))
+        let names = wanted.iter().map(|(n, _)| n.clone()).collect();
+        let (stored, arriving) = std::sync::mpsc::channel();
+        let computed = std::thread::spawn(move || {
+            let stored = arriving.recv().unwrap_or_default();
+            verifiers_of(wanted, &stored)
+        });
+        Verifiers {
+            computed,
+            stored,
+            names,
+        }
+    }
+
+    /// Hands the thread the logins' stored verifiers, as far as the administrator
+    /// may read them (once the roles exist): a login whose stored verifier was made
+    /// from its configured password is not set again.
+    pub(crate) fn compare_with_stored(&self, client: &mut Client) -> Result<()> {
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let stored = stored_verifiers(client, &names)?;
+        // A thread that ended needs nothing more.
+        let _ = self.stored.send(stored);
+        Ok(())
     }
 
     /// Waits for the verifiers and sets them, in the registry's order.
@@ -72,11 +101,12 @@ impl Verifiers {
         registry: &Registry,
         config: &Config,
     ) -> Result<()> {
+        drop(self.stored);
         let verifiers = self
-            .0
+            .computed
             .join()
             .map_err(|_| Error::Internal("computing role verifiers panicked".into()))?;
-        set_in_order(client, &roles_in(&config.env, registry), &verifiers, config)
+        set_in_order(client, &roles_in(&config.env, registry), &verifiers)
     }
 }
 
@@ -99,53 +129,20 @@ fn passwords(
 }
 
 /// Sets `verifiers` in the order of `specs` (the registry's: a failure happens at
-/// the same role every time), but not on a login whose stored verifier was already
-/// made from its configured password (`config`), when the administrator can read
-/// the stored ones.
-///
-/// Setting a SCRAM verifier costs the server a full key derivation of its own (it
-/// checks the new secret against the empty password): some 3–6 ms a login, most of
-/// a recreate whose tree did not change. Finding that a stored verifier was made
-/// from the configured password takes the same derivation here (on the cores, with
-/// the verifier's own salt and iteration count) and nothing the server would not
-/// give a guesser anyway: [`verifier_matches`] is SCRAM authentication itself.
+/// the same role every time); `None` is a login whose stored verifier was already
+/// made from its configured password, which is left as it is ([`verifiers_of`]).
 fn set_in_order(
     client: &mut Client,
     specs: &[RoleSpec],
-    verifiers: &HashMap<String, String>,
-    config: &Config,
+    verifiers: &HashMap<String, Option<String>>,
 ) -> Result<()> {
-    let names: Vec<&str> = specs
-        .iter()
-        .map(|s| s.name.as_str())
-        .filter(|n| verifiers.contains_key(*n))
-        .collect();
-    let stored = stored_verifiers(client, &names)?;
-    let unchanged: Vec<String> = crate::runtime::map_on_cores(
-        specs
-            .iter()
-            .filter_map(|spec| {
-                let stored = stored.get(&spec.name)?;
-                let password = config.password_for(&spec.suffix)?;
-                Some((spec.name.clone(), stored.clone(), password.clone()))
-            })
-            .collect(),
-        |_| 1,
-        |(name, stored, password)| verifier_matches(&stored, password.expose()).then_some(name),
-    )
-    .into_iter()
-    .flatten()
-    .collect();
-    if !unchanged.is_empty() {
-        log::debug!(
-            "{} login password(s) unchanged, not set again",
-            unchanged.len()
-        );
+    let unchanged = verifiers.values().filter(|v| v.is_none()).count();
+    if unchanged > 0 {
+        log::debug!("{unchanged} login password(s) unchanged, not set again");
     }
     let pairs: Vec<(&str, &str)> = specs
         .iter()
-        .filter(|spec| !unchanged.contains(&spec.name))
-        .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_str())))
+        .filter_map(|spec| Some((spec.name.as_str(), verifiers.get(&spec.name)?.as_deref()?)))
         .collect();
     set_verifiers(client, &pairs)
 }
@@ -213,15 +210,30 @@ pub fn verifier_matches(verifier: &str, password: &str) -> bool {
     check().unwrap_or(false)
 }
 
-/// The SCRAM verifier of each (role, password), computed on the machine's cores.
+/// The SCRAM verifier of each (role, password), computed on the machine's cores;
+/// `None` for a login whose `stored` verifier was made from that password.
 /// Only a verifier ever leaves this process: the clear-text password is never part
 /// of any statement the server could log.
-fn verifiers_of(wanted: Vec<(String, crate::config::Secret)>) -> HashMap<String, String> {
+///
+/// Setting a SCRAM verifier costs the server a full key derivation of its own (it
+/// checks the new secret against the empty password): some 3–7 ms a login, most of
+/// a recreate whose tree did not change. Finding that a stored verifier was made
+/// from the configured password takes the same derivation here, with the verifier's
+/// own salt and iteration count, and gives nobody a faster test of a guess:
+/// [`verifier_matches`] is SCRAM authentication itself.
+fn verifiers_of(
+    wanted: Vec<(String, crate::config::Secret)>,
+    stored: &HashMap<String, String>,
+) -> HashMap<String, Option<String>> {
     crate::runtime::map_on_cores(
         wanted,
         |_| 1,
         |(name, p)| {
-            let verifier = postgres_protocol::password::scram_sha_256(p.expose().as_bytes());
+            let unchanged = stored
+                .get(&name)
+                .is_some_and(|v| verifier_matches(v, p.expose()));
+            let verifier = (!unchanged)
+                .then(|| postgres_protocol::password::scram_sha_256(p.expose().as_bytes()));
             (name, verifier)
         },
     )
@@ -255,8 +267,11 @@ pub(crate) fn ensure_roles_deferring(
     }
     let stray = stray_memberships(client, &specs)?;
     let without = write_roles(client, config, rights, &specs, &existing, &stray)?;
-    let verifiers = verifiers_of(passwords(config, &specs, |n| now.contains(&n)));
-    set_in_order(client, &specs, &verifiers, config)?;
+    let wanted = passwords(config, &specs, |n| now.contains(&n));
+    let names: Vec<&str> = wanted.iter().map(|(n, _)| n.as_str()).collect();
+    let stored = stored_verifiers(client, &names)?;
+    let verifiers = verifiers_of(wanted, &stored);
+    set_in_order(client, &specs, &verifiers)?;
     Ok(without)
 }
 
