@@ -56,7 +56,7 @@ fn check(kind: &'static str, value: &str, max: usize) -> Result<()> {
 
 /// Validates an environment label (`local`, `ci_42`, ...): the identifier rules, and
 /// no label whose roles would alias another environment's under the compiled-in
-/// registry (`g_test`, `g_iam`: see [`crate::tree::roles::reserved_endings`]).
+/// registry (`g_test`, `g_iam`: see `tree::roles::reserved_endings`).
 pub fn validate_env_label(value: &str) -> Result<()> {
     validate_env_label_in(value, crate::tree::registry::Registry::compiled())
 }

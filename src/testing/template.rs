@@ -1,7 +1,7 @@
 //! Template databases: keyed, built once under a lock, marked ready atomically, and
 //! removed when no process uses their key any more.
 //!
-//! Locks ([`crate::server::lock`], classes `TemplateUse` and `TemplateBuild`, named
+//! Locks (`server::lock`, classes `TemplateUse` and `TemplateBuild`, named
 //! by the template key):
 //! - every process that clones a template holds the *use* lock in shared mode for its
 //!   whole life (on its anchor session, so the server releases it when the process

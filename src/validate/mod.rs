@@ -3,7 +3,7 @@
 //!
 //! Three layers, each rule with a stable id (docs/validation.md lists them all):
 //! - static rules (`S…`), on the script text; `build.rs` runs the same code
-//!   ([`crate::tree::lint`]), so a violation never even compiles;
+//!   (`tree::lint`), so a violation never even compiles;
 //! - catalog rules (`C…`), on a built database's catalog;
 //! - `plpgsql_check` (`P001`) over every PL/pgSQL function and trigger, inside a
 //!   transaction that is rolled back, so the extension is never left behind.
