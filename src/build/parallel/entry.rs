@@ -19,17 +19,17 @@
 //! `set_config`) are replayed at the start of each unit, as for the numeric layout
 //! (`build/session_state.rs`).
 
+use crate::build::Lap;
 use crate::build::hidden;
 use crate::build::incremental::{GsetRows, Kept};
-use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::{Scheduler, panic_as_error};
-use crate::build::phases::{finish, prepare, session_setup};
+use crate::build::parallel::{finish_on, in_own_transaction};
+use crate::build::phases::{prepare, session_setup};
 use crate::build::session_state::{SessionState, cannot_hand_on};
 use crate::build::single::entry::{Row, expand_tree, run_seeding};
 use crate::build::staging::{build_sessions, create_and_fill};
-use crate::build::{BuildPath, Lap};
 use crate::config::Config;
-use crate::error::{PgContext, Result};
+use crate::error::Result;
 use crate::tree::analysis::{Analysis, UnitKind};
 use crate::tree::manifest::Manifest;
 use crate::tree::psql::{Action, Step};
@@ -133,19 +133,7 @@ fn build_into(
     }
     expanded?;
     lap.log("entry scripts on all workers");
-    let tx = main
-        .transaction()
-        .context("opening the grants transaction")?;
-    finish(
-        tx,
-        config,
-        database,
-        manifest,
-        (BuildPath::Parallel, kept),
-        idle.first_mut(),
-    )?;
-    lap.log("ownership, grants, records and commit");
-    Ok(())
+    finish_on(main, (config, database, manifest), kept, idle.first_mut())
 }
 
 /// Runs the tree's expansion, handing each file's run of steps to the scheduler as a

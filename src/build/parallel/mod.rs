@@ -10,7 +10,12 @@ pub mod entry;
 pub mod numeric;
 pub(crate) mod scheduler;
 
+use crate::build::incremental::Kept;
+use crate::build::phases::finish;
+use crate::build::{BuildPath, Lap};
+use crate::config::Config;
 use crate::error::{Error, PgContext, Result};
+use crate::tree::manifest::Manifest;
 use postgres::Client;
 
 /// How a worker applies one unit: in a transaction of its own that starts with
@@ -57,4 +62,29 @@ pub(crate) fn in_own_transaction<T>(
             return Ok(value);
         }
     }
+}
+
+/// Both parallel builders' last transaction, on `client` (a session of the DDL
+/// login), with an idle worker's session (`side`) to write the outline on meanwhile
+/// when there is one (`phases::finish`).
+pub(crate) fn finish_on(
+    client: &mut Client,
+    (config, database, manifest): (&Config, &str, &Manifest),
+    kept: Option<&Kept<'_>>,
+    side: Option<&mut Client>,
+) -> Result<()> {
+    let mut lap = Lap::start();
+    let tx = client
+        .transaction()
+        .context("opening the grants transaction")?;
+    finish(
+        tx,
+        config,
+        database,
+        manifest,
+        (BuildPath::Parallel, kept),
+        side,
+    )?;
+    lap.log("ownership, grants, records and commit");
+    Ok(())
 }

@@ -17,16 +17,16 @@
 //! worker resets its session after every script. What the text cannot show is not
 //! covered: a dependency hidden in dynamic SQL, a setting made inside a function.
 
+use crate::build::Lap;
 use crate::build::incremental::Kept;
-use crate::build::parallel::in_own_transaction;
 use crate::build::parallel::scheduler::Scheduler;
-use crate::build::phases::{finish, prepare, session_setup};
+use crate::build::parallel::{finish_on, in_own_transaction};
+use crate::build::phases::{prepare, session_setup};
 use crate::build::session_state::preludes;
 use crate::build::staging::{build_sessions, create_and_fill};
 use crate::build::statements::execute_each;
-use crate::build::{BuildPath, Lap};
 use crate::config::Config;
-use crate::error::{Error, PgContext, Result};
+use crate::error::{Error, Result};
 use crate::tree::analysis::{Analysis, UnitKind};
 use crate::tree::manifest::{Manifest, Phase, Script};
 use postgres::Client;
@@ -75,13 +75,13 @@ pub(crate) fn build(
             // One more session than workers: the last transaction's.
             let count = workers.clamp(1, scripts.len().max(1)) + 1;
             let mut sessions = build_sessions(admin, config, manifest, database, count)?;
-            let last = sessions.pop().expect("at least two sessions");
+            let mut last = sessions.pop().expect("at least two sessions");
             let (preludes, deps) = planned
                 .join()
                 .map_err(|_| Error::Internal("the parallel plan panicked".into()))??;
             let setup = session_setup(bulk_seed, Some(owner));
             apply_all(sessions, &setup, scripts, &deps, &preludes)?;
-            finish_on(last, config, database, manifest, kept)
+            finish_on(&mut last, (config, database, manifest), kept, None)
         })
     })
 }
@@ -116,30 +116,6 @@ fn apply_all(
         return Err(e);
     }
     lap.log("scripts on all workers");
-    Ok(())
-}
-
-/// The build's last transaction, on its own session of the DDL login.
-fn finish_on(
-    mut client: Client,
-    config: &Config,
-    database: &str,
-    manifest: &Manifest,
-    kept: Option<&Kept<'_>>,
-) -> Result<()> {
-    let mut lap = Lap::start();
-    let tx = client
-        .transaction()
-        .context("opening the grants transaction")?;
-    finish(
-        tx,
-        config,
-        database,
-        manifest,
-        (BuildPath::Parallel, kept),
-        None,
-    )?;
-    lap.log("grants, records and commit");
     Ok(())
 }
 
