@@ -33,7 +33,7 @@
 //! rows, value by value, on every column type and literal form this takes.
 
 use crate::build::statements::StatementError;
-use crate::tree::lint::lexer::statement_spans;
+use crate::tree::lint::lexer::{is_ident_byte, statement_spans};
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -380,37 +380,43 @@ impl<'a> Cursor<'a> {
     /// quoted name; with the text as written.
     fn name(&mut self) -> Option<(String, &'a str)> {
         self.skip();
-        let b = self.sql.as_bytes();
         let start = self.at;
         match self.peek()? {
             b'"' => {
-                let mut name = String::new();
-                let mut i = start + 1;
-                loop {
-                    let q = memchr::memchr(b'"', &b[i..])? + i;
-                    name.push_str(&self.sql[i..q]);
-                    if b.get(q + 1) == Some(&b'"') {
-                        name.push('"');
-                        i = q + 2;
-                    } else {
-                        self.at = q + 1;
-                        break;
-                    }
-                }
+                let name = self.doubled(b'"')?;
                 Some((name, &self.sql[start..self.at]))
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                let b = self.sql.as_bytes();
                 let end = b[start..]
                     .iter()
-                    .position(|&c| {
-                        !(c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80)
-                    })
+                    .position(|&c| !is_ident_byte(c))
                     .map_or(b.len(), |p| start + p);
                 self.at = end;
                 let word = &self.sql[start..end];
                 Some((word.to_ascii_lowercase(), word))
             }
             _ => None,
+        }
+    }
+
+    /// The text between the `quote` at the cursor and the one that closes it, a
+    /// doubled quote inside read as one (a quoted name, a string literal); `None`
+    /// when nothing closes it.
+    fn doubled(&mut self, quote: u8) -> Option<String> {
+        let b = self.sql.as_bytes();
+        let mut text = String::new();
+        let mut i = self.at + 1;
+        loop {
+            let q = memchr::memchr(quote, &b[i..])? + i;
+            text.push_str(&self.sql[i..q]);
+            if b.get(q + 1) == Some(&quote) {
+                text.push(quote as char);
+                i = q + 2;
+            } else {
+                self.at = q + 1;
+                return Some(text);
+            }
         }
     }
 
@@ -427,22 +433,9 @@ impl<'a> Cursor<'a> {
 
     fn value(&mut self) -> Option<Value> {
         self.skip();
-        let b = self.sql.as_bytes();
         match self.peek()? {
             b'\'' => {
-                let mut text = String::new();
-                let mut i = self.at + 1;
-                loop {
-                    let q = memchr::memchr(b'\'', &b[i..])? + i;
-                    text.push_str(&self.sql[i..q]);
-                    if b.get(q + 1) == Some(&b'\'') {
-                        text.push('\'');
-                        i = q + 2;
-                    } else {
-                        self.at = q + 1;
-                        break;
-                    }
-                }
+                let text = self.doubled(b'\'')?;
                 // A backslash means what `standard_conforming_strings` says; a
                 // literal on the next line continues this one.
                 if text.contains('\\') || (self.skip() && self.peek() == Some(b'\'')) {
@@ -487,9 +480,7 @@ impl<'a> Cursor<'a> {
                     }
                 }
                 // `123abc`, `0x1F`, `1_000`: not a number as this reads it.
-                if self.peek().is_some_and(|c| {
-                    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
-                }) {
+                if self.peek().is_some_and(is_ident_byte) {
                     return None;
                 }
                 number.push_str(&self.sql[start..self.at]);

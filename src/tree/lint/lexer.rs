@@ -20,7 +20,7 @@ pub(crate) enum Tok {
 
 /// A byte of an unquoted name, as the server's scanner (`scan.l`) has it: ASCII
 /// letters, digits, `_`, `$`, and every byte of a multi-byte character.
-fn is_ident_byte(b: u8) -> bool {
+pub(crate) fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
