@@ -6,7 +6,7 @@
 //! What the text cannot show is not covered: a dependency hidden in dynamic SQL
 //! built from pieces, a setting made inside a function.
 
-use crate::tree::lint::lexer::{Tok, lex_spans, lex_spans_keeping};
+use crate::tree::lint::lexer::{Tok, lex_spans, lex_spans_keeping, statement_spans};
 use rustc_hash::FxHashMap;
 use std::collections::HashSet;
 
@@ -38,13 +38,15 @@ pub struct Analysis {
     vocabulary: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
     /// Per word: the units that define it, whose text holds it, and whose reach
-    /// holds it (a table); whether it is a table or sequence; whether a barrier unit
-    /// defines it (a function that reads the catalog when called).
+    /// holds it (a table); whether it is a table or sequence; whether using it may
+    /// read the catalog (see [`CatalogReads::stored`]); whether it names the catalog
+    /// ([`catalog_word`]).
     definers: Vec<Vec<u32>>,
     mentioners: Vec<Vec<u32>>,
     reachers: Vec<Vec<u32>>,
     table: Vec<bool>,
     catalog_name: Vec<bool>,
+    catalog_word: Vec<bool>,
     /// Scratch marks, one generation per use, so nothing is cleared between units.
     word_mark: Vec<u32>,
     unit_mark: Vec<u32>,
@@ -73,8 +75,10 @@ impl Analysis {
     /// - Two units that define nothing (populate scripts, or such stream units) keep
     ///   their order when the tables they reach overlap.
     /// - A unit that reads the catalog beyond the names it holds (a loop over
-    ///   `pg_tables` granting on each) keeps its order with every other: what it finds
-    ///   depends on every unit before it, and no unit after it may be found.
+    ///   `pg_tables` granting on each), or calls what does, keeps its order with every
+    ///   other: what it finds depends on every unit before it, and no unit after it
+    ///   may be found. What it defines reads the catalog whenever it is used only when
+    ///   the read is in a statement that defines ([`CatalogReads`]).
     ///
     /// A unit's reach is fixed when it is added: the tables it names, and through the
     /// definitions of whatever it names, those they name, as the units so far define
@@ -95,13 +99,23 @@ impl Analysis {
             }
         }
         let words = self.words_of(sql);
-        let barrier = words.iter().any(|&w| self.catalog_name[w as usize])
-            || reads_catalog_broadly(sql, words.iter().map(|&w| &*self.names[w as usize]), |r| {
-                self.vocabulary
-                    .get(r)
-                    .is_some_and(|&id| self.table[id as usize])
-            });
-        if barrier {
+        let reads = if words
+            .iter()
+            .any(|&w| self.catalog_name[w as usize] || self.catalog_word[w as usize])
+        {
+            let known = |w: &str, flag: &[bool]| {
+                self.vocabulary.get(w).is_some_and(|&id| flag[id as usize])
+            };
+            catalog_reads(
+                sql,
+                |w| known(w, &self.catalog_name),
+                |r| known(r, &self.table),
+            )
+        } else {
+            CatalogReads::default()
+        };
+        let barrier = reads.now;
+        if reads.stored {
             for &d in &defs {
                 self.catalog_name[d as usize] = true;
             }
@@ -304,6 +318,7 @@ impl Analysis {
         self.reachers.push(Vec::new());
         self.table.push(false);
         self.catalog_name.push(false);
+        self.catalog_word.push(catalog_word(word));
         self.word_mark.push(0);
         id
     }
@@ -350,6 +365,51 @@ pub fn catalog_word(w: &str) -> bool {
         "pg_operator",
     ];
     CATALOG.contains(&w) || w.starts_with("pg_stat") || w.starts_with("pg_get_")
+}
+
+/// Where a unit's statements read the catalog beyond the names they hold.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogReads {
+    /// Some statement reads it broadly ([`reads_catalog_broadly`]) or names what
+    /// reads it when used: the unit keeps its order with every other.
+    pub now: bool,
+    /// One of those statements defines something (it starts with `CREATE` or
+    /// `ALTER`: a function, a view, a trigger or a default calling a reader): what
+    /// the unit defines may read the catalog again whenever it is used, so a unit
+    /// that names it keeps its order with every other too. A read in a `DO` block
+    /// or a query happens once, while the unit runs, and leaves nothing that reads
+    /// again.
+    pub stored: bool,
+}
+
+/// [`CatalogReads`] of a unit of `sql`, statement by statement: a loop or an
+/// `EXECUTE` makes a read broad, and a literal naming a relation narrows one, only
+/// in the statement that holds it. `is_reader` says whether a word names what reads
+/// the catalog when used, `is_relation` whether one names a known relation.
+pub fn catalog_reads(
+    sql: &str,
+    is_reader: impl Fn(&str) -> bool,
+    is_relation: impl Fn(&str) -> bool,
+) -> CatalogReads {
+    let mut out = CatalogReads::default();
+    for span in statement_spans(sql) {
+        let text = &sql[span.range];
+        let words = words(text);
+        let reads = words.iter().any(|w| is_reader(w))
+            || reads_catalog_broadly(text, words.iter().map(String::as_str), &is_relation);
+        if !reads {
+            continue;
+        }
+        out.now = true;
+        let first = text.split(|c: char| !c.is_alphanumeric()).next();
+        if first
+            .is_some_and(|w| w.eq_ignore_ascii_case("create") || w.eq_ignore_ascii_case("alter"))
+        {
+            out.stored = true;
+            break;
+        }
+    }
+    out
 }
 
 /// Whether a text (`sql`, whose lowercased `words` are given) reads the catalog in a
@@ -597,6 +657,41 @@ mod tests {
         assert_eq!(a.add("create table t4 (id int);", UnitKind::Stream), [3, 5]);
         assert_eq!(
             a.add("select sweep_all();", UnitKind::Stream),
+            [0, 1, 2, 3, 4, 5, 6]
+        );
+    }
+
+    #[test]
+    fn a_read_while_the_unit_runs_leaves_nothing_that_reads_again() {
+        let mut a = Analysis::default();
+        // Row-level security turned on through EXECUTE, then checked by a lookup of
+        // the unit's own table: neither statement reads the catalog broadly.
+        let secured = "create table t1 (id int); do $$ begin execute format('alter table %I \
+                       enable row level security', 't1'); end $$; do $$ begin if not exists \
+                       (select 1 from pg_class where relname = 't1' and relrowsecurity) then \
+                       raise 'no'; end if; end $$;";
+        assert!(a.add(secured, UnitKind::Stream).is_empty());
+        assert!(
+            a.add("create table t2 (id int);", UnitKind::Stream)
+                .is_empty()
+        );
+        // A sweep in a DO block waits for everything, but the table made beside it is
+        // only a table: filling it later waits for its maker, not for everything.
+        let sweep = "create table t3 (id int); do $$ declare r record; begin for r in \
+                     select tablename from pg_tables loop execute format('grant select on \
+                     %I to public', r.tablename); end loop; end $$;";
+        assert_eq!(a.add(sweep, UnitKind::Stream), [0, 1]);
+        assert_eq!(a.add("insert into t3 values (1);", UnitKind::Stream), [2]);
+        assert_eq!(
+            a.add("insert into t2 values (1);", UnitKind::Stream),
+            [1, 2]
+        );
+        // A view over the catalog reads it whenever it is used.
+        let view = "create view all_tables as select relname from pg_class;";
+        assert_eq!(a.add(view, UnitKind::Stream), [0, 1, 2, 3, 4]);
+        assert_eq!(a.add("create table t5 (id int);", UnitKind::Stream), [2, 5]);
+        assert_eq!(
+            a.add("select count(*) from all_tables;", UnitKind::Stream),
             [0, 1, 2, 3, 4, 5, 6]
         );
     }

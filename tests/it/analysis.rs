@@ -6,7 +6,7 @@
 //! quoting, non-ASCII words, catalog barriers, definitions added later).
 
 use ores_sql::testing::workload::{Shape, entry_tree};
-use ores_sql::tree::analysis::{Analysis, UnitKind, defined_names, reads_catalog_broadly, words};
+use ores_sql::tree::analysis::{Analysis, UnitKind, catalog_reads, defined_names, words};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -33,11 +33,13 @@ impl Pairwise {
         }
         self.kinds.push(kind);
         let words_j = words(sql);
-        let barrier = words_j.iter().any(|w| self.catalog_names.contains(w))
-            || reads_catalog_broadly(sql, words_j.iter().map(String::as_str), |r| {
-                self.tables.contains(r)
-            });
-        if barrier {
+        let reads = catalog_reads(
+            sql,
+            |w| self.catalog_names.contains(w),
+            |r| self.tables.contains(r),
+        );
+        let barrier = reads.now;
+        if reads.stored {
             self.catalog_names.extend(defs_j.iter().cloned());
         }
         self.barrier.push(barrier);
@@ -134,7 +136,8 @@ fn the_indexed_analysis_orders_a_tree_of_the_real_shape_as_the_pairwise_rules_do
         files.iter().map(|p| (text(p), UnitKind::Stream)).collect();
     assert!(stream.len() > 800, "{} files", stream.len());
     let n = same_dependencies(&stream);
-    assert!(n > 10_000, "only {n} dependencies: the tree was not read");
+    // About 3,000: a file waits for the few that define or fill what it uses.
+    assert!(n > 2_000, "only {n} dependencies: the tree was not read");
     // As a numeric tree: the create files, then the populate files.
     let (create, populate): (Vec<&PathBuf>, Vec<&PathBuf>) = files
         .iter()
@@ -144,7 +147,8 @@ fn the_indexed_analysis_orders_a_tree_of_the_real_shape_as_the_pairwise_rules_do
         .map(|p| (text(p), UnitKind::Create))
         .chain(populate.iter().map(|p| (text(p), UnitKind::Populate)))
         .collect();
-    assert!(same_dependencies(&numeric) > 10_000);
+    let n = same_dependencies(&numeric);
+    assert!(n > 2_000, "only {n} dependencies in the numeric reading");
 }
 
 #[test]
@@ -178,6 +182,14 @@ fn the_indexed_analysis_keeps_the_pairwise_order_in_the_corners() {
         "create function reads_catalog() returns bigint language sql as $$ select count(*) from pg_class $$;",
         "create table unrelated (id int);",
         "select reads_catalog();",
+        // EXECUTE in one statement and a lookup of a named table in another: no
+        // barrier. A sweep in a DO block beside a new table: a barrier, and the table
+        // is only a table. A view over the catalog reads it whenever it is used.
+        "create table secured (id int); do $$ begin execute format('alter table %I enable row level security', 'secured'); end $$; do $$ begin if not exists (select 1 from pg_class where relname = 'secured') then raise 'x'; end if; end $$;",
+        "create table swept (id int); do $$ declare r record; begin for r in select tablename from pg_tables loop execute 'select 1'; end loop; end $$;",
+        "insert into swept values (1);",
+        "create view catalog_view as select relname from pg_class;",
+        "select * from catalog_view;",
         "-- nothing but a comment naming accounts",
         "insert into unrelated values (1); -- and Accounts",
     ];
