@@ -202,12 +202,13 @@ impl<'a> Expander<'a> {
         // What the replayed settings name counts as used by the unit.
         let text = format!("{prelude}{}", unit_text(&steps));
         let deps = self.analysis.add(&text, UnitKind::Stream);
+        let bytes = text.len();
         let unit = Unit {
             path: steps[0].path.clone(),
             steps,
             prelude,
         };
-        self.scheduler.push(unit, &deps)
+        self.scheduler.push(unit, &deps, bytes)
     }
 
     /// One step of the expansion.

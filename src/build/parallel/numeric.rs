@@ -98,7 +98,7 @@ fn apply_all(
     let mut lap = Lap::start();
     let scheduler = Scheduler::new();
     for (i, d) in deps.iter().enumerate() {
-        scheduler.push(i, d)?;
+        scheduler.push(i, d, scripts[i].sql.len())?;
     }
     scheduler.seal(false);
     std::thread::scope(|s| {

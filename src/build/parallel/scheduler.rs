@@ -1,19 +1,31 @@
 //! The one scheduler of both parallel builders: units arrive with the earlier units
 //! they must follow (all at once for a numeric tree, one by one until sealed for an
-//! entry tree), and each worker takes the first ready unit in arrival order, applies
-//! it, and marks it done. The first failure stops everything: no unit starts after
-//! it, and it is the error the build reports.
+//! entry tree), and each worker takes the first ready unit, applies it, and marks it
+//! done. The first failure stops everything: no unit starts after it, and it is the
+//! error the build reports.
 //!
-//! Invariant: a unit starts only once every unit it depends on has committed, and
-//! units with no order between them start in arrival order (the manifest's, or
-//! psql's stream), so a build with one worker is the sequential order.
+//! Which ready unit is first: a long one (at least [`LONG_UNIT`] bytes of SQL: a
+//! large seed file), then arrival order (the manifest's, or psql's stream). A tree's
+//! large seed files come last in its stream, and on arrival order they started only
+//! once the hundreds of small units ready before them had run, and then ran on
+//! alone at the end, with the other connections idle.
+//!
+//! Invariant: a unit starts only once every unit it depends on has committed. Units
+//! with no order between them have none to keep: the analysis found nothing one
+//! does that the other sees.
 
 use crate::error::{Error, Result};
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
+
+/// The size of SQL from which a ready unit goes before the shorter ones.
+pub(crate) const LONG_UNIT: usize = 256 * 1024;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 struct Slot<T> {
     work: Option<T>,
+    /// At least [`LONG_UNIT`] bytes of SQL.
+    long: bool,
     /// Dependencies not yet done.
     waiting: usize,
     /// Later units waiting for this one.
@@ -23,8 +35,9 @@ struct Slot<T> {
 
 struct Board<T> {
     slots: Vec<Slot<T>>,
-    /// Units whose dependencies are all done and that no worker has taken yet.
-    ready: BTreeSet<usize>,
+    /// Units whose dependencies are all done and that no worker has taken yet, long
+    /// ones first, then by arrival.
+    ready: BTreeSet<(Reverse<bool>, usize)>,
     started: usize,
     done: usize,
     /// No more units will come.
@@ -60,9 +73,9 @@ impl<T: Send> Scheduler<T> {
         self.board.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a unit that must follow the earlier units `deps`. Refused once a unit
-    /// has failed (the producer then stops).
-    pub(crate) fn push(&self, work: T, deps: &[usize]) -> Result<()> {
+    /// Adds a unit of `bytes` of SQL that must follow the earlier units `deps`.
+    /// Refused once a unit has failed (the producer then stops).
+    pub(crate) fn push(&self, work: T, deps: &[usize], bytes: usize) -> Result<()> {
         let mut b = self.lock();
         if b.failure.is_some() {
             return Err(halted());
@@ -75,14 +88,19 @@ impl<T: Send> Scheduler<T> {
                 b.slots[d].dependents.push(index);
             }
         }
+        let long = bytes >= LONG_UNIT;
         b.slots.push(Slot {
             work: Some(work),
+            long,
             waiting,
             dependents: Vec::new(),
             done: false,
         });
         if waiting == 0 {
-            b.ready.insert(index);
+            b.ready.insert((Reverse(long), index));
+        }
+        if std::env::var_os("ORES_TRACE").is_some() {
+            eprintln!("TRACE push {index} {:.1} {waiting} {deps:?}", trace_now());
         }
         drop(b);
         self.wake.notify_all();
@@ -118,7 +136,11 @@ impl<T: Send> Scheduler<T> {
     pub(crate) fn work(&self, name: impl Fn(&T) -> String, mut apply: impl FnMut(T) -> Result<()>) {
         while let Some((index, unit)) = self.next() {
             let what = name(&unit);
+            let t0 = trace_now();
             let outcome = panic_as_error(&format!("the worker applying {what}"), || apply(unit));
+            if std::env::var_os("ORES_TRACE").is_some() {
+                eprintln!("TRACE run {index} {t0:.1} {:.1} {what}", trace_now());
+            }
             let mut b = self.lock();
             match outcome {
                 Ok(()) => {
@@ -127,7 +149,8 @@ impl<T: Send> Scheduler<T> {
                     for d in std::mem::take(&mut b.slots[index].dependents) {
                         b.slots[d].waiting -= 1;
                         if b.slots[d].waiting == 0 {
-                            b.ready.insert(d);
+                            let long = b.slots[d].long;
+                            b.ready.insert((Reverse(long), d));
                         }
                     }
                 }
@@ -148,7 +171,7 @@ impl<T: Send> Scheduler<T> {
             if b.failure.is_some() || b.halted {
                 return None;
             }
-            if let Some(i) = b.ready.pop_first() {
+            if let Some((_, i)) = b.ready.pop_first() {
                 b.started += 1;
                 // A started unit's work is not read again.
                 let unit = b.slots[i].work.take().expect("a ready unit is taken once");
@@ -168,6 +191,15 @@ impl<T: Send> Scheduler<T> {
             .unwrap_or_else(|e| e.into_inner())
             .failure
     }
+}
+
+fn trace_now() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
+        * 1000.0
 }
 
 /// What the producer is told when a unit failed; the build reports the unit's own
@@ -211,7 +243,7 @@ mod tests {
             // 0 <- 2 <- 3, 1 free, 4 fails, 5 after 4.
             let deps: [&[usize]; 6] = [&[], &[], &[0], &[2], &[], &[4]];
             for (i, d) in deps.iter().enumerate() {
-                s.push(i, d).unwrap();
+                s.push(i, d, 0).unwrap();
             }
             s.seal(false);
             std::thread::scope(|scope| {
