@@ -375,17 +375,15 @@ pub(crate) fn build_staging(
     let gsets = last.as_ref().map_or(Vec::new(), |l| gset_rows(&l.recorded));
     // Only an incremental build needs the outline first; a full one (forced, or with
     // no earlier build to start from) has it made alongside.
-    let before = (!options.rebuild && last.is_some())
-        .then(|| -> Result<_> {
-            let mut lap = Lap::start();
-            let outline = outline(config, manifest, &gsets)?;
-            lap.log("outline of the tree");
-            if let Err(why) = &outline {
-                log::info!("building in full: the tree has no outline ({why})");
-            }
-            Ok(outline)
-        })
-        .transpose()?;
+    let before = match last.as_ref().filter(|_| !options.rebuild) {
+        None => None,
+        Some(last) => Some(outline_making_spare(
+            admin,
+            (config, manifest),
+            last,
+            &gsets,
+        )?),
+    };
     if let (Some(last), Some(Ok(statements))) = (&last, &before)
         && let Some(state) = incremental::build(
             admin,
@@ -438,6 +436,45 @@ pub(crate) fn build_staging(
         path,
         template: kept,
         stale,
+    })
+}
+
+/// The outline an incremental build plans from, made while the spare copy it
+/// starts from is made on a connection of its own when none is ready (the last run
+/// was a full build, or left its work after the swap undone): the copy is the
+/// server's work, the outline this process's, and neither waits for the other. An
+/// unused spare stays the template's ready copy; one that could not be made is
+/// cloned by the build as before.
+fn outline_making_spare(
+    admin: &mut Client,
+    (config, manifest): (&Config, &Manifest),
+    last: &incremental::LastBuild,
+    gsets: &[Row],
+) -> Result<Outlined> {
+    let database = config.database.as_str();
+    let ready = template_matches(admin, &spare_name(database), &last.key)?;
+    std::thread::scope(|s| {
+        let spare = (!ready).then(|| {
+            s.spawn(|| {
+                let mut own = crate::server::admin::connect_admin(config)?;
+                make_spare(&mut own, database, &template_name(database), &last.key)
+            })
+        });
+        let mut lap = Lap::start();
+        let outline = outline(config, manifest, gsets);
+        lap.log("outline of the tree");
+        if let Some(made) = spare {
+            match made.join() {
+                Ok(Ok(())) => lap.log("spare copy made alongside: waited"),
+                Ok(Err(e)) => log::info!("no spare copy made alongside ({e}); cloning instead"),
+                Err(_) => log::warn!("making the spare copy panicked; cloning instead"),
+            }
+        }
+        let outline = outline?;
+        if let Err(why) = &outline {
+            log::info!("building in full: the tree has no outline ({why})");
+        }
+        Ok(outline)
     })
 }
 
