@@ -17,10 +17,11 @@
 use crate::error::{Error, Result};
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// The size of SQL from which a ready unit goes before the shorter ones.
 pub(crate) const LONG_UNIT: usize = 256 * 1024;
-use std::sync::{Condvar, Mutex, MutexGuard};
 
 struct Slot<T> {
     work: Option<T>,
@@ -51,6 +52,9 @@ struct Board<T> {
 pub(crate) struct Scheduler<T> {
     board: Mutex<Board<T>>,
     wake: Condvar,
+    /// For the trace of when each unit arrived and ran (`RUST_LOG=ores_sql=trace`),
+    /// which shows where the connections waited.
+    created: Instant,
 }
 
 impl<T: Send> Scheduler<T> {
@@ -66,7 +70,12 @@ impl<T: Send> Scheduler<T> {
                 failure: None,
             }),
             wake: Condvar::new(),
+            created: Instant::now(),
         }
+    }
+
+    fn ms(&self) -> f64 {
+        self.created.elapsed().as_secs_f64() * 1000.0
     }
 
     fn lock(&self) -> MutexGuard<'_, Board<T>> {
@@ -99,9 +108,10 @@ impl<T: Send> Scheduler<T> {
         if waiting == 0 {
             b.ready.insert((Reverse(long), index));
         }
-        if std::env::var_os("ORES_TRACE").is_some() {
-            eprintln!("TRACE push {index} {:.1} {waiting} {deps:?}", trace_now());
-        }
+        log::trace!(
+            "unit {index} arrives at {:.1} ms after {deps:?} ({waiting} not done)",
+            self.ms()
+        );
         drop(b);
         self.wake.notify_all();
         Ok(())
@@ -136,11 +146,9 @@ impl<T: Send> Scheduler<T> {
     pub(crate) fn work(&self, name: impl Fn(&T) -> String, mut apply: impl FnMut(T) -> Result<()>) {
         while let Some((index, unit)) = self.next() {
             let what = name(&unit);
-            let t0 = trace_now();
+            let started = self.ms();
             let outcome = panic_as_error(&format!("the worker applying {what}"), || apply(unit));
-            if std::env::var_os("ORES_TRACE").is_some() {
-                eprintln!("TRACE run {index} {t0:.1} {:.1} {what}", trace_now());
-            }
+            log::trace!("unit {index} ran {started:.1}-{:.1} ms: {what}", self.ms());
             let mut b = self.lock();
             match outcome {
                 Ok(()) => {
@@ -191,15 +199,6 @@ impl<T: Send> Scheduler<T> {
             .unwrap_or_else(|e| e.into_inner())
             .failure
     }
-}
-
-fn trace_now() -> f64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs_f64()
-        * 1000.0
 }
 
 /// What the producer is told when a unit failed; the build reports the unit's own
