@@ -394,6 +394,11 @@ pub fn catalog_reads(
     let mut out = CatalogReads::default();
     for span in statement_spans(sql) {
         let text = &sql[span.range];
+        // Most statements name neither: a seed file's insert is megabytes of words,
+        // whose set is not worth building to find that out.
+        if !names_catalog_or_reader(text, &is_reader) {
+            continue;
+        }
         let words = words(text);
         let reads = words.iter().any(|w| is_reader(w))
             || reads_catalog_broadly(text, words.iter().map(String::as_str), &is_relation);
@@ -410,6 +415,25 @@ pub fn catalog_reads(
         }
     }
     out
+}
+
+/// Whether a word of `text`, as written or lowercased (as [`words`] has them), names
+/// the catalog ([`catalog_word`]) or is one `is_reader` knows; a scan that makes no
+/// word but those that need lowercasing.
+fn names_catalog_or_reader(text: &str, is_reader: &impl Fn(&str) -> bool) -> bool {
+    let mut found = false;
+    each_word(text, |w| {
+        if found {
+            return;
+        }
+        found = if w.bytes().any(|b| b.is_ascii_uppercase()) || !w.is_ascii() {
+            let lower = w.to_lowercase();
+            is_reader(w) || is_reader(&lower) || catalog_word(&lower)
+        } else {
+            is_reader(w) || catalog_word(w)
+        };
+    });
+    found
 }
 
 /// Whether a text (`sql`, whose lowercased `words` are given) reads the catalog in a
