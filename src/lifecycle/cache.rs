@@ -35,7 +35,7 @@ use crate::lifecycle::incremental;
 use crate::lifecycle::options::RunOptions;
 use crate::lifecycle::target::{SPARE_SUFFIX, STALE_INFIX, TEMPLATE_SUFFIX};
 use crate::server::admin::{
-    database_exists, drop_database, open_to_administrator, wait_for_no_sessions,
+    connect_admin, database_exists, drop_database, open_to_administrator, wait_for_no_sessions,
 };
 use crate::server::grants::database_grants_sql;
 use crate::tree::manifest::Manifest;
@@ -456,7 +456,7 @@ fn outline_making_spare(
     std::thread::scope(|s| {
         let spare = (!ready).then(|| {
             s.spawn(|| {
-                let mut own = crate::server::admin::connect_admin(config)?;
+                let mut own = connect_admin(config)?;
                 make_spare(&mut own, database, &template_name(database), &last.key)
             })
         });
